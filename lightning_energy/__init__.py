@@ -1,1 +1,68 @@
-"""lightning_energy."""
+"""lightning_energy: measure, project and estimate the energy of PyTorch Lightning training.
+
+``Trainer(callbacks=[EnergyCallback()])`` is all it takes. Public names are loaded on first use, so that
+``import lightning_energy.step`` (the pure core) pulls in neither torch nor Lightning, and importing the
+package touches no hardware.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompositeMeter",
+    "EnergyCallback",
+    "EnergyMeter",
+    "FakeMeter",
+    "HostMeter",
+    "NvmlMeter",
+    "PreEstimator",
+    "Projection",
+    "RecordingMeter",
+    "ReplayMeter",
+    "StepProjector",
+    "__version__",
+]
+
+_WHERE = {
+    "CompositeMeter": "lightning_energy.meters",
+    "EnergyCallback": "lightning_energy.callback",
+    "EnergyMeter": "lightning_energy.meters.base",
+    "FakeMeter": "lightning_energy.meters",
+    "HostMeter": "lightning_energy.meters",
+    "NvmlMeter": "lightning_energy.meters",
+    "PreEstimator": "lightning_energy.pre",
+    "Projection": "lightning_energy.step",
+    "RecordingMeter": "lightning_energy.meters",
+    "ReplayMeter": "lightning_energy.meters",
+    "StepProjector": "lightning_energy.step",
+}
+
+if TYPE_CHECKING:
+    from lightning_energy.callback import EnergyCallback
+    from lightning_energy.meters import (
+        CompositeMeter,
+        FakeMeter,
+        HostMeter,
+        NvmlMeter,
+        RecordingMeter,
+        ReplayMeter,
+    )
+    from lightning_energy.meters.base import EnergyMeter
+    from lightning_energy.pre import PreEstimator
+    from lightning_energy.step import Projection, StepProjector
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lightning_energy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
