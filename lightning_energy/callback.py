@@ -152,9 +152,17 @@ class EnergyCallback(pl.Callback):
         if self.estimate and not self.pre:
             self._estimate_before_training(trainer, pl_module)
         if trainer.is_global_zero:
-            from lightning_energy.tensorboard import add_energy_layout
+            try:
+                from lightning_energy.tensorboard import add_energy_layout
 
-            add_energy_layout(trainer)
+                add_energy_layout(trainer)
+            except Exception as exc:
+                self._warn(f"could not add the TensorBoard energy chart: {exc}")
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
+        self._budget = trainer_info.budget(trainer)
+        self._rescale_pre(self._budget.total_epochs)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._synchronize(trainer)
@@ -182,8 +190,10 @@ class EnergyCallback(pl.Callback):
         record = self._finish_epoch(trainer)  # a collective: every rank joins
         self.ledger.add(record)
         projection = self._project(trainer, record)
-        pl_module.log_dict(self._epoch_metrics(record, projection), prog_bar=False, logger=True)
-        pl_module.log_dict(self._bar_metrics(projection), prog_bar=True, logger=False)
+        # values are already summed over ranks and equal everywhere: "max" only tells Lightning so
+        sync = {"sync_dist": trainer.world_size > 1, "reduce_fx": "max"}
+        pl_module.log_dict(self._epoch_metrics(record, projection), prog_bar=False, logger=True, **sync)
+        pl_module.log_dict(self._bar_metrics(projection), prog_bar=True, logger=False, **sync)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         end = self._safe_read()
@@ -396,6 +406,16 @@ class EnergyCallback(pl.Callback):
             f" kWh for {total_epochs} epochs ({estimate.epoch_seconds:.3g} s and "
             f"{estimate.epoch_energy_j:.4g} J per epoch per GPU, {estimate.power_w:.0f} W)"
         )
+
+    def _rescale_pre(self, total_epochs: int | None) -> None:
+        pre = self.pre
+        if not pre or "total_j" not in pre or not total_epochs or pre.get("total_epochs") == total_epochs:
+            return
+        scale = total_epochs / max(1, int(pre.get("total_epochs") or 1))
+        for key in ("total_j", "low_j", "high_j"):
+            if pre.get(key) is not None:
+                pre[key] = float(pre[key]) * scale
+        pre["total_epochs"] = total_epochs
 
     def _history(self, factory: Any) -> Any:
         if self.history_path is False:
