@@ -16,6 +16,9 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBarTheme
+from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_energy import EnergyCallback
@@ -68,6 +71,13 @@ class SmallCNN(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
+def progress_bar() -> pl.Callback:
+    """A CPU run uses little energy: show 3 significant digits rather than 3 decimals of a kWh."""
+    if _RICH_AVAILABLE:
+        return RichProgressBar(theme=RichProgressBarTheme(metrics_format=".3g"))
+    return TQDMProgressBar()  # tqdm already formats numbers with 3 significant digits
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
@@ -91,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         accelerator="cpu",
         devices=1,
         default_root_dir=args.out,
-        callbacks=[callback],
+        callbacks=[callback, progress_bar()],
         log_every_n_steps=10,
         enable_model_summary=False,
     )

@@ -208,7 +208,9 @@ class EnergyCallback(pl.Callback):
         if trainer.is_global_zero:
             self._append_history(trainer)
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         self.warnings.append(f"training stopped by {type(exception).__name__}: {exception}")
         self._write_report(trainer, "failed")
 
@@ -371,7 +373,7 @@ class EnergyCallback(pl.Callback):
         return projection
 
     def _estimate_before_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.strategy.root_device.type != "cuda":
+        if not trainer_info.cuda_device_indices(trainer):
             self.pre = {"skipped": "CPU-only training: PRE models GPU energy"}
             rank_zero_info("lightning_energy: PRE estimate skipped (CPU-only training).")
             return
@@ -392,20 +394,12 @@ class EnergyCallback(pl.Callback):
             self._warn(f"PRE estimate failed, training continues without it: {exc}")
             return
         self._pre_descriptor = fit_estimate.descriptor
-        self.pre = {
-            **fit_estimate.to_dict(),
-            "upper_bound": self._budget.upper_bound,
-            "world_size": trainer.world_size,
-        }
+        self.pre = {**fit_estimate.to_dict(), "upper_bound": self._budget.upper_bound}
         estimate = fit_estimate.estimate
-        if self.projector is not None:
-            self.projector.set_prior(estimate.epoch_energy_j * trainer.world_size, estimate.rel_sigma)
-        bound = "at most " if self._budget.upper_bound else ""
-        rank_zero_info(
-            f"lightning_energy: PRE estimate {bound}{joules_to_kwh(fit_estimate.total_j * trainer.world_size):.4g}"
-            f" kWh for {total_epochs} epochs ({estimate.epoch_seconds:.3g} s and "
-            f"{estimate.epoch_energy_j:.4g} J per epoch per GPU, {estimate.power_w:.0f} W)"
-        )
+        if self.projector is not None:  # the prior is the per-epoch energy of all devices together
+            self.projector.set_prior(estimate.epoch_energy_j * fit_estimate.devices, estimate.rel_sigma)
+        bound = " (an upper bound: early stopping may end the run sooner)" if self._budget.upper_bound else ""
+        rank_zero_info(f"lightning_energy: {fit_estimate.summary()}{bound}")
 
     def _rescale_pre(self, total_epochs: int | None) -> None:
         pre = self.pre
@@ -477,7 +471,7 @@ class EnergyCallback(pl.Callback):
     def _pre_kwh(self) -> float | None:
         if not self.pre or "total_j" not in self.pre:
             return None
-        return joules_to_kwh(float(self.pre["total_j"]) * int(self.pre.get("world_size", 1)))
+        return joules_to_kwh(float(self.pre["total_j"]))
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -288,3 +288,42 @@ def test_torch_state_is_untouched_by_the_callback(tmp_path: Path) -> None:
     )
     trainer.fit(BoringModel())
     assert torch.rand(1).item() == with_callback
+
+
+def test_pre_estimate_on_a_gpu_run_is_logged_reported_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pretend the trainer runs on CUDA device 0 (an H100, which the PRE model was not fitted on)
+    monkeypatch.setattr("lightning_energy.callback.trainer_info.cuda_device_indices", lambda trainer: [0])
+    meter = EpochMeter()
+    meter.hardware = {"gpus": [{"name": "NVIDIA H100 80GB HBM3", "power_limit_w": 700.0, "memory_gb": 79.6}]}
+    history = tmp_path / "history.sqlite"
+    trainer = make_trainer(tmp_path / "run1", EnergyCallback(meter=meter, history_path=history))
+    trainer.fit(BoringModel())
+
+    pre_kwh = trainer.callback_metrics["energy/pre_kwh"].item()
+    assert pre_kwh > 0
+    assert trainer.progress_bar_metrics["pre_kWh"] == pytest.approx(pre_kwh)
+    report = report_of(trainer)
+    assert report["pre"]["total_j"] / JOULES_PER_KWH == pytest.approx(pre_kwh, rel=1e-5)
+    assert report["pre"]["total_epochs"] == 3
+    assert report["pre"]["estimate"]["gpu_name"]
+
+    from lightning_energy.pre import RunHistory
+
+    (run,) = RunHistory(history).runs()
+    assert run.epoch_energy_j == pytest.approx(100.0)  # the GPU's share of each 120 J epoch
+
+
+def test_pre_failure_never_stops_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lightning_energy.callback.trainer_info.cuda_device_indices", lambda trainer: [0])
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no descriptors today")
+
+    monkeypatch.setattr("lightning_energy.pre.estimate_for_fit", broken)
+    trainer = make_trainer(tmp_path, EnergyCallback(meter=EpochMeter(), history_path=False))
+    with pytest.warns(UserWarning, match="PRE estimate failed"):
+        trainer.fit(BoringModel())
+    assert "no descriptors today" in report_of(trainer)["pre"]["skipped"]
+    assert trainer.current_epoch == 3

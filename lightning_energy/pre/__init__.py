@@ -1,0 +1,36 @@
+"""PRE: estimate a training run's energy before it starts (pure numpy/scipy; torch only in ``describe``)."""
+
+from lightning_energy.pre.cli import add_estimate_parser, run_estimate
+from lightning_energy.pre.describe import FitEstimate, estimate_for_fit
+from lightning_energy.pre.descriptors import (
+    DataDescriptor,
+    GpuDescriptor,
+    LabelledRun,
+    ModelDescriptor,
+    RunDescriptor,
+)
+from lightning_energy.pre.gaissa import load_gaissa_runs
+from lightning_energy.pre.gpus import find_gpu, gpu_from_nvml, gpu_names, lookup_gpu
+from lightning_energy.pre.history import RecordedRun, RunHistory
+from lightning_energy.pre.model import Estimate, PreEstimator
+
+__all__ = [
+    "DataDescriptor",
+    "Estimate",
+    "FitEstimate",
+    "GpuDescriptor",
+    "LabelledRun",
+    "ModelDescriptor",
+    "PreEstimator",
+    "RecordedRun",
+    "RunDescriptor",
+    "RunHistory",
+    "add_estimate_parser",
+    "estimate_for_fit",
+    "find_gpu",
+    "gpu_from_nvml",
+    "gpu_names",
+    "load_gaissa_runs",
+    "lookup_gpu",
+    "run_estimate",
+]

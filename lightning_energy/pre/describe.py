@@ -1,0 +1,237 @@
+"""Measure descriptors from a live Lightning run and estimate it (the only module here that uses torch).
+
+torch is imported lazily inside the functions, so importing :mod:`lightning_energy.pre` stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from lightning_energy.errors import EstimationError
+from lightning_energy.pre.descriptors import DataDescriptor, ModelDescriptor, RunDescriptor
+from lightning_energy.pre.gpus import gpu_from_nvml
+from lightning_energy.pre.history import RunHistory
+from lightning_energy.pre.model import Estimate, PreEstimator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitEstimate:
+    """The estimate of a whole fit: per-epoch estimate x total_epochs x devices."""
+
+    descriptor: RunDescriptor
+    estimate: Estimate
+    total_epochs: int
+    devices: int = 1
+
+    @property
+    def total_j(self) -> float:
+        return self.estimate.total_j(self.total_epochs) * self.devices
+
+    @property
+    def low_j(self) -> float:
+        return self.estimate.total_interval_j(self.total_epochs)[0] * self.devices
+
+    @property
+    def high_j(self) -> float:
+        return self.estimate.total_interval_j(self.total_epochs)[1] * self.devices
+
+    def summary(self) -> str:
+        """One line for the console."""
+        e = self.estimate
+        return (
+            f"PRE estimate on {e.gpu_name}: {self.total_j / 3.6e6:.4f} kWh for {self.total_epochs} epochs "
+            f"(90% {self.low_j / 3.6e6:.4f}-{self.high_j / 3.6e6:.4f} kWh; "
+            f"per epoch {e.epoch_energy_j:.0f} J, "
+            f"{e.epoch_seconds:.1f} s, {e.power_w:.0f} W)"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "descriptor": self.descriptor.to_dict(),
+            "estimate": self.estimate.to_dict(),
+            "total_epochs": self.total_epochs,
+            "devices": self.devices,
+            "total_j": self.total_j,
+            "low_j": self.low_j,
+            "high_j": self.high_j,
+        }
+
+
+@contextmanager
+def preserved_state(module: Any) -> Iterator[None]:
+    """Save and restore the python/numpy/torch/CUDA RNG states and every submodule's training flag."""
+    import numpy as np
+    import torch
+
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    torch_state = torch.get_rng_state()
+    cuda_states = (
+        torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    )
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.train(training)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def _first_tensor(batch: Any) -> Any:
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, Mapping):
+        for value in batch.values():
+            return _first_tensor(value)
+    if isinstance(batch, (list, tuple)) and batch:
+        return _first_tensor(batch[0])
+    raise EstimationError(f"batch must contain a tensor (tensor, sequence or mapping), got {type(batch)!r}")
+
+
+def count_forward_flops(module: Any, inputs: Any) -> float:
+    """Total forward FLOPs of ``module(inputs)`` (2 per multiply-add) with FlopCounterMode.
+
+    Runs under no_grad, in eval mode, with RNG and training flags restored. ``inputs`` is a tensor or a
+    tuple of positional arguments.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    with preserved_state(module), torch.no_grad():
+        module.eval()
+        counter = FlopCounterMode(display=False)
+        with counter:
+            module(*args)
+    flops = float(counter.get_total_flops())
+    if flops <= 0:
+        raise EstimationError("forward_flops_per_sample: FlopCounterMode counted 0 FLOPs for this model")
+    return flops
+
+
+def describe_model(module: Any, example_input: Any, *, precision: object = "32-true") -> ModelDescriptor:
+    """ModelDescriptor from one batch of input (first dimension = batch)."""
+    first = _first_tensor(example_input)
+    if first.dim() < 1 or first.shape[0] < 1:
+        raise EstimationError(
+            f"example_input must have a batch dimension >= 1, got shape {tuple(first.shape)}"
+        )
+    batch = int(first.shape[0])
+    flops = count_forward_flops(module, example_input)
+    params = sum(int(p.numel()) for p in module.parameters())
+    shape = tuple(int(s) for s in first.shape[1:]) or (1,)
+    return ModelDescriptor(flops / batch, shape, precision=str(precision), parameter_count=params)
+
+
+def host_ram_gb() -> float:
+    """Total physical memory of the host in GB."""
+    try:
+        import psutil
+
+        return float(psutil.virtual_memory().total) / 1e9
+    except ImportError:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 1e9
+
+
+def _train_loader(trainer: Any) -> Any:
+    loader = getattr(trainer, "train_dataloader", None)
+    if loader is None:
+        source = getattr(getattr(trainer, "fit_loop", None), "_data_source", None)
+        loader = source.dataloader() if source is not None and source.is_defined() else None
+    if loader is None:
+        raise EstimationError("trainer has no train dataloader to describe")
+    return loader
+
+
+def _val_loader(trainer: Any) -> Any | None:
+    try:
+        source = trainer.fit_loop.epoch_loop.val_loop._data_source
+        return source.dataloader() if source.is_defined() else None
+    except Exception:
+        return None
+
+
+def _limited(batches: int, limit: int | float) -> int:
+    if isinstance(limit, int):
+        return min(batches, limit)
+    return int(batches * limit)
+
+
+def _size(loader: Any, attribute: str) -> int:
+    try:
+        return len(getattr(loader, attribute))
+    except TypeError as exc:
+        raise EstimationError(
+            f"the train dataloader's {attribute} has no len(); cannot count samples"
+        ) from exc
+
+
+def describe_data(trainer: Any, loader: Any, example_batch_size: int) -> DataDescriptor:
+    """DataDescriptor of one device's share of an epoch."""
+    world = max(int(getattr(trainer, "world_size", 1)), 1)
+    batch_size = int(getattr(loader, "batch_size", None) or example_batch_size)
+    train_total = math.ceil(_size(loader, "dataset") / world)
+    steps = max(_limited(math.ceil(train_total / batch_size), trainer.limit_train_batches), 1)
+    train_samples = max(min(steps * batch_size, train_total), 1)
+    val = _val_loader(trainer)
+    val_samples, val_steps = 0, 0
+    if val is not None and getattr(trainer, "limit_val_batches", 1.0) != 0:
+        val_batch = int(getattr(val, "batch_size", None) or batch_size)
+        val_total = math.ceil(len(val.dataset) / world)
+        val_steps = _limited(math.ceil(val_total / val_batch), trainer.limit_val_batches)
+        val_samples = min(val_steps * val_batch, val_total)
+    return DataDescriptor(batch_size, train_samples, val_samples, steps, val_steps)
+
+
+def describe_fit(trainer: Any, pl_module: Any, gpu_info: Mapping[str, object]) -> RunDescriptor:
+    """RunDescriptor of the fit about to start: one real batch from the train dataloader."""
+    import torch
+
+    loader = _train_loader(trainer)
+    with preserved_state(pl_module):
+        batch = next(iter(loader))
+    device = getattr(pl_module, "device", torch.device("cpu"))
+    first = _first_tensor(batch).to(device)
+    model = describe_model(pl_module, first, precision=getattr(trainer, "precision", "32-true"))
+    data = describe_data(trainer, loader, int(first.shape[0]))
+    return RunDescriptor(model=model, data=data, gpu=gpu_from_nvml(gpu_info), host_ram_gb=host_ram_gb())
+
+
+def estimate_for_fit(
+    trainer: Any,
+    pl_module: Any,
+    *,
+    gpu_info: Mapping[str, object],
+    total_epochs: int,
+    estimator: PreEstimator | None = None,
+    history: RunHistory | None = None,
+) -> FitEstimate:
+    """Descriptors and estimate of the fit about to start (called by EnergyCallback.on_fit_start).
+
+    The model's forward runs on the first tensor of one batch (``pl_module(x)``). Raises EstimationError
+    (or whatever the user's code raises); the caller catches everything so that training goes on.
+    """
+    if isinstance(total_epochs, bool) or not isinstance(total_epochs, int) or total_epochs < 1:
+        raise EstimationError(f"total_epochs must be an integer >= 1, got {total_epochs!r}")
+    descriptor = describe_fit(trainer, pl_module, gpu_info)
+    model = estimator if estimator is not None else PreEstimator.default()
+    if history is not None:
+        model = model.calibrated(history)
+    devices = max(int(getattr(trainer, "world_size", 1)), 1)
+    return FitEstimate(descriptor, model.predict(descriptor), total_epochs, devices)
