@@ -25,9 +25,9 @@ import torch
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-from quickstart import SmallCNN, synthetic_images  # noqa: E402
+from quickstart import SmallCNN, synthetic_images
 
-from lightning_energy import EnergyCallback  # noqa: E402
+from lightning_energy import EnergyCallback
 
 
 def fit_once(callbacks: list[pl.Callback], epochs: int, root: Path) -> None:
@@ -92,14 +92,16 @@ def main(argv: list[str] | None = None) -> str:
                 times[name].append(time.perf_counter() - start)
     base = statistics.median(times["no callback"])
     lines = [
-        f"Median of {args.runs} alternating runs, {args.epochs} epochs each, CPU, {torch.get_num_threads()} threads.",
+        f"Median of {args.runs} alternating runs, {args.epochs} epochs each, CPU, "
+        f"{torch.get_num_threads()} threads.",
         "",
         "| variant | median wall time (s) | ratio of medians | median paired ratio |",
         "|---|---|---|---|",
     ]
     for name, values in times.items():
         paired = statistics.median(v / b for v, b in zip(values, times["no callback"], strict=True))
-        lines.append(f"| {name} | {statistics.median(values):.3f} | {statistics.median(values) / base:.4f} | {paired:.4f} |")
+        median = statistics.median(values)
+        lines.append(f"| {name} | {median:.3f} | {median / base:.4f} | {paired:.4f} |")
     table = "\n".join(lines)
     print(table)
     return table

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from torch import nn
-from torch.nn import functional as F
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBarTheme
 from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_energy import EnergyCallback
@@ -31,7 +31,10 @@ def synthetic_images(n: int, classes: int, seed: int) -> TensorDataset:
     labels = torch.randint(0, classes, (n,), generator=gen)
     shifts = torch.randint(-3, 4, (n, 2), generator=gen)
     images = torch.stack(
-        [torch.roll(patterns[y], shifts=(int(dx), int(dy)), dims=(1, 2)) for y, (dx, dy) in zip(labels, shifts)]
+        [
+            torch.roll(patterns[y], shifts=(int(dx), int(dy)), dims=(1, 2))
+            for y, (dx, dy) in zip(labels, shifts, strict=True)
+        ]
     )
     images = images + 1.5 * torch.randn(images.shape, generator=gen)
     return TensorDataset(images, labels)
@@ -42,14 +45,14 @@ class SmallCNN(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
+            nn.Conv2d(1, 32, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1),
+            nn.Conv2d(32, 64, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(32 * 8 * 8, 64),
+            nn.Linear(64 * 8 * 8, 64),
             nn.ReLU(),
             nn.Linear(64, classes),
         )
@@ -81,7 +84,7 @@ def progress_bar() -> pl.Callback:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--train-samples", type=int, default=4096)
+    parser.add_argument("--train-samples", type=int, default=5120)
     parser.add_argument("--country", default="DEU", help="ISO country code for CO2, or grams CO2e/kWh")
     parser.add_argument("--out", default="runs/quickstart", help="root directory of the run's logs")
     parser.add_argument("--no-history", action="store_true", help="do not append to the run history")

@@ -191,9 +191,12 @@ class EnergyCallback(pl.Callback):
         self.ledger.add(record)
         projection = self._project(trainer, record)
         # values are already summed over ranks and equal everywhere: "max" only tells Lightning so
-        sync = {"sync_dist": trainer.world_size > 1, "reduce_fx": "max"}
-        pl_module.log_dict(self._epoch_metrics(record, projection), prog_bar=False, logger=True, **sync)
-        pl_module.log_dict(self._bar_metrics(projection), prog_bar=True, logger=False, **sync)
+        sync = trainer.world_size > 1
+        for metrics, in_bar in (
+            (self._epoch_metrics(record, projection), False),
+            (self._bar_metrics(projection), True),
+        ):
+            pl_module.log_dict(metrics, prog_bar=in_bar, logger=not in_bar, sync_dist=sync, reduce_fx="max")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         end = self._safe_read()

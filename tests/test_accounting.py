@@ -49,7 +49,7 @@ def test_reading_delta_exact_and_by_category() -> None:
 
 
 def test_reading_delta_counter_reset_is_an_error_not_negative_energy() -> None:
-    with pytest.raises(MeterError, match="backwards.*gpu0"):
+    with pytest.raises(MeterError, match=r"backwards.*gpu0"):
         reading_delta({"gpu0": 100.0}, {"gpu0": 3.0})
 
 

@@ -129,7 +129,9 @@ def test_logged_metrics_progress_bar_and_report(tmp_path: Path) -> None:
 
 def test_live_progress_bar_reads_during_the_epoch(tmp_path: Path) -> None:
     meter = EpochMeter()
-    trainer = make_trainer(tmp_path, EnergyCallback(meter=meter, refresh_s=0, history_path=False), max_epochs=1)
+    trainer = make_trainer(
+        tmp_path, EnergyCallback(meter=meter, refresh_s=0, history_path=False), max_epochs=1
+    )
     trainer.fit(BoringModel())
     boundary_reads = 2 + 2  # epoch start/end + fit start/end
     assert meter.reads >= boundary_reads + 4 - 1  # and one per training batch after the first
@@ -137,7 +139,9 @@ def test_live_progress_bar_reads_during_the_epoch(tmp_path: Path) -> None:
 
 def test_no_live_reads_with_a_long_refresh_interval(tmp_path: Path) -> None:
     meter = EpochMeter()
-    trainer = make_trainer(tmp_path, EnergyCallback(meter=meter, refresh_s=3600, history_path=False), max_epochs=1)
+    trainer = make_trainer(
+        tmp_path, EnergyCallback(meter=meter, refresh_s=3600, history_path=False), max_epochs=1
+    )
     trainer.fit(BoringModel())
     assert meter.reads == 4
 
@@ -145,8 +149,11 @@ def test_no_live_reads_with_a_long_refresh_interval(tmp_path: Path) -> None:
 def test_resume_from_checkpoint_continues_totals(tmp_path: Path) -> None:
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     first = make_trainer(
-        tmp_path, EnergyCallback(meter=EpochMeter(), history_path=False), max_epochs=2,
-        enable_checkpointing=True, callbacks=[checkpoint],
+        tmp_path,
+        EnergyCallback(meter=EpochMeter(), history_path=False),
+        max_epochs=2,
+        enable_checkpointing=True,
+        callbacks=[checkpoint],
     )
     first.fit(BoringModel())
     second = make_trainer(tmp_path, EnergyCallback(meter=EpochMeter(), history_path=False), max_epochs=4)
@@ -228,7 +235,9 @@ def test_early_stopping_marks_projection_an_upper_bound(tmp_path: Path) -> None:
             self.log("valid_loss", out["x"])
             return out
 
-    trainer = make_trainer(tmp_path, EnergyCallback(meter=EpochMeter(), history_path=False), callbacks=[stopper])
+    trainer = make_trainer(
+        tmp_path, EnergyCallback(meter=EpochMeter(), history_path=False), callbacks=[stopper]
+    )
     trainer.fit(Logged())
     report = report_of(trainer)
     assert report["upper_bound"] is True
@@ -283,8 +292,14 @@ def test_torch_state_is_untouched_by_the_callback(tmp_path: Path) -> None:
     with_callback = torch.rand(1).item()
     torch.manual_seed(0)
     trainer = pl.Trainer(
-        max_epochs=3, accelerator="cpu", default_root_dir=tmp_path / "b", limit_train_batches=4,
-        limit_val_batches=2, enable_model_summary=False, enable_checkpointing=False, logger=False,
+        max_epochs=3,
+        accelerator="cpu",
+        default_root_dir=tmp_path / "b",
+        limit_train_batches=4,
+        limit_val_batches=2,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
     )
     trainer.fit(BoringModel())
     assert torch.rand(1).item() == with_callback

@@ -1,4 +1,4 @@
-"""Two CPU processes (ddp_spawn, gloo): each rank meters its own device; epoch energy is the sum over ranks."""
+"""Two CPU processes (ddp_spawn, gloo): each rank meters its own device; the epoch energy is their sum."""
 
 from __future__ import annotations
 

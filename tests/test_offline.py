@@ -34,7 +34,9 @@ def test_import_touches_no_hardware_and_does_not_import_codecarbon() -> None:
         "assert not logging.getLogger().handlers, logging.getLogger().handlers\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
 
@@ -46,12 +48,16 @@ def test_pure_core_imports_neither_torch_nor_lightning() -> None:
         "bad = sorted(m for m in ('torch', 'lightning') if m in sys.modules)\n"
         "assert not bad, bad\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
 
 
 @pytest.mark.timeout(300)
-def test_quickstart_opens_no_network_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_quickstart_opens_no_network_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
     attempts: list[str] = []
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
