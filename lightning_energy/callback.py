@@ -196,7 +196,8 @@ class EnergyCallback(pl.Callback):
             (self._epoch_metrics(record, projection), False),
             (self._bar_metrics(projection), True),
         ):
-            pl_module.log_dict(metrics, prog_bar=in_bar, logger=not in_bar, sync_dist=sync, reduce_fx="max")
+            to_logger = not in_bar and bool(trainer.loggers)
+            pl_module.log_dict(metrics, prog_bar=in_bar, logger=to_logger, sync_dist=sync, reduce_fx="max")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         end = self._safe_read()
@@ -214,7 +215,8 @@ class EnergyCallback(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.warnings.append(f"training stopped by {type(exception).__name__}: {exception}")
+        detail = f": {exception}" if str(exception) else ""
+        self.warnings.append(f"training stopped by {type(exception).__name__}{detail}")
         self._write_report(trainer, "failed")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

@@ -1,0 +1,256 @@
+"""Training workloads for the GPU validation runs, on synthetic data (no downloads, no torchvision needed).
+
+Every workload trains on a fixed synthetic batch kept on the device: the loader yields step numbers only, so
+the run measures the GPU, not an input pipeline. ``tiny=True`` shrinks everything for a CPU smoke run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+WORKLOADS = ("resnet50", "resnet18", "transformer_lm", "mlp", "finetune", "compiled", "bf16")
+
+
+# ----------------------------------------------------------------------------------------- compact ResNet
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_ch: int, ch: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, ch, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.conv2 = nn.Conv2d(ch, ch, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(ch)
+        self.short = _shortcut(in_ch, ch, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.short(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_ch: int, ch: int, stride: int) -> None:
+        super().__init__()
+        out_ch = ch * self.expansion
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, ch, 1, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ch, ch, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ch, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+        )
+        self.short = _shortcut(in_ch, out_ch, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.short(x))
+
+
+def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    if stride == 1 and in_ch == out_ch:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+
+class ResNet(nn.Module):
+    """torchvision-equivalent layout (ResNet-18: BasicBlock [2,2,2,2]; ResNet-50: Bottleneck [3,4,6,3])."""
+
+    def __init__(
+        self, block: type[BasicBlock | Bottleneck], layers: list[int], classes: int, width: int = 64
+    ):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, width, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        stages: list[nn.Module] = []
+        in_ch = width
+        for i, n in enumerate(layers):
+            ch = width * 2**i
+            for j in range(n):
+                stages.append(block(in_ch, ch, 2 if (j == 0 and i > 0) else 1))
+                in_ch = ch * block.expansion
+        self.features = nn.Sequential(*stages)
+        self.head = nn.Linear(in_ch, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.stem(x))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def resnet(depth: int, classes: int, width: int = 64) -> ResNet:
+    if depth == 18:
+        return ResNet(BasicBlock, [2, 2, 2, 2], classes, width)
+    if depth == 50:
+        return ResNet(Bottleneck, [3, 4, 6, 3], classes, width)
+    raise ValueError(f"depth must be 18 or 50, got {depth!r}")
+
+
+class TinyLM(nn.Module):
+    """A decoder-only transformer LM (pre-norm encoder layers with a causal mask)."""
+
+    def __init__(self, vocab: int, d_model: int, layers: int, heads: int, seq: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = nn.Parameter(torch.zeros(seq, d_model))
+        layer = nn.TransformerEncoderLayer(d_model, heads, 4 * d_model, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, vocab)
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(seq), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        return self.head(self.blocks(x, mask=self.mask, is_causal=True))
+
+
+# ----------------------------------------------------------------------------------------- Lightning glue
+class StepIndices(Dataset[int]):
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+class SyntheticModule(pl.LightningModule):
+    """Trains ``model`` on a fixed synthetic batch; optionally freezes ``frozen`` until ``unfreeze_epoch``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        lm: bool = False,
+        frozen: nn.Module | None = None,
+        unfreeze_epoch: int | None = None,
+        compile_model: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.forward_model: nn.Module = torch.compile(model) if compile_model else model  # type: ignore[assignment]
+        self.register_buffer("inputs", inputs, persistent=False)
+        self.register_buffer("targets", targets, persistent=False)
+        self.lm = lm
+        self.frozen = frozen
+        self.unfreeze_epoch = unfreeze_epoch
+        if frozen is not None:
+            frozen.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        if self.frozen is not None and self.current_epoch == self.unfreeze_epoch:
+            self.frozen.requires_grad_(True)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        out = self.forward_model(self.inputs)
+        if self.lm:
+            return nn.functional.cross_entropy(out.flatten(0, 1), self.targets.flatten())
+        return nn.functional.cross_entropy(out, self.targets)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+
+
+@dataclass
+class Workload:
+    name: str
+    module: SyntheticModule
+    precision: str
+    descriptor: dict[str, object]
+
+
+def build_workload(name: str, *, tiny: bool = False, epochs: int = 30, seed: int = 0) -> Workload:
+    """The named workload; ``tiny`` for CPU smoke runs."""
+    if name not in WORKLOADS:
+        raise ValueError(f"name must be one of {WORKLOADS}, got {name!r}")
+    generator = torch.Generator().manual_seed(seed)
+    image = 32 if tiny else 224
+    classes = 10 if tiny else 1000
+    width = 8 if tiny else 64
+    precision = "32-true"
+    lm = False
+    frozen: nn.Module | None = None
+    unfreeze_epoch: int | None = None
+    compile_model = False
+    descriptor: dict[str, object] = {"workload": name, "synthetic_data": True}
+    if name in ("resnet50", "resnet18", "finetune", "compiled"):
+        depth = 50 if name == "resnet50" else 18
+        batch = 4 if tiny else (128 if depth == 50 else 256)
+        model: nn.Module = resnet(depth, classes, width)
+        inputs = torch.randn(batch, 3, image, image, generator=generator)
+        targets = torch.randint(0, classes, (batch,), generator=generator)
+        descriptor.update(model=f"resnet{depth}", batch_size=batch, image_size=image, classes=classes)
+        if name == "finetune":
+            resnet_model = model
+            assert isinstance(resnet_model, ResNet)
+            frozen = nn.ModuleList([resnet_model.stem, resnet_model.features])
+            unfreeze_epoch = max(1, epochs // 2)
+            descriptor.update(frozen_backbone_until_epoch=unfreeze_epoch)
+        compile_model = name == "compiled"
+        descriptor.update(compiled=compile_model)
+    elif name in ("transformer_lm", "bf16"):
+        vocab, d_model, layers, heads, seq, batch = (
+            (100, 32, 2, 2, 16, 2) if tiny else (32_000, 512, 8, 8, 512, 32)
+        )
+        model = TinyLM(vocab, d_model, layers, heads, seq)
+        inputs = torch.randint(0, vocab, (batch, seq), generator=generator)
+        targets = torch.randint(0, vocab, (batch, seq), generator=generator)
+        lm = True
+        precision = "bf16-mixed" if name == "bf16" else "32-true"
+        descriptor.update(
+            model="transformer_lm", d_model=d_model, layers=layers, seq_len=seq, batch_size=batch
+        )
+    else:  # mlp
+        width_mlp, batch = (32, 8) if tiny else (4096, 1024)
+        model = nn.Sequential(
+            nn.Linear(width_mlp, width_mlp),
+            nn.GELU(),
+            nn.Linear(width_mlp, width_mlp),
+            nn.GELU(),
+            nn.Linear(width_mlp, width_mlp),
+            nn.GELU(),
+            nn.Linear(width_mlp, 10),
+        )
+        inputs = torch.randn(batch, width_mlp, generator=generator)
+        targets = torch.randint(0, 10, (batch,), generator=generator)
+        descriptor.update(model="mlp", width=width_mlp, depth=4, batch_size=batch)
+    descriptor.update(
+        precision=precision,
+        parameters=sum(p.numel() for p in model.parameters()),
+    )
+    module = SyntheticModule(
+        model,
+        inputs,
+        targets,
+        lm=lm,
+        frozen=frozen,
+        unfreeze_epoch=unfreeze_epoch,
+        compile_model=compile_model,
+    )
+    return Workload(name=name, module=module, precision=precision, descriptor=descriptor)
+
+
+def loader(steps: int) -> DataLoader[int]:
+    return DataLoader(StepIndices(steps), batch_size=None, shuffle=False)
+
+
+def steps_for_target(step_time_s: float, target_epoch_s: float) -> int:
+    """Steps per epoch so an epoch lasts about ``target_epoch_s`` (at least 5)."""
+    if step_time_s <= 0 or not math.isfinite(step_time_s):
+        raise ValueError(f"step_time_s must be a positive number of seconds, got {step_time_s!r}")
+    return max(5, round(target_epoch_s / step_time_s))

@@ -1,0 +1,121 @@
+"""Several meters as one: GPU + host, for instance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from lightning_energy.errors import MeterError
+from lightning_energy.meters.base import EnergyMeter
+
+__all__ = ["CompositeMeter"]
+
+
+class CompositeMeter:
+    """Merges the component readings, labels and hardware of its meters.
+
+    Args:
+        meters: the meters, as a sequence (named by class name, numbered when repeated) or a mapping
+            name -> meter. Component names must not collide.
+
+    Raises:
+        ValueError: no meters, or two meters declare the same component in their labels.
+    """
+
+    def __init__(self, meters: Sequence[EnergyMeter] | Mapping[str, EnergyMeter]) -> None:
+        named = dict(meters) if isinstance(meters, Mapping) else _name_meters(meters)
+        if not named:
+            raise ValueError("meters must hold at least one meter, got none")
+        for name, meter in named.items():
+            if not callable(getattr(meter, "read", None)) or not callable(getattr(meter, "close", None)):
+                raise TypeError(f"meters[{name!r}] must have read() and close(), got {type(meter).__name__}")
+        self.meters: dict[str, EnergyMeter] = named
+        owners: dict[str, str] = {}
+        for name, meter in named.items():
+            for component in getattr(meter, "labels", {}) or {}:
+                if component in owners:
+                    raise ValueError(
+                        f"meters: component {component!r} is reported by both "
+                        f"{owners[component]!r} and {name!r}"
+                    )
+                owners[component] = name
+        self._closed = False
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        merged: dict[str, str] = {}
+        for meter in self.meters.values():
+            merged.update(getattr(meter, "labels", {}) or {})
+        return merged
+
+    @property
+    def hardware(self) -> Mapping[str, object]:
+        merged: dict[str, object] = {}
+        for name, meter in self.meters.items():
+            for key, value in (getattr(meter, "hardware", {}) or {}).items():
+                merged[key if key not in merged else f"{name}.{key}"] = value
+        return merged
+
+    def read(self) -> Mapping[str, float]:
+        """Merged cumulative joules. A failing meter raises MeterError naming it."""
+        merged: dict[str, float] = {}
+        owners: dict[str, str] = {}
+        for name, meter in self.meters.items():
+            try:
+                reading = meter.read()
+            except Exception as err:
+                raise MeterError(f"meter {name!r} failed: {err}") from err
+            for component, joules in reading.items():
+                if component in owners:
+                    raise MeterError(
+                        f"component {component!r} is reported by both {owners[component]!r} and {name!r}"
+                    )
+                owners[component] = name
+                merged[component] = joules
+        return merged
+
+    def mark(self, event: str, epoch: int) -> None:
+        for meter in self.meters.values():
+            mark = getattr(meter, "mark", None)
+            if callable(mark):
+                mark(event, epoch)
+
+    def synchronize(self) -> None:
+        for meter in self.meters.values():
+            synchronize = getattr(meter, "synchronize", None)
+            if callable(synchronize):
+                synchronize()
+
+    def power_samples(self) -> list[tuple[float, float]]:
+        """Power samples of the meters that offer them (in practice the GPU meter), concatenated."""
+        samples: list[tuple[float, float]] = []
+        for meter in self.meters.values():
+            get_samples = getattr(meter, "power_samples", None)
+            if callable(get_samples):
+                samples.extend(get_samples())
+        return samples
+
+    def close(self) -> None:
+        """Close every meter, even if some fail; then raise MeterError naming the failed ones. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        failures: list[str] = []
+        for name, meter in self.meters.items():
+            try:
+                meter.close()
+            except Exception as err:
+                failures.append(f"{name!r}: {err}")
+        if failures:
+            raise MeterError(f"closing meters failed: {'; '.join(failures)}")
+
+
+def _name_meters(meters: Sequence[EnergyMeter]) -> dict[str, EnergyMeter]:
+    named: dict[str, EnergyMeter] = {}
+    for meter in meters:
+        base = type(meter).__name__
+        name, n = base, 1
+        while name in named:
+            n += 1
+            name = f"{base}{n}"
+        named[name] = meter
+    return named

@@ -1,0 +1,205 @@
+"""Host CPU and RAM energy through CodeCarbon's hardware classes (imported lazily).
+
+We use CodeCarbon's lower-level ``CPU`` and ``RAM`` classes, not its ``EmissionsTracker``: no background
+scheduler, no lock file, no output files, no API, no GPU (NVML meters that), and never any geolocation.
+
+* CPU: RAPL package counters when Linux exposes them readable (``/sys/class/powercap/intel-rapl``) -- label
+  ``"measured"``; otherwise CodeCarbon's model, CPU load x TDP -- label ``"estimated"``.
+* RAM: always CodeCarbon's RAM power model (DIMM count x W per DIMM) -- label ``"estimated"``.
+
+Cost: a ``read()`` reads RAPL files or ``psutil`` CPU times and memory size, well under a few milliseconds;
+construction looks the CPU model up in CodeCarbon's TDP table (about a second, once). Reads happen at epoch
+boundaries and at most every few seconds for the live bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.meters.base import ESTIMATED, MEASURED
+
+__all__ = ["HostMeter", "kwh_to_joules"]
+
+TRACKING_MODES = ("machine", "process")
+# CodeCarbon CPU modes that read a real energy counter.
+_COUNTER_MODES = ("intel_rapl", "windows_emi", "intel_power_gadget", "apple_powermetrics")
+_JOULES_PER_KWH = 3.6e6
+
+
+def kwh_to_joules(energy_kwh: float) -> float:
+    """The one kWh -> J conversion of the package (CodeCarbon accumulates kWh)."""
+    return energy_kwh * _JOULES_PER_KWH
+
+
+@contextlib.contextmanager
+def _quiet_codecarbon() -> Iterator[None]:
+    """CodeCarbon logs warnings on its own handler; keep it at ERROR while we call it, then restore."""
+    cc_logger = logging.getLogger("codecarbon")
+    previous = cc_logger.level
+    cc_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        cc_logger.setLevel(previous)
+
+
+class HostMeter:
+    """Cumulative joules of the host CPU(s) and RAM: ``{"cpu": joules, "ram": joules}``.
+
+    Args:
+        tracking_mode: ``"machine"`` (whole host, what the electricity bill sees) or ``"process"`` (this
+            process and its children's share of CPU load and memory; only affects the estimated model).
+        cpu_power_w: CPU TDP in watts to use for the load model instead of CodeCarbon's lookup; also
+            disables RAPL (the CPU is then always estimated).
+        ram_power_w: constant RAM power in watts instead of CodeCarbon's model.
+        use_rapl: read RAPL when available (``False``: always the load x TDP model).
+        clock: monotonic clock in seconds.
+
+    Raises:
+        MeterUnavailable: CodeCarbon is not installed or cannot set up CPU/RAM measurement.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracking_mode: str = "machine",
+        cpu_power_w: float | None = None,
+        ram_power_w: float | None = None,
+        use_rapl: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if tracking_mode not in TRACKING_MODES:
+            raise ValueError(f"tracking_mode must be one of {TRACKING_MODES}, got {tracking_mode!r}")
+        for name, value in (("cpu_power_w", cpu_power_w), ("ram_power_w", ram_power_w)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            ):
+                raise ValueError(f"{name} must be a positive number of watts or None, got {value!r}")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._closed = False
+        self._cpu_kwh = 0.0
+        self._ram_kwh = 0.0
+        try:
+            import codecarbon
+            from codecarbon.core import cpu as cc_cpu
+            from codecarbon.core import util as cc_util
+            from codecarbon.external.hardware import CPU, MODE_CPU_LOAD
+            from codecarbon.external.ram import RAM
+        except ImportError as err:
+            raise MeterUnavailable(
+                f"host CPU/RAM energy needs CodeCarbon (pip install codecarbon): {err}"
+            ) from err
+        version = str(getattr(codecarbon, "__version__", "unknown"))
+        try:
+            with _quiet_codecarbon():
+                rapl = (
+                    use_rapl
+                    and cpu_power_w is None
+                    and sys.platform.startswith("linux")
+                    and bool(cc_cpu.is_rapl_available())
+                )
+                if rapl:
+                    self._cpu: Any = CPU.from_utils(
+                        output_dir=".", mode="intel_rapl", tracking_mode=tracking_mode
+                    )
+                    model = _cpu_model(cc_util)
+                    tdp_w: float | None = None
+                else:
+                    model, tdp_w = _cpu_model_and_tdp(cc_cpu, cc_util, cpu_power_w)
+                    self._cpu = CPU.from_utils(
+                        output_dir=".",
+                        mode=MODE_CPU_LOAD,
+                        model=model,
+                        tdp=tdp_w,  # type: ignore[arg-type]  # annotated int, used as a float
+                        tracking_mode=tracking_mode,
+                    )
+                self._ram: Any = RAM(
+                    tracking_mode=tracking_mode,
+                    force_ram_power=ram_power_w,  # type: ignore[arg-type]  # annotated int, used as a float
+                )
+                ram_gb = float(self._ram.machine_memory_GB)
+                self._cpu.start()
+                self._ram.start()
+        except Exception as err:  # any failure inside CodeCarbon: the host is simply not metered
+            raise MeterUnavailable(
+                f"CodeCarbon {version} could not set up CPU/RAM measurement: {err!r}"
+            ) from err
+        self._cpu_mode = str(getattr(self._cpu, "_mode", "unknown"))
+        self._labels = {
+            "cpu": MEASURED if self._cpu_mode in _COUNTER_MODES else ESTIMATED,
+            "ram": ESTIMATED,
+        }
+        if tdp_w is None:
+            tdp_w = getattr(self._cpu, "_tdp", None)
+        self._hardware: dict[str, object] = {
+            "host": {
+                "cpu_model": model,
+                "cpu_mode": self._cpu_mode,
+                "cpu_tdp_w": tdp_w,
+                "ram_gb": round(ram_gb, 2),
+                "tracking_mode": tracking_mode,
+                "codecarbon": version,
+            }
+        }
+        self._last_t_s = self._clock()
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return dict(self._labels)
+
+    @property
+    def hardware(self) -> Mapping[str, object]:
+        return dict(self._hardware)
+
+    def read(self) -> Mapping[str, float]:
+        """Cumulative joules of ``cpu`` and ``ram`` since construction."""
+        with self._lock:
+            if self._closed:
+                raise MeterError("HostMeter.read() after close()")
+            now_s = self._clock()
+            duration_s = max(0.0, now_s - self._last_t_s)
+            try:
+                with _quiet_codecarbon():
+                    _, cpu_energy = self._cpu.measure_power_and_energy(last_duration=duration_s)
+                    _, ram_energy = self._ram.measure_power_and_energy(last_duration=duration_s)
+                cpu_kwh = float(cpu_energy.kWh)
+                ram_kwh = float(ram_energy.kWh)
+            except Exception as err:
+                raise MeterError(f"CodeCarbon CPU/RAM measurement failed: {err!r}") from err
+            self._last_t_s = now_s
+            # A RAPL wrap or glitch can yield a negative delta; never let the cumulative value go down.
+            self._cpu_kwh += max(0.0, cpu_kwh)
+            self._ram_kwh += max(0.0, ram_kwh)
+            return {"cpu": kwh_to_joules(self._cpu_kwh), "ram": kwh_to_joules(self._ram_kwh)}
+
+    def close(self) -> None:
+        """Nothing to release (no threads, no files); later reads raise. Idempotent."""
+        with self._lock:
+            self._closed = True
+
+
+def _cpu_model(cc_util: Any) -> str:
+    try:
+        return str(cc_util.detect_cpu_model() or "unknown")
+    except Exception:
+        return "unknown"
+
+
+def _cpu_model_and_tdp(cc_cpu: Any, cc_util: Any, cpu_power_w: float | None) -> tuple[str, float | None]:
+    """CPU model and the TDP (W, all sockets) for CodeCarbon's load model, as its ResourceTracker does."""
+    if cpu_power_w is not None:
+        return _cpu_model(cc_util), float(cpu_power_w)
+    tdp = cc_cpu.TDP()
+    model = str(tdp.model or "unknown")
+    if tdp.tdp is None:
+        return model, None  # CodeCarbon then uses its generic constant (85 W)
+    sockets = int(cc_util.count_physical_cpus() or 1)
+    return model, float(tdp.tdp) * sockets

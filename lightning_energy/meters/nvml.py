@@ -1,0 +1,486 @@
+"""GPU energy through NVML (``nvidia-ml-py``, module ``pynvml``, imported lazily).
+
+Per metered GPU, the best source available:
+
+* ``nvmlDeviceGetTotalEnergyConsumption`` -- a hardware counter in millijoules since the driver was loaded
+  (Volta and newer). Label ``"measured"``.
+* otherwise ``nvmlDeviceGetPowerUsage`` (milliwatts) sampled by a daemon thread at ``sample_hz`` and
+  integrated with the trapezoid rule. Label ``"sampled"``.
+
+A counter that goes backwards (driver reload, GPU reset) makes that ``read()`` raise
+:class:`~lightning_energy.errors.MeterError` -- the callback marks the epoch missing, never zero -- and the
+meter rebases so later readings continue from the last good value.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.meters.base import MEASURED, SAMPLED
+from lightning_energy.meters.gpu_select import NvmlTarget, resolve_nvml_targets
+
+__all__ = ["NvmlMeter", "NvmlTarget", "resolve_nvml_targets"]
+
+MIN_SAMPLE_HZ = 10.0
+MAX_SAMPLE_HZ = 1000.0
+MAX_KEPT_POWER_SAMPLES = 200_000
+_BYTES_PER_GIB = 1024**3
+
+
+def millijoules_to_joules(energy_mj: float) -> float:
+    """The one mJ -> J conversion of the package (NVML counts mJ; sampled mW x s is mJ too)."""
+    return energy_mj / 1000.0
+
+
+def milliwatts_to_watts(power_mw: float) -> float:
+    return power_mw / 1000.0
+
+
+def _import_pynvml() -> ModuleType:
+    try:
+        import pynvml
+    except ImportError as err:
+        raise MeterUnavailable(
+            "GPU energy needs nvidia-ml-py (module pynvml): pip install nvidia-ml-py"
+        ) from err
+    return pynvml
+
+
+def _is_not_supported(pynvml: ModuleType, err: BaseException) -> bool:
+    return getattr(err, "value", None) == getattr(pynvml, "NVML_ERROR_NOT_SUPPORTED", 3)
+
+
+def _as_str(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace")
+    return str(value)
+
+
+@dataclass
+class _Gpu:
+    """One metered physical GPU."""
+
+    component: str
+    cuda_index: int
+    handle: Any
+    name: str
+    uuid: str
+    mig: bool
+    has_counter: bool
+    base_mj: float = 0.0
+    last_mj: float = 0.0
+    offset_j: float = 0.0
+    last_j: float = 0.0
+    # Power sampling state (used when there is no counter, or when sample_power=True).
+    sampled_mj: float = 0.0
+    last_sample: tuple[float, float] | None = None  # (t_s, power_mw)
+    hardware: dict[str, object] = field(default_factory=dict)
+
+
+class NvmlMeter:
+    """Cumulative joules of the GPUs this process trains on, as ``{"gpu<cuda index>": joules}``.
+
+    Args:
+        device_indices: CUDA device indices (as torch numbers them). ``None``: all visible CUDA devices.
+        sample_hz: power sampling rate when a GPU has no energy counter (10 to 1000 Hz).
+        synchronize: whether :meth:`synchronize` calls ``torch.cuda.synchronize`` on the metered devices.
+        sample_power: also sample power when every GPU has a counter (for :meth:`power_samples`,
+            used by the validation recorder). ``None``: only when needed.
+        background: run the sampling thread. ``False`` leaves sampling to explicit :meth:`sample_once`
+            calls (deterministic tests).
+        clock: monotonic clock in seconds for power samples.
+
+    Constructing it initialises NVML (``close()`` shuts it down) and, when CUDA is already initialised in this
+    process, asks torch for the device UUIDs so ``CUDA_VISIBLE_DEVICES`` and device order cannot mislead it.
+    """
+
+    def __init__(
+        self,
+        device_indices: Sequence[int] | None = None,
+        *,
+        sample_hz: float = 20.0,
+        synchronize: bool = True,
+        sample_power: bool | None = None,
+        background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(sample_hz, bool) or not isinstance(sample_hz, (int, float)):
+            raise TypeError(f"sample_hz must be a number of Hz, got {sample_hz!r}")
+        if not MIN_SAMPLE_HZ <= sample_hz <= MAX_SAMPLE_HZ:
+            raise ValueError(f"sample_hz must be in [{MIN_SAMPLE_HZ}, {MAX_SAMPLE_HZ}] Hz, got {sample_hz!r}")
+        if device_indices is not None and not isinstance(device_indices, Sequence):
+            raise TypeError(
+                f"device_indices must be a sequence of CUDA indices or None, got {device_indices!r}"
+            )
+        self._sample_period_s = 1.0 / float(sample_hz)
+        self._synchronize = synchronize
+        self._clock = clock
+        self._lock = threading.Lock()  # guards energy state and samples
+        self._sample_lock = threading.Lock()  # serialises whole samples (thread vs. read's fresh sample)
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sampler_error: BaseException | None = None
+        self._power_samples: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=MAX_KEPT_POWER_SAMPLES
+        )
+        self._pynvml = _import_pynvml()
+        pynvml = self._pynvml
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as err:
+            raise MeterUnavailable(
+                f"NVML could not be initialised (no NVIDIA driver or GPU?): {err}"
+            ) from err
+        self._initialised = True
+        try:
+            self._gpus = self._open_devices(device_indices)
+            self._driver = self._driver_version()
+        except BaseException:
+            self.close()
+            raise
+        needs_sampling = any(not gpu.has_counter for gpu in self._gpus)
+        self._sampling = needs_sampling if sample_power is None else (bool(sample_power) or needs_sampling)
+        for gpu in self._gpus:
+            if gpu.has_counter:
+                gpu.base_mj = gpu.last_mj = float(pynvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+        if needs_sampling:
+            names = ", ".join(f"{gpu.component} ({gpu.name})" for gpu in self._gpus if not gpu.has_counter)
+            warnings.warn(
+                f"NVML has no energy counter for {names}: sampling power at {sample_hz:g} Hz and integrating "
+                "it instead (label 'sampled'; less exact than a counter, see docs/measuring.md).",
+                stacklevel=2,
+            )
+        if self._sampling:
+            self.sample_once()
+            if background:
+                self._thread = threading.Thread(
+                    target=self._run_sampler, name="NvmlMeter-sampler", daemon=True
+                )
+                self._thread.start()
+
+    # -- device discovery -------------------------------------------------------------------------------
+
+    def _open_devices(self, device_indices: Sequence[int] | None) -> list[_Gpu]:
+        pynvml = self._pynvml
+        nvml_count = int(pynvml.nvmlDeviceGetCount())
+        indices = (
+            list(device_indices) if device_indices is not None else self._visible_cuda_indices(nvml_count)
+        )
+        if not indices:
+            raise MeterUnavailable("no CUDA device to meter: device_indices is empty or no GPU is visible")
+        targets = resolve_nvml_targets(
+            indices,
+            os.environ.get("CUDA_VISIBLE_DEVICES"),
+            cuda_device_order=os.environ.get("CUDA_DEVICE_ORDER"),
+            device_uuids=_torch_device_uuids(indices),
+            nvml_device_count=nvml_count,
+        )
+        gpus: list[_Gpu] = []
+        by_uuid: dict[str, str] = {}
+        for target in targets:
+            handle = self._handle_for(target, nvml_count)
+            mig = False
+            if _is_mig_handle(pynvml, handle):
+                mig = True
+                handle = pynvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(handle)
+            elif _mig_mode_enabled(pynvml, handle):
+                mig = True
+            gpu = self._describe(target.cuda_index, handle, mig)
+            if gpu.uuid in by_uuid:
+                warnings.warn(
+                    f"{gpu.component} is on the same physical GPU as {by_uuid[gpu.uuid]} (MIG slices); "
+                    f"metering that GPU once, under {by_uuid[gpu.uuid]}.",
+                    stacklevel=3,
+                )
+                continue
+            by_uuid[gpu.uuid] = gpu.component
+            gpus.append(gpu)
+        if any(gpu.mig for gpu in gpus):
+            warnings.warn(
+                "A metered GPU is in MIG mode: NVML reports the energy of the whole physical GPU, including "
+                "other MIG instances and their users; the numbers are an upper bound for this process.",
+                stacklevel=3,
+            )
+        return gpus
+
+    @staticmethod
+    def _visible_cuda_indices(nvml_count: int) -> list[int]:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            return list(range(int(torch.cuda.device_count())))
+        return list(range(nvml_count))
+
+    def _handle_for(self, target: NvmlTarget, nvml_count: int) -> Any:
+        pynvml = self._pynvml
+        try:
+            if target.nvml_index is not None:
+                if target.nvml_index >= nvml_count:
+                    raise MeterUnavailable(f"{target.describe()}: NVML sees only {nvml_count} GPU(s)")
+                return pynvml.nvmlDeviceGetHandleByIndex(target.nvml_index)
+            if target.pci_bus_id is not None:
+                by_pci = getattr(pynvml, "nvmlDeviceGetHandleByPciBusId_v2", None) or (
+                    pynvml.nvmlDeviceGetHandleByPciBusId
+                )
+                return by_pci(target.pci_bus_id)
+            for uuid in target.uuids:
+                try:
+                    return pynvml.nvmlDeviceGetHandleByUUID(uuid)
+                except pynvml.NVMLError:
+                    continue
+            if target.uuid_is_prefix:
+                return self._handle_by_uuid_prefix(target, nvml_count)
+        except pynvml.NVMLError as err:
+            raise MeterUnavailable(f"{target.describe()}: NVML cannot find it: {err}") from err
+        raise MeterUnavailable(f"{target.describe()}: NVML knows no device with that UUID")
+
+    def _handle_by_uuid_prefix(self, target: NvmlTarget, nvml_count: int) -> Any:
+        """CUDA accepts a unique UUID prefix; scan GPUs (and their MIG devices for ``MIG-``)."""
+        pynvml = self._pynvml
+        prefix = target.uuids[0]
+        matches: list[Any] = []
+        for index in range(nvml_count):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            if prefix.startswith("GPU-"):
+                if _as_str(pynvml.nvmlDeviceGetUUID(handle)).startswith(prefix):
+                    matches.append(handle)
+                continue
+            for mig_handle in _mig_handles(pynvml, handle):
+                if _as_str(pynvml.nvmlDeviceGetUUID(mig_handle)).startswith(prefix):
+                    matches.append(mig_handle)
+        if len(matches) != 1:
+            found = "no device" if not matches else f"{len(matches)} devices (ambiguous prefix)"
+            raise MeterUnavailable(f"{target.describe()}: the UUID prefix matches {found}")
+        return matches[0]
+
+    def _describe(self, cuda_index: int, handle: Any, mig: bool) -> _Gpu:
+        pynvml = self._pynvml
+        name = _as_str(pynvml.nvmlDeviceGetName(handle))
+        uuid = _as_str(pynvml.nvmlDeviceGetUUID(handle))
+        has_counter = True
+        try:
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        except pynvml.NVMLError as err:
+            if not _is_not_supported(pynvml, err):
+                raise MeterUnavailable(
+                    f"gpu{cuda_index} ({name}): NVML energy counter failed: {err}"
+                ) from err
+            has_counter = False
+            try:
+                pynvml.nvmlDeviceGetPowerUsage(handle)
+            except pynvml.NVMLError as power_err:
+                raise MeterUnavailable(
+                    f"gpu{cuda_index} ({name}): NVML reports neither an energy counter nor power: {power_err}"
+                ) from power_err
+        hardware: dict[str, object] = {
+            "index": cuda_index,
+            "name": name,
+            "uuid": uuid,
+            "pci_bus_id": _optional(pynvml, lambda: _as_str(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)),
+            "power_limit_w": _optional(
+                pynvml, lambda: milliwatts_to_watts(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(handle))
+            ),
+            "memory_gb": _optional(
+                pynvml, lambda: round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _BYTES_PER_GIB, 2)
+            ),
+            "energy_counter": has_counter,
+            "mig": mig,
+        }
+        return _Gpu(
+            component=f"gpu{cuda_index}",
+            cuda_index=cuda_index,
+            handle=handle,
+            name=name,
+            uuid=uuid,
+            mig=mig,
+            has_counter=has_counter,
+            hardware=hardware,
+        )
+
+    def _driver_version(self) -> str | None:
+        return _optional(self._pynvml, lambda: _as_str(self._pynvml.nvmlSystemGetDriverVersion()))
+
+    # -- the protocol ---------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return {gpu.component: MEASURED if gpu.has_counter else SAMPLED for gpu in self._gpus}
+
+    @property
+    def hardware(self) -> Mapping[str, object]:
+        return {"gpus": [dict(gpu.hardware) for gpu in self._gpus], "driver": self._driver}
+
+    @property
+    def components(self) -> list[str]:
+        return [gpu.component for gpu in self._gpus]
+
+    def read(self) -> Mapping[str, float]:
+        """Cumulative joules per metered GPU. Raises MeterError on an NVML error or a counter reset."""
+        if self._closed:
+            raise MeterError("NvmlMeter.read() after close()")
+        pynvml = self._pynvml
+        if any(not gpu.has_counter for gpu in self._gpus):
+            self._sample_for_read()
+        with self._lock:
+            if self._sampler_error is not None:
+                err, self._sampler_error = self._sampler_error, None
+                raise MeterError(f"NVML power sampling failed: {err}") from err
+            readings: dict[str, float] = {}
+            reset: list[str] = []
+            for gpu in self._gpus:
+                if not gpu.has_counter:
+                    readings[gpu.component] = millijoules_to_joules(gpu.sampled_mj)
+                    continue
+                try:
+                    counter_mj = float(pynvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+                except pynvml.NVMLError as err:
+                    raise MeterError(f"{gpu.component} ({gpu.name}): NVML energy read failed: {err}") from err
+                if counter_mj < gpu.last_mj:
+                    # Driver reload or GPU reset: the counter restarted. Continue from the last good value.
+                    gpu.offset_j = gpu.last_j
+                    gpu.base_mj = gpu.last_mj = counter_mj
+                    reset.append(gpu.component)
+                    continue
+                gpu.last_mj = counter_mj
+                gpu.last_j = gpu.offset_j + millijoules_to_joules(counter_mj - gpu.base_mj)
+                readings[gpu.component] = gpu.last_j
+            if reset:
+                raise MeterError(
+                    f"NVML energy counter went backwards on {', '.join(reset)} (driver reload or GPU reset); "
+                    "this interval cannot be measured, the meter has rebased."
+                )
+            return readings
+
+    def synchronize(self) -> None:
+        """Wait for queued work on the metered devices (only when torch has initialised CUDA)."""
+        torch = sys.modules.get("torch")
+        if not self._synchronize or torch is None or not torch.cuda.is_initialized():
+            return
+        for gpu in self._gpus:
+            torch.cuda.synchronize(gpu.cuda_index)
+
+    def power_samples(self) -> list[tuple[float, float]]:
+        """``(t_s, power_w)`` samples (sum over metered GPUs) since the previous call; drains them."""
+        with self._lock:
+            samples = list(self._power_samples)
+            self._power_samples.clear()
+        return samples
+
+    def sample_once(self) -> None:
+        """Take one power sample of every GPU and integrate (trapezoid). The sampling thread calls this."""
+        with self._sample_lock:
+            self._sample_locked()
+
+    def _sample_locked(self) -> None:
+        pynvml = self._pynvml
+        now_s = self._clock()
+        powers_mw = [float(pynvml.nvmlDeviceGetPowerUsage(gpu.handle)) for gpu in self._gpus]
+        with self._lock:
+            for gpu, power_mw in zip(self._gpus, powers_mw, strict=True):
+                if gpu.last_sample is not None:
+                    last_t_s, last_mw = gpu.last_sample
+                    gpu.sampled_mj += 0.5 * (last_mw + power_mw) * max(0.0, now_s - last_t_s)
+                gpu.last_sample = (now_s, power_mw)
+            self._power_samples.append((now_s, milliwatts_to_watts(sum(powers_mw))))
+
+    def _sample_for_read(self) -> None:
+        """A fresh sample so a boundary reading covers power up to now, not up to the last tick."""
+        try:
+            self.sample_once()
+        except self._pynvml.NVMLError as err:
+            raise MeterError(f"NVML power read failed: {err}") from err
+
+    def _run_sampler(self) -> None:
+        while not self._stop.wait(self._sample_period_s):
+            try:
+                self.sample_once()
+            except Exception as err:  # NVML errors: reported by the next read()
+                with self._lock:
+                    self._sampler_error = err
+
+    def close(self) -> None:
+        """Stop the sampler and shut NVML down. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        if self._initialised:
+            self._initialised = False
+            try:
+                self._pynvml.nvmlShutdown()
+            except self._pynvml.NVMLError as err:
+                warnings.warn(f"nvmlShutdown failed: {err}", stacklevel=2)
+
+    def __enter__(self) -> NvmlMeter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _optional(pynvml: ModuleType, get: Callable[[], Any]) -> Any:
+    """Value of an informational NVML query, ``None`` when the GPU does not support it."""
+    try:
+        return get()
+    except pynvml.NVMLError:
+        return None
+
+
+def _is_mig_handle(pynvml: ModuleType, handle: Any) -> bool:
+    try:
+        flag = pynvml.nvmlDeviceIsMigDeviceHandle(handle)
+    except (pynvml.NVMLError, AttributeError):
+        return False
+    return bool(getattr(flag, "value", flag))
+
+
+def _mig_mode_enabled(pynvml: ModuleType, handle: Any) -> bool:
+    try:
+        current, _pending = pynvml.nvmlDeviceGetMigMode(handle)
+    except (pynvml.NVMLError, AttributeError):
+        return False
+    return bool(current == getattr(pynvml, "NVML_DEVICE_MIG_ENABLE", 1))
+
+
+def _mig_handles(pynvml: ModuleType, handle: Any) -> list[Any]:
+    if not _mig_mode_enabled(pynvml, handle):
+        return []
+    handles: list[Any] = []
+    try:
+        count = int(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle))
+    except pynvml.NVMLError:
+        return []
+    for index in range(count):
+        try:
+            handles.append(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, index))
+        except pynvml.NVMLError:
+            continue
+    return handles
+
+
+def _torch_device_uuids(cuda_indices: Sequence[int]) -> dict[int, str]:
+    """UUIDs CUDA reports, but only if torch already initialised CUDA (never initialise it here)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():
+        return {}
+    uuids: dict[int, str] = {}
+    for index in cuda_indices:
+        try:
+            uuid = str(torch.cuda.get_device_properties(index).uuid)
+        except Exception:  # torch builds without the attribute, invalid index: fall back
+            continue
+        if uuid:
+            uuids[index] = uuid
+    return uuids

@@ -1,0 +1,126 @@
+"""Wrap a meter and record all it reports into a trace file (see :mod:`lightning_energy.meters.trace`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning_energy.meters.base import EnergyMeter
+from lightning_energy.meters.trace import BOUNDARY_EVENTS, Trace, TraceReading, write_trace
+
+__all__ = ["RecordingMeter"]
+
+
+class RecordingMeter:
+    """A transparent wrapper: every ``read()`` (value or failure), ``mark()``, the power samples of the inner
+    meter (when it has ``power_samples()``), its labels and hardware, plus ``meta``, go to a trace written
+    atomically to ``path`` by ``close()``.
+
+    Args:
+        inner: the meter to record.
+        path: where ``close()`` writes the JSON trace.
+        meta: free-form JSON-serialisable metadata (workload name, descriptors, ...); also settable later
+            through the ``meta`` attribute.
+        clock: monotonic clock in seconds; must be the inner meter's clock for power samples to line up.
+    """
+
+    def __init__(
+        self,
+        inner: EnergyMeter,
+        path: str | os.PathLike[str],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not callable(getattr(inner, "read", None)) or not callable(getattr(inner, "close", None)):
+            raise TypeError(f"inner must be a meter with read() and close(), got {type(inner).__name__}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path, got {path!r}")
+        self.inner = inner
+        self.path = Path(path)
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._clock = clock
+        self._readings: list[TraceReading] = []
+        self._power_samples: list[tuple[float, float]] = []
+        self._pending: tuple[str, int] | None = None
+        self._closed = False
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return dict(getattr(self.inner, "labels", {}) or {})
+
+    @property
+    def hardware(self) -> Mapping[str, object]:
+        return dict(getattr(self.inner, "hardware", {}) or {})
+
+    def mark(self, event: str, epoch: int) -> None:
+        if event not in BOUNDARY_EVENTS:
+            raise ValueError(f"event must be one of {BOUNDARY_EVENTS}, got {event!r}")
+        self._pending = (event, int(epoch))
+        inner_mark = getattr(self.inner, "mark", None)
+        if callable(inner_mark):
+            inner_mark(event, epoch)
+
+    def synchronize(self) -> None:
+        inner_sync = getattr(self.inner, "synchronize", None)
+        if callable(inner_sync):
+            inner_sync()
+
+    def power_samples(self) -> list[tuple[float, float]]:
+        """All power samples recorded so far (the recorder keeps them for the trace)."""
+        self._collect_power_samples()
+        return list(self._power_samples)
+
+    def _collect_power_samples(self) -> None:
+        get_samples = getattr(self.inner, "power_samples", None)
+        if callable(get_samples):
+            self._power_samples.extend((float(t), float(w)) for t, w in get_samples())
+
+    def read(self) -> Mapping[str, float]:
+        event, epoch = self._pending if self._pending is not None else (None, None)
+        self._pending = None
+        t_s = self._clock()
+        try:
+            joules = dict(self.inner.read())
+        except Exception as err:
+            self._readings.append(
+                TraceReading(t_s=t_s, joules=None, event=event, epoch=epoch, error=repr(err))
+            )
+            raise
+        finally:
+            self._collect_power_samples()
+        bad = sorted(name for name, value in joules.items() if not math.isfinite(value))
+        if bad:
+            error = f"non-finite reading for {', '.join(bad)}"
+            self._readings.append(TraceReading(t_s=t_s, joules=None, event=event, epoch=epoch, error=error))
+        else:
+            self._readings.append(TraceReading(t_s=t_s, joules=joules, event=event, epoch=epoch))
+        return joules
+
+    def trace(self) -> Trace:
+        """The trace recorded so far."""
+        return Trace(
+            meta=dict(self.meta),
+            labels=dict(self.labels),
+            hardware=dict(self.hardware),
+            readings=list(self._readings),
+            power_samples=list(self._power_samples),
+        )
+
+    def close(self) -> None:
+        """Close the inner meter, then write the trace (even if closing the inner meter fails). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._collect_power_samples()
+        finally:
+            trace = self.trace()  # labels/hardware while the inner meter is still open
+            try:
+                self.inner.close()
+            finally:
+                write_trace(trace, self.path)

@@ -1,0 +1,98 @@
+"""Replay a recorded trace as a meter, to test the callback and projector on real GPU data offline."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from lightning_energy.errors import MeterError
+from lightning_energy.meters.trace import BOUNDARY_EVENTS, Trace, TraceReading, load_trace, trace_from_dict
+
+__all__ = ["ReplayMeter"]
+
+
+class ReplayMeter:
+    """Returns the readings of a trace.
+
+    * After ``mark(event, epoch)``, the next ``read()`` returns the recorded reading of that boundary (a
+      :class:`MeterError` if the trace has none, or if that recorded read failed).
+    * Reads without a mark, once marks are in use, return the last boundary reading (intra-epoch reads such as
+      the live bar's: no energy accrues between boundaries during a replay).
+    * Without any mark, reads step through the recorded readings in order; past the end, MeterError.
+
+    Args:
+        trace_or_path: a :class:`~lightning_energy.meters.trace.Trace`, the decoded JSON object, or a path.
+    """
+
+    def __init__(self, trace_or_path: Trace | Mapping[str, object] | str | os.PathLike[str]) -> None:
+        if isinstance(trace_or_path, Trace):
+            trace = trace_or_path
+        elif isinstance(trace_or_path, Mapping):
+            trace = trace_from_dict(trace_or_path)
+        elif isinstance(trace_or_path, (str, os.PathLike)):
+            trace = load_trace(trace_or_path)
+        else:
+            raise TypeError(
+                f"trace_or_path must be a Trace, a dict or a path, got {type(trace_or_path).__name__}"
+            )
+        if not trace.readings:
+            raise ValueError("trace_or_path: the trace has no readings to replay")
+        self.trace = trace
+        self._boundaries: dict[tuple[str, int], TraceReading] = {}
+        for reading in trace.readings:
+            if reading.event is not None and reading.epoch is not None:
+                self._boundaries.setdefault((reading.event, reading.epoch), reading)
+        self._next = 0
+        self._pending: tuple[str, int] | None = None
+        self._marked = False
+        self._last_boundary: TraceReading | None = None
+        self._closed = False
+        self._samples_given = False
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return dict(self.trace.labels)
+
+    @property
+    def hardware(self) -> Mapping[str, object]:
+        return dict(self.trace.hardware)
+
+    def mark(self, event: str, epoch: int) -> None:
+        if event not in BOUNDARY_EVENTS:
+            raise ValueError(f"event must be one of {BOUNDARY_EVENTS}, got {event!r}")
+        self._pending = (event, epoch)
+        self._marked = True
+
+    def read(self) -> Mapping[str, float]:
+        if self._closed:
+            raise MeterError("ReplayMeter.read() after close()")
+        if self._pending is not None:
+            key, self._pending = self._pending, None
+            reading = self._boundaries.get(key)
+            if reading is None:
+                raise MeterError(f"the trace has no reading for {key[0]} of epoch {key[1]}")
+            self._last_boundary = reading
+            return _joules(reading)
+        if self._marked:
+            return _joules(self._last_boundary or self.trace.readings[0])
+        if self._next >= len(self.trace.readings):
+            raise MeterError(f"the trace is exhausted after {len(self.trace.readings)} readings")
+        reading = self.trace.readings[self._next]
+        self._next += 1
+        return _joules(reading)
+
+    def power_samples(self) -> list[tuple[float, float]]:
+        """The recorded power samples: all on the first call, none after (it drains, like NvmlMeter)."""
+        if self._samples_given:
+            return []
+        self._samples_given = True
+        return list(self.trace.power_samples)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _joules(reading: TraceReading) -> dict[str, float]:
+    if reading.joules is None:
+        raise MeterError(f"the recorded read failed: {reading.error}")
+    return dict(reading.joules)

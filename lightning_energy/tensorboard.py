@@ -1,0 +1,78 @@
+"""TensorBoard "Custom Scalars" layout: measured, projected (with its interval) and PRE energy on one chart.
+
+The callback calls :func:`add_energy_layout` on rank 0 at fit start. TensorBoard is only touched through
+the loggers the trainer already has; without a :class:`~lightning.pytorch.loggers.TensorBoardLogger` (or
+without the tensorboard package) it does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+__all__ = ["CATEGORY", "add_energy_layout", "custom_scalars_layout"]
+
+CATEGORY = "energy"
+# Writers that already got the layout: TensorBoard's add_custom_scalars is meant to be called once per writer.
+_DONE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def custom_scalars_layout(prefix: str = "") -> dict[str, dict[str, list[Any]]]:
+    """The layout for ``SummaryWriter.add_custom_scalars``, for the tags the callback logs.
+
+    Args:
+        prefix: the TensorBoardLogger's ``prefix``; Lightning then logs ``"<prefix>-energy/..."``.
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string (the logger's prefix, '' for none); got {prefix!r}")
+
+    def tag(name: str) -> str:
+        """The exact tag (Margin charts need exact tags)."""
+        return f"{prefix}-energy/{name}" if prefix else f"energy/{name}"
+
+    def lines(*names: str) -> list[str]:
+        """Anchored regular expressions (Multiline charts match tags by regex)."""
+        return [f"^{re.escape(tag(name))}$" for name in names]
+
+    return {
+        CATEGORY: {
+            "run total kWh: measured so far, STEP projection, PRE estimate": [
+                "Multiline",
+                lines("total_kwh", "projected_kwh", "pre_kwh"),
+            ],
+            "STEP projected total kWh with its interval": [
+                "Margin",
+                [tag("projected_kwh"), tag("projected_low_kwh"), tag("projected_high_kwh")],
+            ],
+            "measured kWh so far, by component": [
+                "Multiline",
+                lines("total_kwh", "gpu_kwh", "cpu_kwh", "ram_kwh", "other_kwh"),
+            ],
+            "energy per epoch kWh": ["Multiline", lines("epoch_kwh")],
+            "mean power per epoch W": ["Multiline", lines("epoch_power_w")],
+            "CO2 kg: measured and projected": ["Multiline", lines("co2_kg", "projected_co2_kg")],
+        }
+    }
+
+
+def add_energy_layout(trainer: pl.Trainer) -> None:
+    """Add :func:`custom_scalars_layout` to every TensorBoardLogger of ``trainer`` (once per writer)."""
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        return
+    for logger in getattr(trainer, "loggers", None) or []:
+        if not isinstance(logger, TensorBoardLogger):
+            continue
+        try:
+            writer = logger.experiment  # imports tensorboard; fails when it is not installed
+        except (ImportError, ModuleNotFoundError):
+            return
+        if writer is None or writer in _DONE or not hasattr(writer, "add_custom_scalars"):
+            continue
+        writer.add_custom_scalars(custom_scalars_layout(getattr(logger, "_prefix", "") or ""))
+        _DONE.add(writer)

@@ -1,0 +1,145 @@
+"""HostMeter: CodeCarbon's classes monkeypatched (RAPL vs TDP model), plus one run on the real CodeCarbon."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.meters import ESTIMATED, MEASURED, HostMeter
+
+
+class FakeHardware:
+    """Stands in for codecarbon's CPU / RAM: a constant power, energy = power x duration, in kWh."""
+
+    def __init__(self, mode: str, power_w: float) -> None:
+        self._mode = mode
+        self._tdp = 65
+        self.power_w = power_w
+        self.started = False
+        self.fail = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def measure_power_and_energy(self, last_duration: float) -> tuple[Any, Any]:
+        if self.fail:
+            raise RuntimeError("RAPL file vanished")
+        kwh = self.power_w * last_duration / 3.6e6
+        return types.SimpleNamespace(W=self.power_w), types.SimpleNamespace(kWh=kwh)
+
+    @property
+    def machine_memory_GB(self) -> float:
+        return 64.0
+
+
+@pytest.fixture
+def fake_codecarbon(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from codecarbon.core import cpu as cc_cpu
+    from codecarbon.core import util as cc_util
+    from codecarbon.external import hardware, ram
+
+    made: dict[str, Any] = {"rapl": True}
+
+    def from_utils(**kwargs: Any) -> FakeHardware:
+        made["cpu_kwargs"] = kwargs
+        made["cpu"] = FakeHardware(kwargs["mode"], 50.0)
+        return made["cpu"]
+
+    def make_ram(**kwargs: Any) -> FakeHardware:
+        made["ram"] = FakeHardware("ram", 10.0)
+        return made["ram"]
+
+    monkeypatch.setattr(cc_cpu, "is_rapl_available", lambda *a, **k: made["rapl"])
+    monkeypatch.setattr(cc_cpu, "TDP", lambda: types.SimpleNamespace(model="Fake CPU 9000", tdp=120))
+    monkeypatch.setattr(cc_util, "count_physical_cpus", lambda: 2)
+    monkeypatch.setattr(cc_util, "detect_cpu_model", lambda: "Fake CPU 9000")
+    monkeypatch.setattr(hardware.CPU, "from_utils", staticmethod(from_utils))
+    monkeypatch.setattr(ram, "RAM", make_ram)
+    monkeypatch.setattr(sys, "platform", "linux")
+    return made
+
+
+def test_rapl_is_measured_and_kwh_become_joules(fake_codecarbon: dict[str, Any], fake_clock: Any) -> None:
+    meter = HostMeter(clock=fake_clock)
+    assert meter.labels == {"cpu": MEASURED, "ram": ESTIMATED}
+    assert fake_codecarbon["cpu_kwargs"]["mode"] == "intel_rapl"
+    assert fake_codecarbon["cpu"].started
+    fake_clock.t_s = 2.0
+    assert meter.read() == {"cpu": pytest.approx(100.0), "ram": pytest.approx(20.0)}
+    fake_clock.t_s = 3.0
+    assert meter.read() == {"cpu": pytest.approx(150.0), "ram": pytest.approx(30.0)}
+    assert meter.hardware["host"]["cpu_mode"] == "intel_rapl"  # type: ignore[index]
+    meter.close()
+    with pytest.raises(MeterError, match="after close"):
+        meter.read()
+
+
+def test_without_rapl_the_tdp_model_is_estimated(fake_codecarbon: dict[str, Any]) -> None:
+    fake_codecarbon["rapl"] = False
+    meter = HostMeter()
+    assert meter.labels == {"cpu": ESTIMATED, "ram": ESTIMATED}
+    assert fake_codecarbon["cpu_kwargs"]["mode"] == "cpu_load"
+    assert fake_codecarbon["cpu_kwargs"]["tdp"] == 240.0  # 120 W x 2 sockets, as CodeCarbon does
+    host = meter.hardware["host"]
+    assert host["cpu_model"] == "Fake CPU 9000" and host["ram_gb"] == 64.0  # type: ignore[index]
+
+
+def test_forced_cpu_power_skips_rapl(fake_codecarbon: dict[str, Any]) -> None:
+    meter = HostMeter(cpu_power_w=95.0, tracking_mode="process")
+    assert meter.labels["cpu"] == ESTIMATED
+    assert fake_codecarbon["cpu_kwargs"]["tdp"] == 95.0
+    assert fake_codecarbon["cpu_kwargs"]["tracking_mode"] == "process"
+
+
+def test_measurement_failure_is_meter_error(fake_codecarbon: dict[str, Any]) -> None:
+    meter = HostMeter()
+    fake_codecarbon["cpu"].fail = True
+    with pytest.raises(MeterError, match="RAPL file vanished"):
+        meter.read()
+
+
+def test_setup_failure_is_unavailable(
+    fake_codecarbon: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codecarbon.external import hardware
+
+    def broken(**kwargs: Any) -> None:
+        raise PermissionError("/sys/class/powercap")
+
+    monkeypatch.setattr(hardware.CPU, "from_utils", staticmethod(broken))
+    with pytest.raises(MeterUnavailable, match=r"could not set up CPU/RAM.*powercap"):
+        HostMeter()
+
+
+def test_codecarbon_missing_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "codecarbon", None)
+    with pytest.raises(MeterUnavailable, match="pip install codecarbon"):
+        HostMeter()
+
+
+def test_arguments_are_validated() -> None:
+    with pytest.raises(
+        ValueError, match=r"tracking_mode must be one of \('machine', 'process'\), got 'node'"
+    ):
+        HostMeter(tracking_mode="node")
+    with pytest.raises(ValueError, match="cpu_power_w must be a positive number of watts"):
+        HostMeter(cpu_power_w=0)
+
+
+def test_real_codecarbon_offline(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> None:
+    """The installed CodeCarbon, RAPL off, TDP lookup replaced (it costs ~1 s): positive, growing joules."""
+    from codecarbon.core import cpu as cc_cpu
+
+    monkeypatch.setattr(cc_cpu, "TDP", lambda: types.SimpleNamespace(model="Fake CPU", tdp=100))
+    meter = HostMeter(use_rapl=False, clock=fake_clock)
+    assert meter.labels == {"cpu": ESTIMATED, "ram": ESTIMATED}
+    fake_clock.t_s = 10.0
+    first = meter.read()
+    fake_clock.t_s = 20.0
+    second = meter.read()
+    assert 0.0 < first["cpu"] < second["cpu"] and 0.0 < first["ram"] < second["ram"]
+    assert second["ram"] == pytest.approx(2 * first["ram"])  # RAM model: constant power

@@ -1,0 +1,67 @@
+"""examples/config.yaml runs under LightningCLI (callback from class_path/init_args) and writes a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightning.pytorch.cli import LightningCLI
+
+from lightning_energy.callback import EnergyCallback
+from lightning_energy.report import load_report
+
+CONFIG = Path(__file__).resolve().parents[1] / "examples" / "config.yaml"
+
+
+def _test_config(tmp_path: Path) -> Path:
+    """The example config: CPU, short, a FakeMeter (100 W on a virtual clock) instead of "auto"."""
+    config: dict[str, Any] = yaml.safe_load(CONFIG.read_text())
+    trainer = config["trainer"]
+    trainer.update(
+        default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        max_epochs=2,
+        limit_train_batches=4,
+        limit_val_batches=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    init_args = trainer["callbacks"][0]["init_args"]
+    assert init_args["carbon_intensity"] == "FRA"
+    init_args["meter"] = {
+        "class_path": "lightning_energy.meters.FakeMeter",
+        "init_args": {"powers_w": {"gpu0": 100.0}},
+    }
+    init_args["history_path"] = False
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_example_config_names_the_callback() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    callback = config["trainer"]["callbacks"][0]
+    assert callback["class_path"] == "lightning_energy.EnergyCallback"
+    assert callback["init_args"]["carbon_intensity"] == "FRA"
+
+
+@pytest.mark.timeout(120)
+def test_lightningcli_fit_with_energy_callback(tmp_path: Path) -> None:
+    cli = LightningCLI(
+        args=["fit", "--config", str(_test_config(tmp_path))], save_config_kwargs={"overwrite": True}
+    )
+    callbacks = [cb for cb in cli.trainer.callbacks if isinstance(cb, EnergyCallback)]
+    assert len(callbacks) == 1
+    report = load_report(tmp_path)
+    assert report["status"] == "complete"
+    assert [e["epoch"] for e in report["epochs"]] == [0, 1]
+    # FakeMeter: 100 W and 1 virtual second per read; each epoch is bounded by two reads.
+    assert all(e["energy_j"] == pytest.approx(100.0) for e in report["epochs"])
+    assert report["totals"]["energy_j"] == pytest.approx(200.0)
+    carbon = report["carbon"]
+    assert carbon["country_iso3"] == "FRA" and carbon["source"].startswith("codecarbon")
+    assert carbon["co2_kg"] == pytest.approx(200.0 / 3.6e6 * carbon["g_per_kwh"] / 1000)
+    assert len(report["projection"]["history"]) == 2
+    assert list(tmp_path.rglob("events.out.tfevents.*")), "the default TensorBoard logger got the layout"

@@ -1,0 +1,70 @@
+"""PNG plots of one report and of several."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lightning_energy.plot import PLOT_INSTALL_HINT, plot_compare, plot_report
+from lightning_energy.report import example_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+def test_plot_report_writes_a_png(tmp_path: Path) -> None:
+    path = plot_report(example_report(), tmp_path / "sub" / "report.png")
+    assert path == tmp_path / "sub" / "report.png"
+    assert _is_png(path)
+
+
+def test_plot_report_copes_with_missing_epochs_no_projection_no_pre(tmp_path: Path) -> None:
+    report = example_report(num_epochs=3, status="partial")
+    report["epochs"][1].update(energy_j=None, power_w=None, missing=True)
+    report["projection"]["history"] = []
+    report["pre"] = {"skipped": "CPU-only training"}
+    assert _is_png(plot_report(report, tmp_path / "r.png"))
+    report["epochs"] = []
+    assert plot_report(report, tmp_path / "empty.png").is_file()
+
+
+def test_plot_report_does_not_touch_pyplot(tmp_path: Path) -> None:
+    import sys
+
+    had_pyplot = "matplotlib.pyplot" in sys.modules
+    plot_report(example_report(num_epochs=2), tmp_path / "r.png")
+    assert ("matplotlib.pyplot" in sys.modules) == had_pyplot
+
+
+def test_plot_compare_writes_a_png(tmp_path: Path) -> None:
+    runs = [example_report(), example_report(num_epochs=5, status="partial")]
+    assert _is_png(plot_compare(runs, tmp_path / "cmp.png", names=["a", "b"]))
+    with pytest.raises(ValueError, match="names"):
+        plot_compare(runs, tmp_path / "x.png", names=["a"])
+    with pytest.raises(ValueError, match="at least one"):
+        plot_compare([], tmp_path / "x.png")
+
+
+def test_path_must_be_png(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.png"):
+        plot_report(example_report(), tmp_path / "report.jpg")
+
+
+def test_missing_matplotlib_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(ImportError, match=r"pip install lightning-energy\[plot\]"):
+        plot_report(example_report(), tmp_path / "r.png")
+    assert "lightning-energy[plot]" in PLOT_INSTALL_HINT
