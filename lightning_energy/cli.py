@@ -95,7 +95,8 @@ def _names(paths: Sequence[Path]) -> list[str]:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from lightning_energy.report import ReportError, compare_table, find_report, format_table, load_report
+    from lightning_energy.report import ReportError, find_report, load_report
+    from lightning_energy.report_table import compare_table, format_table
 
     try:
         paths = [find_report(run) for run in args.runs]

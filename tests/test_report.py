@@ -16,16 +16,15 @@ from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
     REPORT_FILENAME,
     ReportError,
-    compare_table,
     energy_unit,
     example_report,
     find_report,
-    format_table,
     load_report,
     pre_run_totals_j,
     write_epoch_csv,
     write_report,
 )
+from lightning_energy.report_table import compare_table, format_table
 
 
 def test_write_then_load_round_trip(tmp_path: Path) -> None:
