@@ -46,7 +46,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 
-from lightning_energy import trainer_info
+from lightning_energy import fit_estimate, trainer_info
 from lightning_energy.accounting import (
     CATEGORIES,
     EnergyLedger,
@@ -133,7 +133,6 @@ class EnergyCallback(pl.Callback):
         self._last_refresh = 0.0
         self._written = False
         self._warned_meter = False
-        self._pre_descriptor: Any = None
 
     # ----------------------------------------------------------------------------------------------- hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -162,7 +161,7 @@ class EnergyCallback(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
         self._budget = trainer_info.budget(trainer)
-        self._rescale_pre(self._budget.total_epochs)
+        fit_estimate.rescale(self.pre, self._budget.total_epochs)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._synchronize(trainer)
@@ -383,60 +382,26 @@ class EnergyCallback(pl.Callback):
             rank_zero_info("lightning_energy: PRE estimate skipped (CPU-only training).")
             return
         try:
-            from lightning_energy.pre import PreEstimator, RunHistory, estimate_for_fit
-
-            gpus = (getattr(self._meter, "hardware", None) or {}).get("gpus") or [{}]
-            history = self._history(RunHistory)
-            estimator = PreEstimator.default()
-            if history is not None:
-                estimator = estimator.calibrated(history)
-            total_epochs = self._budget.total_epochs or trainer_info.planned_epochs(trainer) or 1
-            fit_estimate = estimate_for_fit(
-                trainer, pl_module, gpu_info=gpus[0], total_epochs=total_epochs, estimator=estimator
+            fit = fit_estimate.estimate_fit(
+                trainer,
+                pl_module,
+                hardware=getattr(self._meter, "hardware", None) or {},
+                history_path=self.history_path,
+                total_epochs=self._budget.total_epochs or 1,
             )
         except Exception as exc:
             self.pre = {"skipped": f"estimation failed: {type(exc).__name__}: {exc}"}
             self._warn(f"PRE estimate failed, training continues without it: {exc}")
             return
-        self._pre_descriptor = fit_estimate.descriptor
-        self.pre = {**fit_estimate.to_dict(), "upper_bound": self._budget.upper_bound}
-        estimate = fit_estimate.estimate
+        self.pre = {**fit.to_dict(), "upper_bound": self._budget.upper_bound}
         if self.projector is not None:  # the prior is the per-epoch energy of all devices together
-            self.projector.set_prior(estimate.epoch_energy_j * fit_estimate.devices, estimate.rel_sigma)
+            self.projector.set_prior(fit.estimate.epoch_energy_j * fit.devices, fit.estimate.rel_sigma)
         bound = " (an upper bound: early stopping may end the run sooner)" if self._budget.upper_bound else ""
-        rank_zero_info(f"lightning_energy: {fit_estimate.summary()}{bound}")
-
-    def _rescale_pre(self, total_epochs: int | None) -> None:
-        pre = self.pre
-        if not pre or "total_j" not in pre or not total_epochs or pre.get("total_epochs") == total_epochs:
-            return
-        scale = total_epochs / max(1, int(pre.get("total_epochs") or 1))
-        for key in ("total_j", "low_j", "high_j"):
-            if pre.get(key) is not None:
-                pre[key] = float(pre[key]) * scale
-        pre["total_epochs"] = total_epochs
-
-    def _history(self, factory: Any) -> Any:
-        if self.history_path is False:
-            return None
-        return factory(self.history_path)
+        rank_zero_info(f"lightning_energy: {fit.summary()}{bound}")
 
     def _append_history(self, trainer: pl.Trainer) -> None:
-        measured = self.ledger.measured
-        if self._pre_descriptor is None or not measured or self.history_path is False:
-            return
         try:
-            from lightning_energy.pre import RunHistory
-
-            gpu_j = sum(r.components_j.get("gpu", 0.0) for r in measured) / trainer.world_size
-            seconds = sum(r.duration_s for r in measured)
-            RunHistory(self.history_path or None).append(
-                self._pre_descriptor,
-                epoch_energy_j=gpu_j / len(measured),
-                power_w=gpu_j / seconds if seconds > 0 else 0.0,
-                epoch_seconds=seconds / len(measured),
-                epochs=len(measured),
-            )
+            fit_estimate.record_run(self.history_path, self.pre, self.ledger, trainer.world_size)
         except Exception as exc:
             self._warn(f"could not append this run to the run history: {exc}")
 
