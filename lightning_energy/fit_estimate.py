@@ -41,7 +41,7 @@ def estimate_fit(
 
 
 def rescale(pre: dict[str, Any] | None, total_epochs: int | None) -> None:
-    """Scale a whole-run estimate in place to ``total_epochs`` (known only once the dataloaders are set up)."""
+    """Scale a whole-run estimate in place to ``total_epochs`` (known once the dataloaders are set up)."""
     if not pre or "total_j" not in pre or not total_epochs or pre.get("total_epochs") == total_epochs:
         return
     scale = total_epochs / max(1, int(pre.get("total_epochs") or 1))
@@ -54,7 +54,10 @@ def rescale(pre: dict[str, Any] | None, total_epochs: int | None) -> None:
 def record_run(
     history_path: HistoryPath, pre: Mapping[str, Any] | None, ledger: EnergyLedger, world_size: int
 ) -> bool:
-    """Append the measured per-GPU epoch energy, power and time to the run history; ``False`` if nothing to add."""
+    """Append the measured per-GPU epoch energy, power and time to the run history.
+
+    Returns ``False`` when there is nothing to add (no PRE descriptor, no measured GPU energy, no history).
+    """
     measured = ledger.measured
     if history_path is False or not pre or "descriptor" not in pre or not measured:
         return False
