@@ -28,7 +28,7 @@ TRACES_FILE = "seaa_traces.npz"
 
 
 def data_dir() -> Path:
-    """The folder holding the GAISSA data: ``$LIGHTNING_ENERGY_GAISSA`` or ``<repo>/../shared/data/gaissa``."""
+    """The GAISSA data folder: ``$LIGHTNING_ENERGY_GAISSA`` or ``<repo>/../shared/data/gaissa``."""
     override = os.environ.get(ENV_VAR)
     if override:
         return Path(override)

@@ -51,7 +51,7 @@ from lightning_energy.errors import ProjectionError
 STATE_VERSION = 1
 _WINSOR_SIGMAS = 3.0
 SETTLE_SIGMAS = 2.0
-HOMOGENEITY_SIGMAS = 4.0
+HOMOGENEITY_SIGMAS = 8.0
 LATE_WINDOW = 5
 MIN_TREND_POINTS = 5  # Theil-Sen confidence intervals need a few points
 
@@ -92,6 +92,7 @@ class _Level:
     start_epoch: int  # epoch index where the current regime begins
     level: float  # per-epoch energy (J) or power (W) of the main epoch kind
     noise_rel: float  # epoch-to-epoch noise relative to the level
+    spread_rel: float  # standard deviation of the epochs used for the level, relative to it (spikes count)
     n: int  # epochs of the regime used for the level
     regime_n: int  # settled epochs of the regime (its first epoch dropped after a change)
     trend_rel: float  # significant Theil-Sen slope per epoch relative to the level, else 0
@@ -253,7 +254,7 @@ class StepProjector:
     # ----------------------------------------------------------------------------------------- inputs
 
     def set_prior(self, epoch_energy_j: float, rel_sigma: float) -> None:
-        """Use a PRE estimate of the mean epoch energy (J) with relative std ``rel_sigma`` before stability."""
+        """Use a PRE estimate of the mean epoch energy (J), relative std ``rel_sigma``, before stability."""
         self._prior_j = _check_number("epoch_energy_j", epoch_energy_j, positive=True)
         self._prior_rel_sigma = _check_number("rel_sigma", rel_sigma, positive=True)
 
@@ -335,7 +336,8 @@ class StepProjector:
             )
         if len(energy) != len(duration):
             raise ProjectionError(
-                f"state energy_j and duration_s must have the same length, got {len(energy)} and {len(duration)}"
+                "state energy_j and duration_s must have the same length, got "
+                f"{len(energy)} and {len(duration)}"
             )
         self._energy_j = [math.nan if e is None else _check_number("energy_j", e) for e in energy]
         self._duration_s = [_check_number("duration_s", d) for d in duration]
@@ -366,10 +368,10 @@ class StepProjector:
         sigma = max(robust_sigma(values[-50:]), self.noise_floor * scale)
         start = regime_start(values, sigma, self.change_alpha, self.confirm_epochs)
         regime = values[start:]
-        if start > 0 and regime.size > self.confirm_epochs:
-            # The epoch in which a change happened is often a mix of both levels: drop it when it departs.
-            if abs(regime[0] - np.mean(regime[1:])) > SETTLE_SIGMAS * sigma:
-                regime = regime[1:]
+        # The epoch in which a change happened is often a mix of both levels: drop it when it departs.
+        settling = start > 0 and regime.size > self.confirm_epochs
+        if settling and abs(regime[0] - np.mean(regime[1:])) > SETTLE_SIGMAS * sigma:
+            regime = regime[1:]
         used = regime[-self.window :]
         level = float(np.mean(used))
         if regime.size >= MIN_TREND_POINTS + 1:  # the regime's own noise once it has enough epochs
@@ -386,7 +388,7 @@ class StepProjector:
                     level = max(line_end, 0.0)
         n_splits = max(regime.size - self.confirm_epochs, 1)
         z_crit = change_threshold(n_splits, self.change_alpha)
-        pending = abs(float(values[-1]) - level) > z_crit * sigma
+        pending = abs(float(values[-1]) - float(np.median(used))) > z_crit * sigma
         if values.size >= self.min_epochs + LATE_WINDOW:
             # Late in a run an unsettled series is best read by the plain mean of its last epochs (STEP-E).
             recent = float(np.mean(values[-LATE_WINDOW:]))
@@ -398,6 +400,7 @@ class StepProjector:
             start_epoch=int(epochs[start]),
             level=level,
             noise_rel=sigma / level if level > 0 else 0.0,
+            spread_rel=float(np.std(used)) / level if level > 0 else 0.0,
             n=int(used.size),
             regime_n=int(regime.size),
             trend_rel=trend_rel,
@@ -408,7 +411,7 @@ class StepProjector:
         )
 
     def _val_ratio(self, energy: np.ndarray) -> float | None:
-        """Median ratio of the last (up to 3) validation epochs to the mean of their preceding 3 train epochs."""
+        """Median ratio of the last (up to 3) validation epochs to the mean of the 3 train epochs before."""
         ratios: list[float] = []
         for epoch in range(energy.size - 1, -1, -1):
             if not self._is_val(epoch) or math.isnan(energy[epoch]):
@@ -451,9 +454,10 @@ class StepProjector:
         mean_epoch_s = float(np.mean(duration)) if seen else 0.0
         if power_mode:
             assert total_seconds is not None
-            remaining_s: float | None = max(float(total_seconds) - elapsed_s, 0.0)
+            left_s = max(float(total_seconds) - elapsed_s, 0.0)
+            remaining_s: float | None = left_s
             remaining_epochs: int | None = None
-            remaining_units = remaining_s / mean_epoch_s if mean_epoch_s > 0 else 0.0
+            remaining_units = left_s / mean_epoch_s if mean_epoch_s > 0 else 0.0
         else:
             assert total_epochs is not None
             remaining_s, remaining_epochs = None, total_epochs - seen
@@ -492,7 +496,8 @@ class StepProjector:
                 val_unknown_frac = float(future_val.sum()) / remaining_epochs
 
         if stable:
-            rel_var = info.noise_rel**2 / max(info.n, 1) + self.drift_rel_sigma**2 + trend_term**2
+            spread = max(info.noise_rel, info.spread_rel)
+            rel_var = spread**2 / max(info.n, 1) + self.drift_rel_sigma**2 + trend_term**2
         else:
             rel_var = self.unstable_rel_sigma**2 + trend_term**2
         rel_var += (val_unknown_frac * self.unstable_rel_sigma) ** 2

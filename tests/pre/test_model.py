@@ -129,3 +129,44 @@ def test_gaissa_loader_errors_name_the_field(tmp_path: Path, gaissa_dir: Path) -
         load_gaissa_runs(bad)
     with pytest.raises(EstimationError, match=r"pre_runs\.csv"):
         load_gaissa_runs(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("batch", [32, 256])
+def test_unseen_gpus_are_physically_plausible(batch: int) -> None:
+    """Shipped model on GPUs outside the data: power between idle and TDP, faster GPUs not slower on a
+    compute-heavy run, energy positive, and the interval wider than on a fitted configuration."""
+    import dataclasses
+
+    model = PreEstimator.default()
+    base = synthetic_descriptors(("RTX 3090",))[0]
+    heavy = dataclasses.replace(
+        base,
+        model=dataclasses.replace(base.model, forward_flops_per_sample=6e9, input_shape=(3, 224, 224)),
+        data=dataclasses.replace(base.data, batch_size=batch),
+    )
+    names = ("T4", "L4", "A100 40GB", "H100 SXM")
+    ests = {n: model.predict(dataclasses.replace(heavy, gpu=lookup_gpu(n))) for n in names}
+    for name, est in ests.items():
+        tdp = lookup_gpu(name).tdp_w
+        assert 0.1 * tdp < est.power_w <= tdp, name
+        assert est.epoch_seconds > 0 and est.epoch_energy_j > 0
+        assert est.rel_sigma > 0.15, name  # far from every fitted configuration
+    # time falls with peak FP32 throughput: T4 (8 TF) slowest, H100 (67 TF) fastest
+    assert ests["T4"].epoch_seconds > ests["A100 40GB"].epoch_seconds > ests["H100 SXM"].epoch_seconds
+    assert ests["L4"].epoch_seconds > ests["H100 SXM"].epoch_seconds
+    # the 70 W T4 and L4 draw less than the 400-700 W A100/H100
+    assert max(ests["T4"].power_w, ests["L4"].power_w) < min(
+        ests["A100 40GB"].power_w, ests["H100 SXM"].power_w
+    )
+
+
+def test_interval_covers_held_out_architecture(gaissa_dir: Path) -> None:
+    """Out of distribution the interval widens: leaving out ResNet50, most of its runs are inside it."""
+    runs = load_gaissa_runs(gaissa_dir)
+    train = [r for r in runs if r.architecture != "resnet50"]
+    test = [r for r in runs if r.architecture == "resnet50"]
+    model = PreEstimator.fit(train)
+    ests = model.predict_many([r.descriptor for r in test])
+    covered = [e.low_j <= r.epoch_energy_j <= e.high_j for e, r in zip(ests, test, strict=True)]
+    assert sum(covered) / len(covered) > 0.5
+    assert min(e.rel_sigma for e in ests) > 3 * model.predict(train[0].descriptor).rel_sigma
