@@ -186,20 +186,57 @@ class HostMeter:
             self._closed = True
 
 
+def _proc_cpu_model(path: str = "/proc/cpuinfo") -> str | None:
+    """The CPU's model name from Linux's ``/proc/cpuinfo`` (no subprocess), or ``None``."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        return None
+    return None
+
+
 def _cpu_model(cc_util: Any) -> str:
+    model = _proc_cpu_model()
+    if model:
+        return model
     try:
         return str(cc_util.detect_cpu_model() or "unknown")
     except Exception:
         return "unknown"
 
 
+def _registry_tdp_w(cc_cpu: Any, model: str) -> float | None:
+    """CodeCarbon's TDP for ``model`` (its CPU table, else its default W per thread), without its detection.
+
+    ``codecarbon.core.cpu.TDP()`` detects the model through py-cpuinfo, which spawns a subprocess and costs
+    about a second; on Linux we read the model from ``/proc/cpuinfo`` and ask CodeCarbon's table directly.
+    This reaches into CodeCarbon's TDP class: ``None`` if that ever changes (``tests/meters`` checks it).
+    """
+    try:
+        tdp = cc_cpu.TDP.__new__(cc_cpu.TDP)  # skip __init__, which runs the slow detection
+        power = tdp._get_cpu_power_from_registry(model)
+        if power:
+            return float(power)
+        return float(cc_cpu.count_cpus() * cc_cpu.DEFAULT_POWER_PER_CORE)
+    except Exception:
+        return None
+
+
 def _cpu_model_and_tdp(cc_cpu: Any, cc_util: Any, cpu_power_w: float | None) -> tuple[str, float | None]:
     """CPU model and the TDP (W, all sockets) for CodeCarbon's load model, as its ResourceTracker does."""
     if cpu_power_w is not None:
         return _cpu_model(cc_util), float(cpu_power_w)
+    sockets = int(cc_util.count_physical_cpus() or 1)
+    model = _proc_cpu_model()
+    fast_tdp_w = _registry_tdp_w(cc_cpu, model) if model else None
+    if model and fast_tdp_w is not None:
+        return model, fast_tdp_w * sockets
     tdp = cc_cpu.TDP()
     model = str(tdp.model or "unknown")
     if tdp.tdp is None:
         return model, None  # CodeCarbon then uses its generic constant (85 W)
-    sockets = int(cc_util.count_physical_cpus() or 1)
     return model, float(tdp.tdp) * sockets

@@ -143,3 +143,23 @@ def test_real_codecarbon_offline(monkeypatch: pytest.MonkeyPatch, fake_clock: An
     second = meter.read()
     assert 0.0 < first["cpu"] < second["cpu"] and 0.0 < first["ram"] < second["ram"]
     assert second["ram"] == pytest.approx(2 * first["ram"])  # RAM model: constant power
+
+
+def test_cpu_model_from_proc_cpuinfo(tmp_path: Any) -> None:
+    from lightning_energy.meters.host import _proc_cpu_model
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n")
+    assert _proc_cpu_model(str(cpuinfo)) == "AMD EPYC 7763 64-Core Processor"
+    assert _proc_cpu_model(str(tmp_path / "absent")) is None
+
+
+def test_codecarbon_tdp_table_is_reachable_without_its_slow_detection() -> None:
+    """Fails loudly if CodeCarbon changes the TDP class internals that the fast path relies on."""
+    from codecarbon.core import cpu as cc_cpu
+
+    from lightning_energy.meters.host import _registry_tdp_w
+
+    assert _registry_tdp_w(cc_cpu, "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz") == 150.0
+    unknown = _registry_tdp_w(cc_cpu, "Imaginary CPU 1")
+    assert unknown == float(cc_cpu.count_cpus() * cc_cpu.DEFAULT_POWER_PER_CORE)
