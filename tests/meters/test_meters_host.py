@@ -149,7 +149,9 @@ def test_cpu_model_from_proc_cpuinfo(tmp_path: Any) -> None:
     from lightning_energy.meters.host import _proc_cpu_model
 
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n")
+    cpuinfo.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n"
+    )
     assert _proc_cpu_model(str(cpuinfo)) == "AMD EPYC 7763 64-Core Processor"
     assert _proc_cpu_model(str(tmp_path / "absent")) is None
 
