@@ -14,7 +14,9 @@ which keeps it stateless apart from the series and makes resumption exact):
    statistic of the (winsorised at median +- 3 sigma, so an isolated spike cannot make a change) means is
    computed; if the largest exceeds the Bonferroni-corrected normal quantile at ``change_alpha``, the regime
    start moves to that split and the test is repeated. A frozen-backbone plateau, a warm-up ramp, an
-   unfreeze, a power cap or throttling all end a regime this way.
+   unfreeze, a power cap or throttling all end a regime this way. Up to ``confirm_epochs`` leading epochs
+   of the regime are then dropped while they depart from the median of the rest by ``SETTLE_SIGMAS``
+   sigma (the mixed epoch of a change and the settling after it).
 4. **Trend.** Inside the regime a Theil-Sen slope with its ``trend_confidence`` interval (scipy) tests for a
    drift (thermal ramp, slow throttling). A significant trend that would move the remaining energy by more
    than ``trend_tolerance`` blocks stability; the level is then the Theil-Sen line at the last epoch.
@@ -23,7 +25,12 @@ which keeps it stateless apart from the series and makes resumption exact):
    because an early plateau (frozen backbone, LR warm-up) cannot be told apart from the final level by the
    data alone; on the 309 GAISSA runs it is what keeps the first declaration after the plateau.
 6. **Level and projection.** The level is the mean of the last ``window`` epochs of the regime (a mean, so
-   periodic spikes are counted at their frequency). With ``val_every_n_epochs`` the two epoch kinds are
+   periodic spikes are counted at their frequency) without a one-off transient (one block of at most 2
+   epochs beyond ``TRANSIENT_SIGMAS`` sigma: a stall); from ``min_epochs + LATE_WINDOW`` epochs on, a
+   regime younger than ``LATE_WINDOW`` whose last epochs lie within ``LATE_MERGE_REL`` is read from the
+   last ``LATE_WINDOW`` epochs. Before stability the level is the last epoch (the previous one when the
+   last dropped beyond the change threshold), and from ``min_epochs + LATE_WINDOW`` epochs on the mean of
+   the last ``LATE_WINDOW`` epochs (STEP-E). With ``val_every_n_epochs`` the two epoch kinds are
    modelled: regimes and level come from the training-only epochs, validation epochs are that level times
    the median ratio of recent validation epochs to their preceding training epochs, and the remaining
    epochs are split by the schedule. ``total = measured + unmeasured (skipped) + remaining x level``; with
@@ -54,6 +61,24 @@ SETTLE_SIGMAS = 2.0
 HOMOGENEITY_SIGMAS = 8.0
 LATE_WINDOW = 5
 MIN_TREND_POINTS = 5  # Theil-Sen confidence intervals need a few points
+TRANSIENT_SIGMAS = 6.0
+LATE_MERGE_REL = 0.1  # steps smaller than this are merged into a young regime's window late in a run
+
+
+def _drop_transient(regime: np.ndarray, sigma: float) -> np.ndarray:
+    """The level window ``regime`` without a one-off transient: a single block of at most 2 epochs beyond
+    ``TRANSIENT_SIGMAS`` sigma of the median (a GPU stall, an idle gap). Recurring departures (periodic
+    validation or checkpoint spikes) are part of the run and kept, so the mean counts them at their rate."""
+    if regime.size < 5:
+        return regime
+    out = np.abs(regime - np.median(regime)) > TRANSIENT_SIGMAS * sigma
+    if not out.any():
+        return regime
+    idx = np.flatnonzero(out)
+    blocks = 1 + int(np.sum(np.diff(idx) > 1))
+    if blocks > 1 or idx.size > 2:
+        return regime  # recurring departures are part of the run: averaged in
+    return regime[~out]
 
 
 @dataclass(frozen=True)
@@ -99,7 +124,7 @@ class _Level:
     last_rel: float  # (last main epoch - level) / level
     change_z: float  # threshold of the change test at this length
     pending: bool  # the last epoch departs from the level beyond the change threshold (unconfirmed change)
-    recent: float  # level before stability: mean of the last ``unstable_window`` regime epochs, or the last
+    recent: float  # level before stability: last ``unstable_window`` epochs (guarded), or the last 5 late
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -175,8 +200,8 @@ class StepProjector:
         drift_rel_sigma: relative standard deviation of the future level around a stable level.
         unstable_rel_sigma: relative standard deviation of the level before stability.
         level_tolerance: stability needs the level's relative standard error (noise / sqrt n) below this.
-        unstable_window: before stability the level is the mean of this many last epochs of the regime
-            (or the last epoch alone when it departs from the regime: a change in progress).
+        unstable_window: before stability the level is the mean of this many last epochs
+            (the epochs before them when the last dropped beyond the change threshold: a possible stall).
         val_every_n_epochs: Lightning's ``check_val_every_n_epoch``; epoch ``e`` (0-based) validates iff
             ``(e + 1) % n == 0``. ``None``: no schedule known (periodic spikes are then averaged in).
         prior_epoch_energy_j, prior_rel_sigma: a PRE estimate of the mean epoch energy and its relative
@@ -199,8 +224,8 @@ class StepProjector:
         noise_floor: float = 0.002,
         drift_rel_sigma: float = 0.01,
         unstable_rel_sigma: float = 0.2,
-        unstable_window: int = 2,
-        level_tolerance: float = 0.007,
+        unstable_window: int = 1,
+        level_tolerance: float = 0.01,
         val_every_n_epochs: int | None = None,
         prior_epoch_energy_j: float | None = None,
         prior_rel_sigma: float | None = None,
@@ -368,11 +393,28 @@ class StepProjector:
         sigma = max(robust_sigma(values[-50:]), self.noise_floor * scale)
         start = regime_start(values, sigma, self.change_alpha, self.confirm_epochs)
         regime = values[start:]
-        # The epoch in which a change happened is often a mix of both levels: drop it when it departs.
-        settling = start > 0 and regime.size > self.confirm_epochs
-        if settling and abs(regime[0] - np.mean(regime[1:])) > SETTLE_SIGMAS * sigma:
+        # Settling: the first epochs of a regime (the epoch that mixes two levels, then a thermal or
+        # post-unfreeze ramp) are dropped while they depart from the median of the rest, at most
+        # ``confirm_epochs`` of them (a longer departure is a trend, which the Theil-Sen test handles).
+        dropped = 0
+        while (
+            dropped < self.confirm_epochs
+            and regime.size > self.min_stable_epochs
+            and (abs(regime[0] - float(np.median(regime[1:]))) > SETTLE_SIGMAS * sigma)
+        ):
             regime = regime[1:]
-        used = regime[-self.window :]
+            start += 1
+            dropped += 1
+        used = _drop_transient(regime[-self.window :], sigma)
+        level = float(np.mean(used))
+        # Once min_epochs + LATE_WINDOW epochs were seen, a young regime whose step from the epochs before is
+        # small (a periodic spike pattern cut by the change test, not a new level) is read from the last
+        # LATE_WINDOW epochs, as STEP-E does.
+        late = int(epochs[-1]) + 1 >= self.min_epochs + LATE_WINDOW
+        if late and used.size < LATE_WINDOW:
+            wide = values[-LATE_WINDOW:]
+            if np.max(np.abs(wide - level)) <= LATE_MERGE_REL * level:
+                used = wide
         level = float(np.mean(used))
         if regime.size >= MIN_TREND_POINTS + 1:  # the regime's own noise once it has enough epochs
             sigma = max(robust_sigma(regime[-50:]), self.noise_floor * scale)
@@ -383,19 +425,22 @@ class StepProjector:
             )
             if low > 0 or high < 0:
                 trend_rel = float(slope) / level if level > 0 else 0.0
-                line_end = float(intercept + slope * (used.size - 1))
+                line_end = float(intercept + slope * (min(regime.size, self.window) - 1))
                 if abs(trend_rel) * used.size > self.trend_tolerance:
                     level = max(line_end, 0.0)
         n_splits = max(regime.size - self.confirm_epochs, 1)
         z_crit = change_threshold(n_splits, self.change_alpha)
         pending = abs(float(values[-1]) - float(np.median(used))) > z_crit * sigma
-        if values.size >= self.min_epochs + LATE_WINDOW:
+        if late:
             # Late in a run an unsettled series is best read by the plain mean of its last epochs (STEP-E).
             recent = float(np.mean(values[-LATE_WINDOW:]))
-        elif pending:
-            recent = float(values[-1])
         else:
-            recent = float(np.mean(regime[-self.unstable_window :]))
+            # Before stability the latest epochs (warm-up ramps, an unfreeze: the level rises) weigh most;
+            # a drop of the last epoch beyond the change threshold is not trusted until confirmed.
+            w = self.unstable_window
+            recent = float(np.mean(values[-w:]))
+            if values.size > w and values[-1] < values[-2] - z_crit * sigma:
+                recent = float(np.mean(values[-w - 1 : -1]))
         return _Level(
             start_epoch=int(epochs[start]),
             level=level,
