@@ -1,6 +1,6 @@
 """Quickstart: a small real training on the CPU with the default ``EnergyCallback()``.
 
-Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 25 epochs in
+Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 30 epochs in
 about two minutes on two cores. The progress bar shows the energy so far (``kWh``) and the projected total
 (``proj_kWh``); TensorBoard logs, ``energy_report.json`` and ``energy_epochs.csv`` land in the run's log
 directory. Run it with ``make demo`` or ``python examples/quickstart.py --help``.
@@ -83,8 +83,8 @@ def progress_bar() -> pl.Callback:
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--train-samples", type=int, default=5120)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--train-samples", type=int, default=7168)
     parser.add_argument("--country", default="DEU", help="ISO country code for CO2, or grams CO2e/kWh")
     parser.add_argument("--out", default="runs/quickstart", help="root directory of the run's logs")
     parser.add_argument("--no-history", action="store_true", help="do not append to the run history")
