@@ -11,6 +11,7 @@ inside the 90% interval.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -231,17 +232,7 @@ class PreEstimator:
         out-of-sample error dominates; the interval narrows accordingly.
         """
         runs = history.runs()
-        base = PreEstimator(
-            self.theta,
-            self.phi,
-            self.residual,
-            self.log_sigma_in,
-            self.log_sigma_out,
-            self.precisions,
-            self.fitted_runs,
-            {},
-            self.log_sigma_per_distance,
-        )
+        base = dataclasses.replace(self, corrections={})
         by_gpu: dict[str, list[tuple[float, float]]] = {}
         predictions = base.predict_many([r.descriptor for r in runs])
         for run, est in zip(runs, predictions, strict=True):
@@ -259,17 +250,7 @@ class PreEstimator:
                 log_power=shrink * sum(r[1] for r in residuals) / n,
                 log_sigma_bias=self.log_sigma_out * math.sqrt(k0 / (n + k0)),
             )
-        return PreEstimator(
-            self.theta,
-            self.phi,
-            self.residual,
-            self.log_sigma_in,
-            self.log_sigma_out,
-            self.precisions,
-            self.fitted_runs,
-            corrections,
-            self.log_sigma_per_distance,
-        )
+        return dataclasses.replace(self, corrections=corrections)
 
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, object]:
