@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -60,6 +61,8 @@ def _import_class(path: str) -> Any:
         module_name, _, class_name = path.rpartition(".")
     if not module_name or not class_name:
         raise EstimationError(f"--model must look like package.module:Class, got {path!r}")
+    if os.getcwd() not in sys.path:  # like `python -m`, find modules of the current directory
+        sys.path.insert(0, os.getcwd())
     try:
         return getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:

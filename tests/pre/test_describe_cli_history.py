@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import threading
 from pathlib import Path
 
@@ -189,3 +190,18 @@ def test_default_history_path_is_in_user_cache(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_history_path().name == "history.sqlite"
     assert "lightning_energy" in str(default_history_path())
+
+
+def test_cli_finds_a_model_module_in_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "my_tiny_model.py").write_text(
+        "import torch\n\nclass Tiny(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = torch.nn.Linear(8, 2)\n"
+        "    def forward(self, x):\n        return self.fc(x)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    argv = ["--model", "my_tiny_model:Tiny", "--input-shape", "8", "--batch-size", "4"]
+    assert _estimate([*argv, "--train-samples", "100", "--epochs", "2", "--gpu", "T4"]) == 0
+    assert "T4" in capsys.readouterr().out
