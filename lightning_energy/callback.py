@@ -372,6 +372,7 @@ class EnergyCallback(pl.Callback):
                 "stable": projection.stable,
                 "stable_since": projection.stable_since,
                 "epoch_energy_j": projection.epoch_energy_j,
+                "method": projection.method,
             }
         )
         return projection

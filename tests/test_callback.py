@@ -342,3 +342,17 @@ def test_pre_failure_never_stops_training(tmp_path: Path, monkeypatch: pytest.Mo
         trainer.fit(BoringModel())
     assert "no descriptors today" in report_of(trainer)["pre"]["skipped"]
     assert trainer.current_epoch == 3
+
+
+def test_max_time_projects_with_the_power_variant(tmp_path: Path) -> None:
+    callback = EnergyCallback(meter=EpochMeter(), history_path=False)
+    trainer = make_trainer(tmp_path, callback, max_epochs=-1, max_time={"seconds": 2}, limit_val_batches=0)
+    trainer.fit(BoringModel())
+    report = report_of(trainer)
+    assert report["max_epochs"] is None
+    assert report["max_time_s"] == pytest.approx(2.0)
+    history = report["projection"]["history"]
+    assert len(history) == len(report["epochs"]) >= 2
+    assert all(h["total_j"] >= h["epoch_energy_j"] for h in history)
+    assert history[-1]["method"].startswith("power")
+    assert "energy/projected_kwh" in trainer.callback_metrics
