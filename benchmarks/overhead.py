@@ -30,7 +30,6 @@ from quickstart import SmallCNN, synthetic_images
 
 from lightning_energy import EnergyCallback
 
-
 TRAIN_SAMPLES = 8192  # about 4 s per epoch on two cores: still far shorter than a real GPU epoch
 
 
