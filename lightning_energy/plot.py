@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lightning_energy.report import energy_unit, pre_run_totals_j
+from lightning_energy.report import energy_unit, first_stable, pre_run_totals_j
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -90,19 +90,18 @@ def _draw_convergence(ax: Axes, report: Mapping[str, Any], scale: float, unit: s
             color=_PROJECTED,
             label="STEP projected total",
         )
-        since = history[-1].get("stable_since")
-        if since is not None:
-            at = next((h for h in history if h["epoch"] == since), None)
-            ax.axvline(int(since) + 1, color=_STABLE, ls=":", lw=1)
-            if at is not None:
-                ax.plot(
-                    [int(since) + 1],
-                    [at["total_j"] / scale],
-                    "*",
-                    ms=12,
-                    color="black",
-                    label=f"stable since epoch {since} (x = {int(since) + 1})",
-                )
+        declared = first_stable(report)
+        if declared is not None:
+            x_declared = int(declared["epoch"]) + 1
+            ax.axvline(x_declared, color=_STABLE, ls=":", lw=1)
+            ax.plot(
+                [x_declared],
+                [declared["total_j"] / scale],
+                "*",
+                ms=12,
+                color="black",
+                label=f"first declared stable after epoch {declared['epoch']}",
+            )
         max_epochs = report.get("max_epochs")
         if isinstance(max_epochs, int) and s["done"] and max_epochs > s["done"][-1]:
             ax.plot(

@@ -30,6 +30,7 @@ __all__ = [
     "energy_unit",
     "example_report",
     "find_report",
+    "first_stable",
     "load_report",
     "pre_run_totals_j",
     "write_epoch_csv",
@@ -206,6 +207,12 @@ def pre_run_totals_j(report: Mapping[str, Any]) -> tuple[float, float, float] | 
     low = float(pre["low_j"]) if pre.get("low_j") is not None else total
     high = float(pre["high_j"]) if pre.get("high_j") is not None else total
     return total, low, high
+
+
+def first_stable(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
+    history = (report.get("projection") or {}).get("history") or []
+    return next((h for h in history if isinstance(h, Mapping) and h.get("stable")), None)
 
 
 def energy_unit(max_j: float) -> tuple[str, float]:

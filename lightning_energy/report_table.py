@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_energy.report import energy_unit, pre_run_totals_j
+from lightning_energy.report import energy_unit, first_stable, pre_run_totals_j
 
 __all__ = ["compare_table", "format_table"]
 
@@ -151,6 +151,13 @@ def format_table(report: Mapping[str, Any]) -> str:
             f"{_interval(final.get('low_j'), final.get('high_j'), scale)}, "
             + (f"stable since epoch {since}" if since is not None else "not stable")
             + bound
+        )
+    declared = first_stable(report)
+    if declared is not None:
+        lines.append(
+            f"STEP first declared stable after epoch {declared['epoch']}: "
+            f"{_num(declared['total_j'] / scale)} {unit} "
+            f"{_interval(declared.get('low_j'), declared.get('high_j'), scale)}"
         )
     pre = report.get("pre")
     pre_totals = pre_run_totals_j(report)

@@ -37,8 +37,13 @@ which keeps it stateless apart from the series and makes resumption exact):
    a time budget (``total_seconds``) the level is the regime's mean power and ``remaining = planned -
    elapsed seconds``.
 7. **Interval.** Normal, at ``confidence``, on the remaining energy, with relative standard deviation
-   ``sqrt(noise^2 / n + drift_rel_sigma^2 + trend^2)`` when stable and ``unstable_rel_sigma`` otherwise
-   (``drift_rel_sigma`` is the chance that the level still moves, calibrated on the GAISSA traces). If the
+   ``sqrt(spread^2 / n + lr^2 / m + drift_rel_sigma^2 + trend^2)`` when stable (``m`` remaining epochs)
+   and ``unstable_rel_sigma`` otherwise (``drift_rel_sigma`` is the chance that the level still moves,
+   calibrated on the GAISSA traces). ``lr`` is the regime's long-run noise ``sigma sqrt(1 + rho) / (1 -
+   rho)``, ``rho`` its robust, bias-corrected lag-1 autocorrelation (:func:`lag1_autocorrelation`), at
+   least the block-means estimate (:func:`block_sigma`): autocorrelated noise (CPU runs: load, frequency
+   scaling) makes both the level's error and the future epochs' summed noise larger than independent
+   noise would. ``spread`` is the largest of ``lr`` and the standard deviation of the level's epochs. If the
    last epoch departs from the level by more than the change threshold (a possible new regime not yet
    confirmed), the interval is stretched to also cover the projection at that epoch's level. Before
    stability a PRE estimate, when given, is combined with the data by inverse-variance weighting.
@@ -63,6 +68,8 @@ LATE_WINDOW = 5
 MIN_TREND_POINTS = 5  # Theil-Sen confidence intervals need a few points
 TRANSIENT_SIGMAS = 6.0
 LATE_MERGE_REL = 0.1  # steps smaller than this are merged into a young regime's window late in a run
+MAX_RHO = 0.9  # cap of the estimated lag-1 autocorrelation (long-run variance at most 19 x sigma^2)
+MIN_RHO_POINTS = 6  # epochs a regime needs before its autocorrelation is estimated
 
 
 def _drop_transient(regime: np.ndarray, sigma: float) -> np.ndarray:
@@ -117,6 +124,7 @@ class _Level:
     start_epoch: int  # epoch index where the current regime begins
     level: float  # per-epoch energy (J) or power (W) of the main epoch kind
     noise_rel: float  # epoch-to-epoch noise relative to the level
+    long_run_rel: float  # long-run noise (autocorrelation and level wander included) relative to the level
     spread_rel: float  # standard deviation of the epochs used for the level, relative to it (spikes count)
     n: int  # epochs of the regime used for the level
     regime_n: int  # settled epochs of the regime (its first epoch dropped after a change)
@@ -132,6 +140,36 @@ def robust_sigma(values: np.ndarray) -> float:
     if values.size < 2:
         return 0.0
     return float(1.4826 * np.median(np.abs(np.diff(values))) / math.sqrt(2.0))
+
+
+def block_sigma(values: np.ndarray, block: int = 3) -> float:
+    """Long-run noise from block means: ``sqrt(block) x 1.4826 x median |m_t - m_(t-block)| / sqrt 2`` over
+    the moving means ``m`` of ``block`` epochs (the same sigma as :func:`robust_sigma` for independent
+    noise, larger when blocks of epochs sit together above or below the level). 0 below ``2 x block``."""
+    if values.size < 2 * block:
+        return 0.0
+    means = np.convolve(values, np.ones(block) / block, mode="valid")
+    return float(
+        math.sqrt(block) * 1.4826 * np.median(np.abs(means[block:] - means[:-block])) / math.sqrt(2.0)
+    )
+
+
+def lag1_autocorrelation(values: np.ndarray, max_rho: float = MAX_RHO) -> float:
+    """Robust lag-1 autocorrelation of a regime's epochs from the von Neumann ratio, clipped to [0, max_rho].
+
+    With AR(1) noise the first differences have variance ``2 sigma^2 (1 - rho)`` while the epochs vary by
+    ``sigma^2`` about their level, so ``rho = 1 - (difference scale / marginal scale)^2``; both scales are
+    robust (MAD) so a spike moves neither much. Negative values are clipped to 0 (no narrowing below
+    independent noise); fewer than ``MIN_RHO_POINTS`` epochs give 0.
+    """
+    if values.size < MIN_RHO_POINTS:
+        return 0.0
+    marginal = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    if marginal <= 0:
+        return 0.0
+    rho = 1.0 - (robust_sigma(values) / marginal) ** 2
+    rho += (1.0 + 3.0 * rho) / values.size  # Kendall's small-sample bias of a lag-1 autocorrelation
+    return float(min(max(rho, 0.0), max_rho))
 
 
 def change_threshold(n_splits: int, alpha: float) -> float:
@@ -428,6 +466,10 @@ class StepProjector:
                 line_end = float(intercept + slope * (min(regime.size, self.window) - 1))
                 if abs(trend_rel) * used.size > self.trend_tolerance:
                     level = max(line_end, 0.0)
+        rho = lag1_autocorrelation(regime[-self.window :])
+        # sigma (from differences) is sigma_marginal sqrt(1 - rho); the long-run sd is
+        # sigma_marginal sqrt((1 + rho) / (1 - rho)) = sigma sqrt(1 + rho) / (1 - rho).
+        long_run = max(sigma * math.sqrt(1.0 + rho) / (1.0 - rho), block_sigma(regime[-self.window :]))
         n_splits = max(regime.size - self.confirm_epochs, 1)
         z_crit = change_threshold(n_splits, self.change_alpha)
         pending = abs(float(values[-1]) - float(np.median(used))) > z_crit * sigma
@@ -445,6 +487,7 @@ class StepProjector:
             start_epoch=int(epochs[start]),
             level=level,
             noise_rel=sigma / level if level > 0 else 0.0,
+            long_run_rel=max(sigma, long_run) / level if level > 0 else 0.0,
             spread_rel=float(np.std(used)) / level if level > 0 else 0.0,
             n=int(used.size),
             regime_n=int(regime.size),
@@ -541,8 +584,10 @@ class StepProjector:
                 val_unknown_frac = float(future_val.sum()) / remaining_epochs
 
         if stable:
-            spread = max(info.noise_rel, info.spread_rel)
+            spread = max(info.long_run_rel, info.spread_rel)
             rel_var = spread**2 / max(info.n, 1) + self.drift_rel_sigma**2 + trend_term**2
+            if remaining_units > 0:  # the future epochs' own noise, summed over the remaining epochs
+                rel_var += info.long_run_rel**2 / remaining_units
         else:
             rel_var = self.unstable_rel_sigma**2 + trend_term**2
         rel_var += (val_unknown_frac * self.unstable_rel_sigma) ** 2

@@ -128,6 +128,7 @@ def test_format_table_shows_epochs_projection_pre_and_co2() -> None:
     first_cells = [line.split()[0] for line in text.splitlines() if line.strip()]
     assert [c for c in first_cells if c.isdigit()] == ["0", "1", "2", "3", "4"]
     assert "stable since epoch 3" in text
+    assert "STEP first declared stable after epoch 3: " in text
     assert "PRE estimate:" in text and "vs PRE" in text
     assert "CO2:" in text and "kg CO2e" in text and "PUE 1.2" in text
 
@@ -173,3 +174,15 @@ def test_compare_table_puts_runs_side_by_side() -> None:
         compare_table([example_report()], names=["a", "b"])
     with pytest.raises(ValueError, match="at least one"):
         compare_table([])
+
+
+def test_first_stable_is_the_first_declaration_not_the_last() -> None:
+    from lightning_energy.report import first_stable
+
+    report = example_report(num_epochs=6)
+    history = report["projection"]["history"]
+    for entry, stable in zip(history, [False, True, False, True, True, True], strict=True):
+        entry["stable"] = stable
+    assert first_stable(report) is history[1]
+    report["projection"]["history"] = []
+    assert first_stable(report) is None
