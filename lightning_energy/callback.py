@@ -199,13 +199,16 @@ class EnergyCallback(pl.Callback):
             pl_module.log_dict(metrics, prog_bar=in_bar, logger=to_logger, sync_dist=sync, reduce_fx="max")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        end = self._safe_read()
-        start = self._fit_start[0]
+        end, start = self._safe_read(), self._fit_start[0]
+        fit_j: float | None = None
         if start is not None and end is not None:
             try:
-                self._fit_energy_j = sum(reading_delta(start, end).values())
+                fit_j = sum(reading_delta(start, end).values())
             except MeterError:
-                self._fit_energy_j = None
+                fit_j = None
+        # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
+        summed_j, unknown = self._sum_over_ranks(trainer, [fit_j or 0.0, float(fit_j is None)])
+        self._fit_energy_j = None if unknown else summed_j
         status = "partial" if self.ledger.missing_epochs or not self.ledger.records else "complete"
         self._write_report(trainer, status)
         if trainer.is_global_zero:

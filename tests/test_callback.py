@@ -119,6 +119,7 @@ def test_logged_metrics_progress_bar_and_report(tmp_path: Path) -> None:
     assert [e["energy_j"] for e in report["epochs"]] == [120.0, 120.0, 120.0]
     assert report["epochs"][0]["components_j"]["gpu"] == 100.0
     assert report["totals"]["energy_j"] == 360.0
+    assert report["totals"]["fit_energy_j"] == 360.0
     assert report["components"] == {"gpu": "measured", "cpu": "estimated"}
     assert len(report["projection"]["history"]) == 3
     assert report["hardware"]["gpus"][0]["name"] == "Fake GPU"

@@ -24,6 +24,7 @@ def test_ddp_epoch_energy_is_the_sum_over_ranks(tmp_path: Path) -> None:
     assert [e["energy_j"] for e in report["epochs"]] == [310.0, 310.0]
     assert report["epochs"][0]["components_j"]["gpu"] == 300.0
     assert report["epochs"][0]["components_j"]["cpu"] == 10.0
+    assert report["totals"]["fit_energy_j"] == 620.0  # the whole fit, all ranks
     metrics = json.loads((tmp_path / "callback_metrics.json").read_text())
     assert metrics["energy/epoch_kwh"] == pytest.approx(310.0 / 3.6e6, rel=1e-6)
     assert metrics["energy/total_kwh"] == pytest.approx(620.0 / 3.6e6, rel=1e-6)
