@@ -417,8 +417,9 @@ class EnergyCallback(pl.Callback):
             metrics["energy/epoch_kwh"] = joules_to_kwh(record.energy_j)
             if record.power_w is not None:
                 metrics["energy/epoch_power_w"] = record.power_w
+        totals_j = self.ledger.category_totals_j()
         for category in self.ledger.present_categories():
-            metrics[f"energy/{category}_kwh"] = joules_to_kwh(self.ledger.category_totals_j()[category])
+            metrics[f"energy/{category}_kwh"] = joules_to_kwh(totals_j[category])
         if projection is not None:
             metrics["energy/projected_kwh"] = joules_to_kwh(projection.total_j)
             metrics["energy/projected_low_kwh"] = joules_to_kwh(projection.low_j)

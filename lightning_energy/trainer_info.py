@@ -20,10 +20,6 @@ class Budget:
     total_seconds: float | None
     upper_bound: bool  # early stopping may end the run sooner
 
-    @property
-    def known(self) -> bool:
-        return self.total_epochs is not None or self.total_seconds is not None
-
 
 def _finite_positive(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value) and value > 0

@@ -15,6 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, so that nothing imported by the test session interferes."""
+    command = [sys.executable, "-c", code]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_import_touches_no_hardware_and_does_not_import_codecarbon() -> None:
     # torch itself imports the pynvml module; what matters is that nothing calls into NVML
     code = (
@@ -34,9 +40,7 @@ def test_import_touches_no_hardware_and_does_not_import_codecarbon() -> None:
         "assert not logging.getLogger().handlers, logging.getLogger().handlers\n"
         "print('ok')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
 
@@ -48,9 +52,7 @@ def test_pure_core_imports_neither_torch_nor_lightning() -> None:
         "bad = sorted(m for m in ('torch', 'lightning') if m in sys.modules)\n"
         "assert not bad, bad\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
 
 
