@@ -1,0 +1,41 @@
+"""Argument checks shared by every public constructor: they raise at once and name the argument."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def is_number(value: Any) -> bool:
+    """A real number (int or float, numpy scalars included), not a bool."""
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (str, bytes))
+
+
+def finite_number(
+    name: str, value: Any, *, minimum: float | None = None, positive: bool = False, what: str = "a number"
+) -> float:
+    """``value`` as a float, or ``ValueError``/``TypeError`` naming ``name``.
+
+    ``positive`` requires ``> 0``; ``minimum`` requires ``>= minimum``.
+    """
+    if not is_number(value):
+        raise TypeError(f"{name} must be {what}, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and number <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
+def finite_positive(name: str, value: Any, what: str = "a number") -> float:
+    """``value`` as a finite float ``> 0``, or an error naming ``name``."""
+    return finite_number(name, value, positive=True, what=what)
