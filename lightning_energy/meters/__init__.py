@@ -4,7 +4,17 @@ Importing this package imports neither ``pynvml`` nor ``codecarbon``; the meters
 """
 
 from lightning_energy.meters.auto import auto_meter
-from lightning_energy.meters.base import ESTIMATED, LABELS, MEASURED, SAMPLED, UNKNOWN, EnergyMeter
+from lightning_energy.meters.base import (
+    ESTIMATED,
+    LABELS,
+    MARK_EVENTS,
+    MEASURED,
+    SAMPLED,
+    UNKNOWN,
+    EnergyMeter,
+    NullMeter,
+    as_meter,
+)
 from lightning_energy.meters.composite import CompositeMeter
 from lightning_energy.meters.fake import FakeMeter
 from lightning_energy.meters.gpu_select import NvmlTarget, parse_cuda_visible_devices, resolve_nvml_targets
@@ -17,6 +27,7 @@ from lightning_energy.meters.trace import Trace, TraceFormatError, TraceReading,
 __all__ = [
     "ESTIMATED",
     "LABELS",
+    "MARK_EVENTS",
     "MEASURED",
     "SAMPLED",
     "UNKNOWN",
@@ -24,6 +35,7 @@ __all__ = [
     "EnergyMeter",
     "FakeMeter",
     "HostMeter",
+    "NullMeter",
     "NvmlMeter",
     "NvmlTarget",
     "RecordingMeter",
@@ -31,6 +43,7 @@ __all__ = [
     "Trace",
     "TraceFormatError",
     "TraceReading",
+    "as_meter",
     "auto_meter",
     "load_trace",
     "parse_cuda_visible_devices",

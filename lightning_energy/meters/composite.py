@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import EnergyMeter
+from lightning_energy.meters.base import EnergyMeter, as_meter
 
 __all__ = ["CompositeMeter"]
 
 
-class CompositeMeter:
+class CompositeMeter(EnergyMeter):
     """Merges the component readings, labels and hardware of its meters.
 
     Args:
@@ -21,17 +21,20 @@ class CompositeMeter:
         ValueError: no meters, or two meters declare the same component in their labels.
     """
 
-    def __init__(self, meters: Sequence[EnergyMeter] | Mapping[str, EnergyMeter]) -> None:
-        named = dict(meters) if isinstance(meters, Mapping) else _name_meters(meters)
-        if not named:
+    def __init__(self, meters: Sequence[object] | Mapping[str, object]) -> None:
+        raw = dict(meters) if isinstance(meters, Mapping) else _name_meters(meters)
+        if not raw:
             raise ValueError("meters must hold at least one meter, got none")
-        for name, meter in named.items():
-            if not callable(getattr(meter, "read", None)) or not callable(getattr(meter, "close", None)):
-                raise TypeError(f"meters[{name!r}] must have read() and close(), got {type(meter).__name__}")
+        named: dict[str, EnergyMeter] = {}
+        for name, meter in raw.items():
+            try:
+                named[name] = as_meter(meter)
+            except TypeError as err:
+                raise TypeError(f"meters[{name!r}]: {err}") from err
         self.meters: dict[str, EnergyMeter] = named
         owners: dict[str, str] = {}
         for name, meter in named.items():
-            for component in getattr(meter, "labels", {}) or {}:
+            for component in meter.labels:
                 if component in owners:
                     raise ValueError(
                         f"meters: component {component!r} is reported by both "
@@ -44,14 +47,14 @@ class CompositeMeter:
     def labels(self) -> Mapping[str, str]:
         merged: dict[str, str] = {}
         for meter in self.meters.values():
-            merged.update(getattr(meter, "labels", {}) or {})
+            merged.update(meter.labels)
         return merged
 
     @property
     def hardware(self) -> Mapping[str, object]:
         merged: dict[str, object] = {}
         for name, meter in self.meters.items():
-            for key, value in (getattr(meter, "hardware", {}) or {}).items():
+            for key, value in meter.hardware.items():
                 merged[key if key not in merged else f"{name}.{key}"] = value
         return merged
 
@@ -75,23 +78,21 @@ class CompositeMeter:
 
     def mark(self, event: str, epoch: int) -> None:
         for meter in self.meters.values():
-            mark = getattr(meter, "mark", None)
-            if callable(mark):
-                mark(event, epoch)
+            meter.mark(event, epoch)
 
     def synchronize(self) -> None:
         for meter in self.meters.values():
-            synchronize = getattr(meter, "synchronize", None)
-            if callable(synchronize):
-                synchronize()
+            meter.synchronize()
 
     def power_samples(self) -> list[tuple[float, float]]:
-        """Power samples of the meters that offer them (in practice the GPU meter), concatenated."""
+        """The power samples of the meters (in practice only the GPU meter samples), drained.
+
+        When several meters sample power, their samples are concatenated, not summed: keep one sampling meter
+        per composite if the samples are to be integrated.
+        """
         samples: list[tuple[float, float]] = []
         for meter in self.meters.values():
-            get_samples = getattr(meter, "power_samples", None)
-            if callable(get_samples):
-                samples.extend(get_samples())
+            samples.extend(meter.power_samples())
         return samples
 
     def close(self) -> None:
@@ -109,8 +110,8 @@ class CompositeMeter:
             raise MeterError(f"closing meters failed: {'; '.join(failures)}")
 
 
-def _name_meters(meters: Sequence[EnergyMeter]) -> dict[str, EnergyMeter]:
-    named: dict[str, EnergyMeter] = {}
+def _name_meters(meters: Sequence[object]) -> dict[str, object]:
+    named: dict[str, object] = {}
     for meter in meters:
         base = type(meter).__name__
         name, n = base, 1

@@ -7,12 +7,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import LABELS, MEASURED
+from lightning_energy.meters.base import LABELS, MEASURED, EnergyMeter
 
 __all__ = ["FakeMeter"]
 
 
-class FakeMeter:
+class FakeMeter(EnergyMeter):
     """Scripted cumulative joules.
 
     Either ``powers_w`` (constant watts per component; energy = power x virtual time) or ``readings`` (the

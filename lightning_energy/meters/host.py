@@ -23,19 +23,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
-from lightning_energy.meters.base import ESTIMATED, MEASURED
+from lightning_energy.meters.base import ESTIMATED, MEASURED, EnergyMeter
+from lightning_energy.units import kwh_to_joules
 
-__all__ = ["HostMeter", "kwh_to_joules"]
+__all__ = ["HostMeter"]
 
 TRACKING_MODES = ("machine", "process")
 # CodeCarbon CPU modes that read a real energy counter.
 _COUNTER_MODES = ("intel_rapl", "windows_emi", "intel_power_gadget", "apple_powermetrics")
-_JOULES_PER_KWH = 3.6e6
-
-
-def kwh_to_joules(energy_kwh: float) -> float:
-    """The one kWh -> J conversion of the package (CodeCarbon accumulates kWh)."""
-    return energy_kwh * _JOULES_PER_KWH
 
 
 @contextlib.contextmanager
@@ -50,7 +45,7 @@ def _quiet_codecarbon() -> Iterator[None]:
         cc_logger.setLevel(previous)
 
 
-class HostMeter:
+class HostMeter(EnergyMeter):
     """Cumulative joules of the host CPU(s) and RAM: ``{"cpu": joules, "ram": joules}``.
 
     Args:

@@ -26,8 +26,9 @@ from types import ModuleType
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
-from lightning_energy.meters.base import MEASURED, SAMPLED
+from lightning_energy.meters.base import MEASURED, SAMPLED, EnergyMeter
 from lightning_energy.meters.gpu_select import NvmlTarget, resolve_nvml_targets
+from lightning_energy.units import millijoules_to_joules, milliwatts_to_watts
 
 __all__ = ["NvmlMeter", "NvmlTarget", "resolve_nvml_targets"]
 
@@ -35,15 +36,6 @@ MIN_SAMPLE_HZ = 10.0
 MAX_SAMPLE_HZ = 1000.0
 MAX_KEPT_POWER_SAMPLES = 200_000
 _BYTES_PER_GIB = 1024**3
-
-
-def millijoules_to_joules(energy_mj: float) -> float:
-    """The one mJ -> J conversion of the package (NVML counts mJ; sampled mW x s is mJ too)."""
-    return energy_mj / 1000.0
-
-
-def milliwatts_to_watts(power_mw: float) -> float:
-    return power_mw / 1000.0
 
 
 def _import_pynvml() -> ModuleType:
@@ -87,7 +79,7 @@ class _Gpu:
     hardware: dict[str, object] = field(default_factory=dict)
 
 
-class NvmlMeter:
+class NvmlMeter(EnergyMeter):
     """Cumulative joules of the GPUs this process trains on, as ``{"gpu<cuda index>": joules}``.
 
     Args:

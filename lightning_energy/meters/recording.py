@@ -9,19 +9,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning_energy.meters.base import EnergyMeter
-from lightning_energy.meters.trace import BOUNDARY_EVENTS, Trace, TraceReading, write_trace
+from lightning_energy.meters.base import MARK_EVENTS, EnergyMeter, as_meter
+from lightning_energy.meters.trace import Trace, TraceReading, write_trace
 
 __all__ = ["RecordingMeter"]
 
 
-class RecordingMeter:
+class RecordingMeter(EnergyMeter):
     """A transparent wrapper: every ``read()`` (value or failure), ``mark()``, the power samples of the inner
-    meter (when it has ``power_samples()``), its labels and hardware, plus ``meta``, go to a trace written
-    atomically to ``path`` by ``close()``.
+    meter, its labels and hardware, plus ``meta``, go to a trace ``close()`` writes to ``path``.
 
     Args:
-        inner: the meter to record.
+        inner: the meter to record (an :class:`EnergyMeter`, or any object with ``read()`` and ``close()``).
         path: where ``close()`` writes the JSON trace.
         meta: free-form JSON-serialisable metadata (workload name, descriptors, ...); also settable later
             through the ``meta`` attribute.
@@ -30,55 +29,54 @@ class RecordingMeter:
 
     def __init__(
         self,
-        inner: EnergyMeter,
+        inner: object,
         path: str | os.PathLike[str],
         *,
         meta: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not callable(getattr(inner, "read", None)) or not callable(getattr(inner, "close", None)):
-            raise TypeError(f"inner must be a meter with read() and close(), got {type(inner).__name__}")
+        try:
+            checked = as_meter(inner)
+        except TypeError as err:
+            raise TypeError(f"inner: {err}") from err
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a file path, got {path!r}")
-        self.inner = inner
+        self.inner: EnergyMeter = checked
         self.path = Path(path)
         self.meta: dict[str, Any] = dict(meta or {})
         self._clock = clock
         self._readings: list[TraceReading] = []
         self._power_samples: list[tuple[float, float]] = []
+        self._samples_given = 0  # how many of _power_samples power_samples() has returned
         self._pending: tuple[str, int] | None = None
         self._closed = False
 
     @property
     def labels(self) -> Mapping[str, str]:
-        return dict(getattr(self.inner, "labels", {}) or {})
+        return dict(self.inner.labels)
 
     @property
     def hardware(self) -> Mapping[str, object]:
-        return dict(getattr(self.inner, "hardware", {}) or {})
+        return dict(self.inner.hardware)
 
     def mark(self, event: str, epoch: int) -> None:
-        if event not in BOUNDARY_EVENTS:
-            raise ValueError(f"event must be one of {BOUNDARY_EVENTS}, got {event!r}")
+        if event not in MARK_EVENTS:
+            raise ValueError(f"event must be one of {MARK_EVENTS}, got {event!r}")
         self._pending = (event, int(epoch))
-        inner_mark = getattr(self.inner, "mark", None)
-        if callable(inner_mark):
-            inner_mark(event, epoch)
+        self.inner.mark(event, epoch)
 
     def synchronize(self) -> None:
-        inner_sync = getattr(self.inner, "synchronize", None)
-        if callable(inner_sync):
-            inner_sync()
+        self.inner.synchronize()
 
     def power_samples(self) -> list[tuple[float, float]]:
-        """All power samples recorded so far (the recorder keeps them for the trace)."""
+        """The inner meter's power samples since the previous call, drained (all stay in the trace)."""
         self._collect_power_samples()
-        return list(self._power_samples)
+        fresh = self._power_samples[self._samples_given :]
+        self._samples_given = len(self._power_samples)
+        return fresh
 
     def _collect_power_samples(self) -> None:
-        get_samples = getattr(self.inner, "power_samples", None)
-        if callable(get_samples):
-            self._power_samples.extend((float(t), float(w)) for t, w in get_samples())
+        self._power_samples.extend((float(t), float(w)) for t, w in self.inner.power_samples())
 
     def read(self) -> Mapping[str, float]:
         event, epoch = self._pending if self._pending is not None else (None, None)

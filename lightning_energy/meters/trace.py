@@ -23,17 +23,17 @@ Format (JSON, version 1)::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_energy._io import atomic_write_text
 from lightning_energy.errors import EnergyError
+from lightning_energy.meters.base import MARK_EVENTS
 
 __all__ = [
     "BOUNDARY_EVENTS",
@@ -49,7 +49,7 @@ __all__ = [
 
 TRACE_FORMAT = "lightning_energy.trace"
 TRACE_VERSION = 1
-BOUNDARY_EVENTS = ("epoch_start", "epoch_end")
+BOUNDARY_EVENTS = MARK_EVENTS  # the events a reading may carry: "epoch_start", "epoch_end", "window_end"
 
 
 class TraceFormatError(EnergyError, ValueError):
@@ -97,22 +97,11 @@ class Trace:
 
 
 def write_trace(trace: Trace, path: str | os.PathLike[str]) -> Path:
-    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
+    """Write atomically and durably (readers see the old file or the whole new one; the umask applies)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(trace.to_dict(), indent=1, allow_nan=False, default=str)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.write("\n")
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; a trace is data to share
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    return target
+    return atomic_write_text(target, text + "\n")
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:
