@@ -10,27 +10,35 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CompositeMeter",
     "EnergyCallback",
     "EnergyMeter",
+    "EnergyRun",
     "FakeMeter",
     "HostMeter",
+    "NullMeter",
     "NvmlMeter",
     "PreEstimator",
     "Projection",
     "RecordingMeter",
     "ReplayMeter",
+    "RunReport",
     "StepProjector",
     "__version__",
+    "load_report",
 ]
 
 _WHERE = {
     "CompositeMeter": "lightning_energy.meters",
     "EnergyCallback": "lightning_energy.callback",
     "EnergyMeter": "lightning_energy.meters.base",
+    "EnergyRun": "lightning_energy.run",
+    "NullMeter": "lightning_energy.meters.base",
+    "RunReport": "lightning_energy.report_model",
+    "load_report": "lightning_energy.report",
     "FakeMeter": "lightning_energy.meters",
     "HostMeter": "lightning_energy.meters",
     "NvmlMeter": "lightning_energy.meters",
@@ -51,7 +59,10 @@ if TYPE_CHECKING:
         RecordingMeter,
         ReplayMeter,
     )
-    from lightning_energy.meters.base import EnergyMeter
+    from lightning_energy.meters.base import EnergyMeter, NullMeter
+    from lightning_energy.report import load_report
+    from lightning_energy.report_model import RunReport
+    from lightning_energy.run import EnergyRun
     from lightning_energy.pre import PreEstimator
     from lightning_energy.step import Projection, StepProjector
 

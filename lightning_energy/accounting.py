@@ -23,7 +23,6 @@ from typing import Any
 from lightning_energy.errors import MeterError
 
 CATEGORIES: tuple[str, ...] = ("gpu", "cpu", "ram", "other")
-JOULES_PER_KWH = 3.6e6
 
 _CATEGORY_RE = re.compile(r"^(gpu|cpu|ram)\d*$")
 
@@ -34,11 +33,6 @@ def category_of(component: str) -> str:
     return match.group(1) if match else "other"
 
 
-def joules_to_kwh(energy_j: float) -> float:
-    """Convert joules to kilowatt-hours."""
-    return energy_j / JOULES_PER_KWH
-
-
 def check_reading(reading: Mapping[str, float]) -> dict[str, float]:
     """Return ``reading`` as a plain dict of floats, or raise :class:`MeterError` saying what is wrong."""
     if not isinstance(reading, Mapping):
@@ -47,6 +41,8 @@ def check_reading(reading: Mapping[str, float]) -> dict[str, float]:
         raise MeterError("meter.read() returned no components")
     checked: dict[str, float] = {}
     for name, value in reading.items():
+        if isinstance(value, bool):
+            raise MeterError(f"component {name!r} is a bool, not a number of joules: {value!r}")
         try:
             value_j = float(value)
         except (TypeError, ValueError):
@@ -92,6 +88,7 @@ class EpochRecord:
     energy_j: float | None
     components_j: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    batches: int | None = None  # training batches run in the epoch, when counted
 
     @property
     def missing(self) -> bool:
@@ -113,6 +110,7 @@ class EpochRecord:
             "power_w": self.power_w,
             "missing": self.missing,
             "reason": self.reason,
+            "batches": self.batches,
         }
 
     @classmethod
@@ -124,6 +122,7 @@ class EpochRecord:
             energy_j=None if energy is None else float(energy),
             components_j={str(k): float(v) for k, v in dict(data.get("components_j") or {}).items()},
             reason=data.get("reason"),
+            batches=None if data.get("batches") is None else int(data["batches"]),
         )
 
 
@@ -148,6 +147,11 @@ class EnergyLedger:
     def total_j(self) -> float:
         """Energy of the measured epochs (missing epochs are not guessed into this number)."""
         return sum(r.energy_j for r in self.records if r.energy_j is not None)
+
+    @property
+    def measured_total_j(self) -> float | None:
+        """:attr:`total_j`, or ``None`` when no epoch was measured (never a fake 0)."""
+        return self.total_j if self.measured else None
 
     @property
     def duration_s(self) -> float:

@@ -1,8 +1,8 @@
 """``EnergyCallback``: measure, project and report the energy of a Lightning training run.
 
-The callback is glue: meters read counters, :mod:`lightning_energy.accounting` turns boundary readings into
-epoch records, :class:`~lightning_energy.step.StepProjector` projects the total, :mod:`lightning_energy.pre`
-estimates it before training and :mod:`lightning_energy.report` writes the report. Each hook delegates.
+The callback is glue: it reads the meter at Lightning's boundaries, sums epoch energy over ranks once, and
+hands everything to :class:`~lightning_energy.run.EnergyRun`, which owns the ledger, the STEP projections,
+the PRE estimate and the report. Each hook is a few lines.
 
 The epoch window: a training epoch's energy is the meter's reading at ``on_train_epoch_end`` minus its
 reading at ``on_train_epoch_start``. It includes every training step and the validation loop that runs at
@@ -10,58 +10,60 @@ the end of the epoch (Lightning runs it before ``on_train_epoch_end``); it exclu
 runs before the first epoch, and what runs after the epoch (checkpoints saved by callbacks ordered after
 this one). The whole fit, sanity check and gaps included, is reported separately as ``fit_energy_j``.
 
-Logged metrics (every Lightning logger, once per training epoch, the same value on every rank):
+In-epoch windows: every ``window_batches`` training batches (default: 1/20 of the epoch) the callback reads
+this rank's meter (a counter read, no synchronisation, no collective), scales it to all ranks with the last
+epoch's all-rank ratio, and updates a projection of the total from the windows, logged at the global step.
+
+Logged metrics (every Lightning logger; epoch metrics once per training epoch, the same value on every rank;
+``*`` also at each window's end, at the global step):
 
 =============================== ====== =====================================================================
 name                            unit   meaning
 =============================== ====== =====================================================================
 ``energy/epoch_kwh``            kWh    energy of this epoch, all ranks and components (not logged if missing)
 ``energy/epoch_power_w``        W      mean power over this epoch, all ranks (not logged if missing)
-``energy/total_kwh``            kWh    measured energy since the first epoch, across resumes
+``energy/total_kwh`` *          kWh    measured energy since the first epoch, across resumes (not logged
+                                       before anything was measured)
 ``energy/<category>_kwh``       kWh    the same for one category: ``gpu``, ``cpu``, ``ram`` (``other``)
-``energy/projected_kwh``        kWh    projected energy of the whole run (STEP)
-``energy/projected_low_kwh``    kWh    lower end of the projection's interval
-``energy/projected_high_kwh``   kWh    upper end of the projection's interval
-``energy/stable``               0/1    1 once STEP has detected stable per-epoch energy
+``energy/projected_kwh`` *      kWh    projected energy of the whole run (STEP)
+``energy/projected_low_kwh`` *  kWh    lower end of the projection's 90 % interval
+``energy/projected_high_kwh`` * kWh    upper end of the projection's 90 % interval
+``energy/stable`` *             0/1    1 once STEP has detected stable per-epoch (per-window) energy
 ``energy/pre_kwh``              kWh    the pre-training (PRE) estimate of the whole run, when there is one
 ``energy/co2_kg``               kg     CO2e of the measured energy (only with ``carbon_intensity``)
 ``energy/projected_co2_kg``     kg     CO2e of the projected energy (only with ``carbon_intensity``)
 =============================== ====== =====================================================================
 
-Progress bar: ``kWh`` (energy so far, refreshed during the epoch from this rank's meter at most every
-``refresh_s`` seconds, exact at each epoch end), ``proj_kWh`` (projected total), ``pre_kWh`` (PRE).
+Progress bar: the energy so far, the projected total (``proj_``) and PRE (``pre_``), in the unit the run's
+expected total reaches (``mWh``, ``Wh``, ``kWh`` or ``MWh``, chosen once per run), so the bar shows at least
+three significant figures in both TQDM and Rich.
 """
 
 from __future__ import annotations
 
-import math
 import time
-import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_energy import fit_estimate, trainer_info
-from lightning_energy.accounting import (
-    CATEGORIES,
-    EnergyLedger,
-    EpochRecord,
-    by_category,
-    check_reading,
-    joules_to_kwh,
-    reading_delta,
-)
-from lightning_energy.carbon import CarbonIntensity, resolve_carbon_intensity
-from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import EnergyMeter
-from lightning_energy.step import Projection, StepProjector
+from lightning_energy._validate import finite_number
+from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, check_reading, reading_delta
+from lightning_energy.carbon import resolve_carbon_intensity
+from lightning_energy.errors import EnergyError, MeterError
+from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
+from lightning_energy.report_model import PreSummary
+from lightning_energy.run import EnergyRun, RunStateError, component_labels
+from lightning_energy.step import StepProjector
 
-_STATE_VERSION = 1
+# a window closes no sooner than this many times what closing the previous one cost (<= ~0.3 % overhead)
+WINDOW_COST_FACTOR = 300.0
+# a slow meter is read for the live bar no more often than this many times its read time
+SLOW_READ_FACTOR = 20.0
 
 
 class EnergyCallback(pl.Callback):
@@ -69,8 +71,9 @@ class EnergyCallback(pl.Callback):
 
     Args:
         meter: ``"auto"`` (default: the NVML meter for the GPU this process trains on plus, on local rank 0,
-            the host CPU/RAM meter; the host meter alone on CPU) or any object with ``read()`` returning
-            cumulative joules per component and ``close()``. Meters passed in are not closed by the callback.
+            the host CPU/RAM meter; the host meter alone on CPU) or a meter instance (an
+            :class:`~lightning_energy.meters.EnergyMeter`, or any object with ``read()`` returning cumulative
+            joules per component and ``close()``). Meters passed in are not closed by the callback.
         carbon_intensity: grams CO2e per kWh, or an ISO 3166 country code (``"FR"``/``"FRA"``) resolved
             offline from CodeCarbon's bundled data. ``None`` (default): CO2 is not reported.
         pue: power usage effectiveness of the data centre, applied to CO2 only (default 1.0).
@@ -80,11 +83,13 @@ class EnergyCallback(pl.Callback):
             run; ``None`` for the default in the user's cache directory, ``False`` to disable history.
         report: write ``energy_report.json`` and ``energy_epochs.csv`` into the run's log directory.
         refresh_s: the most often, in seconds, that the progress bar's energy is refreshed during an epoch.
+        window_batches: training batches per in-epoch window; ``None`` (default) for 1/20 of the epoch,
+            ``0`` to turn windows off.
     """
 
     def __init__(
         self,
-        meter: str | EnergyMeter = "auto",
+        meter: str | EnergyMeter | Any = "auto",
         *,
         carbon_intensity: float | str | None = None,
         pue: float = 1.0,
@@ -93,113 +98,135 @@ class EnergyCallback(pl.Callback):
         history_path: str | Path | bool | None = None,
         report: bool = True,
         refresh_s: float = 2.0,
+        window_batches: int | None = None,
     ) -> None:
         if isinstance(meter, str):
             if meter != "auto":
-                raise ValueError(f"meter must be 'auto' or an object with read() and close(), got {meter!r}")
-        elif not (callable(getattr(meter, "read", None)) and callable(getattr(meter, "close", None))):
-            raise TypeError(
-                f"meter must be 'auto' or an object with read() and close(), got {type(meter).__name__}"
-            )
+                raise ValueError(f"meter must be 'auto' or a meter instance, got {meter!r}")
+            self._user_meter: EnergyMeter | None = None
+        else:
+            self._user_meter = as_meter(meter)  # TypeError naming `meter` for a class or a non-meter
         if projector is not None and not isinstance(projector, StepProjector):
             raise TypeError(f"projector must be a StepProjector or None, got {type(projector).__name__}")
-        if history_path is True:
-            history_path = None
-        if not isinstance(refresh_s, int | float) or not math.isfinite(refresh_s) or refresh_s < 0:
-            raise ValueError(f"refresh_s must be a finite number of seconds >= 0, got {refresh_s!r}")
+        for name, flag in (("estimate", estimate), ("report", report)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
+        if history_path is not None and not isinstance(history_path, str | Path | bool):
+            raise TypeError(
+                f"history_path must be a path, None (default location) or False (no history), "
+                f"got {history_path!r}"
+            )
+        if window_batches is not None and (
+            isinstance(window_batches, bool) or not isinstance(window_batches, int) or window_batches < 0
+        ):
+            raise ValueError(
+                f"window_batches must be a whole number of batches >= 0 or None, got {window_batches!r}"
+            )
         self.meter_spec = meter
-        self.carbon: CarbonIntensity | None = resolve_carbon_intensity(carbon_intensity, pue=pue)
-        self.estimate = bool(estimate)
-        self.history_path = history_path
-        self.report = bool(report)
-        self.refresh_s = float(refresh_s)
+        self.carbon = resolve_carbon_intensity(carbon_intensity, pue=pue)
+        self.estimate = estimate
+        self.history_path: str | Path | bool | None = None if history_path is True else history_path
+        self.report = report
+        self.refresh_s = finite_number("refresh_s", refresh_s, minimum=0.0, what="a number of seconds")
+        self.window_batches = window_batches
         self.projector = projector
-        self._meter: EnergyMeter | None = None
-        self._meter_problem: str | None = None
-        self.ledger = EnergyLedger()
-        self.projections: list[dict[str, Any]] = []
-        self.pre: dict[str, Any] | None = None
-        self.warnings: list[str] = []
+        self.run = EnergyRun(projector=projector, carbon=self.carbon)
+        self._meter: EnergyMeter = NullMeter("the callback has not been set up by a Trainer yet")
         self._pending_state: Mapping[str, Any] | None = None
-        self._reset_run_state()
+        self._reset_fit_state()
 
-    def _reset_run_state(self) -> None:
+    def _reset_fit_state(self) -> None:
         self._log_dir: Path | None = None
-        self._budget = trainer_info.Budget(None, None, False)
-        self._started_at = datetime.now(timezone.utc).isoformat()
         self._fit_start: tuple[dict[str, float] | None, float] = (None, time.monotonic())
-        self._fit_energy_j: float | None = None
         self._epoch_start: tuple[dict[str, float] | None, float, str | None] = (None, time.monotonic(), None)
-        self._last_refresh = 0.0
+        self._epoch_open: int | None = None  # the epoch whose start was metered
+        self._batches = 0  # training batches run in the current epoch
+        self._window: tuple[dict[str, float] | None, float, int] = (None, time.monotonic(), 0)
+        self._next_window_at = 0.0
+        self._next_refresh_at = 0.0
+        self._rank_ratio = 1.0  # all-rank energy / this rank's energy, from the last measured epoch
         self._written = False
-        self._warned_meter = False
+        self._warned: set[str] = set()
 
     # ----------------------------------------------------------------------------------------------- hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        self._reset_run_state()
+        self._reset_fit_state()  # a new fit is a new run; a resume then loads the old one's state
+        projector = self.projector or StepProjector(
+            val_every_n_epochs=trainer_info.val_every_n_epochs(trainer)
+        )
+        self.run = EnergyRun(projector=projector, carbon=self.carbon)
+        self._rank_ratio = float(trainer.world_size)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         self._meter = self._open_meter(trainer)
-        if self.projector is None:
-            self.projector = StepProjector(val_every_n_epochs=trainer_info.val_every_n_epochs(trainer))
-        self._apply_pending_state()
+        if self._pending_state is not None:
+            self._load(self._pending_state)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._budget = trainer_info.budget(trainer)
-        self._fit_start = (self._safe_read(), time.monotonic())
-        if self.estimate and not self.pre:
+        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
+        self._fit_start = (self._read_or_problem()[0], time.monotonic())
+        if self.estimate and self.run.pre is None:
             self._estimate_before_training(trainer, pl_module)
         if trainer.is_global_zero:
-            try:
-                from lightning_energy.tensorboard import add_energy_layout
+            from lightning_energy.tensorboard import add_energy_layout
 
+            try:
                 add_energy_layout(trainer)
-            except Exception as exc:
-                self._warn(f"could not add the TensorBoard energy chart: {exc}")
+            except Exception as exc:  # TensorBoard's own errors vary by version; the chart is optional
+                self._warn("tensorboard", f"could not add the TensorBoard energy chart: {exc}")
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
-        self._budget = trainer_info.budget(trainer)
-        fit_estimate.rescale(self.pre, self._budget.total_epochs)
+        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
+        self._note_unmetered_epochs(trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._synchronize(trainer)
-        self._mark("epoch_start", trainer.current_epoch)
-        reading, problem = self._read_or_problem()
-        self._epoch_start = (reading, time.monotonic(), problem)
-        self._last_refresh = time.monotonic()
+        reading, problem = self._boundary_read(trainer, "epoch_start")
+        now = time.monotonic()
+        self._epoch_start = (reading, now, problem)
+        self._epoch_open = trainer.current_epoch
+        self._batches = 0
+        self._window = (reading, now, 0)
+        self._next_refresh_at = now + self.refresh_s
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self._batches += 1
         now = time.monotonic()
-        if now - self._last_refresh < self.refresh_s or self._meter is None or self._epoch_start[0] is None:
-            return
-        self._last_refresh = now
-        try:  # cheap live view: this rank's counter, no synchronisation; exact values come at epoch end
-            in_epoch_j = sum(reading_delta(self._epoch_start[0], check_reading(self._meter.read())).values())
-        except Exception:
-            return
-        pl_module.log("kWh", joules_to_kwh(self.ledger.total_j + in_epoch_j), prog_bar=True, logger=False)
+        unit = self.run.window_batches
+        start, _, batches = self._window
+        if unit and self.window_batches != 0 and batches + 1 >= unit and now >= self._next_window_at:
+            self._close_window(trainer, pl_module, now)
+        else:
+            self._window = (start, self._window[1], batches + 1)
+            if now >= self._next_refresh_at:
+                self._refresh_bar(pl_module, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._synchronize(trainer)
-        self._mark("epoch_end", trainer.current_epoch)
-        record = self._finish_epoch(trainer)  # a collective: every rank joins
-        self.ledger.add(record)
-        projection = self._project(trainer, record)
+        record, local_j = self._finish_epoch(trainer)  # a collective: every rank joins
+        if record.energy_j is not None and local_j:
+            self._rank_ratio = record.energy_j / local_j
+        outcome = self.run.finish_epoch(record)
+        if record.missing:
+            self._warn(
+                "missing-epoch",
+                f"epoch {record.epoch}: energy not measured ({record.reason}); it is marked missing, "
+                "later ones are listed in the report",
+            )
         # values are already summed over ranks and equal everywhere: "max" only tells Lightning so
         sync = trainer.world_size > 1
-        for metrics, in_bar in (
-            (self._epoch_metrics(record, projection), False),
-            (self._bar_metrics(projection), True),
-        ):
-            to_logger = not in_bar and bool(trainer.loggers)
-            pl_module.log_dict(metrics, prog_bar=in_bar, logger=to_logger, sync_dist=sync, reduce_fx="max")
+        to_logger = bool(trainer.loggers)
+        metrics = self.run.epoch_metrics(outcome)
+        pl_module.log_dict(metrics, prog_bar=False, logger=to_logger, sync_dist=sync, reduce_fx="max")
+        pl_module.log_dict(
+            self.run.bar_metrics(), prog_bar=True, logger=False, sync_dist=sync, reduce_fx="max"
+        )
+        self._window = (None, time.monotonic(), 0)  # the next epoch's start reading opens the next window
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        end, start = self._safe_read(), self._fit_start[0]
+        end, start = self._read_or_problem()[0], self._fit_start[0]
         fit_j: float | None = None
         if start is not None and end is not None:
             try:
@@ -207,105 +234,94 @@ class EnergyCallback(pl.Callback):
             except MeterError:
                 fit_j = None
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
-        summed_j, unknown = self._sum_over_ranks(trainer, [fit_j or 0.0, float(fit_j is None)])
-        self._fit_energy_j = None if unknown else summed_j
-        status = "partial" if self.ledger.missing_epochs or not self.ledger.records else "complete"
-        self._write_report(trainer, status)
+        summed = self._sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
+        self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
+        self._write_report(trainer, self.run.status())
         if trainer.is_global_zero:
             self._append_history(trainer)
+            rank_zero_info(f"lightning_energy: {self.run.stability_line()}")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         detail = f": {exception}" if str(exception) else ""
-        self.warnings.append(f"training stopped by {type(exception).__name__}{detail}")
+        self.run.warn(f"training stopped by {type(exception).__name__}{detail}")
         self._write_report(trainer, "failed")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self._close_meter()
+        if stage == "fit" and self._user_meter is None:
+            try:
+                self._meter.close()
+            except Exception as exc:  # a meter's own failure on close must not hide the run's outcome
+                self._warn("close", f"closing the energy meter failed: {exc}")
+            self._meter = NullMeter("the meter was closed at the end of the fit")
 
     # ------------------------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "version": _STATE_VERSION,
-            "ledger": self.ledger.state_dict(),
-            "projections": list(self.projections),
-            "projector": self.projector.state_dict() if self.projector is not None else None,
-            "pre": self.pre,
-            "warnings": list(self.warnings),
-        }
+        return self.run.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending_state = state_dict
-        self._apply_pending_state()
+        self._load(state_dict)
 
-    def _apply_pending_state(self) -> None:
-        state = self._pending_state
-        if state is None:
+    def _load(self, state: Mapping[str, Any]) -> None:
+        self._pending_state = None
+        try:
+            self.run.load_state_dict(state)
+        except RunStateError as exc:
+            self._warn("state", f"{exc}; energy metering starts afresh from this epoch")
+            self.run.warn(f"checkpoint state not loaded: {exc}")
+
+    def _note_unmetered_epochs(self, first_epoch: int) -> None:
+        """A resume from a checkpoint without our state (or mid-run): earlier epochs were never metered."""
+        known = len(self.run.ledger.records)
+        if first_epoch <= known:
             return
-        self.ledger.load_state_dict(state.get("ledger") or {})
-        self.projections = list(state.get("projections") or [])
-        self.pre = state.get("pre")
-        self.warnings = list(state.get("warnings") or [])
-        projector_state = state.get("projector")
-        if self.projector is not None:
-            if projector_state:
-                self.projector.load_state_dict(projector_state)
-            self._pending_state = None
+        reason = "not metered: resumed from a checkpoint without lightning_energy state"
+        for epoch in range(known, first_epoch):
+            self.run.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
+        self._warn("unmetered", f"epochs {known}-{first_epoch - 1} were {reason}; the report is partial")
 
     # ------------------------------------------------------------------------------------------ metering
-    def _open_meter(self, trainer: pl.Trainer) -> EnergyMeter | None:
-        if not isinstance(self.meter_spec, str):
-            return self.meter_spec
-        if self._meter is not None:
-            return self._meter
+    def _open_meter(self, trainer: pl.Trainer) -> EnergyMeter:
+        if self._user_meter is not None:
+            return self._user_meter
         from lightning_energy.meters import auto_meter
 
         try:
             return auto_meter(trainer_info.cuda_device_indices(trainer), meter_host=trainer.local_rank == 0)
-        except Exception as exc:
-            self._meter_problem = f"no energy meter available: {exc}"
-            self._warn(f"{self._meter_problem}. Epoch energy will be reported as missing.")
-            return None
+        except Exception as exc:  # any failure to open hardware means "no meter", never a crashed fit
+            reason = f"no energy meter available: {exc}"
+            self._warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
+            return NullMeter(reason)
 
-    def _close_meter(self) -> None:
-        if self._meter is not None and isinstance(self.meter_spec, str):
-            try:
-                self._meter.close()
-            except Exception as exc:
-                self._warn(f"closing the energy meter failed: {exc}")
-            self._meter = None
-
-    def _synchronize(self, trainer: pl.Trainer) -> None:
+    def _boundary_read(self, trainer: pl.Trainer, event: str) -> tuple[dict[str, float] | None, str | None]:
+        """Synchronise the training device and the meter, mark the boundary, read."""
         device = trainer.strategy.root_device
         if device.type == "cuda" and torch.cuda.is_initialized():
             torch.cuda.synchronize(device)
-
-    def _mark(self, event: str, epoch: int) -> None:
-        mark = getattr(self._meter, "mark", None)
-        if callable(mark):
-            try:
-                mark(event, epoch)
-            except Exception as exc:
-                self._warn(f"meter.mark({event!r}) failed: {exc}")
+        try:
+            self._meter.synchronize()
+            self._meter.mark(event, trainer.current_epoch)
+        except Exception as exc:  # optional hooks of a user's meter: warn once, keep metering
+            self._warn(f"hook-{event}", f"the meter's synchronize()/mark({event!r}) failed: {exc}")
+        return self._read_or_problem()
 
     def _read_or_problem(self) -> tuple[dict[str, float] | None, str | None]:
-        if self._meter is None:
-            return None, self._meter_problem or "no energy meter"
         try:
             return check_reading(self._meter.read()), None
-        except Exception as exc:
+        except Exception as exc:  # any meter failure makes this reading missing, never training
+            if isinstance(exc, MeterError):
+                return None, str(exc)
             return None, f"meter raised {type(exc).__name__}: {exc}"
 
-    def _safe_read(self) -> dict[str, float] | None:
-        return self._read_or_problem()[0]
-
-    def _finish_epoch(self, trainer: pl.Trainer) -> EpochRecord:
-        """This rank's epoch energy by category, summed over all ranks (every rank must call this)."""
+    def _finish_epoch(self, trainer: pl.Trainer) -> tuple[EpochRecord, float | None]:
+        """This epoch's record summed over all ranks, and this rank's energy (every rank must call this)."""
         start, started, problem = self._epoch_start
+        if self._epoch_open != trainer.current_epoch:
+            start, problem = None, "the epoch's start was not metered (resumed from a mid-epoch checkpoint)"
+        end, end_problem = self._boundary_read(trainer, "epoch_end")
         duration_s = time.monotonic() - started
-        end, end_problem = self._read_or_problem()
         categories = dict.fromkeys(CATEGORIES, 0.0)
         problem = problem or end_problem
         if problem is None and start is not None and end is not None:
@@ -313,155 +329,168 @@ class EnergyCallback(pl.Callback):
                 categories = by_category(reading_delta(start, end))
             except MeterError as exc:
                 problem = str(exc)
-        local = [categories[c] for c in CATEGORIES] + [1.0 if problem else 0.0, duration_s, 1.0]
+        local = {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
         summed = self._sum_over_ranks(trainer, local)
-        n = len(CATEGORIES)
-        world = max(summed[n + 2], 1.0)
+        ranks = max(summed["ranks"], 1.0)
         epoch = trainer.current_epoch
-        if summed[n] > 0:
-            reason = problem or f"the meter failed on {int(summed[n])} of {int(world)} ranks"
-            if not self._warned_meter:
-                self._warned_meter = True
-                self._warn(
-                    f"epoch {epoch}: energy not measured ({reason}); the epoch is marked missing, later "
-                    "failures are listed in the report"
-                )
-            return EpochRecord(epoch, summed[n + 1] / world, None, {}, reason)
-        components = {c: summed[i] for i, c in enumerate(CATEGORIES)}
-        return EpochRecord(epoch, summed[n + 1] / world, sum(components.values()), components)
+        if summed["missing"] > 0:
+            reason = problem or f"the meter failed on {int(summed['missing'])} of {int(ranks)} ranks"
+            return EpochRecord(epoch, summed["duration_s"] / ranks, None, {}, reason, self._batches), None
+        components = {c: summed[c] for c in CATEGORIES}
+        record = EpochRecord(
+            epoch, summed["duration_s"] / ranks, sum(components.values()), components, None, self._batches
+        )
+        self._window_remainder(trainer, end)
+        return record, sum(categories.values())
 
     @staticmethod
-    def _sum_over_ranks(trainer: pl.Trainer, values: list[float]) -> list[float]:
+    def _sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
+        """``values`` summed over all ranks, by name (one collective; every rank must call it)."""
         if trainer.world_size <= 1:
             return values
-        tensor = torch.tensor(values, dtype=torch.float64, device=trainer.strategy.root_device)
+        names = sorted(values)
+        tensor = torch.tensor(
+            [values[n] for n in names], dtype=torch.float64, device=trainer.strategy.root_device
+        )
         reduced = trainer.strategy.reduce(tensor, reduce_op="sum")
-        return [float(v) for v in reduced.cpu().tolist()]
+        return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
 
-    # ---------------------------------------------------------------------------------------- projecting
-    def _project(self, trainer: pl.Trainer, record: EpochRecord) -> Projection | None:
-        if self.projector is None:
+    # ------------------------------------------------------------------------------------------ windows
+    def _window_energy_j(self, start: dict[str, float] | None, end: dict[str, float] | None) -> float | None:
+        if start is None or end is None:
             return None
-        plan = self._budget
-        total_epochs = plan.total_epochs
-        total_seconds = plan.total_seconds
-        if total_epochs is None and total_seconds is None:
-            return None
-        if total_epochs is not None and total_seconds is not None:
-            mean_epoch_s = self.ledger.duration_s / max(1, len(self.ledger.records))
-            if mean_epoch_s * total_epochs <= total_seconds:
-                total_seconds = None  # the epoch budget ends the run first
-            else:
-                total_epochs = None
-        kwargs: dict[str, Any] = (
-            {"total_epochs": max(total_epochs, len(self.ledger.records))}
-            if total_epochs is not None
-            else {"total_seconds": total_seconds}
-        )
         try:
-            if record.energy_j is None:
-                projection = self.projector.skip(record.duration_s, **kwargs)
-            else:
-                projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
-        except Exception as exc:
-            self._warn(f"STEP projection failed at epoch {record.epoch}: {exc}")
+            return sum(reading_delta(start, end).values()) * self._rank_ratio
+        except MeterError:
             return None
-        self.projections.append(
-            {
-                "epoch": record.epoch,
-                "total_j": projection.total_j,
-                "low_j": projection.low_j,
-                "high_j": projection.high_j,
-                "stable": projection.stable,
-                "stable_since": projection.stable_since,
-                "epoch_energy_j": projection.epoch_energy_j,
-                "method": projection.method,
-            }
-        )
-        return projection
 
+    def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
+        start, opened, batches = self._window
+        try:
+            self._meter.mark("window_end", trainer.current_epoch)
+        except Exception as exc:  # an optional hook of a user's meter: warn once, keep metering
+            self._warn("hook-window_end", f"the meter's mark('window_end') failed: {exc}")
+        end, _ = self._read_or_problem()
+        window = self.run.close_window(
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+            time_s=now - self._fit_start[1],
+            batches=batches + 1,
+            energy_j=self._window_energy_j(start, end),
+            duration_s=now - opened,
+        )
+        self._window = (end, now, 0)
+        if window is not None and trainer.loggers:
+            metrics = self.run.window_metrics(window, live_total_j=self._live_total_j(end))
+            pl_module.log_dict(metrics, prog_bar=False, logger=True, on_step=True, on_epoch=False)
+        projected_j = None if window is None else window.total_j
+        self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
+        cost = time.monotonic() - now
+        self._next_window_at = time.monotonic() + WINDOW_COST_FACTOR * cost
+
+    def _window_remainder(self, trainer: pl.Trainer, end: dict[str, float] | None) -> None:
+        """Close the epoch's last window at the epoch-end reading (validation at epoch end included)."""
+        start, opened, batches = self._window
+        if not self.run.window_batches or self.window_batches == 0 or batches <= 0 or start is None:
+            return
+        now = time.monotonic()
+        self.run.close_window(
+            epoch=trainer.current_epoch,
+            step=trainer.global_step,
+            time_s=now - self._fit_start[1],
+            batches=batches,
+            energy_j=self._window_energy_j(start, end),
+            duration_s=now - opened,
+        )
+
+    def _live_total_j(self, reading: dict[str, float] | None) -> float | None:
+        """Energy of the run so far: measured epochs plus this rank's in-epoch energy scaled to all ranks."""
+        start = self._epoch_start[0]
+        in_epoch_j = self._window_energy_j(start, reading)
+        if in_epoch_j is None:
+            return None
+        return (self.run.ledger.measured_total_j or 0.0) + in_epoch_j
+
+    def _refresh_bar(
+        self,
+        pl_module: pl.LightningModule,
+        now: float,
+        *,
+        reading: dict[str, float] | None = None,
+        projected_j: float | None = None,
+    ) -> None:
+        """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
+        if reading is None:
+            reading = self._read_or_problem()[0]
+        read_s = time.monotonic() - now
+        # respect refresh_s after the read returns, and read a slow meter less often
+        self._next_refresh_at = time.monotonic() + max(self.refresh_s, SLOW_READ_FACTOR * read_s)
+        bar = self.run.bar_metrics(live_total_j=self._live_total_j(reading), projected_j=projected_j)
+        if bar:
+            pl_module.log_dict(bar, prog_bar=True, logger=False)
+
+    # ------------------------------------------------------------------------------------------- PRE
     def _estimate_before_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer_info.cuda_device_indices(trainer):
-            self.pre = {"skipped": "CPU-only training: PRE models GPU energy"}
+            self.run.set_pre(PreSummary(skipped="CPU-only training: PRE models GPU energy"))
             rank_zero_info("lightning_energy: PRE estimate skipped (CPU-only training).")
             return
         try:
-            fit = fit_estimate.estimate_fit(
+            pre = fit_estimate.estimate_fit(
                 trainer,
                 pl_module,
-                hardware=getattr(self._meter, "hardware", None) or {},
+                hardware=self._meter_extra("hardware"),
                 history_path=self.history_path,
-                total_epochs=self._budget.total_epochs or 1,
+                budget=self.run.budget,
             )
-        except Exception as exc:
-            self.pre = {"skipped": f"estimation failed: {type(exc).__name__}: {exc}"}
-            self._warn(f"PRE estimate failed, training continues without it: {exc}")
+        except Exception as exc:  # an estimate never stops training: any failure is a warning
+            self.run.set_pre(PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}"))
+            self._warn("pre", f"PRE estimate failed, training continues without it: {exc}")
             return
-        self.pre = {**fit.to_dict(), "upper_bound": self._budget.upper_bound}
-        if self.projector is not None:  # the prior is the per-epoch energy of all devices together
-            self.projector.set_prior(fit.estimate.epoch_energy_j * fit.devices, fit.estimate.rel_sigma)
-        bound = " (an upper bound: early stopping may end the run sooner)" if self._budget.upper_bound else ""
-        rank_zero_info(f"lightning_energy: {fit.summary()}{bound}")
+        self.run.set_pre(pre)
+        bound = " (an upper bound: early stopping may end the run sooner)" if pre.upper_bound else ""
+        rank_zero_info(f"lightning_energy: {fit_estimate.summary(pre)}{bound}")
 
     def _append_history(self, trainer: pl.Trainer) -> None:
         try:
-            fit_estimate.record_run(self.history_path, self.pre, self.ledger, trainer.world_size)
-        except Exception as exc:
-            self._warn(f"could not append this run to the run history: {exc}")
+            fit_estimate.record_run(self.history_path, self.run.pre, self.run.ledger, trainer.world_size)
+        except Exception as exc:  # the history is a convenience: a failure must not fail the fit
+            self._warn("history", f"could not append this run to the run history: {exc}")
 
-    # ------------------------------------------------------------------------------------------- logging
-    def _epoch_metrics(self, record: EpochRecord, projection: Projection | None) -> dict[str, float]:
-        total_kwh = joules_to_kwh(self.ledger.total_j)
-        metrics: dict[str, float] = {"energy/total_kwh": total_kwh}
-        if record.energy_j is not None:
-            metrics["energy/epoch_kwh"] = joules_to_kwh(record.energy_j)
-            if record.power_w is not None:
-                metrics["energy/epoch_power_w"] = record.power_w
-        totals_j = self.ledger.category_totals_j()
-        for category in self.ledger.present_categories():
-            metrics[f"energy/{category}_kwh"] = joules_to_kwh(totals_j[category])
-        if projection is not None:
-            metrics["energy/projected_kwh"] = joules_to_kwh(projection.total_j)
-            metrics["energy/projected_low_kwh"] = joules_to_kwh(projection.low_j)
-            metrics["energy/projected_high_kwh"] = joules_to_kwh(projection.high_j)
-            metrics["energy/stable"] = float(projection.stable)
-        pre_kwh = self._pre_kwh()
-        if pre_kwh is not None:
-            metrics["energy/pre_kwh"] = pre_kwh
-        if self.carbon is not None:
-            metrics["energy/co2_kg"] = self.carbon.co2_kg(total_kwh)
-            if projection is not None:
-                metrics["energy/projected_co2_kg"] = self.carbon.co2_kg(joules_to_kwh(projection.total_j))
-        return metrics
+    # ------------------------------------------------------------------------------------------- helpers
+    def _meter_extra(self, name: str) -> Mapping[str, Any]:
+        """The meter's ``labels`` or ``hardware``, or ``{}`` when a user's meter raises reading it."""
+        try:
+            value = getattr(self._meter, name)
+            return dict(value) if isinstance(value, Mapping) else {}
+        except Exception as exc:  # a user's property may raise anything: the report must still be written
+            self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
+            return {}
 
-    def _bar_metrics(self, projection: Projection | None) -> dict[str, float]:
-        bar = {"kWh": joules_to_kwh(self.ledger.total_j)}
-        if projection is not None:
-            bar["proj_kWh"] = joules_to_kwh(projection.total_j)
-        pre_kwh = self._pre_kwh()
-        if pre_kwh is not None:
-            bar["pre_kWh"] = pre_kwh
-        return bar
-
-    def _pre_kwh(self) -> float | None:
-        if not self.pre or "total_j" not in self.pre:
-            return None
-        return joules_to_kwh(float(self.pre["total_j"]))
-
-    def _warn(self, message: str) -> None:
-        self.warnings.append(message)
-        warnings.warn(f"lightning_energy: {message}", stacklevel=2)
+    def _warn(self, cause: str, message: str) -> None:
+        """Warn once per cause, on global rank 0 only; keep the message for the report."""
+        self.run.warn(message)
+        if cause in self._warned:
+            return
+        self._warned.add(cause)
+        rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
     # ------------------------------------------------------------------------------------------ reporting
     def _write_report(self, trainer: pl.Trainer, status: str) -> None:
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
         from lightning_energy.report import write_report
-        from lightning_energy.run_report import build_report
 
         try:
-            report = build_report(self, trainer, status)
+            report = self.run.report(
+                status,
+                world_size=trainer.world_size,
+                num_nodes=trainer.num_nodes,
+                components=component_labels(self._meter_extra("labels")),
+                hardware=self._meter_extra("hardware"),
+                versions=trainer_info.versions(),
+            )
             write_report(self._log_dir, report)
             self._written = True
-        except Exception as exc:
-            self._warn(f"could not write the energy report: {exc}")
+        except (OSError, EnergyError, ValueError, TypeError) as exc:
+            self._warn("report", f"the energy report was not written ({exc}); no file was changed")

@@ -3,8 +3,8 @@
 * ``lightning-energy report RUN_DIR``: the run's table, and a PNG next to its report.
 * ``lightning-energy report RUN_DIR RUN_DIR ...``: the runs side by side, and a comparison PNG.
 * ``lightning-energy estimate ...``: the PRE estimate before training (see ``docs/pre.md``).
-* ``lightning-energy fit ...``: fit PRE coefficients on recorded runs
-  (as ``python -m lightning_energy.pre fit``).
+
+(Refitting PRE's coefficients is a maintainer's task: ``tools/`` in the source repository.)
 
 Errors are one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -16,7 +16,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lightning_energy.report_model import RunReport
 
 __all__ = ["build_parser", "main"]
 
@@ -30,7 +33,7 @@ def _error(command: str, message: str) -> int:
     return 1
 
 
-def _add_report_parser(subparsers: Any) -> None:
+def _add_report_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "report",
         help="show one run's energy report, or compare several runs",
@@ -46,44 +49,17 @@ def _add_report_parser(subparsers: Any) -> None:
     p.set_defaults(func=_run_report)
 
 
-def _add_estimate_parser(subparsers: Any) -> None:
-    """The PRE engineer's ``estimate`` sub-command, or a stub explaining why it is unavailable."""
-    try:
-        from lightning_energy.pre.cli import add_estimate_parser
-    except ImportError as err:
-        problem = f"the PRE estimator could not be loaded ({err})"
-        p = subparsers.add_parser(
-            "estimate", help="estimate a run's energy before training (unavailable)", add_help=False
-        )
-        p.set_defaults(func=lambda args: _error("estimate", problem), takes_any_arguments=True)
-        return
-    add_estimate_parser(subparsers)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``lightning-energy`` (sub-commands ``report``, ``estimate``, ``fit``)."""
+    """The argument parser of ``lightning-energy`` (sub-commands ``report`` and ``estimate``)."""
+    from lightning_energy.pre.cli import add_estimate_parser
+
     parser = argparse.ArgumentParser(
         prog=PROG, description="Energy of PyTorch Lightning training: reports, comparisons, PRE estimates."
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="{report,estimate,fit}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{report,estimate}")
     _add_report_parser(subparsers)
-    _add_estimate_parser(subparsers)
-    fit = subparsers.add_parser(
-        "fit",
-        help="fit PRE coefficients on recorded runs (same as python -m lightning_energy.pre fit)",
-        add_help=False,
-    )
-    fit.add_argument("rest", nargs=argparse.REMAINDER)
-    fit.set_defaults(func=lambda args: _run_fit(args.rest))
+    add_estimate_parser(subparsers)
     return parser
-
-
-def _run_fit(rest: Sequence[str]) -> int:
-    try:
-        from lightning_energy.pre.__main__ import main as pre_main
-    except ImportError as err:
-        return _error("fit", f"the PRE fitting tool could not be loaded ({err})")
-    return int(pre_main(["fit", *rest]) or 0)
 
 
 def _names(paths: Sequence[Path]) -> list[str]:
@@ -116,7 +92,7 @@ def _run_report(args: argparse.Namespace) -> int:
     return _plot(args, reports, run_dirs)
 
 
-def _plot(args: argparse.Namespace, reports: list[dict[str, Any]], run_dirs: list[Path]) -> int:
+def _plot(args: argparse.Namespace, reports: list[RunReport], run_dirs: list[Path]) -> int:
     from lightning_energy.plot import plot_compare, plot_report
 
     try:
@@ -139,13 +115,8 @@ def _plot(args: argparse.Namespace, reports: list[dict[str, Any]], run_dirs: lis
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lightning-energy`` with ``argv`` (default: the command line); return the exit status."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["fit"]:  # everything after "fit" belongs to the PRE fitting tool, --help included
-        return _run_fit(arguments[1:])
     parser = build_parser()
-    args, unknown = parser.parse_known_args(arguments)
-    if unknown and not getattr(args, "takes_any_arguments", False):
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -1,4 +1,4 @@
-"""The callback's side of PRE: estimate at fit start, rescale to the final budget, record the run after.
+"""The callback's side of PRE: estimate at fit start, record the run in the history after.
 
 Kept apart from the callback so that its hooks stay a few lines; everything here may raise, and the callback
 turns any failure into a warning (an estimate never stops training).
@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lightning_energy.accounting import EnergyLedger
+from lightning_energy.budget import Budget
+from lightning_energy.report_model import PreSummary
+from lightning_energy.units import format_energy
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
-
-    from lightning_energy.pre.describe import FitEstimate
 
 HistoryPath = str | os.PathLike[str] | bool | None
 
@@ -26,40 +27,58 @@ def estimate_fit(
     *,
     hardware: Mapping[str, Any],
     history_path: HistoryPath,
-    total_epochs: int,
-) -> FitEstimate:
+    budget: Budget,
+) -> PreSummary:
     """The PRE estimate of this fit on the GPU the meter reports, calibrated with the local run history."""
-    from lightning_energy.pre import PreEstimator, RunHistory, estimate_for_fit
+    from lightning_energy.pre import calibrated_estimator, estimate_for_fit
 
     gpus = hardware.get("gpus") or [{}]
-    estimator = PreEstimator.default()
-    if history_path is not False:
-        estimator = estimator.calibrated(RunHistory(_path(history_path)))
-    return estimate_for_fit(
-        trainer, pl_module, gpu_info=gpus[0], total_epochs=total_epochs, estimator=estimator
+    fit = estimate_for_fit(
+        trainer,
+        pl_module,
+        gpu_info=gpus[0],
+        total_epochs=budget.total_epochs or 1,
+        estimator=calibrated_estimator(history_path),
+    )
+    e = fit.estimate
+    return PreSummary(
+        total_j=fit.total_j,
+        low_j=fit.low_j,
+        high_j=fit.high_j,
+        total_epochs=float(fit.total_epochs),
+        devices=fit.devices,
+        upper_bound=budget.upper_bound,
+        gpu_name=e.gpu_name,
+        epoch_energy_j=e.epoch_energy_j,
+        epoch_seconds=e.epoch_seconds,
+        power_w=e.power_w,
+        rel_sigma=e.rel_sigma,
+        descriptor=fit.descriptor.to_dict(),
     )
 
 
-def rescale(pre: dict[str, Any] | None, total_epochs: int | None) -> None:
-    """Scale a whole-run estimate in place to ``total_epochs`` (known once the dataloaders are set up)."""
-    if not pre or "total_j" not in pre or not total_epochs or pre.get("total_epochs") == total_epochs:
-        return
-    scale = total_epochs / max(1, int(pre.get("total_epochs") or 1))
-    for key in ("total_j", "low_j", "high_j"):
-        if pre.get(key) is not None:
-            pre[key] = float(pre[key]) * scale
-    pre["total_epochs"] = total_epochs
+def summary(pre: PreSummary) -> str:
+    """One console line for a PRE estimate."""
+    if not pre.available or pre.total_j is None:
+        return f"PRE estimate skipped ({pre.skipped})"
+    interval = ""
+    if pre.low_j is not None and pre.high_j is not None:
+        interval = f" (90 % {format_energy(pre.low_j)} to {format_energy(pre.high_j)})"
+    epochs = f"{pre.total_epochs:g} epochs" if pre.total_epochs else "the run"
+    return (
+        f"PRE estimate on {pre.gpu_name or 'this GPU'}: {format_energy(pre.total_j)} for {epochs}{interval}"
+    )
 
 
 def record_run(
-    history_path: HistoryPath, pre: Mapping[str, Any] | None, ledger: EnergyLedger, world_size: int
+    history_path: HistoryPath, pre: PreSummary | None, ledger: EnergyLedger, world_size: int
 ) -> bool:
     """Append the measured per-GPU epoch energy, power and time to the run history.
 
     Returns ``False`` when there is nothing to add (no PRE descriptor, no measured GPU energy, no history).
     """
     measured = ledger.measured
-    if history_path is False or not pre or "descriptor" not in pre or not measured:
+    if history_path is False or pre is None or not pre.available or not pre.descriptor or not measured:
         return False
     from lightning_energy.pre import RunDescriptor, RunHistory
 
@@ -67,15 +86,11 @@ def record_run(
     seconds = sum(r.duration_s for r in measured)
     if gpu_j <= 0 or seconds <= 0:
         return False
-    RunHistory(_path(history_path)).append(
-        RunDescriptor.from_dict(pre["descriptor"]),
+    RunHistory(None if history_path is None or history_path is True else history_path).append(
+        RunDescriptor.from_dict(pre.descriptor),
         epoch_energy_j=gpu_j / len(measured),
         power_w=gpu_j / seconds,
         epoch_seconds=seconds / len(measured),
         epochs=len(measured),
     )
     return True
-
-
-def _path(history_path: HistoryPath) -> str | os.PathLike[str] | None:
-    return None if history_path is None or isinstance(history_path, bool) else history_path

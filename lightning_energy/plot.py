@@ -6,12 +6,15 @@ with matplotlib's object API on the Agg canvas, so the caller's pyplot backend a
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lightning_energy.report import energy_unit, first_stable, pre_run_totals_j
+from lightning_energy.report_model import ProjectionPoint, RunReport
+from lightning_energy.units import energy_unit, sig
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -44,101 +47,97 @@ def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def _series(report: Mapping[str, Any]) -> dict[str, list[Any]]:
+@dataclass(frozen=True)
+class _Series:
+    done: list[int]  # x: epochs completed
+    energy: list[float | None]
+    cumulative: list[float]
+    history: list[ProjectionPoint]
+
+
+def _series(report: RunReport) -> _Series:
     """Per-epoch x positions (epochs completed), energies, cumulative energy and projection history."""
-    epochs = list(report.get("epochs") or [])
-    done = [int(e.get("epoch", i)) + 1 for i, e in enumerate(epochs)]
-    energy = [e.get("energy_j") for e in epochs]
+    done = [e.epoch + 1 for e in report.epochs]
+    energy = [e.energy_j for e in report.epochs]
     cumulative, running = [0.0], 0.0
     for value in energy:
         running += value or 0.0
         cumulative.append(running)
-    history = [
-        h for h in (report.get("projection") or {}).get("history") or [] if h.get("total_j") is not None
-    ]
-    return {"done": done, "energy": energy, "cumulative": cumulative, "history": history}
+    history = [h for h in report.history if h.step is None and math.isfinite(h.total_j)]
+    return _Series(done, energy, cumulative, history)
 
 
-def _max_j(report: Mapping[str, Any]) -> float:
-    s = _series(report)
-    values = [*s["cumulative"], *(h.get("high_j") or h["total_j"] for h in s["history"])]
-    pre = pre_run_totals_j(report)
-    return max(values + (list(pre) if pre else []))
+def _max_j(report: RunReport) -> float:
+    return max([*_series(report).cumulative, report.max_j()])
 
 
-def _draw_convergence(ax: Axes, report: Mapping[str, Any], scale: float, unit: str) -> None:
+def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> None:
     s = _series(report)
     ax.plot(
-        [0, *s["done"]],
-        [c / scale for c in s["cumulative"]],
-        "-o",
-        ms=3,
-        color=_MEASURED,
-        label="measured so far",
+        [0, *s.done], [c / scale for c in s.cumulative], "-o", ms=3, color=_MEASURED, label="measured so far"
     )
-    history = s["history"]
+    history = s.history
     if history:
-        x = [int(h["epoch"]) + 1 for h in history]
-        low = [(h.get("low_j") if h.get("low_j") is not None else h["total_j"]) / scale for h in history]
-        high = [(h.get("high_j") if h.get("high_j") is not None else h["total_j"]) / scale for h in history]
+        x = [h.epoch + 1 for h in history]
+        low = [h.low_j / scale for h in history]
+        high = [h.high_j / scale for h in history]
         ax.fill_between(x, low, high, color=_PROJECTED, alpha=0.2, step=None, label="projection interval")
         ax.plot(
             x,
-            [h["total_j"] / scale for h in history],
+            [h.total_j / scale for h in history],
             "-s",
             ms=3,
             color=_PROJECTED,
             label="STEP projected total",
         )
-        declared = first_stable(report)
+        declared = report.first_stable
         if declared is not None:
-            x_declared = int(declared["epoch"]) + 1
-            ax.axvline(x_declared, color=_STABLE, ls=":", lw=1)
+            ax.axvline(declared.epoch + 1, color=_STABLE, ls=":", lw=1)
             ax.plot(
-                [x_declared],
-                [declared["total_j"] / scale],
+                [declared.epoch + 1],
+                [declared.total_j / scale],
                 "*",
                 ms=12,
                 color="black",
-                label=f"first declared stable after epoch {declared['epoch']}",
+                label=f"first declared stable after epoch {declared.epoch}",
             )
-        max_epochs = report.get("max_epochs")
-        if isinstance(max_epochs, int) and s["done"] and max_epochs > s["done"][-1]:
+        max_epochs = report.max_epochs
+        if max_epochs is not None and s.done and max_epochs > s.done[-1]:
             ax.plot(
-                [s["done"][-1], max_epochs],
-                [s["cumulative"][-1] / scale, history[-1]["total_j"] / scale],
+                [s.done[-1], max_epochs],
+                [s.cumulative[-1] / scale, history[-1].total_j / scale],
                 ":",
                 color=_PROJECTED,
                 lw=1,
             )
-    pre = pre_run_totals_j(report)
-    if pre is not None:
-        ax.axhline(pre[0] / scale, color=_PRE, ls="--", lw=1.2, label="PRE estimate (before training)")
-        ax.axhspan(pre[1] / scale, pre[2] / scale, color=_PRE, alpha=0.07)
+    pre = report.pre_available
+    if pre is not None and pre.total_j is not None:
+        ax.axhline(pre.total_j / scale, color=_PRE, ls="--", lw=1.2, label="PRE estimate (before training)")
+        if pre.low_j is not None and pre.high_j is not None:
+            ax.axhspan(pre.low_j / scale, pre.high_j / scale, color=_PRE, alpha=0.07)
     ax.set_ylabel(f"energy of the run ({unit})")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _title(report: Mapping[str, Any], scale: float, unit: str) -> str:
-    totals = report.get("totals") or {}
+def _title(report: RunReport, scale: float, unit: str) -> str:
     s = _series(report)
+    measured = report.totals.energy_j
     parts = [
-        f"{report.get('status', '?')} run, {len(s['done'])} epochs, "
-        f"measured {float(totals.get('energy_j') or 0.0) / scale:.4g} {unit}"
+        f"{report.status} run, {len(s.done)} epochs, measured "
+        + ("nothing" if measured is None else f"{sig(measured / scale)} {unit}")
     ]
-    if s["history"]:
-        last = s["history"][-1]
-        parts.append(f"projected {last['total_j'] / scale:.4g} {unit}")
-    pre = pre_run_totals_j(report)
-    if pre is not None:
-        parts.append(f"PRE {pre[0] / scale:.4g} {unit}")
-    bound = " (upper bound: early stopping)" if report.get("upper_bound") else ""
+    if s.history:
+        parts.append(f"projected {sig(s.history[-1].total_j / scale)} {unit}")
+    pre = report.pre_available
+    if pre is not None and pre.total_j is not None:
+        parts.append(f"PRE {sig(pre.total_j / scale)} {unit}")
+    bound = " (upper bound: early stopping)" if report.upper_bound else ""
     return ", ".join(parts) + bound
 
 
-def plot_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def plot_report(report: RunReport, path: str | os.PathLike[str]) -> Path:
     """Draw one run to a PNG at ``path``: how the projection converged, and each epoch's energy.
 
     Top: cumulative measured energy, the STEP projected total with its interval band after each epoch, the
@@ -151,10 +150,10 @@ def plot_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
     _draw_convergence(top, report, scale, unit)
     top.set_title(_title(report, scale, unit), fontsize=10)
     s = _series(report)
-    bar_unit, bar_scale = energy_unit(max([e or 0.0 for e in s["energy"]], default=0.0))
-    heights = [(e or 0.0) / bar_scale for e in s["energy"]]
-    bottom.bar(s["done"], heights, color=_BAR, edgecolor=_MEASURED, width=0.8, label="energy of the epoch")
-    missing = [x for x, e in zip(s["done"], s["energy"], strict=True) if e is None]
+    bar_unit, bar_scale = energy_unit(max([e or 0.0 for e in s.energy], default=0.0))
+    heights = [(e or 0.0) / bar_scale for e in s.energy]
+    bottom.bar(s.done, heights, color=_BAR, edgecolor=_MEASURED, width=0.8, label="energy of the epoch")
+    missing = [x for x, e in zip(s.done, s.energy, strict=True) if e is None]
     if missing:
         bottom.plot(missing, [0.0] * len(missing), "x", color="red", ms=9, label="missing (not measured)")
     bottom.set_ylabel(f"per epoch ({bar_unit})")
@@ -165,7 +164,7 @@ def plot_report(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
 
 
 def plot_compare(
-    reports: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], names: Sequence[str] | None = None
+    reports: Sequence[RunReport], path: str | os.PathLike[str], names: Sequence[str] | None = None
 ) -> Path:
     """Draw several runs to one PNG: cumulative and projected energy per run, and their totals vs PRE."""
     if not reports:
@@ -180,12 +179,12 @@ def plot_compare(
     for report, label, color in zip(reports, labels, colors, strict=True):
         s = _series(report)
         left.plot(
-            [0, *s["done"]], [c / scale for c in s["cumulative"]], "-", color=color, label=f"{label} measured"
+            [0, *s.done], [c / scale for c in s.cumulative], "-", color=color, label=f"{label} measured"
         )
-        if s["history"]:
-            x = [int(h["epoch"]) + 1 for h in s["history"]]
+        if s.history:
+            x = [h.epoch + 1 for h in s.history]
             left.plot(
-                x, [h["total_j"] / scale for h in s["history"]], "--", color=color, label=f"{label} projected"
+                x, [h.total_j / scale for h in s.history], "--", color=color, label=f"{label} projected"
             )
     left.set_xlabel("epochs completed")
     left.set_ylabel(f"energy ({unit})")
@@ -194,31 +193,29 @@ def plot_compare(
     left.legend(fontsize=8)
     width = 0.27
     for i, report in enumerate(reports):
-        measured = float((report.get("totals") or {}).get("energy_j") or 0.0) / scale
+        measured = (report.totals.energy_j or 0.0) / scale
         right.bar(i - width, measured, width, color=_MEASURED, label="measured" if i == 0 else None)
-        history = _series(report)["history"]
+        history = _series(report).history
         if history:
             last = history[-1]
-            err = [
-                [(last["total_j"] - (last.get("low_j") or last["total_j"])) / scale],
-                [((last.get("high_j") or last["total_j"]) - last["total_j"]) / scale],
-            ]
+            err = [[(last.total_j - last.low_j) / scale], [(last.high_j - last.total_j) / scale]]
             right.bar(
                 i,
-                last["total_j"] / scale,
+                last.total_j / scale,
                 width,
                 yerr=err,
                 capsize=3,
                 color=_PROJECTED,
                 label="projected (last)" if i == 0 else None,
             )
-        pre = pre_run_totals_j(report)
-        if pre is not None:
+        pre = report.pre_available
+        if pre is not None and pre.total_j is not None:
+            low, high = pre.low_j or pre.total_j, pre.high_j or pre.total_j
             right.bar(
                 i + width,
-                pre[0] / scale,
+                pre.total_j / scale,
                 width,
-                yerr=[[(pre[0] - pre[1]) / scale], [(pre[2] - pre[0]) / scale]],
+                yerr=[[(pre.total_j - low) / scale], [(high - pre.total_j) / scale]],
                 capsize=3,
                 color=_PRE,
                 label="PRE estimate" if i == 0 else None,

@@ -1,29 +1,30 @@
-"""Plain-text tables of run reports: :func:`format_table` for one run, :func:`compare_table` for several."""
+"""Plain-text tables of run reports: :func:`format_table` for one run, :func:`compare_table` for several.
+
+Every energy in one table is in one unit (J, Wh, kWh or MWh, chosen from the largest figure shown), with
+three significant figures; power in W, CO₂ in kg.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightning_energy.report import energy_unit, first_stable, pre_run_totals_j
+from lightning_energy.report_model import CarbonSummary, RunReport
+from lightning_energy.units import energy_unit, sig
 
 __all__ = ["compare_table", "format_table"]
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{float(value):.{digits}g}"
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else sig(value, digits)
 
 
-def _duration(seconds: Any) -> str:
+def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    total = float(seconds)
-    if total < 120:
-        return f"{total:.1f} s"
-    minutes, secs = divmod(round(total), 60)
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
@@ -39,38 +40,29 @@ def _render(rows: Sequence[Sequence[str]], *, first_left: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _report_max_j(report: Mapping[str, Any]) -> float:
-    values = [float((report.get("totals") or {}).get("energy_j") or 0.0)]
-    values += [float(h.get("high_j") or 0.0) for h in (report.get("projection") or {}).get("history") or []]
-    pre = pre_run_totals_j(report)
-    values += list(pre) if pre else []
-    return max(values)
+class _Scale:
+    """The one energy unit of a table."""
+
+    def __init__(self, max_j: float) -> None:
+        self.unit, self.factor = energy_unit(max_j)
+
+    def __call__(self, energy_j: float | None) -> str:
+        return "-" if energy_j is None else sig(energy_j / self.factor)
+
+    def interval(self, low_j: float | None, high_j: float | None) -> str:
+        return "-" if low_j is None or high_j is None else f"[{self(low_j)}, {self(high_j)}]"
 
 
-def _interval(low: Any, high: Any, scale: float) -> str:
-    if low is None or high is None:
-        return "-"
-    return f"[{_num(low / scale)}, {_num(high / scale)}]"
-
-
-def _final_projection(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    history = (report.get("projection") or {}).get("history") or []
-    return history[-1] if history else None
-
-
-def _measured_vs_pre(report: Mapping[str, Any]) -> str | None:
+def _measured_vs_pre(report: RunReport) -> str | None:
     """``"+8.7 %"``: how far the measured total of a complete run is from the PRE estimate, else ``None``."""
-    pre = pre_run_totals_j(report)
-    energy_j = (report.get("totals") or {}).get("energy_j")
-    if pre is None or pre[0] <= 0 or not energy_j or report.get("status") != "complete":
+    pre, energy_j = report.pre_available, report.totals.energy_j
+    if pre is None or not pre.total_j or energy_j is None or report.status != "complete":
         return None
-    return f"{100 * (energy_j - pre[0]) / pre[0]:+.1f} %"
+    return f"{100 * (energy_j - pre.total_j) / pre.total_j:+.1f} %"
 
 
-def _hardware_lines(hardware: Any) -> list[str]:
+def _hardware_lines(hardware: Mapping[str, Any]) -> list[str]:
     """``hardware: 2 x NVIDIA A100; host AMD EPYC`` from the report's hardware section, if it says."""
-    if not isinstance(hardware, Mapping):
-        return []
     parts = []
     gpus = [g.get("name") for g in hardware.get("gpus") or [] if isinstance(g, Mapping) and g.get("name")]
     for name in dict.fromkeys(gpus):
@@ -81,154 +73,135 @@ def _hardware_lines(hardware: Any) -> list[str]:
     return ["hardware: " + "; ".join(parts)] if parts else []
 
 
-def _carbon_line(carbon: Mapping[str, Any]) -> str:
-    projected = carbon.get("projected_co2_kg")
-    line = f"CO2: {_num(carbon.get('co2_kg'))} kg CO2e measured"
-    line += f", {_num(projected)} kg projected" if projected is not None else ""
-    intensity = f"{_num(carbon.get('g_per_kwh'))} g/kWh, PUE {_num(carbon.get('pue'), 3)}"
-    if carbon.get("source") == "user":
+def _carbon_line(carbon: CarbonSummary) -> str:
+    line = f"CO2: {_num(carbon.co2_kg)} kg CO2e measured"
+    line += f", {_num(carbon.projected_co2_kg)} kg projected" if carbon.projected_co2_kg is not None else ""
+    intensity = f"{_num(carbon.g_per_kwh)} g/kWh, PUE {_num(carbon.pue)}"
+    if carbon.source == "user":
         return f"{line} (user-given {intensity})"
-    where = carbon.get("country_name") or carbon.get("country_iso3") or "?"
-    year = carbon.get("year")
-    return f"{line} ({where}, {intensity}; {carbon.get('source')}, data year {year or 'unknown'})"
+    where = carbon.country_name or carbon.country_iso3 or "?"
+    return f"{line} ({where}, {intensity}; {carbon.source}, data year {carbon.year or 'unknown'})"
 
 
-def format_table(report: Mapping[str, Any]) -> str:
-    """One run as a readable text table: epochs, energy, power, projection and interval, PRE, totals, CO₂."""
-    unit, scale = energy_unit(_report_max_j(report))
-    totals = report.get("totals") or {}
-    history = {h.get("epoch"): h for h in (report.get("projection") or {}).get("history") or []}
-    components = report.get("components") or {}
-    head = [
-        f"lightning_energy report: {report.get('status', '?')}, {len(report.get('epochs') or [])} epochs "
-        f"(max_epochs {report.get('max_epochs')}), world size {report.get('world_size')}, "
-        f"{report.get('num_nodes')} node(s)",
-        f"from {report.get('started_at')} to {report.get('ended_at')}",
-        "components: " + (", ".join(f"{k} {v}" for k, v in components.items()) or "none"),
-        *_hardware_lines(report.get("hardware")),
-        "",
-    ]
-    rows = [
-        ["epoch", "time s", f"energy {unit}", "power W", f"projected {unit}", f"interval {unit}", "stable"]
-    ]
-    for e in report.get("epochs") or []:
-        h = history.get(e.get("epoch"), {})
-        energy = e.get("energy_j")
+def _epoch_rows(report: RunReport, s: _Scale) -> list[list[str]]:
+    history = {h.epoch: h for h in report.history if h.step is None}
+    rows = [["epoch", "time s", f"energy {s.unit}", "power W", f"projected {s.unit}", f"interval {s.unit}"]]
+    rows[0].append("stable")
+    for e in report.epochs:
+        h = history.get(e.epoch)
         rows.append(
             [
-                str(e.get("epoch")),
-                _num(e.get("duration_s")),
-                "missing" if energy is None else _num(energy / scale),
-                _num(e.get("power_w")),
-                _num(h["total_j"] / scale) if h.get("total_j") is not None else "-",
-                _interval(h.get("low_j"), h.get("high_j"), scale),
-                {True: "yes", False: "no"}.get(h.get("stable"), "-"),
+                str(e.epoch),
+                _num(e.duration_s),
+                "missing" if e.energy_j is None else s(e.energy_j),
+                _num(e.power_w),
+                "-" if h is None else s(h.total_j),
+                "-" if h is None else s.interval(h.low_j, h.high_j),
+                "-" if h is None else ("yes" if h.stable else "no"),
             ]
         )
-    energy_j = totals.get("energy_j")
-    rows.append(
-        ["total", _num(totals.get("duration_s")), _num(None if energy_j is None else energy_j / scale)]
-    )
-    rows[-1] += ["", "", "", ""]
-    lines = [*head, _render(rows, first_left=False), ""]
-    lines.append(
-        f"measured: {_num(totals.get('energy_kwh'))} kWh in {_duration(totals.get('duration_s'))} "
-        f"({totals.get('measured_epochs', 0)} epochs measured, {totals.get('missing_epochs', 0)} missing)"
-    )
-    parts = totals.get("components_kwh") or {}
+    rows.append(["total", _num(report.totals.duration_s), s(report.totals.energy_j), "", "", "", ""])
+    return rows
+
+
+def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
+    totals = report.totals
+    lines = [
+        f"measured: {s(totals.energy_j)} {s.unit} in {_duration(totals.duration_s)} "
+        f"({totals.measured_epochs} epochs measured, {totals.missing_epochs} missing)"
+    ]
+    parts = {k: v for k, v in totals.components_j.items() if v}
     if parts:
-        lines.append("  by component: " + ", ".join(f"{k} {_num(v)} kWh" for k, v in parts.items() if v))
-    if totals.get("fit_energy_j") is not None:
-        lines.append(
-            f"whole fit (sanity check and gaps included): {_num(totals['fit_energy_j'] / scale)} {unit}"
-        )
-    final = _final_projection(report)
+        lines.append("  by component: " + ", ".join(f"{k} {s(v)} {s.unit}" for k, v in parts.items()))
+    if totals.fit_energy_j is not None:
+        lines.append(f"whole fit (sanity check and gaps included): {s(totals.fit_energy_j)} {s.unit}")
+    final = report.final_projection
     if final is not None:
-        since = final.get("stable_since")
-        bound = " (upper bound: early stopping may end the run sooner)" if report.get("upper_bound") else ""
+        bound = " (upper bound: early stopping may end the run sooner)" if report.upper_bound else ""
+        state = f"stable since epoch {final.stable_since}" if final.stable_since is not None else "not stable"
+        if not final.stable and final.reason:
+            state = final.reason
         lines.append(
-            f"STEP projection: {_num(final.get('total_j', 0) / scale)} {unit} "
-            f"{_interval(final.get('low_j'), final.get('high_j'), scale)}, "
-            + (f"stable since epoch {since}" if since is not None else "not stable")
-            + bound
+            f"STEP projection: {s(final.total_j)} {s.unit} {s.interval(final.low_j, final.high_j)}, "
+            f"{state}{bound}"
         )
-    declared = first_stable(report)
+    elif report.projection_note:
+        lines.append(f"STEP projection: none ({report.projection_note})")
+    declared = report.first_stable
     if declared is not None:
         lines.append(
-            f"STEP first declared stable after epoch {declared['epoch']}: "
-            f"{_num(declared['total_j'] / scale)} {unit} "
-            f"{_interval(declared.get('low_j'), declared.get('high_j'), scale)}"
+            f"STEP first declared stable after epoch {declared.epoch}: {s(declared.total_j)} {s.unit} "
+            f"{s.interval(declared.low_j, declared.high_j)}"
         )
-    pre = report.get("pre")
-    pre_totals = pre_run_totals_j(report)
-    if pre_totals is not None:
-        interval = _interval(pre_totals[1], pre_totals[2], scale)
-        line = f"PRE estimate: {_num(pre_totals[0] / scale)} {unit} {interval}"
+    pre = report.pre_available
+    if pre is not None:
         error = _measured_vs_pre(report)
-        line += f"; measured is {error} vs PRE" if error else ""
-        lines.append(line)
-    elif isinstance(pre, Mapping) and pre.get("skipped"):
-        lines.append(f"PRE estimate: skipped ({pre['skipped']})")
-    carbon = report.get("carbon")
-    lines.append(
-        _carbon_line(carbon) if isinstance(carbon, Mapping) else "CO2: not reported (no carbon_intensity)"
+        lines.append(
+            f"PRE estimate: {s(pre.total_j)} {s.unit} {s.interval(pre.low_j, pre.high_j)}"
+            + (f"; measured is {error} vs PRE" if error else "")
+        )
+    elif report.pre is not None and report.pre.skipped:
+        lines.append(f"PRE estimate: skipped ({report.pre.skipped})")
+    if report.windows:
+        w = report.windows[-1]
+        lines.append(
+            f"windows: {len(report.windows)} in-epoch windows; last at step {w.step}: projected "
+            f"{s(w.total_j)} {s.unit} {s.interval(w.low_j, w.high_j)}"
+        )
+    lines.append(_carbon_line(report.carbon) if report.carbon else "CO2: not reported (no carbon_intensity)")
+    if report.warnings:
+        lines += ["warnings:"] + [f"  - {w}" for w in report.warnings]
+    return lines
+
+
+def format_table(report: RunReport) -> str:
+    """One run as a readable text table: epochs, energy, power, projection and interval, PRE, totals, CO₂."""
+    s = _Scale(report.max_j())
+    max_epochs = "-" if report.max_epochs is None else f"{report.max_epochs:g}"
+    head = [
+        f"lightning_energy report: {report.status}, {len(report.epochs)} epochs (max_epochs {max_epochs}), "
+        f"world size {report.world_size}, {report.num_nodes} node(s)",
+        f"from {report.started_at} to {report.ended_at}",
+        "components: " + (", ".join(f"{k} {v}" for k, v in report.components.items()) or "none"),
+        *_hardware_lines(report.hardware),
+        "",
+    ]
+    return "\n".join(
+        [*head, _render(_epoch_rows(report, s), first_left=False), "", *_summary_lines(report, s)]
     )
-    warnings = report.get("warnings") or []
-    if warnings:
-        lines += ["warnings:"] + [f"  - {w}" for w in warnings]
-    return "\n".join(lines)
 
 
-def compare_table(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None) -> str:
+def compare_table(reports: Sequence[RunReport], names: Sequence[str] | None = None) -> str:
     """Several runs side by side, one column per run (``names`` labels the columns; default run 1, 2...)."""
     if not reports:
         raise ValueError("reports must hold at least one report; got none")
     labels = list(names) if names is not None else [f"run {i + 1}" for i in range(len(reports))]
     if len(labels) != len(reports):
         raise ValueError(f"names must have one label per report ({len(reports)}); got {len(labels)}")
-    unit, scale = energy_unit(max(_report_max_j(r) for r in reports))
-    rows = [["", *labels]]
+    s = _Scale(max(r.max_j() for r in reports))
+    finals = [r.final_projection for r in reports]
+    pres = [r.pre_available for r in reports]
 
-    def add(title: str, cells: list[str]) -> None:
-        rows.append([title, *cells])
+    def power(r: RunReport) -> str:
+        t = r.totals
+        return _num(t.energy_j / t.duration_s) if t.energy_j and t.duration_s else "-"
 
-    totals = [r.get("totals") or {} for r in reports]
-    finals = [_final_projection(r) for r in reports]
-    pres = [pre_run_totals_j(r) for r in reports]
-    add("status", [str(r.get("status", "?")) for r in reports])
-    add(
-        "epochs measured",
+    rows = [
+        ["", *labels],
+        ["status", *(r.status for r in reports)],
+        ["epochs measured", *(f"{r.totals.measured_epochs}/{len(r.epochs)}" for r in reports)],
+        ["world size", *(str(r.world_size) for r in reports)],
+        ["duration", *(_duration(r.totals.duration_s) for r in reports)],
+        [f"energy {s.unit}", *(s(r.totals.energy_j) for r in reports)],
+        ["mean power W", *(power(r) for r in reports)],
+        [f"projected {s.unit}", *(s(f.total_j) if f else "-" for f in finals)],
+        [f"interval {s.unit}", *(s.interval(f.low_j, f.high_j) if f else "-" for f in finals)],
         [
-            f"{t.get('measured_epochs', 0)}/{len(r.get('epochs') or [])}"
-            for r, t in zip(reports, totals, strict=True)
+            "stable since epoch",
+            *(str(f.stable_since) if f and f.stable_since is not None else "-" for f in finals),
         ],
-    )
-    add("world size", [str(r.get("world_size", "-")) for r in reports])
-    add("duration", [_duration(t.get("duration_s")) for t in totals])
-    add(f"energy {unit}", [_num((t.get("energy_j") or 0.0) / scale) for t in totals])
-    add(
-        "mean power W",
-        [
-            _num(t["energy_j"] / t["duration_s"]) if t.get("energy_j") and t.get("duration_s") else "-"
-            for t in totals
-        ],
-    )
-    add(
-        f"projected {unit}",
-        [_num(f["total_j"] / scale) if f and f.get("total_j") is not None else "-" for f in finals],
-    )
-    add(f"interval {unit}", [_interval(f.get("low_j"), f.get("high_j"), scale) if f else "-" for f in finals])
-    add(
-        "stable since epoch",
-        [str(f.get("stable_since")) if f and f.get("stable_since") is not None else "-" for f in finals],
-    )
-    add(f"PRE {unit}", [_num(p[0] / scale) if p else "-" for p in pres])
-    add(
-        "measured vs PRE",
-        [_measured_vs_pre(r) or "-" for r in reports],
-    )
-    add("CO2 kg", [_num((r.get("carbon") or {}).get("co2_kg")) for r in reports])
+        [f"PRE {s.unit}", *(s(p.total_j) if p else "-" for p in pres)],
+        ["measured vs PRE", *(_measured_vs_pre(r) or "-" for r in reports)],
+        ["CO2 kg", *(_num(r.carbon.co2_kg) if r.carbon else "-" for r in reports)],
+    ]
     return _render(rows)
-
-
-# ------------------------------------------------------------------------------------------------ example

@@ -113,6 +113,7 @@ class Projection:
     remaining_s: float | None
     method: str
     confidence: float
+    reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
@@ -329,9 +330,10 @@ class StepProjector:
         self,
         energy_j: float,
         duration_s: float,
-        total_epochs: int | None = None,
+        total_epochs: float | None = None,
         *,
         total_seconds: float | None = None,
+        work: float = 1.0,
     ) -> Projection:
         """Add one measured epoch and project. Give exactly one of ``total_epochs`` / ``total_seconds``."""
         energy = _check_number("energy_j", energy_j)
@@ -342,7 +344,12 @@ class StepProjector:
         return self._project(total_epochs, total_seconds)
 
     def skip(
-        self, duration_s: float, total_epochs: int | None = None, *, total_seconds: float | None = None
+        self,
+        duration_s: float,
+        total_epochs: float | None = None,
+        *,
+        total_seconds: float | None = None,
+        work: float = 1.0,
     ) -> Projection:
         """Count an epoch whose energy could not be measured; its energy is taken at the current level."""
         duration = _check_number("duration_s", duration_s)
@@ -365,8 +372,8 @@ class StepProjector:
                 f"total_epochs={total_epochs!r}, total_seconds={total_seconds!r}"
             )
         if total_epochs is not None:
-            if isinstance(total_epochs, bool) or not isinstance(total_epochs, (int, np.integer)):
-                raise ProjectionError(f"total_epochs must be an int, got {total_epochs!r}")
+            if isinstance(total_epochs, bool) or not isinstance(total_epochs, (int, float, np.integer)):
+                raise ProjectionError(f"total_epochs must be a number, got {total_epochs!r}")
             if total_epochs < seen:
                 raise ProjectionError(
                     f"total_epochs must be >= the epochs seen including this one ({seen}), got {total_epochs}"

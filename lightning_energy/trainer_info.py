@@ -5,43 +5,24 @@ from __future__ import annotations
 import math
 import platform
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, Timer
 
-
-@dataclass(frozen=True)
-class Budget:
-    """How long the run is planned to be: in epochs, in seconds (``max_time``), or both."""
-
-    total_epochs: int | None
-    total_seconds: float | None
-    upper_bound: bool  # early stopping may end the run sooner
+from lightning_energy.budget import Budget
 
 
 def _finite_positive(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
-def planned_epochs(trainer: pl.Trainer) -> int | None:
-    """The number of training epochs the trainer will run at most.
-
-    ``max_epochs`` directly; ``max_steps`` converted with the number of optimizer steps per epoch (training
-    batches / ``accumulate_grad_batches``); the smaller of the two when both are set; ``None`` when neither
-    bounds the run (``max_epochs=-1`` and no ``max_steps``).
-    """
-    candidates: list[int] = []
-    max_epochs = trainer.max_epochs
-    if max_epochs is not None and max_epochs >= 0:
-        candidates.append(int(max_epochs))
-    max_steps = trainer.max_steps
+def batches_per_epoch(trainer: pl.Trainer) -> int | None:
+    """Training batches per epoch after ``limit_train_batches``; ``None`` when unknown (iterable data)."""
     batches = trainer.num_training_batches
-    if max_steps is not None and max_steps > 0 and _finite_positive(batches):
-        steps_per_epoch = math.ceil(float(batches) / max(1, trainer.accumulate_grad_batches))
-        candidates.append(math.ceil(max_steps / steps_per_epoch))
-    return min(candidates) if candidates else None
+    return int(batches) if _finite_positive(batches) else None
 
 
 def time_budget_s(trainer: pl.Trainer) -> float | None:
@@ -60,7 +41,17 @@ def has_early_stopping(trainer: pl.Trainer) -> bool:
 
 
 def budget(trainer: pl.Trainer) -> Budget:
-    return Budget(planned_epochs(trainer), time_budget_s(trainer), has_early_stopping(trainer))
+    """The run's plan: ``max_epochs``, ``max_steps``, batches per epoch, ``max_time``, early stopping."""
+    max_epochs = trainer.max_epochs
+    max_steps = trainer.max_steps
+    return Budget(
+        max_epochs=int(max_epochs) if max_epochs is not None and max_epochs >= 0 else None,
+        max_steps=int(max_steps) if max_steps is not None and max_steps > 0 else None,
+        batches_per_epoch=batches_per_epoch(trainer),
+        accumulate_grad_batches=max(1, int(trainer.accumulate_grad_batches)),
+        total_seconds=time_budget_s(trainer),
+        upper_bound=has_early_stopping(trainer),
+    )
 
 
 def cuda_device_indices(trainer: pl.Trainer) -> list[int]:

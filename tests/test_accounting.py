@@ -8,7 +8,6 @@ from lightning_energy.accounting import (
     by_category,
     category_of,
     check_reading,
-    joules_to_kwh,
     reading_delta,
 )
 from lightning_energy.errors import MeterError
@@ -22,8 +21,9 @@ def test_category_of(component: str, category: str) -> None:
     assert category_of(component) == category
 
 
-def test_joules_to_kwh() -> None:
-    assert joules_to_kwh(3.6e6) == 1.0
+def test_bool_readings_are_rejected_like_strings() -> None:
+    with pytest.raises(MeterError, match="bool"):
+        check_reading({"gpu0": True})
 
 
 @pytest.mark.parametrize(

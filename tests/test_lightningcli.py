@@ -35,6 +35,7 @@ def _test_config(tmp_path: Path) -> Path:
         "init_args": {"powers_w": {"gpu0": 100.0}},
     }
     init_args["history_path"] = False
+    init_args["window_batches"] = 0  # FakeMeter advances 1 s per read: only boundary reads, exact joules
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -55,13 +56,14 @@ def test_lightningcli_fit_with_energy_callback(tmp_path: Path) -> None:
     callbacks = [cb for cb in cli.trainer.callbacks if isinstance(cb, EnergyCallback)]
     assert len(callbacks) == 1
     report = load_report(tmp_path)
-    assert report["status"] == "complete"
-    assert [e["epoch"] for e in report["epochs"]] == [0, 1]
+    assert report.status == "complete"
+    assert [e.epoch for e in report.epochs] == [0, 1]
     # FakeMeter: 100 W and 1 virtual second per read; each epoch is bounded by two reads.
-    assert all(e["energy_j"] == pytest.approx(100.0) for e in report["epochs"])
-    assert report["totals"]["energy_j"] == pytest.approx(200.0)
-    carbon = report["carbon"]
-    assert carbon["country_iso3"] == "FRA" and carbon["source"].startswith("codecarbon")
-    assert carbon["co2_kg"] == pytest.approx(200.0 / 3.6e6 * carbon["g_per_kwh"] / 1000)
-    assert len(report["projection"]["history"]) == 2
+    assert all(e.energy_j == pytest.approx(100.0) for e in report.epochs)
+    assert report.totals.energy_j == pytest.approx(200.0)
+    carbon = report.carbon
+    assert carbon is not None
+    assert carbon.country_iso3 == "FRA" and carbon.source.startswith("codecarbon")
+    assert carbon.co2_kg == pytest.approx(200.0 / 3.6e6 * carbon.g_per_kwh / 1000)
+    assert len(report.history) == 2
     assert list(tmp_path.rglob("events.out.tfevents.*")), "the default TensorBoard logger got the layout"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import builtins
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from report_examples import example_report
 
+from lightning_energy.accounting import EpochRecord
 from lightning_energy.plot import PLOT_INSTALL_HINT, plot_compare, plot_report
-from lightning_energy.report import example_report
+from lightning_energy.report_model import PreSummary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,12 +29,11 @@ def test_plot_report_writes_a_png(tmp_path: Path) -> None:
 
 def test_plot_report_copes_with_missing_epochs_no_projection_no_pre(tmp_path: Path) -> None:
     report = example_report(num_epochs=3, status="partial")
-    report["epochs"][1].update(energy_j=None, power_w=None, missing=True)
-    report["projection"]["history"] = []
-    report["pre"] = {"skipped": "CPU-only training"}
+    epochs = list(report.epochs)
+    epochs[1] = EpochRecord(1, 60.0, None, {}, "dead")
+    report = replace(report, epochs=tuple(epochs), history=(), pre=PreSummary(skipped="CPU-only training"))
     assert _is_png(plot_report(report, tmp_path / "r.png"))
-    report["epochs"] = []
-    assert plot_report(report, tmp_path / "empty.png").is_file()
+    assert plot_report(replace(report, epochs=()), tmp_path / "empty.png").is_file()
 
 
 def test_plot_report_does_not_touch_pyplot(tmp_path: Path) -> None:

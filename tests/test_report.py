@@ -1,86 +1,117 @@
-"""The run report: atomic writing, CSV, loading with clear errors, text tables."""
+"""The report files: typed round trip, pair-atomic writes, CSV rows, clear errors, tables."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import math
 import os
+import stat
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
+from report_examples import example_report, example_report_json
 
-from lightning_energy import report as report_mod
+from lightning_energy import _io
+from lightning_energy.accounting import EpochRecord
 from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
     REPORT_FILENAME,
     ReportError,
-    energy_unit,
-    example_report,
+    epoch_csv_text,
     find_report,
     load_report,
-    pre_run_totals_j,
-    write_epoch_csv,
     write_report,
 )
+from lightning_energy.report_model import PreSummary, ProjectionPoint, RunReport, Totals
 from lightning_energy.report_table import compare_table, format_table
 
 
-def test_write_then_load_round_trip(tmp_path: Path) -> None:
+def test_write_then_load_round_trip_is_typed_and_exact(tmp_path: Path) -> None:
     report = example_report()
     path = write_report(tmp_path / "run", report)
     assert path == tmp_path / "run" / REPORT_FILENAME
     assert (tmp_path / "run" / EPOCHS_CSV_FILENAME).is_file()
-    assert load_report(tmp_path / "run") == json.loads(json.dumps(report))
-    assert load_report(path)["version"] == 1
+    loaded = load_report(tmp_path / "run")
+    assert loaded == report
+    assert json.loads(path.read_text())["version"] == 1
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
 
-def test_write_makes_values_json_safe(tmp_path: Path) -> None:
-    report: dict[str, Any] = {
-        **example_report(),
-        "extra": {"nan": math.nan, "tuple": (1, 2), "path": tmp_path},
-    }
-    del report["format"], report["version"]  # filled in by write_report
-    loaded = load_report(write_report(tmp_path, report))
-    assert loaded["format"] == "lightning_energy.report"
-    assert loaded["extra"] == {"nan": None, "tuple": [1, 2], "path": str(tmp_path)}
+def test_json_keeps_the_version_1_field_names() -> None:
+    data = example_report().to_json()
+    old = example_report_json()
+    for key in ("status", "world_size", "max_epochs", "components", "upper_bound", "warnings"):
+        assert data[key] == old[key]
+    assert set(old["totals"]) <= set(data["totals"])
+    assert set(old["epochs"][0]) <= set(data["epochs"][0])
+    assert set(old["projection"]["history"][0]) <= set(data["projection"]["history"][0])
+    assert set(old["pre"]) <= set(data["pre"])
 
 
-def test_write_is_atomic_when_serialising_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_respect_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_report(tmp_path, example_report(num_epochs=2))
+    finally:
+        os.umask(old)
+    for name in (REPORT_FILENAME, EPOCHS_CSV_FILENAME):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def test_both_files_or_neither_when_the_csv_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_report(tmp_path, example_report(num_epochs=3))
-    before = (tmp_path / REPORT_FILENAME).read_text()
+    before = {name: (tmp_path / name).read_text() for name in (REPORT_FILENAME, EPOCHS_CSV_FILENAME)}
+    real_fdopen = os.fdopen
 
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError("disk full")
+    def failing_fdopen(fd: int, *args: object, **kwargs: object) -> io.TextIOWrapper:
+        handle = real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+        if "energy_epochs" in os.readlink(f"/proc/self/fd/{fd}"):
+            handle.close()
+            raise OSError("disk full")
+        return handle  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(report_mod.os, "replace", broken_replace)
+    monkeypatch.setattr(_io.os, "fdopen", failing_fdopen)
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path, example_report(num_epochs=5))
-    assert (tmp_path / REPORT_FILENAME).read_text() == before
+    after = {name: (tmp_path / name).read_text() for name in before}
+    assert after == before  # the old pair, untouched: not a new JSON beside the old CSV
     assert sorted(p.name for p in tmp_path.iterdir()) == [EPOCHS_CSV_FILENAME, REPORT_FILENAME]
 
 
-def test_write_rejects_non_mapping(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="report must be a mapping"):
-        write_report(tmp_path, [1, 2])  # type: ignore[arg-type]
+def test_write_rejects_a_dict(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="report must be a RunReport"):
+        write_report(tmp_path, {"status": "complete"})  # type: ignore[arg-type]
 
 
-def test_epoch_csv_has_one_row_per_epoch_with_projection(tmp_path: Path) -> None:
+def test_epoch_csv_has_one_row_per_epoch_with_projection() -> None:
     report = example_report(num_epochs=4)
-    report["epochs"][2].update(energy_j=None, power_w=None, missing=True, reason="meter raised: boom")
-    path = write_epoch_csv(tmp_path / "e.csv", report)
-    rows = list(csv.DictReader(path.open()))
+    epochs = list(report.epochs)
+    epochs[2] = EpochRecord(2, 60.0, None, {}, "meter raised: boom")
+    report = replace(report, epochs=tuple(epochs))
+    rows = list(csv.DictReader(io.StringIO(epoch_csv_text(report))))
     assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
     assert {"gpu_j", "cpu_j", "ram_j", "projected_total_j", "projected_low_j", "stable"} <= set(rows[0])
-    assert float(rows[0]["energy_kwh"]) == pytest.approx(report["epochs"][0]["energy_j"] / 3.6e6)
-    assert float(rows[3]["projected_total_j"]) == pytest.approx(report["projection"]["history"][3]["total_j"])
+    assert float(rows[0]["energy_kwh"]) == pytest.approx(report.epochs[0].energy_j / 3.6e6)  # type: ignore[operator]
+    assert float(rows[3]["projected_total_j"]) == pytest.approx(report.history[3].total_j)
     assert (
         rows[2]["energy_j"] == ""
         and rows[2]["missing"] == "True"
         and rows[2]["reason"] == "meter raised: boom"
     )
+
+
+def test_nothing_measured_is_null_never_zero(tmp_path: Path) -> None:
+    report = replace(
+        example_report(num_epochs=2, status="partial"),
+        epochs=(EpochRecord(0, 1.0, None, {}, "dead meter"),),
+        totals=Totals(None, {}, None, 1.0, 0, 1),
+        history=(),
+    )
+    data = json.loads(write_report(tmp_path, report).read_text())
+    assert data["totals"]["energy_j"] is None and data["totals"]["energy_kwh"] is None
+    assert "measured: - " in format_table(load_report(tmp_path))
 
 
 def test_missing_report_is_a_clear_error(tmp_path: Path) -> None:
@@ -106,7 +137,12 @@ def test_report_is_found_below_the_directory(tmp_path: Path) -> None:
         ('{"hello": 1}', "not a lightning_energy report"),
         ('{"format": "lightning_energy.report", "version": 99, "epochs": [], "totals": {}}', "newer"),
         ('{"format": "lightning_energy.report", "version": 1, "totals": {}}', "'epochs'"),
+        (
+            '{"format": "lightning_energy.report", "version": 1, "epochs": [], "totals": {"energy_j": "x"}}',
+            "energy_j",
+        ),
     ],
+    ids=["truncated", "empty", "foreign", "newer", "no-epochs", "bad-type"],
 )
 def test_bad_report_is_a_clear_error(tmp_path: Path, content: str, match: str) -> None:
     (tmp_path / REPORT_FILENAME).write_text(content)
@@ -121,25 +157,31 @@ def test_binary_garbage_is_a_clear_error(tmp_path: Path) -> None:
         load_report(tmp_path)
 
 
-def test_format_table_shows_epochs_projection_pre_and_co2() -> None:
-    report = example_report(num_epochs=5)
-    text = format_table(report)
+def test_format_table_shows_epochs_projection_pre_and_co2_in_one_unit() -> None:
+    text = format_table(example_report(num_epochs=5))
     assert "energy Wh" in text and "projected Wh" in text and "interval Wh" in text
     first_cells = [line.split()[0] for line in text.splitlines() if line.strip()]
     assert [c for c in first_cells if c.isdigit()] == ["0", "1", "2", "3", "4"]
     assert "stable since epoch 3" in text
     assert "STEP first declared stable after epoch 3: " in text
     assert "PRE estimate:" in text and "vs PRE" in text
-    assert "CO2:" in text and "kg CO2e" in text and "PUE 1.2" in text
+    assert "CO2:" in text and "kg CO2e" in text and "PUE 1.20" in text
+    assert "kWh" not in text.replace("g/kWh", "")  # one energy unit in the whole table
+    assert " J " not in text
 
 
 def test_format_table_handles_missing_epochs_skipped_pre_and_no_carbon() -> None:
     report = example_report(num_epochs=3, status="partial")
-    report["epochs"][1].update(energy_j=None, power_w=None, missing=True, reason="meter raised: x")
-    report["pre"] = {"skipped": "CPU-only training: PRE models GPU energy"}
-    report["carbon"] = None
-    report["projection"]["history"] = []
-    report["warnings"] = ["something odd"]
+    epochs = list(report.epochs)
+    epochs[1] = EpochRecord(1, 60.0, None, {}, "meter raised: x")
+    report = replace(
+        report,
+        epochs=tuple(epochs),
+        pre=PreSummary(skipped="CPU-only training: PRE models GPU energy"),
+        carbon=None,
+        history=(),
+        warnings=("something odd",),
+    )
     text = format_table(report)
     assert "missing" in text
     assert "PRE estimate: skipped (CPU-only training" in text
@@ -148,20 +190,11 @@ def test_format_table_handles_missing_epochs_skipped_pre_and_no_carbon() -> None
     assert "STEP projection" not in text
 
 
-def test_pre_totals_are_the_whole_run() -> None:
-    report = example_report()
-    report["pre"].update(total_j=400.0, low_j=320.0, high_j=520.0, devices=4)
-    assert pre_run_totals_j(report) == (400.0, 320.0, 520.0)
-    del report["pre"]["low_j"], report["pre"]["high_j"]
-    assert pre_run_totals_j(report) == (400.0, 400.0, 400.0)
-    report["pre"] = None
-    assert pre_run_totals_j(report) is None
-
-
-def test_energy_unit_scales() -> None:
-    assert energy_unit(10.0) == ("J", 1.0)
-    assert energy_unit(7200.0) == ("Wh", 3600.0)
-    assert energy_unit(7.2e6) == ("kWh", 3.6e6)
+def test_pre_summary_rescales_to_the_final_budget() -> None:
+    pre = PreSummary(total_j=400.0, low_j=320.0, high_j=520.0, total_epochs=4.0, devices=2)
+    assert pre.scaled_to(2.0) == replace(pre, total_j=200.0, low_j=160.0, high_j=260.0, total_epochs=2.0)
+    skipped = PreSummary(skipped="no GPU")
+    assert skipped.scaled_to(10.0) is skipped and not skipped.available
 
 
 def test_compare_table_puts_runs_side_by_side() -> None:
@@ -177,12 +210,21 @@ def test_compare_table_puts_runs_side_by_side() -> None:
 
 
 def test_first_stable_is_the_first_declaration_not_the_last() -> None:
-    from lightning_energy.report import first_stable
-
     report = example_report(num_epochs=6)
-    history = report["projection"]["history"]
-    for entry, stable in zip(history, [False, True, False, True, True, True], strict=True):
-        entry["stable"] = stable
-    assert first_stable(report) is history[1]
-    report["projection"]["history"] = []
-    assert first_stable(report) is None
+    flags = [False, True, False, True, True, True]
+    history = tuple(replace(h, stable=f) for h, f in zip(report.history, flags, strict=True))
+    report = replace(report, history=history)
+    assert report.first_stable is history[1]
+    assert replace(report, history=()).first_stable is None
+
+
+def test_projection_points_from_an_old_report_take_defaults() -> None:
+    point = ProjectionPoint.from_json({"epoch": 3, "total_j": 10.0, "stable": True})
+    assert (point.low_j, point.high_j, point.reason, point.step) == (10.0, 10.0, "", None)
+
+
+def test_report_json_survives_nan(tmp_path: Path) -> None:
+    report = replace(example_report(num_epochs=2), hardware={"odd": float("nan")})
+    data = json.loads(write_report(tmp_path, report).read_text())
+    assert data["hardware"] == {"odd": None}
+    assert isinstance(load_report(tmp_path), RunReport)

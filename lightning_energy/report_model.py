@@ -1,0 +1,458 @@
+"""The typed run report: frozen dataclasses from the run model to the JSON file, the tables and the plot.
+
+Pure Python (no torch, no Lightning). :class:`RunReport` is what the run model produces, what
+:func:`lightning_energy.report.write_report` writes, what :func:`lightning_energy.report.load_report` returns
+and what the tables, the plot and the CLI read. ``to_json``/``from_json`` are the only places that know the
+file's field names (schema: ``docs/report.md``); reading is lenient about fields a newer or older writer
+added or left out, and strict about their types.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from lightning_energy.accounting import EpochRecord
+from lightning_energy.errors import EnergyError
+from lightning_energy.units import joules_to_kwh, kwh_to_joules
+
+REPORT_FORMAT = "lightning_energy.report"
+REPORT_VERSION = 1
+
+__all__ = [
+    "REPORT_FORMAT",
+    "REPORT_VERSION",
+    "CarbonSummary",
+    "PreSummary",
+    "ProjectionPoint",
+    "ReportError",
+    "RunReport",
+    "Totals",
+    "WindowRecord",
+]
+
+
+class ReportError(EnergyError):
+    """A report cannot be found, read or understood. The message says which file and what to do."""
+
+
+def _opt_float(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReportError(f"field {key!r} must be a number or null, got {value!r}")
+    return float(value)
+
+
+def _float(data: Mapping[str, Any], key: str, default: float = 0.0) -> float:
+    value = _opt_float(data, key)
+    return default if value is None else value
+
+
+def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
+    value = _opt_float(data, key)
+    return None if value is None else int(value)
+
+
+def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ReportError(f"field {key!r} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReportError(f"field {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class ProjectionPoint:
+    """The STEP projection of the run's total energy made after ``epoch`` (and, inside an epoch, ``step``)."""
+
+    epoch: int
+    total_j: float
+    low_j: float
+    high_j: float
+    stable: bool
+    stable_since: int | None
+    epoch_energy_j: float
+    method: str
+    reason: str = ""
+    step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "total_j": self.total_j,
+            "low_j": self.low_j,
+            "high_j": self.high_j,
+            "stable": self.stable,
+            "stable_since": self.stable_since,
+            "epoch_energy_j": self.epoch_energy_j,
+            "method": self.method,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProjectionPoint:
+        total = _float(data, "total_j", math.nan)
+        return cls(
+            epoch=_opt_int(data, "epoch") or 0,
+            step=_opt_int(data, "step"),
+            total_j=total,
+            low_j=_float(data, "low_j", total),
+            high_j=_float(data, "high_j", total),
+            stable=bool(data.get("stable")),
+            stable_since=_opt_int(data, "stable_since"),
+            epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
+            method=str(data.get("method") or "level"),
+            reason=str(data.get("reason") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks)."""
+
+    epoch: int
+    step: int  # global step at the window's end
+    time_s: float  # seconds since the fit started
+    steps: int  # batches in the window
+    energy_j: float | None
+    total_j: float | None = None  # projection made at the window's end
+    low_j: float | None = None
+    high_j: float | None = None
+    stable: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "time_s": self.time_s,
+            "steps": self.steps,
+            "energy_j": self.energy_j,
+            "projected_total_j": self.total_j,
+            "projected_low_j": self.low_j,
+            "projected_high_j": self.high_j,
+            "stable": self.stable,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WindowRecord:
+        return cls(
+            epoch=_opt_int(data, "epoch") or 0,
+            step=_opt_int(data, "step") or 0,
+            time_s=_float(data, "time_s"),
+            steps=_opt_int(data, "steps") or 0,
+            energy_j=_opt_float(data, "energy_j"),
+            total_j=_opt_float(data, "projected_total_j"),
+            low_j=_opt_float(data, "projected_low_j"),
+            high_j=_opt_float(data, "projected_high_j"),
+            stable=bool(data.get("stable")),
+        )
+
+
+@dataclass(frozen=True)
+class PreSummary:
+    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none."""
+
+    total_j: float | None = None
+    low_j: float | None = None
+    high_j: float | None = None
+    total_epochs: float | None = None
+    devices: int = 1
+    upper_bound: bool = False
+    gpu_name: str | None = None
+    epoch_energy_j: float | None = None
+    epoch_seconds: float | None = None
+    power_w: float | None = None
+    rel_sigma: float | None = None
+    descriptor: Mapping[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.skipped is None and self.total_j is not None
+
+    def scaled_to(self, total_epochs: float) -> PreSummary:
+        """The same estimate for another planned number of epochs (known once the data is set up)."""
+        if not self.available or not self.total_epochs or total_epochs == self.total_epochs:
+            return self
+        scale = total_epochs / self.total_epochs
+
+        def times(value: float | None) -> float | None:
+            return None if value is None else value * scale
+
+        return replace(
+            self,
+            total_j=times(self.total_j),
+            low_j=times(self.low_j),
+            high_j=times(self.high_j),
+            total_epochs=total_epochs,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        if self.skipped is not None:
+            return {"skipped": self.skipped}
+        return {
+            "descriptor": dict(self.descriptor),
+            "estimate": {
+                "epoch_energy_j": self.epoch_energy_j,
+                "epoch_seconds": self.epoch_seconds,
+                "power_w": self.power_w,
+                "gpu_name": self.gpu_name,
+                "rel_sigma": self.rel_sigma,
+            },
+            "total_epochs": self.total_epochs,
+            "devices": self.devices,
+            "total_j": self.total_j,
+            "low_j": self.low_j,
+            "high_j": self.high_j,
+            "upper_bound": self.upper_bound,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PreSummary:
+        if data.get("skipped") is not None:
+            return cls(skipped=str(data["skipped"]))
+        estimate = _mapping(data, "estimate")
+        total = _opt_float(data, "total_j")
+        name = estimate.get("gpu_name")
+        return cls(
+            total_j=total,
+            low_j=_opt_float(data, "low_j") if data.get("low_j") is not None else total,
+            high_j=_opt_float(data, "high_j") if data.get("high_j") is not None else total,
+            total_epochs=_opt_float(data, "total_epochs"),
+            devices=_opt_int(data, "devices") or 1,
+            upper_bound=bool(data.get("upper_bound")),
+            gpu_name=None if name is None else str(name),
+            epoch_energy_j=_opt_float(estimate, "epoch_energy_j"),
+            epoch_seconds=_opt_float(estimate, "epoch_seconds"),
+            power_w=_opt_float(estimate, "power_w"),
+            rel_sigma=_opt_float(estimate, "rel_sigma"),
+            descriptor=dict(_mapping(data, "descriptor")),
+        )
+
+
+@dataclass(frozen=True)
+class CarbonSummary:
+    """CO₂e of the measured and projected energy, with the intensity and its source."""
+
+    g_per_kwh: float
+    pue: float
+    source: str
+    year: int | None
+    country_iso3: str | None
+    country_name: str | None
+    co2_kg: float | None
+    projected_co2_kg: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CarbonSummary:
+        iso3, name = data.get("country_iso3"), data.get("country_name")
+        return cls(
+            g_per_kwh=_float(data, "g_per_kwh"),
+            pue=_float(data, "pue", 1.0),
+            source=str(data.get("source") or "user"),
+            year=_opt_int(data, "year"),
+            country_iso3=None if iso3 is None else str(iso3),
+            country_name=None if name is None else str(name),
+            co2_kg=_opt_float(data, "co2_kg"),
+            projected_co2_kg=_opt_float(data, "projected_co2_kg"),
+        )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The run's measured totals. ``energy_j`` is ``None`` when no epoch could be measured: never a fake 0."""
+
+    energy_j: float | None
+    components_j: Mapping[str, float]
+    fit_energy_j: float | None
+    duration_s: float
+    measured_epochs: int
+    missing_epochs: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "energy_j": self.energy_j,
+            "energy_kwh": None if self.energy_j is None else joules_to_kwh(self.energy_j),
+            "components_kwh": {k: joules_to_kwh(v) for k, v in self.components_j.items()},
+            "fit_energy_j": self.fit_energy_j,
+            "duration_s": self.duration_s,
+            "measured_epochs": self.measured_epochs,
+            "missing_epochs": self.missing_epochs,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Totals:
+        components = _mapping(data, "components_kwh")
+        return cls(
+            energy_j=_opt_float(data, "energy_j"),
+            components_j={str(k): kwh_to_joules(_float(components, k)) for k in components},
+            fit_energy_j=_opt_float(data, "fit_energy_j"),
+            duration_s=_float(data, "duration_s"),
+            measured_epochs=_opt_int(data, "measured_epochs") or 0,
+            missing_epochs=_opt_int(data, "missing_epochs") or 0,
+        )
+
+
+def _epoch_from_json(data: Any) -> EpochRecord:
+    if not isinstance(data, Mapping):
+        raise ReportError(f"each entry of 'epochs' must be an object, got {type(data).__name__}")
+    energy = _opt_float(data, "energy_j")
+    parts = _mapping(data, "components_j")
+    reason = data.get("reason")
+    return EpochRecord(
+        epoch=_opt_int(data, "epoch") or 0,
+        duration_s=_float(data, "duration_s"),
+        energy_j=energy,
+        components_j={str(k): _float(parts, k) for k in parts},
+        reason=None if reason is None else str(reason),
+    )
+
+
+def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
+    return {
+        "epoch": record.epoch,
+        "duration_s": record.duration_s,
+        "energy_j": record.energy_j,
+        "components_j": dict(record.components_j),
+        "power_w": record.power_w,
+        "missing": record.missing,
+        "reason": record.reason,
+    }
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything the run report holds (``energy_report.json``; schema in ``docs/report.md``)."""
+
+    status: str  # "complete", "partial" or "failed"
+    started_at: str
+    ended_at: str
+    world_size: int
+    num_nodes: int
+    max_epochs: float | None
+    max_time_s: float | None
+    upper_bound: bool
+    components: Mapping[str, str]
+    epochs: Sequence[EpochRecord]
+    totals: Totals
+    history: Sequence[ProjectionPoint] = ()
+    windows: Sequence[WindowRecord] = ()
+    projection_note: str | None = None
+    pre: PreSummary | None = None
+    carbon: CarbonSummary | None = None
+    hardware: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+    warnings: Sequence[str] = ()
+    max_steps: int | None = None
+
+    # -------------------------------------------------------------------------------------------- queries
+    @property
+    def final_projection(self) -> ProjectionPoint | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def first_stable(self) -> ProjectionPoint | None:
+        """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
+        return next((h for h in self.history if h.stable), None)
+
+    @property
+    def pre_available(self) -> PreSummary | None:
+        return self.pre if self.pre is not None and self.pre.available else None
+
+    def max_j(self) -> float:
+        """The largest energy the report shows (for choosing a readable unit)."""
+        values = [self.totals.energy_j or 0.0]
+        values += [h.high_j for h in self.history if math.isfinite(h.high_j)]
+        pre = self.pre_available
+        if pre is not None:
+            values += [v for v in (pre.total_j, pre.high_j) if v is not None]
+        return max(values)
+
+    # --------------------------------------------------------------------------------------------- JSON
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "version": REPORT_VERSION,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "world_size": self.world_size,
+            "num_nodes": self.num_nodes,
+            "max_epochs": self.max_epochs,
+            "max_steps": self.max_steps,
+            "max_time_s": self.max_time_s,
+            "upper_bound": self.upper_bound,
+            "components": dict(self.components),
+            "epochs": [_epoch_to_json(r) for r in self.epochs],
+            "windows": [w.to_json() for w in self.windows],
+            "totals": self.totals.to_json(),
+            "projection": {
+                "method": "step",
+                "upper_bound": self.upper_bound,
+                "note": self.projection_note,
+                "history": [h.to_json() for h in self.history],
+            },
+            "pre": None if self.pre is None else self.pre.to_json(),
+            "carbon": None if self.carbon is None else self.carbon.to_json(),
+            "hardware": dict(self.hardware),
+            "versions": dict(self.versions),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunReport:
+        """Read a report dict (format and version: :func:`lightning_energy.report.load_report`)."""
+        for key, kind in (("epochs", list), ("totals", dict)):
+            if not isinstance(data.get(key), kind):
+                raise ReportError(f"field {key!r} is missing or not a {kind.__name__}")
+        projection = _mapping(data, "projection")
+        pre, carbon = data.get("pre"), data.get("carbon")
+        note = projection.get("note")
+        return cls(
+            status=str(data.get("status") or "unknown"),
+            started_at=str(data.get("started_at") or ""),
+            ended_at=str(data.get("ended_at") or ""),
+            world_size=_opt_int(data, "world_size") or 1,
+            num_nodes=_opt_int(data, "num_nodes") or 1,
+            max_epochs=_opt_float(data, "max_epochs"),
+            max_steps=_opt_int(data, "max_steps"),
+            max_time_s=_opt_float(data, "max_time_s"),
+            upper_bound=bool(data.get("upper_bound")),
+            components={str(k): str(v) for k, v in _mapping(data, "components").items()},
+            epochs=tuple(_epoch_from_json(e) for e in _list(data, "epochs")),
+            windows=tuple(
+                WindowRecord.from_json(w) for w in _list(data, "windows") if isinstance(w, Mapping)
+            ),
+            totals=Totals.from_json(_mapping(data, "totals")),
+            history=tuple(
+                ProjectionPoint.from_json(h) for h in _list(projection, "history") if isinstance(h, Mapping)
+            ),
+            projection_note=None if note is None else str(note),
+            pre=PreSummary.from_json(pre) if isinstance(pre, Mapping) else None,
+            carbon=CarbonSummary.from_json(carbon) if isinstance(carbon, Mapping) else None,
+            hardware=dict(_mapping(data, "hardware")),
+            versions={str(k): str(v) for k, v in _mapping(data, "versions").items()},
+            warnings=tuple(str(w) for w in _list(data, "warnings")),
+        )

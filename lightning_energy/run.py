@@ -1,0 +1,479 @@
+"""``EnergyRun``: the Lightning-free model of one metered training run.
+
+It owns what a run knows -- the epoch ledger, the STEP projector and its history, the in-epoch windows, the
+budget, the PRE estimate, the warnings -- and turns it into logged metrics, the progress-bar figures and the
+typed :class:`~lightning_energy.report_model.RunReport`. The callback only feeds it from Lightning's hooks
+(as Lightning's ``ThroughputMonitor`` feeds fabric's ``Throughput``).
+
+Pure Python plus numpy through the projector: no torch, no Lightning, so it is tested without a Trainer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
+from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
+from lightning_energy.carbon import CarbonIntensity
+from lightning_energy.errors import EnergyError
+from lightning_energy.report_model import (
+    CarbonSummary,
+    PreSummary,
+    ProjectionPoint,
+    RunReport,
+    Totals,
+    WindowRecord,
+)
+from lightning_energy.step import Projection, StepProjector
+from lightning_energy.units import format_energy, joules_to_kwh
+
+__all__ = ["BAR_UNITS", "EnergyRun", "RunStateError", "bar_unit"]
+
+STATE_VERSION = 2
+# progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
+# so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
+BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
+
+
+class RunStateError(EnergyError):
+    """Saved run state (from a checkpoint) that this version cannot read."""
+
+
+def bar_unit(expected_total_j: float) -> tuple[str, float]:
+    """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
+    for unit, scale in BAR_UNITS:
+        if expected_total_j >= scale:
+            return unit, scale
+    return BAR_UNITS[-1]
+
+
+def _units(total: float) -> float:
+    """A whole number of units as an ``int`` (what a projector indexes by), a fraction as it is."""
+    return int(total) if float(total).is_integer() else float(total)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class EpochOutcome:
+    """What finishing an epoch produced: its record and the projection made from it (if any)."""
+
+    record: EpochRecord
+    projection: ProjectionPoint | None
+
+
+class EnergyRun:
+    """One training run's energy: feed it epochs (and windows); read metrics, the report and the state.
+
+    Args:
+        projector: the STEP projector (default ``StepProjector()``).
+        carbon: the grid intensity for CO₂ figures, or ``None``.
+    """
+
+    def __init__(self, *, projector: StepProjector | None = None, carbon: CarbonIntensity | None = None):
+        if projector is not None and not isinstance(projector, StepProjector):
+            raise TypeError(f"projector must be a StepProjector or None, got {type(projector).__name__}")
+        self.projector = projector if projector is not None else StepProjector()
+        self.carbon = carbon
+        self.ledger = EnergyLedger()
+        self.history: list[ProjectionPoint] = []
+        self.windows: list[WindowRecord] = []
+        self.pre: PreSummary | None = None
+        self.budget = Budget()
+        self.fit_energy_j: float | None = None
+        self.started_at = datetime.now(timezone.utc).isoformat()
+        self.warnings: list[str] = []
+        self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
+        # in-epoch windows: a second projector whose unit of work is ``window_batches`` training batches
+        self.window_projector = StepProjector(confidence=self.projector.confidence)
+        self.window_batches: int | None = None
+
+    # ------------------------------------------------------------------------------------------- inputs
+    def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
+        """The run's plan (known once the data is set up) and the configured window size, if any."""
+        self.budget = budget
+        self.window_batches = window_unit_batches(budget, window_batches)
+        total = budget.total_epochs
+        if self.pre is not None and total is not None:
+            self.pre = self.pre.scaled_to(total)
+
+    def set_pre(self, pre: PreSummary) -> None:
+        """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior."""
+        self.pre = pre
+        if pre.available and pre.epoch_energy_j and pre.rel_sigma:
+            self.projector.set_prior(pre.epoch_energy_j * pre.devices, pre.rel_sigma)
+
+    def warn(self, message: str) -> bool:
+        """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
+        if message in self.warnings:
+            return False
+        self.warnings.append(message)
+        return True
+
+    def _projection_budget(self) -> ProjectionBudget | None:
+        """The budget STEP projects to; whole epoch counts are passed as ints."""
+        records = self.ledger.records
+        seen = sum(self._work(r) for r in records)
+        mean_s = self.ledger.duration_s / len(records) if records else None
+        return choose_budget(self.budget, epochs_seen=seen, mean_epoch_s=mean_s)
+
+    def _work(self, record: EpochRecord) -> float:
+        """The share of a full epoch that ``record`` ran (a ``max_steps`` budget may end mid-epoch)."""
+        full = self.budget.batches_per_epoch
+        if record.batches is None or not full or record.batches >= full:
+            return 1.0
+        return max(record.batches, 1) / full
+
+    def finish_epoch(self, record: EpochRecord) -> EpochOutcome:
+        """Add one epoch (summed over ranks) and project the run's total from it."""
+        self.ledger.add(record)
+        plan = self._projection_budget()
+        if plan is None:
+            return EpochOutcome(record, None)
+        work = self._work(record)
+        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
+        if plan.total_epochs is not None:
+            kwargs = {"total_epochs": _units(plan.total_epochs), "work": work}
+        if record.energy_j is None:
+            projection = self.projector.skip(record.duration_s, **kwargs)
+        else:
+            projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
+        if not math.isfinite(projection.total_j):
+            return EpochOutcome(record, None)
+        point = _point(record.epoch, projection)
+        self.history.append(point)
+        return EpochOutcome(record, point)
+
+    def close_window(
+        self, *, epoch: int, step: int, time_s: float, batches: int, energy_j: float | None, duration_s: float
+    ) -> WindowRecord | None:
+        """Add one in-epoch window of ``batches`` training batches and project the total from the windows.
+
+        ``energy_j`` is the window's energy on all ranks (``None``: not measured). Returns the window with
+        its projection, or ``None`` when the run's length in batches is unknown.
+        """
+        unit = self.window_batches
+        total_batches = self.budget.total_batches
+        if unit is None or batches <= 0:
+            return None
+        work = batches / unit
+        point: Projection | None = None
+        seconds = self.budget.total_seconds
+        try:
+            if total_batches is not None:
+                total_units = max(total_batches / unit, self.window_projector.epochs_seen + work)
+                kwargs: dict[str, Any] = {"total_epochs": _units(total_units), "work": work}
+            elif seconds is not None:
+                kwargs = {"total_seconds": seconds, "work": work}
+            else:
+                return None
+            if energy_j is None:
+                point = self.window_projector.skip(duration_s, **kwargs)
+            else:
+                point = self.window_projector.update(energy_j, duration_s, **kwargs)
+        except EnergyError:
+            point = None
+        finite = point is not None and math.isfinite(point.total_j)
+        window = WindowRecord(
+            epoch=epoch,
+            step=step,
+            time_s=time_s,
+            steps=batches,
+            energy_j=energy_j,
+            total_j=point.total_j if point is not None and finite else None,
+            low_j=point.low_j if point is not None and finite else None,
+            high_j=point.high_j if point is not None and finite else None,
+            stable=bool(point is not None and point.stable),
+        )
+        self.windows.append(window)
+        return window
+
+    # ------------------------------------------------------------------------------------------ outputs
+    @property
+    def last_projection(self) -> ProjectionPoint | None:
+        return self.history[-1] if self.history else None
+
+    def choose_unit(self, expected_total_j: float | None) -> tuple[str, float]:
+        """The progress-bar unit: chosen once, from the first usable expected total, then kept."""
+        if self.unit is None:
+            expected = _finite(expected_total_j)
+            if expected is None or expected <= 0:
+                return bar_unit(0.0)
+            self.unit = bar_unit(expected)
+        return self.unit
+
+    def expected_total_j(self) -> float | None:
+        """The best guess of the whole run's energy so far: the projection, else PRE."""
+        if self.history:
+            return self.history[-1].total_j
+        if self.pre is not None and self.pre.available:
+            return self.pre.total_j
+        return None
+
+    def bar_metrics(
+        self, live_total_j: float | None = None, projected_j: float | None = None
+    ) -> dict[str, float]:
+        """Progress-bar figures in the run's unit: energy so far, projection, PRE (keys name the unit).
+
+        ``live_total_j``/``projected_j`` are in-epoch figures; by default the last epoch's are shown.
+        """
+        last = self.last_projection
+        if projected_j is None and last is not None:
+            projected_j = last.total_j
+        unit, scale = self.choose_unit(projected_j if projected_j is not None else self.expected_total_j())
+        bar: dict[str, float] = {}
+        so_far = live_total_j if live_total_j is not None else self.ledger.measured_total_j
+        if so_far is not None:
+            bar[unit] = so_far / scale
+        if projected_j is not None and math.isfinite(projected_j):
+            bar[f"proj_{unit}"] = projected_j / scale
+        if self.pre is not None and self.pre.available and self.pre.total_j is not None:
+            bar[f"pre_{unit}"] = self.pre.total_j / scale
+        return bar
+
+    def epoch_metrics(self, outcome: EpochOutcome) -> dict[str, float]:
+        """The metrics logged at an epoch's end (names and units: ``docs/callback.md``)."""
+        metrics: dict[str, float] = {}
+        record, point = outcome.record, outcome.projection
+        total_j = self.ledger.measured_total_j
+        if total_j is not None:
+            metrics["energy/total_kwh"] = joules_to_kwh(total_j)
+            totals_j = self.ledger.category_totals_j()
+            for category in self.ledger.present_categories():
+                metrics[f"energy/{category}_kwh"] = joules_to_kwh(totals_j[category])
+        if record.energy_j is not None:
+            metrics["energy/epoch_kwh"] = joules_to_kwh(record.energy_j)
+            if record.power_w is not None:
+                metrics["energy/epoch_power_w"] = record.power_w
+        if point is not None:
+            metrics.update(_projection_metrics(point))
+        if self.pre is not None and self.pre.available and self.pre.total_j is not None:
+            metrics["energy/pre_kwh"] = joules_to_kwh(self.pre.total_j)
+        metrics.update(self._carbon_metrics(total_j, point))
+        return metrics
+
+    def window_metrics(self, window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
+        """The metrics logged at a window's end (at the global step): energy so far and the projection."""
+        metrics: dict[str, float] = {}
+        if live_total_j is not None:
+            metrics["energy/total_kwh"] = joules_to_kwh(live_total_j)
+        if window.total_j is not None and window.low_j is not None and window.high_j is not None:
+            metrics["energy/projected_kwh"] = joules_to_kwh(window.total_j)
+            metrics["energy/projected_low_kwh"] = joules_to_kwh(window.low_j)
+            metrics["energy/projected_high_kwh"] = joules_to_kwh(window.high_j)
+            metrics["energy/stable"] = float(window.stable)
+        return metrics
+
+    def _carbon_metrics(self, total_j: float | None, point: ProjectionPoint | None) -> dict[str, float]:
+        if self.carbon is None:
+            return {}
+        metrics: dict[str, float] = {}
+        if total_j is not None:
+            metrics["energy/co2_kg"] = self.carbon.co2_kg(joules_to_kwh(total_j))
+        if point is not None and _finite(point.total_j) is not None and point.total_j >= 0:
+            metrics["energy/projected_co2_kg"] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
+        return metrics
+
+    def stability_line(self) -> str:
+        """One line on STEP for the console: when it declared stability, or why it did not."""
+        declared = next((h for h in self.history if h.stable), None)
+        if declared is not None:
+            return (
+                f"STEP declared stable energy after epoch {declared.epoch}: projected "
+                f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
+                f"{format_energy(declared.high_j)}]"
+            )
+        last = self.last_projection
+        if last is None:
+            reason = self.budget.unknown_reason() or "no epoch was measured"
+            return f"STEP: no projection ({reason})"
+        return f"STEP: {last.reason or 'not stable'}"
+
+    def status(self, failed: bool = False) -> str:
+        if failed:
+            return "failed"
+        return "partial" if self.ledger.missing_epochs or not self.ledger.measured else "complete"
+
+    def report(
+        self,
+        status: str,
+        *,
+        world_size: int,
+        num_nodes: int,
+        components: Mapping[str, str],
+        hardware: Mapping[str, Any],
+        versions: Mapping[str, str],
+    ) -> RunReport:
+        """The typed report of the run as it stands."""
+        ledger = self.ledger
+        total_j = ledger.measured_total_j
+        last = self.last_projection
+        carbon = None
+        if self.carbon is not None:
+            c = self.carbon
+            carbon = CarbonSummary(
+                g_per_kwh=c.g_per_kwh,
+                pue=c.pue,
+                source=c.source,
+                year=c.year,
+                country_iso3=c.country_iso3,
+                country_name=c.country_name,
+                co2_kg=None if total_j is None else c.co2_kg(joules_to_kwh(total_j)),
+                projected_co2_kg=None if last is None else c.co2_kg(joules_to_kwh(max(last.total_j, 0.0))),
+            )
+        labels = dict(components)
+        for category in ledger.present_categories():
+            labels.setdefault(category, "unknown")
+        return RunReport(
+            status=status,
+            started_at=self.started_at,
+            ended_at=datetime.now(timezone.utc).isoformat(),
+            world_size=world_size,
+            num_nodes=num_nodes,
+            max_epochs=self.budget.total_epochs,
+            max_steps=self.budget.max_steps,
+            max_time_s=self.budget.total_seconds,
+            upper_bound=self.budget.upper_bound,
+            components=labels,
+            epochs=tuple(ledger.records),
+            windows=tuple(self.windows),
+            totals=Totals(
+                energy_j=total_j,
+                components_j={k: v for k, v in ledger.category_totals_j().items() if v},
+                fit_energy_j=self.fit_energy_j,
+                duration_s=ledger.duration_s,
+                measured_epochs=len(ledger.measured),
+                missing_epochs=ledger.missing_epochs,
+            ),
+            history=tuple(self.history),
+            projection_note=self.budget.unknown_reason(),
+            pre=self.pre,
+            carbon=carbon,
+            hardware=dict(hardware),
+            versions=dict(versions),
+            warnings=tuple(self.warnings),
+        )
+
+    # -------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "ledger": self.ledger.state_dict(),
+            "history": [h.to_json() for h in self.history],
+            "windows": [w.to_json() for w in self.windows],
+            "projector": self.projector.state_dict(),
+            "window_projector": self.window_projector.state_dict(),
+            "pre": None if self.pre is None else self.pre.to_json(),
+            "warnings": list(self.warnings),
+            "started_at": self.started_at,
+            "unit": None if self.unit is None else list(self.unit),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue the run saved by :meth:`state_dict` (version 1 checkpoints too), or raise
+        :class:`RunStateError` and leave this run unchanged."""
+        try:
+            loaded = _load_state(state)
+        except RunStateError:
+            raise
+        except Exception as exc:  # any malformed field: the state as a whole is unreadable
+            raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
+        ledger, history, windows, pre, warnings, started_at, unit, projector_state, window_state = loaded
+        self.projector.load_state_dict(projector_state)
+        self.window_projector.load_state_dict(window_state)
+        self.ledger, self.history, self.windows, self.pre = ledger, history, windows, pre
+        self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+
+
+def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
+    if not isinstance(state, Mapping):
+        raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
+    version = state.get("version", 1)
+    if not isinstance(version, int) or version > STATE_VERSION:
+        raise RunStateError(
+            f"the saved state has version {version!r}; this lightning_energy reads versions up to "
+            f"{STATE_VERSION} (saved by a newer version?)"
+        )
+    ledger = EnergyLedger()
+    ledger.load_state_dict(state.get("ledger") or {})
+    raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
+    history = [ProjectionPoint.from_json(h) for h in raw_history]
+    windows = [WindowRecord.from_json(w) for w in state.get("windows") or []]
+    raw_pre = state.get("pre")
+    pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
+    warnings = [str(w) for w in state.get("warnings") or []]
+    raw_unit = state.get("unit")
+    unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
+    projector_state = state.get("projector") or {}
+    window_state = state.get("window_projector") or {}
+    # check the projectors' states on copies first: a failure must leave the run unchanged
+    StepProjector().load_state_dict(projector_state)
+    StepProjector().load_state_dict(window_state)
+    return (
+        ledger,
+        history,
+        windows,
+        pre,
+        warnings,
+        state.get("started_at"),
+        unit,
+        projector_state,
+        window_state,
+    )
+
+
+def _point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
+    return ProjectionPoint(
+        epoch=epoch,
+        step=step,
+        total_j=projection.total_j,
+        low_j=projection.low_j,
+        high_j=projection.high_j,
+        stable=projection.stable,
+        stable_since=projection.stable_since,
+        epoch_energy_j=projection.epoch_energy_j,
+        method=projection.method,
+        reason=projection.reason,
+    )
+
+
+def _projection_metrics(point: ProjectionPoint) -> dict[str, float]:
+    return {
+        "energy/projected_kwh": joules_to_kwh(point.total_j),
+        "energy/projected_low_kwh": joules_to_kwh(point.low_j),
+        "energy/projected_high_kwh": joules_to_kwh(point.high_j),
+        "energy/stable": float(point.stable),
+    }
+
+
+def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Per-category label (``gpu``: ``measured``...) from a meter's per-component labels."""
+    out: dict[str, str] = {}
+    for component, label in labels.items():
+        category = category_of(component)
+        previous = out.get(category)
+        out[category] = label if previous in (None, label) else "mixed"
+    return out
+
+
+def window_unit_batches(budget: Budget, configured: int | None) -> int | None:
+    """Batches in one in-epoch window: ``configured``, else 1/20 of a known epoch, else 1/200 of a known
+    step budget; ``None`` when neither is known (no in-epoch projection)."""
+    if configured is not None:
+        return configured
+    if budget.batches_per_epoch:
+        return max(1, math.ceil(budget.batches_per_epoch / WINDOWS_PER_EPOCH))
+    total = budget.total_batches
+    if total:
+        return max(1, math.ceil(total / WINDOWS_PER_RUN))
+    return None
+
+
+WINDOWS_PER_EPOCH = 20
+WINDOWS_PER_RUN = 200
