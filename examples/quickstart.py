@@ -1,27 +1,25 @@
 """Quickstart: a small real training on the CPU with the default ``EnergyCallback()``.
 
-Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 30 epochs in
-about two minutes on two cores. The progress bar shows the energy so far (``kWh``) and the projected total
-(``proj_kWh``); TensorBoard logs, ``energy_report.json`` and ``energy_epochs.csv`` land in the run's log
-directory. Run it with ``make demo`` or ``python examples/quickstart.py --help``.
+Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 20 epochs in
+under a minute on two cores. The progress bar shows the energy so far and the projected total (``proj_``)
+in a unit that suits the run (``mWh`` here); TensorBoard logs, ``energy_report.json`` and
+``energy_epochs.csv`` land in the run's log directory. Run it with ``make demo`` or
+``python examples/quickstart.py --help``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
-from lightning.pytorch.callbacks.progress.rich_progress import RichProgressBarTheme
-from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_energy import EnergyCallback
+from lightning_energy import EnergyCallback, RunReport, load_report
+from lightning_energy.units import format_energy
 
 
 def synthetic_images(n: int, classes: int, seed: int) -> TensorDataset:
@@ -74,17 +72,10 @@ class SmallCNN(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
-def progress_bar() -> pl.Callback:
-    """A CPU run uses little energy: show 3 significant digits rather than 3 decimals of a kWh."""
-    if _RICH_AVAILABLE:
-        return RichProgressBar(theme=RichProgressBarTheme(metrics_format=".3g"))
-    return TQDMProgressBar()  # tqdm already formats numbers with 3 significant digits
-
-
-def main(argv: list[str] | None = None) -> dict[str, object]:
+def main(argv: list[str] | None = None) -> RunReport:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--train-samples", type=int, default=7168)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-samples", type=int, default=3072)
     parser.add_argument("--country", default="DEU", help="ISO country code for CO2, or grams CO2e/kWh")
     parser.add_argument("--out", default="runs/quickstart", help="root directory of the run's logs")
     parser.add_argument("--no-history", action="store_true", help="do not append to the run history")
@@ -104,30 +95,32 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         accelerator="cpu",
         devices=1,
         default_root_dir=args.out,
-        callbacks=[callback, progress_bar()],
+        callbacks=[callback],
         log_every_n_steps=10,
         enable_model_summary=False,
     )
     trainer.fit(SmallCNN(), train, val)
 
-    report_path = Path(trainer.log_dir or args.out) / "energy_report.json"
-    report = json.loads(report_path.read_text())
-    measured_kwh = report["totals"]["energy_kwh"]
-    history = report["projection"]["history"]
-    projected_kwh = history[-1]["total_j"] / 3.6e6 if history else float("nan")
-    first_stable = next((h["epoch"] for h in history if h["stable"]), None)
-    labels = ", ".join(f"{k} {v}" for k, v in report["components"].items())
-    print(f"\nmeasured {measured_kwh:.6f} kWh, projected {projected_kwh:.6f} kWh ({labels})")
-    if first_stable is not None:
-        at = history[first_stable]
+    report_dir = Path(trainer.log_dir or args.out)
+    report = load_report(report_dir)
+    labels = ", ".join(f"{k} {v}" for k, v in report.components.items())
+    final = report.final_projection
+    measured = "nothing" if report.totals.energy_j is None else format_energy(report.totals.energy_j)
+    projected = "none" if final is None else format_energy(final.total_j)
+    print(f"\nmeasured {measured}, projected {projected} ({labels})")
+    declared = report.first_stable
+    if declared is not None:
+        low, high = format_energy(declared.low_j), format_energy(declared.high_j)
         print(
-            f"STEP declared stable energy at epoch {first_stable}: projected {at['total_j'] / 3.6e6:.6f} kWh "
-            f"[{at['low_j'] / 3.6e6:.6f}, {at['high_j'] / 3.6e6:.6f}]"
+            f"STEP declared stable energy after epoch {declared.epoch}: projected "
+            f"{format_energy(declared.total_j)} [{low}, {high}]"
         )
-    if report.get("carbon"):
-        carbon = report["carbon"]
-        print(f"CO2: {carbon['co2_kg'] * 1000:.3f} g at {carbon['g_per_kwh']:.0f} g/kWh ({carbon['source']})")
-    print(f"report: {report_path}   TensorBoard: tensorboard --logdir {args.out}")
+    elif final is not None:
+        print(f"STEP: {final.reason or 'not stable'}")
+    if report.carbon is not None and report.carbon.co2_kg is not None:
+        carbon = report.carbon
+        print(f"CO2: {carbon.co2_kg * 1000:.3g} g at {carbon.g_per_kwh:.0f} g/kWh ({carbon.source})")
+    print(f"report: {report_dir / 'energy_report.json'}   TensorBoard: tensorboard --logdir {args.out}")
     return report
 
 
