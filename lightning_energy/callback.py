@@ -60,8 +60,9 @@ from lightning_energy.report_model import PreSummary
 from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
 
-# a window closes no sooner than this many times what closing the previous one cost (<= ~0.3 % overhead)
-WINDOW_COST_FACTOR = 300.0
+# windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
+WINDOW_TIME_SHARE = 0.002
+WINDOW_ALLOWANCE_S = 0.05
 # a slow meter is read for the live bar no more often than this many times its read time
 SLOW_READ_FACTOR = 20.0
 
@@ -142,7 +143,7 @@ class EnergyCallback(pl.Callback):
         self._epoch_open: int | None = None  # the epoch whose start was metered
         self._batches = 0  # training batches run in the current epoch
         self._window: tuple[dict[str, float] | None, float, int] = (None, time.monotonic(), 0)
-        self._next_window_at = 0.0
+        self._window_cost_s = 0.0  # time spent closing windows in this fit
         self._next_refresh_at = 0.0
         self._rank_ratio = 1.0  # all-rank energy / this rank's energy, from the last measured epoch
         self._written = False
@@ -197,7 +198,8 @@ class EnergyCallback(pl.Callback):
         now = time.monotonic()
         unit = self.run.window_batches
         start, _, batches = self._window
-        if unit and self.window_batches != 0 and batches + 1 >= unit and now >= self._next_window_at:
+        affordable = self._window_cost_s <= WINDOW_TIME_SHARE * (now - self._fit_start[1]) + WINDOW_ALLOWANCE_S
+        if unit and self.window_batches != 0 and batches + 1 >= unit and affordable:
             self._close_window(trainer, pl_module, now)
         else:
             self._window = (start, self._window[1], batches + 1)
@@ -381,12 +383,13 @@ class EnergyCallback(pl.Callback):
         )
         self._window = (end, now, 0)
         if window is not None and trainer.loggers:
+            # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
             metrics = self.run.window_metrics(window, live_total_j=self._live_total_j(end))
-            pl_module.log_dict(metrics, prog_bar=False, logger=True, on_step=True, on_epoch=False)
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=trainer.global_step)
         projected_j = None if window is None else window.total_j
         self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
-        cost = time.monotonic() - now
-        self._next_window_at = time.monotonic() + WINDOW_COST_FACTOR * cost
+        self._window_cost_s += time.monotonic() - now
 
     def _window_remainder(self, trainer: pl.Trainer, end: dict[str, float] | None) -> None:
         """Close the epoch's last window at the epoch-end reading (validation at epoch end included)."""
