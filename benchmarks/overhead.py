@@ -7,6 +7,7 @@ wall time and process CPU time of each with their ratios to the run without a ca
 the wall time spent inside the tool's own code.
 
     python benchmarks/overhead.py --runs 5 --epochs 10
+    python benchmarks/overhead.py --long-epoch    # one epoch of 512 small batches: in-epoch windows on
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ from lightning_energy import EnergyCallback
 TRAIN_SAMPLES = 8192  # about 4 s per epoch on two cores: still far shorter than a real GPU epoch
 
 
-def fit_once(callbacks: list[pl.Callback], epochs: int, root: Path) -> None:
+BATCH_SIZE = {"short": 64, "long": 16}
+
+
+def fit_once(callbacks: list[pl.Callback], epochs: int, root: Path, batch_size: int = 64) -> None:
     pl.seed_everything(0, verbose=False)
-    train = DataLoader(synthetic_images(TRAIN_SAMPLES, 10, seed=1), batch_size=64, shuffle=True)
+    train = DataLoader(synthetic_images(TRAIN_SAMPLES, 10, seed=1), batch_size=batch_size, shuffle=True)
     val = DataLoader(synthetic_images(512, 10, seed=2), batch_size=256)
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -82,19 +86,26 @@ class HookTimer:
         return timed
 
 
-def run_plain(epochs: int, root: Path) -> float:
-    fit_once([], epochs, root)
+def run_plain(epochs: int, root: Path, batch_size: int) -> float:
+    fit_once([], epochs, root, batch_size)
     return 0.0
 
 
-def run_callback(epochs: int, root: Path) -> float:
+def run_callback(epochs: int, root: Path, batch_size: int) -> float:
     callback = EnergyCallback(history_path=False)
     timer = HookTimer(callback)
-    fit_once([callback], epochs, root)
+    fit_once([callback], epochs, root, batch_size)
     return timer.spent_s
 
 
-def run_codecarbon(epochs: int, root: Path) -> float:
+def run_callback_no_windows(epochs: int, root: Path, batch_size: int) -> float:
+    callback = EnergyCallback(history_path=False, window_batches=0)
+    timer = HookTimer(callback)
+    fit_once([callback], epochs, root, batch_size)
+    return timer.spent_s
+
+
+def run_codecarbon(epochs: int, root: Path, batch_size: int) -> float:
     from codecarbon import OfflineEmissionsTracker
 
     root.mkdir(parents=True, exist_ok=True)  # CodeCarbon needs its output folder to exist
@@ -105,7 +116,7 @@ def run_codecarbon(epochs: int, root: Path) -> float:
     tracker.start()
     spent = time.perf_counter() - start
     try:
-        fit_once([], epochs, root)
+        fit_once([], epochs, root, batch_size)
     finally:
         start = time.perf_counter()
         tracker.stop()
@@ -117,13 +128,22 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each variant (median taken)")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--long-epoch",
+        action="store_true",
+        help="one epoch of 512 batches of 16 (in-epoch windows at work) instead of epochs of 128 batches",
+    )
     args = parser.parse_args(argv)
+    batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]
+    if args.long_epoch:
+        args.epochs = 1
     torch.set_num_threads(2)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    variants: dict[str, Callable[[int, Path], float]] = {
+    variants: dict[str, Callable[[int, Path, int], float]] = {
         "no callback": run_plain,
         "EnergyCallback()": run_callback,
+        "EnergyCallback(window_batches=0)": run_callback_no_windows,
         "CodeCarbon OfflineEmissionsTracker": run_codecarbon,
     }
     wall: dict[str, list[float]] = {name: [] for name in variants}
@@ -131,17 +151,18 @@ def main(argv: list[str] | None = None) -> str:
     inside: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in variants.items():  # imports and first-use costs are paid before timing
-            run(1, Path(tmp) / f"warmup-{len(name)}")
+            run(1, Path(tmp) / f"warmup-{len(name)}", batch_size)
         for i in range(args.runs):
             for name, run in variants.items():
                 start_wall, start_cpu = time.perf_counter(), time.process_time()
-                spent = run(args.epochs, Path(tmp) / f"{i}-{len(wall[name])}")
+                spent = run(args.epochs, Path(tmp) / f"{i}-{len(wall[name])}", batch_size)
                 wall[name].append(time.perf_counter() - start_wall)
                 cpu[name].append(time.process_time() - start_cpu)
                 inside[name].append(spent / wall[name][-1])
     med = statistics.median
     lines = [
-        f"{args.runs} alternating runs of each variant, {args.epochs} epochs each, CPU, "
+        f"{args.runs} alternating runs of each variant, {args.epochs} epoch(s) each of "
+        f"{TRAIN_SAMPLES // batch_size} batches of {batch_size}, CPU, "
         f"{torch.get_num_threads()} threads. Wall time on a shared machine is noisy; process CPU time "
         "(all threads) is less so; the share of wall time spent inside the tool's own code (its hooks, or "
         "the tracker's start and stop) is the most precise measure of what it adds.",
