@@ -60,10 +60,7 @@ def test_transient_power_error_does_not_fail_the_counter_read(fake_nvml: Any) ->
     device = fake_nvml.add_gpu(GPU_A, start_mj=0, step_mj=1_000)
     meter = NvmlMeter([0], sample_hz=200.0, sample_power=True)
     device.failing_power_reads = 1
-    deadline = time.monotonic() + 5.0
-    while device.failing_power_reads and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)  # a few good samples after the failure
+    _wait_until_failed(meter, device)
     with pytest.warns(UserWarning, match=r"power sampling failed 1 time\(s\).*bridged"):
         first = meter.read()
     assert first == {"gpu0": 1.0}
@@ -72,11 +69,16 @@ def test_transient_power_error_does_not_fail_the_counter_read(fake_nvml: Any) ->
     meter.close()
 
 
-def _wait_until_failed(device: Any) -> None:
+def _wait_until_failed(meter: NvmlMeter, device: Any) -> None:
+    """Until the sampler thread has hit the scripted failures and taken a good sample after them (so it has
+    recorded the failures: it does so before its next sample)."""
     deadline = time.monotonic() + 5.0
     while device.failing_power_reads and time.monotonic() < deadline:
-        time.sleep(0.005)
+        time.sleep(0.002)
     assert device.failing_power_reads == 0, "the sampler thread never tried"
+    meter.power_samples()
+    while not meter.power_samples() and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def test_sampled_gpu_bridges_a_short_gap_and_reports_a_long_one(fake_nvml: Any, fake_clock: Any) -> None:
@@ -84,12 +86,12 @@ def test_sampled_gpu_bridges_a_short_gap_and_reports_a_long_one(fake_nvml: Any, 
     with pytest.warns(UserWarning, match="no energy counter"):
         meter = NvmlMeter([0], sample_hz=1000.0, clock=fake_clock)
     device.failing_power_reads = 3  # the sampler thread hits them; the clock stands still meanwhile
-    _wait_until_failed(device)
+    _wait_until_failed(meter, device)
     fake_clock.t_s = 0.2  # next good sample 0.2 s after the last: bridged
     with pytest.warns(UserWarning, match=r"failed 3 time\(s\).*bridged"):
         assert meter.read() == {"gpu0": pytest.approx(20.0)}  # 100 W x 0.2 s: nothing lost
     device.failing_power_reads = 2
-    _wait_until_failed(device)
+    _wait_until_failed(meter, device)
     fake_clock.t_s = 3.2  # 3 s without a good sample: that interval cannot be trusted
     with pytest.raises(MeterError, match=r"power sampling of gpu0 failed for 3 s \(2 failed samples"):
         meter.read()
