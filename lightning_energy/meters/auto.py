@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-from lightning_energy.errors import MeterUnavailable
+from lightning_energy.errors import MeterError, MeterUnavailable
 from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.meters.composite import CompositeMeter
 from lightning_energy.meters.host import HostMeter
@@ -42,7 +42,7 @@ def auto_meter(
         try:
             meters.append(NvmlMeter(list(cuda_device_indices), sample_hz=sample_hz))
             gpu_problem = ""
-        except MeterUnavailable as err:
+        except MeterError as err:
             gpu_problem = str(err)
     if meter_host:
         try:

@@ -16,6 +16,8 @@ everything else has a no-op default on the base class, so callers use the extras
 * ``synchronize()`` -- flush work *specific to the meter* that is still pending, so the next ``read()``
   covers everything up to now. Called before boundary reads, never per step. Default: nothing.
 * ``power_samples()`` -- see below. Default ``[]``.
+* ``problems`` -- what went wrong without stopping the meter (e.g. a duck-typed meter's raising ``labels``
+  property), once each, for the report. Default ``[]``.
 
 Who synchronises the device
     The **caller** does. Before a boundary read the callback calls ``torch.cuda.synchronize(device)`` for its
@@ -98,6 +100,11 @@ class EnergyMeter(abc.ABC):
         """``(t_s, power_w)`` samples taken since the previous call, drained. Default: no samples."""
         return []
 
+    @property
+    def problems(self) -> list[str]:
+        """Problems met while adapting or querying the meter that did not stop it (for the report)."""
+        return []
+
 
 class NullMeter(EnergyMeter):
     """ "No meter", with the reason: every ``read()`` raises :class:`MeterError` carrying it.
@@ -154,7 +161,7 @@ class _DuckMeter(EnergyMeter):
 
     def __init__(self, inner: object) -> None:
         self.inner = inner
-        self.problems: list[str] = []
+        self._problems: list[str] = []
         self._read: Callable[[], Mapping[str, float]] = getattr(inner, "read")  # noqa: B009
         self._close: Callable[[], None] = getattr(inner, "close")  # noqa: B009
         self._mark: Callable[[str, int], None] | None = _optional_method(inner, "mark")
@@ -207,9 +214,13 @@ class _DuckMeter(EnergyMeter):
             return {}
         return value
 
+    @property
+    def problems(self) -> list[str]:
+        return list(self._problems)
+
     def _problem(self, problem: str) -> None:
-        if problem not in self.problems:
-            self.problems.append(problem)
+        if problem not in self._problems:
+            self._problems.append(problem)
 
     def __repr__(self) -> str:
         return f"as_meter({self.inner!r})"

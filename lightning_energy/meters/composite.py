@@ -58,6 +58,10 @@ class CompositeMeter(EnergyMeter):
                 merged[key if key not in merged else f"{name}.{key}"] = value
         return merged
 
+    @property
+    def problems(self) -> list[str]:
+        return [f"{name}: {problem}" for name, meter in self.meters.items() for problem in meter.problems]
+
     def read(self) -> Mapping[str, float]:
         """Merged cumulative joules. A failing meter raises MeterError naming it."""
         merged: dict[str, float] = {}

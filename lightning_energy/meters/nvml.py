@@ -4,12 +4,18 @@ Per metered GPU, the best source available:
 
 * ``nvmlDeviceGetTotalEnergyConsumption`` -- a hardware counter in millijoules since the driver was loaded
   (Volta and newer). Label ``"measured"``.
-* otherwise ``nvmlDeviceGetPowerUsage`` (milliwatts) sampled by a daemon thread at ``sample_hz`` and
-  integrated with the trapezoid rule. Label ``"sampled"``.
+* otherwise -- the counter is not supported, or it fails at construction with any other NVML error
+  (``NO_PERMISSION`` or ``UNKNOWN`` in restricted VMs) -- power sampled by a daemon thread at ``sample_hz``
+  and integrated with the trapezoid rule, with one warning saying why. Label ``"sampled"``.
+
+Power is read instantaneously through ``nvmlDeviceGetFieldValues([NVML_FI_DEV_POWER_INSTANT])`` when the GPU
+and binding support it (``nvmlDeviceGetPowerUsage`` is a one-second average on Ampere-and-newer data-centre
+GPUs), else through ``nvmlDeviceGetPowerUsage``; ``hardware["gpus"][i]["power_source"]`` says which.
 
 A counter that goes backwards (driver reload, GPU reset) makes that ``read()`` raise
 :class:`~lightning_energy.errors.MeterError` -- the callback marks the epoch missing, never zero -- and the
-meter rebases so later readings continue from the last good value.
+meter rebases so later readings continue from the last good value. Every NVML error is translated to
+``MeterError`` (``MeterUnavailable`` during construction, after shutting NVML down again).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.meters import nvml_devices as dev
 from lightning_energy.meters.base import MEASURED, SAMPLED, EnergyMeter
 from lightning_energy.meters.gpu_select import NvmlTarget, resolve_nvml_targets
 from lightning_energy.units import millijoules_to_joules, milliwatts_to_watts
@@ -35,6 +42,9 @@ __all__ = ["NvmlMeter", "NvmlTarget", "resolve_nvml_targets"]
 MIN_SAMPLE_HZ = 10.0
 MAX_SAMPLE_HZ = 1000.0
 MAX_KEPT_POWER_SAMPLES = 200_000
+MAX_BRIDGED_GAP_S = 1.0
+"""Longest gap between two good power samples that failed samples may leave before a read raises."""
+SAMPLER_JOIN_TIMEOUT_S = 5.0
 _BYTES_PER_GIB = 1024**3
 
 
@@ -48,16 +58,6 @@ def _import_pynvml() -> ModuleType:
     return pynvml
 
 
-def _is_not_supported(pynvml: ModuleType, err: BaseException) -> bool:
-    return getattr(err, "value", None) == getattr(pynvml, "NVML_ERROR_NOT_SUPPORTED", 3)
-
-
-def _as_str(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("ascii", errors="replace")
-    return str(value)
-
-
 @dataclass
 class _Gpu:
     """One metered physical GPU."""
@@ -69,6 +69,8 @@ class _Gpu:
     uuid: str
     mig: bool
     has_counter: bool
+    counter_problem: str | None  # why the counter is not used (None when it is)
+    instant_power: bool
     base_mj: float = 0.0
     last_mj: float = 0.0
     offset_j: float = 0.0
@@ -84,13 +86,18 @@ class NvmlMeter(EnergyMeter):
 
     Args:
         device_indices: CUDA device indices (as torch numbers them). ``None``: all visible CUDA devices.
-        sample_hz: power sampling rate when a GPU has no energy counter (10 to 1000 Hz).
-        synchronize: whether :meth:`synchronize` calls ``torch.cuda.synchronize`` on the metered devices.
+        sample_hz: power sampling rate when a GPU has no usable energy counter (10 to 1000 Hz).
+        synchronize: whether :meth:`synchronize` also calls ``torch.cuda.synchronize`` on the metered devices
+            (for standalone use; the callback synchronises its training device itself).
         sample_power: also sample power when every GPU has a counter (for :meth:`power_samples`,
             used by the validation recorder). ``None``: only when needed.
         background: run the sampling thread. ``False`` leaves sampling to explicit :meth:`sample_once`
             calls (deterministic tests).
         clock: monotonic clock in seconds for power samples.
+
+    Raises:
+        MeterUnavailable: no nvidia-ml-py, no driver, a device NVML cannot find, or any NVML error while
+            opening the devices (NVML is shut down again first).
 
     Constructing it initialises NVML (``close()`` shuts it down) and, when CUDA is already initialised in this
     process, asks torch for the device UUIDs so ``CUDA_VISIBLE_DEVICES`` and device order cannot mislead it.
@@ -120,12 +127,18 @@ class NvmlMeter(EnergyMeter):
         self._lock = threading.Lock()  # guards energy state and samples
         self._sample_lock = threading.Lock()  # serialises whole samples (thread vs. read's fresh sample)
         self._closed = False
+        self._initialised = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Failed samples since the previous read: count, last error, longest gap between good samples.
+        self._sampler_failures = 0
         self._sampler_error: BaseException | None = None
+        self._max_gap_s = 0.0
+        self._warned_sampler = False
         self._power_samples: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=MAX_KEPT_POWER_SAMPLES
         )
+        self._gpus: list[_Gpu] = []
         self._pynvml = _import_pynvml()
         pynvml = self._pynvml
         try:
@@ -137,29 +150,34 @@ class NvmlMeter(EnergyMeter):
         self._initialised = True
         try:
             self._gpus = self._open_devices(device_indices)
-            self._driver = self._driver_version()
+            self._driver = dev.optional(pynvml, lambda: dev.as_str(pynvml.nvmlSystemGetDriverVersion()))
+            needs_sampling = any(not gpu.has_counter for gpu in self._gpus)
+            self._sampling = needs_sampling or bool(sample_power)
+            for gpu in self._gpus:
+                if gpu.has_counter:
+                    gpu.base_mj = gpu.last_mj = float(pynvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+            if self._sampling:
+                self.sample_once()
+        except pynvml.NVMLError as err:
+            self.close()
+            raise MeterUnavailable(f"NVML failed while opening the GPUs: {err}") from err
         except BaseException:
             self.close()
             raise
-        needs_sampling = any(not gpu.has_counter for gpu in self._gpus)
-        self._sampling = needs_sampling if sample_power is None else (bool(sample_power) or needs_sampling)
-        for gpu in self._gpus:
-            if gpu.has_counter:
-                gpu.base_mj = gpu.last_mj = float(pynvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
         if needs_sampling:
-            names = ", ".join(f"{gpu.component} ({gpu.name})" for gpu in self._gpus if not gpu.has_counter)
+            why = ", ".join(
+                f"{gpu.component} ({gpu.name}: {gpu.counter_problem})"
+                for gpu in self._gpus
+                if not gpu.has_counter
+            )
             warnings.warn(
-                f"NVML has no energy counter for {names}: sampling power at {sample_hz:g} Hz and integrating "
+                f"NVML has no energy counter for {why}: sampling power at {sample_hz:g} Hz and integrating "
                 "it instead (label 'sampled'; less exact than a counter, see docs/measuring.md).",
                 stacklevel=2,
             )
-        if self._sampling:
-            self.sample_once()
-            if background:
-                self._thread = threading.Thread(
-                    target=self._run_sampler, name="NvmlMeter-sampler", daemon=True
-                )
-                self._thread.start()
+        if self._sampling and background:
+            self._thread = threading.Thread(target=self._run_sampler, name="NvmlMeter-sampler", daemon=True)
+            self._thread.start()
 
     # -- device discovery -------------------------------------------------------------------------------
 
@@ -183,10 +201,10 @@ class NvmlMeter(EnergyMeter):
         for target in targets:
             handle = self._handle_for(target, nvml_count)
             mig = False
-            if _is_mig_handle(pynvml, handle):
+            if dev.is_mig_handle(pynvml, handle):
                 mig = True
                 handle = pynvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(handle)
-            elif _mig_mode_enabled(pynvml, handle):
+            elif dev.mig_mode_enabled(pynvml, handle):
                 mig = True
             gpu = self._describe(target.cuda_index, handle, mig)
             if gpu.uuid in by_uuid:
@@ -214,93 +232,66 @@ class NvmlMeter(EnergyMeter):
         return list(range(nvml_count))
 
     def _handle_for(self, target: NvmlTarget, nvml_count: int) -> Any:
-        pynvml = self._pynvml
-        try:
-            if target.nvml_index is not None:
-                if target.nvml_index >= nvml_count:
-                    raise MeterUnavailable(f"{target.describe()}: NVML sees only {nvml_count} GPU(s)")
-                return pynvml.nvmlDeviceGetHandleByIndex(target.nvml_index)
-            if target.pci_bus_id is not None:
-                by_pci = getattr(pynvml, "nvmlDeviceGetHandleByPciBusId_v2", None) or (
-                    pynvml.nvmlDeviceGetHandleByPciBusId
-                )
-                return by_pci(target.pci_bus_id)
-            for uuid in target.uuids:
-                try:
-                    return pynvml.nvmlDeviceGetHandleByUUID(uuid)
-                except pynvml.NVMLError:
-                    continue
-            if target.uuid_is_prefix:
-                return self._handle_by_uuid_prefix(target, nvml_count)
-        except pynvml.NVMLError as err:
-            raise MeterUnavailable(f"{target.describe()}: NVML cannot find it: {err}") from err
-        raise MeterUnavailable(f"{target.describe()}: NVML knows no device with that UUID")
-
-    def _handle_by_uuid_prefix(self, target: NvmlTarget, nvml_count: int) -> Any:
-        """CUDA accepts a unique UUID prefix; scan GPUs (and their MIG devices for ``MIG-``)."""
-        pynvml = self._pynvml
-        prefix = target.uuids[0]
-        matches: list[Any] = []
-        for index in range(nvml_count):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            if prefix.startswith("GPU-"):
-                if _as_str(pynvml.nvmlDeviceGetUUID(handle)).startswith(prefix):
-                    matches.append(handle)
-                continue
-            for mig_handle in _mig_handles(pynvml, handle):
-                if _as_str(pynvml.nvmlDeviceGetUUID(mig_handle)).startswith(prefix):
-                    matches.append(mig_handle)
-        if len(matches) != 1:
-            found = "no device" if not matches else f"{len(matches)} devices (ambiguous prefix)"
-            raise MeterUnavailable(f"{target.describe()}: the UUID prefix matches {found}")
-        return matches[0]
+        return dev.handle_for(self._pynvml, target, nvml_count)
 
     def _describe(self, cuda_index: int, handle: Any, mig: bool) -> _Gpu:
         pynvml = self._pynvml
-        name = _as_str(pynvml.nvmlDeviceGetName(handle))
-        uuid = _as_str(pynvml.nvmlDeviceGetUUID(handle))
-        has_counter = True
+        name = dev.as_str(pynvml.nvmlDeviceGetName(handle))
+        uuid = dev.as_str(pynvml.nvmlDeviceGetUUID(handle))
+        counter_problem: str | None = None
         try:
             pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
         except pynvml.NVMLError as err:
-            if not _is_not_supported(pynvml, err):
-                raise MeterUnavailable(
-                    f"gpu{cuda_index} ({name}): NVML energy counter failed: {err}"
-                ) from err
-            has_counter = False
-            try:
-                pynvml.nvmlDeviceGetPowerUsage(handle)
-            except pynvml.NVMLError as power_err:
-                raise MeterUnavailable(
-                    f"gpu{cuda_index} ({name}): NVML reports neither an energy counter nor power: {power_err}"
-                ) from power_err
-        hardware: dict[str, object] = {
-            "index": cuda_index,
-            "name": name,
-            "uuid": uuid,
-            "pci_bus_id": _optional(pynvml, lambda: _as_str(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)),
-            "power_limit_w": _optional(
-                pynvml, lambda: milliwatts_to_watts(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(handle))
-            ),
-            "memory_gb": _optional(
-                pynvml, lambda: round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _BYTES_PER_GIB, 2)
-            ),
-            "energy_counter": has_counter,
-            "mig": mig,
-        }
-        return _Gpu(
+            # NOT_SUPPORTED (pre-Volta), but also NO_PERMISSION or UNKNOWN (restricted VMs): sample power.
+            counter_problem = (
+                "not supported" if dev.is_not_supported(pynvml, err) else f"counter error: {err}"
+            )
+        instant_power = dev.has_instant_power(pynvml) and (
+            dev.optional(pynvml, lambda: dev.instant_power_mw(pynvml, handle)) is not None
+        )
+        gpu = _Gpu(
             component=f"gpu{cuda_index}",
             cuda_index=cuda_index,
             handle=handle,
             name=name,
             uuid=uuid,
             mig=mig,
-            has_counter=has_counter,
-            hardware=hardware,
+            has_counter=counter_problem is None,
+            counter_problem=counter_problem,
+            instant_power=instant_power,
         )
+        if counter_problem is not None:
+            try:
+                self._power_mw(gpu)
+            except pynvml.NVMLError as power_err:
+                raise MeterUnavailable(
+                    f"gpu{cuda_index} ({name}): NVML reports neither an energy counter ({counter_problem}) "
+                    f"nor power: {power_err}"
+                ) from power_err
+        gpu.hardware = {
+            "index": cuda_index,
+            "name": name,
+            "uuid": uuid,
+            "pci_bus_id": dev.optional(
+                pynvml, lambda: dev.as_str(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)
+            ),
+            "power_limit_w": dev.optional(
+                pynvml, lambda: milliwatts_to_watts(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(handle))
+            ),
+            "memory_gb": dev.optional(
+                pynvml, lambda: round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _BYTES_PER_GIB, 2)
+            ),
+            "energy_counter": counter_problem is None,
+            "mig": mig,
+            "power_source": dev.POWER_INSTANT_FIELD if instant_power else dev.POWER_USAGE_FUNCTION,
+            "energy_counter_problem": counter_problem,
+        }
+        return gpu
 
-    def _driver_version(self) -> str | None:
-        return _optional(self._pynvml, lambda: _as_str(self._pynvml.nvmlSystemGetDriverVersion()))
+    def _power_mw(self, gpu: _Gpu) -> float:
+        if gpu.instant_power:
+            return dev.instant_power_mw(self._pynvml, gpu.handle)
+        return float(self._pynvml.nvmlDeviceGetPowerUsage(gpu.handle))
 
     # -- the protocol ---------------------------------------------------------------------------------
 
@@ -317,16 +308,33 @@ class NvmlMeter(EnergyMeter):
         return [gpu.component for gpu in self._gpus]
 
     def read(self) -> Mapping[str, float]:
-        """Cumulative joules per metered GPU. Raises MeterError on an NVML error or a counter reset."""
+        """Cumulative joules per metered GPU. Raises MeterError on an NVML error or a counter reset.
+
+        Failed background power samples never affect GPUs read through their counter; for sampled GPUs the
+        trapezoid bridges them, and the read raises only if they left a gap over ``MAX_BRIDGED_GAP_S``.
+        """
         if self._closed:
             raise MeterError("NvmlMeter.read() after close()")
         pynvml = self._pynvml
-        if any(not gpu.has_counter for gpu in self._gpus):
+        sampled = [gpu.component for gpu in self._gpus if not gpu.has_counter]
+        if sampled:
             self._sample_for_read()
         with self._lock:
-            if self._sampler_error is not None:
-                err, self._sampler_error = self._sampler_error, None
-                raise MeterError(f"NVML power sampling failed: {err}") from err
+            failures, error, gap_s = self._sampler_failures, self._sampler_error, self._max_gap_s
+            self._sampler_failures, self._sampler_error, self._max_gap_s = 0, None, 0.0
+        if failures and sampled and gap_s > MAX_BRIDGED_GAP_S:
+            raise MeterError(
+                f"NVML power sampling of {', '.join(sampled)} failed for {gap_s:.3g} s ({failures} failed "
+                f"samples, last: {error}); this interval cannot be measured."
+            ) from error
+        if failures and not self._warned_sampler:
+            self._warned_sampler = True
+            warnings.warn(
+                f"NVML power sampling failed {failures} time(s) (last: {error}); the gaps were bridged. "
+                "Further transient failures are not reported.",
+                stacklevel=2,
+            )
+        with self._lock:
             readings: dict[str, float] = {}
             reset: list[str] = []
             for gpu in self._gpus:
@@ -354,9 +362,10 @@ class NvmlMeter(EnergyMeter):
             return readings
 
     def synchronize(self) -> None:
-        """Wait for queued work on the metered devices (only when torch has initialised CUDA)."""
+        """Cheap and idempotent. With ``synchronize=True``, waits for queued work on the metered CUDA devices,
+        but only when torch has already initialised CUDA (the callback synchronises its device itself)."""
         torch = sys.modules.get("torch")
-        if not self._synchronize or torch is None or not torch.cuda.is_initialized():
+        if not self._synchronize or self._closed or torch is None or not torch.cuda.is_initialized():
             return
         for gpu in self._gpus:
             torch.cuda.synchronize(gpu.cuda_index)
@@ -369,18 +378,23 @@ class NvmlMeter(EnergyMeter):
         return samples
 
     def sample_once(self) -> None:
-        """Take one power sample of every GPU and integrate (trapezoid). The sampling thread calls this."""
+        """Take one power sample of every GPU and integrate (trapezoid). The sampling thread calls this.
+
+        Raises the binding's NVMLError when a power read fails (nothing is integrated for that sample).
+        """
         with self._sample_lock:
+            if self._closed:
+                raise MeterError("NvmlMeter.sample_once() after close()")
             self._sample_locked()
 
     def _sample_locked(self) -> None:
-        pynvml = self._pynvml
         now_s = self._clock()
-        powers_mw = [float(pynvml.nvmlDeviceGetPowerUsage(gpu.handle)) for gpu in self._gpus]
+        powers_mw = [self._power_mw(gpu) for gpu in self._gpus]
         with self._lock:
             for gpu, power_mw in zip(self._gpus, powers_mw, strict=True):
                 if gpu.last_sample is not None:
                     last_t_s, last_mw = gpu.last_sample
+                    self._max_gap_s = max(self._max_gap_s, now_s - last_t_s)
                     gpu.sampled_mj += 0.5 * (last_mw + power_mw) * max(0.0, now_s - last_t_s)
                 gpu.last_sample = (now_s, power_mw)
             self._power_samples.append((now_s, milliwatts_to_watts(sum(powers_mw))))
@@ -396,18 +410,29 @@ class NvmlMeter(EnergyMeter):
         while not self._stop.wait(self._sample_period_s):
             try:
                 self.sample_once()
-            except Exception as err:  # NVML errors: reported by the next read()
+            except MeterError:  # closed meanwhile
+                return
+            except Exception as err:  # NVML errors: bridged or reported by the next read()
                 with self._lock:
+                    self._sampler_failures += 1
                     self._sampler_error = err
 
     def close(self) -> None:
-        """Stop the sampler and shut NVML down. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop and join the sampler thread, then shut NVML down. Idempotent."""
+        with self._sample_lock:  # waits for a sample in progress
+            if self._closed:
+                return
+            self._closed = True
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=SAMPLER_JOIN_TIMEOUT_S)
+            if self._thread.is_alive():
+                warnings.warn(
+                    "the NVML sampler thread did not stop within "
+                    f"{SAMPLER_JOIN_TIMEOUT_S:g} s; leaving NVML initialised",
+                    stacklevel=2,
+                )
+                return
         if self._initialised:
             self._initialised = False
             try:
@@ -420,46 +445,6 @@ class NvmlMeter(EnergyMeter):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _optional(pynvml: ModuleType, get: Callable[[], Any]) -> Any:
-    """Value of an informational NVML query, ``None`` when the GPU does not support it."""
-    try:
-        return get()
-    except pynvml.NVMLError:
-        return None
-
-
-def _is_mig_handle(pynvml: ModuleType, handle: Any) -> bool:
-    try:
-        flag = pynvml.nvmlDeviceIsMigDeviceHandle(handle)
-    except (pynvml.NVMLError, AttributeError):
-        return False
-    return bool(getattr(flag, "value", flag))
-
-
-def _mig_mode_enabled(pynvml: ModuleType, handle: Any) -> bool:
-    try:
-        current, _pending = pynvml.nvmlDeviceGetMigMode(handle)
-    except (pynvml.NVMLError, AttributeError):
-        return False
-    return bool(current == getattr(pynvml, "NVML_DEVICE_MIG_ENABLE", 1))
-
-
-def _mig_handles(pynvml: ModuleType, handle: Any) -> list[Any]:
-    if not _mig_mode_enabled(pynvml, handle):
-        return []
-    handles: list[Any] = []
-    try:
-        count = int(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle))
-    except pynvml.NVMLError:
-        return []
-    for index in range(count):
-        try:
-            handles.append(pynvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, index))
-        except pynvml.NVMLError:
-            continue
-    return handles
 
 
 def _torch_device_uuids(cuda_indices: Sequence[int]) -> dict[int, str]:

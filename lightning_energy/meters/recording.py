@@ -59,6 +59,10 @@ class RecordingMeter(EnergyMeter):
     def hardware(self) -> Mapping[str, object]:
         return dict(self.inner.hardware)
 
+    @property
+    def problems(self) -> list[str]:
+        return self.inner.problems
+
     def mark(self, event: str, epoch: int) -> None:
         if event not in MARK_EVENTS:
             raise ValueError(f"event must be one of {MARK_EVENTS}, got {event!r}")

@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
+NVML_SUCCESS = 0
 NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
+NVML_ERROR_UNKNOWN = 999
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_DRIVER_NOT_LOADED = 9
+NVML_FI_DEV_POWER_INSTANT = 186
+NVML_VALUE_TYPE_DOUBLE = 0
+NVML_VALUE_TYPE_UNSIGNED_INT = 1
 
 
 class NVMLError(Exception):
@@ -44,6 +50,12 @@ class FakeDevice:
     mig_children: list[FakeDevice] = field(default_factory=list)
     parent: FakeDevice | None = None
     fail_reads: bool = False
+    # Error code the energy counter raises (e.g. NO_PERMISSION in a restricted VM), None: no error.
+    counter_error: int | None = None
+    # Instantaneous power (NVML_FI_DEV_POWER_INSTANT) in mW; None: the field is not supported.
+    instant_mw: float | None = None
+    # The next this-many power reads (either source) fail with UNKNOWN: a transient error.
+    failing_power_reads: int = 0
 
     @property
     def is_mig(self) -> bool:
@@ -58,6 +70,11 @@ class FakeNvml:
         self.init_calls = 0
         self.shutdown_calls = 0
         self.init_error: int | None = None
+        self.driver_error: int | None = None  # nvmlSystemGetDriverVersion raises this, e.g. GPU_IS_LOST
+
+    @property
+    def shut_down(self) -> bool:
+        return self.shutdown_calls >= self.init_calls > 0
 
     def add_gpu(
         self,
@@ -89,6 +106,12 @@ class FakeNvml:
         mod.NVMLError = NVMLError  # type: ignore[attr-defined]
         mod.NVMLError_NotSupported = NVMLError_NotSupported  # type: ignore[attr-defined]
         mod.NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED  # type: ignore[attr-defined]
+        mod.NVML_ERROR_NO_PERMISSION = NVML_ERROR_NO_PERMISSION  # type: ignore[attr-defined]
+        mod.NVML_ERROR_UNKNOWN = NVML_ERROR_UNKNOWN  # type: ignore[attr-defined]
+        mod.NVML_SUCCESS = NVML_SUCCESS  # type: ignore[attr-defined]
+        mod.NVML_FI_DEV_POWER_INSTANT = NVML_FI_DEV_POWER_INSTANT  # type: ignore[attr-defined]
+        mod.NVML_VALUE_TYPE_DOUBLE = NVML_VALUE_TYPE_DOUBLE  # type: ignore[attr-defined]
+        mod.NVML_VALUE_TYPE_UNSIGNED_INT = NVML_VALUE_TYPE_UNSIGNED_INT  # type: ignore[attr-defined]
         mod.NVML_ERROR_NOT_FOUND = NVML_ERROR_NOT_FOUND  # type: ignore[attr-defined]
         mod.NVML_DEVICE_MIG_ENABLE = 1  # type: ignore[attr-defined]
 
@@ -118,14 +141,45 @@ class FakeNvml:
         def nvmlDeviceGetTotalEnergyConsumption(device: FakeDevice) -> int:
             if device.fail_reads:
                 raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+            if device.counter_error is not None:
+                raise NVMLError(device.counter_error)
             if device.is_mig or device.counter_mj is None:
                 raise NVMLError_NotSupported()
             return device.counter_mj()
 
-        def nvmlDeviceGetPowerUsage(device: FakeDevice) -> int:
+        def check_power(device: FakeDevice) -> None:
+            if state.shut_down:
+                raise AssertionError("power read after nvmlShutdown")
             if device.fail_reads:
                 raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+            if device.failing_power_reads > 0:
+                device.failing_power_reads -= 1
+                raise NVMLError(NVML_ERROR_UNKNOWN)
+
+        def nvmlDeviceGetPowerUsage(device: FakeDevice) -> int:
+            check_power(device)
             return int(device.power_mw)
+
+        def nvmlDeviceGetFieldValues(device: FakeDevice, field_ids: list[int]) -> list[Any]:
+            # Like the binding: a ctypes array of c_nvmlFieldValue_t; per-field errors in nvmlReturn.
+            values = []
+            for field_id in field_ids:
+                if field_id != NVML_FI_DEV_POWER_INSTANT or device.instant_mw is None:
+                    values.append(types.SimpleNamespace(nvmlReturn=NVML_ERROR_NOT_SUPPORTED))
+                    continue
+                check_power(device)
+                value = types.SimpleNamespace(uiVal=int(device.instant_mw), dVal=0.0)
+                values.append(
+                    types.SimpleNamespace(
+                        nvmlReturn=NVML_SUCCESS, valueType=NVML_VALUE_TYPE_UNSIGNED_INT, value=value
+                    )
+                )
+            return values
+
+        def nvmlSystemGetDriverVersion() -> str:
+            if state.driver_error is not None:
+                raise NVMLError(state.driver_error)
+            return "550.54.15"
 
         def nvmlDeviceGetMigMode(device: FakeDevice) -> list[int]:
             enabled = 1 if device.mig_children else 0
@@ -152,7 +206,8 @@ class FakeNvml:
             "nvmlDeviceGetPciInfo_v3": lambda device: types.SimpleNamespace(busId=device.pci_bus_id.encode()),
             "nvmlDeviceGetPowerManagementDefaultLimit": lambda device: device.power_limit_mw,
             "nvmlDeviceGetMemoryInfo": lambda device: types.SimpleNamespace(total=device.memory_bytes),
-            "nvmlSystemGetDriverVersion": lambda: "550.54.15",
+            "nvmlSystemGetDriverVersion": nvmlSystemGetDriverVersion,
+            "nvmlDeviceGetFieldValues": nvmlDeviceGetFieldValues,
             "nvmlDeviceGetTotalEnergyConsumption": nvmlDeviceGetTotalEnergyConsumption,
             "nvmlDeviceGetPowerUsage": nvmlDeviceGetPowerUsage,
             # pynvml returns a ctypes c_uint here, not an int

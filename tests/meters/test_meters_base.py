@@ -72,6 +72,7 @@ def test_base_class_defaults_are_no_ops() -> None:
     meter = Minimal()
     assert meter.available is True
     assert meter.labels == {} and meter.hardware == {} and meter.power_samples() == []
+    assert meter.problems == []
     meter.mark("epoch_start", 0)
     meter.synchronize()
     meter.close()
@@ -122,7 +123,7 @@ def test_as_meter_forwards_extras_and_guards_a_raising_property() -> None:
     assert meter.labels == {"cpu": MEASURED}
     assert meter.hardware == {}
     assert meter.hardware == {}
-    assert meter.problems == ["RichDuck.hardware raised RuntimeError: no sensors"]  # type: ignore[attr-defined]
+    assert meter.problems == ["RichDuck.hardware raised RuntimeError: no sensors"]  # once, not twice
     meter.mark("epoch_start", 1)
     meter.synchronize()
     assert duck.events == [("epoch_start", 1)] and duck.syncs == 1
@@ -148,6 +149,8 @@ def test_as_meter_rejects_classes_and_objects_without_read_or_close() -> None:
 def test_composite_and_recorder_accept_duck_meters(tmp_path: Path) -> None:
     composite = CompositeMeter({"gpu": FakeMeter({"gpu0": 10.0}), "host": RichDuck()})
     assert composite.labels == {"gpu0": MEASURED, "cpu": MEASURED}
+    assert composite.hardware == {"fake": True}  # the duck's raising hardware reads as {}
+    assert composite.problems == ["host: RichDuck.hardware raised RuntimeError: no sensors"]
     assert composite.power_samples() == [(1.0, 50.0)]
     with pytest.raises(TypeError, match=r"meters\['x'\]: meter must be a meter instance, got the class Duck"):
         CompositeMeter({"x": Duck})
@@ -155,6 +158,7 @@ def test_composite_and_recorder_accept_duck_meters(tmp_path: Path) -> None:
     recorder.mark("window_end", 0)
     assert recorder.read() == {"cpu": 2.0}
     recorder.close()
+    assert recorder.problems == ["RichDuck.hardware raised RuntimeError: no sensors"]
     trace = load_trace(tmp_path / "t.json")
     assert trace.readings[0].event == "window_end"
     assert trace.hardware == {}

@@ -43,6 +43,8 @@ def test_hardware_describes_the_gpu(fake_nvml: Any) -> None:
             "memory_gb": 80.0,
             "energy_counter": True,
             "mig": False,
+            "power_source": "nvmlDeviceGetPowerUsage",
+            "energy_counter_problem": None,
         }
     ]
 
