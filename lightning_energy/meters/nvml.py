@@ -135,6 +135,7 @@ class NvmlMeter(EnergyMeter):
         self._sampler_error: BaseException | None = None
         self._max_gap_s = 0.0
         self._warned_sampler = False
+        self._bridged_failures = 0  # failed samples bridged so far, for `problems`
         self._power_samples: collections.deque[tuple[float, float]] = collections.deque(
             maxlen=MAX_KEPT_POWER_SAMPLES
         )
@@ -304,6 +305,18 @@ class NvmlMeter(EnergyMeter):
         return {"gpus": [dict(gpu.hardware) for gpu in self._gpus], "driver": self._driver}
 
     @property
+    def problems(self) -> list[str]:
+        """Why a GPU is sampled instead of counted, and how many failed power samples were bridged."""
+        found = [
+            f"{gpu.component}: no energy counter ({gpu.counter_problem}); power is sampled"
+            for gpu in self._gpus
+            if gpu.counter_problem is not None
+        ]
+        if self._bridged_failures:
+            found.append(f"{self._bridged_failures} failed NVML power sample(s) bridged")
+        return found
+
+    @property
     def components(self) -> list[str]:
         return [gpu.component for gpu in self._gpus]
 
@@ -327,6 +340,7 @@ class NvmlMeter(EnergyMeter):
                 f"NVML power sampling of {', '.join(sampled)} failed for {gap_s:.3g} s ({failures} failed "
                 f"samples, last: {error}); this interval cannot be measured."
             ) from error
+        self._bridged_failures += failures
         if failures and not self._warned_sampler:
             self._warned_sampler = True
             warnings.warn(

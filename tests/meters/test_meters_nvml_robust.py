@@ -40,6 +40,8 @@ def test_counter_error_other_than_not_supported_falls_back_to_sampling(
     gpu = meter.hardware["gpus"][0]  # type: ignore[index]
     assert gpu["energy_counter"] is False
     assert gpu["energy_counter_problem"] == f"counter error: fake NVML error {words}"
+    problem = f"gpu0: no energy counter (counter error: fake NVML error {words}); power is sampled"
+    assert meter.problems == [problem]
     fake_clock.t_s = 2.0
     assert meter.read() == {"gpu0": pytest.approx(200.0)}  # 100 W for 2 s
     meter.close()
@@ -66,6 +68,7 @@ def test_transient_power_error_does_not_fail_the_counter_read(fake_nvml: Any) ->
     assert first == {"gpu0": 1.0}
     assert meter.read() == {"gpu0": 2.0}
     assert meter.labels == {"gpu0": MEASURED}
+    assert meter.problems == ["1 failed NVML power sample(s) bridged"]
     meter.close()
 
 
