@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import threading
 import time
@@ -204,21 +205,47 @@ def _cpu_model(cc_util: Any) -> str:
         return "unknown"
 
 
-def _registry_tdp_w(cc_cpu: Any, model: str) -> float | None:
-    """CodeCarbon's TDP for ``model`` (its CPU table, else its default W per thread), without its detection.
+def _clean_cpu_name(name: str) -> str:
+    """``"Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz"`` -> ``"intel xeon gold 6130"`` (as CodeCarbon cleans)."""
+    name = name.replace("(R)", "").replace("(TM)", "")
+    name = re.sub(r" CPU @ .*$| @\s*\d+(\.\d+)?\s*GHz.*$", "", name)
+    return " ".join(name.replace(" CPU", "").lower().split())
 
-    ``codecarbon.core.cpu.TDP()`` detects the model through py-cpuinfo, which spawns a subprocess and costs
-    about a second; on Linux we read the model from ``/proc/cpuinfo`` and ask CodeCarbon's table directly.
-    This reaches into CodeCarbon's TDP class: ``None`` if that ever changes (``tests/meters`` checks it).
+
+def _registry_tdp_w(model: str) -> float | None:
+    """CodeCarbon's TDP (W) for ``model`` from its public CPU table, matched as CodeCarbon matches it.
+
+    CodeCarbon's own ``TDP()`` detects the model through py-cpuinfo, which spawns a subprocess and costs about
+    a second; on Linux we read the model from ``/proc/cpuinfo`` and look it up in the table that
+    ``codecarbon.input.DataSource`` publishes: an exact (case-insensitive) name, else the one table name whose
+    words are all in the model's cleaned name (or the reverse). Ambiguous or unknown: ``None``.
     """
     try:
-        tdp = cc_cpu.TDP.__new__(cc_cpu.TDP)  # skip __init__, which runs the slow detection
-        power = tdp._get_cpu_power_from_registry(model)
-        if power:
-            return float(power)
-        return float(cc_cpu.count_cpus() * cc_cpu.DEFAULT_POWER_PER_CORE)
-    except Exception:
+        from codecarbon.input import DataSource
+
+        table = DataSource().get_cpu_power_data()
+        rows = list(zip(table["Name"], table["TDP"], strict=True))
+    except Exception:  # CodeCarbon's table missing or reshaped: fall back to its own detection
         return None
+    names, tdps = [], []
+    for name, tdp in rows:
+        try:
+            tdps.append(float(tdp))
+        except (TypeError, ValueError):
+            continue  # a malformed row of the table (it has a few)
+        names.append(str(name))
+    lowered = model.lower().strip()
+    exact = [tdp for name, tdp in zip(names, tdps, strict=True) if name.lower() == lowered]
+    if exact:
+        return exact[0]
+    words = set(_clean_cpu_name(model).split())
+    matches = {
+        tdp
+        for name, tdp in zip(names, tdps, strict=True)
+        if (table_words := set(_clean_cpu_name(name).split()))
+        and (table_words <= words or words <= table_words)
+    }
+    return matches.pop() if len(matches) == 1 else None
 
 
 def _cpu_model_and_tdp(cc_cpu: Any, cc_util: Any, cpu_power_w: float | None) -> tuple[str, float | None]:
@@ -227,7 +254,9 @@ def _cpu_model_and_tdp(cc_cpu: Any, cc_util: Any, cpu_power_w: float | None) -> 
         return _cpu_model(cc_util), float(cpu_power_w)
     sockets = int(cc_util.count_physical_cpus() or 1)
     model = _proc_cpu_model()
-    fast_tdp_w = _registry_tdp_w(cc_cpu, model) if model else None
+    fast_tdp_w = _registry_tdp_w(model) if model else None
+    if model and fast_tdp_w is None:  # not in the table: CodeCarbon's default power per thread
+        fast_tdp_w = float(cc_cpu.count_cpus() * cc_cpu.DEFAULT_POWER_PER_CORE)
     if model and fast_tdp_w is not None:
         return model, fast_tdp_w * sockets
     tdp = cc_cpu.TDP()
