@@ -60,10 +60,10 @@ if TYPE_CHECKING:
         ReplayMeter,
     )
     from lightning_energy.meters.base import EnergyMeter, NullMeter
+    from lightning_energy.pre import PreEstimator
     from lightning_energy.report import load_report
     from lightning_energy.report_model import RunReport
     from lightning_energy.run import EnergyRun
-    from lightning_energy.pre import PreEstimator
     from lightning_energy.step import Projection, StepProjector
 
 

@@ -198,7 +198,8 @@ class EnergyCallback(pl.Callback):
         now = time.monotonic()
         unit = self.run.window_batches
         start, _, batches = self._window
-        affordable = self._window_cost_s <= WINDOW_TIME_SHARE * (now - self._fit_start[1]) + WINDOW_ALLOWANCE_S
+        budget_s = WINDOW_TIME_SHARE * (now - self._fit_start[1]) + WINDOW_ALLOWANCE_S
+        affordable = self._window_cost_s <= budget_s
         if unit and self.window_batches != 0 and batches + 1 >= unit and affordable:
             self._close_window(trainer, pl_module, now)
         else:

@@ -151,7 +151,7 @@ class IterableModel(BoringModel):
 
 
 def test_iterable_data_of_unknown_length_projects_by_steps(tmp_path: Path) -> None:
-    _, spy, logger, callback = _fit(tmp_path, IterableModel(), max_steps=200, limit_val_batches=0)
+    _, spy, _, callback = _fit(tmp_path, IterableModel(), max_steps=200, limit_val_batches=0)
     windows = callback.run.windows
     assert len(windows) >= 3
     last = windows[-1]
