@@ -67,6 +67,22 @@ def _series(report: RunReport) -> _Series:
     return _Series(done, energy, cumulative, history)
 
 
+def _window_series(report: RunReport) -> tuple[list[float], list[float]]:
+    """In-epoch window projections at fractional epochs (epoch e's windows lie between x = e and e + 1)."""
+    per_epoch: dict[int, int] = {}
+    for w in report.windows:
+        per_epoch[w.epoch] = per_epoch.get(w.epoch, 0) + w.steps
+    x: list[float] = []
+    y: list[float] = []
+    done: dict[int, int] = {}
+    for w in report.windows:
+        done[w.epoch] = done.get(w.epoch, 0) + w.steps
+        if w.total_j is not None and math.isfinite(w.total_j):
+            x.append(w.epoch + done[w.epoch] / max(per_epoch[w.epoch], 1))
+            y.append(w.total_j)
+    return x, y
+
+
 def _max_j(report: RunReport) -> float:
     return max([*_series(report).cumulative, report.max_j()])
 
@@ -110,6 +126,11 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
                 color=_PROJECTED,
                 lw=1,
             )
+    wx, wy = _window_series(report)
+    if wx:
+        ax.plot(
+            wx, [v / scale for v in wy], "-", lw=0.8, color=_PROJECTED, alpha=0.6, label="in-epoch projection"
+        )
     pre = report.pre_available
     if pre is not None and pre.total_j is not None:
         ax.axhline(pre.total_j / scale, color=_PRE, ls="--", lw=1.2, label="PRE estimate (before training)")
