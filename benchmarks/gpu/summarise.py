@@ -1,0 +1,325 @@
+"""Turn the files the GPU runbook brought back into the tables of docs/validation.md.
+
+    python benchmarks/gpu/summarise.py RESULTS_DIR [...] [--markdown FILE] [--copy-traces tests/data/traces]
+
+RESULTS_DIR is what a runbook command wrote (``nvml_check.json``, ``record_summary.json``, traces), or a folder
+holding several of those (two levels at most). Tables: the GPU and NVML (latency, update periods, the burst
+integrated three ways, the ``CUDA_VISIBLE_DEVICES`` mapping), energy counter vs power sampling per workload,
+callback overhead, STEP at each epoch vs the measured total, and PRE vs measured on this GPU.
+
+``--copy-traces DIR`` copies every complete trace into DIR as ``<gpu>_<workload>.json`` (the GPU name in the
+file name and in ``meta.gpu_name``); dry-run traces are refused unless ``--allow-dry-run`` (tests only).
+Needs numpy and scipy (STEP and PRE), not torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analysis import counter_vs_sampling, gap_pct, markdown_table, trace_epochs
+
+from lightning_energy.meters.trace import TRACE_FORMAT, Trace, load_trace, write_trace
+
+CHECK_FORMAT = "lightning_energy.nvml_check"
+SUMMARY_FORMAT = "lightning_energy.gpu_record_summary"
+STEADY_EXCLUDES = ("frozen_backbone_until_epoch",)  # meta keys of workloads with a planned regime change
+
+
+@dataclass
+class Results:
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    traces: dict[str, tuple[Path, Trace]] = field(default_factory=dict)  # workload -> trace
+
+
+def load_results(folders: Sequence[Path]) -> Results:
+    """Every check, summary and trace JSON in ``folders`` (and their sub-folders, two levels)."""
+    results = Results()
+    files: list[Path] = []
+    for folder in folders:
+        if folder.is_file():
+            files.append(folder)
+        else:
+            files += sorted([*folder.glob("*.json"), *folder.glob("*/*.json"), *folder.glob("*/*/*.json")])
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            print(f"skipped {path}: {err}", file=sys.stderr)
+            continue
+        kind = data.get("format") if isinstance(data, dict) else None
+        if kind == CHECK_FORMAT:
+            results.checks.append(data)
+        elif kind == SUMMARY_FORMAT:
+            results.summaries.append(data)
+        elif kind == TRACE_FORMAT:
+            trace = load_trace(path)
+            name = str(trace.meta.get("workload") or path.stem)
+            results.traces[name] = (path, trace)
+    return results
+
+
+def gpu_name(trace: Trace) -> str:
+    gpus = trace.hardware.get("gpus") or [{}]
+    return str(gpus[0].get("name") or trace.meta.get("gpu_name") or "unknown GPU")
+
+
+def is_steady(trace: Trace) -> bool:
+    return not any(key in trace.meta for key in STEADY_EXCLUDES)
+
+
+# ------------------------------------------------------------------------------------------------ NVML
+def nvml_tables(check: dict[str, Any]) -> str:
+    """The NVML check as Markdown (also printed by nvml_check.py)."""
+    gpu, system = check.get("gpu", {}), check.get("system", {})
+    parts = ["### GPU and NVML\n"]
+    parts.append(
+        markdown_table(
+            ["GPU", "UUID", "driver", "NVML", "CUDA driver", "compute cap.", "power limit W", "counter",
+             "instant field"],
+            [[gpu.get("name"), gpu.get("uuid"), system.get("driver"), system.get("nvml_version"),
+              system.get("cuda_driver_version"), gpu.get("compute_capability"), gpu.get("power_limit_w"),
+              gpu.get("energy_counter"), gpu.get("instant_power_field")]],
+        )
+    )  # fmt: skip
+    if check.get("dry_run"):
+        parts.append("\n**Dry run (CPU, fake or idle NVML): not a measurement.**")
+    latency = check.get("latency_us") or {}
+    if latency:
+        parts.append("\n### NVML read latency (µs)\n")
+        rows = [[name, v["median_us"], v["p99_us"], v["calls"]] for name, v in latency.items()]
+        parts.append(markdown_table(["call", "median µs", "P99 µs", "calls"], rows))
+    burst = check.get("burst") or {}
+    if burst:
+        parts.append("\n### Update period under load (median interval between changes, 1 s tight poll)\n")
+        periods = burst.get("update_period_ms") or {}
+        parts.append(markdown_table(["reading", "update period ms"], [[k, v] for k, v in periods.items()]))
+        parts.append(f"\n### A {burst['burst_s']:g} s burst integrated three ways\n")
+        rows = [
+            [name, w["seconds"], w["mean_power_w"], w["counter_j"], w["power_usage_j"],
+             w["power_usage_gap_pct"], w["instant_j"], w["instant_gap_pct"]]
+            for name, w in burst["windows"].items()
+        ]  # fmt: skip
+        parts.append(
+            markdown_table(
+                ["window", "s", "mean W", "counter J", "PowerUsage J", "gap %", "instant J", "gap %"], rows
+            )
+        )
+        if burst.get("poller_error"):
+            parts.append(f"\npoller error: {burst['poller_error']}")
+    mapping = check.get("mapping") or []
+    if mapping:
+        parts.append("\n### CUDA_VISIBLE_DEVICES mapping (child process, NvmlMeter([0]))\n")
+        rows = [
+            [m["cuda_visible_devices"], m.get("nvml_uuid"), m.get("torch_uuid"), m["ok"], m.get("error")]
+            for m in mapping
+        ]
+        parts.append(markdown_table(["CUDA_VISIBLE_DEVICES", "NVML UUID", "torch UUID", "ok", "error"], rows))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------- traces
+def sampling_table(results: Results) -> str:
+    rows = []
+    for name, (_, trace) in results.traces.items():
+        per_epoch = counter_vs_sampling(trace)
+        gaps = [abs(float(r["gap_pct"])) for r in per_epoch if r["gap_pct"] is not None]
+        first = per_epoch[0]["gap_pct"] if per_epoch else None
+        rows.append(
+            [name, len(per_epoch), sum(float(r["counter_j"] or 0.0) for r in per_epoch),
+             statistics.mean(gaps) if gaps else None, max(gaps) if gaps else None, first]
+        )  # fmt: skip
+    return markdown_table(
+        ["workload", "epochs", "counter J", "mean |gap| %", "max |gap| %", "epoch-0 gap %"], rows
+    )
+
+
+def overhead_table(results: Results) -> str:
+    rows = []
+    for summary in results.summaries:
+        for row in summary.get("overhead", []):
+            if row.get("status") != "measured":
+                rows.append([row["workload"], None, None, None, None, None, row.get("status")])
+                continue
+            with_s = sum(r["fit_s"] for r in row["runs"] if r["callback"])
+            without_s = sum(r["fit_s"] for r in row["runs"] if not r["callback"])
+            rows.append(
+                [row["workload"], f"{row['epochs']} x {row['steps_per_epoch']}", without_s, with_s,
+                 row["fit_ratio"], 100.0 * (row["fit_ratio"] - 1.0), f"epochs only: {row['epochs_ratio']:.4f}"]
+            )  # fmt: skip
+    return markdown_table(
+        ["workload", "epochs x steps", "without s", "with s", "ratio", "overhead %", "note"], rows
+    )
+
+
+@dataclass(frozen=True)
+class StepReplay:
+    """STEP fed a trace's epochs one by one, as the callback does; errors against the measured total."""
+
+    workload: str
+    total_j: float
+    errors_pct: list[float]  # projection after each epoch vs the measured total
+    stable: list[bool]
+
+    @property
+    def first_stable(self) -> int | None:
+        return next((i for i, s in enumerate(self.stable) if s), None)
+
+    @property
+    def worst_after_stable_pct(self) -> float | None:
+        first = self.first_stable
+        return None if first is None else max(abs(e) for e in self.errors_pct[first:])
+
+
+def step_replay(name: str, trace: Trace) -> StepReplay:
+    from lightning_energy.step import StepProjector
+
+    epochs = trace_epochs(trace)
+    total_j = sum(e.energy_j for e in epochs)
+    projector = StepProjector()
+    errors, stable = [], []
+    for epoch in epochs:
+        projection = projector.update(epoch.energy_j, epoch.seconds, total_epochs=len(epochs))
+        errors.append(gap_pct(projection.total_j, total_j) or 0.0)
+        stable.append(projection.stable)
+    return StepReplay(name, total_j, errors, stable)
+
+
+def step_tables(results: Results) -> str:
+    replays = [step_replay(name, trace) for name, (_, trace) in results.traces.items()]
+    summary = markdown_table(
+        ["workload", "steady", "epochs", "measured J", "first stable epoch", "error then %",
+         "max |error| after %"],
+        [[r.workload, is_steady(results.traces[r.workload][1]), len(r.errors_pct), r.total_j,
+          r.first_stable, None if r.first_stable is None else r.errors_pct[r.first_stable],
+          r.worst_after_stable_pct] for r in replays],
+    )  # fmt: skip
+    longest = max((len(r.errors_pct) for r in replays), default=0)
+    rows = []
+    for i in range(longest):
+        cells: list[object] = [i]
+        for r in replays:
+            if i >= len(r.errors_pct):
+                cells.append("")
+            else:
+                cells.append(f"{r.errors_pct[i]:+.2f}{' *' if r.stable[i] else ''}")
+        rows.append(cells)
+    per_epoch = markdown_table(["epoch", *[r.workload for r in replays]], rows)
+    return (
+        f"{summary}\n\nProjection error (%) after each epoch; `*`: STEP declared the run stable.\n\n{per_epoch}"
+    )
+
+
+def pre_table(results: Results) -> str:
+    from lightning_energy.pre import PreEstimator, RunDescriptor
+
+    estimator = PreEstimator.default()
+    rows = []
+    for name, (_, trace) in results.traces.items():
+        epochs = trace_epochs(trace)
+        measured_j = sum(e.gpu_j for e in epochs)
+        seconds = sum(e.seconds for e in epochs)
+        pre = trace.meta.get("pre") or {}
+        if not epochs or "descriptor" not in pre:
+            rows.append([name, None, None, measured_j, None, None, None, None, pre.get("skipped")])
+            continue
+        now = estimator.predict(RunDescriptor.from_dict(pre["descriptor"]))
+        n = len(epochs)
+        low_j, high_j = now.low_j * n, now.high_j * n
+        rows.append(
+            [name, float(pre.get("total_j") or 0.0) / max(1, int(pre.get("total_epochs") or 1)) * n,
+             now.epoch_energy_j * n, measured_j, gap_pct(now.epoch_energy_j * n, measured_j),
+             low_j <= measured_j <= high_j, now.power_w, measured_j / seconds if seconds else None, None]
+        )  # fmt: skip
+    return markdown_table(
+        ["workload", "PRE at record J", "PRE now J", "measured GPU J", "PRE now error %", "in 90% interval",
+         "PRE W", "measured W", "note"],
+        rows,
+    )  # fmt: skip
+
+
+def status_lines(results: Results) -> str:
+    lines = []
+    for summary in results.summaries:
+        for name, entry in summary.get("workloads", {}).items():
+            if entry.get("status") not in ("recorded", "kept (complete trace already there)"):
+                rerun = f" (rerun: {entry['rerun']})" if entry.get("rerun") else ""
+                lines.append(f"* {name}: {entry.get('status')} {entry.get('error') or ''}{rerun}".rstrip())
+    return "\n".join(lines)
+
+
+def render(results: Results) -> str:
+    parts = []
+    for check in results.checks:
+        parts.append(nvml_tables(check))
+    if results.traces:
+        names = sorted({gpu_name(t) for _, t in results.traces.values()})
+        dry = any(t.meta.get("dry_run") for _, t in results.traces.values())
+        parts.append(f"### Recorded workloads on {', '.join(names)}" + (" (DRY RUN, not a measurement)" if dry else ""))
+        parts.append("#### Energy counter vs power sampling (per epoch, gpu0)\n\n" + sampling_table(results))
+        parts.append("#### STEP at each epoch vs the measured total\n\n" + step_tables(results))
+        parts.append("#### PRE vs measured on this GPU (whole recorded run, GPU only)\n\n" + pre_table(results))
+    if any(s.get("overhead") for s in results.summaries):
+        parts.append("#### Callback overhead (wall time with / without, ABBA order)\n\n" + overhead_table(results))
+    problems = status_lines(results)
+    if problems:
+        parts.append("#### Not recorded\n\n" + problems)
+    return "\n\n".join(parts) + "\n"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "unknown"
+
+
+def copy_traces(results: Results, dest: Path, *, allow_dry_run: bool = False) -> list[Path]:
+    """Copy complete traces to ``dest/<gpu>_<workload>.json``, with ``meta.gpu_name``."""
+    written: list[Path] = []
+    for name, (path, trace) in results.traces.items():
+        if not trace.meta.get("complete"):
+            print(f"not copied {path}: incomplete recording", file=sys.stderr)
+            continue
+        if trace.meta.get("dry_run") and not allow_dry_run:
+            print(f"not copied {path}: a dry run, not a measurement", file=sys.stderr)
+            continue
+        trace.meta.setdefault("gpu_name", gpu_name(trace))
+        written.append(write_trace(trace, dest / f"{slug(gpu_name(trace))}_{slug(name)}.json"))
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("results", type=Path, nargs="+", help="folders (or files) the runbook wrote")
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument("--copy-traces", type=Path, help="copy complete traces here as <gpu>_<workload>.json")
+    parser.add_argument("--allow-dry-run", action="store_true", help="copy dry-run traces too (tests only)")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.results if not p.exists()]
+    if missing:
+        parser.error(f"results: not found: {', '.join(missing)}")
+    results = load_results(args.results)
+    if not (results.checks or results.summaries or results.traces):
+        parser.error("results: no nvml_check.json, record_summary.json or trace found")
+    text = render(results)
+    print(text)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(text, encoding="utf-8")
+    if args.copy_traces:
+        for path in copy_traces(results, args.copy_traces, allow_dry_run=args.allow_dry_run):
+            print(f"copied {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
