@@ -142,7 +142,12 @@ class Poller:
     def sample(self) -> tuple[float, float, float, float | None]:
         t_s = self._clock()
         instant = instant_power_w(self._pynvml, self._handle) if self._instant else None
-        return (t_s, counter_j(self._pynvml, self._handle), power_usage_w(self._pynvml, self._handle), instant)
+        return (
+            t_s,
+            counter_j(self._pynvml, self._handle),
+            power_usage_w(self._pynvml, self._handle),
+            instant,
+        )
 
     def _run(self) -> None:
         try:

@@ -115,7 +115,7 @@ def fit(
     with tempfile.TemporaryDirectory(prefix="le-gpu-") as root:
         trainer = _trainer(device, cuda_index, epochs, workload.precision, callbacks, Path(root))
         t0 = time.perf_counter()
-        trainer.fit(workload.module, train_dataloaders=loader(steps))
+        trainer.fit(workload.module, train_dataloaders=loader(workload, steps))
         _sync(trainer)
         return time.perf_counter() - t0
 
@@ -152,7 +152,7 @@ def record_workload(
     try:
         with tempfile.TemporaryDirectory(prefix="le-gpu-") as root:
             trainer = _trainer(device, cuda_index, epochs, workload.precision, [callback, timer], Path(root))
-            trainer.fit(workload.module, train_dataloaders=loader(steps))
+            trainer.fit(workload.module, train_dataloaders=loader(workload, steps))
         recorder.meta["complete"] = len(timer.epoch_s) == epochs
     finally:
         recorder.meta.update(
@@ -176,7 +176,7 @@ def overhead(
     make_meter: MeterFactory,
     cuda_index: int = 0,
 ) -> dict[str, Any]:
-    """Runs without / with the callback in ABBA order; wall-time ratios of the whole fits and of the epochs."""
+    """Runs without / with the callback in ABBA order; wall-time ratios of the whole fits and the epochs."""
     from lightning_energy import EnergyCallback
 
     runs: list[dict[str, Any]] = []
@@ -320,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         if elapsed + seconds <= args.budget_s:
             return True
-        print(f"skipped {what}: about {seconds:.0f} s left to do, {elapsed:.0f} s of --budget-s used; rerun: {rerun}")
+        print(
+            f"skipped {what}: needs about {seconds:.0f} s, {elapsed:.0f} s of --budget-s used; rerun: {rerun}"
+        )
         return False
 
     def steps_for(name: str) -> tuple[int, float | None]:
@@ -401,7 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cuda_index=args.cuda_index,
             )
             row["status"] = "measured"
-            print(f"overhead {name}: with / without = {row['fit_ratio']:.4f} (fit), {row['epochs_ratio']:.4f}")
+            print(
+                f"overhead {name}: with / without = {row['fit_ratio']:.4f} (fit), {row['epochs_ratio']:.4f}"
+            )
         except Exception as err:
             failures += 1
             row = {"workload": name, "status": "failed", "error": f"{type(err).__name__}: {err}"}

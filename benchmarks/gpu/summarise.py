@@ -2,10 +2,10 @@
 
     python benchmarks/gpu/summarise.py RESULTS_DIR [...] [--markdown FILE] [--copy-traces tests/data/traces]
 
-RESULTS_DIR is what a runbook command wrote (``nvml_check.json``, ``record_summary.json``, traces), or a folder
-holding several of those (two levels at most). Tables: the GPU and NVML (latency, update periods, the burst
-integrated three ways, the ``CUDA_VISIBLE_DEVICES`` mapping), energy counter vs power sampling per workload,
-callback overhead, STEP at each epoch vs the measured total, and PRE vs measured on this GPU.
+RESULTS_DIR is what a runbook command wrote (``nvml_check.json``, ``record_summary.json``, traces), or a
+folder holding several of those (two levels at most). Tables: the GPU and NVML (latency, update periods, the
+burst integrated three ways, the ``CUDA_VISIBLE_DEVICES`` mapping), energy counter vs power sampling per
+workload, callback overhead, STEP at each epoch vs the measured total, and PRE vs measured on this GPU.
 
 ``--copy-traces DIR`` copies every complete trace into DIR as ``<gpu>_<workload>.json`` (the GPU name in the
 file name and in ``meta.gpu_name``); dry-run traces are refused unless ``--allow-dry-run`` (tests only).
@@ -84,13 +84,32 @@ def nvml_tables(check: dict[str, Any]) -> str:
     parts = ["### GPU and NVML\n"]
     parts.append(
         markdown_table(
-            ["GPU", "UUID", "driver", "NVML", "CUDA driver", "compute cap.", "power limit W", "counter",
-             "instant field"],
-            [[gpu.get("name"), gpu.get("uuid"), system.get("driver"), system.get("nvml_version"),
-              system.get("cuda_driver_version"), gpu.get("compute_capability"), gpu.get("power_limit_w"),
-              gpu.get("energy_counter"), gpu.get("instant_power_field")]],
+            [
+                "GPU",
+                "UUID",
+                "driver",
+                "NVML",
+                "CUDA driver",
+                "compute cap.",
+                "power limit W",
+                "counter",
+                "instant field",
+            ],
+            [
+                [
+                    gpu.get("name"),
+                    gpu.get("uuid"),
+                    system.get("driver"),
+                    system.get("nvml_version"),
+                    system.get("cuda_driver_version"),
+                    gpu.get("compute_capability"),
+                    gpu.get("power_limit_w"),
+                    gpu.get("energy_counter"),
+                    gpu.get("instant_power_field"),
+                ]
+            ],
         )
-    )  # fmt: skip
+    )
     if check.get("dry_run"):
         parts.append("\n**Dry run (CPU, fake or idle NVML): not a measurement.**")
     latency = check.get("latency_us") or {}
@@ -105,10 +124,18 @@ def nvml_tables(check: dict[str, Any]) -> str:
         parts.append(markdown_table(["reading", "update period ms"], [[k, v] for k, v in periods.items()]))
         parts.append(f"\n### A {burst['burst_s']:g} s burst integrated three ways\n")
         rows = [
-            [name, w["seconds"], w["mean_power_w"], w["counter_j"], w["power_usage_j"],
-             w["power_usage_gap_pct"], w["instant_j"], w["instant_gap_pct"]]
+            [
+                name,
+                w["seconds"],
+                w["mean_power_w"],
+                w["counter_j"],
+                w["power_usage_j"],
+                w["power_usage_gap_pct"],
+                w["instant_j"],
+                w["instant_gap_pct"],
+            ]
             for name, w in burst["windows"].items()
-        ]  # fmt: skip
+        ]
         parts.append(
             markdown_table(
                 ["window", "s", "mean W", "counter J", "PowerUsage J", "gap %", "instant J", "gap %"], rows
@@ -135,9 +162,15 @@ def sampling_table(results: Results) -> str:
         gaps = [abs(float(r["gap_pct"])) for r in per_epoch if r["gap_pct"] is not None]
         first = per_epoch[0]["gap_pct"] if per_epoch else None
         rows.append(
-            [name, len(per_epoch), sum(float(r["counter_j"] or 0.0) for r in per_epoch),
-             statistics.mean(gaps) if gaps else None, max(gaps) if gaps else None, first]
-        )  # fmt: skip
+            [
+                name,
+                len(per_epoch),
+                sum(float(r["counter_j"] or 0.0) for r in per_epoch),
+                statistics.mean(gaps) if gaps else None,
+                max(gaps) if gaps else None,
+                first,
+            ]
+        )
     return markdown_table(
         ["workload", "epochs", "counter J", "mean |gap| %", "max |gap| %", "epoch-0 gap %"], rows
     )
@@ -153,9 +186,16 @@ def overhead_table(results: Results) -> str:
             with_s = sum(r["fit_s"] for r in row["runs"] if r["callback"])
             without_s = sum(r["fit_s"] for r in row["runs"] if not r["callback"])
             rows.append(
-                [row["workload"], f"{row['epochs']} x {row['steps_per_epoch']}", without_s, with_s,
-                 row["fit_ratio"], 100.0 * (row["fit_ratio"] - 1.0), f"epochs only: {row['epochs_ratio']:.4f}"]
-            )  # fmt: skip
+                [
+                    row["workload"],
+                    f"{row['epochs']} x {row['steps_per_epoch']}",
+                    without_s,
+                    with_s,
+                    row["fit_ratio"],
+                    100.0 * (row["fit_ratio"] - 1.0),
+                    f"epochs only: {row['epochs_ratio']:.4f}",
+                ]
+            )
     return markdown_table(
         ["workload", "epochs x steps", "without s", "with s", "ratio", "overhead %", "note"], rows
     )
@@ -197,12 +237,28 @@ def step_replay(name: str, trace: Trace) -> StepReplay:
 def step_tables(results: Results) -> str:
     replays = [step_replay(name, trace) for name, (_, trace) in results.traces.items()]
     summary = markdown_table(
-        ["workload", "steady", "epochs", "measured J", "first stable epoch", "error then %",
-         "max |error| after %"],
-        [[r.workload, is_steady(results.traces[r.workload][1]), len(r.errors_pct), r.total_j,
-          r.first_stable, None if r.first_stable is None else r.errors_pct[r.first_stable],
-          r.worst_after_stable_pct] for r in replays],
-    )  # fmt: skip
+        [
+            "workload",
+            "steady",
+            "epochs",
+            "measured J",
+            "first stable epoch",
+            "error then %",
+            "max |error| after %",
+        ],
+        [
+            [
+                r.workload,
+                is_steady(results.traces[r.workload][1]),
+                len(r.errors_pct),
+                r.total_j,
+                r.first_stable,
+                None if r.first_stable is None else r.errors_pct[r.first_stable],
+                r.worst_after_stable_pct,
+            ]
+            for r in replays
+        ],
+    )
     longest = max((len(r.errors_pct) for r in replays), default=0)
     rows = []
     for i in range(longest):
@@ -214,9 +270,8 @@ def step_tables(results: Results) -> str:
                 cells.append(f"{r.errors_pct[i]:+.2f}{' *' if r.stable[i] else ''}")
         rows.append(cells)
     per_epoch = markdown_table(["epoch", *[r.workload for r in replays]], rows)
-    return (
-        f"{summary}\n\nProjection error (%) after each epoch; `*`: STEP declared the run stable.\n\n{per_epoch}"
-    )
+    legend = "Projection error (%) after each epoch; `*`: STEP declared the run stable."
+    return f"{summary}\n\n{legend}\n\n{per_epoch}"
 
 
 def pre_table(results: Results) -> str:
@@ -236,15 +291,32 @@ def pre_table(results: Results) -> str:
         n = len(epochs)
         low_j, high_j = now.low_j * n, now.high_j * n
         rows.append(
-            [name, float(pre.get("total_j") or 0.0) / max(1, int(pre.get("total_epochs") or 1)) * n,
-             now.epoch_energy_j * n, measured_j, gap_pct(now.epoch_energy_j * n, measured_j),
-             low_j <= measured_j <= high_j, now.power_w, measured_j / seconds if seconds else None, None]
-        )  # fmt: skip
+            [
+                name,
+                float(pre.get("total_j") or 0.0) / max(1, int(pre.get("total_epochs") or 1)) * n,
+                now.epoch_energy_j * n,
+                measured_j,
+                gap_pct(now.epoch_energy_j * n, measured_j),
+                low_j <= measured_j <= high_j,
+                now.power_w,
+                measured_j / seconds if seconds else None,
+                None,
+            ]
+        )
     return markdown_table(
-        ["workload", "PRE at record J", "PRE now J", "measured GPU J", "PRE now error %", "in 90% interval",
-         "PRE W", "measured W", "note"],
+        [
+            "workload",
+            "PRE at record J",
+            "PRE now J",
+            "measured GPU J",
+            "PRE now error %",
+            "in 90% interval",
+            "PRE W",
+            "measured W",
+            "note",
+        ],
         rows,
-    )  # fmt: skip
+    )
 
 
 def status_lines(results: Results) -> str:
@@ -264,12 +336,18 @@ def render(results: Results) -> str:
     if results.traces:
         names = sorted({gpu_name(t) for _, t in results.traces.values()})
         dry = any(t.meta.get("dry_run") for _, t in results.traces.values())
-        parts.append(f"### Recorded workloads on {', '.join(names)}" + (" (DRY RUN, not a measurement)" if dry else ""))
+        parts.append(
+            f"### Recorded workloads on {', '.join(names)}" + (" (DRY RUN, not a measurement)" if dry else "")
+        )
         parts.append("#### Energy counter vs power sampling (per epoch, gpu0)\n\n" + sampling_table(results))
         parts.append("#### STEP at each epoch vs the measured total\n\n" + step_tables(results))
-        parts.append("#### PRE vs measured on this GPU (whole recorded run, GPU only)\n\n" + pre_table(results))
+        parts.append(
+            "#### PRE vs measured on this GPU (whole recorded run, GPU only)\n\n" + pre_table(results)
+        )
     if any(s.get("overhead") for s in results.summaries):
-        parts.append("#### Callback overhead (wall time with / without, ABBA order)\n\n" + overhead_table(results))
+        parts.append(
+            "#### Callback overhead (wall time with / without, ABBA order)\n\n" + overhead_table(results)
+        )
     problems = status_lines(results)
     if problems:
         parts.append("#### Not recorded\n\n" + problems)

@@ -1,9 +1,9 @@
 """The GPU runbook (benchmarks/gpu/) on the CPU: pure helpers, then every command's flow as a dry run.
 
 The dry runs start the runbook's commands as the GPU machine would (``python benchmarks/gpu/<script>.py``,
-``PYTHONPATH`` = the repository), with ``tests/benchmarks/gpu_image`` first on the path: a fake ``pynvml`` (the
-fake of tests/meters/conftest.py, whose power is a known curve) and no CodeCarbon, like the GPU image. They
-prove the flow and the output files, not a measurement: docs/validation.md says what a real GPU gives.
+``PYTHONPATH`` = the repository), with ``tests/benchmarks/gpu_image`` first on the path: a fake ``pynvml``
+(the fake of tests/meters/conftest.py, whose power is a known curve) and no CodeCarbon, like the GPU image.
+They prove the flow and the output files, not a measurement: docs/validation.md says what a real GPU gives.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ analysis = pytest.importorskip("analysis")
 summarise = pytest.importorskip("summarise")
 
 
-def run_command(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_command(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python benchmarks/gpu/<script> args`` from the repository root, with the fake GPU image."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(GPU_IMAGE), str(REPO)]), **(env or {})}
     environment.pop("CUDA_VISIBLE_DEVICES", None)
@@ -75,8 +77,9 @@ def _trace(epochs: int, epoch_j: list[float] | None = None, **meta: Any) -> Trac
         t_s += 0.5
     meta = {"workload": "w", "complete": True, **meta}
     hardware = {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}
-    return Trace(meta=meta, labels={"gpu0": "measured"}, hardware=hardware, readings=readings,
-                 power_samples=samples)  # fmt: skip
+    return Trace(
+        meta=meta, labels={"gpu0": "measured"}, hardware=hardware, readings=readings, power_samples=samples
+    )
 
 
 def test_counter_vs_sampling_and_epochs_of_a_trace() -> None:
@@ -91,7 +94,12 @@ def test_counter_vs_sampling_and_epochs_of_a_trace() -> None:
 
 def test_markdown_table_uses_three_significant_figures() -> None:
     table = analysis.markdown_table(["a", "b", "c"], [[1, 2.5, True], ["x", None, 12345.678]])
-    assert table.splitlines() == ["| a | b | c |", "|---|---|---|", "| 1 | 2.50 | yes |", "| x | n/a | 12346 |"]
+    assert table.splitlines() == [
+        "| a | b | c |",
+        "|---|---|---|",
+        "| 1 | 2.50 | yes |",
+        "| x | n/a | 12346 |",
+    ]
 
 
 def test_step_replay_declares_a_long_steady_trace_stable_and_accurate() -> None:
@@ -111,8 +119,9 @@ def test_pre_table_compares_the_estimate_with_the_measured_gpu_energy() -> None:
     )
     estimate = PreEstimator.default().predict(descriptor)
     measured_j = estimate.epoch_energy_j * 1.1  # the GPU used 10 % more than PRE says, every epoch
-    trace = _trace(12, [measured_j] * 12, pre={"descriptor": descriptor.to_dict(), "total_j": 1.0,
-                                               "total_epochs": 12})  # fmt: skip
+    trace = _trace(
+        12, [measured_j] * 12, pre={"descriptor": descriptor.to_dict(), "total_j": 1.0, "total_epochs": 12}
+    )
     results = summarise.Results(traces={"resnet18": (Path("resnet18.json"), trace)})
     row = summarise.pre_table(results).splitlines()[2].split(" | ")
     assert row[0] == "| resnet18" and float(row[4]) == pytest.approx(-100.0 / 11.0, rel=1e-2)
@@ -145,11 +154,33 @@ def test_workloads_validate_names() -> None:
 def runbook_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Runbook commands 1 and 2 (in tiny form) against the fake GPU image; their output folders."""
     out = tmp_path_factory.mktemp("gpu_out")
-    check = run_command("nvml_check.py", "--device", "cpu", "--out", str(out / "nvml"), "--burst-s", "0.5",
-                        "--idle-s", "0.2", "--reads", "200")  # fmt: skip
+    check = run_command(
+        "nvml_check.py",
+        "--device",
+        "cpu",
+        "--out",
+        str(out / "nvml"),
+        "--burst-s",
+        "0.5",
+        "--idle-s",
+        "0.2",
+        "--reads",
+        "200",
+    )
     assert check.returncode == 0, check.stderr
-    record = run_command("record.py", "--device", "cpu", "--workloads", "mlp,finetune", "--overhead", "mlp",
-                         "--epochs", "3", "--out", str(out / "rec1"))  # fmt: skip
+    record = run_command(
+        "record.py",
+        "--device",
+        "cpu",
+        "--workloads",
+        "mlp,finetune",
+        "--overhead",
+        "mlp",
+        "--epochs",
+        "3",
+        "--out",
+        str(out / "rec1"),
+    )
     assert record.returncode == 0, record.stderr
     return out
 
@@ -169,7 +200,9 @@ def test_nvml_check_dry_run_writes_its_result(runbook_out: Path) -> None:
 
 
 def test_nvml_check_stops_when_the_gpu_has_no_energy_counter(tmp_path: Path) -> None:
-    check = run_command("nvml_check.py", "--device", "cpu", "--out", str(tmp_path), env={"FAKE_NVML_COUNTER": "0"})
+    check = run_command(
+        "nvml_check.py", "--device", "cpu", "--out", str(tmp_path), env={"FAKE_NVML_COUNTER": "0"}
+    )
     assert check.returncode == 2
     assert "STOP" in check.stderr and "no NVML energy counter" in check.stderr
     assert json.loads((tmp_path / "nvml_check.json").read_text())["gpu"]["energy_counter"] is False
@@ -187,28 +220,51 @@ def test_record_dry_run_writes_traces_and_a_summary(runbook_out: Path) -> None:
     assert "skipped" in trace.meta["pre"]  # PRE models GPUs: skipped on the CPU, recorded on a GPU
     assert "frozen_backbone_until_epoch" in load_trace(runbook_out / "rec1" / "finetune.json").meta
     summary = json.loads((runbook_out / "rec1" / "record_summary.json").read_text())
-    assert {n: w["status"] for n, w in summary["workloads"].items()} == {"mlp": "recorded", "finetune": "recorded"}
+    assert {n: w["status"] for n, w in summary["workloads"].items()} == {
+        "mlp": "recorded",
+        "finetune": "recorded",
+    }
     (row,) = summary["overhead"]
     assert row["status"] == "measured" and [r["callback"] for r in row["runs"]] == [False, True, True, False]
 
 
 def test_summarise_turns_the_dry_run_into_tables(runbook_out: Path, tmp_path: Path) -> None:
     markdown = tmp_path / "tables.md"
-    code = summarise.main([str(runbook_out), "--markdown", str(markdown), "--copy-traces", str(tmp_path / "t"),
-                           "--allow-dry-run"])  # fmt: skip
+    code = summarise.main(
+        [
+            str(runbook_out),
+            "--markdown",
+            str(markdown),
+            "--copy-traces",
+            str(tmp_path / "t"),
+            "--allow-dry-run",
+        ]
+    )
     assert code == 0
     text = markdown.read_text()
-    for heading in ("NVML read latency", "integrated three ways", "CUDA_VISIBLE_DEVICES mapping",
-                    "Energy counter vs power sampling", "STEP at each epoch", "PRE vs measured",
-                    "Callback overhead", "DRY RUN"):  # fmt: skip
+    for heading in (
+        "NVML read latency",
+        "integrated three ways",
+        "CUDA_VISIBLE_DEVICES mapping",
+        "Energy counter vs power sampling",
+        "STEP at each epoch",
+        "PRE vs measured",
+        "Callback overhead",
+        "DRY RUN",
+    ):
         assert heading in text, heading
-    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["fake_h100_finetune.json", "fake_h100_mlp.json"]
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        "fake_h100_finetune.json",
+        "fake_h100_mlp.json",
+    ]
 
 
 def test_record_resumes_and_keeps_to_its_time_budget(runbook_out: Path, tmp_path: Path) -> None:
     record = pytest.importorskip("record")
     write_trace(load_trace(runbook_out / "rec1" / "mlp.json"), tmp_path / "mlp.json")
-    assert record.main(["--dry-run", "--workloads", "mlp,bf16", "--out", str(tmp_path), "--budget-s", "1"]) == 0
+    assert (
+        record.main(["--dry-run", "--workloads", "mlp,bf16", "--out", str(tmp_path), "--budget-s", "1"]) == 0
+    )
     statuses = json.loads((tmp_path / "record_summary.json").read_text())["workloads"]
     assert statuses["mlp"]["status"].startswith("kept")
     assert statuses["bf16"]["status"] == "skipped (time budget)"
@@ -234,3 +290,38 @@ def test_record_one_tiny_workload_with_a_fake_meter(tmp_path: Path) -> None:
     # 300 W x 0.5 s per read: an epoch spans one or more reads (more if the live bar refreshed).
     assert len(rows) == 2
     assert all(float(row["counter_j"] or 0) > 0 and float(row["counter_j"] or 0) % 150.0 == 0 for row in rows)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "transformer_lm", "mlp", "finetune"])
+def test_pre_describes_every_workload_like_an_ordinary_run(name: str, tmp_path: Path) -> None:
+    """PRE reads the loader and one batch: the synthetic loaders must show the real batch size and steps."""
+    import lightning.pytorch as pl
+
+    from lightning_energy.pre import estimate_for_fit
+
+    workloads = pytest.importorskip("workloads")
+    workload = workloads.build_workload(name, tiny=True, epochs=2)
+    fits: list[Any] = []
+
+    class Describe(pl.Callback):
+        def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            gpu = {"name": "NVIDIA H100 80GB HBM3"}
+            fits.append(estimate_for_fit(trainer, pl_module, gpu_info=gpu, total_epochs=2))
+
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Describe()],
+    )
+    trainer.fit(workload.module, train_dataloaders=workloads.loader(workload, 3))
+    (fit,) = fits
+    assert fit.descriptor.data.batch_size == workload.descriptor["batch_size"]
+    assert fit.descriptor.data.steps_per_epoch == 3
+    assert fit.descriptor.model.input_shape == tuple(workload.example_inputs.shape[1:])
+    assert fit.descriptor.gpu.name == "H100 SXM" and fit.total_j > 0

@@ -4,8 +4,9 @@ Put this folder first on ``PYTHONPATH`` (the runbook tests do). It is the fake o
 (loaded by path, unchanged) plus what the runbook reads beyond it: ``nvmlDeviceGetFieldValues`` with
 ``NVML_FI_DEV_POWER_INSTANT``, the NVML and CUDA driver versions and the compute capability.
 
-One GPU, ``Fake H100`` (UUID ``GPU-12345678-...``), whose power follows ``250 + 100 sin(t)`` W on the monotonic
-clock; its energy counter is the exact integral of that power, so integrating polled power must agree with it.
+One GPU, ``Fake H100`` (UUID ``GPU-12345678-...``), whose power follows ``250 + 100 sin(t)`` W on the
+monotonic clock; its energy counter is the exact integral of that power, so integrating polled power must
+agree with it.
 ``FAKE_NVML_COUNTER=0`` in the environment: the GPU has no energy counter.
 """
 
@@ -58,7 +59,9 @@ def nvmlDeviceGetFieldValues(device: Any, field_ids: list[int]) -> list[types.Si
         supported = field_id == NVML_FI_DEV_POWER_INSTANT
         value = types.SimpleNamespace(uiVal=round(1000.0 * power_w(time.monotonic())) if supported else 0)
         values.append(
-            types.SimpleNamespace(fieldId=field_id, nvmlReturn=0 if supported else 3, valueType=1, value=value)
+            types.SimpleNamespace(
+                fieldId=field_id, nvmlReturn=0 if supported else 3, valueType=1, value=value
+            )
         )
     return values
 
