@@ -12,9 +12,11 @@ so every boundary reading of the energy counter, the 20 Hz power samples, the GP
 fit start (``meta.pre``) and the run's settings land in the trace (format: lightning_energy.trace, version 1).
 The meter is passed explicitly: neither CodeCarbon nor a host meter is needed.
 
-``--overhead a,b``: for each workload, ``--overhead-pairs`` pairs of runs of ``--overhead-epochs`` epochs
-without and with the callback (its defaults, with an NVML meter and no history), in the order without, with,
-with, without (repeated), which cancels a linear drift; ratio = total wall time with / without.
+``--overhead a,b``: for each workload, ``--overhead-pairs`` blocks of four runs of ``--overhead-epochs``
+epochs without and with the callback (its defaults, with an NVML meter and no history), in the order
+without, with, with, without, which cancels a linear drift. Reported: the ratio of the training epochs' wall
+time with / without (the per-epoch cost, what a long run pays), the ratio of the whole fits, and the one-off
+seconds of setup and teardown (PRE, report, meter start) that a long run amortises.
 
 ``OUT/record_summary.json`` (calibration, timings, overhead, versions, skipped or failed workloads) is
 rewritten after every step, so a command stopped at its time limit keeps what it finished. A workload whose
@@ -50,11 +52,12 @@ from lightning_energy.meters import FakeMeter, NvmlMeter, RecordingMeter, TraceF
 from lightning_energy.meters.base import EnergyMeter
 
 SUMMARY_FILE = "record_summary.json"
+RERUN = "PYTHONPATH=$PWD python3 benchmarks/gpu/record.py"
 SUMMARY_FORMAT = "lightning_energy.gpu_record_summary"
 PROBE_STEPS = 20
 TINY_STEPS = 3
 # Budget guesses in seconds (an H100); deliberately pessimistic so a command never meets its 10-minute limit.
-START_S, PROBE_S, COMPILE_S, EPOCH_MARGIN = 15.0, 25.0, 90.0, 1.2
+START_S, PROBE_S, COMPILE_S, EPOCH_MARGIN = 10.0, 20.0, 90.0, 1.1
 
 MeterFactory = Callable[[bool], EnergyMeter]  # argument: sample power too (the recorder wants samples)
 
@@ -201,10 +204,11 @@ def overhead(
                 meter.close()
         runs.append({"callback": with_callback, "fit_s": fit_s, "epochs_s": sum(timer.epoch_s)})
 
-    def ratio(key: str) -> float:
-        with_s = sum(r[key] for r in runs if r["callback"])
-        without_s = sum(r[key] for r in runs if not r["callback"])
-        return with_s / without_s
+    def total(key: str, with_callback: bool) -> float:
+        return float(sum(r[key] for r in runs if r["callback"] == with_callback))
+
+    def one_off_s(with_callback: bool) -> float:  # setup and teardown: PRE, report, meter start and stop
+        return (total("fit_s", with_callback) - total("epochs_s", with_callback)) / (2 * pairs)
 
     return {
         "workload": name,
@@ -212,8 +216,9 @@ def overhead(
         "steps_per_epoch": steps,
         "callback": "EnergyCallback(meter=NvmlMeter([i]), history_path=False), other arguments default",
         "runs": runs,
-        "fit_ratio": ratio("fit_s"),
-        "epochs_ratio": ratio("epochs_s"),
+        "fit_ratio": total("fit_s", True) / total("fit_s", False),
+        "epochs_ratio": total("epochs_s", True) / total("epochs_s", False),
+        "one_off_s": one_off_s(True) - one_off_s(False),
     }
 
 
@@ -345,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         estimate_s = START_S + PROBE_S + (COMPILE_S if name == "compiled" else 0.0)
         estimate_s += epochs * args.epoch_seconds * EPOCH_MARGIN if not tiny else 0.0
-        rerun = f"record.py --workloads {name} --out {args.out}"
+        rerun = f"{RERUN} --workloads {name} --out {args.out}"
         if not fits_budget(estimate_s, name, rerun):
             entry.update(status="skipped (time budget)", rerun=rerun)
             write_json(summary, summary_path)
@@ -381,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{entry['status']} {name}: {path} ({epochs} epochs x {entry.get('steps_per_epoch')} steps)")
 
     for name in overhead_names:
-        rerun = f"record.py --overhead {name} --out {args.out}"
+        rerun = f"{RERUN} --overhead {name} --out {args.out}"
         runs = 4 * args.overhead_pairs
         estimate_s = (0.0 if name in steps_of or tiny else PROBE_S) + runs * (
             START_S + args.overhead_epochs * args.epoch_seconds * EPOCH_MARGIN * (not tiny)
