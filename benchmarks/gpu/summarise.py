@@ -121,7 +121,8 @@ def nvml_tables(check: dict[str, Any]) -> str:
     if burst:
         parts.append("\n### Update period under load (median interval between changes, 1 s tight poll)\n")
         periods = burst.get("update_period_ms") or {}
-        parts.append(markdown_table(["reading", "update period ms"], [[k, v] for k, v in periods.items()]))
+        rows = [[k, v, None if not v else 1000.0 / v] for k, v in periods.items()]
+        parts.append(markdown_table(["reading", "update period ms", "updates/s"], rows))
         parts.append(f"\n### A {burst['burst_s']:g} s burst integrated three ways\n")
         rows = [
             [

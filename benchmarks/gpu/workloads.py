@@ -169,7 +169,8 @@ class SyntheticModule(pl.LightningModule):
             self.frozen.requires_grad_(True)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.forward_model(inputs)  # type: ignore[no-any-return]
+        """The eager model: what PRE runs once to count FLOPs (no compilation for it); training compiles."""
+        return self.model(inputs)  # type: ignore[no-any-return]
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return self.inputs  # the loader's CPU batch has its copy on the device already
