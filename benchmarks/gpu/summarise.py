@@ -173,7 +173,7 @@ def sampling_table(results: Results) -> str:
             ]
         )
     return markdown_table(
-        ["workload", "epochs", "counter J", "mean |gap| %", "max |gap| %", "epoch-0 gap %"], rows
+        ["workload", "epochs", "counter J", "mean \\|gap\\| %", "max \\|gap\\| %", "epoch-0 gap %"], rows
     )
 
 
@@ -247,7 +247,7 @@ def step_tables(results: Results) -> str:
             "measured J",
             "first stable epoch",
             "error then %",
-            "max |error| after %",
+            "max \\|error\\| after %",
         ],
         [
             [
