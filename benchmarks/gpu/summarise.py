@@ -19,6 +19,7 @@ import json
 import re
 import statistics
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,49 +278,91 @@ def step_tables(results: Results) -> str:
     return f"{summary}\n\n{legend}\n\n{per_epoch}"
 
 
-def pre_table(results: Results) -> str:
-    from lightning_energy.pre import PreEstimator, RunDescriptor
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One recorded workload as PRE sees it: its descriptor and the measured GPU energy and time."""
 
-    estimator = PreEstimator.default()
-    rows = []
+    workload: str
+    descriptor: Any  # lightning_energy.pre.RunDescriptor (imported lazily)
+    epochs: int
+    gpu_j: float
+    seconds: float
+    pre: dict[str, Any]
+
+
+def measured_runs(results: Results) -> tuple[list[MeasuredRun], dict[str, str]]:
+    """Workloads whose trace holds a PRE descriptor; the others with the reason."""
+    from lightning_energy.pre import RunDescriptor
+
+    runs, skipped = [], {}
     for name, (_, trace) in results.traces.items():
         epochs = trace_epochs(trace)
-        measured_j = sum(e.gpu_j for e in epochs)
-        seconds = sum(e.seconds for e in epochs)
-        pre = trace.meta.get("pre") or {}
-        if not epochs or "descriptor" not in pre:
-            rows.append([name, None, None, measured_j, None, None, None, None, pre.get("skipped")])
+        pre = dict(trace.meta.get("pre") or {})
+        gpu_j, seconds = sum(e.gpu_j for e in epochs), sum(e.seconds for e in epochs)
+        if not epochs or "descriptor" not in pre or gpu_j <= 0 or seconds <= 0:
+            skipped[name] = str(pre.get("skipped") or "no PRE descriptor or no measured GPU energy")
             continue
-        now = estimator.predict(RunDescriptor.from_dict(pre["descriptor"]))
-        n = len(epochs)
-        low_j, high_j = now.low_j * n, now.high_j * n
+        descriptor = RunDescriptor.from_dict(pre["descriptor"])
+        runs.append(MeasuredRun(name, descriptor, len(epochs), gpu_j, seconds, pre))
+    return runs, skipped
+
+
+def calibrated_elsewhere_j(runs: Sequence[MeasuredRun]) -> dict[str, float]:
+    """PRE for each workload after calibrating on the *other* workloads' runs (leave one workload out),
+    through the run history the callback keeps: the figure a user gets on this GPU after a few runs."""
+    from lightning_energy.pre import PreEstimator, RunHistory
+
+    estimates: dict[str, float] = {}
+    if len(runs) < 2:
+        return estimates
+    with tempfile.TemporaryDirectory(prefix="le-pre-") as folder:
+        for held_out in runs:
+            history = RunHistory(Path(folder) / f"{slug(held_out.workload)}.sqlite")
+            for run in runs:
+                if run is not held_out:
+                    history.append(
+                        run.descriptor,
+                        epoch_energy_j=run.gpu_j / run.epochs,
+                        power_w=run.gpu_j / run.seconds,
+                        epoch_seconds=run.seconds / run.epochs,
+                        epochs=run.epochs,
+                    )
+            estimator = PreEstimator.default().calibrated(history)
+            estimates[held_out.workload] = (
+                estimator.predict(held_out.descriptor).epoch_energy_j * held_out.epochs
+            )
+    return estimates
+
+
+def pre_table(results: Results) -> str:
+    """PRE vs the measured GPU energy of each whole recording (out of sample: PRE never saw these runs)."""
+    from lightning_energy.pre import PreEstimator
+
+    estimator = PreEstimator.default()
+    runs, skipped = measured_runs(results)
+    elsewhere = calibrated_elsewhere_j(runs)
+    rows: list[list[object]] = [[name, *([None] * 8), reason] for name, reason in skipped.items()]
+    for run in runs:
+        now = estimator.predict(run.descriptor)
+        at_record = float(run.pre.get("total_j") or 0.0) / max(1, int(run.pre.get("total_epochs") or 1))
+        calibrated = elsewhere.get(run.workload)
         rows.append(
             [
-                name,
-                float(pre.get("total_j") or 0.0) / max(1, int(pre.get("total_epochs") or 1)) * n,
-                now.epoch_energy_j * n,
-                measured_j,
-                gap_pct(now.epoch_energy_j * n, measured_j),
-                low_j <= measured_j <= high_j,
+                run.workload,
+                at_record * run.epochs,
+                now.epoch_energy_j * run.epochs,
+                run.gpu_j,
+                gap_pct(now.epoch_energy_j * run.epochs, run.gpu_j),
+                now.low_j * run.epochs <= run.gpu_j <= now.high_j * run.epochs,
+                gap_pct(calibrated, run.gpu_j),
                 now.power_w,
-                measured_j / seconds if seconds else None,
+                run.gpu_j / run.seconds,
                 None,
             ]
         )
-    return markdown_table(
-        [
-            "workload",
-            "PRE at record J",
-            "PRE now J",
-            "measured GPU J",
-            "PRE now error %",
-            "in 90% interval",
-            "PRE W",
-            "measured W",
-            "note",
-        ],
-        rows,
-    )
+    headers = ["workload", "PRE at record J", "PRE now J", "measured GPU J", "PRE now error %",
+               "in 90% interval", "calibrated on others error %", "PRE W", "measured W", "note"]  # fmt: skip
+    return markdown_table(headers, rows)
 
 
 def status_lines(results: Results) -> str:
