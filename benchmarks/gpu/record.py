@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import platform
 import shlex
 import sys
@@ -252,6 +253,15 @@ def complete_trace(path: Path) -> bool:
         return False
 
 
+def previous_summary(path: Path) -> dict[str, Any]:
+    """The summary an earlier run left in the output folder, or ``{}``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) and data.get("format") == SUMMARY_FORMAT else {}
+
+
 def parse_names(text: str, parser: argparse.ArgumentParser, option: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = sorted(set(names) - set(WORKLOADS))
@@ -318,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overhead": [],
     }
     summary_path = args.out / SUMMARY_FILE
+    previous = previous_summary(summary_path)  # a rerun into the same folder keeps what it does not redo
+    summary["workloads"].update(previous.get("workloads", {}))
+    summary["overhead"] = [r for r in previous.get("overhead", []) if r.get("workload") not in overhead_names]
     steps_of: dict[str, int] = {}
     failures = 0
 

@@ -275,6 +275,9 @@ def test_record_resumes_and_keeps_to_its_time_budget(runbook_out: Path, tmp_path
     )
     statuses = json.loads((tmp_path / "record_summary.json").read_text())["workloads"]
     assert statuses["mlp"]["status"].startswith("kept")
+    assert record.main(["--dry-run", "--workloads", "mlp", "--out", str(tmp_path), "--budget-s", "1"]) == 0
+    statuses = json.loads((tmp_path / "record_summary.json").read_text())["workloads"]
+    assert set(statuses) == {"mlp", "bf16"}  # a rerun into the same folder keeps the earlier entries
     assert statuses["bf16"]["status"] == "skipped (time budget)"
     assert statuses["bf16"]["rerun"].endswith(f"benchmarks/gpu/record.py --workloads bf16 --out {tmp_path}")
 
