@@ -179,15 +179,18 @@ def sampling_table(results: Results) -> str:
 
 
 def overhead_table(results: Results) -> str:
-    """Per workload: epochs' wall time without / with the callback, their ratio, and the one-off seconds."""
+    """Per workload: epochs' wall time without / with the callback, the overhead, the run-to-run noise (spread
+    of the runs without the callback: an overhead below it is not resolved) and the one-off seconds."""
     rows: list[list[object]] = []
     for summary in results.summaries:
         for row in summary.get("overhead", []):
             if row.get("status") != "measured":
-                rows.append([row["workload"], None, None, None, None, None, None, row.get("status")])
+                rows.append([row["workload"], *([None] * 7), row.get("status")])
                 continue
             epochs_with = sum(r["epochs_s"] for r in row["runs"] if r["callback"])
-            epochs_without = sum(r["epochs_s"] for r in row["runs"] if not r["callback"])
+            without = [r["epochs_s"] for r in row["runs"] if not r["callback"]]
+            epochs_without = sum(without)
+            noise_pct = 100.0 * (max(without) - min(without)) / statistics.mean(without)
             rows.append(
                 [
                     row["workload"],
@@ -195,13 +198,14 @@ def overhead_table(results: Results) -> str:
                     epochs_without,
                     epochs_with,
                     100.0 * (row["epochs_ratio"] - 1.0),
+                    noise_pct,
                     100.0 * (row["fit_ratio"] - 1.0),
                     row.get("one_off_s"),
                     f"{len(row['runs'])} runs",
                 ]
             )
     headers = ["workload", "epochs x steps", "epochs without s", "epochs with s", "per-epoch overhead %",
-               "whole-fit overhead %", "one-off s", "note"]  # fmt: skip
+               "noise %", "whole-fit overhead %", "one-off s", "note"]  # fmt: skip
     return markdown_table(headers, rows)
 
 
