@@ -24,13 +24,16 @@ CPU_W = 60.0
 RAM_W = 12.0
 
 
-def make_trace(seed: int = 0) -> Trace:
+def make_trace(seed: int = 0, epochs: int = EPOCHS) -> Trace:
+    """The synthetic trace; ``epochs`` other than 30 for tests of short recordings."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     rng = random.Random(seed)
     joules = {"gpu0": 0.0, "cpu": 0.0, "ram": 0.0}
     readings: list[TraceReading] = []
     samples: list[tuple[float, float]] = []
     t_s = 100.0
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         readings.append(
             TraceReading(t_s=round(t_s, 3), joules=_rounded(joules), event="epoch_start", epoch=epoch)
         )
@@ -53,7 +56,7 @@ def make_trace(seed: int = 0) -> Trace:
         meta={
             "synthetic": True,
             "workload": "synthetic_steady",
-            "epochs": EPOCHS,
+            "epochs": epochs,
             "epoch_s": EPOCH_S,
             "generator": "benchmarks/gpu/make_synthetic_trace.py",
             "seed": seed,

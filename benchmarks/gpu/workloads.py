@@ -1,13 +1,17 @@
 """Training workloads for the GPU validation runs, on synthetic data (no downloads, no torchvision needed).
 
-Every workload trains on a fixed synthetic batch kept on the device: the loader yields step numbers only, so
-the run measures the GPU, not an input pipeline. ``tiny=True`` shrinks everything for a CPU smoke run.
+Every workload trains on a fixed synthetic batch kept on the device, so the run measures the GPU, not an input
+pipeline: the loader (:func:`loader`) has the real batch size and sample count and yields the same CPU batch
+every step, and the module's ``transfer_batch_to_device`` swaps it for its copy already on the device (no copy
+per step). PRE, which describes the fit from the loader and one batch, sees an ordinary run. ``tiny=True``
+shrinks everything for a CPU smoke run.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -116,19 +120,27 @@ class TinyLM(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------- Lightning glue
-class StepIndices(Dataset[int]):
-    def __init__(self, steps: int) -> None:
-        self.steps = steps
+class SampleIndices(Dataset[int]):
+    """``samples`` sample indices, fetched a batch at a time (one call per batch, not one per sample)."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
 
     def __len__(self) -> int:
-        return self.steps
+        return self.samples
 
     def __getitem__(self, index: int) -> int:
         return index
 
+    def __getitems__(self, indices: list[int]) -> list[int]:
+        return indices
+
 
 class SyntheticModule(pl.LightningModule):
     """Trains ``model`` on a fixed synthetic batch; optionally freezes ``frozen`` until ``unfreeze_epoch``."""
+
+    inputs: torch.Tensor  # buffers, declared for the type checker
+    targets: torch.Tensor
 
     def __init__(
         self,
@@ -156,8 +168,15 @@ class SyntheticModule(pl.LightningModule):
         if self.frozen is not None and self.current_epoch == self.unfreeze_epoch:
             self.frozen.requires_grad_(True)
 
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The eager model: what PRE runs once to count FLOPs (no compilation for it); training compiles."""
+        return self.model(inputs)  # type: ignore[no-any-return]
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return self.inputs  # the loader's CPU batch has its copy on the device already
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        out = self.forward_model(self.inputs)
+        out = self.forward_model(batch)
         if self.lm:
             return nn.functional.cross_entropy(out.flatten(0, 1), self.targets.flatten())
         return nn.functional.cross_entropy(out, self.targets)
@@ -172,6 +191,7 @@ class Workload:
     module: SyntheticModule
     precision: str
     descriptor: dict[str, object]
+    example_inputs: torch.Tensor  # the synthetic batch, on the CPU
 
 
 def build_workload(name: str, *, tiny: bool = False, epochs: int = 30, seed: int = 0) -> Workload:
@@ -242,11 +262,22 @@ def build_workload(name: str, *, tiny: bool = False, epochs: int = 30, seed: int
         unfreeze_epoch=unfreeze_epoch,
         compile_model=compile_model,
     )
-    return Workload(name=name, module=module, precision=precision, descriptor=descriptor)
+    return Workload(
+        name=name, module=module, precision=precision, descriptor=descriptor, example_inputs=inputs
+    )
 
 
-def loader(steps: int) -> DataLoader[int]:
-    return DataLoader(StepIndices(steps), batch_size=None, shuffle=False)
+def loader(workload: Workload, steps: int) -> DataLoader[Any]:
+    """``steps`` batches of the workload's batch size, each the workload's CPU batch (see the module doc)."""
+    inputs = workload.example_inputs
+    batch_size = int(inputs.shape[0])
+
+    def same_batch(indices: list[int]) -> torch.Tensor:
+        return inputs
+
+    return DataLoader(
+        SampleIndices(steps * batch_size), batch_size=batch_size, shuffle=False, collate_fn=same_batch
+    )
 
 
 def steps_for_target(step_time_s: float, target_epoch_s: float) -> int:
