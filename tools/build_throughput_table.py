@@ -9,8 +9,9 @@ fp16 = FP16/AMP) and per workload family:
 
 the table stores the measured samples/s and the achieved *training* FLOP/s it implies
 (``3 x forward FLOPs per sample x samples/s``; forward + backward = 3 forward passes), with the source rows.
-Only ``quality == ok`` rows; per GPU the newest harness generation that measured it (README: numbers are
-comparable only within a generation), median over its machines.
+Only ``quality == ok`` rows. Numbers are comparable only within a harness generation (README), so each
+generation is first converted to the ``v1`` level by a factor estimated from the GPUs measured under both
+(``harness_factors_to_v1``); a GPU's value is the median over all its machines after that conversion.
 
 For GPUs without measurements the runtime falls back to a datasheet peak x the median achieved/peak ratio of
 measured GPUs of the same generation (else of all measured GPUs). The table stores, per precision and
@@ -18,7 +19,7 @@ family, the 90 % quantile of the absolute log error of that rule when each measu
 (``same_architecture_log_q90`` where a sibling of the same generation remains, else
 ``other_architecture_log_q90``), and the same for GPUs unknown to the table (peak from the power limit:
 ``power_log_q90``), plus the spread between harness generations of GPUs measured by several
-(``measured_log_q90``). These are the interval terms of the GPU speed.
+after the conversion (``measured_log_q90``). These are the interval terms of the GPU speed.
 
 Run: ``python tools/build_throughput_table.py [--data ../shared/data/lambda] [--out PATH]``.
 """
@@ -76,7 +77,14 @@ LAMBDA_NAMES = {
     "H200": ["H200 141GB SXM"],
     "B200": ["B200"],
 }
+#: Other workloads of each family: how well the reference's GPU factors transfer to them (``transfer_log_q90``).
+OTHER_WORKLOADS = {
+    "conv": ("ssd",),
+    "matmul": ("bert_large_squad", "gnmt", "transformerxlbase", "transformerxllarge"),
+}
 PRECISIONS = ("fp32", "fp16")
+BASE_HARNESS = "v1"
+GPU_OF_LAMBDA = {lambda_name: name for name, names in LAMBDA_NAMES.items() for lambda_name in names}
 MAX_SOURCES = 3
 
 
@@ -92,24 +100,46 @@ def peak_tflops(gpu: dict[str, object]) -> float:
     return float(gpu["peak_fp32_tflops"])  # type: ignore[arg-type]
 
 
-def measured_entry(rows: list[dict[str, str]], family: str) -> dict[str, object] | None:
-    """Newest harness generation's median over machines, with sources; None without rows."""
+def harness_factors(rows: list[dict[str, str]], workload: str, precision: str) -> dict[str, float]:
+    """Multiplicative factor per harness generation that converts its numbers to the ``v1`` level.
+
+    Estimated from GPUs measured under both generations (median log ratio of their medians); chained through
+    ``v1`` (``v2`` and the ``v0`` generations each overlap with it). 1.0 for ``v1`` or without overlap.
+    """
+    medians: dict[tuple[str, str], float] = {}
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        if r["workload"] == workload and r["precision"] == precision:
+            groups[(GPU_OF_LAMBDA.get(r["gpu"], r["gpu"]), r["harness"])].append(float(r["throughput"]))
+    for key, values in groups.items():
+        medians[key] = statistics.median(values)
+    factors = {}
+    for harness in HARNESS_ORDER:
+        logs = [
+            math.log(medians[(gpu, BASE_HARNESS)] / value)
+            for (gpu, h), value in medians.items()
+            if h == harness and (gpu, BASE_HARNESS) in medians
+        ]
+        factors[harness] = round(math.exp(statistics.median(logs)), 4) if logs and harness != BASE_HARNESS else 1.0
+    return factors
+
+
+def measured_entry(rows: list[dict[str, str]], family: str, factors: dict[str, float]) -> dict[str, object] | None:
+    """Median over machines of all generations, each converted to the ``v1`` level; with sources."""
     if not rows:
         return None
-    newest = max(rows, key=lambda r: HARNESS_ORDER.index(r["harness"]))["harness"]
-    chosen = [r for r in rows if r["harness"] == newest]
-    samples = statistics.median(float(r["throughput"]) for r in chosen)
+    adjusted = [float(r["throughput"]) * factors[r["harness"]] for r in rows]
+    samples = statistics.median(adjusted)
     flops = 3.0 * float(REFERENCES[family]["forward_flops_per_sample"]) * samples  # type: ignore[arg-type]
     by_harness: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        by_harness[r["harness"]].append(float(r["throughput"]))
+    for r, value in zip(rows, adjusted, strict=True):
+        by_harness[r["harness"]].append(value)
     return {
         "samples_per_s": round(samples, 2),
         "training_tflops": round(flops / 1e12, 3),
-        "harness": newest,
-        "machines": len(chosen),
-        "batch_size": sorted({r["batch_size"] for r in chosen}),
-        "sources": sorted(r["source"].split(";")[0] for r in chosen)[:MAX_SOURCES],
+        "machines": len(rows),
+        "batch_size": sorted({r["batch_size"] for r in rows}),
+        "sources": sorted(r["source"].split(";")[0] for r in rows)[:MAX_SOURCES],
         "per_harness_median": {h: round(statistics.median(v), 2) for h, v in sorted(by_harness.items())},
     }
 
@@ -124,6 +154,12 @@ def q90(values: list[float]) -> float:
 def build(data: Path) -> dict[str, object]:
     gpus = {str(g["name"]): g for g in json.loads(GPUS_JSON.read_text(encoding="utf-8"))["gpus"]}
     rows = read_rows(data)
+    factors = {
+        precision: {
+            family: harness_factors(rows, str(ref["workload"]), precision) for family, ref in REFERENCES.items()
+        }
+        for precision in PRECISIONS
+    }
     table: dict[str, dict[str, dict[str, object]]] = {}
     for name, lambda_names in LAMBDA_NAMES.items():
         if name not in gpus:
@@ -138,19 +174,22 @@ def build(data: Path) -> dict[str, object]:
                     and r["precision"] == precision
                     and r["workload"] == ref["workload"]
                 ]
-                measured = measured_entry(chosen, family)
+                measured = measured_entry(chosen, family, factors[precision][family])
                 if measured is not None:
                     entry.setdefault(precision, {})[family] = measured
         table[name] = entry
     fallback: dict[str, dict[str, dict[str, object]]] = {}
     for precision in PRECISIONS:
         for family in REFERENCES:
-            fallback.setdefault(precision, {})[family] = fallback_stats(gpus, table, precision, family)
+            stats = fallback_stats(gpus, table, precision, family)
+            stats["transfer_log_q90"] = round(transfer_q90(rows, table, precision, family), 4)
+            fallback.setdefault(precision, {})[family] = stats
     return {
         "_about": __doc__.split("\n\n")[0] + " Built by tools/build_throughput_table.py; see docs/pre.md.",
         "source": "lambdal/deeplearning-benchmark @ aa5addb6a53675a649a80036dad548f1c27cbcc4 "
         "(via ../shared/data/lambda/gpu_training_throughput.csv, quality == ok)",
         "references": REFERENCES,
+        "harness_factors_to_v1": factors,
         "measured": table,
         "fallback": fallback,
     }
@@ -199,6 +238,33 @@ def fallback_stats(
     }
 
 
+def transfer_q90(
+    rows: list[dict[str, str]], table: dict[str, dict[str, dict[str, object]]], precision: str, family: str
+) -> float:
+    """90 % absolute log error of the family's GPU factors on the family's *other* workloads.
+
+    Per workload: log(throughput_g / reference_speed_g) minus its median over GPUs (the workload's own FLOPs
+    and efficiency cancel), pooled over workloads and GPUs.
+    """
+    errors = []
+    for workload in OTHER_WORKLOADS[family]:
+        factors = harness_factors(rows, workload, precision)
+        per_gpu: dict[str, list[float]] = defaultdict(list)
+        for r in rows:
+            name = GPU_OF_LAMBDA.get(r["gpu"])
+            if name and r["workload"] == workload and r["precision"] == precision:
+                per_gpu[name].append(float(r["throughput"]) * factors[r["harness"]])
+        logs = {
+            name: math.log(statistics.median(values) / float(table[name][precision][family]["training_tflops"]))  # type: ignore[arg-type]
+            for name, values in per_gpu.items()
+            if family in table[name].get(precision, {})
+        }
+        if len(logs) >= 3:
+            centre = statistics.median(logs.values())
+            errors.extend(value - centre for value in logs.values())
+    return q90(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of gpu_training_throughput.csv")
@@ -220,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{precision} {family}: fallback log q90 same generation {stats['same_architecture_log_q90']}, "
                 f"other {stats['other_architecture_log_q90']}, "
-                f"power-only {stats['power_log_q90']}, harness spread {stats['measured_log_q90']}"
+                f"power-only {stats['power_log_q90']}, harness spread {stats['measured_log_q90']}, "
+                f"transfer to other workloads {stats['transfer_log_q90']}"
             )
     return 0
 

@@ -9,7 +9,6 @@ from lightning_energy.pre.descriptors import (
     ModelDescriptor,
     RunDescriptor,
 )
-from lightning_energy.pre.gaissa import load_gaissa_runs
 from lightning_energy.pre.gpus import find_gpu, gpu_from_nvml, gpu_names, lookup_gpu
 from lightning_energy.pre.history import RecordedRun, RunHistory
 from lightning_energy.pre.model import Estimate, PreEstimator
@@ -30,7 +29,6 @@ __all__ = [
     "find_gpu",
     "gpu_from_nvml",
     "gpu_names",
-    "load_gaissa_runs",
     "lookup_gpu",
     "run_estimate",
 ]
