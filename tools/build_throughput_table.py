@@ -77,7 +77,7 @@ LAMBDA_NAMES = {
     "H200": ["H200 141GB SXM"],
     "B200": ["B200"],
 }
-#: Other workloads of each family: how well the reference's GPU factors transfer to them (``transfer_log_q90``).
+#: Other workloads of each family: how well the reference's GPU factors carry over (``transfer_log_q90``).
 OTHER_WORKLOADS = {
     "conv": ("ssd",),
     "matmul": ("bert_large_squad", "gnmt", "transformerxlbase", "transformerxllarge"),
@@ -120,11 +120,15 @@ def harness_factors(rows: list[dict[str, str]], workload: str, precision: str) -
             for (gpu, h), value in medians.items()
             if h == harness and (gpu, BASE_HARNESS) in medians
         ]
-        factors[harness] = round(math.exp(statistics.median(logs)), 4) if logs and harness != BASE_HARNESS else 1.0
+        factors[harness] = (
+            round(math.exp(statistics.median(logs)), 4) if logs and harness != BASE_HARNESS else 1.0
+        )
     return factors
 
 
-def measured_entry(rows: list[dict[str, str]], family: str, factors: dict[str, float]) -> dict[str, object] | None:
+def measured_entry(
+    rows: list[dict[str, str]], family: str, factors: dict[str, float]
+) -> dict[str, object] | None:
     """Median over machines of all generations, each converted to the ``v1`` level; with sources."""
     if not rows:
         return None
@@ -156,7 +160,8 @@ def build(data: Path) -> dict[str, object]:
     rows = read_rows(data)
     factors = {
         precision: {
-            family: harness_factors(rows, str(ref["workload"]), precision) for family, ref in REFERENCES.items()
+            family: harness_factors(rows, str(ref["workload"]), precision)
+            for family, ref in REFERENCES.items()
         }
         for precision in PRECISIONS
     }
@@ -214,12 +219,16 @@ def fallback_stats(
         by_arch[str(gpus[n]["architecture"])].append(ratio)
     same_errors, other_errors, power_errors = [], [], []
     for n, ratio in peak_ratio.items():
-        same = [peak_ratio[m] for m in peak_ratio if m != n and gpus[m]["architecture"] == gpus[n]["architecture"]]
+        same = [
+            peak_ratio[m] for m in peak_ratio if m != n and gpus[m]["architecture"] == gpus[n]["architecture"]
+        ]
         rest = [peak_ratio[m] for m in peak_ratio if m != n]
         if same:
             same_errors.append(math.log(statistics.median(same) / ratio))
         other_errors.append(math.log(statistics.median(rest) / ratio))
-        power_errors.append(math.log(statistics.median(tdp_ratio[m] for m in tdp_ratio if m != n) / tdp_ratio[n]))
+        power_errors.append(
+            math.log(statistics.median(tdp_ratio[m] for m in tdp_ratio if m != n) / tdp_ratio[n])
+        )
     spread = []
     for entry in table.values():
         per_harness = entry.get(precision, {}).get(family, {}).get("per_harness_median", {})  # type: ignore[union-attr]
@@ -227,7 +236,9 @@ def fallback_stats(
         if len(values) > 1:
             spread.append(math.log(max(values) / min(values)) / 2.0)
     return {
-        "ratio_to_peak_by_architecture": {a: round(statistics.median(v), 4) for a, v in sorted(by_arch.items())},
+        "ratio_to_peak_by_architecture": {
+            a: round(statistics.median(v), 4) for a, v in sorted(by_arch.items())
+        },
         "ratio_to_peak_all": round(statistics.median(peak_ratio.values()), 4),
         "tflops_per_tdp_w": round(statistics.median(tdp_ratio.values()), 5),
         "same_architecture_log_q90": round(q90(same_errors), 4),
@@ -255,7 +266,9 @@ def transfer_q90(
             if name and r["workload"] == workload and r["precision"] == precision:
                 per_gpu[name].append(float(r["throughput"]) * factors[r["harness"]])
         logs = {
-            name: math.log(statistics.median(values) / float(table[name][precision][family]["training_tflops"]))  # type: ignore[arg-type]
+            name: math.log(
+                statistics.median(values) / float(table[name][precision][family]["training_tflops"])
+            )  # type: ignore[arg-type]
             for name, values in per_gpu.items()
             if family in table[name].get(precision, {})
         }
@@ -267,7 +280,9 @@ def transfer_q90(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of gpu_training_throughput.csv")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder of gpu_training_throughput.csv"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     if not (args.data / "gpu_training_throughput.csv").is_file():
@@ -284,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     for precision, families in table["fallback"].items():  # type: ignore[union-attr]
         for family, stats in families.items():
             print(
-                f"{precision} {family}: fallback log q90 same generation {stats['same_architecture_log_q90']}, "
+                f"{precision} {family}: fallback log q90 same generation "
+                f"{stats['same_architecture_log_q90']}, "
                 f"other {stats['other_architecture_log_q90']}, "
                 f"power-only {stats['power_log_q90']}, harness spread {stats['measured_log_q90']}, "
                 f"transfer to other workloads {stats['transfer_log_q90']}"

@@ -14,7 +14,8 @@ constant ``model_log_q90`` (fold-weighted 90 % quantile of the absolute held-out
 with measured speed: split-conformal). ``nested_evaluation`` runs ``select`` on the training part of every
 outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 
-Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out lightning_energy/pre/coefficients.json]``.
+Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
+``lightning_energy/pre/coefficients.json``).
 """
 
 from __future__ import annotations

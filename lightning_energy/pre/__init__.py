@@ -10,7 +10,7 @@ from lightning_energy.pre.descriptors import (
     RunDescriptor,
 )
 from lightning_energy.pre.gpus import find_gpu, gpu_from_nvml, gpu_names, lookup_gpu
-from lightning_energy.pre.history import RecordedRun, RunHistory
+from lightning_energy.pre.history import RecordedRun, RunHistory, calibrated_estimator
 from lightning_energy.pre.model import Estimate, PreEstimator
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "RunDescriptor",
     "RunHistory",
     "add_estimate_parser",
+    "calibrated_estimator",
     "estimate_for_fit",
     "find_gpu",
     "gpu_from_nvml",

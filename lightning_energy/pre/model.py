@@ -1,4 +1,4 @@
-"""PreEstimator: the fitted PRE model (7 parameters + interval constants) and per-GPU calibration from history.
+"""PreEstimator: the fitted PRE model (7 parameters, interval constants), per-GPU calibration from history.
 
 The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selection on the GAISSA data; see
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
@@ -238,4 +238,3 @@ class PreEstimator:
         """The shipped model (``coefficients.json``, fitted by ``tools/pre_fit.py``)."""
         resource = resources.files("lightning_energy.pre").joinpath("coefficients.json")
         return cls.from_dict(json.loads(resource.read_text(encoding="utf-8")))
-

@@ -1,4 +1,4 @@
-"""Achieved training speed of a GPU for a model (``throughput.json``, built by tools/build_throughput_table.py).
+"""Achieved training speed of a GPU for a model (``throughput.json``, from tools/build_throughput_table.py).
 
 The table holds *measured* PyTorch training throughput (Lambda ``deeplearning-benchmark``) per GPU, precision
 (fp32 = FP32/TF32, fp16 = FP16/AMP) and workload family: ``conv`` (ResNet-50) and ``matmul`` (BERT-base),
@@ -80,7 +80,11 @@ def family_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed
         if gpu.architecture in by_arch:
             ratio, q, source = by_arch[gpu.architecture], fallback["same_architecture_log_q90"], SOURCES[1]
         else:
-            ratio, q, source = fallback["ratio_to_peak_all"], fallback["other_architecture_log_q90"], SOURCES[2]
+            ratio, q, source = (
+                fallback["ratio_to_peak_all"],
+                fallback["other_architecture_log_q90"],
+                SOURCES[2],
+            )
         return FamilySpeed(gpu.peak_fp32_tflops * 1e12 * float(ratio), float(q), source)
     flops = gpu.tdp_w * float(fallback["tflops_per_tdp_w"]) * 1e12
     return FamilySpeed(flops, float(fallback["power_log_q90"]), SOURCES[3])
