@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_energy.errors import EstimationError
+from lightning_energy.pre.describe import format_epochs
 from lightning_energy.pre.descriptors import PRECISIONS, DataDescriptor, ModelDescriptor, RunDescriptor
 from lightning_energy.pre.gpus import gpu_names, lookup_gpu
 from lightning_energy.pre.model import Estimate, PreEstimator
@@ -217,6 +218,14 @@ def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> Model
     )
 
 
+def format_flops(flops: float) -> str:
+    """FLOPs with an SI prefix and 3 significant figures (``8.18 GFLOPs``)."""
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if flops >= scale:
+            return f"{sig(flops / scale)} {prefix}FLOPs"
+    return f"{sig(flops)} FLOPs"
+
+
 def _duration_unit(max_s: float) -> tuple[str, float]:
     if max_s >= 3600 * 10:
         return "h", 3600.0
@@ -228,9 +237,9 @@ def _duration_unit(max_s: float) -> tuple[str, float]:
 def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate], epochs: float) -> str:
     family = f"{sig(100 * model.conv_share)}% conv FLOPs"
     lines = [
-        f"model: {sig(model.forward_flops_per_sample / 1e9)} GFLOPs/sample forward, input "
+        f"model: {format_flops(model.forward_flops_per_sample)}/sample forward, input "
         f"{model.input_shape}, {model.precision}, {family}; batch {data.batch_size}, "
-        f"{data.train_samples} train + {data.val_samples} val samples, {sig(epochs)} epochs",
+        f"{data.train_samples} train + {data.val_samples} val samples, {format_epochs(epochs)} epochs",
     ]
     t_unit, t_scale = _duration_unit(max(e.epoch_seconds for e in ranked))
     e_unit, e_scale = energy_unit(max(e.epoch_energy_j for e in ranked))

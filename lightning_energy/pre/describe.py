@@ -64,7 +64,7 @@ class FitEstimate:
         devices = f" x {self.devices} GPUs" if self.devices > 1 else ""
         return (
             f"PRE estimate on {e.gpu_name}{devices}: {format_energy(self.total_j)} for "
-            f"{sig(self.total_epochs)} epochs "
+            f"{format_epochs(self.total_epochs)} epochs "
             f"(90% {format_energy(self.low_j)} to {format_energy(self.high_j)}; "
             f"per epoch {format_energy(e.epoch_energy_j)}, {_duration(e.epoch_seconds)}, {sig(e.power_w)} W)"
         )
@@ -84,6 +84,11 @@ class FitEstimate:
 def _check_total_epochs(total_epochs: object) -> None:
     if not is_number(total_epochs) or not math.isfinite(float(total_epochs)) or float(total_epochs) <= 0:  # type: ignore[arg-type]
         raise EstimationError(f"total_epochs must be a finite number > 0, got {total_epochs!r}")
+
+
+def format_epochs(epochs: float) -> str:
+    """``90`` for a whole number of epochs, else 3 significant figures (``2.50``)."""
+    return str(int(epochs)) if float(epochs).is_integer() else sig(float(epochs))
 
 
 def _duration(seconds: float) -> str:
@@ -132,6 +137,44 @@ def _first_tensor(batch: Any) -> Any:
     raise EstimationError(f"batch must contain a tensor (tensor, sequence or mapping), got {type(batch)!r}")
 
 
+@contextmanager
+def _attention_fast_path(enabled: bool) -> Iterator[None]:
+    """Switch PyTorch's fused inference path of ``nn.MultiheadAttention``/``TransformerEncoderLayer`` (its
+    single fused kernel is invisible to FlopCounterMode, which would count a transformer as 0 FLOPs)."""
+    import torch
+
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    previous = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(enabled)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(previous)
+
+
+def _attention_formulas() -> dict[Any, Any]:
+    """FLOP formulas for attention kernels FlopCounterMode does not know (the CPU flash kernel of SDPA)."""
+    import torch
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    def sdpa(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return int(sdpa_flop_count(query, key, value))
+
+    formulas = {}
+    names = (
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_fused_attention_overrideable",
+    )
+    for name in names:
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            formulas[op] = sdpa
+    return formulas
+
+
 @dataclass(frozen=True)
 class FlopBreakdown:
     """Forward FLOPs of one call: total and the part in convolutions (the rest: mm/bmm/attention)."""
@@ -154,9 +197,9 @@ def count_forward_flop_breakdown(module: Any, inputs: Any) -> FlopBreakdown:
     from torch.utils.flop_counter import FlopCounterMode
 
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    with preserved_state(module), torch.no_grad():
+    with preserved_state(module), torch.no_grad(), _attention_fast_path(False):
         module.eval()
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=_attention_formulas())
         with counter:
             module(*args)
     total = float(counter.get_total_flops())
