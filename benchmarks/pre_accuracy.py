@@ -154,7 +154,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         )
         print(
             f"| {kind} | **all runs pooled** | {len(idx)} | | | {ape(e, energy[idx]).mean():.1f} "
-            f"(fold mean {fold_mean:.1f}) | {np.median(ape(e, energy[idx])):.1f} | {ape(p, power[idx]).mean():.1f} | "
+            f"(fold mean {fold_mean:.1f}) | {np.median(ape(e, energy[idx])):.1f} | "
+            f"{ape(p, power[idx]).mean():.1f} | "
             f"{100 * covered:.0f} | x{np.median([x.high_j / x.low_j for x in est]):.2f} | | |"
         )
 
@@ -191,7 +192,8 @@ def print_power_per_gpu(ds: Dataset, folds: list[FoldResult], shipped: PreEstima
             held[f.test] = [x.power_w for x in f.estimates]
     print("\n## Mean GPU power: predicted vs NVML-measured (nvidia-smi power.draw), per GPU\n")
     print(
-        "| GPU | TDP W | runs | measured W (median) | held-out GPU: predicted W (median) | MAPE % | in-sample MAPE % |"
+        "| GPU | TDP W | runs | measured W (median) | held-out GPU: predicted W (median) | MAPE % | "
+        "in-sample MAPE % |"
     )
     print("|---|---|---|---|---|---|---|")
     ins = np.array([x.power_w for x in shipped.predict_many([r.descriptor for r in ds.runs])])
@@ -199,14 +201,16 @@ def print_power_per_gpu(ds: Dataset, folds: list[FoldResult], shipped: PreEstima
         m = ds.gpu == gpu
         print(
             f"| {gpu} | {lookup_gpu(gpu).tdp_w:.0f} | {int(m.sum())} | {np.median(power[m]):.0f} | "
-            f"{np.median(held[m]):.0f} | {ape(held[m], power[m]).mean():.1f} | {ape(ins[m], power[m]).mean():.1f} |"
+            f"{np.median(held[m]):.0f} | {ape(held[m], power[m]).mean():.1f} | "
+            f"{ape(ins[m], power[m]).mean():.1f} |"
         )
 
 
 def print_ratio_check(shipped: PreEstimator) -> None:
     """The model's epoch-time ratio between each measured GPU and the base GPU vs the table's ratio."""
     print(
-        f"\n## GPU speed ratios: model vs throughput table (reference workloads, relative to {RATIO_BASE_GPU})\n"
+        "\n## GPU speed ratios: model vs throughput table "
+        f"(reference workloads, relative to {RATIO_BASE_GPU})\n"
     )
     print("| workload | precision | GPUs | median abs log deviation | max abs log deviation | worst GPU |")
     print("|---|---|---|---|---|---|")
@@ -236,8 +240,8 @@ def print_ratio_check(shipped: PreEstimator) -> None:
     for name, precision, gpu, table, model_ratio in examples:
         print(f"| {name} | {precision} | {gpu} | {table:.2f} | {model_ratio:.2f} |")
     print(
-        "\nThe model's ratio is the table's diluted by the GPU-independent host time (data loading, per-sample "
-        "overhead), which is the same on every GPU; deviations are therefore towards 1."
+        "\nThe model's ratio is the table's diluted by the GPU-independent host time (data loading, "
+        "per-sample overhead), which is the same on every GPU; deviations are therefore towards 1."
     )
 
 

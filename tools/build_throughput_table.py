@@ -192,7 +192,7 @@ def build(data: Path) -> dict[str, object]:
     return {
         "_about": __doc__.split("\n\n")[0] + " Built by tools/build_throughput_table.py; see docs/pre.md.",
         "source": "lambdal/deeplearning-benchmark @ aa5addb6a53675a649a80036dad548f1c27cbcc4 "
-        "(via ../shared/data/lambda/gpu_training_throughput.csv, quality == ok)",
+        "(single-GPU rows of gpu_training_throughput.csv, parsed from its result logs; quality == ok)",
         "references": REFERENCES,
         "harness_factors_to_v1": factors,
         "measured": table,

@@ -40,7 +40,7 @@ from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa:
 from lightning_energy.pre.model import IntervalConstants, PreEstimator  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
-PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0)
+PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
 MIN_TRAIN_RUNS = 8
 
 TIME_PRIOR = np.array([math.log(1e11), math.log(1e-4), 0.5, 0.0])
