@@ -46,8 +46,9 @@ MIN_TRAIN_RUNS = 8
 #: Prior centres (physical orders of magnitude, not fitted): a step needs ~1e11 forward FLOPs to hide ~5 ms
 #: of per-step launch/optimizer overhead at ~20 TFLOP/s; data loading costs ~1e-4 s per 128 px image (about
 #: 1 ms of decode and augmentation per image on one core, ~10 loader workers) and grows more slowly than the
-#: pixels, since part of it is per sample (file read, collation): exponent 1/2; the trained share of the GAISSA runs is centred on 1/2 (logit 0). Power: a busy-but-stalled
-#: GPU draws ~27% of its limit (logit -1), utilisation rises with the busy share and the step length.
+#: pixels, since part of it is per sample (file read, collation): exponent 1/2; the trained share of the
+#: GAISSA runs is centred on 1/2 (logit 0). Power: a busy-but-stalled GPU draws ~27% of its limit
+#: (logit -1), utilisation rises with the busy share and the step length.
 TIME_PRIOR = np.array([math.log(1e11), math.log(1e-4), 0.5, 0.0])
 TIME_PRIOR_SD = np.array([3.0, 3.0, 0.5, 2.0])
 TIME_LOWER = np.array([math.log(1e6), math.log(1e-8), 0.0, -6.0])
