@@ -9,9 +9,8 @@ from lightning_energy.pre.descriptors import (
     ModelDescriptor,
     RunDescriptor,
 )
-from lightning_energy.pre.gaissa import load_gaissa_runs
 from lightning_energy.pre.gpus import find_gpu, gpu_from_nvml, gpu_names, lookup_gpu
-from lightning_energy.pre.history import RecordedRun, RunHistory
+from lightning_energy.pre.history import RecordedRun, RunHistory, calibrated_estimator
 from lightning_energy.pre.model import Estimate, PreEstimator
 
 __all__ = [
@@ -26,11 +25,11 @@ __all__ = [
     "RunDescriptor",
     "RunHistory",
     "add_estimate_parser",
+    "calibrated_estimator",
     "estimate_for_fit",
     "find_gpu",
     "gpu_from_nvml",
     "gpu_names",
-    "load_gaissa_runs",
     "lookup_gpu",
     "run_estimate",
 ]

@@ -1,47 +1,103 @@
-"""``lightning-energy estimate``: which GPU should I train this on? Ranks GPUs by total energy."""
+"""``lightning-energy estimate``: which GPU should I train this on? Ranks GPUs by estimated energy.
+
+The model is given as ``--gflops`` (forward GFLOPs per sample), ``--model module:Class`` or
+``--model path/to/file.py:Class`` (built with ``--model-args``), or a LightningCLI ``--config`` (read with
+jsonargparse: ``model.class_path``/``init_args``, or the init args of ``--model``). FLOPs and their
+conv/matmul split are counted with ``torch.utils.flop_counter`` on a zero batch of ``--input-shape``; token
+models (an embedding first) get an integer batch.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
-import os
+import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from lightning_energy.errors import EstimationError
+from lightning_energy.pre.describe import format_epochs
 from lightning_energy.pre.descriptors import PRECISIONS, DataDescriptor, ModelDescriptor, RunDescriptor
 from lightning_energy.pre.gpus import gpu_names, lookup_gpu
-from lightning_energy.pre.model import PreEstimator
+from lightning_energy.pre.model import Estimate, PreEstimator
+from lightning_energy.units import energy_unit, joules_to_kwh, sig
+
+PROG = "lightning-energy estimate"
+INPUT_DTYPES = ("auto", "float", "long")
 
 
-def add_estimate_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register the ``estimate`` sub-command."""
+def add_estimate_parser(subparsers: Any) -> None:
+    """Register the ``estimate`` sub-command on an argparse ``add_subparsers()`` object."""
     p = subparsers.add_parser(
         "estimate",
         help="estimate a training run's energy on one or several GPUs, cheapest first",
-        description="Estimate per-epoch time, energy and total kWh of a run on GPUs of the table (offline).",
+        description="Estimate per-epoch time, power and energy of a run on GPUs of the table, offline, "
+        "and rank the GPUs by energy (90%% intervals; see docs/pre.md).",
     )
-    model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument(
-        "--model", help="module:Class of an nn.Module / LightningModule (built with --model-args)"
+    p.add_argument(
+        "--model",
+        help="module:Class or path/to/file.py:Class of an nn.Module / LightningModule (with --model-args)",
     )
-    model.add_argument("--config", help="LightningCLI YAML config with model.class_path / model.init_args")
-    model.add_argument("--gflops", type=float, help="forward GFLOPs per sample, instead of counting them")
-    p.add_argument("--model-args", default="{}", help="JSON dict of keyword arguments for --model")
-    p.add_argument("--input-shape", required=True, help="shape of one sample, e.g. 3,224,224")
+    p.add_argument(
+        "--config",
+        help="LightningCLI YAML config: model.class_path/init_args (or the init args of --model)",
+    )
+    p.add_argument("--gflops", type=float, help="forward GFLOPs per sample, instead of counting them")
+    p.add_argument("--model-args", default="{}", help="JSON object of keyword arguments for --model")
+    p.add_argument("--input-shape", required=True, help="shape of one sample, e.g. 3,224,224 or 384 (tokens)")
+    p.add_argument(
+        "--input-dtype",
+        choices=INPUT_DTYPES,
+        default="auto",
+        help="dtype of the zero batch: float, long (token ids), or auto (float, else long)",
+    )
+    p.add_argument(
+        "--conv-fraction",
+        type=float,
+        help="share of the FLOPs in convolutions (default: counted, or from the input shape with --gflops)",
+    )
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--train-samples", type=int, required=True)
     p.add_argument("--val-samples", type=int, default=0)
-    p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--precision", default="32-true", help=f"one of {PRECISIONS}")
+    p.add_argument("--epochs", type=float, required=True)
+    p.add_argument("--precision", default="32-true", help=f"one of {PRECISIONS} (or 32/16/bf16)")
     p.add_argument("--host-ram-gb", type=float, default=32.0)
-    p.add_argument(
-        "--gpu", action="append", help=f"GPU of the table (repeatable; default all): {gpu_names()}"
-    )
+    p.add_argument("--gpu", action="append", help="GPU of the table or NVML name (repeatable; default: all)")
     p.add_argument("--coefficients", help="fitted coefficients JSON (default: the shipped ones)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_estimate)
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    """Print the ranking; 0 on success, 2 with a one-line message on stderr for bad input."""
+    try:
+        model, data, estimates = _estimate(args)
+    except EstimationError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    ranked = sorted(estimates, key=lambda e: e.epoch_energy_j)
+    print(_json(model, ranked, args.epochs) if args.json else _table(model, data, ranked, args.epochs))
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> tuple[ModelDescriptor, DataDescriptor, list[Estimate]]:
+    if not math.isfinite(args.epochs) or args.epochs <= 0:
+        raise EstimationError(f"--epochs must be > 0, got {args.epochs}")
+    given = [name for name in ("gflops", "model", "config") if getattr(args, name)]
+    if not given:
+        raise EstimationError("give the model as --gflops, --model or --config")
+    if args.gflops is not None and len(given) > 1:
+        raise EstimationError("--gflops cannot be combined with --model or --config")
+    shape = _parse_shape(args.input_shape)
+    data = DataDescriptor(args.batch_size, args.train_samples, args.val_samples)
+    model = _model_descriptor(args, shape)
+    gpus = [lookup_gpu(name) for name in (args.gpu or gpu_names())]
+    estimator = PreEstimator.load(args.coefficients) if args.coefficients else PreEstimator.default()
+    descriptors = [RunDescriptor(model, data, gpu, host_ram_gb=args.host_ram_gb) for gpu in gpus]
+    return model, data, estimator.predict_many(descriptors)
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -54,85 +110,173 @@ def _parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _import_class(path: str) -> Any:
-    if ":" in path:
-        module_name, _, class_name = path.partition(":")
-    else:
-        module_name, _, class_name = path.rpartition(".")
-    if not module_name or not class_name:
-        raise EstimationError(f"--model must look like package.module:Class, got {path!r}")
-    if os.getcwd() not in sys.path:  # like `python -m`, find modules of the current directory
-        sys.path.insert(0, os.getcwd())
+def import_class(spec: str) -> Any:
+    """``module:Class``, ``module.Class`` or ``path/to/file.py:Class`` (a ``.py`` file is loaded by path;
+    a module that is not importable but is a file of the current directory is loaded from there)."""
+    target, sep, class_name = spec.rpartition(":")
+    if not sep:
+        target, _, class_name = spec.rpartition(".")
+    if not target or not class_name:
+        raise EstimationError(f"--model must look like module:Class or path/to/file.py:Class, got {spec!r}")
+    path = Path(target)
+    if path.suffix != ".py":
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            local = Path(*target.split(".")).with_suffix(".py")
+            if exc.name != target.split(".")[0] or not local.is_file():
+                raise EstimationError(f"--model: cannot import {target!r}: {exc}") from exc
+            path = local
+        else:
+            return _get_class(module, class_name, spec)
+    if not path.is_file():
+        raise EstimationError(f"--model: no such file {str(path)!r}")
+    module_name = f"_lightning_energy_model_{path.stem}"
+    loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise EstimationError(f"--model: cannot load {str(path)!r} as a Python file")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:  # the file may import its sibling modules, as `python file.py` allows
+        sys.path.insert(0, folder)
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[module_name] = module
     try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise EstimationError(f"--model: cannot import {class_name!r} from {module_name!r}: {exc}") from exc
+        loader_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: any error is a one-line message, not a traceback
+        raise EstimationError(f"--model: importing {str(path)!r} failed: {exc!r}") from exc
+    return _get_class(module, class_name, spec)
+
+
+def _get_class(module: Any, class_name: str, spec: str) -> Any:
+    try:
+        return getattr(module, class_name)
+    except AttributeError as exc:
+        raise EstimationError(f"--model: {spec!r}: no {class_name!r} in {module.__name__!r}") from exc
+
+
+def _model_from_config(args: argparse.Namespace) -> Any:
+    """The model of a LightningCLI config, instantiated by jsonargparse."""
+    import torch
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    if args.model:
+        parser.add_class_arguments(import_class(args.model), "model")
+    else:
+        parser.add_subclass_arguments(torch.nn.Module, "model", required=True)
+    for key in ("seed_everything", "trainer", "data", "optimizer", "lr_scheduler", "ckpt_path"):
+        parser.add_argument(f"--{key}", type=Any, default=None)  # other LightningCLI sections: ignored
+    try:
+        config = parser.parse_path(args.config)
+        return parser.instantiate_classes(config).model
+    except Exception as exc:  # jsonargparse and the user's __init__: one line, no traceback
+        raise EstimationError(f"--config {args.config!r}: {exc}".splitlines()[0]) from exc
 
 
 def _build_model(args: argparse.Namespace) -> Any:
     if args.config:
-        import yaml
-
-        with open(args.config, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle) or {}
-        spec = config.get("model") or {}
-        if "class_path" not in spec:
-            raise EstimationError(f"--config {args.config!r} has no model.class_path")
-        return _import_class(spec["class_path"])(**(spec.get("init_args") or {}))
-    kwargs = json.loads(args.model_args)
+        return _model_from_config(args)
+    try:
+        kwargs = json.loads(args.model_args)
+    except ValueError as exc:
+        raise EstimationError(f"--model-args must be a JSON object, got {args.model_args!r}") from exc
     if not isinstance(kwargs, dict):
         raise EstimationError(f"--model-args must be a JSON object, got {args.model_args!r}")
-    return _import_class(args.model)(**kwargs)
+    cls = import_class(args.model)
+    try:
+        return cls(**kwargs)
+    except Exception as exc:  # the user's __init__
+        raise EstimationError(f"--model: {args.model}(**{kwargs}) failed: {exc!r}") from exc
 
 
 def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> ModelDescriptor:
+    conv = args.conv_fraction
+    if conv is not None and not 0.0 <= conv <= 1.0:
+        raise EstimationError(f"--conv-fraction must be in [0, 1], got {conv}")
     if args.gflops is not None:
-        if args.gflops <= 0:
+        if not math.isfinite(args.gflops) or args.gflops <= 0:
             raise EstimationError(f"--gflops must be > 0, got {args.gflops}")
-        return ModelDescriptor(args.gflops * 1e9, shape, precision=args.precision)
+        return ModelDescriptor(args.gflops * 1e9, shape, precision=args.precision, conv_flop_fraction=conv)
     import torch
 
     from lightning_energy.pre.describe import describe_model
 
     module = _build_model(args)
-    dummy = torch.zeros((1, *shape))
-    return describe_model(module, dummy, precision=args.precision)
+    dtypes = {"auto": (torch.float32, torch.long), "float": (torch.float32,), "long": (torch.long,)}
+    error: Exception | None = None
+    for dtype in dtypes[args.input_dtype]:
+        try:
+            model = describe_model(module, torch.zeros((1, *shape), dtype=dtype), precision=args.precision)
+        except EstimationError:
+            raise
+        except Exception as exc:  # the user's forward
+            error = exc
+            continue
+        return model if conv is None else ModelDescriptor(**{**model.__dict__, "conv_flop_fraction": conv})
+    raise EstimationError(
+        f"the model's forward failed on a zero batch of shape (1, {args.input_shape}): {error!r}"
+    )
 
 
-def run_estimate(args: argparse.Namespace) -> int:
-    """Print the ranking; returns the exit status (2 on bad input)."""
-    try:
-        if args.epochs < 1:
-            raise EstimationError(f"--epochs must be >= 1, got {args.epochs}")
-        shape = _parse_shape(args.input_shape)
-        data = DataDescriptor(args.batch_size, args.train_samples, args.val_samples)
-        model = _model_descriptor(args, shape)
-        gpus = [lookup_gpu(name) for name in (args.gpu or gpu_names())]
-        estimator = PreEstimator.load(args.coefficients) if args.coefficients else PreEstimator.default()
-        descriptors = [RunDescriptor(model, data, gpu, host_ram_gb=args.host_ram_gb) for gpu in gpus]
-        estimates = estimator.predict_many(descriptors)
-    except EstimationError as exc:
-        print(f"lightning-energy estimate: error: {exc}", file=sys.stderr)
-        return 2
-    ranked = sorted(estimates, key=lambda e: e.epoch_energy_j)
-    if args.json:
-        rows = [{**e.to_dict(), "total_kwh": e.total_j(args.epochs) / 3.6e6} for e in ranked]
-        print(json.dumps({"model_gflops": model.forward_flops_per_sample / 1e9, "runs": rows}, indent=1))
-        return 0
-    print(
-        f"model: {model.forward_flops_per_sample / 1e9:.4g} GFLOPs/sample forward, input {shape}, "
-        f"{model.precision}; batch {data.batch_size}, {data.train_samples} train + {data.val_samples} val "
-        f"samples, "
-        f"{args.epochs} epochs"
+def format_flops(flops: float) -> str:
+    """FLOPs with an SI prefix and 3 significant figures (``8.18 GFLOPs``)."""
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if flops >= scale:
+            return f"{sig(flops / scale)} {prefix}FLOPs"
+    return f"{sig(flops)} FLOPs"
+
+
+def _duration_unit(max_s: float) -> tuple[str, float]:
+    if max_s >= 3600 * 10:
+        return "h", 3600.0
+    if max_s >= 600:
+        return "min", 60.0
+    return "s", 1.0
+
+
+def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate], epochs: float) -> str:
+    family = f"{sig(100 * model.conv_share)}% conv FLOPs"
+    lines = [
+        f"model: {format_flops(model.forward_flops_per_sample)}/sample forward, input "
+        f"{model.input_shape}, {model.precision}, {family}; batch {data.batch_size}, "
+        f"{data.train_samples} train + {data.val_samples} val samples, {format_epochs(epochs)} epochs",
+    ]
+    t_unit, t_scale = _duration_unit(max(e.epoch_seconds for e in ranked))
+    e_unit, e_scale = energy_unit(max(e.epoch_energy_j for e in ranked))
+    total_unit, total_scale = energy_unit(max(e.total_j(epochs) for e in ranked))
+    header = (
+        f"{'rank':>4}  {'GPU':<16} {'epoch ' + t_unit:>10} {'power W':>8} {'epoch ' + e_unit:>10} "
+        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  speed from"
     )
-    print(
-        f"{'GPU':<12} {'epoch s':>9} {'epoch kJ':>9} {'power W':>8} {'total kWh':>10} "
-        f"{'90% interval kWh':>20}"
-    )
-    for e in ranked:
-        low, high = e.total_interval_j(args.epochs)
-        print(
-            f"{e.gpu_name:<12} {e.epoch_seconds:>9.1f} {e.epoch_energy_j / 1e3:>9.2f} {e.power_w:>8.0f} "
-            f"{e.total_j(args.epochs) / 3.6e6:>10.4f} {f'{low / 3.6e6:.4f}-{high / 3.6e6:.4f}':>20}"
+    lines.append(header)
+    for rank, e in enumerate(ranked, start=1):
+        low, high = e.total_interval_j(epochs)
+        interval = f"{sig(low / total_scale)} to {sig(high / total_scale)}"
+        lines.append(
+            f"{rank:>4}  {e.gpu_name:<16} {sig(e.epoch_seconds / t_scale):>10} {sig(e.power_w):>8} "
+            f"{sig(e.epoch_energy_j / e_scale):>10} {sig(e.total_j(epochs) / total_scale):>10} "
+            f"{interval:>22}  {e.speed_source}"
         )
-    return 0
+    return "\n".join(lines)
+
+
+def _json(model: ModelDescriptor, ranked: list[Estimate], epochs: float) -> str:
+    rows = [
+        {
+            **e.to_dict(),
+            "total_j": e.total_j(epochs),
+            "total_kwh": joules_to_kwh(e.total_j(epochs)),
+            "total_low_j": e.total_interval_j(epochs)[0],
+            "total_high_j": e.total_interval_j(epochs)[1],
+        }
+        for e in ranked
+    ]
+    return json.dumps(
+        {
+            "model_gflops": model.forward_flops_per_sample / 1e9,
+            "conv_flop_fraction": model.conv_share,
+            "epochs": epochs,
+            "runs": rows,
+        },
+        indent=1,
+    )

@@ -14,23 +14,37 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import DataDescriptor, ModelDescriptor, RunDescriptor
 from lightning_energy.pre.gpus import gpu_from_nvml
 from lightning_energy.pre.history import RunHistory
 from lightning_energy.pre.model import Estimate, PreEstimator
+from lightning_energy.units import format_energy, sig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FitEstimate:
-    """The estimate of a whole fit: per-epoch estimate x total_epochs x devices."""
+    """The estimate of a whole fit: per-epoch estimate x total_epochs x devices.
+
+    ``total_epochs`` may be fractional (a step budget that ends mid-epoch).
+    """
 
     descriptor: RunDescriptor
     estimate: Estimate
-    total_epochs: int
+    total_epochs: float
     devices: int = 1
+
+    def __post_init__(self) -> None:
+        _check_total_epochs(self.total_epochs)
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
+            raise EstimationError(f"devices must be an integer >= 1, got {self.devices!r}")
+
+    def with_total_epochs(self, total_epochs: float) -> FitEstimate:
+        """The same estimate for another budget (a new object)."""
+        return FitEstimate(self.descriptor, self.estimate, total_epochs, self.devices)
 
     @property
     def total_j(self) -> float:
@@ -45,13 +59,14 @@ class FitEstimate:
         return self.estimate.total_interval_j(self.total_epochs)[1] * self.devices
 
     def summary(self) -> str:
-        """One line for the console."""
+        """One line for the console (3 significant figures, readable units)."""
         e = self.estimate
+        devices = f" x {self.devices} GPUs" if self.devices > 1 else ""
         return (
-            f"PRE estimate on {e.gpu_name}: {self.total_j / 3.6e6:.4f} kWh for {self.total_epochs} epochs "
-            f"(90% {self.low_j / 3.6e6:.4f}-{self.high_j / 3.6e6:.4f} kWh; "
-            f"per epoch {e.epoch_energy_j:.0f} J, "
-            f"{e.epoch_seconds:.1f} s, {e.power_w:.0f} W)"
+            f"PRE estimate on {e.gpu_name}{devices}: {format_energy(self.total_j)} for "
+            f"{format_epochs(self.total_epochs)} epochs "
+            f"(90% {format_energy(self.low_j)} to {format_energy(self.high_j)}; "
+            f"per epoch {format_energy(e.epoch_energy_j)}, {_duration(e.epoch_seconds)}, {sig(e.power_w)} W)"
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -64,6 +79,24 @@ class FitEstimate:
             "low_j": self.low_j,
             "high_j": self.high_j,
         }
+
+
+def _check_total_epochs(total_epochs: object) -> None:
+    if not is_number(total_epochs) or not math.isfinite(float(total_epochs)) or float(total_epochs) <= 0:  # type: ignore[arg-type]
+        raise EstimationError(f"total_epochs must be a finite number > 0, got {total_epochs!r}")
+
+
+def format_epochs(epochs: float) -> str:
+    """``90`` for a whole number of epochs, else 3 significant figures (``2.50``)."""
+    return str(int(epochs)) if float(epochs).is_integer() else sig(float(epochs))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{sig(seconds / 3600)} h"
+    if seconds >= 60:
+        return f"{sig(seconds / 60)} min"
+    return f"{sig(seconds)} s"
 
 
 @contextmanager
@@ -104,8 +137,58 @@ def _first_tensor(batch: Any) -> Any:
     raise EstimationError(f"batch must contain a tensor (tensor, sequence or mapping), got {type(batch)!r}")
 
 
-def count_forward_flops(module: Any, inputs: Any) -> float:
-    """Total forward FLOPs of ``module(inputs)`` (2 per multiply-add) with FlopCounterMode.
+@contextmanager
+def _attention_fast_path(enabled: bool) -> Iterator[None]:
+    """Switch PyTorch's fused inference path of ``nn.MultiheadAttention``/``TransformerEncoderLayer`` (its
+    single fused kernel is invisible to FlopCounterMode, which would count a transformer as 0 FLOPs)."""
+    import torch
+
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    previous = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(enabled)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(previous)
+
+
+def _attention_formulas() -> dict[Any, Any]:
+    """FLOP formulas for attention kernels FlopCounterMode does not know (the CPU flash kernel of SDPA)."""
+    import torch
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    def sdpa(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        return int(sdpa_flop_count(query, key, value))
+
+    formulas = {}
+    names = (
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_fused_attention_overrideable",
+    )
+    for name in names:
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            formulas[op] = sdpa
+    return formulas
+
+
+@dataclass(frozen=True)
+class FlopBreakdown:
+    """Forward FLOPs of one call: total and the part in convolutions (the rest: mm/bmm/attention)."""
+
+    total: float
+    conv: float
+
+    @property
+    def conv_fraction(self) -> float:
+        return self.conv / self.total
+
+
+def count_forward_flop_breakdown(module: Any, inputs: Any) -> FlopBreakdown:
+    """Forward FLOPs of ``module(inputs)`` (2 per multiply-add) by FlopCounterMode, split by operator.
 
     Runs under no_grad, in eval mode, with RNG and training flags restored. ``inputs`` is a tensor or a
     tuple of positional arguments.
@@ -114,15 +197,22 @@ def count_forward_flops(module: Any, inputs: Any) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     args = inputs if isinstance(inputs, tuple) else (inputs,)
-    with preserved_state(module), torch.no_grad():
+    with preserved_state(module), torch.no_grad(), _attention_fast_path(False):
         module.eval()
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=_attention_formulas())
         with counter:
             module(*args)
-    flops = float(counter.get_total_flops())
-    if flops <= 0:
+    total = float(counter.get_total_flops())
+    if total <= 0:
         raise EstimationError("forward_flops_per_sample: FlopCounterMode counted 0 FLOPs for this model")
-    return flops
+    per_op = counter.get_flop_counts().get("Global", {})
+    conv = float(sum(v for op, v in per_op.items() if "convolution" in str(op)))
+    return FlopBreakdown(total, min(conv, total))
+
+
+def count_forward_flops(module: Any, inputs: Any) -> float:
+    """Total forward FLOPs of ``module(inputs)`` (see :func:`count_forward_flop_breakdown`)."""
+    return count_forward_flop_breakdown(module, inputs).total
 
 
 def describe_model(module: Any, example_input: Any, *, precision: object = "32-true") -> ModelDescriptor:
@@ -133,10 +223,18 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
             f"example_input must have a batch dimension >= 1, got shape {tuple(first.shape)}"
         )
     batch = int(first.shape[0])
-    flops = count_forward_flops(module, example_input)
+    flops = count_forward_flop_breakdown(module, example_input)
     params = sum(int(p.numel()) for p in module.parameters())
+    trained = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
     shape = tuple(int(s) for s in first.shape[1:]) or (1,)
-    return ModelDescriptor(flops / batch, shape, precision=str(precision), parameter_count=params)
+    return ModelDescriptor(
+        flops.total / batch,
+        shape,
+        precision=str(precision),
+        parameter_count=params,
+        conv_flop_fraction=flops.conv_fraction,
+        trainable_fraction=trained / params if params else None,
+    )
 
 
 def host_ram_gb() -> float:
@@ -218,17 +316,17 @@ def estimate_for_fit(
     pl_module: Any,
     *,
     gpu_info: Mapping[str, object],
-    total_epochs: int,
+    total_epochs: float,
     estimator: PreEstimator | None = None,
     history: RunHistory | None = None,
 ) -> FitEstimate:
     """Descriptors and estimate of the fit about to start (called by EnergyCallback.on_fit_start).
 
-    The model's forward runs on the first tensor of one batch (``pl_module(x)``). Raises EstimationError
-    (or whatever the user's code raises); the caller catches everything so that training goes on.
+    The model's forward runs on the first tensor of one batch (``pl_module(x)``; token inputs keep their
+    integer dtype). Raises EstimationError (or whatever the user's code raises); the caller catches
+    everything so that training goes on.
     """
-    if isinstance(total_epochs, bool) or not isinstance(total_epochs, int) or total_epochs < 1:
-        raise EstimationError(f"total_epochs must be an integer >= 1, got {total_epochs!r}")
+    _check_total_epochs(total_epochs)
     descriptor = describe_fit(trainer, pl_module, gpu_info)
     model = estimator if estimator is not None else PreEstimator.default()
     if history is not None:

@@ -1,7 +1,7 @@
 """Descriptors of a training run: the model, the data, the GPU and the host (frozen, validated dataclasses).
 
 Everything here is pure Python: no torch, no NVML. :mod:`lightning_energy.pre.describe` measures these
-from a live Lightning run; :mod:`lightning_energy.pre.gaissa` builds them from the GAISSA tables.
+from a live Lightning run; ``tools/gaissa.py`` builds them from the GAISSA tables.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 
 #: Lightning precision strings the estimator understands, normalised to these names.
@@ -27,13 +28,13 @@ def normalize_precision(precision: object) -> str:
 
 
 def _positive(name: str, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:
         raise EstimationError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _fraction(name: str, value: float | None) -> None:
+    if value is not None and (not is_number(value) or not 0.0 <= float(value) <= 1.0):
+        raise EstimationError(f"{name} must be a number in [0, 1] or None, got {value!r}")
 
 
 def _non_negative_int(name: str, value: int) -> None:
@@ -43,12 +44,20 @@ def _non_negative_int(name: str, value: int) -> None:
 
 @dataclass(frozen=True)
 class ModelDescriptor:
-    """The model: forward FLOPs of one sample (2 FLOPs per multiply-add), size, input shape and precision."""
+    """The model: forward FLOPs of one sample (2 FLOPs per multiply-add), size, input shape and precision.
+
+    ``conv_flop_fraction``: share of the forward FLOPs in convolutions (the rest is matmul/attention), which
+    places the model between the two workload families of the throughput table; None = inferred from the
+    input shape (image-like inputs with >= 3 dimensions: 1.0, else 0.0). ``trainable_fraction``: share of
+    the parameters that are trained (a frozen backbone skips most of the backward pass); None = 1.0.
+    """
 
     forward_flops_per_sample: float
     input_shape: tuple[int, ...]
     precision: str = "32-true"
     parameter_count: int | None = None
+    conv_flop_fraction: float | None = None
+    trainable_fraction: float | None = None
 
     def __post_init__(self) -> None:
         _positive("forward_flops_per_sample", self.forward_flops_per_sample)
@@ -61,11 +70,25 @@ class ModelDescriptor:
         object.__setattr__(self, "precision", normalize_precision(self.precision))
         if self.parameter_count is not None:
             _non_negative_int("parameter_count", self.parameter_count)
+        _fraction("conv_flop_fraction", self.conv_flop_fraction)
+        _fraction("trainable_fraction", self.trainable_fraction)
 
     @property
     def input_numel(self) -> int:
-        """Number of input elements of one sample (e.g. 3 x 224 x 224)."""
+        """Number of input elements of one sample (e.g. 3 x 224 x 224, or the sequence length of tokens)."""
         return math.prod(self.input_shape)
+
+    @property
+    def conv_share(self) -> float:
+        """``conv_flop_fraction``, or 1.0 for image-like inputs (>= 3 dimensions) and 0.0 otherwise."""
+        if self.conv_flop_fraction is not None:
+            return float(self.conv_flop_fraction)
+        return 1.0 if len(self.input_shape) >= 3 else 0.0
+
+    @property
+    def trainable_share(self) -> float:
+        """``trainable_fraction``, or 1.0 (every parameter trained)."""
+        return 1.0 if self.trainable_fraction is None else float(self.trainable_fraction)
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class GpuDescriptor:
     cuda_cores: int | None = None
     sm_count: int | None = None
     from_table: bool = True
+    architecture: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -117,6 +141,8 @@ class GpuDescriptor:
             value = getattr(self, field)
             if value is not None:
                 _non_negative_int(field, value)
+        if self.architecture is not None and not isinstance(self.architecture, str):
+            raise EstimationError(f"architecture must be a string or None, got {self.architecture!r}")
 
 
 @dataclass(frozen=True)

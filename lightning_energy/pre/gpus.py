@@ -1,4 +1,7 @@
-"""The GPU table (``gpus.json``, datasheet figures with sources) and lookup by the names NVML reports."""
+"""The GPU table (``gpus.json``, datasheet figures with sources) and lookup by the names NVML reports.
+
+Measured training speed per GPU is in ``throughput.json`` (see :mod:`lightning_energy.pre.throughput`).
+"""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ def _descriptor(row: Mapping[str, object]) -> GpuDescriptor:
         peak_tensor_tflops=None if tensor is None else float(tensor),  # type: ignore[arg-type]
         cuda_cores=int(row["cuda_cores"]),  # type: ignore[call-overload]
         sm_count=int(row["sm_count"]),  # type: ignore[call-overload]
+        architecture=str(row["architecture"]),
     )
 
 

@@ -1,22 +1,29 @@
 """Local run history: one SQLite row per finished run (descriptor + measured per-epoch energy and power).
 
 Default location: ``$XDG_CACHE_HOME/lightning_energy/history.sqlite`` (``~/.cache/...``; platformdirs' user
-cache dir where platformdirs is installed). Safe under concurrent runs: WAL journal, a busy timeout and one
-short transaction per append; no lock files.
+cache dir where platformdirs is installed). Safe under concurrent runs: SQLite's own locking with a busy
+timeout and one short transaction per append; no lock files. Reads are read-only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
+
+if TYPE_CHECKING:
+    from lightning_energy.pre.model import PreEstimator
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +63,34 @@ class RecordedRun(LabelledRun):
 
 
 class RunHistory:
-    """SQLite history of finished runs, used to calibrate :class:`PreEstimator`."""
+    """SQLite history of finished runs, used to calibrate :class:`PreEstimator`.
+
+    Nothing is created until the first :meth:`append`; reading opens the file read-only (a missing file is an
+    empty history) and never writes to it, so a corrupt or foreign file is left exactly as it is. Both raise
+    EstimationError naming the path when the file cannot be used.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is not None and (isinstance(path, bool) or not isinstance(path, (str, os.PathLike))):
+            raise EstimationError(f"path must be a str, an os.PathLike or None, got {path!r}")
         self.path = Path(path) if path is not None else default_history_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect()
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            with conn:
-                conn.execute(_SCHEMA)
-        finally:
-            conn.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+    def _read(self, query: str) -> list[tuple[object, ...]]:
+        if not self.path.exists():
+            return []
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
+            )
+            try:
+                has_table = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+                ).fetchone()
+                return conn.execute(query).fetchall() if has_table else []
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise EstimationError(f"run history {str(self.path)!r} cannot be read: {exc}") from exc
 
     def append(
         self,
@@ -89,12 +109,7 @@ class RunHistory:
             ("power_w", power_w),
             ("epoch_seconds", epoch_seconds),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not value > 0
-                or value == float("inf")
-            ):
+            if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:
                 raise EstimationError(f"{name} must be a finite number > 0, got {value!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise EstimationError(f"epochs must be an integer >= 1, got {epochs!r}")
@@ -107,47 +122,70 @@ class RunHistory:
             float(epoch_seconds),
             epochs,
         )
-        conn = self._connect()
         try:
-            with conn:
-                conn.execute(
-                    "INSERT INTO runs (recorded_at, gpu_name, descriptor_json, epoch_energy_j, power_w,"
-                    " epoch_seconds, epochs) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-        finally:
-            conn.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+            try:
+                with conn:
+                    conn.execute(_SCHEMA)
+                    conn.execute(
+                        "INSERT INTO runs (recorded_at, gpu_name, descriptor_json, epoch_energy_j, power_w,"
+                        " epoch_seconds, epochs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise EstimationError(f"run history {str(self.path)!r} cannot be written: {exc}") from exc
 
     def runs(self) -> list[RecordedRun]:
         """All recorded runs, oldest first (rows that no longer parse are skipped with a log message)."""
-        conn = self._connect()
-        try:
-            rows = conn.execute(
-                "SELECT recorded_at, descriptor_json, epoch_energy_j, power_w, epochs FROM runs ORDER BY id"
-            ).fetchall()
-        finally:
-            conn.close()
+        rows = self._read(
+            "SELECT recorded_at, descriptor_json, epoch_energy_j, power_w, epochs FROM runs ORDER BY id"
+        )
         result = []
         for recorded_at, descriptor_json, energy_j, power, epochs in rows:
             try:
-                descriptor = RunDescriptor.from_dict(json.loads(descriptor_json))
+                descriptor = RunDescriptor.from_dict(json.loads(str(descriptor_json)))
                 result.append(
                     RecordedRun(
                         descriptor,
-                        energy_j,
-                        power,
+                        float(energy_j),  # type: ignore[arg-type]
+                        float(power),  # type: ignore[arg-type]
                         descriptor.gpu.name,
-                        epochs=epochs,
-                        recorded_at=recorded_at,
+                        epochs=int(epochs),  # type: ignore[call-overload]
+                        recorded_at=str(recorded_at),
                     )
                 )
-            except (EstimationError, ValueError) as exc:
+            except (EstimationError, ValueError, TypeError) as exc:
                 log.warning("skipping unreadable run history row from %s: %s", recorded_at, exc)
         return result
 
     def __len__(self) -> int:
-        conn = self._connect()
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
-        finally:
-            conn.close()
+        rows = self._read("SELECT COUNT(*) FROM runs")
+        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def calibrated_estimator(history_path: str | os.PathLike[str] | bool | None = None) -> PreEstimator:
+    """The shipped estimator calibrated with the run history at ``history_path``.
+
+    ``None`` or ``True``: the default history path; ``False``: no history (the shipped estimator). A history
+    that cannot be read (corrupt file, unreadable or read-only place) gives the uncalibrated estimator and one
+    warning; the file is never modified.
+    """
+    from lightning_energy.pre.model import PreEstimator
+
+    if history_path is not None and not isinstance(history_path, (bool, str, os.PathLike)):
+        raise TypeError(f"history_path must be a str, an os.PathLike, a bool or None, got {history_path!r}")
+    estimator = PreEstimator.default()
+    if history_path is False:
+        return estimator
+    history = RunHistory(None if history_path is True else history_path)
+    try:
+        return estimator.calibrated(history)
+    except (EstimationError, OSError) as exc:
+        warnings.warn(
+            f"PRE: run history {str(history.path)!r} cannot be used ({exc}); using the uncalibrated estimate",
+            stacklevel=2,
+        )
+        return estimator

@@ -1,4 +1,8 @@
-"""Load the GAISSA ``pre_runs.csv`` (del Rey et al.) as labelled runs for fitting and benchmarking."""
+"""Load the GAISSA ``pre_runs.csv`` (del Rey et al.) as labelled runs for fitting and benchmarking.
+
+Research tooling: not part of the runtime package. The data stay in ``../shared/data/gaissa`` (never copied
+into the repository).
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def default_gaissa_dir(repo_root: str | os.PathLike[str] | None = None) -> Path:
     override = os.environ.get(GAISSA_ENV)
     if override:
         return Path(override)
-    root = Path(repo_root) if repo_root is not None else Path(__file__).resolve().parents[2]
+    root = Path(repo_root) if repo_root is not None else Path(__file__).resolve().parents[1]
     return root.parent / "shared" / "data" / "gaissa"
 
 
@@ -47,7 +51,9 @@ def load_gaissa_runs(path: str | os.PathLike[str]) -> list[LabelledRun]:
     """Labelled runs from ``pre_runs.csv`` (or a directory holding it).
 
     Per-epoch energy is ``avg_epoch_energy_kJ_target_full`` (GPU + modelled RAM) in J, power is
-    ``avg_gpu_power_W_target``. The Keras runs are FP32, inputs are square RGB images.
+    ``avg_gpu_power_W_target``. The Keras runs are FP32, inputs are square RGB images, all CNNs
+    (``conv_flop_fraction`` 1). The share of trained parameters is not published (transfer learning with a
+    frozen base, then fine-tuning): it stays None and the fit estimates one value for the data set.
     Raises EstimationError naming the file, row and column for a missing column or a non-positive value.
     """
     csv_path = _csv_path(path)
@@ -91,6 +97,7 @@ def _row_to_run(row: dict[str, str], csv_path: Path, line: int) -> LabelledRun:
             forward_flops_per_sample=values["GFLOPs"] * 1e9,
             input_shape=(3, image, image),
             precision="32-true",
+            conv_flop_fraction=1.0,
         ),
         data=DataDescriptor(
             batch_size=batch,

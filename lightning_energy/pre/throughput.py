@@ -1,0 +1,120 @@
+"""Achieved training speed of a GPU for a model (``throughput.json``, from tools/build_throughput_table.py).
+
+The table holds *measured* PyTorch training throughput (Lambda ``deeplearning-benchmark``) per GPU, precision
+(fp32 = FP32/TF32, fp16 = FP16/AMP) and workload family: ``conv`` (ResNet-50) and ``matmul`` (BERT-base),
+as achieved training FLOP/s (3 forward passes per sample). A model sits between the families by the share of
+its FLOPs in convolutions; its speed is the harmonic mix (the time of each part adds).
+
+A GPU without measurements gets its datasheet FP32 peak x the median achieved/peak ratio of measured GPUs of
+the same generation (or of all measured GPUs), and a GPU unknown to the GPU table its power limit x the median
+achieved FLOP/s per watt; each level carries the 90 % log error of its rule (left-one-GPU-out on the table).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from lightning_energy.errors import EstimationError
+from lightning_energy.pre.descriptors import GpuDescriptor
+
+FAMILIES = ("conv", "matmul")
+#: Where a GPU's speed comes from, best first.
+SOURCES = ("measured", "same-generation datasheet", "datasheet", "power limit")
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> Mapping[str, Any]:
+    text = resources.files("lightning_energy.pre").joinpath("throughput.json").read_text(encoding="utf-8")
+    table: Mapping[str, Any] = json.loads(text)
+    return table
+
+
+def precision_bucket(precision: str) -> str:
+    """``fp32`` for ``32-true``, else ``fp16`` (16-bit mixed or true, FP16 or BF16)."""
+    return "fp32" if precision == "32-true" else "fp16"
+
+
+@dataclass(frozen=True)
+class FamilySpeed:
+    """Achieved training FLOP/s of one GPU for one family and precision, with its 90 % log error."""
+
+    training_flops: float
+    log_q90: float
+    source: str
+
+
+@dataclass(frozen=True)
+class GpuSpeed:
+    """Achieved training FLOP/s of a GPU for a model (family mix), its 90 % log error and its source.
+
+    ``family_log_q90``: the 90 % log error of carrying the matmul reference (BERT) over to other
+    matmul/attention/recurrent workloads (measured on the table's other workloads), times the model's matmul
+    share; the GAISSA runs that fit the model are all CNNs, so this part is not in the model's own error.
+    """
+
+    training_flops: float
+    log_q90: float
+    source: str
+    family_log_q90: float
+
+
+def family_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed:
+    """Achieved training FLOP/s of ``gpu`` for ``family`` at ``precision`` (measured or fallback)."""
+    if family not in FAMILIES:
+        raise EstimationError(f"family must be one of {FAMILIES}, got {family!r}")
+    bucket = precision_bucket(precision)
+    table = _table()
+    fallback = table["fallback"][bucket][family]
+    measured = table["measured"].get(gpu.name, {}).get(bucket, {}).get(family) if gpu.from_table else None
+    if measured is not None:
+        return FamilySpeed(
+            float(measured["training_tflops"]) * 1e12, float(fallback["measured_log_q90"]), SOURCES[0]
+        )
+    if gpu.from_table:
+        by_arch = fallback["ratio_to_peak_by_architecture"]
+        if gpu.architecture in by_arch:
+            ratio, q, source = by_arch[gpu.architecture], fallback["same_architecture_log_q90"], SOURCES[1]
+        else:
+            ratio, q, source = (
+                fallback["ratio_to_peak_all"],
+                fallback["other_architecture_log_q90"],
+                SOURCES[2],
+            )
+        return FamilySpeed(gpu.peak_fp32_tflops * 1e12 * float(ratio), float(q), source)
+    flops = gpu.tdp_w * float(fallback["tflops_per_tdp_w"]) * 1e12
+    return FamilySpeed(flops, float(fallback["power_log_q90"]), SOURCES[3])
+
+
+def gpu_speed(gpu: GpuDescriptor, precision: str, conv_share: float) -> GpuSpeed:
+    """Speed of ``gpu`` for a model with ``conv_share`` of its FLOPs in convolutions (harmonic mix)."""
+    if not 0.0 <= conv_share <= 1.0:
+        raise EstimationError(f"conv_share must be in [0, 1], got {conv_share!r}")
+    conv = family_speed(gpu, precision, "conv")
+    matmul = family_speed(gpu, precision, "matmul")
+    flops = 1.0 / (conv_share / conv.training_flops + (1.0 - conv_share) / matmul.training_flops)
+    q = conv_share * conv.log_q90 + (1.0 - conv_share) * matmul.log_q90
+    worst = max(SOURCES.index(conv.source), SOURCES.index(matmul.source))
+    transfer = float(_table()["fallback"][precision_bucket(precision)]["matmul"]["transfer_log_q90"])
+    return GpuSpeed(flops, q, SOURCES[worst], (1.0 - conv_share) * transfer)
+
+
+def reference_workloads() -> Mapping[str, Mapping[str, Any]]:
+    """The reference workload of each family: name, unit and forward FLOPs per sample."""
+    references: Mapping[str, Mapping[str, Any]] = _table()["references"]
+    return references
+
+
+def measured_samples_per_s(gpu_name: str, precision: str, family: str) -> float | None:
+    """The table's measured samples/s of the reference workload, or None where it has no measurement."""
+    entry = _table()["measured"].get(gpu_name, {}).get(precision_bucket(precision), {}).get(family)
+    return None if entry is None else float(entry["samples_per_s"])
+
+
+def measured_gpu_names() -> list[str]:
+    """GPUs with measured throughput."""
+    return list(_table()["measured"])

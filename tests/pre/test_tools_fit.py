@@ -1,0 +1,83 @@
+"""The fitting tools (tools/pre_fit.py, tools/gaissa.py): not part of the runtime package."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lightning_energy.errors import EstimationError
+from tools.gaissa import load_gaissa_runs
+from tools.pre_fit import Dataset, fit_params, fit_shipped, main, select, with_trainable
+
+from .synthetic import TRUE_PHI, TRUE_THETA, synthetic_descriptors, synthetic_runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_fit_recovers_known_physics_and_the_trained_share() -> None:
+    descriptors = synthetic_descriptors(trainable=None)
+    runs = synthetic_runs(descriptors, noise=0.01, trainable=0.3)
+    ds = Dataset.from_runs(runs)
+    fitted = fit_params(ds, np.arange(len(runs)), prior_weight=0.01)
+    assert fitted.trainable == pytest.approx(0.3, abs=0.1)
+    t, p = fitted.predict_log(ds, np.arange(len(runs)))
+    assert np.abs(t - ds.log_t).max() < 0.1 and np.abs(p - ds.log_p).max() < 0.1
+    assert fitted.theta == pytest.approx(TRUE_THETA, abs=0.5)
+    assert fitted.phi[1:] == pytest.approx(TRUE_PHI[1:], abs=0.5)
+
+
+def test_selection_uses_group_folds_only() -> None:
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.05)
+    ds = Dataset.from_runs(runs)
+    chosen = select(ds, np.arange(len(runs)), grid=(0.01, 100.0))
+    assert chosen.prior_weight == 0.01  # on exact physics the data beat the prior
+    assert 0.0 < chosen.model_log_q90 < 0.3
+    estimator, selection, _ = fit_shipped(runs)
+    assert estimator.interval.model_log_q90 == selection.model_log_q90
+    assert estimator.to_dict()["selected"]["prior_weight"] == selection.prior_weight  # type: ignore[index]
+    d = with_trainable(runs[0].descriptor, 0.5)
+    assert d.model.trainable_fraction == 1.0  # known shares are kept
+    with pytest.raises(EstimationError, match="at least 8"):
+        Dataset.from_runs(runs[:3])
+    with pytest.raises(EstimationError, match=r"runs\[0\] must be a LabelledRun"):
+        Dataset.from_runs(["x"] * 9)  # type: ignore[list-item]
+
+
+def test_shipped_coefficients_are_what_the_script_fits(gaissa_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    assert main(["--data", str(gaissa_dir), "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    shipped = json.loads((REPO / "lightning_energy/pre/coefficients.json").read_text())
+    assert written.keys() == shipped.keys()
+    for key in ("time", "power", "interval", "selected"):
+        assert written[key] == pytest.approx(shipped[key], rel=1e-6), key
+    assert "chesslive" not in out.read_text() and len(out.read_text()) < 2000
+
+
+def test_gaissa_loader_errors_name_the_field(tmp_path: Path, gaissa_dir: Path) -> None:
+    with (gaissa_dir / "pre_runs.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        row = next(reader)
+    missing = tmp_path / "missing.csv"
+    with missing.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, [c for c in header if c != "GFLOPs"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerow(row)
+    with pytest.raises(EstimationError, match=r"missing column.*GFLOPs"):
+        load_gaissa_runs(missing)
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerow({**row, "batch_size": "0"})
+    with pytest.raises(EstimationError, match=r"line 2: column 'batch_size' must be > 0, got '0'"):
+        load_gaissa_runs(bad)
+    with pytest.raises(EstimationError, match=r"pre_runs\.csv"):
+        load_gaissa_runs(tmp_path / "nowhere")
+    runs = load_gaissa_runs(gaissa_dir)
+    assert len(runs) == 857 and all(r.descriptor.model.conv_share == 1.0 for r in runs)

@@ -1,0 +1,271 @@
+"""Fit the PRE model on GAISSA runs with nested selection, and write ``coefficients.json``.
+
+Research/fitting code (not part of the runtime package). What is fitted (log-space least squares with weak
+Gaussian priors, weight ``prior_weight x sqrt(n)``):
+
+* time: ``log_half_step_flop``, ``log_host_s_per_sample``, ``numel_exponent`` and a data-set nuisance, the
+  trained share of the parameters of the GAISSA runs (transfer learning; not published per run). The GPU's
+  speed is *not* fitted: it comes from the measured throughput table.
+* power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s``.
+
+Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
+prior weight (mean absolute log energy error over folds, each fold weighted equally) and the interval
+constant ``model_log_q90`` (fold-weighted 90 % quantile of the absolute held-out log errors of runs on GPUs
+with measured speed: split-conformal). ``nested_evaluation`` runs ``select`` on the training part of every
+outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
+
+Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
+``lightning_energy/pre/coefficients.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from the repository
+    sys.path.insert(0, str(REPO))
+
+from lightning_energy.errors import EstimationError  # noqa: E402
+from lightning_energy.pre import physics  # noqa: E402
+from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
+from lightning_energy.pre.model import IntervalConstants, PreEstimator  # noqa: E402
+
+DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
+PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
+MIN_TRAIN_RUNS = 8
+
+#: Prior centres (physical orders of magnitude, not fitted): a step needs ~1e11 forward FLOPs to hide ~5 ms
+#: of per-step launch/optimizer overhead at ~20 TFLOP/s; data loading costs ~1e-4 s per 128 px image (about
+#: 1 ms of decode and augmentation per image on one core, ~10 loader workers) and grows more slowly than the
+#: pixels, since part of it is per sample (file read, collation): exponent 1/2; the trained share of the
+#: GAISSA runs is centred on 1/2 (logit 0). Power: a busy-but-stalled GPU draws ~27% of its limit
+#: (logit -1), utilisation rises with the busy share and the step length.
+TIME_PRIOR = np.array([math.log(1e11), math.log(1e-4), 0.5, 0.0])
+TIME_PRIOR_SD = np.array([3.0, 3.0, 0.5, 2.0])
+TIME_LOWER = np.array([math.log(1e6), math.log(1e-8), 0.0, -6.0])
+TIME_UPPER = np.array([math.log(1e14), 0.0, 1.5, 6.0])
+POWER_PRIOR = np.array([-1.0, 1.0, 1.0, 0.3])
+POWER_PRIOR_SD = np.array([1.5, 2.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Labelled runs with their features computed once."""
+
+    runs: list[LabelledRun]
+    features: physics.Features
+    unknown_trainable: np.ndarray
+    log_t: np.ndarray
+    log_p: np.ndarray
+    gpu: np.ndarray
+    architecture: np.ndarray
+
+    @classmethod
+    def from_runs(cls, runs: Sequence[LabelledRun]) -> Dataset:
+        runs = list(runs)
+        if len(runs) < MIN_TRAIN_RUNS:
+            raise EstimationError(f"runs must hold at least {MIN_TRAIN_RUNS} labelled runs, got {len(runs)}")
+        for i, run in enumerate(runs):
+            if not isinstance(run, LabelledRun):
+                raise EstimationError(f"runs[{i}] must be a LabelledRun, got {type(run)!r}")
+        return cls(
+            runs=runs,
+            features=physics.Features.from_descriptors([r.descriptor for r in runs]),
+            unknown_trainable=np.array([r.descriptor.model.trainable_fraction is None for r in runs]),
+            log_t=np.log([r.epoch_seconds for r in runs]),
+            log_p=np.log([r.power_w for r in runs]),
+            gpu=np.array([r.gpu_name for r in runs]),
+            architecture=np.array([r.architecture for r in runs]),
+        )
+
+    @property
+    def log_e(self) -> np.ndarray:
+        return self.log_t + self.log_p
+
+    def subset(self, idx: np.ndarray, trainable: float | None = None) -> physics.Features:
+        """Features of runs ``idx``; ``trainable`` replaces the unknown trained shares."""
+        f = self.features
+        columns = {}
+        for fld in dataclasses.fields(f):
+            value = getattr(f, fld.name)
+            columns[fld.name] = tuple(value[i] for i in idx) if isinstance(value, tuple) else value[idx]
+        if trainable is not None:
+            columns["trainable_share"] = np.where(
+                self.unknown_trainable[idx], trainable, columns["trainable_share"]
+            )
+        return physics.Features(**columns)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    theta: np.ndarray
+    phi: np.ndarray
+    trainable: float
+
+    def predict_log(self, ds: Dataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = ds.subset(idx, self.trainable)
+        return np.log(physics.epoch_seconds(self.theta, f)), np.log(physics.power_w(self.phi, self.theta, f))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float) -> Fitted:
+    """Least squares in log space (time, then power) with Gaussian priors of weight prior_weight x sqrt(n)."""
+    from scipy.optimize import least_squares
+
+    weight = prior_weight * math.sqrt(len(idx))
+    log_t, log_p = ds.log_t[idx], ds.log_p[idx]
+
+    def time_residuals(x: np.ndarray) -> np.ndarray:
+        f = ds.subset(idx, _sigmoid(x[3]))
+        fit = np.log(physics.epoch_seconds(x[:3], f)) - log_t
+        return np.concatenate([fit, weight * (x - TIME_PRIOR) / TIME_PRIOR_SD])
+
+    x = least_squares(time_residuals, TIME_PRIOR, bounds=(TIME_LOWER, TIME_UPPER)).x
+    theta, trainable = x[:3], _sigmoid(x[3])
+    f = ds.subset(idx, trainable)
+
+    def power_residuals(phi: np.ndarray) -> np.ndarray:
+        fit = np.log(physics.power_w(phi, theta, f)) - log_p
+        return np.concatenate([fit, weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD])
+
+    phi = least_squares(power_residuals, POWER_PRIOR).x
+    return Fitted(theta, phi, trainable)
+
+
+def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """(kind, group, train, test) for leave-one-GPU-out and leave-one-architecture-out within ``idx``."""
+    folds = []
+    for kind, labels in (("GPU", ds.gpu), ("architecture", ds.architecture)):
+        groups = sorted(set(labels[idx].tolist()))
+        if len(groups) < 2:
+            continue
+        for group in groups:
+            test = idx[labels[idx] == group]
+            train = idx[labels[idx] != group]
+            if len(train) >= MIN_TRAIN_RUNS:
+                folds.append((kind, group, train, test))
+    return folds
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
+
+
+@dataclass(frozen=True)
+class Selection:
+    prior_weight: float
+    model_log_q90: float
+    scores: dict[float, float]
+
+
+def select(ds: Dataset, idx: np.ndarray, grid: Sequence[float] = PRIOR_WEIGHTS) -> Selection:
+    """Prior weight and ``model_log_q90`` from the group folds of ``idx`` only (see the module docstring)."""
+    folds = group_folds(ds, idx)
+    if not folds:
+        raise EstimationError("select needs at least two GPUs or two architectures")
+    measured = ds.features.speed_measured
+    scores: dict[float, float] = {}
+    errors: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for weight in grid:
+        per_fold = []
+        for _, _, train, test in folds:
+            fitted = fit_params(ds, train, weight)
+            t, p = fitted.predict_log(ds, test)
+            per_fold.append((np.abs(t + p - ds.log_e[test]), measured[test]))
+        errors[weight] = per_fold
+        scores[weight] = float(np.mean([e.mean() for e, _ in per_fold]))
+    best = min(grid, key=lambda w: scores[w])
+    values, weights = [], []
+    for e, m in errors[best]:
+        if m.any():
+            values.append(e[m])
+            weights.append(np.full(int(m.sum()), 1.0 / int(m.sum())))
+    q = weighted_quantile(np.concatenate(values), np.concatenate(weights), 0.9)
+    return Selection(best, q, scores)
+
+
+def repeat_log_sigma(ds: Dataset) -> float:
+    """Pooled within-configuration SD of log energy (run-to-run noise)."""
+    keys: dict[tuple[object, ...], list[float]] = {}
+    for run, e in zip(ds.runs, ds.log_e, strict=True):
+        d = run.descriptor
+        key = (run.gpu_name, run.architecture, run.dataset, d.data.batch_size, d.model.input_shape)
+        keys.setdefault(key, []).append(float(e))
+    deviations = [v - np.mean(vs) for vs in keys.values() if len(vs) > 1 for v in vs]
+    dof = sum(len(vs) - 1 for vs in keys.values() if len(vs) > 1)
+    return float(math.sqrt(np.sum(np.square(deviations)) / max(dof, 1)))
+
+
+def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple[PreEstimator, Fitted]:
+    """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
+    fitted = fit_params(ds, idx, selection.prior_weight)
+    interval = IntervalConstants(
+        model_log_q90=selection.model_log_q90,
+        repeat_log_sigma=repeat_log_sigma(ds),
+    )
+    estimator = PreEstimator(
+        fitted.theta,
+        fitted.phi,
+        interval,
+        fitted_runs=len(idx),
+        selected={"prior_weight": selection.prior_weight, "gaissa_trainable_fraction": fitted.trainable},
+    )
+    return estimator, fitted
+
+
+def with_trainable(descriptor: RunDescriptor, trainable: float) -> RunDescriptor:
+    """``descriptor`` with an unknown trained share set to ``trainable`` (the GAISSA nuisance)."""
+    if descriptor.model.trainable_fraction is not None:
+        return descriptor
+    return dataclasses.replace(
+        descriptor, model=dataclasses.replace(descriptor.model, trainable_fraction=trainable)
+    )
+
+
+def fit_shipped(runs: Sequence[LabelledRun]) -> tuple[PreEstimator, Selection, Fitted]:
+    """Selection and fit on all runs: the shipped model."""
+    ds = Dataset.from_runs(runs)
+    idx = np.arange(len(ds.runs))
+    selection = select(ds, idx)
+    estimator, fitted = build_estimator(ds, idx, selection)
+    return estimator, selection, fitted
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tools.gaissa import default_gaissa_dir, load_gaissa_runs
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO), help="GAISSA folder")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    try:
+        runs = load_gaissa_runs(args.data)
+        estimator, selection, fitted = fit_shipped(runs)
+    except EstimationError as exc:
+        print(f"pre_fit: error: {exc}", file=sys.stderr)
+        return 2
+    estimator.save(args.out)
+    print(
+        f"fitted on {len(runs)} runs: prior weight {selection.prior_weight} (fold scores "
+        f"{ {w: round(s, 4) for w, s in selection.scores.items()} }), model log q90 "
+        f"{selection.model_log_q90:.3f}, GAISSA trained share {fitted.trainable:.2f}; wrote {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
