@@ -162,7 +162,7 @@ def record_workload(
         recorder.meta.update(
             fit_wall_s=time.perf_counter() - t0,
             epoch_wall_s=list(timer.epoch_s),
-            pre=getattr(callback, "pre", None),  # the PRE estimate made at fit start
+            pre=None if callback.run.pre is None else callback.run.pre.to_json(),  # PRE made at fit start
             recorded_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         recorder.close()
