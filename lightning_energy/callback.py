@@ -167,8 +167,6 @@ class EnergyCallback(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
         self._fit_start = (self._read_or_problem()[0], time.monotonic())
-        if self.estimate and self.run.pre is None:
-            self._estimate_before_training(trainer, pl_module)
         if trainer.is_global_zero:
             from lightning_energy.tensorboard import add_energy_layout
 
@@ -181,6 +179,8 @@ class EnergyCallback(pl.Callback):
         # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
         self._note_unmetered_epochs(trainer.current_epoch)
+        if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
+            self._estimate_before_training(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         reading, problem = self._boundary_read(trainer, "epoch_start")

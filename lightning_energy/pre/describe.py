@@ -248,21 +248,20 @@ def host_ram_gb() -> float:
 
 
 def _train_loader(trainer: Any) -> Any:
+    """The training loader Lightning set up (public from ``on_train_start`` on)."""
     loader = getattr(trainer, "train_dataloader", None)
     if loader is None:
-        source = getattr(getattr(trainer, "fit_loop", None), "_data_source", None)
-        loader = source.dataloader() if source is not None and source.is_defined() else None
-    if loader is None:
-        raise EstimationError("trainer has no train dataloader to describe")
+        raise EstimationError(
+            "trainer has no train dataloader to describe (describe the fit from on_train_start)"
+        )
     return loader
 
 
 def _val_loader(trainer: Any) -> Any | None:
-    try:
-        source = trainer.fit_loop.epoch_loop.val_loop._data_source
-        return source.dataloader() if source.is_defined() else None
-    except Exception:
-        return None
+    loaders = getattr(trainer, "val_dataloaders", None)
+    if isinstance(loaders, list | tuple):
+        return loaders[0] if loaders else None
+    return loaders
 
 
 def _limited(batches: int, limit: int | float) -> int:

@@ -95,8 +95,8 @@ class _Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-class _EstimateOnFitStart(L.Callback):
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+class _EstimateOnTrainStart(L.Callback):
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rng = torch.get_rng_state()
         pl_module.results.append(estimate_for_fit(trainer, pl_module, gpu_info=H100_INFO, total_epochs=2))
         pl_module.results.append(torch.equal(rng, torch.get_rng_state()))
@@ -112,7 +112,7 @@ def test_estimate_for_fit_in_a_real_fit() -> None:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[_EstimateOnFitStart()],
+        callbacks=[_EstimateOnTrainStart()],
     )
     trainer.fit(model, DataLoader(data, batch_size=32, shuffle=True), DataLoader(data, batch_size=50))
     fit_estimate, rng_untouched = model.results
