@@ -27,8 +27,8 @@ test: install
 	$(BIN)/mkdocs build --strict -q -d $(VENV)/site
 
 lint: install
-	$(BIN)/ruff check lightning_energy tests benchmarks examples
-	$(BIN)/ruff format --check lightning_energy tests benchmarks examples
+	$(BIN)/ruff check lightning_energy tests benchmarks examples tools
+	$(BIN)/ruff format --check lightning_energy tests benchmarks examples tools
 	$(BIN)/mypy
 
 bench: install
