@@ -18,12 +18,12 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
-import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightning_energy._validate import finite_number
 from lightning_energy.errors import EnergyError
 
 __all__ = [
@@ -75,12 +75,10 @@ class CarbonDataError(EnergyError):
 
 def _check_number(name: str, value: object, *, minimum: float, meaning: str) -> float:
     """``value`` as a finite float >= ``minimum``, or a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number {meaning}; got {value!r} ({type(value).__name__})")
-    number = float(value)
-    if not math.isfinite(number) or number < minimum:
-        raise ValueError(f"{name} must be a finite number >= {minimum:g} {meaning}; got {value!r}")
-    return number
+    try:
+        return finite_number(name, value, minimum=minimum, what=f"a number {meaning}")
+    except ValueError as err:
+        raise ValueError(f"{err} {meaning}") from None
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,6 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
 @dataclass(frozen=True)
 class ProjectionPoint:
     """The STEP projection of the run's total energy made after ``epoch`` (and, inside an epoch, ``step``)."""
