@@ -191,3 +191,50 @@ def test_windows_go_into_the_report_and_can_be_turned_off(tmp_path: Path) -> Non
     )
     off.fit(BoringModel())
     assert load_report(tmp_path / "off").windows == ()
+
+
+def test_max_time_projects_windows_by_time(tmp_path: Path) -> None:
+    _, _, _, callback = _fit(
+        tmp_path, LongEpochModel(), max_time={"seconds": 3}, max_epochs=-1, limit_val_batches=0
+    )
+    windows = [w for w in callback.run.windows if w.total_j is not None]
+    assert windows, "no window projection under max_time"
+    assert all(w.total_j >= 0 for w in windows)  # type: ignore[operator]
+
+
+def test_resume_from_a_mid_epoch_checkpoint_continues_the_windows(tmp_path: Path) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    meter = StepMeter()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=100, save_top_k=-1)
+    first = pl.Trainer(
+        callbacks=[meter, EnergyCallback(meter=meter, history_path=False), checkpoint],
+        accelerator="cpu",
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        limit_val_batches=0,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        logger=False,
+    )
+    first.fit(LongEpochModel())
+    mid = next(p for p in (tmp_path / "ckpt").iterdir() if "step=200" in p.name)
+    meter2 = StepMeter()
+    callback = EnergyCallback(meter=meter2, history_path=False)
+    second = pl.Trainer(
+        callbacks=[meter2, callback],
+        accelerator="cpu",
+        default_root_dir=tmp_path / "resumed",
+        max_epochs=2,
+        limit_val_batches=0,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        logger=False,
+    )
+    second.fit(LongEpochModel(), ckpt_path=str(mid))
+    steps = [w.step for w in callback.run.windows]
+    assert steps[0] <= 200 < steps[-1]  # the windows saved before the checkpoint, then new ones
+    assert steps == sorted(steps)
+    energies = [r.energy_j for r in callback.run.ledger.records]
+    assert 0.0 not in energies  # the resumed epoch is missing or measured, never 0 J
+    assert energies[-1] == pytest.approx(400 * J_PER_BATCH)
