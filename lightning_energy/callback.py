@@ -223,9 +223,8 @@ class EnergyCallback(pl.Callback):
         to_logger = bool(trainer.loggers)
         metrics = self.run.epoch_metrics(outcome)
         pl_module.log_dict(metrics, prog_bar=False, logger=to_logger, sync_dist=sync, reduce_fx="max")
-        pl_module.log_dict(
-            self.run.bar_metrics(), prog_bar=True, logger=False, sync_dist=sync, reduce_fx="max"
-        )
+        # the bar is this rank's display: no collective (its keys are chosen per rank)
+        pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)
         self._window = (None, time.monotonic(), 0)  # the next epoch's start reading opens the next window
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -415,6 +414,14 @@ class EnergyCallback(pl.Callback):
             return None
         return (self.run.ledger.measured_total_j or 0.0) + in_epoch_j
 
+    def _extrapolated_j(self, live_j: float | None) -> float | None:
+        """Energy so far scaled to the planned batches: only to pick the bar's unit before any projection."""
+        total = self.run.budget.total_batches
+        done = len(self.run.ledger.records) * (self.run.budget.batches_per_epoch or 0) + self._batches
+        if live_j is None or not total or done <= 0:
+            return live_j
+        return live_j * total / done
+
     def _refresh_bar(
         self,
         pl_module: pl.LightningModule,
@@ -429,7 +436,8 @@ class EnergyCallback(pl.Callback):
         read_s = time.monotonic() - now
         # respect refresh_s after the read returns, and read a slow meter less often
         self._next_refresh_at = time.monotonic() + max(self.refresh_s, SLOW_READ_FACTOR * read_s)
-        bar = self.run.bar_metrics(live_total_j=self._live_total_j(reading), projected_j=projected_j)
+        live_j = self._live_total_j(reading)
+        bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=self._extrapolated_j(live_j))
         if bar:
             pl_module.log_dict(bar, prog_bar=True, logger=False)
 

@@ -199,12 +199,13 @@ class EnergyRun:
     def last_projection(self) -> ProjectionPoint | None:
         return self.history[-1] if self.history else None
 
-    def choose_unit(self, expected_total_j: float | None) -> tuple[str, float]:
-        """The progress-bar unit: chosen once, from the first usable expected total, then kept."""
+    def choose_unit(self, expected_total_j: float | None) -> tuple[str, float] | None:
+        """The progress-bar unit: chosen once, from the first usable expected total, then kept (a bar
+        key that changed unit would leave the old one standing in the bar). ``None`` while unknown."""
         if self.unit is None:
             expected = _finite(expected_total_j)
             if expected is None or expected <= 0:
-                return bar_unit(0.0)
+                return None
             self.unit = bar_unit(expected)
         return self.unit
 
@@ -217,16 +218,25 @@ class EnergyRun:
         return None
 
     def bar_metrics(
-        self, live_total_j: float | None = None, projected_j: float | None = None
+        self,
+        live_total_j: float | None = None,
+        projected_j: float | None = None,
+        extrapolated_j: float | None = None,
     ) -> dict[str, float]:
         """Progress-bar figures in the run's unit: energy so far, projection, PRE (keys name the unit).
 
         ``live_total_j``/``projected_j`` are in-epoch figures; by default the last epoch's are shown.
+        ``extrapolated_j`` (energy so far scaled to the planned work) only helps choose the unit when
+        nothing better is known yet. Empty until a unit can be chosen.
         """
         last = self.last_projection
         if projected_j is None and last is not None:
             projected_j = last.total_j
-        unit, scale = self.choose_unit(projected_j if projected_j is not None else self.expected_total_j())
+        expected = projected_j if projected_j is not None else self.expected_total_j()
+        chosen = self.choose_unit(expected if expected is not None else extrapolated_j)
+        if chosen is None:
+            return {}
+        unit, scale = chosen
         bar: dict[str, float] = {}
         so_far = live_total_j if live_total_j is not None else self.ledger.measured_total_j
         if so_far is not None:
