@@ -140,10 +140,14 @@ class EnergyRun:
         kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
         if plan.total_epochs is not None:
             kwargs = {"total_epochs": _units(plan.total_epochs), "work": work}
-        if record.energy_j is None:
-            projection = self.projector.skip(record.duration_s, **kwargs)
-        else:
-            projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
+        try:
+            if record.energy_j is None:
+                projection = self.projector.skip(record.duration_s, **kwargs)
+            else:
+                projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
+        except Exception as exc:  # a projection never stops training, whatever the projector does
+            self.warn(f"STEP projection failed at epoch {record.epoch}: {type(exc).__name__}: {exc}")
+            return EpochOutcome(record, None)
         if not math.isfinite(projection.total_j):
             return EpochOutcome(record, None)
         point = _point(record.epoch, projection)
@@ -178,6 +182,9 @@ class EnergyRun:
             else:
                 point = self.window_projector.update(energy_j, duration_s, **kwargs)
         except EnergyError:
+            point = None
+        except Exception as exc:  # a projection never stops training, whatever the projector does
+            self.warn(f"in-epoch projection failed: {type(exc).__name__}: {exc}")
             point = None
         finite = point is not None and math.isfinite(point.total_j)
         window = WindowRecord(
