@@ -1,0 +1,119 @@
+"""The tuning constants of STEP, in one frozen dataclass.
+
+Every default below was chosen by ``benchmarks/step_accuracy.py --tune`` on the *tuning part* only (half of
+the GAISSA groups, architecture x GPU, and half of the seeds of every synthetic scenario kind; the split is
+fixed by hashing the group names, see ``docs/step.md``): a small grid over the declaration constants, scored
+by nested selection (inner folds over tuning groups), and the interval's hazard table fitted as weighted
+conformal quantiles on the tuning part. The reporting part was never used to choose them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+# Upper edges of the remaining-fraction buckets of the hazard table; the last bucket ends at 1.0.
+HAZARD_EDGES: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
+N_BUCKETS = len(HAZARD_EDGES) + 1
+HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
+
+
+@dataclass(frozen=True)
+class StepParams:
+    """Constants of the STEP projector (a "unit" is an epoch, or a window of training steps).
+
+    Declaration:
+        warmup_units: first units never used for the level (measured and counted all the same).
+        min_units: no declaration before this many units were seen ...
+        short_run_fraction: ... or, for short runs, before this fraction of the planned units (at least
+            ``min_stable_units + 1``), whichever comes first.
+        min_stable_units: units the current regime needs before it can be declared stable.
+        confirm_units: units a new level needs before it is accepted as a regime change.
+        change_alpha: false-alarm probability of one change-point test (Bonferroni-corrected).
+        trend_confidence: confidence of the Theil-Sen trend interval.
+        trend_tolerance: a significant trend blocks stability when ``|slope| x min(remaining, window)``
+            exceeds this (relative to the level).
+        level_tolerance: stability needs the level's long-run standard error below this (relative).
+        noise_floor: floor of the relative unit-to-unit noise.
+    Level:
+        window: the level is the mean of at most this many last units of the regime.
+        recent_units: before a regime has this many units the level is the median of this many last units.
+        outlier_sigmas: one block of at most 2 units beyond this many sigma is a transient (a stall) and left
+            out of the level; recurring departures are kept (periodic validation or checkpoints).
+        history: units kept for the analysis (older ones live on in running totals only).
+    Interval (log scale of the final total, 90 % half-widths, added in quadrature to the noise term):
+        hazard_*: per remaining-fraction bucket (edges ``HAZARD_EDGES``), lower and upper half-widths for
+            stable and not-stable projections: the risk that the regime still changes.
+        skipped_rel_sigma: relative standard deviation of the energy of a skipped (unmeasured) unit.
+    """
+
+    warmup_units: int = 1
+    min_units: int = 10
+    short_run_fraction: float = 0.6
+    min_stable_units: int = 3
+    confirm_units: int = 2
+    change_alpha: float = 0.05
+    trend_confidence: float = 0.95
+    trend_tolerance: float = 0.005
+    level_tolerance: float = 0.01
+    noise_floor: float = 0.002
+    window: int = 20
+    recent_units: int = 3
+    outlier_sigmas: float = 6.0
+    history: int = 128
+    skipped_rel_sigma: float = 0.2
+    hazard_stable_low: tuple[float, ...] = (0.0, 0.002, 0.01, 0.02, 0.04, 0.06, 0.08)
+    hazard_stable_high: tuple[float, ...] = (0.0, 0.002, 0.01, 0.02, 0.04, 0.06, 0.08)
+    hazard_unstable_low: tuple[float, ...] = (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
+    hazard_unstable_high: tuple[float, ...] = (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
+
+    def __post_init__(self) -> None:
+        _int("warmup_units", self.warmup_units, 0, 10**6)
+        _int("min_units", self.min_units, 1, 10**6)
+        _num("short_run_fraction", self.short_run_fraction, 0.0, 1.0)
+        _int("min_stable_units", self.min_stable_units, 2, 10**6)
+        _int("confirm_units", self.confirm_units, 1, 10**6)
+        _num("change_alpha", self.change_alpha, 1e-12, 0.5)
+        _num("trend_confidence", self.trend_confidence, 0.5, 1 - 1e-9)
+        _num("trend_tolerance", self.trend_tolerance, 0.0, 10.0)
+        _num("level_tolerance", self.level_tolerance, 0.0, 10.0)
+        _num("noise_floor", self.noise_floor, 0.0, 1.0)
+        _int("window", self.window, 2, 10**6)
+        _int("recent_units", self.recent_units, 1, 10**6)
+        _num("outlier_sigmas", self.outlier_sigmas, 0.0, 1e6)
+        _int("history", self.history, 8, 10**6)
+        _num("skipped_rel_sigma", self.skipped_rel_sigma, 0.0, 10.0)
+        if self.history < self.window + self.confirm_units:
+            raise ValueError(
+                f"history must be >= window + confirm_units ({self.window + self.confirm_units}), "
+                f"got {self.history}"
+            )
+        for f in fields(self):
+            if f.name.startswith("hazard_"):
+                table = getattr(self, f.name)
+                if not isinstance(table, tuple) or len(table) != N_BUCKETS:
+                    raise ValueError(f"{f.name} must be a tuple of {N_BUCKETS} numbers, got {table!r}")
+                for value in table:
+                    _num(f.name, value, 0.0, 100.0)
+
+
+def _int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def _num(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def hazard_bucket(remaining_fraction: float) -> int:
+    """Index of the hazard bucket of a remaining fraction of the run (0 = almost done)."""
+    for i, edge in enumerate(HAZARD_EDGES):
+        if remaining_fraction <= edge:
+            return i
+    return N_BUCKETS - 1
