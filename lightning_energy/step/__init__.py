@@ -14,6 +14,7 @@ from lightning_energy.step.analysis import (
     block_sigma,
     is_stable,
     lag1_autocorrelation,
+    seasonal_period,
     regime_start,
     robust_sigma,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "block_sigma",
     "is_stable",
     "lag1_autocorrelation",
+    "seasonal_period",
     "regime_start",
     "robust_sigma",
 ]

@@ -112,20 +112,6 @@ def regime_start(values: np.ndarray, sigma: float, alpha: float, confirm: int) -
     return start
 
 
-def drop_transient(window: np.ndarray, sigma: float, outlier_sigmas: float) -> np.ndarray:
-    """``window`` without a one-off transient: one block of at most 2 units beyond ``outlier_sigmas`` sigma
-    of the median (a stall). Recurring departures (periodic validation, checkpoints) are kept."""
-    if window.size < 3:
-        return window
-    out = np.abs(window - np.median(window)) > outlier_sigmas * sigma
-    if not out.any():
-        return window
-    idx = np.flatnonzero(out)
-    if idx.size > 2 or (idx.size == 2 and idx[1] - idx[0] > 1):
-        return window
-    return window[~out]
-
-
 def theil_sen(values: np.ndarray, confidence: float) -> tuple[float, float, float, float]:
     """Theil-Sen slope, intercept (x = 0 at the first value) and the slope's confidence interval (Sen)."""
     n = values.size
@@ -138,6 +124,44 @@ def theil_sen(values: np.ndarray, confidence: float) -> tuple[float, float, floa
     lo = int(min(max(math.floor((m - c) / 2.0), 0), m - 1))
     hi = int(min(max(math.ceil((m + c) / 2.0), 0), m - 1))
     return slope, intercept, float(slopes[lo]), float(slopes[hi])
+
+
+def seasonal_period(values: np.ndarray, sigma: float, max_period: int) -> tuple[int, float]:
+    """A periodic pattern (validation or checkpoint units not told): ``(period, residual sigma)``.
+
+    For every period 2..``max_period`` with at least 3 cycles in ``values``, the phase medians are removed
+    and the unit-to-unit noise of the rest measured; the period is kept when it halves ``sigma`` (a longer
+    period must beat a shorter one by 20 %). ``(1, sigma)`` when there is no such pattern.
+    """
+    best_p, best_s = 1, sigma
+    for p in range(2, max_period + 1):
+        m = (values.size // p) * p
+        if m < 3 * p:
+            break
+        cycles = values[values.size - m :].reshape(-1, p)  # phases counted from the last value
+        s = robust_sigma((cycles - np.median(cycles, axis=0)).ravel())
+        if s < (0.5 * sigma if best_p == 1 else 0.8 * best_s):
+            best_p, best_s = p, s
+    return best_p, best_s
+
+
+def _pattern_residuals(values: np.ndarray, period: int) -> np.ndarray:
+    """The last whole cycles of ``values`` minus their phase medians, plus the overall median."""
+    m = (values.size // period) * period
+    cycles = values[values.size - m :].reshape(-1, period)
+    return (cycles - np.median(cycles, axis=0)).ravel() + float(np.median(cycles))
+
+
+def _outlier_excess(regime: np.ndarray, clean_level: float, sigma: float, outlier_sigmas: float) -> float:
+    """Mean excess per unit of the regime's outliers when they recur (2 blocks or more), else 0: recurring
+    stalls or spikes are part of the run and counted at their rate; a one-off is not the level."""
+    out = np.abs(regime - clean_level) > outlier_sigmas * sigma
+    if not out.any():
+        return 0.0
+    blocks = int(out[0]) + int(np.sum(out[1:] & ~out[:-1]))
+    if blocks < 2:
+        return 0.0
+    return float(np.sum(regime[out] - clean_level)) / regime.size
 
 
 def analyse(values: np.ndarray, params: StepParams) -> Analysis:
@@ -158,26 +182,39 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         settled += 1
     if regime.size > MIN_TREND_POINTS:
         sigma = max(robust_sigma(regime[-50:]), floor)
-    recent_window = regime[-params.window :]
-    used = drop_transient(recent_window, sigma, params.outlier_sigmas)
-    level = float(np.mean(used))
+    period, sigma_p = seasonal_period(regime[-60:], sigma, params.max_period)
+    if period > 1:  # a periodic pattern: whole cycles for the level, the noise around the pattern
+        sigma = max(sigma_p, floor)
+        cycles = max(1, min(params.window, regime.size) // period) * period
+        used = regime[-cycles:]
+        level = float(np.mean(used))
+        noise_window = _pattern_residuals(regime[-max(cycles, 3 * period) :], period)
+        last_dev = float(noise_window[-1] - np.median(noise_window))
+        spread = float(np.std(noise_window[-cycles:]))
+    else:
+        window = regime[-params.window :]
+        out = np.abs(window - np.median(window)) > params.outlier_sigmas * sigma
+        used = window[~out] if (~out).sum() >= 2 else window
+        level = float(np.mean(used))
+        level += _outlier_excess(regime, level, sigma, params.outlier_sigmas)
+        noise_window = used
+        last_dev = float(values[-1]) - float(np.median(used))
+        spread = float(np.std(used))
     slope = 0.0
     significant = False
-    line_end = level
-    if recent_window.size >= MIN_TREND_POINTS:
-        slope, intercept, low, high = theil_sen(recent_window, params.trend_confidence)
+    trend_window = noise_window[-params.window :]
+    if trend_window.size >= MIN_TREND_POINTS:
+        slope, intercept, low, high = theil_sen(trend_window, params.trend_confidence)
         significant = low > 0 or high < 0
-        line_end = intercept + slope * (recent_window.size - 1)
-    if significant:
-        level = max(line_end, 0.0)
+        if significant:
+            level = max(level + slope * (trend_window.size - 1) / 2.0, 0.0)  # the line's last value
     if regime.size >= params.recent_units:
         recent = level
     else:  # a young regime (or none yet): the median of the last units, so one stall is never the level
         recent = float(np.median(values[-params.recent_units :]))
-    rho = lag1_autocorrelation(recent_window)
-    long_run = max(sigma * math.sqrt(1.0 + rho) / (1.0 - rho), block_sigma(recent_window))
+    rho = lag1_autocorrelation(trend_window)
+    long_run = max(sigma * math.sqrt(1.0 + rho) / (1.0 - rho), block_sigma(trend_window))
     z_crit = change_threshold(max(regime.size - params.confirm_units, 1), params.change_alpha)
-    pending = abs(float(values[-1]) - float(np.median(used))) > z_crit * sigma
     ref = level if level > 0 else scale
     return Analysis(
         start=start,
@@ -187,10 +224,10 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         regime_n=int(regime.size),
         noise_rel=sigma / ref,
         long_run_rel=max(sigma, long_run) / ref,
-        spread_rel=float(np.std(used)) / ref,
+        spread_rel=spread / ref,
         slope_rel=slope / ref,
         trend_significant=significant,
-        pending=pending,
+        pending=abs(last_dev) > z_crit * sigma,
     )
 
 
@@ -198,7 +235,7 @@ def needed_units(params: StepParams, total_units: float | None) -> int:
     """Units that must be seen before a declaration: ``min_units``, or less for a short planned run."""
     if total_units is None:
         return params.min_units
-    short = max(params.min_stable_units + 1, math.ceil(params.short_run_fraction * total_units - 1e-9))
+    short = max(2 + params.warmup_units, math.ceil(params.short_run_fraction * total_units - 1e-9))
     return min(params.min_units, short)
 
 
@@ -220,10 +257,11 @@ def is_stable(
     need = needed_units(params, total_units)
     if seen < need:
         return False, f"not stable: {seen} of {need} {unit}s needed"
-    if info.regime_n < params.min_stable_units:
+    min_regime = min(params.min_stable_units, max(2, need - params.warmup_units))  # short runs: fewer
+    if info.regime_n < min_regime:
         return False, (
             f"not stable: new level since {unit} {regime_first_unit}, "
-            f"{info.regime_n} of {params.min_stable_units} {unit}s needed"
+            f"{info.regime_n} of {min_regime} {unit}s needed"
         )
     # Hysteresis: a stable level is left at twice the tolerances (or on a confirmed change), so that noise
     # at the threshold does not make the declaration flicker.

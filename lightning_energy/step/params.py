@@ -38,8 +38,9 @@ class StepParams:
     Level:
         window: the level is the mean of at most this many last units of the regime.
         recent_units: before a regime has this many units the level is the median of this many last units.
-        outlier_sigmas: one block of at most 2 units beyond this many sigma is a transient (a stall) and left
-            out of the level; recurring departures are kept (periodic validation or checkpoints).
+        outlier_sigmas: units beyond this many sigma of the level are outliers (stalls, spikes): left out of
+            the level when they happened once in the regime, counted at their rate when they recur.
+        max_period: longest period of a validation/checkpoint pattern looked for when no schedule is told.
         history: units kept for the analysis (older ones live on in running totals only).
     Interval (log scale of the final total, 90 % half-widths, added in quadrature to the noise term):
         hazard_*: per remaining-fraction bucket (edges ``HAZARD_EDGES``), lower and upper half-widths for
@@ -60,6 +61,7 @@ class StepParams:
     window: int = 20
     recent_units: int = 3
     outlier_sigmas: float = 6.0
+    max_period: int = 10
     history: int = 128
     skipped_rel_sigma: float = 0.2
     hazard_stable_low: tuple[float, ...] = (0.0, 0.002, 0.01, 0.02, 0.04, 0.06, 0.08)
@@ -81,6 +83,7 @@ class StepParams:
         _int("window", self.window, 2, 10**6)
         _int("recent_units", self.recent_units, 1, 10**6)
         _num("outlier_sigmas", self.outlier_sigmas, 0.0, 1e6)
+        _int("max_period", self.max_period, 1, 1000)
         _int("history", self.history, 8, 10**6)
         _num("skipped_rel_sigma", self.skipped_rel_sigma, 0.0, 10.0)
         if self.history < self.window + self.confirm_units:
