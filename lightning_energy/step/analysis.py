@@ -18,6 +18,7 @@ _WINSOR_SIGMAS = 3.0  # values are winsorised at median +- this many sigma in th
 SETTLE_SIGMAS = 2.0  # leading units of a regime further than this from the rest are settling, not level
 HOMOGENEITY_SIGMAS = 8.0  # a new regime's units must agree within this many sigma (else a transient)
 MIN_TREND_POINTS = 5
+PATTERN_SIGMAS = 6.0  # a periodic pattern's phase medians must span this many sigma of the residual noise
 MAX_RHO = 0.9
 MIN_RHO_POINTS = 6
 _NORMAL = NormalDist()
@@ -129,18 +130,23 @@ def theil_sen(values: np.ndarray, confidence: float) -> tuple[float, float, floa
 def seasonal_period(values: np.ndarray, sigma: float, max_period: int) -> tuple[int, float]:
     """A periodic pattern (validation or checkpoint units not told): ``(period, residual sigma)``.
 
-    For every period 2..``max_period`` with at least 3 cycles in ``values``, the phase medians are removed
-    and the unit-to-unit noise of the rest measured; the period is kept when it halves ``sigma`` (a longer
-    period must beat a shorter one by 20 %). ``(1, sigma)`` when there is no such pattern.
+    For every period 2..``max_period`` with at least 4 cycles in ``values``, the phase medians are removed
+    and the unit-to-unit noise of the rest measured; the period is kept when it halves ``sigma`` and the
+    phase medians span more than ``PATTERN_SIGMAS`` times the rest's noise (a longer period, not a multiple,
+    must beat a shorter one by 20 %). ``(1, sigma)`` when there is no such pattern.
     """
     best_p, best_s = 1, sigma
     for p in range(2, max_period + 1):
+        if best_p > 1 and p % best_p == 0:
+            continue  # a multiple of the period found fits no worse: not a new pattern
         m = (values.size // p) * p
-        if m < 3 * p:
+        if m < 4 * p:
             break
         cycles = values[values.size - m :].reshape(-1, p)  # phases counted from the last value
-        s = robust_sigma((cycles - np.median(cycles, axis=0)).ravel())
-        if s < (0.5 * sigma if best_p == 1 else 0.8 * best_s):
+        phase_median = np.median(cycles, axis=0)
+        s = robust_sigma((cycles - phase_median).ravel())
+        amplitude = float(np.max(phase_median) - np.min(phase_median))
+        if s < (0.5 * sigma if best_p == 1 else 0.8 * best_s) and amplitude > PATTERN_SIGMAS * s:
             best_p, best_s = p, s
     return best_p, best_s
 
@@ -208,6 +214,13 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         significant = low > 0 or high < 0
         if significant:
             level = max(level + slope * (trend_window.size - 1) / 2.0, 0.0)  # the line's last value
+    if not significant and regime.size < params.trend_units and values.size >= MIN_TREND_POINTS:
+        # A young regime may be the last step of a ramp cut into steps (a warm-up tail, a drift): the trend
+        # is also tested over the last ``trend_units`` values across the regime start.
+        tail = values[-params.trend_units :]
+        tail_slope, _, low, high = theil_sen(tail, params.trend_confidence)
+        if low > 0 or high < 0:
+            significant, slope = True, tail_slope
     if regime.size >= params.recent_units:
         recent = level
     else:  # a young regime (or none yet): the median of the last units, so one stall is never the level

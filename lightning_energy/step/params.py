@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 # Upper edges of the remaining-fraction buckets of the hazard table; the last bucket ends at 1.0.
 HAZARD_EDGES: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
 N_BUCKETS = len(HAZARD_EDGES) + 1
+MIN_TREND_UNITS = 5
 HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
 
 
@@ -33,6 +34,8 @@ class StepParams:
         trend_confidence: confidence of the Theil-Sen trend interval.
         trend_tolerance: a significant trend blocks stability when ``|slope| x min(remaining, window)``
             exceeds this (relative to the level).
+        trend_units: a regime younger than this is tested for a trend over this many last units across its
+            start too (a warm-up tail or drift cut into short steps by the change test).
         level_tolerance: stability needs the level's long-run standard error below this (relative).
         noise_floor: floor of the relative unit-to-unit noise.
     Level:
@@ -56,6 +59,7 @@ class StepParams:
     change_alpha: float = 0.05
     trend_confidence: float = 0.95
     trend_tolerance: float = 0.005
+    trend_units: int = 8
     level_tolerance: float = 0.01
     noise_floor: float = 0.002
     window: int = 20
@@ -78,6 +82,7 @@ class StepParams:
         _num("change_alpha", self.change_alpha, 1e-12, 0.5)
         _num("trend_confidence", self.trend_confidence, 0.5, 1 - 1e-9)
         _num("trend_tolerance", self.trend_tolerance, 0.0, 10.0)
+        _int("trend_units", self.trend_units, MIN_TREND_UNITS, 10**6)
         _num("level_tolerance", self.level_tolerance, 0.0, 10.0)
         _num("noise_floor", self.noise_floor, 0.0, 1.0)
         _int("window", self.window, 2, 10**6)

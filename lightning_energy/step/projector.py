@@ -268,21 +268,22 @@ class StepProjector:
         """Restore :meth:`state_dict` output (version 2, or version 1 of earlier releases).
 
         Raises:
-            ProjectionError: an unknown version or a corrupt state (the projector is then left empty).
+            ProjectionError: an unknown version or a corrupt state (the projector is then left unchanged).
         """
         if not isinstance(state, Mapping):
             raise ProjectionError(f"state must be a mapping, got {type(state).__name__}")
         version = state.get("version", 1)
         if isinstance(version, bool) or version not in (1, 2):
             raise ProjectionError(f"unknown STEP state version {version!r} (this release reads 1 and 2)")
-        self._reset()
+        backup = self.state_dict()
         try:
+            self._reset()
             self._load(state, int(version))  # type: ignore[call-overload]
-        except ProjectionError:
+        except (ProjectionError, TypeError, ValueError, KeyError) as err:
             self._reset()
-            raise
-        except (TypeError, ValueError, KeyError) as err:
-            self._reset()
+            self._load(backup, STATE_VERSION)
+            if isinstance(err, ProjectionError):
+                raise
             raise ProjectionError(f"corrupt STEP state: {err}") from err
 
     def _load(self, state: Mapping[str, object], version: int) -> None:
