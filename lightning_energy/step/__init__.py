@@ -14,9 +14,9 @@ from lightning_energy.step.analysis import (
     block_sigma,
     is_stable,
     lag1_autocorrelation,
-    seasonal_period,
     regime_start,
     robust_sigma,
+    seasonal_period,
 )
 from lightning_energy.step.params import StepParams
 from lightning_energy.step.projector import Projection, StepProjector
@@ -30,7 +30,7 @@ __all__ = [
     "block_sigma",
     "is_stable",
     "lag1_autocorrelation",
-    "seasonal_period",
     "regime_start",
     "robust_sigma",
+    "seasonal_period",
 ]

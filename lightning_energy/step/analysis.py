@@ -44,6 +44,7 @@ class Analysis:
     slope_rel: float  # Theil-Sen slope per unit relative to the level (0 with fewer than 5 units)
     trend_significant: bool  # the slope's confidence interval excludes 0
     pending: bool  # the last unit departs from the level beyond the change threshold
+    pattern: tuple[float, ...] = (1.0,)  # periodic pattern: cost of the next units' phases, mean 1
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -131,9 +132,9 @@ def seasonal_period(values: np.ndarray, sigma: float, max_period: int) -> tuple[
     """A periodic pattern (validation or checkpoint units not told): ``(period, residual sigma)``.
 
     For every period 2..``max_period`` with at least 4 cycles in ``values``, the phase medians are removed
-    and the unit-to-unit noise of the rest measured; the period is kept when it halves ``sigma`` and the
-    phase medians span more than ``PATTERN_SIGMAS`` times the rest's noise (a longer period, not a multiple,
-    must beat a shorter one by 20 %). ``(1, sigma)`` when there is no such pattern.
+    and the unit-to-unit noise of the rest measured; the period is kept when that noise is below ``sigma``
+    and the phase medians span more than ``PATTERN_SIGMAS`` times it (a longer period, not a multiple of
+    it, must beat a shorter one by 20 %). ``(1, sigma)`` when there is no such pattern.
     """
     best_p, best_s = 1, sigma
     for p in range(2, max_period + 1):
@@ -146,9 +147,25 @@ def seasonal_period(values: np.ndarray, sigma: float, max_period: int) -> tuple[
         phase_median = np.median(cycles, axis=0)
         s = robust_sigma((cycles - phase_median).ravel())
         amplitude = float(np.max(phase_median) - np.min(phase_median))
-        if s < (0.5 * sigma if best_p == 1 else 0.8 * best_s) and amplitude > PATTERN_SIGMAS * s:
+        if s < (sigma if best_p == 1 else 0.8 * best_s) and amplitude > PATTERN_SIGMAS * s:
             best_p, best_s = p, s
     return best_p, best_s
+
+
+def phase_pattern(values: np.ndarray, period: int) -> tuple[float, ...]:
+    """Relative cost of each phase of a periodic pattern, mean 1, starting with the unit after the last."""
+    m = (values.size // period) * period
+    medians = np.median(values[values.size - m :].reshape(-1, period), axis=0)
+    mean = float(np.mean(medians))
+    return tuple(float(v) / mean for v in medians) if mean > 0 else (1.0,)
+
+
+def pattern_units(pattern: tuple[float, ...], remaining_units: float) -> float:
+    """The next ``remaining_units`` units (a fractional last one included) weighted by ``pattern``."""
+    p = len(pattern)
+    whole = math.floor(remaining_units)
+    cycles, rest = divmod(whole, p)
+    return cycles * sum(pattern) + sum(pattern[:rest]) + (remaining_units - whole) * pattern[rest % p]
 
 
 def _pattern_residuals(values: np.ndarray, period: int) -> np.ndarray:
@@ -197,6 +214,7 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         noise_window = _pattern_residuals(regime[-max(cycles, 3 * period) :], period)
         last_dev = float(noise_window[-1] - np.median(noise_window))
         spread = float(np.std(noise_window[-cycles:]))
+        pattern = phase_pattern(regime[-max(cycles, 3 * period) :], period)
     else:
         window = regime[-params.window :]
         out = np.abs(window - np.median(window)) > params.outlier_sigmas * sigma
@@ -206,11 +224,12 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         noise_window = used
         last_dev = float(values[-1]) - float(np.median(used))
         spread = float(np.std(used))
+        pattern = (1.0,)
     slope = 0.0
     significant = False
     trend_window = noise_window[-params.window :]
     if trend_window.size >= MIN_TREND_POINTS:
-        slope, intercept, low, high = theil_sen(trend_window, params.trend_confidence)
+        slope, _, low, high = theil_sen(trend_window, params.trend_confidence)
         significant = low > 0 or high < 0
         if significant:
             level = max(level + slope * (trend_window.size - 1) / 2.0, 0.0)  # the line's last value
@@ -221,10 +240,8 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         tail_slope, _, low, high = theil_sen(tail, params.trend_confidence)
         if low > 0 or high < 0:
             significant, slope = True, tail_slope
-    if regime.size >= params.recent_units:
-        recent = level
-    else:  # a young regime (or none yet): the median of the last units, so one stall is never the level
-        recent = float(np.median(values[-params.recent_units :]))
+    # A young regime (or none yet): the median of the last units, so that one stall is never the level.
+    recent = level if regime.size >= params.recent_units else float(np.median(values[-params.recent_units :]))
     rho = lag1_autocorrelation(trend_window)
     long_run = max(sigma * math.sqrt(1.0 + rho) / (1.0 - rho), block_sigma(trend_window))
     z_crit = change_threshold(max(regime.size - params.confirm_units, 1), params.change_alpha)
@@ -241,6 +258,7 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
         slope_rel=slope / ref,
         trend_significant=significant,
         pending=abs(last_dev) > z_crit * sigma,
+        pattern=pattern,
     )
 
 

@@ -59,8 +59,8 @@ class StepParams:
     change_alpha: float = 0.05
     trend_confidence: float = 0.95
     trend_tolerance: float = 0.005
-    trend_units: int = 8
-    level_tolerance: float = 0.01
+    trend_units: int = 6
+    level_tolerance: float = 0.02
     noise_floor: float = 0.002
     window: int = 20
     recent_units: int = 3
@@ -68,10 +68,10 @@ class StepParams:
     max_period: int = 10
     history: int = 128
     skipped_rel_sigma: float = 0.2
-    hazard_stable_low: tuple[float, ...] = (0.0, 0.002, 0.01, 0.02, 0.04, 0.06, 0.08)
-    hazard_stable_high: tuple[float, ...] = (0.0, 0.002, 0.01, 0.02, 0.04, 0.06, 0.08)
-    hazard_unstable_low: tuple[float, ...] = (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
-    hazard_unstable_high: tuple[float, ...] = (0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
+    hazard_stable_low: tuple[float, ...] = (0.0013, 0.0029, 0.0032, 0.0416, 0.0701, 0.0719, 0.0723)
+    hazard_stable_high: tuple[float, ...] = (0.0001, 0.0016, 0.0057, 0.0282, 0.0718, 0.3009, 0.3938)
+    hazard_unstable_low: tuple[float, ...] = (0.013, 0.013, 0.013, 0.046, 0.1522, 0.1522, 0.3611)
+    hazard_unstable_high: tuple[float, ...] = (0.0001, 0.0052, 0.0059, 0.0282, 0.0926, 0.3332, 0.4365)
 
     def __post_init__(self) -> None:
         _int("warmup_units", self.warmup_units, 0, 10**6)

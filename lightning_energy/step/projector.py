@@ -20,6 +20,7 @@ from lightning_energy.step.analysis import (
     log_half_widths,
     noise_rel_sd,
     normal_quantile,
+    pattern_units,
 )
 from lightning_energy.step.params import StepParams
 
@@ -142,7 +143,7 @@ class StepProjector:
     # ----------------------------------------------------------------------------------------- inputs
 
     def set_prior(self, epoch_energy_j: float, rel_sigma: float) -> None:
-        """Use a PRE estimate of the mean energy per unit (J), relative std ``rel_sigma``, before stability."""
+        """Use a PRE estimate of the mean energy per unit (J), relative std ``rel_sigma``, until stable."""
         self._prior_j = _check_number("epoch_energy_j", epoch_energy_j, positive=True)
         self._prior_rel_sigma = _check_number("rel_sigma", rel_sigma, positive=True)
 
@@ -357,10 +358,7 @@ class StepProjector:
         warm = index >= self.params.warmup_units
         if (usable & warm).any():
             usable &= warm
-        if power_mode:
-            values = energy[usable] / duration[usable]
-        else:
-            values = energy[usable] / work[usable]
+        values = energy[usable] / (duration[usable] if power_mode else work[usable])
         return values, duration[usable] / work[usable], index[usable]
 
     def _val_ratio(self) -> float | None:
@@ -394,10 +392,11 @@ class StepProjector:
         mean_unit_s = self._elapsed_s / max(self._work_seen, 1e-12)
         if power_mode:
             assert total_seconds is not None
-            remaining_s: float | None = max(float(total_seconds) - self._elapsed_s, 0.0)
+            left_s = max(float(total_seconds) - self._elapsed_s, 0.0)
+            remaining_s: float | None = left_s
             remaining_epochs: float | None = None
-            remaining_units = remaining_s / mean_unit_s if mean_unit_s > 0 else 0.0
-            remaining_fraction = remaining_s / float(total_seconds)
+            remaining_units = left_s / mean_unit_s if mean_unit_s > 0 else 0.0
+            remaining_fraction = left_s / float(total_seconds)
             total_units = None
         else:
             assert total_epochs is not None
@@ -427,7 +426,8 @@ class StepProjector:
             ratio_or_none = self._val_ratio()
             ratio = 1.0 if ratio_or_none is None else ratio_or_none
             future_val = self._future_val_work(remaining_units)
-            remaining_j = level * (remaining_units + (ratio - 1.0) * future_val)
+            future_units = pattern_units(info.pattern, remaining_units) if stable else remaining_units
+            remaining_j = level * (future_units + (ratio - 1.0) * future_val)
             skipped_j = level * (self._skipped_work + ratio * self._skipped_val_work)
             epoch_energy_j = level
             mean_train_s = float(np.mean(train_s)) if train_s.size else 0.0
