@@ -417,3 +417,23 @@ def test_helpers() -> None:
     spikes[2::4] *= 1.4
     assert seasonal_period(spikes, robust_sigma(spikes), 10)[0] == 4
     assert seasonal_period(noisy(40), 5.0, 10)[0] == 1
+
+
+def test_unit_name_and_windows_of_steps() -> None:
+    step = StepProjector(unit_name="window")
+    ps = [step.update(float(e), 10.0, 500.0) for e in noisy(30, seed=6)]
+    assert ps[0].reason.endswith("windows needed")
+    assert ps[-1].reason.startswith("stable since window")
+
+
+def test_future_validation_work_counts_the_schedule() -> None:
+    from lightning_energy.step.history import future_val_work, is_val_unit
+
+    every = 3
+    for start in range(6):
+        for remaining in (0.0, 1.0, 2.5, 7.0, 10.5):
+            whole = int(remaining)
+            expected = sum(is_val_unit(i, every) for i in range(start, start + whole))
+            expected += (remaining - whole) * is_val_unit(start + whole, every)
+            assert future_val_work(start, remaining, every) == pytest.approx(expected)
+    assert future_val_work(0, 10.0, None) == 0.0

@@ -22,11 +22,18 @@ from lightning_energy.step.analysis import (
     normal_quantile,
     pattern_units,
 )
+from lightning_energy.step.history import (
+    History,
+    check_number,
+    future_val_work,
+    is_val_unit,
+    main_series,
+    val_ratio,
+)
 from lightning_energy.step.params import StepParams
 
 STATE_VERSION = 2
 MAX_WORK = 1e6
-_VAL_RATIO_UNITS = 3
 
 
 @dataclass(frozen=True)
@@ -60,16 +67,6 @@ class Projection:
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
         return asdict(self)
-
-
-def _check_number(name: str, value: object, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ProjectionError(f"{name} must be a finite number >= 0, got {value!r}")
-    result = float(value)
-    if not math.isfinite(result) or result < 0 or (positive and result == 0):
-        allowed = "> 0" if positive else ">= 0"
-        raise ProjectionError(f"{name} must be a finite number {allowed}, got {value!r}")
-    return result
 
 
 class StepProjector:
@@ -127,30 +124,20 @@ class StepProjector:
         self._reset()
 
     def _reset(self) -> None:
-        # The last ``params.history`` units (NaN energy: skipped) and running totals of everything seen.
-        self._energy_j: list[float] = []
-        self._duration_s: list[float] = []
-        self._work: list[float] = []
-        self._first_index = 0  # unit index of the first unit kept
-        self._work_seen = 0.0
-        self._measured_j = 0.0
-        self._elapsed_s = 0.0
-        self._skipped_work = 0.0  # main-kind skipped units
-        self._skipped_val_work = 0.0  # skipped validation units
-        self._skipped_s = 0.0
+        self._history = History(self.params.history)
         self._was_stable = False  # hysteresis: once stable, one departing unit does not end stability
 
     # ----------------------------------------------------------------------------------------- inputs
 
     def set_prior(self, epoch_energy_j: float, rel_sigma: float) -> None:
         """Use a PRE estimate of the mean energy per unit (J), relative std ``rel_sigma``, until stable."""
-        self._prior_j = _check_number("epoch_energy_j", epoch_energy_j, positive=True)
-        self._prior_rel_sigma = _check_number("rel_sigma", rel_sigma, positive=True)
+        self._prior_j = check_number("epoch_energy_j", epoch_energy_j, positive=True)
+        self._prior_rel_sigma = check_number("rel_sigma", rel_sigma, positive=True)
 
     @property
     def epochs_seen(self) -> int:
         """Units seen so far (measured or skipped)."""
-        return self._first_index + len(self._energy_j)
+        return self._history.units_seen
 
     def update(
         self,
@@ -166,11 +153,11 @@ class StepProjector:
         ``work`` is the share of a full unit this update covers (a partial last epoch: 0.5); the level uses
         ``energy_j / work`` and the remaining units are ``total_epochs`` minus the work seen.
         """
-        energy = _check_number("energy_j", energy_j)
-        duration = _check_number("duration_s", duration_s)
+        energy = check_number("energy_j", energy_j)
+        duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
-        self._check_budget(total_epochs, total_seconds, self._work_seen + share)
-        self._push(energy, duration, share)
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
+        self._history.push(energy, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
         return self._settle(total_epochs, total_seconds)
 
     def skip(
@@ -182,17 +169,17 @@ class StepProjector:
         work: float = 1.0,
     ) -> Projection:
         """Count a unit whose energy could not be measured; its energy is taken at the current level."""
-        duration = _check_number("duration_s", duration_s)
+        duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
-        self._check_budget(total_epochs, total_seconds, self._work_seen + share)
-        self._push(math.nan, duration, share)
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
+        self._history.push(math.nan, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
         return self._settle(total_epochs, total_seconds)
 
     def project(self, total_epochs: float | None = None, *, total_seconds: float | None = None) -> Projection:
         """Projection from the units seen so far, without adding one or changing any state."""
         if self.epochs_seen == 0:
             raise ProjectionError("project() needs at least one epoch; call update() first")
-        self._check_budget(total_epochs, total_seconds, self._work_seen)
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen)
         return self._project(total_epochs, total_seconds)
 
     def _settle(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
@@ -200,29 +187,9 @@ class StepProjector:
         self._was_stable = projection.stable
         return projection
 
-    def _push(self, energy: float, duration: float, work: float) -> None:
-        index = self.epochs_seen
-        self._energy_j.append(energy)
-        self._duration_s.append(duration)
-        self._work.append(work)
-        self._work_seen += work
-        self._elapsed_s += duration
-        if math.isnan(energy):
-            self._skipped_s += duration
-            if self._is_val(index):
-                self._skipped_val_work += work
-            else:
-                self._skipped_work += work
-        else:
-            self._measured_j += energy
-        extra = len(self._energy_j) - self.params.history
-        if extra > 0:
-            del self._energy_j[:extra], self._duration_s[:extra], self._work[:extra]
-            self._first_index += extra
-
     @staticmethod
     def _check_work(work: object) -> float:
-        share = _check_number("work", work, positive=True)
+        share = check_number("work", work, positive=True)
         if share > MAX_WORK:
             raise ProjectionError(f"work must be <= {MAX_WORK:g}, got {work!r}")
         return share
@@ -234,14 +201,14 @@ class StepProjector:
                 f"total_epochs={total_epochs!r}, total_seconds={total_seconds!r}"
             )
         if total_epochs is not None:
-            budget = _check_number("total_epochs", total_epochs, positive=True)
+            budget = check_number("total_epochs", total_epochs, positive=True)
             if budget < work_seen - 1e-9:
                 raise ProjectionError(
                     f"total_epochs must be >= the epochs seen including this one ({work_seen:g}), "
                     f"got {total_epochs}"
                 )
         if total_seconds is not None:
-            _check_number("total_seconds", total_seconds, positive=True)
+            check_number("total_seconds", total_seconds, positive=True)
 
     # ----------------------------------------------------------------------------------------- state
 
@@ -249,16 +216,7 @@ class StepProjector:
         """Plain JSON-able state (NaN marks a skipped unit and is stored as ``None``)."""
         return {
             "version": STATE_VERSION,
-            "energy_j": [None if math.isnan(e) else e for e in self._energy_j],
-            "duration_s": list(self._duration_s),
-            "work": list(self._work),
-            "first_index": self._first_index,
-            "work_seen": self._work_seen,
-            "measured_j": self._measured_j,
-            "elapsed_s": self._elapsed_s,
-            "skipped_work": self._skipped_work,
-            "skipped_val_work": self._skipped_val_work,
-            "skipped_s": self._skipped_s,
+            **self._history.to_state(),
             "prior_epoch_energy_j": self._prior_j,
             "prior_rel_sigma": self._prior_rel_sigma,
             "val_every_n_epochs": self.val_every_n_epochs,
@@ -288,34 +246,15 @@ class StepProjector:
             raise ProjectionError(f"corrupt STEP state: {err}") from err
 
     def _load(self, state: Mapping[str, object], version: int) -> None:
-        energy = _number_list(state, "energy_j", allow_none=True)
-        duration = _number_list(state, "duration_s")
-        work = _number_list(state, "work") if version == 2 else [1.0] * len(energy)
-        if not len(energy) == len(duration) == len(work):
-            raise ProjectionError(
-                "state energy_j, duration_s and work must have the same length, got "
-                f"{len(energy)}, {len(duration)} and {len(work)}"
-            )
         val_every = state.get("val_every_n_epochs", self.val_every_n_epochs)
         if val_every is not None and (isinstance(val_every, bool) or not isinstance(val_every, int)):
             raise ProjectionError(f"state val_every_n_epochs must be an int or None, got {val_every!r}")
         if val_every is not None and val_every < 1:
             raise ProjectionError(f"state val_every_n_epochs must be >= 1, got {val_every!r}")
         self.val_every_n_epochs = val_every
-        if version == 1:  # the whole series: replay it through the bounded history
-            for e, d in zip(energy, duration, strict=True):
-                self._push(e, d, 1.0)
-        else:
-            keep = self.params.history
-            first = _count(state, "first_index") + max(len(energy) - keep, 0)
-            self._energy_j, self._duration_s, self._work = energy[-keep:], duration[-keep:], work[-keep:]
-            self._first_index = first
-            self._work_seen = _number(state, "work_seen")
-            self._measured_j = _number(state, "measured_j")
-            self._elapsed_s = _number(state, "elapsed_s")
-            self._skipped_work = _number(state, "skipped_work")
-            self._skipped_val_work = _number(state, "skipped_val_work")
-            self._skipped_s = _number(state, "skipped_s")
+        self._history = History.from_state(
+            state, version, self.params.history, lambda i: is_val_unit(i, val_every)
+        )
         prior = state.get("prior_epoch_energy_j")
         rel = state.get("prior_rel_sigma")
         self._prior_j = None
@@ -326,73 +265,20 @@ class StepProjector:
 
     # ----------------------------------------------------------------------------------------- projection
 
-    def _is_val(self, index: int) -> bool:
-        n = self.val_every_n_epochs
-        return n is not None and n > 1 and (index + 1) % n == 0
-
-    def _future_val_work(self, remaining: float) -> float:
-        """Work of the validation units among the next ``remaining`` units of work."""
-        n = self.val_every_n_epochs
-        if n is None or n <= 1 or remaining <= 0:
-            return 0.0
-        a = self.epochs_seen
-        whole = math.floor(remaining)
-        count = float((a + whole) // n - a // n)
-        if (a + whole + 1) % n == 0:
-            count += remaining - whole
-        return count
-
-    def _series(self, power_mode: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-unit values used for the level, their durations per unit of work, and their unit indices."""
-        energy = np.asarray(self._energy_j, dtype=np.float64)
-        duration = np.asarray(self._duration_s, dtype=np.float64)
-        work = np.asarray(self._work, dtype=np.float64)
-        index = np.arange(self._first_index, self._first_index + energy.size)
-        usable = ~np.isnan(energy)
-        if power_mode:
-            usable &= duration > 0
-        else:
-            is_val = np.array([self._is_val(int(i)) for i in index], dtype=bool)
-            if (usable & ~is_val).any():
-                usable &= ~is_val
-        warm = index >= self.params.warmup_units
-        if (usable & warm).any():
-            usable &= warm
-        values = energy[usable] / (duration[usable] if power_mode else work[usable])
-        return values, duration[usable] / work[usable], index[usable]
-
-    def _val_ratio(self) -> float | None:
-        """Median ratio of the last validation units to the mean of the (up to 3) training units before."""
-        ratios: list[float] = []
-        energy = [e / w for e, w in zip(self._energy_j, self._work, strict=True)]
-        for pos in range(len(energy) - 1, -1, -1):
-            if not self._is_val(self._first_index + pos) or math.isnan(energy[pos]):
-                continue
-            before = [
-                energy[q]
-                for q in range(pos - 1, -1, -1)
-                if not self._is_val(self._first_index + q)
-                and not math.isnan(energy[q])
-                and self._first_index + q >= self.params.warmup_units
-            ][:3]
-            if before and np.mean(before) > 0:
-                ratios.append(float(energy[pos] / np.mean(before)))
-            if len(ratios) == _VAL_RATIO_UNITS:
-                break
-        return float(np.median(ratios)) if ratios else None
-
     def _project(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
         power_mode = total_seconds is not None
-        values, train_s, indices = self._series(power_mode)
+        values, train_s, indices = main_series(
+            self._history, self.val_every_n_epochs, self.params.warmup_units, power_mode
+        )
         seen = self.epochs_seen
         if values.size == 0:
             return self._unmeasured(total_epochs, total_seconds)
         info = analyse(values, self.params)
         since = int(indices[min(info.start, values.size - 1)])
-        mean_unit_s = self._elapsed_s / max(self._work_seen, 1e-12)
+        mean_unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
         if power_mode:
             assert total_seconds is not None
-            left_s = max(float(total_seconds) - self._elapsed_s, 0.0)
+            left_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
             remaining_s: float | None = left_s
             remaining_epochs: float | None = None
             remaining_units = left_s / mean_unit_s if mean_unit_s > 0 else 0.0
@@ -401,7 +287,7 @@ class StepProjector:
         else:
             assert total_epochs is not None
             remaining_s = None
-            remaining_epochs = max(float(total_epochs) - self._work_seen, 0.0)
+            remaining_epochs = max(float(total_epochs) - self._history.work_seen, 0.0)
             remaining_units = remaining_epochs
             remaining_fraction = remaining_epochs / float(total_epochs)
             total_units = float(total_epochs)
@@ -420,19 +306,19 @@ class StepProjector:
             assert remaining_s is not None
             power_w = level
             remaining_j = level * remaining_s
-            skipped_j = level * self._skipped_s
+            skipped_j = level * self._history.skipped_s
             epoch_energy_j = level * mean_unit_s
         else:
-            ratio_or_none = self._val_ratio()
+            ratio_or_none = val_ratio(self._history, self.val_every_n_epochs, self.params.warmup_units)
             ratio = 1.0 if ratio_or_none is None else ratio_or_none
-            future_val = self._future_val_work(remaining_units)
+            future_val = future_val_work(seen, remaining_units, self.val_every_n_epochs)
             future_units = pattern_units(info.pattern, remaining_units) if stable else remaining_units
             remaining_j = level * (future_units + (ratio - 1.0) * future_val)
-            skipped_j = level * (self._skipped_work + ratio * self._skipped_val_work)
+            skipped_j = level * (self._history.skipped_work + ratio * self._history.skipped_val_work)
             epoch_energy_j = level
             mean_train_s = float(np.mean(train_s)) if train_s.size else 0.0
             power_w = level / mean_train_s if mean_train_s > 0 else 0.0
-        total_j = self._measured_j + skipped_j + remaining_j
+        total_j = self._history.measured_j + skipped_j + remaining_j
         noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
         method = (
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
@@ -444,7 +330,7 @@ class StepProjector:
             if data_sd_j > 0 and prior_sd_j > 0:
                 w_data, w_prior = 1.0 / data_sd_j**2, 1.0 / prior_sd_j**2
                 remaining_j = (w_data * remaining_j + w_prior * prior_remaining_j) / (w_data + w_prior)
-                total_j = self._measured_j + skipped_j + remaining_j
+                total_j = self._history.measured_j + skipped_j + remaining_j
                 half = self._z * math.sqrt(1.0 / (w_data + w_prior))
                 low_j, high_j = total_j - half, total_j + half
                 method = "prior"
@@ -457,13 +343,13 @@ class StepProjector:
             low_j, high_j = min(low_j, alt_j), max(high_j, alt_j)
         return Projection(
             total_j=total_j,
-            low_j=max(low_j, self._measured_j),
+            low_j=max(low_j, self._history.measured_j),
             high_j=max(high_j, total_j),
             stable=stable,
             stable_since=since if stable else None,
             epoch_energy_j=epoch_energy_j,
             epochs_seen=seen,
-            measured_j=self._measured_j,
+            measured_j=self._history.measured_j,
             power_w=power_w,
             regime_start=since,
             remaining_epochs=remaining_epochs,
@@ -492,12 +378,14 @@ class StepProjector:
         seen = self.epochs_seen
         if total_epochs is not None:
             units = float(total_epochs)
-            remaining_epochs: float | None = max(units - self._work_seen, 0.0)
+            remaining_epochs: float | None = max(units - self._history.work_seen, 0.0)
             remaining_s = None
         else:
             assert total_seconds is not None
-            remaining_s = max(float(total_seconds) - self._elapsed_s, 0.0)
-            units = float(total_seconds) / max(self._elapsed_s / max(self._work_seen, 1e-12), 1e-9)
+            remaining_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
+            units = float(total_seconds) / max(
+                self._history.elapsed_s / max(self._history.work_seen, 1e-12), 1e-9
+            )
             remaining_epochs = None
         reason = f"not stable: no {self.unit_name} measured yet"
         if self._prior_j is None or self._prior_rel_sigma is None:
@@ -509,7 +397,7 @@ class StepProjector:
             )  # fmt: skip
         total = self._prior_j * units
         half = self._z * self._prior_rel_sigma * total
-        unit_s = self._elapsed_s / max(self._work_seen, 1e-12)
+        unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
         return Projection(
             total_j=total, low_j=max(total - half, 0.0), high_j=total + half, stable=False, stable_since=None,
             epoch_energy_j=self._prior_j, epochs_seen=seen, measured_j=0.0,
@@ -517,29 +405,3 @@ class StepProjector:
             remaining_epochs=remaining_epochs, remaining_s=remaining_s, method="prior",
             confidence=self.confidence, reason=reason,
         )  # fmt: skip
-
-
-def _number_list(state: Mapping[str, object], key: str, *, allow_none: bool = False) -> list[float]:
-    raw = state.get(key, [])
-    if not isinstance(raw, (list, tuple)):
-        raise ProjectionError(f"state {key} must be a list, got {type(raw).__name__}")
-    out = []
-    for value in raw:
-        if value is None and allow_none:
-            out.append(math.nan)
-        else:
-            out.append(_check_number(f"state {key}", value))
-    return out
-
-
-def _number(state: Mapping[str, object], key: str) -> float:
-    if key not in state:
-        raise ProjectionError(f"state misses {key}")
-    return _check_number(f"state {key}", state[key])
-
-
-def _count(state: Mapping[str, object], key: str) -> int:
-    value = state.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProjectionError(f"state {key} must be an int >= 0, got {value!r}")
-    return value
