@@ -37,7 +37,7 @@ import gaissa_traces
 import step_scenarios
 
 from lightning_energy.step import StepParams, StepProjector
-from lightning_energy.step.params import N_BUCKETS, hazard_bucket
+from lightning_energy.step.params import hazard_bucket
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "step.md"
@@ -50,7 +50,11 @@ NEVER_PENALTY = 0.02  # selection: a run never declared costs as much as a 2 % e
 MISS_WEIGHT = 2.0 / 0.1  # interval score of a 90 % interval
 GRID = {"min_units": (8, 10, 12), "level_tolerance": (0.01, 0.02), "trend_units": (6, 10)}
 TIE_TOLERANCE = 0.01
-ZERO = tuple(0.0 for _ in range(N_BUCKETS))
+# Bucket edges of the hazard table tried by the nested selection (remaining fraction of the run).
+EDGES = {
+    "coarse": (0.05, 0.15, 0.3, 0.5, 0.7, 0.9),
+    "fine": (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95),
+}
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,9 @@ def shortest_pair(
     return best[1], best[2]
 
 
-def fit_hazard(series: list[Series], traces: list[Trace]) -> dict[str, tuple[float, ...]]:
+def fit_hazard(
+    series: list[Series], traces: list[Trace], edges: tuple[float, ...]
+) -> dict[str, tuple[float, ...]]:
     """Hazard half-widths per (stable?, remaining-fraction bucket, side) from zero-hazard traces.
 
     For every update the half-width ``H`` needed to cover the true total is ``sqrt(max(r^2 - a^2, 0))``
@@ -186,9 +192,9 @@ def fit_hazard(series: list[Series], traces: list[Trace]) -> dict[str, tuple[flo
         a_hi = np.log(tr.high_j / tr.total_j)
         need_lo = np.where(r < 0, np.sqrt(np.maximum(r**2 - a_lo**2, 0.0)), 0.0)
         need_hi = np.where(r > 0, np.sqrt(np.maximum(r**2 - a_hi**2, 0.0)), 0.0)
-        buckets = np.array([hazard_bucket(f) for f in tr.remaining_fraction])
+        buckets = np.array([hazard_bucket(f, edges) for f in tr.remaining_fraction])
         for stable in (True, False):
-            for b in range(N_BUCKETS):
+            for b in range(len(edges) + 1):
                 mask = (tr.stable == stable) & (buckets == b)
                 if mask.any():
                     w = np.full(int(mask.sum()), 1.0 / mask.sum())
@@ -196,7 +202,7 @@ def fit_hazard(series: list[Series], traces: list[Trace]) -> dict[str, tuple[flo
     table: dict[str, list[float]] = {}
     for stable, label in ((True, "stable"), (False, "unstable")):
         lows, highs = [], []
-        for b in range(N_BUCKETS):
+        for b in range(len(edges) + 1):
             lo = hi = 0.0
             for source in ("gaissa", "synthetic"):
                 parts = cells.get((source, stable, b), [])
@@ -213,14 +219,15 @@ def fit_hazard(series: list[Series], traces: list[Trace]) -> dict[str, tuple[flo
     for side in ("low", "high"):
         stable_t, unstable_t = table[f"hazard_stable_{side}"], table[f"hazard_unstable_{side}"]
         table[f"hazard_unstable_{side}"] = [max(u, s) for u, s in zip(unstable_t, stable_t, strict=True)]
-    return {k: tuple(round(float(v), 4) for v in vals) for k, vals in table.items()}
+    out: dict[str, tuple[float, ...]] = {"hazard_edges": edges}
+    return out | {k: tuple(round(float(v), 4) for v in vals) for k, vals in table.items()}
 
 
 def apply_hazard(tr: Trace, table: dict[str, tuple[float, ...]]) -> Trace:
     """The interval a zero-hazard trace would have had with ``table`` (for selection only)."""
     a_lo = np.log(tr.total_j / np.maximum(tr.low_j, 1e-300))
     a_hi = np.log(tr.high_j / tr.total_j)
-    b = np.array([hazard_bucket(f) for f in tr.remaining_fraction])
+    b = np.array([hazard_bucket(f, table["hazard_edges"]) for f in tr.remaining_fraction])
     h_lo = np.where(
         tr.stable, np.take(table["hazard_stable_low"], b), np.take(table["hazard_unstable_low"], b)
     )
@@ -246,8 +253,18 @@ def selection_score(series: list[Series], traces: list[Trace]) -> float:
     return float(np.mean(scores) + np.mean(decl))
 
 
+def zero_hazard(edges: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+    zero = tuple(0.0 for _ in range(len(edges) + 1))
+    names = ("hazard_stable_low", "hazard_stable_high", "hazard_unstable_low", "hazard_unstable_high")
+    return {"hazard_edges": edges} | {name: zero for name in names}
+
+
 def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
-    """Nested selection on the tuning part; returns the chosen params and a log of the grid."""
+    """Nested selection on the tuning part; returns the chosen params and a log of the grid.
+
+    Every grid point runs once on all tuning runs with a zero hazard; for every bucket-edge set the hazard
+    table is fitted on 4 inner folds of tuning groups and the grid point scored on the fifth.
+    """
     groups = sorted({s.group for s in series})
     fold_of = {g: i % INNER_FOLDS for i, g in enumerate(groups)}
     folds = np.array([fold_of[s.group] for s in series])
@@ -258,26 +275,34 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
         values = {
             k: (int(v) if isinstance(GRID[k][0], int) else float(v)) for k, v in zip(keys, combo, strict=True)
         }
-        zero = {name: ZERO for name in ("hazard_stable_low", "hazard_stable_high")}
-        zero |= {name: ZERO for name in ("hazard_unstable_low", "hazard_unstable_high")}
-        params = StepParams(**values, **zero)  # type: ignore[arg-type]
+        params = StepParams(**values, **zero_hazard(StepParams().hazard_edges))  # type: ignore[arg-type]
         traces = [run_step(s, params) for s in series]
-        fold_scores = []
-        for k in range(INNER_FOLDS):
-            fit_idx = np.flatnonzero(folds != k)
-            test_idx = np.flatnonzero(folds == k)
-            table = fit_hazard([series[i] for i in fit_idx], [traces[i] for i in fit_idx])
-            applied = [apply_hazard(traces[i], table) for i in test_idx]
-            fold_scores.append(selection_score([series[i] for i in test_idx], applied))
-        score = float(np.mean(fold_scores))
-        log.append(f"{values}: inner-fold score {score:.4f}")
-        scored.append((score, params, traces))
+        for edge_name, edges in EDGES.items():
+            fold_scores = []
+            for k in range(INNER_FOLDS):
+                fit_idx = np.flatnonzero(folds != k)
+                test_idx = np.flatnonzero(folds == k)
+                table = fit_hazard([series[i] for i in fit_idx], [traces[i] for i in fit_idx], edges)
+                applied = [apply_hazard(traces[i], table) for i in test_idx]
+                fold_scores.append(selection_score([series[i] for i in test_idx], applied))
+            score = float(np.mean(fold_scores))
+            log.append(f"{values}, {edge_name} hazard buckets: inner-fold score {score:.4f}")
+            scored.append((score, dataclasses.replace(params, **zero_hazard(edges)), traces))  # type: ignore[arg-type]
     # The best score, or the earliest-declaring grid point within 1 % of it (smallest min_units, then
-    # trend_units, then level_tolerance): an earlier declaration is worth something the score does not see.
+    # trend_units, then level_tolerance, then fewer buckets): an earlier declaration is worth something the
+    # score does not see, and fewer buckets are simpler.
     top = min(item[0] for item in scored)
     near = [item for item in scored if item[0] <= top * (1.0 + TIE_TOLERANCE)]
-    best = min(near, key=lambda item: (item[1].min_units, item[1].trend_units, item[1].level_tolerance))
-    table = fit_hazard(series, best[2])
+    best = min(
+        near,
+        key=lambda item: (
+            item[1].min_units,
+            item[1].trend_units,
+            item[1].level_tolerance,
+            len(item[1].hazard_edges),
+        ),
+    )
+    table = fit_hazard(series, best[2], best[1].hazard_edges)
     return dataclasses.replace(best[1], **table), log  # type: ignore[arg-type]
 
 

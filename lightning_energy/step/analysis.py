@@ -331,7 +331,7 @@ def log_half_widths(
     """
     z = normal_quantile(0.5 + confidence / 2.0)
     scale = z / normal_quantile(0.5 + HAZARD_CONFIDENCE / 2.0)
-    b = hazard_bucket(remaining_fraction)
+    b = hazard_bucket(remaining_fraction, params.hazard_edges)
     low_table = params.hazard_stable_low if stable else params.hazard_unstable_low
     high_table = params.hazard_stable_high if stable else params.hazard_unstable_high
     a = z * noise_log_sd

@@ -16,12 +16,10 @@ How the defaults were chosen:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, fields
 
-# Upper edges of the remaining-fraction buckets of the hazard table; the last bucket ends at 1.0.
-HAZARD_EDGES: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
-N_BUCKETS = len(HAZARD_EDGES) + 1
 MIN_TREND_UNITS = 5
 HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
 
@@ -53,8 +51,10 @@ class StepParams:
         max_period: longest period of a validation/checkpoint pattern looked for when no schedule is told.
         history: units kept for the analysis (older ones live on in running totals only).
     Interval (log scale of the final total, 90 % half-widths, added in quadrature to the noise term):
-        hazard_*: per remaining-fraction bucket (edges ``HAZARD_EDGES``), lower and upper half-widths for
-            stable and not-stable projections: the risk that the regime still changes.
+        hazard_edges: upper edges of the remaining-fraction buckets of the hazard tables (increasing, in
+            (0, 1)); the last bucket ends at 1.
+        hazard_*: per remaining-fraction bucket, lower and upper half-widths for stable and not-stable
+            projections: the risk that the regime still changes.
         skipped_rel_sigma: relative standard deviation of the energy of a skipped (unmeasured) unit.
     """
 
@@ -77,6 +77,7 @@ class StepParams:
     max_period: int = 10
     history: int = 128
     skipped_rel_sigma: float = 0.2
+    hazard_edges: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
     hazard_stable_low: tuple[float, ...] = (0.0012, 0.0022, 0.0037, 0.0416, 0.0701, 0.0719, 0.0723)
     hazard_stable_high: tuple[float, ...] = (0.0, 0.0014, 0.0047, 0.0282, 0.0718, 0.3009, 0.3938)
     hazard_unstable_low: tuple[float, ...] = (0.0153, 0.0153, 0.0153, 0.046, 0.1522, 0.1522, 0.3611)
@@ -105,11 +106,19 @@ class StepParams:
                 f"history must be >= window + confirm_units ({self.window + self.confirm_units}), "
                 f"got {self.history}"
             )
+        edges = self.hazard_edges
+        if (
+            not isinstance(edges, tuple)
+            or not all(isinstance(e, (int, float)) and 0.0 < e < 1.0 for e in edges)
+            or any(b <= a for a, b in itertools.pairwise(edges))
+        ):
+            raise ValueError(f"hazard_edges must be an increasing tuple of numbers in (0, 1), got {edges!r}")
+        buckets = len(edges) + 1
         for f in fields(self):
-            if f.name.startswith("hazard_"):
+            if f.name.startswith("hazard_") and f.name != "hazard_edges":
                 table = getattr(self, f.name)
-                if not isinstance(table, tuple) or len(table) != N_BUCKETS:
-                    raise ValueError(f"{f.name} must be a tuple of {N_BUCKETS} numbers, got {table!r}")
+                if not isinstance(table, tuple) or len(table) != buckets:
+                    raise ValueError(f"{f.name} must be a tuple of {buckets} numbers, got {table!r}")
                 for value in table:
                     _num(f.name, value, 0.0, 100.0)
 
@@ -128,9 +137,9 @@ def _num(name: str, value: object, low: float, high: float) -> None:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
-def hazard_bucket(remaining_fraction: float) -> int:
+def hazard_bucket(remaining_fraction: float, edges: tuple[float, ...]) -> int:
     """Index of the hazard bucket of a remaining fraction of the run (0 = almost done)."""
-    for i, edge in enumerate(HAZARD_EDGES):
+    for i, edge in enumerate(edges):
         if remaining_fraction <= edge:
             return i
-    return N_BUCKETS - 1
+    return len(edges)
