@@ -498,6 +498,16 @@ def main() -> None:
         all_series += part
         for m in METHODS:
             all_results[m] += results[m]
+    in_sample = []
+    for source in ("gaissa", "synthetic"):
+        part = [s for s in tuning if s.source == source]
+        if part:
+            row = summarise(f"StepProjector, {source} tuning part", part, [run_step(s) for s in part])
+            in_sample.append(row)
+    sections.append(
+        "### In-sample, for comparison only: the tuning part (the constants were chosen on it)\n\n"
+        + markdown(in_sample)
+    )
     per_update_ms = time_updates()
     lines.append(f"update() at 10,000 updates: {per_update_ms:.2f} ms per update (this machine).")
     section = "\n\n".join(sections) + "\n\n" + "\n".join(f"* {line}" for line in lines) + "\n"
