@@ -48,7 +48,7 @@ FRACTIONS = (0.10, 0.25, 0.50)
 INNER_FOLDS = 5
 NEVER_PENALTY = 0.02  # selection: a run never declared costs as much as a 2 % error at declaration
 MISS_WEIGHT = 2.0 / 0.1  # interval score of a 90 % interval
-GRID = {"min_units": (8, 10, 12), "level_tolerance": (0.01, 0.02), "trend_units": (6, 10)}
+GRID = {"min_units": (8, 10, 12), "level_tolerance": (0.01, 0.02), "min_change_rel": (0.0, 0.02, 0.04)}
 TIE_TOLERANCE = 0.01
 # Bucket edges of the hazard table tried by the nested selection (remaining fraction of the run).
 EDGES = {
@@ -289,7 +289,7 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
             log.append(f"{values}, {edge_name} hazard buckets: inner-fold score {score:.4f}")
             scored.append((score, dataclasses.replace(params, **zero_hazard(edges)), traces))  # type: ignore[arg-type]
     # The best score, or the earliest-declaring grid point within 1 % of it (smallest min_units, then
-    # trend_units, then level_tolerance, then fewer buckets): an earlier declaration is worth something the
+    # level_tolerance, then min_change_rel, then fewer buckets): an earlier declaration is worth something the
     # score does not see, and fewer buckets are simpler.
     top = min(item[0] for item in scored)
     near = [item for item in scored if item[0] <= top * (1.0 + TIE_TOLERANCE)]
@@ -297,8 +297,8 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
         near,
         key=lambda item: (
             item[1].min_units,
-            item[1].trend_units,
             item[1].level_tolerance,
+            item[1].min_change_rel,
             len(item[1].hazard_edges),
         ),
     )

@@ -18,6 +18,7 @@ _WINSOR_SIGMAS = 3.0  # values are winsorised at median +- this many sigma in th
 SETTLE_SIGMAS = 2.0  # leading units of a regime further than this from the rest are settling, not level
 HOMOGENEITY_SIGMAS = 8.0  # a new regime's units must agree within this many sigma (else a transient)
 MIN_TREND_POINTS = 5
+TREND_HORIZON = 20  # units over which a visible trend is assumed to continue (the interval's trend term)
 PATTERN_SIGMAS = 6.0  # a periodic pattern's phase medians must span this many sigma of the residual noise
 MAX_RHO = 0.9
 MIN_RHO_POINTS = 6
@@ -86,11 +87,15 @@ def change_threshold(n_splits: int, alpha: float) -> float:
     return normal_quantile(1.0 - alpha / (2.0 * max(n_splits, 1)))
 
 
-def regime_start(values: np.ndarray, sigma: float, alpha: float, confirm: int) -> int:
+def regime_start(
+    values: np.ndarray, sigma: float, alpha: float, confirm: int, min_change_rel: float = 0.0
+) -> int:
     """Index where the last regime begins: binary segmentation of the tail with a winsorised z test of means.
 
-    A split is accepted when its z statistic exceeds the Bonferroni threshold and the new part is a level
-    (its units, bar the first, agree within ``HOMOGENEITY_SIGMAS`` sigma: a stall is not a regime).
+    A split is accepted when its z statistic exceeds the Bonferroni threshold, the step between the means
+    exceeds ``min_change_rel`` of the level (smaller steps are wander, left to the long-run noise), and the
+    new part is a level (its units, bar the first, agree within ``HOMOGENEITY_SIGMAS`` sigma: a stall is
+    not a regime).
     """
     start = 0
     while values.size - start > confirm:
@@ -105,6 +110,8 @@ def regime_start(values: np.ndarray, sigma: float, alpha: float, confirm: int) -
         z = np.abs(left - right) / (sigma * np.sqrt(1.0 / splits + 1.0 / (n - splits)))
         best = int(np.argmax(z))
         if z[best] <= change_threshold(splits.size, alpha):
+            break
+        if abs(left[best] - right[best]) <= min_change_rel * abs(med):
             break
         tail = seg[int(splits[best]) :]
         tail = tail[1:] if tail.size > confirm else tail
@@ -192,7 +199,7 @@ def analyse(values: np.ndarray, params: StepParams) -> Analysis:
     scale = float(np.median(np.abs(values))) or 1.0
     floor = params.noise_floor * scale
     sigma = max(robust_sigma(values[-50:]), floor)
-    start = regime_start(values, sigma, params.change_alpha, params.confirm_units)
+    start = regime_start(values, sigma, params.change_alpha, params.confirm_units, params.min_change_rel)
     regime = values[start:]
     settled = 0  # the unit mixing two levels, then a settling ramp: dropped while it departs from the rest
     while (
@@ -317,8 +324,8 @@ def noise_rel_sd(info: Analysis, remaining_units: float, stable: bool) -> float:
     var = spread**2 / max(info.n, 1)
     if remaining_units > 0:  # the future units' own noise, summed
         var += info.long_run_rel**2 / max(remaining_units, 1.0)
-    if info.trend_significant:  # the trend continuing over the remaining units
-        var += min(abs(info.slope_rel) * remaining_units / 2.0, 1.0) ** 2
+    if info.trend_significant:  # the trend continuing, over at most a window of units
+        var += min(abs(info.slope_rel) * min(remaining_units, TREND_HORIZON) / 2.0, 0.5) ** 2
     return math.sqrt(var)
 
 

@@ -36,6 +36,8 @@ class StepParams:
         min_stable_units: units the current regime needs before it can be declared stable.
         confirm_units: units a new level needs before it is accepted as a regime change.
         change_alpha: false-alarm probability of one change-point test (Bonferroni-corrected).
+        min_change_rel: a regime change must move the level by more than this (relative); smaller steps
+            are wander, counted in the long-run noise.
         trend_confidence: confidence of the Theil-Sen trend interval.
         trend_tolerance: a significant trend blocks stability when ``|slope| x min(remaining, window)``
             exceeds this (relative to the level).
@@ -66,6 +68,7 @@ class StepParams:
     min_stable_units: int = 3
     confirm_units: int = 2
     change_alpha: float = 0.05
+    min_change_rel: float = 0.0
     trend_confidence: float = 0.95
     trend_tolerance: float = 0.005
     trend_units: int = 6
@@ -90,6 +93,7 @@ class StepParams:
         _int("min_stable_units", self.min_stable_units, 2, 10**6)
         _int("confirm_units", self.confirm_units, 1, 10**6)
         _num("change_alpha", self.change_alpha, 1e-12, 0.5)
+        _num("min_change_rel", self.min_change_rel, 0.0, 1.0)
         _num("trend_confidence", self.trend_confidence, 0.5, 1 - 1e-9)
         _num("trend_tolerance", self.trend_tolerance, 0.0, 10.0)
         _int("trend_units", self.trend_units, MIN_TREND_UNITS, 10**6)
