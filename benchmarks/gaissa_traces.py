@@ -10,12 +10,16 @@ the slice edges being linearly interpolated, so that the slices sum exactly to t
 trace. The slices are fed in order to a projector together with the true number of epochs, and every
 projection is compared with the sum of all slices.
 
+The split (:func:`split`) is by group, architecture x GPU: the groups are ordered by the SHA-256 of their
+name and the first half (rounded down) is the reporting part, the rest the tuning part.
+
 Used by ``benchmarks/step_accuracy.py`` and ``tests/test_step_gaissa.py``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +60,11 @@ class Run:
     @property
     def total_j(self) -> float:
         return float(self.epoch_energy_j.sum())
+
+    @property
+    def group(self) -> str:
+        """The run's group for the tuning/reporting split: architecture x GPU (one data set here)."""
+        return f"{self.architecture} x {self.gpu}"
 
 
 def pseudo_epochs(t_s: np.ndarray, power_w: np.ndarray, n_epochs: int) -> np.ndarray:
@@ -100,3 +109,10 @@ def load_runs(folder: Path | None = None, limit: int | None = None, every: int =
                 )
             )
     return runs
+
+
+def split(runs: list[Run]) -> tuple[list[Run], list[Run]]:
+    """(tuning, reporting) runs, split by group (see the module doc)."""
+    groups = sorted({r.group for r in runs}, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    reporting = set(groups[: len(groups) // 2])
+    return [r for r in runs if r.group not in reporting], [r for r in runs if r.group in reporting]

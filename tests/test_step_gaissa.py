@@ -38,6 +38,14 @@ def test_pseudo_epochs_sum_to_the_trace_trapezoid() -> None:
     assert slices.size == 4
 
 
+def test_split_is_by_group_and_fixed() -> None:
+    runs = gaissa.load_runs(every=3)
+    tuning, reporting = gaissa.split(runs)
+    assert {r.group for r in tuning}.isdisjoint({r.group for r in reporting})
+    assert len(tuning) + len(reporting) == len(runs) and reporting
+    assert gaissa.split(runs)[1] == reporting
+
+
 def test_subset_of_real_traces() -> None:
     runs = gaissa.load_runs(every=15)  # 21 runs
     apes, hits, count = [], 0, 0

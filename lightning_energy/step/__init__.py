@@ -1,0 +1,36 @@
+"""STEP: detect the stable energy per unit (epoch, or window of steps) online and project the run's total.
+
+Pure numpy: :mod:`~lightning_energy.step.analysis` holds the small pure functions (``analyse``,
+``is_stable``, the interval), :mod:`~lightning_energy.step.params` the tuning constants (one frozen
+:class:`StepParams`), :mod:`~lightning_energy.step.projector` the online :class:`StepProjector`.
+See ``docs/step.md`` for the method and how the constants were chosen.
+"""
+
+from __future__ import annotations
+
+from lightning_energy.step.analysis import (
+    Analysis,
+    analyse,
+    block_sigma,
+    is_stable,
+    lag1_autocorrelation,
+    regime_start,
+    robust_sigma,
+    seasonal_period,
+)
+from lightning_energy.step.params import StepParams
+from lightning_energy.step.projector import Projection, StepProjector
+
+__all__ = [
+    "Analysis",
+    "Projection",
+    "StepParams",
+    "StepProjector",
+    "analyse",
+    "block_sigma",
+    "is_stable",
+    "lag1_autocorrelation",
+    "regime_start",
+    "robust_sigma",
+    "seasonal_period",
+]

@@ -1,0 +1,407 @@
+"""The online STEP projector: keeps a bounded history of units and projects the run's total energy.
+
+See ``docs/step.md`` for the method; the analysis is :mod:`lightning_energy.step.analysis` and every tuning
+constant lives in :class:`~lightning_energy.step.params.StepParams`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from lightning_energy._validate import finite_number
+from lightning_energy.errors import ProjectionError
+from lightning_energy.step.analysis import (
+    analyse,
+    is_stable,
+    log_half_widths,
+    noise_rel_sd,
+    normal_quantile,
+    pattern_units,
+)
+from lightning_energy.step.history import (
+    History,
+    check_number,
+    future_val_work,
+    is_val_unit,
+    main_series,
+    val_ratio,
+)
+from lightning_energy.step.params import StepParams
+
+STATE_VERSION = 2
+MAX_WORK = 1e6
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One projection of the run's total energy, made after ``epochs_seen`` units (epochs).
+
+    ``total_j`` is the best estimate and ``[low_j, high_j]`` an interval meant to contain the final total
+    with probability ``confidence``, the risk of a later regime change included. ``epoch_energy_j`` is the
+    per-unit level used (training-only units when a validation schedule is known), ``power_w`` the mean
+    power, ``method`` one of ``"level"`` (stable), ``"unstable"``, ``"prior"`` (PRE prior combined with the
+    data), ``"power"`` / ``"power-unstable"`` (time budget) and ``"none"`` (nothing measured, no prior).
+    ``reason`` says in one line why the projection is or is not stable.
+    """
+
+    total_j: float
+    low_j: float
+    high_j: float
+    stable: bool
+    stable_since: int | None
+    epoch_energy_j: float
+    epochs_seen: int
+    measured_j: float
+    power_w: float
+    regime_start: int
+    remaining_epochs: float | None
+    remaining_s: float | None
+    method: str
+    confidence: float
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+
+class StepProjector:
+    """Online projector of a training run's total energy (STEP).
+
+    Args:
+        confidence: coverage probability of ``[low_j, high_j]``, in (0, 1).
+        val_every_n_epochs: Lightning's ``check_val_every_n_epoch``; unit ``e`` (0-based) validates iff
+            ``(e + 1) % n == 0``. ``None``: no schedule known (periodic spikes are then averaged in).
+        params: the tuning constants (default: the values chosen on the tuning data).
+        prior_epoch_energy_j, prior_rel_sigma: a PRE estimate of the mean energy per unit and its relative
+            standard deviation, used before stability (both or neither).
+        unit_name: what a unit is called in :attr:`Projection.reason` (``"epoch"``, ``"window"``).
+    """
+
+    def __init__(
+        self,
+        *,
+        confidence: float = 0.9,
+        val_every_n_epochs: int | None = None,
+        params: StepParams | None = None,
+        prior_epoch_energy_j: float | None = None,
+        prior_rel_sigma: float | None = None,
+        unit_name: str = "epoch",
+    ) -> None:
+        confidence = finite_number("confidence", confidence)
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        if val_every_n_epochs is not None:
+            if isinstance(val_every_n_epochs, bool) or not isinstance(val_every_n_epochs, int):
+                raise TypeError(f"val_every_n_epochs must be an int or None, got {val_every_n_epochs!r}")
+            if val_every_n_epochs < 1:
+                raise ValueError(f"val_every_n_epochs must be >= 1, got {val_every_n_epochs!r}")
+        if params is not None and not isinstance(params, StepParams):
+            raise TypeError(f"params must be a StepParams or None, got {type(params).__name__}")
+        if not isinstance(unit_name, str) or not unit_name:
+            raise TypeError(f"unit_name must be a non-empty str, got {unit_name!r}")
+        if (prior_epoch_energy_j is None) != (prior_rel_sigma is None):
+            raise ValueError(
+                "prior_epoch_energy_j and prior_rel_sigma must be given together, got "
+                f"prior_epoch_energy_j={prior_epoch_energy_j!r}, prior_rel_sigma={prior_rel_sigma!r}"
+            )
+        self.confidence = confidence
+        self.val_every_n_epochs = val_every_n_epochs
+        self.params = StepParams() if params is None else params
+        self.unit_name = unit_name
+        self._z = normal_quantile(0.5 + confidence / 2.0)
+        self._prior_j: float | None = None
+        self._prior_rel_sigma: float | None = None
+        if prior_epoch_energy_j is not None and prior_rel_sigma is not None:
+            try:
+                self.set_prior(prior_epoch_energy_j, prior_rel_sigma)
+            except ProjectionError as err:
+                raise ValueError(str(err).replace("epoch_energy_j", "prior_epoch_energy_j")) from err
+        self._reset()
+
+    def _reset(self) -> None:
+        self._history = History(self.params.history)
+        self._was_stable = False  # hysteresis: once stable, one departing unit does not end stability
+
+    # ----------------------------------------------------------------------------------------- inputs
+
+    def set_prior(self, epoch_energy_j: float, rel_sigma: float) -> None:
+        """Use a PRE estimate of the mean energy per unit (J), relative std ``rel_sigma``, until stable."""
+        self._prior_j = check_number("epoch_energy_j", epoch_energy_j, positive=True)
+        self._prior_rel_sigma = check_number("rel_sigma", rel_sigma, positive=True)
+
+    @property
+    def epochs_seen(self) -> int:
+        """Units seen so far (measured or skipped)."""
+        return self._history.units_seen
+
+    def update(
+        self,
+        energy_j: float,
+        duration_s: float,
+        total_epochs: float | None = None,
+        *,
+        total_seconds: float | None = None,
+        work: float = 1.0,
+    ) -> Projection:
+        """Add one measured unit and project. Give exactly one of ``total_epochs`` / ``total_seconds``.
+
+        ``work`` is the share of a full unit this update covers (a partial last epoch: 0.5); the level uses
+        ``energy_j / work`` and the remaining units are ``total_epochs`` minus the work seen.
+        """
+        energy = check_number("energy_j", energy_j)
+        duration = check_number("duration_s", duration_s)
+        share = self._check_work(work)
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
+        self._history.push(energy, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
+        return self._settle(total_epochs, total_seconds)
+
+    def skip(
+        self,
+        duration_s: float,
+        total_epochs: float | None = None,
+        *,
+        total_seconds: float | None = None,
+        work: float = 1.0,
+    ) -> Projection:
+        """Count a unit whose energy could not be measured; its energy is taken at the current level."""
+        duration = check_number("duration_s", duration_s)
+        share = self._check_work(work)
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
+        self._history.push(math.nan, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
+        return self._settle(total_epochs, total_seconds)
+
+    def project(self, total_epochs: float | None = None, *, total_seconds: float | None = None) -> Projection:
+        """Projection from the units seen so far, without adding one or changing any state."""
+        if self.epochs_seen == 0:
+            raise ProjectionError("project() needs at least one epoch; call update() first")
+        self._check_budget(total_epochs, total_seconds, self._history.work_seen)
+        return self._project(total_epochs, total_seconds)
+
+    def _settle(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
+        projection = self._project(total_epochs, total_seconds)
+        self._was_stable = projection.stable
+        return projection
+
+    @staticmethod
+    def _check_work(work: object) -> float:
+        share = check_number("work", work, positive=True)
+        if share > MAX_WORK:
+            raise ProjectionError(f"work must be <= {MAX_WORK:g}, got {work!r}")
+        return share
+
+    def _check_budget(self, total_epochs: object, total_seconds: object, work_seen: float) -> None:
+        if (total_epochs is None) == (total_seconds is None):
+            raise ProjectionError(
+                "give exactly one of total_epochs (epoch budget) or total_seconds (time budget), got "
+                f"total_epochs={total_epochs!r}, total_seconds={total_seconds!r}"
+            )
+        if total_epochs is not None:
+            budget = check_number("total_epochs", total_epochs, positive=True)
+            if budget < work_seen - 1e-9:
+                raise ProjectionError(
+                    f"total_epochs must be >= the epochs seen including this one ({work_seen:g}), "
+                    f"got {total_epochs}"
+                )
+        if total_seconds is not None:
+            check_number("total_seconds", total_seconds, positive=True)
+
+    # ----------------------------------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, object]:
+        """Plain JSON-able state (NaN marks a skipped unit and is stored as ``None``)."""
+        return {
+            "version": STATE_VERSION,
+            **self._history.to_state(),
+            "prior_epoch_energy_j": self._prior_j,
+            "prior_rel_sigma": self._prior_rel_sigma,
+            "val_every_n_epochs": self.val_every_n_epochs,
+            "was_stable": self._was_stable,
+        }
+
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        """Restore :meth:`state_dict` output (version 2, or version 1 of earlier releases).
+
+        Raises:
+            ProjectionError: an unknown version or a corrupt state (the projector is then left unchanged).
+        """
+        if not isinstance(state, Mapping):
+            raise ProjectionError(f"state must be a mapping, got {type(state).__name__}")
+        version = state.get("version", 1)
+        if isinstance(version, bool) or version not in (1, 2):
+            raise ProjectionError(f"unknown STEP state version {version!r} (this release reads 1 and 2)")
+        backup = self.state_dict()
+        try:
+            self._reset()
+            self._load(state, int(version))  # type: ignore[call-overload]
+        except (ProjectionError, TypeError, ValueError, KeyError) as err:
+            self._reset()
+            self._load(backup, STATE_VERSION)
+            if isinstance(err, ProjectionError):
+                raise
+            raise ProjectionError(f"corrupt STEP state: {err}") from err
+
+    def _load(self, state: Mapping[str, object], version: int) -> None:
+        val_every = state.get("val_every_n_epochs", self.val_every_n_epochs)
+        if val_every is not None and (isinstance(val_every, bool) or not isinstance(val_every, int)):
+            raise ProjectionError(f"state val_every_n_epochs must be an int or None, got {val_every!r}")
+        if val_every is not None and val_every < 1:
+            raise ProjectionError(f"state val_every_n_epochs must be >= 1, got {val_every!r}")
+        self.val_every_n_epochs = val_every
+        self._history = History.from_state(
+            state, version, self.params.history, lambda i: is_val_unit(i, val_every)
+        )
+        prior = state.get("prior_epoch_energy_j")
+        rel = state.get("prior_rel_sigma")
+        self._prior_j = None
+        self._prior_rel_sigma = None
+        if prior is not None or rel is not None:
+            self.set_prior(prior, rel)  # type: ignore[arg-type]
+        self._was_stable = bool(state.get("was_stable", False))
+
+    # ----------------------------------------------------------------------------------------- projection
+
+    def _project(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
+        power_mode = total_seconds is not None
+        values, train_s, indices = main_series(
+            self._history, self.val_every_n_epochs, self.params.warmup_units, power_mode
+        )
+        seen = self.epochs_seen
+        if values.size == 0:
+            return self._unmeasured(total_epochs, total_seconds)
+        info = analyse(values, self.params)
+        since = int(indices[min(info.start, values.size - 1)])
+        mean_unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
+        if power_mode:
+            assert total_seconds is not None
+            left_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
+            remaining_s: float | None = left_s
+            remaining_epochs: float | None = None
+            remaining_units = left_s / mean_unit_s if mean_unit_s > 0 else 0.0
+            remaining_fraction = left_s / float(total_seconds)
+            total_units = None
+        else:
+            assert total_epochs is not None
+            remaining_s = None
+            remaining_epochs = max(float(total_epochs) - self._history.work_seen, 0.0)
+            remaining_units = remaining_epochs
+            remaining_fraction = remaining_epochs / float(total_epochs)
+            total_units = float(total_epochs)
+        stable, reason = is_stable(
+            info,
+            seen=seen,
+            remaining_units=remaining_units,
+            total_units=total_units,
+            was_stable=self._was_stable,
+            regime_first_unit=since,
+            params=self.params,
+            unit=self.unit_name,
+        )
+        level = info.level if stable else info.recent
+        if power_mode:
+            assert remaining_s is not None
+            power_w = level
+            remaining_j = level * remaining_s
+            skipped_j = level * self._history.skipped_s
+            epoch_energy_j = level * mean_unit_s
+        else:
+            ratio_or_none = val_ratio(self._history, self.val_every_n_epochs, self.params.warmup_units)
+            ratio = 1.0 if ratio_or_none is None else ratio_or_none
+            future_val = future_val_work(seen, remaining_units, self.val_every_n_epochs)
+            future_units = pattern_units(info.pattern, remaining_units) if stable else remaining_units
+            remaining_j = level * (future_units + (ratio - 1.0) * future_val)
+            skipped_j = level * (self._history.skipped_work + ratio * self._history.skipped_val_work)
+            epoch_energy_j = level
+            mean_train_s = float(np.mean(train_s)) if train_s.size else 0.0
+            power_w = level / mean_train_s if mean_train_s > 0 else 0.0
+        total_j = self._history.measured_j + skipped_j + remaining_j
+        noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
+        method = (
+            ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
+        )
+        if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:
+            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, stable)
+            prior_remaining_j = self._prior_j * remaining_units
+            prior_sd_j = self._prior_rel_sigma * prior_remaining_j
+            if data_sd_j > 0 and prior_sd_j > 0:
+                w_data, w_prior = 1.0 / data_sd_j**2, 1.0 / prior_sd_j**2
+                remaining_j = (w_data * remaining_j + w_prior * prior_remaining_j) / (w_data + w_prior)
+                total_j = self._history.measured_j + skipped_j + remaining_j
+                half = self._z * math.sqrt(1.0 / (w_data + w_prior))
+                low_j, high_j = total_j - half, total_j + half
+                method = "prior"
+        if method != "prior":
+            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+        skip_half = self._z * self.params.skipped_rel_sigma * skipped_j
+        low_j, high_j = low_j - skip_half, high_j + skip_half
+        if info.pending and level > 0:  # a possible new regime not yet confirmed: cover its projection too
+            alt_j = total_j + (float(values[-1]) / level - 1.0) * (remaining_j + skipped_j)
+            low_j, high_j = min(low_j, alt_j), max(high_j, alt_j)
+        return Projection(
+            total_j=total_j,
+            low_j=max(low_j, self._history.measured_j),
+            high_j=max(high_j, total_j),
+            stable=stable,
+            stable_since=since if stable else None,
+            epoch_energy_j=epoch_energy_j,
+            epochs_seen=seen,
+            measured_j=self._history.measured_j,
+            power_w=power_w,
+            regime_start=since,
+            remaining_epochs=remaining_epochs,
+            remaining_s=remaining_s,
+            method=method,
+            confidence=self.confidence,
+            reason=reason,
+        )
+
+    def _interval(
+        self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool
+    ) -> tuple[float, float]:
+        if total_j <= 0:
+            return 0.0, 0.0
+        low, high = log_half_widths(
+            noise_sd_j / total_j, remaining_fraction, stable, self.confidence, self.params
+        )
+        return total_j * math.exp(-low), total_j * math.exp(high)
+
+    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool) -> float:
+        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+        return (high_j - low_j) / (2.0 * self._z)
+
+    def _unmeasured(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
+        """Nothing measured yet (only skipped units): the prior if any, else an unbounded interval."""
+        seen = self.epochs_seen
+        if total_epochs is not None:
+            units = float(total_epochs)
+            remaining_epochs: float | None = max(units - self._history.work_seen, 0.0)
+            remaining_s = None
+        else:
+            assert total_seconds is not None
+            remaining_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
+            units = float(total_seconds) / max(
+                self._history.elapsed_s / max(self._history.work_seen, 1e-12), 1e-9
+            )
+            remaining_epochs = None
+        reason = f"not stable: no {self.unit_name} measured yet"
+        if self._prior_j is None or self._prior_rel_sigma is None:
+            return Projection(
+                total_j=math.nan, low_j=0.0, high_j=math.inf, stable=False, stable_since=None,
+                epoch_energy_j=math.nan, epochs_seen=seen, measured_j=0.0, power_w=math.nan, regime_start=0,
+                remaining_epochs=remaining_epochs, remaining_s=remaining_s, method="none",
+                confidence=self.confidence, reason=reason,
+            )  # fmt: skip
+        total = self._prior_j * units
+        half = self._z * self._prior_rel_sigma * total
+        unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
+        return Projection(
+            total_j=total, low_j=max(total - half, 0.0), high_j=total + half, stable=False, stable_since=None,
+            epoch_energy_j=self._prior_j, epochs_seen=seen, measured_j=0.0,
+            power_w=self._prior_j / max(unit_s, 1e-9), regime_start=0,
+            remaining_epochs=remaining_epochs, remaining_s=remaining_s, method="prior",
+            confidence=self.confidence, reason=reason,
+        )  # fmt: skip
