@@ -323,6 +323,7 @@ def _epoch_from_json(data: Any) -> EpochRecord:
         energy_j=energy,
         components_j={str(k): _float(parts, k) for k in parts},
         reason=None if reason is None else str(reason),
+        batches=_opt_int(data, "batches"),
     )
 
 
@@ -335,6 +336,7 @@ def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
         "power_w": record.power_w,
         "missing": record.missing,
         "reason": record.reason,
+        "batches": record.batches,
     }
 
 

@@ -27,7 +27,7 @@ from lightning_energy.meters.trace import Trace
 from lightning_energy.step import StepProjector
 
 TRACES = sorted((Path(__file__).parent / "data" / "traces").glob("*.json"))
-LONG_ENOUGH_EPOCHS = 2 * StepProjector().min_epochs
+LONG_ENOUGH_EPOCHS = 2 * StepProjector().params.min_units
 PLANNED_CHANGE_KEYS = ("frozen_backbone_until_epoch",)  # meta of workloads whose level changes on purpose
 
 
@@ -101,7 +101,7 @@ def test_trace_replays_through_the_callback_and_step(path: Path, tmp_path: Path)
     stable = [h for h in history if h["stable"]]
     for h in stable:
         assert h["low_j"] <= h["total_j"] <= h["high_j"]
-        assert h["epoch"] + 1 >= StepProjector().min_epochs  # never stable before min_epochs
+        assert h["epoch"] + 1 >= StepProjector().params.min_units  # never stable before min_epochs
     steady = not any(key in trace.meta for key in PLANNED_CHANGE_KEYS)
     if steady and len(history) >= LONG_ENOUGH_EPOCHS:
         assert stable, f"STEP never declared a steady {len(history)}-epoch trace stable"

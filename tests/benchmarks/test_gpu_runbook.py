@@ -315,7 +315,7 @@ def test_pre_describes_every_workload_like_an_ordinary_run(name: str, tmp_path: 
     fits: list[Any] = []
 
     class Describe(pl.Callback):
-        def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
             gpu = {"name": "NVIDIA H100 80GB HBM3"}
             fits.append(estimate_for_fit(trainer, pl_module, gpu_info=gpu, total_epochs=2))
 
