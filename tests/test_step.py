@@ -217,7 +217,8 @@ def test_project_is_a_pure_query() -> None:
         q1 = a.project(30) if a.epochs_seen else None
         q2 = a.project(30) if a.epochs_seen else None
         assert q1 == q2 and json.dumps(a.state_dict()) == before
-        assert a.update(float(e), 1.0, 30) == b.update(float(e), 1.0, 30)
+        p = a.update(float(e), 1.0, 30)
+        assert p == b.update(float(e), 1.0, 30) and a.project(30) == p
     with pytest.raises(ProjectionError, match="at least one"):
         StepProjector().project(10)
 
