@@ -26,6 +26,7 @@ __all__ = [
     "RecordingMeter",
     "ReplayMeter",
     "RunReport",
+    "StepParams",
     "StepProjector",
     "__version__",
     "load_report",
@@ -46,6 +47,7 @@ _WHERE = {
     "Projection": "lightning_energy.step",
     "RecordingMeter": "lightning_energy.meters",
     "ReplayMeter": "lightning_energy.meters",
+    "StepParams": "lightning_energy.step",
     "StepProjector": "lightning_energy.step",
 }
 
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
     from lightning_energy.report import load_report
     from lightning_energy.report_model import RunReport
     from lightning_energy.run import EnergyRun
-    from lightning_energy.step import Projection, StepProjector
+    from lightning_energy.step import Projection, StepParams, StepProjector
 
 
 def __getattr__(name: str) -> Any:

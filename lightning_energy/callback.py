@@ -61,8 +61,8 @@ from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
 
 # windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
-WINDOW_TIME_SHARE = 0.002
-WINDOW_ALLOWANCE_S = 0.05
+WINDOW_TIME_SHARE = 0.0015
+WINDOW_ALLOWANCE_S = 0.02
 # a slow meter is read for the live bar no more often than this many times its read time
 SLOW_READ_FACTOR = 20.0
 
@@ -387,8 +387,10 @@ class EnergyCallback(pl.Callback):
             metrics = self.run.window_metrics(window, live_total_j=self._live_total_j(end))
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
-        projected_j = None if window is None else window.total_j
-        self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
+        first_in_epoch = self._batches <= batches + 1
+        if first_in_epoch or now >= self._next_refresh_at:
+            projected_j = None if window is None else window.total_j
+            self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
         self._window_cost_s += time.monotonic() - now
 
     def _window_remainder(self, trainer: pl.Trainer, end: dict[str, float] | None) -> None:

@@ -91,7 +91,7 @@ class EnergyRun:
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
         # in-epoch windows: a second projector whose unit of work is ``window_batches`` training batches
-        self.window_projector = StepProjector(confidence=self.projector.confidence)
+        self.window_projector = StepProjector(confidence=self.projector.confidence, unit_name="window")
         self.window_batches: int | None = None
 
     # ------------------------------------------------------------------------------------------- inputs

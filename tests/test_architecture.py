@@ -26,6 +26,7 @@ def test_public_api_is_pinned() -> None:
         "RecordingMeter",
         "ReplayMeter",
         "RunReport",
+        "StepParams",
         "StepProjector",
         "__version__",
         "load_report",
