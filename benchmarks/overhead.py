@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> str:
                 cpu[name].append(time.process_time() - start_cpu)
                 inside[name].append(spent / wall[name][-1])
     med = statistics.median
+    batches = (LONG_EPOCH_SAMPLES if args.long_epoch else TRAIN_SAMPLES) // batch_size
     lines = [
         f"{args.runs} alternating runs of each variant, {args.epochs} epoch(s) each of "
-        f"{(LONG_EPOCH_SAMPLES if args.long_epoch else TRAIN_SAMPLES) // batch_size} batches of {batch_size}, "
-        "CPU, "
+        f"{batches} batches of {batch_size}, CPU, "
         f"{torch.get_num_threads()} threads. Wall time on a shared machine is noisy; process CPU time "
         "(all threads) is less so; the share of wall time spent inside the tool's own code (its hooks, or "
         "the tracker's start and stop) is the most precise measure of what it adds.",
