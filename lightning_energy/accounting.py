@@ -41,7 +41,7 @@ def check_reading(reading: Mapping[str, float]) -> dict[str, float]:
         raise MeterError("meter.read() returned no components")
     checked: dict[str, float] = {}
     for name, value in reading.items():
-        if isinstance(value, bool):
+        if isinstance(value, bool) or type(value).__name__ in {"bool", "bool_"}:  # Python or numpy bool
             raise MeterError(f"component {name!r} is a bool, not a number of joules: {value!r}")
         try:
             value_j = float(value)

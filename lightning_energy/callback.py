@@ -154,9 +154,10 @@ class EnergyCallback(pl.Callback):
         if stage != "fit":
             return
         self._reset_fit_state()  # a new fit is a new run; a resume then loads the old one's state
-        projector = self.projector or StepProjector(
-            val_every_n_epochs=trainer_info.val_every_n_epochs(trainer)
-        )
+        if self.projector is not None:  # the user's settings, without what an earlier fit fed it
+            projector = self.projector.fresh()
+        else:
+            projector = StepProjector(val_every_n_epochs=trainer_info.val_every_n_epochs(trainer))
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._rank_ratio = float(trainer.world_size)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it

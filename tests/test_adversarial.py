@@ -298,3 +298,45 @@ def test_not_stable_says_why_at_the_end(tmp_path: Path, capsys: pytest.CaptureFi
     reason = report["projection"]["history"][-1]["reason"]
     assert reason and ("stable" in reason)
     assert math.isfinite(report["projection"]["history"][-1]["total_j"])
+
+
+def test_a_user_projector_starts_afresh_for_each_fit(tmp_path: Path) -> None:
+    from lightning_energy import StepProjector
+
+    mine = StepProjector(confidence=0.8)
+    callback = EnergyCallback(meter=CountingMeter(), projector=mine, history_path=False)
+    _trainer(tmp_path / "a", callback).fit(BoringModel())
+    second = _trainer(tmp_path / "b", callback)
+    second.fit(BoringModel())
+    assert callback.run.projector.epochs_seen == 3  # not 6: the second fit is a new run
+    assert callback.run.projector.confidence == 0.8
+    assert mine.epochs_seen == 0  # the user's object is a template, never fed
+
+
+def test_numpy_bool_readings_are_bad_readings() -> None:
+    import numpy as np
+
+    from lightning_energy.accounting import check_reading
+    from lightning_energy.errors import MeterError
+
+    with pytest.raises(MeterError, match="bool"):
+        check_reading({"gpu0": np.bool_(True)})
+    assert check_reading({"gpu0": np.float32(2.5)}) == {"gpu0": 2.5}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"refresh_s": float("nan")}, ValueError),
+        ({"refresh_s": "2"}, TypeError),
+        ({"window_batches": 1.5}, ValueError),
+        ({"pue": float("inf")}, ValueError),
+        ({"carbon_intensity": "XX"}, ValueError),
+        ({"carbon_intensity": True}, TypeError),
+    ],
+    ids=["refresh-nan", "refresh-str", "window-float", "pue-inf", "unknown-country", "intensity-bool"],
+)
+def test_more_bad_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
+    name = next(iter(kwargs))
+    with pytest.raises(error, match=name if name != "carbon_intensity" else "carbon|country|XX"):
+        EnergyCallback(**kwargs)

@@ -123,6 +123,18 @@ class StepProjector:
                 raise ValueError(str(err).replace("epoch_energy_j", "prior_epoch_energy_j")) from err
         self._reset()
 
+    def fresh(self) -> StepProjector:
+        """A projector with the same settings (and prior) that has seen nothing: for a new run."""
+        twin = StepProjector(
+            confidence=self.confidence,
+            val_every_n_epochs=self.val_every_n_epochs,
+            params=self.params,
+            unit_name=self.unit_name,
+        )
+        if self._prior_j is not None and self._prior_rel_sigma is not None:
+            twin.set_prior(self._prior_j, self._prior_rel_sigma)
+        return twin
+
     def _reset(self) -> None:
         self._history = History(self.params.history)
         self._was_stable = False  # hysteresis: once stable, one departing unit does not end stability
