@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
+import pytest
+
 import lightning_energy
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(lightning_energy.__file__).parents[1]
 # distribution name -> the module it provides
