@@ -61,8 +61,9 @@ from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
 
 # windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
-WINDOW_TIME_SHARE = 0.0015
-WINDOW_ALLOWANCE_S = 0.02
+# (the progress bar's refresh is not counted here: refresh_s bounds it)
+WINDOW_TIME_SHARE = 0.0005
+WINDOW_ALLOWANCE_S = 0.01
 # a slow meter is read for the live bar no more often than this many times its read time
 SLOW_READ_FACTOR = 20.0
 
@@ -388,11 +389,11 @@ class EnergyCallback(pl.Callback):
             metrics = self.run.window_metrics(window, live_total_j=self._live_total_j(end))
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
+        self._window_cost_s += time.monotonic() - now
         first_in_epoch = self._batches <= batches + 1
         if first_in_epoch or now >= self._next_refresh_at:
             projected_j = None if window is None else window.total_j
             self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
-        self._window_cost_s += time.monotonic() - now
 
     def _window_remainder(self, trainer: pl.Trainer, end: dict[str, float] | None) -> None:
         """Close the epoch's last window at the epoch-end reading (validation at epoch end included)."""
