@@ -64,6 +64,8 @@ from lightning_energy.step import StepProjector
 # (the progress bar's refresh is not counted here: refresh_s bounds it)
 WINDOW_TIME_SHARE = 0.0005
 WINDOW_ALLOWANCE_S = 0.01
+# after the first epoch, windows only when epochs are this long: shorter ones project often enough
+LONG_EPOCH_S = 30.0
 # a slow meter is read for the live bar no more often than this many times its read time
 SLOW_READ_FACTOR = 20.0
 
@@ -145,6 +147,7 @@ class EnergyCallback(pl.Callback):
         self._batches = 0  # training batches run in the current epoch
         self._window: tuple[dict[str, float] | None, float, int] = (None, time.monotonic(), 0)
         self._window_cost_s = 0.0  # time spent closing windows in this fit
+        self._windows_on = True  # the first epoch always; later ones when they are long
         self._next_refresh_at = 0.0
         self._rank_ratio = 1.0  # all-rank energy / this rank's energy, from the last measured epoch
         self._written = False
@@ -155,6 +158,7 @@ class EnergyCallback(pl.Callback):
         if stage != "fit":
             return
         self._reset_fit_state()  # a new fit is a new run; a resume then loads the old one's state
+        self._windows_on = self.window_batches != 0
         if self.projector is not None:  # the user's settings, without what an earlier fit fed it
             projector = self.projector.fresh()
         else:
@@ -202,7 +206,7 @@ class EnergyCallback(pl.Callback):
         start, _, batches = self._window
         budget_s = WINDOW_TIME_SHARE * (now - self._fit_start[1]) + WINDOW_ALLOWANCE_S
         affordable = self._window_cost_s <= budget_s
-        if unit and self.window_batches != 0 and batches + 1 >= unit and affordable:
+        if unit and self._windows_on and batches + 1 >= unit and affordable:
             self._close_window(trainer, pl_module, now)
         else:
             self._window = (start, self._window[1], batches + 1)
@@ -213,6 +217,7 @@ class EnergyCallback(pl.Callback):
         record, local_j = self._finish_epoch(trainer)  # a collective: every rank joins
         if record.energy_j is not None and local_j:
             self._rank_ratio = record.energy_j / local_j
+        self._windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn(
