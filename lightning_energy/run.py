@@ -30,6 +30,7 @@ from lightning_energy.report_model import (
 )
 from lightning_energy.step import Projection, StepProjector
 from lightning_energy.units import format_energy, joules_to_kwh
+from lightning_energy.windows import WindowSeries, whole_units
 
 __all__ = ["BAR_UNITS", "EnergyRun", "RunStateError", "bar_unit"]
 
@@ -49,11 +50,6 @@ def bar_unit(expected_total_j: float) -> tuple[str, float]:
         if expected_total_j >= scale:
             return unit, scale
     return BAR_UNITS[-1]
-
-
-def _units(total: float) -> float:
-    """A whole number of units as an ``int`` (what a projector indexes by), a fraction as it is."""
-    return int(total) if float(total).is_integer() else float(total)
 
 
 def _finite(value: float | None) -> float | None:
@@ -83,22 +79,19 @@ class EnergyRun:
         self.carbon = carbon
         self.ledger = EnergyLedger()
         self.history: list[ProjectionPoint] = []
-        self.windows: list[WindowRecord] = []
         self.pre: PreSummary | None = None
         self.budget = Budget()
         self.fit_energy_j: float | None = None
         self.started_at = datetime.now(timezone.utc).isoformat()
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
-        # in-epoch windows: a second projector whose unit of work is ``window_batches`` training batches
-        self.window_projector = StepProjector(confidence=self.projector.confidence, unit_name="window")
-        self.window_batches: int | None = None
+        self.window_series = WindowSeries(self.projector.confidence)
 
     # ------------------------------------------------------------------------------------------- inputs
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
         """The run's plan (known once the data is set up) and the configured window size, if any."""
         self.budget = budget
-        self.window_batches = window_unit_batches(budget, window_batches)
+        self.window_series.plan(budget, window_batches)
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
@@ -139,7 +132,7 @@ class EnergyRun:
         work = self._work(record)
         kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
         if plan.total_epochs is not None:
-            kwargs = {"total_epochs": _units(plan.total_epochs), "work": work}
+            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         try:
             if record.energy_j is None:
                 projection = self.projector.skip(record.duration_s, **kwargs)
@@ -157,49 +150,28 @@ class EnergyRun:
     def close_window(
         self, *, epoch: int, step: int, time_s: float, batches: int, energy_j: float | None, duration_s: float
     ) -> WindowRecord | None:
-        """Add one in-epoch window of ``batches`` training batches and project the total from the windows.
-
-        ``energy_j`` is the window's energy on all ranks (``None``: not measured). Returns the window with
-        its projection, or ``None`` when the run's length in batches is unknown.
-        """
-        unit = self.window_batches
-        total_batches = self.budget.total_batches
-        if unit is None or batches <= 0:
-            return None
-        work = batches / unit
-        point: Projection | None = None
-        seconds = self.budget.total_seconds
-        try:
-            if total_batches is not None:
-                total_units = max(total_batches / unit, self.window_projector.epochs_seen + work)
-                kwargs: dict[str, Any] = {"total_epochs": _units(total_units), "work": work}
-            elif seconds is not None:
-                kwargs = {"total_seconds": seconds, "work": work}
-            else:
-                return None
-            if energy_j is None:
-                point = self.window_projector.skip(duration_s, **kwargs)
-            else:
-                point = self.window_projector.update(energy_j, duration_s, **kwargs)
-        except EnergyError:
-            point = None
-        except Exception as exc:  # a projection never stops training, whatever the projector does
-            self.warn(f"in-epoch projection failed: {type(exc).__name__}: {exc}")
-            point = None
-        finite = point is not None and math.isfinite(point.total_j)
-        window = WindowRecord(
+        """Add one in-epoch window (see :class:`~lightning_energy.windows.WindowSeries`)."""
+        window = self.window_series.close(
+            self.budget,
             epoch=epoch,
             step=step,
             time_s=time_s,
-            steps=batches,
+            batches=batches,
             energy_j=energy_j,
-            total_j=point.total_j if point is not None and finite else None,
-            low_j=point.low_j if point is not None and finite else None,
-            high_j=point.high_j if point is not None and finite else None,
-            stable=bool(point is not None and point.stable),
+            duration_s=duration_s,
         )
-        self.windows.append(window)
+        if self.window_series.problem is not None:
+            self.warn(self.window_series.problem)
         return window
+
+    @property
+    def windows(self) -> list[WindowRecord]:
+        return self.window_series.records
+
+    @property
+    def window_batches(self) -> int | None:
+        """Batches per in-epoch window, ``None`` when windows cannot be projected (unknown length)."""
+        return self.window_series.unit_batches
 
     # ------------------------------------------------------------------------------------------ outputs
     @property
@@ -276,16 +248,8 @@ class EnergyRun:
         return metrics
 
     def window_metrics(self, window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
-        """The metrics logged at a window's end (at the global step): energy so far and the projection."""
-        metrics: dict[str, float] = {}
-        if live_total_j is not None:
-            metrics["energy/total_kwh"] = joules_to_kwh(live_total_j)
-        if window.total_j is not None and window.low_j is not None and window.high_j is not None:
-            metrics["energy/projected_kwh"] = joules_to_kwh(window.total_j)
-            metrics["energy/projected_low_kwh"] = joules_to_kwh(window.low_j)
-            metrics["energy/projected_high_kwh"] = joules_to_kwh(window.high_j)
-            metrics["energy/stable"] = float(window.stable)
-        return metrics
+        """The metrics logged at a window's end (at the global step)."""
+        return WindowSeries.metrics(window, live_total_j)
 
     def _carbon_metrics(self, total_j: float | None, point: ProjectionPoint | None) -> dict[str, float]:
         if self.carbon is None:
@@ -383,9 +347,8 @@ class EnergyRun:
             "version": STATE_VERSION,
             "ledger": self.ledger.state_dict(),
             "history": [h.to_json() for h in self.history],
-            "windows": [w.to_json() for w in self.windows],
             "projector": self.projector.state_dict(),
-            "window_projector": self.window_projector.state_dict(),
+            "windows": self.window_series.state_dict(),
             "pre": None if self.pre is None else self.pre.to_json(),
             "warnings": list(self.warnings),
             "started_at": self.started_at,
@@ -401,10 +364,10 @@ class EnergyRun:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
-        ledger, history, windows, pre, warnings, started_at, unit, projector_state, window_state = loaded
+        ledger, history, window_state, pre, warnings, started_at, unit, projector_state = loaded
         self.projector.load_state_dict(projector_state)
-        self.window_projector.load_state_dict(window_state)
-        self.ledger, self.history, self.windows, self.pre = ledger, history, windows, pre
+        self.window_series.load_state_dict(window_state)
+        self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
 
 
@@ -421,28 +384,19 @@ def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
     ledger.load_state_dict(state.get("ledger") or {})
     raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
     history = [ProjectionPoint.from_json(h) for h in raw_history]
-    windows = [WindowRecord.from_json(w) for w in state.get("windows") or []]
+    window_state = state.get("windows") or {}
+    if not isinstance(window_state, Mapping):
+        raise RunStateError(f"the saved windows are a {type(window_state).__name__}, not a mapping")
     raw_pre = state.get("pre")
     pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
     warnings = [str(w) for w in state.get("warnings") or []]
     raw_unit = state.get("unit")
     unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
     projector_state = state.get("projector") or {}
-    window_state = state.get("window_projector") or {}
     # check the projectors' states on copies first: a failure must leave the run unchanged
     StepProjector().load_state_dict(projector_state)
-    StepProjector().load_state_dict(window_state)
-    return (
-        ledger,
-        history,
-        windows,
-        pre,
-        warnings,
-        state.get("started_at"),
-        unit,
-        projector_state,
-        window_state,
-    )
+    WindowSeries.check_state(window_state)
+    return ledger, history, window_state, pre, warnings, state.get("started_at"), unit, projector_state
 
 
 def _point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
@@ -477,20 +431,3 @@ def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
         previous = out.get(category)
         out[category] = label if previous in (None, label) else "mixed"
     return out
-
-
-def window_unit_batches(budget: Budget, configured: int | None) -> int | None:
-    """Batches in one in-epoch window: ``configured``, else 1/20 of a known epoch, else 1/200 of a known
-    step budget; ``None`` when neither is known (no in-epoch projection)."""
-    if configured is not None:
-        return configured
-    if budget.batches_per_epoch:
-        return max(1, math.ceil(budget.batches_per_epoch / WINDOWS_PER_EPOCH))
-    total = budget.total_batches
-    if total:
-        return max(1, math.ceil(total / WINDOWS_PER_RUN))
-    return None
-
-
-WINDOWS_PER_EPOCH = 20
-WINDOWS_PER_RUN = 200

@@ -1,0 +1,134 @@
+"""In-epoch windows: a run's series of windows of training batches and the projection made from them.
+
+Pure (no torch, no Lightning). A window is a unit of work of ``unit_batches`` training batches (a shorter
+one counts as its fraction); a second STEP projector projects the run's remaining batches from them, so that
+long epochs get a projection before they end. :class:`~lightning_energy.run.EnergyRun` owns one series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from lightning_energy.budget import Budget
+from lightning_energy.errors import EnergyError
+from lightning_energy.report_model import WindowRecord
+from lightning_energy.step import Projection, StepProjector
+from lightning_energy.units import joules_to_kwh
+
+__all__ = ["WINDOWS_PER_EPOCH", "WINDOWS_PER_RUN", "WindowSeries", "unit_batches", "whole_units"]
+
+WINDOWS_PER_EPOCH = 20
+WINDOWS_PER_RUN = 200
+
+
+def whole_units(total: float) -> float:
+    """A whole number of units as an ``int`` (what a projector indexes by), a fraction as it is."""
+    return int(total) if float(total).is_integer() else float(total)
+
+
+def unit_batches(budget: Budget, configured: int | None) -> int | None:
+    """Batches in one window: ``configured``, else 1/20 of a known epoch, else 1/200 of a known step
+    budget; ``None`` when neither is known (no in-epoch projection)."""
+    if configured is not None:
+        return configured
+    if budget.batches_per_epoch:
+        return max(1, math.ceil(budget.batches_per_epoch / WINDOWS_PER_EPOCH))
+    total = budget.total_batches
+    if total:
+        return max(1, math.ceil(total / WINDOWS_PER_RUN))
+    return None
+
+
+class WindowSeries:
+    """The windows of one run and their projector.
+
+    Args:
+        confidence: of the windows' projection interval (the epoch projector's).
+    """
+
+    def __init__(self, confidence: float = 0.9) -> None:
+        self.projector = StepProjector(confidence=confidence, unit_name="window")
+        self.records: list[WindowRecord] = []
+        self.unit_batches: int | None = None
+        self.problem: str | None = None  # the last projector failure, for the run's warnings
+
+    def plan(self, budget: Budget, configured: int | None) -> None:
+        self.unit_batches = unit_batches(budget, configured)
+
+    def close(
+        self,
+        budget: Budget,
+        *,
+        epoch: int,
+        step: int,
+        time_s: float,
+        batches: int,
+        energy_j: float | None,
+        duration_s: float,
+    ) -> WindowRecord | None:
+        """Add one window of ``batches`` batches (``energy_j`` on all ranks, ``None``: not measured) and
+        project the run's total; ``None`` when the run's length in batches or seconds is unknown."""
+        unit = self.unit_batches
+        if unit is None or batches <= 0:
+            return None
+        work = batches / unit
+        if budget.total_batches is not None:
+            total_units = max(budget.total_batches / unit, self.projector.epochs_seen + work)
+            kwargs: dict[str, Any] = {"total_epochs": whole_units(total_units), "work": work}
+        elif budget.total_seconds is not None:
+            kwargs = {"total_seconds": budget.total_seconds, "work": work}
+        else:
+            return None
+        point: Projection | None = None
+        try:
+            if energy_j is None:
+                point = self.projector.skip(duration_s, **kwargs)
+            else:
+                point = self.projector.update(energy_j, duration_s, **kwargs)
+        except EnergyError:
+            point = None
+        except Exception as exc:  # a projection never stops training, whatever the projector does
+            self.problem = f"in-epoch projection failed: {type(exc).__name__}: {exc}"
+        finite = point is not None and math.isfinite(point.total_j)
+        window = WindowRecord(
+            epoch=epoch,
+            step=step,
+            time_s=time_s,
+            steps=batches,
+            energy_j=energy_j,
+            total_j=point.total_j if point is not None and finite else None,
+            low_j=point.low_j if point is not None and finite else None,
+            high_j=point.high_j if point is not None and finite else None,
+            stable=bool(point is not None and point.stable),
+        )
+        self.records.append(window)
+        return window
+
+    @staticmethod
+    def metrics(window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
+        """The metrics logged at a window's end (at the global step): energy so far and the projection."""
+        metrics: dict[str, float] = {}
+        if live_total_j is not None:
+            metrics["energy/total_kwh"] = joules_to_kwh(live_total_j)
+        if window.total_j is not None and window.low_j is not None and window.high_j is not None:
+            metrics["energy/projected_kwh"] = joules_to_kwh(window.total_j)
+            metrics["energy/projected_low_kwh"] = joules_to_kwh(window.low_j)
+            metrics["energy/projected_high_kwh"] = joules_to_kwh(window.high_j)
+            metrics["energy/stable"] = float(window.stable)
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"records": [w.to_json() for w in self.records], "projector": self.projector.state_dict()}
+
+    @staticmethod
+    def check_state(state: Mapping[str, Any]) -> list[WindowRecord]:
+        """The records of a saved state; raises on anything malformed (the projector's state included)."""
+        StepProjector().load_state_dict(state.get("projector") or {})
+        return [WindowRecord.from_json(w) for w in state.get("records") or []]
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        records = self.check_state(state)
+        self.projector.load_state_dict(state.get("projector") or {})
+        self.records = records
