@@ -15,6 +15,7 @@ boundaries and at most every few seconds for the live bar.
 from __future__ import annotations
 
 import contextlib
+import csv
 import logging
 import re
 import sys
@@ -217,20 +218,21 @@ def _registry_tdp_w(model: str) -> float | None:
 
     CodeCarbon's own ``TDP()`` detects the model through py-cpuinfo, which spawns a subprocess and costs about
     a second; on Linux we read the model from ``/proc/cpuinfo`` and look it up in the table that
-    ``codecarbon.input.DataSource`` publishes: an exact (case-insensitive) name, else the one table name whose
+    ``codecarbon.input.DataSource`` publishes (read with the csv module, not pandas):
+    an exact (case-insensitive) name, else the one table name whose
     words are all in the model's cleaned name (or the reverse). Ambiguous or unknown: ``None``.
     """
     try:
         from codecarbon.input import DataSource
 
-        table = DataSource().get_cpu_power_data()
-        rows = list(zip(table["Name"], table["TDP"], strict=True))
+        with open(DataSource().cpu_power_path, encoding="utf-8", newline="") as handle:
+            rows = [(row.get("Name"), row.get("TDP")) for row in csv.DictReader(handle)]
     except Exception:  # CodeCarbon's table missing or reshaped: fall back to its own detection
         return None
     names, tdps = [], []
     for name, tdp in rows:
         try:
-            tdps.append(float(tdp))
+            tdps.append(float(tdp))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue  # a malformed row of the table (it has a few)
         names.append(str(name))
