@@ -82,7 +82,7 @@ class EnergyCallback(pl.Callback):
             offline from CodeCarbon's bundled data. ``None`` (default): CO2 is not reported.
         pue: power usage effectiveness of the data centre, applied to CO2 only (default 1.0).
         projector: the STEP projector; default ``StepProjector()`` with the trainer's validation period.
-        estimate: run the pre-training (PRE) estimate at fit start on CUDA runs.
+        estimate: run the pre-training (PRE) estimate when training starts (before any step) on CUDA runs.
         history_path: the run-history database used to calibrate PRE and appended to at the end of each
             run; ``None`` for the default in the user's cache directory, ``False`` to disable history.
         report: write ``energy_report.json`` and ``energy_epochs.csv`` into the run's log directory.

@@ -1,4 +1,4 @@
-"""The callback's side of PRE: estimate at fit start, record the run in the history after.
+"""The callback's side of PRE: estimate when training starts, record the run in the history after.
 
 Kept apart from the callback so that its hooks stay a few lines; everything here may raise, and the callback
 turns any failure into a warning (an estimate never stops training).

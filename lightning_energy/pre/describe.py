@@ -319,7 +319,7 @@ def estimate_for_fit(
     estimator: PreEstimator | None = None,
     history: RunHistory | None = None,
 ) -> FitEstimate:
-    """Descriptors and estimate of the fit about to start (called by EnergyCallback.on_fit_start).
+    """Descriptors and estimate of the fit about to train (called by EnergyCallback.on_train_start).
 
     The model's forward runs on the first tensor of one batch (``pl_module(x)``; token inputs keep their
     integer dtype). Raises EstimationError (or whatever the user's code raises); the caller catches
