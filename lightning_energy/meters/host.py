@@ -241,12 +241,19 @@ def _registry_tdp_w(model: str) -> float | None:
     if exact:
         return exact[0]
     words = set(_clean_cpu_name(model).split())
-    matches = {
-        tdp
-        for name, tdp in zip(names, tdps, strict=True)
-        if (table_words := set(_clean_cpu_name(name).split()))
-        and (table_words <= words or words <= table_words)
-    }
+    if not words:
+        return None
+    # a table name matches when one word set holds the other: it contains the model's longest word, or all
+    # its (already clean) words are the model's. Only those few names are cleaned (the table has ~5000).
+    longest = max(words, key=len)
+    matches = set()
+    for name, tdp in zip(names, tdps, strict=True):
+        low = name.lower()
+        if longest not in low and not set(low.split()) <= words:
+            continue
+        table_words = set(_clean_cpu_name(name).split())
+        if table_words and (table_words <= words or words <= table_words):
+            matches.add(tdp)
     return matches.pop() if len(matches) == 1 else None
 
 

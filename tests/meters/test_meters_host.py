@@ -166,4 +166,5 @@ def test_codecarbon_tdp_table_is_reachable_without_its_slow_detection() -> None:
 
     assert _registry_tdp_w("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz") == 150.0
     assert _registry_tdp_w("intel xeon gold 6148") == 150.0
+    assert _registry_tdp_w("AMD EPYC 7763 64-Core Processor") == 280.0
     assert _registry_tdp_w("Imaginary CPU 1") is None
