@@ -249,6 +249,9 @@ class EnergyCallback(pl.Callback):
         if trainer.is_global_zero:
             self._append_history(trainer)
             rank_zero_info(f"lightning_energy: {self.run.stability_line()}")
+        # ranks leave fit together: a rank that tears its process group down while rank 0 still writes the
+        # report can make gloo abort it at exit (a teardown race that rank skew exposes)
+        trainer.strategy.barrier("lightning_energy.on_fit_end")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
