@@ -34,8 +34,3 @@ def finite_number(
     if minimum is not None and number < minimum:
         raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
     return number
-
-
-def finite_positive(name: str, value: Any, what: str = "a number") -> float:
-    """``value`` as a finite float ``> 0``, or an error naming ``name``."""
-    return finite_number(name, value, positive=True, what=what)

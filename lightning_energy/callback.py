@@ -56,7 +56,7 @@ from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, ch
 from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.errors import EnergyError, MeterError
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
-from lightning_energy.report_model import PreSummary
+from lightning_energy.report_model import PreSummary, WindowRecord
 from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
 
@@ -383,14 +383,7 @@ class EnergyCallback(pl.Callback):
         except Exception as exc:  # an optional hook of a user's meter: warn once, keep metering
             self._warn("hook-window_end", f"the meter's mark('window_end') failed: {exc}")
         end, _ = self._read_or_problem()
-        window = self.run.close_window(
-            epoch=trainer.current_epoch,
-            step=trainer.global_step,
-            time_s=now - self._fit_start[1],
-            batches=batches + 1,
-            energy_j=self._window_energy_j(start, end),
-            duration_s=now - opened,
-        )
+        window = self._feed_window(trainer, start, end, opened, batches + 1, now)
         self._window = (end, now, 0)
         if window is not None and trainer.loggers:
             # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
@@ -408,8 +401,19 @@ class EnergyCallback(pl.Callback):
         start, opened, batches = self._window
         if not self.run.window_batches or self.window_batches == 0 or batches <= 0 or start is None:
             return
-        now = time.monotonic()
-        self.run.close_window(
+        self._feed_window(trainer, start, end, opened, batches, time.monotonic())
+
+    def _feed_window(
+        self,
+        trainer: pl.Trainer,
+        start: dict[str, float] | None,
+        end: dict[str, float] | None,
+        opened: float,
+        batches: int,
+        now: float,
+    ) -> WindowRecord | None:
+        """One window from ``start`` to ``end`` (this rank's readings) into the run model."""
+        return self.run.close_window(
             epoch=trainer.current_epoch,
             step=trainer.global_step,
             time_s=now - self._fit_start[1],
