@@ -13,8 +13,9 @@ Only ``quality == ok`` rows. Numbers are comparable only within a harness genera
 generation is first converted to the ``v1`` level by a factor estimated from the GPUs measured under both
 (``harness_factors_to_v1``); a GPU's value is the median over all its machines after that conversion.
 
-For GPUs without measurements the runtime falls back to a datasheet peak x the median achieved/peak ratio of
-measured GPUs of the same generation (else of all measured GPUs). The table stores, per precision and
+For GPUs without measurements the runtime falls back to a datasheet capability index (FP32 peak and memory
+bandwidth, ``capability``) x the median achieved/capability ratio of measured GPUs of the same generation
+(else of all measured GPUs). The table stores, per precision and
 family, the 90 % quantile of the absolute log error of that rule when each measured GPU is left out in turn
 (``same_architecture_log_q90`` where a sibling of the same generation remains, else
 ``other_architecture_log_q90``), and the same for GPUs unknown to the table (peak from the power limit:
@@ -93,11 +94,23 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return [row for row in csv.DictReader(handle) if row["quality"] == "ok"]
 
 
-def peak_tflops(gpu: dict[str, object]) -> float:
-    """Datasheet peak the fallback scales, for both precisions: the FP32 peak (tensor peaks are quoted with
-    different accumulate rates on GeForce and data-centre parts; the FP16/FP32 speed-up is taken from the
-    measured GPUs of the same generation instead)."""
-    return float(gpu["peak_fp32_tflops"])  # type: ignore[arg-type]
+#: Candidate exponents of the capability index (see ``capability``), chosen per precision and family by the
+#: left-one-GPU-out error of the same-generation rule on the table.
+CAPABILITY_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def capability(gpu: dict[str, object], exponent: float) -> float:
+    """Datasheet capability index the fallback scales: ``peak_fp32_tflops ** a x (bandwidth TB/s) ** (1 - a)``.
+
+    Training mixes compute-bound and memory-bound kernels, so neither the FP32 peak nor the bandwidth alone
+    orders GPUs of one generation (a P100 has less FP32 peak than a GTX 1080 Ti but 1.5x its bandwidth). The
+    FP32 peak serves both precisions (tensor peaks are quoted with different accumulate rates on GeForce and
+    data-centre parts; the FP16/FP32 speed-up is taken from the measured GPUs of the same generation).
+    Mirrors ``lightning_energy.pre.throughput.capability``.
+    """
+    peak = float(gpu["peak_fp32_tflops"])  # type: ignore[arg-type]
+    bandwidth_tbs = float(gpu["memory_bandwidth_gbs"]) / 1000.0  # type: ignore[arg-type]
+    return peak**exponent * bandwidth_tbs ** (1.0 - exponent)
 
 
 def harness_factors(rows: list[dict[str, str]], workload: str, precision: str) -> dict[str, float]:
@@ -206,29 +219,29 @@ def fallback_stats(
     precision: str,
     family: str,
 ) -> dict[str, object]:
-    """Ratios achieved/peak and achieved/TDP and the leave-one-GPU-out errors of the fallback rules."""
+    """Achieved/capability and achieved/TDP ratios and the left-one-GPU-out errors of the fallback rules.
+
+    The capability exponent is the one whose same-generation rule has the smallest 90 % left-one-GPU-out
+    error (ties: the larger exponent, i.e. closer to the plain FP32 peak). The stored 90 % errors are nested:
+    for each left-out GPU the exponent is chosen on the other GPUs only.
+    """
     achieved = {
         name: float(entry[precision][family]["training_tflops"])  # type: ignore[arg-type]
         for name, entry in table.items()
         if family in entry.get(precision, {})
     }
-    peak_ratio = {n: achieved[n] / peak_tflops(gpus[n]) for n in achieved}
+    by_exponent = {a: _rule_errors(gpus, achieved, a) for a in CAPABILITY_EXPONENTS}
+    exponent = _best_exponent(gpus, achieved)
+    same_errors, other_errors = _nested_rule_errors(gpus, achieved)
+    ratio = {n: achieved[n] / capability(gpus[n], exponent) for n in achieved}
     tdp_ratio = {n: achieved[n] / float(gpus[n]["tdp_w"]) for n in achieved}  # type: ignore[arg-type]
     by_arch: dict[str, list[float]] = defaultdict(list)
-    for n, ratio in peak_ratio.items():
-        by_arch[str(gpus[n]["architecture"])].append(ratio)
-    same_errors, other_errors, power_errors = [], [], []
-    for n, ratio in peak_ratio.items():
-        same = [
-            peak_ratio[m] for m in peak_ratio if m != n and gpus[m]["architecture"] == gpus[n]["architecture"]
-        ]
-        rest = [peak_ratio[m] for m in peak_ratio if m != n]
-        if same:
-            same_errors.append(math.log(statistics.median(same) / ratio))
-        other_errors.append(math.log(statistics.median(rest) / ratio))
-        power_errors.append(
-            math.log(statistics.median(tdp_ratio[m] for m in tdp_ratio if m != n) / tdp_ratio[n])
-        )
+    for n, value in ratio.items():
+        by_arch[str(gpus[n]["architecture"])].append(value)
+    power_errors = [
+        math.log(statistics.median(tdp_ratio[m] for m in tdp_ratio if m != n) / tdp_ratio[n])
+        for n in tdp_ratio
+    ]
     spread = []
     for entry in table.values():
         per_harness = entry.get(precision, {}).get(family, {}).get("per_harness_median", {})  # type: ignore[union-attr]
@@ -236,10 +249,14 @@ def fallback_stats(
         if len(values) > 1:
             spread.append(math.log(max(values) / min(values)) / 2.0)
     return {
-        "ratio_to_peak_by_architecture": {
+        "capability_exponent": exponent,
+        "same_architecture_log_q90_by_exponent": {
+            str(a): round(q90(errors[0]), 4) for a, errors in by_exponent.items()
+        },
+        "ratio_to_capability_by_architecture": {
             a: round(statistics.median(v), 4) for a, v in sorted(by_arch.items())
         },
-        "ratio_to_peak_all": round(statistics.median(peak_ratio.values()), 4),
+        "ratio_to_capability_all": round(statistics.median(ratio.values()), 4),
         "tflops_per_tdp_w": round(statistics.median(tdp_ratio.values()), 5),
         "same_architecture_log_q90": round(q90(same_errors), 4),
         "other_architecture_log_q90": round(q90(other_errors), 4),
@@ -247,6 +264,42 @@ def fallback_stats(
         "measured_log_q90": round(q90(spread), 4),
         "gpus": len(achieved),
     }
+
+
+def _best_exponent(gpus: dict[str, dict[str, object]], achieved: dict[str, float]) -> float:
+    """The exponent whose same-generation rule has the smallest 90 % left-one-GPU-out error (ties: larger)."""
+    return min(CAPABILITY_EXPONENTS, key=lambda a: (q90(_rule_errors(gpus, achieved, a)[0]), -a))
+
+
+def _nested_rule_errors(
+    gpus: dict[str, dict[str, object]], achieved: dict[str, float]
+) -> tuple[list[float], list[float]]:
+    """Left-one-GPU-out errors with the exponent chosen without the left-out GPU (nested; honest q90)."""
+    same_errors, other_errors = [], []
+    for n in achieved:
+        rest = {m: v for m, v in achieved.items() if m != n}
+        exponent = _best_exponent(gpus, rest)
+        ratio = {m: v / capability(gpus[m], exponent) for m, v in rest.items()}
+        value = achieved[n] / capability(gpus[n], exponent)
+        same = [ratio[m] for m in ratio if gpus[m]["architecture"] == gpus[n]["architecture"]]
+        if same:
+            same_errors.append(math.log(statistics.median(same) / value))
+        other_errors.append(math.log(statistics.median(ratio.values()) / value))
+    return same_errors, other_errors
+
+
+def _rule_errors(
+    gpus: dict[str, dict[str, object]], achieved: dict[str, float], exponent: float
+) -> tuple[list[float], list[float]]:
+    """Left-one-GPU-out log errors of the same-generation and the all-GPU capability rules."""
+    ratio = {n: achieved[n] / capability(gpus[n], exponent) for n in achieved}
+    same_errors, other_errors = [], []
+    for n, value in ratio.items():
+        same = [ratio[m] for m in ratio if m != n and gpus[m]["architecture"] == gpus[n]["architecture"]]
+        if same:
+            same_errors.append(math.log(statistics.median(same) / value))
+        other_errors.append(math.log(statistics.median(ratio[m] for m in ratio if m != n) / value))
+    return same_errors, other_errors
 
 
 def transfer_q90(

@@ -5,8 +5,9 @@ The table holds *measured* PyTorch training throughput (Lambda ``deeplearning-be
 as achieved training FLOP/s (3 forward passes per sample). A model sits between the families by the share of
 its FLOPs in convolutions; its speed is the harmonic mix (the time of each part adds).
 
-A GPU without measurements gets its datasheet FP32 peak x the median achieved/peak ratio of measured GPUs of
-the same generation (or of all measured GPUs), and a GPU unknown to the GPU table its power limit x the median
+A GPU without measurements gets its datasheet capability index (FP32 peak and memory bandwidth, see
+``capability``) x the median achieved/capability ratio of measured GPUs of the same generation (or of all
+measured GPUs), and a GPU unknown to the GPU table its power limit x the median
 achieved FLOP/s per watt; each level carries the 90 % log error of its rule (left-one-GPU-out on the table).
 """
 
@@ -76,18 +77,28 @@ def family_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed
             float(measured["training_tflops"]) * 1e12, float(fallback["measured_log_q90"]), SOURCES[0]
         )
     if gpu.from_table:
-        by_arch = fallback["ratio_to_peak_by_architecture"]
+        by_arch = fallback["ratio_to_capability_by_architecture"]
         if gpu.architecture in by_arch:
             ratio, q, source = by_arch[gpu.architecture], fallback["same_architecture_log_q90"], SOURCES[1]
         else:
             ratio, q, source = (
-                fallback["ratio_to_peak_all"],
+                fallback["ratio_to_capability_all"],
                 fallback["other_architecture_log_q90"],
                 SOURCES[2],
             )
-        return FamilySpeed(gpu.peak_fp32_tflops * 1e12 * float(ratio), float(q), source)
+        index = capability(gpu, float(fallback["capability_exponent"]))
+        return FamilySpeed(index * 1e12 * float(ratio), float(q), source)
     flops = gpu.tdp_w * float(fallback["tflops_per_tdp_w"]) * 1e12
     return FamilySpeed(flops, float(fallback["power_log_q90"]), SOURCES[3])
+
+
+def capability(gpu: GpuDescriptor, exponent: float) -> float:
+    """Datasheet capability index: ``peak_fp32_tflops ** exponent x (bandwidth in TB/s) ** (1 - exponent)``.
+
+    Training mixes compute-bound and memory-bound kernels; the exponent is chosen per precision and family
+    when the table is built (tools/build_throughput_table.py), by the left-one-GPU-out error of the rule.
+    """
+    return gpu.peak_fp32_tflops**exponent * (gpu.memory_bandwidth_gbs / 1000.0) ** (1.0 - exponent)
 
 
 def gpu_speed(gpu: GpuDescriptor, precision: str, conv_share: float) -> GpuSpeed:
