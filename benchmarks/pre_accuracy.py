@@ -38,9 +38,10 @@ from lightning_energy.pre import (  # noqa: E402
     RunDescriptor,
     lookup_gpu,
 )
+from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
-from tools.pre_fit import Dataset, build_estimator, select, with_trainable  # noqa: E402
+from tools.pre_fit import Dataset, Selection, build_estimator, select, with_trainable  # noqa: E402
 
 PAPER_FEATURES = (
     "batch_size",
@@ -67,8 +68,7 @@ class FoldResult:
     group: str
     test: np.ndarray
     estimates: list[Estimate]
-    prior_weight: float
-    model_log_q90: float
+    selection: Selection
     krr_energy: np.ndarray
     krr_power: np.ndarray
 
@@ -95,12 +95,12 @@ def kernel_ridge(
     return out
 
 
-def predict_fold(ds: Dataset, train: np.ndarray, test: np.ndarray) -> tuple[list[Estimate], float, float]:
+def predict_fold(ds: Dataset, train: np.ndarray, test: np.ndarray) -> tuple[list[Estimate], Selection]:
     """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied)."""
     selection = select(ds, train)
     estimator, fitted = build_estimator(ds, train, selection)
     descriptors = [with_trainable(ds.runs[i].descriptor, fitted.trainable) for i in test]
-    return estimator.predict_many(descriptors), selection.prior_weight, selection.model_log_q90
+    return estimator.predict_many(descriptors), selection
 
 
 def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
@@ -111,9 +111,9 @@ def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
     for kind, labels in (("leave-one-GPU-out", ds.gpu), ("leave-one-architecture-out", ds.architecture)):
         for group in sorted(set(labels.tolist())):
             test, train = every[labels == group], every[labels != group]
-            estimates, weight, q = predict_fold(ds, train, test)
+            estimates, selection = predict_fold(ds, train, test)
             krr_e, krr_p = kernel_ridge(x_paper, (energy, power), train, test)
-            results.append(FoldResult(kind, group, test, estimates, weight, q, krr_e, krr_p))
+            results.append(FoldResult(kind, group, test, estimates, selection, krr_e, krr_p))
     return results
 
 
@@ -125,8 +125,9 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
     print("## Nested outer folds: held-out group, selection on the training part only\n")
     print(
-        "| split | held out | runs | prior weight | q90 (log) | energy MAPE % | energy median APE % | "
-        "power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | KRR power MAPE % |"
+        "| split | held out | runs | prior weight, overlap | q90 (log) | energy MAPE % | "
+        "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
+        "KRR power MAPE % |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for f in folds:
@@ -137,7 +138,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         )
         width = np.median([x.high_j / x.low_j for x in f.estimates])
         print(
-            f"| {f.kind} | {f.group} | {len(f.test)} | {f.prior_weight:g} | {f.model_log_q90:.2f} | "
+            f"| {f.kind} | {f.group} | {len(f.test)} | {f.selection.prior_weight:g}, "
+            f"{f.selection.overlap:g} | {f.selection.model_log_q90:.2f} | "
             f"{ape(e, energy[f.test]).mean():.1f} | {np.median(ape(e, energy[f.test])):.1f} | "
             f"{ape(p, power[f.test]).mean():.1f} | {100 * covered.mean():.0f} | x{width:.2f} | "
             f"{ape(f.krr_energy, energy[f.test]).mean():.1f} | {ape(f.krr_power, power[f.test]).mean():.1f} |"
@@ -160,6 +162,77 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         )
 
 
+def print_regimes(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Outer-fold error, coverage and width per predicted regime (one interval constant for both)."""
+    energy = np.exp(ds.log_e)
+    print("\n### By predicted regime (nested outer folds, pooled)\n")
+    print("| split | regime | runs | energy median APE % | 90% coverage % | median width (high/low) |")
+    print("|---|---|---|---|---|---|")
+    for kind in ("leave-one-GPU-out", "leave-one-architecture-out"):
+        pairs = [(x, i) for f in folds if f.kind == kind for x, i in zip(f.estimates, f.test, strict=True)]
+        for regime, keep in (
+            ("GPU-bound (busy >= 80%)", lambda x: x.gpu_busy_share >= GPU_BOUND_SHARE),
+            ("host/launch-bound", lambda x: x.gpu_busy_share < GPU_BOUND_SHARE),
+        ):
+            chosen = [(x, i) for x, i in pairs if keep(x)]
+            if not chosen:
+                continue
+            pred = np.array([x.epoch_energy_j for x, _ in chosen])
+            truth = energy[[i for _, i in chosen]]
+            covered = np.mean([x.low_j <= energy[i] <= x.high_j for x, i in chosen])
+            width = np.median([x.high_j / x.low_j for x, _ in chosen])
+            print(
+                f"| {kind} | {regime} | {len(chosen)} | {np.median(ape(pred, truth)):.1f} | "
+                f"{100 * covered:.0f} | x{width:.2f} |"
+            )
+
+
+def print_cheapest_gpu(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Which GPU is cheapest for a configuration measured on several GPUs, each GPU predicted held out."""
+    energy = np.exp(ds.log_e)
+    predicted = np.full(len(ds.runs), np.nan)
+    krr = np.full(len(ds.runs), np.nan)
+    for f in folds:
+        if f.kind == "leave-one-GPU-out":
+            predicted[f.test] = [x.epoch_energy_j for x in f.estimates]
+            krr[f.test] = f.krr_energy
+    configs: dict[tuple[object, ...], dict[str, list[int]]] = {}
+    for i, run in enumerate(ds.runs):
+        d = run.descriptor
+        key = (run.architecture, run.dataset, d.model.input_shape, d.data.batch_size)
+        configs.setdefault(key, {}).setdefault(run.gpu_name, []).append(i)
+    rows, right, krr_right = [], 0, 0
+    for key, by_gpu in sorted(configs.items(), key=lambda kv: str(kv[0])):
+        if len(by_gpu) < 2:
+            continue
+        med = {g: float(np.median(energy[ix])) for g, ix in by_gpu.items()}
+        pred = {g: float(np.median(predicted[ix])) for g, ix in by_gpu.items()}
+        kr = {g: float(np.median(krr[ix])) for g, ix in by_gpu.items()}
+        truth, pick, krr_pick = (
+            min(med, key=med.__getitem__),
+            min(pred, key=pred.__getitem__),
+            min(kr, key=kr.__getitem__),
+        )
+        right += truth == pick
+        krr_right += truth == krr_pick
+        gap = sorted(med.values())[1] / sorted(med.values())[0] - 1.0
+        rows.append((key, truth, pick, gap))
+    print("\n## Cheapest GPU for a configuration (each GPU predicted by a model fitted without it)\n")
+    print(
+        f"{len(rows)} configurations measured on two or more GPUs: PRE picks the cheapest GPU for "
+        f"**{right} of {len(rows)}**, the paper's KRR (same folds) for {krr_right} of {len(rows)}.\n"
+    )
+    print(
+        "| architecture | data set | input | batch | cheapest (measured) | PRE's pick | measured gap to 2nd |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for (arch, dataset, shape, batch), truth, pick, gap in rows:
+        print(
+            f"| {arch} | {dataset} | {shape[-1]} px | {batch} | {truth} | {pick}"
+            f"{'' if pick == truth else ' (wrong)'} | {100 * gap:.0f} % |"
+        )
+
+
 def print_in_sample(ds: Dataset) -> PreEstimator:
     every = np.arange(len(ds.runs))
     selection = select(ds, every)
@@ -170,10 +243,11 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
     p = np.array([x.power_w for x in est])
     covered = np.mean([x.low_j <= energy[i] <= x.high_j for i, x in enumerate(est)])
     print("\n## Shipped model (selection and fit on all 857 runs) — IN-SAMPLE figures\n")
+    scores = ", ".join(f"{w:g}/{k:g}: {s:.3f}" for (w, k), s in selection.scores.items())
     print(
-        f"prior weight {selection.prior_weight:g} (fold scores "
-        f"{', '.join(f'{w:g}: {s:.3f}' for w, s in selection.scores.items())}), model q90 "
-        f"{selection.model_log_q90:.3f} (log), GAISSA trained share {fitted.trainable:.2f}\n"
+        f"prior weight {selection.prior_weight:g}, overlap exponent {selection.overlap:g} (fold scores, "
+        f"weight/overlap: {scores}), model q90 {selection.model_log_q90:.3f} (log), "
+        f"GAISSA trained share {fitted.trainable:.2f}\n"
     )
     print("| figure (in-sample) | value |")
     print("|---|---|")
@@ -298,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds = Dataset.from_runs(runs)
     folds = outer_folds(ds, paper_matrix(args.data))
     print_outer_table(ds, folds)
+    print_regimes(ds, folds)
+    print_cheapest_gpu(ds, folds)
     shipped = print_in_sample(ds)
     print_power_per_gpu(ds, folds, PreEstimator.default())
     print_ratio_check(shipped)

@@ -100,7 +100,7 @@ CAPABILITY_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def capability(gpu: dict[str, object], exponent: float) -> float:
-    """Datasheet capability index the fallback scales: ``peak_fp32_tflops ** a x (bandwidth TB/s) ** (1 - a)``.
+    """Datasheet capability index the fallback scales: ``peak_fp32_tflops ** a x bandwidth_tbs ** (1 - a)``.
 
     Training mixes compute-bound and memory-bound kernels, so neither the FP32 peak nor the bandwidth alone
     orders GPUs of one generation (a P100 has less FP32 peak than a GTX 1080 Ti but 1.5x its bandwidth). The

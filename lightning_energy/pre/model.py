@@ -33,7 +33,7 @@ from lightning_energy.pre.descriptors import RunDescriptor
 if TYPE_CHECKING:
     from lightning_energy.pre.history import RunHistory
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 Z_90 = 1.6449
 
 
@@ -48,6 +48,7 @@ class Estimate:
     gpu_name: str
     calibration_runs: int = 0
     speed_source: str = "measured"
+    gpu_busy_share: float | None = None
 
     @property
     def rel_sigma(self) -> float:
@@ -74,7 +75,7 @@ class Estimate:
         return self.low_j * float(epochs), self.high_j * float(epochs)
 
     def to_dict(self) -> dict[str, float | str | int]:
-        return {
+        data: dict[str, float | str | int] = {
             "gpu_name": self.gpu_name,
             "epoch_energy_j": self.epoch_energy_j,
             "power_w": self.power_w,
@@ -85,6 +86,9 @@ class Estimate:
             "calibration_runs": self.calibration_runs,
             "speed_source": self.speed_source,
         }
+        if self.gpu_busy_share is not None:
+            data["gpu_busy_share"] = self.gpu_busy_share
+        return data
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,10 @@ class PreEstimator:
         if not descriptors:
             return []
         f = physics.Features.from_descriptors(descriptors)
-        log_t = np.log(physics.epoch_seconds(self.theta, f))
-        log_p = np.log(physics.power_w(self.phi, self.theta, f))
+        parts = physics.time_parts(self.theta, f)
+        log_t = np.log(parts.epoch_s)
+        log_p = np.log(physics.power_from_parts(self.phi, parts, f.tdp_w))
+        busy = parts.busy_share
         q = self.log_q90(f)
         estimates = []
         for i, d in enumerate(descriptors):
@@ -141,7 +147,16 @@ class PreEstimator:
                 qi = min(qi, correction.log_q90)
             seconds, power = math.exp(t), math.exp(p)
             estimates.append(
-                Estimate(power * seconds, power, seconds, qi / Z_90, d.gpu.name, runs, f.speed_source[i])
+                Estimate(
+                    power * seconds,
+                    power,
+                    seconds,
+                    qi / Z_90,
+                    d.gpu.name,
+                    runs,
+                    f.speed_source[i],
+                    float(busy[i]),
+                )
             )
         return estimates
 

@@ -7,17 +7,20 @@ Epoch time (s)::
                   (throughput.json: measured, or a datasheet fallback)
     efficiency  = s / (s + half_step_flop) * (REF + half_step_flop) / REF,   s = batch_size * forward FLOPs,
                   REF = REFERENCE_STEP_FLOP, the step size of the throughput references (efficiency 1 there)
-    compute_s   = work_flop / (speed * efficiency)
+    compute_s   = work_flop / (speed * efficiency)                  (GPU kernels; small steps fill it less)
+    overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (launches, optimizer, Python: per step,
+                                                                      the same on every GPU)
     host_s      = (train_samples + val_samples) * host_s_per_sample * (input_numel / 49152) ** numel_exponent
-    epoch_s     = compute_s + host_s
+    epoch_s     = ((compute_s + overhead_s) ** k + host_s ** k) ** (1 / k)      k = overlap_exponent
 
 A trained sample costs a forward and a backward pass (3 forward passes; 1 + 2 x the trained share of the
-parameters when a backbone is frozen), a validation sample one. The host term (data loading, framework
-overhead per sample) does not scale with the GPU; 49152 = 3 x 128 x 128.
+parameters when a backbone is frozen), a validation sample one. The per-step overhead and the host term
+(data loading, per-sample framework work) do not scale with the GPU; 49152 = 3 x 128 x 128. Loading overlaps
+the GPU's work (loader workers): k = 1 adds the two, a large k takes the larger; k is chosen by selection.
 
 Mean GPU power (W), from the board power limit, the predicted utilisation and (through it) the precision::
 
-    busy    = compute_s / epoch_s                      (share of the epoch the GPU computes)
+    busy    = compute_s / epoch_s                      (share of the epoch the GPU runs kernels)
     step_s  = compute_s / steps                        (GPU time of one step: short steps are launch-bound)
     power_w = tdp_w * (idle + (1 - idle) * sigmoid(a0 + a1 * log(busy) + a2 * log(step_s / 0.1)))
 """
@@ -38,7 +41,21 @@ REFERENCE_STEP_FLOP = 2e12
 NUMEL_REFERENCE = 49152.0
 STEP_S_REFERENCE = 0.1
 
-TIME_PARAM_NAMES = ("log_half_step_flop", "log_host_s_per_sample", "numel_exponent")
+#: A run whose GPU is predicted busy at least this share of the epoch is called "GPU-bound" in reports and
+#: benchmarks (a fixed, round split; nothing is tuned on it).
+GPU_BOUND_SHARE = 0.8
+
+#: Per-step overhead of a validation step relative to a training step (forward only: about a third of the
+#: kernels, no optimizer step).
+VAL_STEP_OVERHEAD_SHARE = 1.0 / 3.0
+
+TIME_PARAM_NAMES = (
+    "log_half_step_flop",
+    "log_step_overhead_s",
+    "log_host_s_per_sample",
+    "numel_exponent",
+    "overlap_exponent",
+)
 POWER_PARAM_NAMES = ("logit_idle_fraction", "util_bias", "util_per_log_busy", "util_per_log_step_s")
 
 
@@ -87,36 +104,58 @@ class Features:
         )
 
 
-def time_parts(theta: np.ndarray, f: Features) -> tuple[np.ndarray, np.ndarray]:
-    """(compute_s, host_s) per run."""
-    log_half, log_host, numel_exponent = theta
+@dataclass(frozen=True)
+class TimeParts:
+    """Predicted per-epoch times (s), one entry per run."""
+
+    compute_s: np.ndarray
+    overhead_s: np.ndarray
+    host_s: np.ndarray
+    epoch_s: np.ndarray
+    steps: np.ndarray
+
+    @property
+    def busy_share(self) -> np.ndarray:
+        """Share of the epoch the GPU runs kernels."""
+        return self.compute_s / self.epoch_s
+
+
+def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
+    """Compute, per-step overhead, host and epoch time per run (see the module docstring)."""
+    log_half, log_overhead, log_host, numel_exponent, overlap = theta
     half = np.exp(log_half)
     step_flop = f.batch_size * f.flops_per_sample
     efficiency = step_flop / (step_flop + half) * (REFERENCE_STEP_FLOP + half) / REFERENCE_STEP_FLOP
     work = (f.train_samples * (1.0 + 2.0 * f.trainable_share) + f.val_samples) * f.flops_per_sample
     compute_s = work / (f.speed_flops * efficiency)
+    train_steps = np.ceil(f.train_samples / f.batch_size)
+    val_steps = np.ceil(f.val_samples / f.batch_size)
+    overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(log_overhead)
     host_s = (
         (f.train_samples + f.val_samples)
         * np.exp(log_host)
         * (f.input_numel / NUMEL_REFERENCE) ** numel_exponent
     )
-    return compute_s, host_s
+    device_s = compute_s + overhead_s
+    epoch_s = (device_s**overlap + host_s**overlap) ** (1.0 / overlap)
+    return TimeParts(compute_s, overhead_s, host_s, epoch_s, np.maximum(train_steps + val_steps, 1.0))
 
 
 def epoch_seconds(theta: np.ndarray, f: Features) -> np.ndarray:
     """Predicted epoch time per run."""
-    compute_s, host_s = time_parts(theta, f)
-    return compute_s + host_s
+    return time_parts(theta, f).epoch_s
 
 
 def power_w(phi: np.ndarray, theta: np.ndarray, f: Features) -> np.ndarray:
     """Predicted mean GPU power per run."""
+    return power_from_parts(phi, time_parts(theta, f), f.tdp_w)
+
+
+def power_from_parts(phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray) -> np.ndarray:
+    """Mean GPU power from the time parts: the busy share and the GPU time of one step."""
     logit_idle, a0, a1, a2 = phi
-    compute_s, host_s = time_parts(theta, f)
-    busy = compute_s / (compute_s + host_s)
-    steps = np.ceil(f.train_samples / f.batch_size) + np.ceil(f.val_samples / f.batch_size)
-    step_s = compute_s / np.maximum(steps, 1.0)
+    step_s = parts.compute_s / parts.steps
     idle = 1.0 / (1.0 + np.exp(-logit_idle))
-    z = a0 + a1 * np.log(busy) + a2 * np.log(step_s / STEP_S_REFERENCE)
+    z = a0 + a1 * np.log(parts.busy_share) + a2 * np.log(step_s / STEP_S_REFERENCE)
     utilisation = 1.0 / (1.0 + np.exp(-z))
-    return f.tdp_w * (idle + (1.0 - idle) * utilisation)
+    return tdp_w * (idle + (1.0 - idle) * utilisation)

@@ -15,7 +15,8 @@ from lightning_energy.pre import (
     physics,
 )
 
-TRUE_THETA = np.array([np.log(2e11), np.log(5e-5), 0.6])
+#: half-step FLOPs, per-step overhead (s), host s/sample, numel exponent, overlap exponent
+TRUE_THETA = np.array([np.log(5e10), np.log(3e-3), np.log(5e-5), 0.6, 2.0])
 TRUE_PHI = np.array([-1.2, 0.8, 1.0, 0.3])
 
 

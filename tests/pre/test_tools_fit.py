@@ -22,9 +22,10 @@ def test_fit_recovers_known_physics_and_the_trained_share() -> None:
     descriptors = synthetic_descriptors(trainable=None)
     runs = synthetic_runs(descriptors, noise=0.01, trainable=0.3)
     ds = Dataset.from_runs(runs)
-    fitted = fit_params(ds, np.arange(len(runs)), prior_weight=0.01)
+    fitted = fit_params(ds, np.arange(len(runs)), prior_weight=0.01, overlap=float(TRUE_THETA[4]))
     assert fitted.trainable == pytest.approx(0.3, abs=0.1)
-    t, p = fitted.predict_log(ds, np.arange(len(runs)))
+    t, p, busy = fitted.predict_log(ds, np.arange(len(runs)))
+    assert ((busy > 0) & (busy < 1)).all()
     assert np.abs(t - ds.log_t).max() < 0.1 and np.abs(p - ds.log_p).max() < 0.1
     assert fitted.theta == pytest.approx(TRUE_THETA, abs=0.5)
     assert fitted.phi[1:] == pytest.approx(TRUE_PHI[1:], abs=0.5)
