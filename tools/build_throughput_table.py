@@ -84,6 +84,9 @@ OTHER_WORKLOADS = {
     "matmul": ("bert_large_squad", "gnmt", "transformerxlbase", "transformerxllarge"),
 }
 PRECISIONS = ("fp32", "fp16")
+#: Generations with TF32 tensor cores. Lambda's FP32 runs on them used TF32 (NGC containers enable it); plain
+#: PyTorch leaves FP32 matmuls on the CUDA cores unless torch.set_float32_matmul_precision says otherwise.
+TF32_ARCHITECTURES = ("Ampere", "Ampere GA100", "Ada", "Hopper", "Blackwell")
 BASE_HARNESS = "v1"
 GPU_OF_LAMBDA = {lambda_name: name for name, names in LAMBDA_NAMES.items() for lambda_name in names}
 MAX_SOURCES = 3
@@ -202,6 +205,7 @@ def build(data: Path) -> dict[str, object]:
             stats = fallback_stats(gpus, table, precision, family)
             stats["transfer_log_q90"] = round(transfer_q90(rows, table, precision, family), 4)
             fallback.setdefault(precision, {})[family] = stats
+    fallback["fp32"]["matmul"]["cuda_cores"] = cuda_core_stats(gpus, table)
     return {
         "_about": __doc__.split("\n\n")[0] + " Built by tools/build_throughput_table.py; see docs/pre.md.",
         "source": "lambdal/deeplearning-benchmark @ aa5addb6a53675a649a80036dad548f1c27cbcc4 "
@@ -300,6 +304,31 @@ def _rule_errors(
             same_errors.append(math.log(statistics.median(same) / value))
         other_errors.append(math.log(statistics.median(ratio[m] for m in ratio if m != n) / value))
     return same_errors, other_errors
+
+
+def cuda_core_stats(
+    gpus: dict[str, dict[str, object]], table: dict[str, dict[str, dict[str, object]]]
+) -> dict[str, object]:
+    """FP32 matmul speed without TF32: FP32 peak x the median achieved/peak of GPUs without TF32 cores.
+
+    The ratio comes from the measured GPUs of the generations before Ampere (their FP32 matmuls always ran on
+    CUDA cores); its 90 % error is left-one-GPU-out among them. On a TF32 GPU with TF32 off, the runtime takes
+    the smaller of this and the measured (TF32) speed.
+    """
+    ratio = {
+        name: float(entry["fp32"]["matmul"]["training_tflops"]) / float(gpus[name]["peak_fp32_tflops"])  # type: ignore[arg-type]
+        for name, entry in table.items()
+        if "matmul" in entry.get("fp32", {}) and gpus[name]["architecture"] not in TF32_ARCHITECTURES
+    }
+    errors = [
+        math.log(statistics.median(ratio[m] for m in ratio if m != n) / value) for n, value in ratio.items()
+    ]
+    return {
+        "tf32_architectures": list(TF32_ARCHITECTURES),
+        "ratio_to_peak_fp32": round(statistics.median(ratio.values()), 4),
+        "log_q90": round(q90(errors), 4),
+        "gpus": sorted(ratio),
+    }
 
 
 def transfer_q90(

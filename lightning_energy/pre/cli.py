@@ -10,6 +10,7 @@ models (an embedding first) get an integer batch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -64,6 +65,12 @@ def add_estimate_parser(subparsers: Any) -> None:
     p.add_argument("--val-samples", type=int, default=0)
     p.add_argument("--epochs", type=float, required=True)
     p.add_argument("--precision", default="32-true", help=f"one of {PRECISIONS} (or 32/16/bf16)")
+    p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="FP32 matmuls run on TF32 tensor cores (torch.set_float32_matmul_precision('high'); "
+        "PyTorch's default is off)",
+    )
     p.add_argument("--host-ram-gb", type=float, default=32.0)
     p.add_argument("--gpu", action="append", help="GPU of the table or NVML name (repeatable; default: all)")
     p.add_argument("--coefficients", help="fitted coefficients JSON (default: the shipped ones)")
@@ -196,7 +203,13 @@ def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> Model
     if args.gflops is not None:
         if not math.isfinite(args.gflops) or args.gflops <= 0:
             raise EstimationError(f"--gflops must be > 0, got {args.gflops}")
-        return ModelDescriptor(args.gflops * 1e9, shape, precision=args.precision, conv_flop_fraction=conv)
+        return ModelDescriptor(
+            args.gflops * 1e9,
+            shape,
+            precision=args.precision,
+            conv_flop_fraction=conv,
+            matmul_tf32=args.tf32,
+        )
     import torch
 
     from lightning_energy.pre.describe import describe_model
@@ -212,7 +225,12 @@ def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> Model
         except Exception as exc:  # the user's forward
             error = exc
             continue
-        return model if conv is None else ModelDescriptor(**{**model.__dict__, "conv_flop_fraction": conv})
+        # TF32 is the user's training setting (--tf32), not this process's.
+        return dataclasses.replace(
+            model,
+            matmul_tf32=args.tf32,
+            conv_flop_fraction=model.conv_flop_fraction if conv is None else conv,
+        )
     raise EstimationError(
         f"the model's forward failed on a zero batch of shape (1, {args.input_shape}): {error!r}"
     )
@@ -236,6 +254,8 @@ def _duration_unit(max_s: float) -> tuple[str, float]:
 
 def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate], epochs: float) -> str:
     family = f"{sig(100 * model.conv_share)}% conv FLOPs"
+    if model.precision == "32-true" and model.conv_share < 1.0:
+        family += ", TF32 matmuls " + ("on" if model.matmul_tf32 else "off (--tf32 if you enable them)")
     lines = [
         f"model: {format_flops(model.forward_flops_per_sample)}/sample forward, input "
         f"{model.input_shape}, {model.precision}, {family}; batch {data.batch_size}, "

@@ -216,7 +216,9 @@ def count_forward_flops(module: Any, inputs: Any) -> float:
 
 
 def describe_model(module: Any, example_input: Any, *, precision: object = "32-true") -> ModelDescriptor:
-    """ModelDescriptor from one batch of input (first dimension = batch)."""
+    """ModelDescriptor from one batch of input (first dimension = batch); TF32 as torch is set now."""
+    import torch
+
     first = _first_tensor(example_input)
     if first.dim() < 1 or first.shape[0] < 1:
         raise EstimationError(
@@ -234,6 +236,7 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         parameter_count=params,
         conv_flop_fraction=flops.conv_fraction,
         trainable_fraction=trained / params if params else None,
+        matmul_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
     )
 
 

@@ -50,6 +50,9 @@ class ModelDescriptor:
     places the model between the two workload families of the throughput table; None = inferred from the
     input shape (image-like inputs with >= 3 dimensions: 1.0, else 0.0). ``trainable_fraction``: share of
     the parameters that are trained (a frozen backbone skips most of the backward pass); None = 1.0.
+    ``matmul_tf32``: whether FP32 matrix multiplications run on TF32 tensor cores
+    (``torch.backends.cuda.matmul.allow_tf32``, set by ``torch.set_float32_matmul_precision("high")``);
+    None = PyTorch's default, off. It matters only at ``32-true`` on GPUs with TF32 (Ampere and newer).
     """
 
     forward_flops_per_sample: float
@@ -58,6 +61,7 @@ class ModelDescriptor:
     parameter_count: int | None = None
     conv_flop_fraction: float | None = None
     trainable_fraction: float | None = None
+    matmul_tf32: bool | None = None
 
     def __post_init__(self) -> None:
         _positive("forward_flops_per_sample", self.forward_flops_per_sample)
@@ -72,6 +76,8 @@ class ModelDescriptor:
             _non_negative_int("parameter_count", self.parameter_count)
         _fraction("conv_flop_fraction", self.conv_flop_fraction)
         _fraction("trainable_fraction", self.trainable_fraction)
+        if self.matmul_tf32 is not None and not isinstance(self.matmul_tf32, bool):
+            raise EstimationError(f"matmul_tf32 must be True, False or None, got {self.matmul_tf32!r}")
 
     @property
     def input_numel(self) -> int:

@@ -83,7 +83,9 @@ class Features:
 
     @classmethod
     def from_descriptors(cls, descriptors: Sequence[RunDescriptor]) -> Features:
-        speeds = [gpu_speed(d.gpu, d.model.precision, d.model.conv_share) for d in descriptors]
+        speeds = [
+            gpu_speed(d.gpu, d.model.precision, d.model.conv_share, d.model.matmul_tf32) for d in descriptors
+        ]
 
         def col(values: Sequence[float]) -> np.ndarray:
             return np.asarray(values, dtype=float)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -24,8 +25,16 @@ from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import GpuDescriptor
 
 FAMILIES = ("conv", "matmul")
-#: Where a GPU's speed comes from, best first.
-SOURCES = ("measured", "same-generation datasheet", "datasheet", "power limit")
+#: Where a GPU's speed comes from, best first. "FP32 CUDA cores": FP32 matmuls with TF32 off on a GPU whose
+#: measured FP32 speed used TF32 (its FP32 peak x the achieved/peak ratio of GPUs without TF32).
+MEASURED, CUDA_CORES, SAME_GENERATION, DATASHEET, POWER_LIMIT = (
+    "measured",
+    "FP32 CUDA cores",
+    "same-generation datasheet",
+    "datasheet",
+    "power limit",
+)
+SOURCES = (MEASURED, CUDA_CORES, SAME_GENERATION, DATASHEET, POWER_LIMIT)
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,8 +73,30 @@ class GpuSpeed:
     family_log_q90: float
 
 
-def family_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed:
-    """Achieved training FLOP/s of ``gpu`` for ``family`` at ``precision`` (measured or fallback)."""
+def family_speed(
+    gpu: GpuDescriptor, precision: str, family: str, matmul_tf32: bool | None = None
+) -> FamilySpeed:
+    """Achieved training FLOP/s of ``gpu`` for ``family`` at ``precision`` (measured or fallback).
+
+    ``matmul_tf32`` (None = PyTorch's default, off): at ``32-true`` on a GPU with TF32 cores, FP32 matmuls
+    with TF32 off run on the CUDA cores, slower than the TF32 runs the table measured.
+    """
+    speed = _table_speed(gpu, precision, family)
+    if family != "matmul" or precision_bucket(precision) != "fp32" or matmul_tf32:
+        return speed
+    cuda = _table()["fallback"]["fp32"]["matmul"]["cuda_cores"]
+    if gpu.architecture not in cuda["tf32_architectures"]:
+        return speed
+    flops = gpu.peak_fp32_tflops * 1e12 * float(cuda["ratio_to_peak_fp32"])
+    if flops >= speed.training_flops:
+        return speed
+    q = math.hypot(float(cuda["log_q90"]), 0.0 if speed.source == MEASURED else speed.log_q90)
+    worst = max(SOURCES.index(speed.source), SOURCES.index(CUDA_CORES))
+    return FamilySpeed(flops, q, SOURCES[worst])
+
+
+def _table_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed:
+    """Speed from the table as measured (TF32 on for FP32 on Ampere and newer), or its fallback."""
     if family not in FAMILIES:
         raise EstimationError(f"family must be one of {FAMILIES}, got {family!r}")
     bucket = precision_bucket(precision)
@@ -74,22 +105,26 @@ def family_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed
     measured = table["measured"].get(gpu.name, {}).get(bucket, {}).get(family) if gpu.from_table else None
     if measured is not None:
         return FamilySpeed(
-            float(measured["training_tflops"]) * 1e12, float(fallback["measured_log_q90"]), SOURCES[0]
+            float(measured["training_tflops"]) * 1e12, float(fallback["measured_log_q90"]), MEASURED
         )
     if gpu.from_table:
         by_arch = fallback["ratio_to_capability_by_architecture"]
         if gpu.architecture in by_arch:
-            ratio, q, source = by_arch[gpu.architecture], fallback["same_architecture_log_q90"], SOURCES[1]
+            ratio, q, source = (
+                by_arch[gpu.architecture],
+                fallback["same_architecture_log_q90"],
+                SAME_GENERATION,
+            )
         else:
             ratio, q, source = (
                 fallback["ratio_to_capability_all"],
                 fallback["other_architecture_log_q90"],
-                SOURCES[2],
+                DATASHEET,
             )
         index = capability(gpu, float(fallback["capability_exponent"]))
         return FamilySpeed(index * 1e12 * float(ratio), float(q), source)
     flops = gpu.tdp_w * float(fallback["tflops_per_tdp_w"]) * 1e12
-    return FamilySpeed(flops, float(fallback["power_log_q90"]), SOURCES[3])
+    return FamilySpeed(flops, float(fallback["power_log_q90"]), POWER_LIMIT)
 
 
 def capability(gpu: GpuDescriptor, exponent: float) -> float:
@@ -101,12 +136,17 @@ def capability(gpu: GpuDescriptor, exponent: float) -> float:
     return gpu.peak_fp32_tflops**exponent * (gpu.memory_bandwidth_gbs / 1000.0) ** (1.0 - exponent)
 
 
-def gpu_speed(gpu: GpuDescriptor, precision: str, conv_share: float) -> GpuSpeed:
-    """Speed of ``gpu`` for a model with ``conv_share`` of its FLOPs in convolutions (harmonic mix)."""
+def gpu_speed(
+    gpu: GpuDescriptor, precision: str, conv_share: float, matmul_tf32: bool | None = None
+) -> GpuSpeed:
+    """Speed of ``gpu`` for a model with ``conv_share`` of its FLOPs in convolutions (harmonic mix).
+
+    Convolutions use TF32 at FP32 on Ampere and newer as PyTorch does by default (cuDNN's allow_tf32).
+    """
     if not 0.0 <= conv_share <= 1.0:
         raise EstimationError(f"conv_share must be in [0, 1], got {conv_share!r}")
     conv = family_speed(gpu, precision, "conv")
-    matmul = family_speed(gpu, precision, "matmul")
+    matmul = family_speed(gpu, precision, "matmul", matmul_tf32)
     flops = 1.0 / (conv_share / conv.training_flops + (1.0 - conv_share) / matmul.training_flops)
     q = conv_share * conv.log_q90 + (1.0 - conv_share) * matmul.log_q90
     worst = max(SOURCES.index(conv.source), SOURCES.index(matmul.source))

@@ -42,6 +42,20 @@ def test_cli_ranks_gpus_cheapest_first_with_three_significant_figures(
     assert "0.0000" not in out and "measured" in out and "same-generation datasheet" in out
 
 
+def test_cli_tf32_flag_speeds_up_fp32_matmuls_on_tensor_core_gpus(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bert = ["--gflops", "70.7", "--input-shape", "384", "--batch-size", "32", "--train-samples", "88641"]
+    assert _estimate([*bert, "--epochs", "2", "--gpu", "A100 40GB PCIe", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)["runs"][0]
+    assert _estimate([*bert, "--epochs", "2", "--gpu", "A100 40GB PCIe", "--json", "--tf32"]) == 0
+    tf32 = json.loads(capsys.readouterr().out)["runs"][0]
+    assert default["speed_source"] == "FP32 CUDA cores" and tf32["speed_source"] == "measured"
+    assert tf32["epoch_seconds"] < 0.5 * default["epoch_seconds"]
+    assert _estimate([*bert, "--epochs", "2", "--gpu", "A100 40GB PCIe"]) == 0
+    assert "TF32 matmuls off (--tf32 if you enable them)" in capsys.readouterr().out
+
+
 def test_cli_json_and_tiny_runs(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [
         "--gflops",

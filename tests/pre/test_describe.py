@@ -59,6 +59,14 @@ def test_token_model_gets_flops_and_the_matmul_family() -> None:
     model.embed.weight.requires_grad_(False)
     frozen = describe_model(model, torch.zeros(1, seq, dtype=torch.long))
     assert frozen.trainable_fraction is not None and frozen.trainable_fraction < 1.0
+    # the run's TF32 setting for FP32 matmuls is recorded as it is when the model is described
+    assert descriptor.matmul_tf32 is torch.backends.cuda.matmul.allow_tf32
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        assert describe_model(model, torch.zeros(1, seq, dtype=torch.long)).matmul_tf32 is True
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def test_counting_preserves_rng_and_modes() -> None:

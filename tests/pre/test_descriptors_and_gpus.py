@@ -46,6 +46,9 @@ def test_model_descriptor_validates_and_normalizes() -> None:
         ModelDescriptor(1e9, (3,), conv_flop_fraction=1.5)
     with pytest.raises(EstimationError, match="trainable_fraction"):
         ModelDescriptor(1e9, (3,), trainable_fraction=True)  # type: ignore[arg-type]
+    assert ModelDescriptor(1e9, (384,)).matmul_tf32 is None  # PyTorch's default (off)
+    with pytest.raises(EstimationError, match="matmul_tf32"):
+        ModelDescriptor(1e9, (384,), matmul_tf32=1)  # type: ignore[arg-type]
     with pytest.raises(EstimationError, match="forward_flops_per_sample"):
         ModelDescriptor(0.0, (3, 32, 32))
     with pytest.raises(EstimationError, match="input_shape"):

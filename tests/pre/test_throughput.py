@@ -60,6 +60,23 @@ def test_fallbacks_are_marked_and_wider() -> None:
     assert gpu_speed(custom, "32-true", 1.0).source == "datasheet"
 
 
+def test_fp32_matmuls_without_tf32_run_on_cuda_cores() -> None:
+    """Lambda's FP32 runs on Ampere and newer used TF32; PyTorch's default keeps matmuls on CUDA cores."""
+    a100, h100, v100, a40 = (lookup_gpu(n) for n in ("A100 40GB PCIe", "H100 SXM", "V100 PCIe", "A40"))
+    for gpu in (a100, h100):
+        tf32 = family_speed(gpu, "32-true", "matmul", matmul_tf32=True)
+        default = family_speed(gpu, "32-true", "matmul")
+        assert tf32.source == "measured" and default.source == "FP32 CUDA cores"
+        assert default.training_flops < 0.6 * tf32.training_flops  # FP32 peak is a fraction of TF32's
+        assert default.log_q90 > tf32.log_q90
+        # convolutions keep TF32 (cuDNN's default) and 16-bit runs are unaffected
+        assert family_speed(gpu, "32-true", "conv") == family_speed(gpu, "32-true", "conv", matmul_tf32=False)
+        assert family_speed(gpu, "16-mixed", "matmul") == family_speed(gpu, "16-mixed", "matmul", False)
+    # no TF32 cores: nothing changes; GA102's doubled FP32 rate already beats its measured TF32 speed
+    assert family_speed(v100, "32-true", "matmul") == family_speed(v100, "32-true", "matmul", True)
+    assert family_speed(a40, "32-true", "matmul") == family_speed(a40, "32-true", "matmul", True)
+
+
 def test_table_cites_sources_and_v100_beats_quadro_at_fp16() -> None:
     table = json.loads((REPO / "lightning_energy/pre/throughput.json").read_text())
     entry = table["measured"]["V100 SXM2"]["fp16"]["conv"]
