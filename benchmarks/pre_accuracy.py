@@ -9,14 +9,18 @@ labelled as such. Then: predicted vs NVML-measured power per GPU, and the model'
 against the throughput table's for the reference workloads.
 
 Data: ``../shared/data/gaissa/`` (or ``$LIGHTNING_ENERGY_GAISSA``). ``--plots DIR`` writes
-``pre_predicted_vs_measured.png``. Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py``.
+``pre_predicted_vs_measured.png``; ``--docs docs/pre.md`` writes the tables and the
+``lightning-energy estimate`` examples into that page.
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
+import io
 import math
 import sys
 from collections.abc import Sequence
@@ -71,6 +75,7 @@ class FoldResult:
     selection: Selection
     krr_energy: np.ndarray
     krr_power: np.ndarray
+    calibrated: list[Estimate]
 
 
 def paper_matrix(path: Path) -> np.ndarray:
@@ -95,12 +100,24 @@ def kernel_ridge(
     return out
 
 
-def predict_fold(ds: Dataset, train: np.ndarray, test: np.ndarray) -> tuple[list[Estimate], Selection]:
-    """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied)."""
+def predict_fold(
+    ds: Dataset, train: np.ndarray, test: np.ndarray
+) -> tuple[list[Estimate], Selection, list[Estimate]]:
+    """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied).
+
+    The third result: the same estimator calibrated on the training runs as a run history
+    (``PreEstimator.calibrated_on``: a per-GPU offset and spread), as for a user who trained other models
+    on the same machines before.
+    """
     selection = select(ds, train)
     estimator, fitted = build_estimator(ds, train, selection)
     descriptors = [with_trainable(ds.runs[i].descriptor, fitted.trainable) for i in test]
-    return estimator.predict_many(descriptors), selection
+    history = [
+        dataclasses.replace(ds.runs[i], descriptor=with_trainable(ds.runs[i].descriptor, fitted.trainable))
+        for i in train
+    ]
+    calibrated = estimator.calibrated_on(history).predict_many(descriptors)
+    return estimator.predict_many(descriptors), selection, calibrated
 
 
 def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
@@ -111,9 +128,9 @@ def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
     for kind, labels in (("leave-one-GPU-out", ds.gpu), ("leave-one-architecture-out", ds.architecture)):
         for group in sorted(set(labels.tolist())):
             test, train = every[labels == group], every[labels != group]
-            estimates, selection = predict_fold(ds, train, test)
+            estimates, selection, calibrated = predict_fold(ds, train, test)
             krr_e, krr_p = kernel_ridge(x_paper, (energy, power), train, test)
-            results.append(FoldResult(kind, group, test, estimates, selection, krr_e, krr_p))
+            results.append(FoldResult(kind, group, test, estimates, selection, krr_e, krr_p, calibrated))
     return results
 
 
@@ -123,7 +140,7 @@ def ape(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
-    print("## Nested outer folds: held-out group, selection on the training part only\n")
+    print("### Nested outer folds: held-out group, selection on the training part only\n")
     print(
         "| split | held out | runs | prior weight, overlap | q90 (log) | energy MAPE % | "
         "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
@@ -165,7 +182,7 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
 def print_regimes(ds: Dataset, folds: list[FoldResult]) -> None:
     """Outer-fold error, coverage and width per predicted regime (one interval constant for both)."""
     energy = np.exp(ds.log_e)
-    print("\n### By predicted regime (nested outer folds, pooled)\n")
+    print("\n#### By predicted regime (nested outer folds, pooled)\n")
     print("| split | regime | runs | energy median APE % | 90% coverage % | median width (high/low) |")
     print("|---|---|---|---|---|---|")
     for kind in ("leave-one-GPU-out", "leave-one-architecture-out"):
@@ -187,46 +204,87 @@ def print_regimes(ds: Dataset, folds: list[FoldResult]) -> None:
             )
 
 
-def print_cheapest_gpu(ds: Dataset, folds: list[FoldResult]) -> None:
-    """Which GPU is cheapest for a configuration measured on several GPUs, each GPU predicted held out."""
+def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Held-out architecture, the training runs serving as a history of the same machines (calibration)."""
     energy = np.exp(ds.log_e)
-    predicted = np.full(len(ds.runs), np.nan)
+    print("\n#### With a run history on the same machines (held-out architecture)\n")
+    print(
+        "The training part of each leave-one-architecture-out fold serves as the run history "
+        "(`PreEstimator.calibrated_on`: per-GPU offset and spread), as for a user who trained other models "
+        "on the same machines before; the held-out architecture is still unseen.\n"
+    )
+    print(
+        "| held out | runs | energy MAPE % | energy median APE % | 90% coverage % | median width (high/low) |"
+    )
+    print("|---|---|---|---|---|---|")
+    chosen = [f for f in folds if f.kind == "leave-one-architecture-out"]
+    for f in [*chosen, None]:
+        parts = chosen if f is None else [f]
+        idx = np.concatenate([g.test for g in parts])
+        est = [x for g in parts for x in g.calibrated]
+        pred = np.array([x.epoch_energy_j for x in est])
+        covered = np.mean([x.low_j <= energy[i] <= x.high_j for x, i in zip(est, idx, strict=True)])
+        width = np.median([x.high_j / x.low_j for x in est])
+        name = "**all runs pooled**" if f is None else f.group
+        print(
+            f"| {name} | {len(idx)} | {ape(pred, energy[idx]).mean():.1f} | "
+            f"{np.median(ape(pred, energy[idx])):.1f} | {100 * covered:.0f} | x{width:.2f} |"
+        )
+
+
+def print_cheapest_gpu(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Which GPU is cheapest for a configuration measured on several GPUs.
+
+    One model must rank all GPUs of a configuration, as for a user: the predictions of the fold that held
+    the configuration's architecture out (the GPUs were in its training part), and of the fold that held
+    each GPU out (a different model per GPU: the harder, mixed case).
+    """
+    energy = np.exp(ds.log_e)
+    by_kind = {
+        kind: np.full(len(ds.runs), np.nan) for kind in ("leave-one-architecture-out", "leave-one-GPU-out")
+    }
     krr = np.full(len(ds.runs), np.nan)
+    history = np.full(len(ds.runs), np.nan)
     for f in folds:
-        if f.kind == "leave-one-GPU-out":
-            predicted[f.test] = [x.epoch_energy_j for x in f.estimates]
+        by_kind[f.kind][f.test] = [x.epoch_energy_j for x in f.estimates]
+        if f.kind == "leave-one-architecture-out":
             krr[f.test] = f.krr_energy
+            history[f.test] = [x.epoch_energy_j for x in f.calibrated]
     configs: dict[tuple[object, ...], dict[str, list[int]]] = {}
     for i, run in enumerate(ds.runs):
         d = run.descriptor
         key = (run.architecture, run.dataset, d.model.input_shape, d.data.batch_size)
         configs.setdefault(key, {}).setdefault(run.gpu_name, []).append(i)
-    rows, right, krr_right = [], 0, 0
+    rows = []
+    right = dict.fromkeys([*by_kind, "krr", "history"], 0)
     for key, by_gpu in sorted(configs.items(), key=lambda kv: str(kv[0])):
         if len(by_gpu) < 2:
             continue
-        med = {g: float(np.median(energy[ix])) for g, ix in by_gpu.items()}
-        pred = {g: float(np.median(predicted[ix])) for g, ix in by_gpu.items()}
-        kr = {g: float(np.median(krr[ix])) for g, ix in by_gpu.items()}
-        truth, pick, krr_pick = (
-            min(med, key=med.__getitem__),
-            min(pred, key=pred.__getitem__),
-            min(kr, key=kr.__getitem__),
-        )
-        right += truth == pick
-        krr_right += truth == krr_pick
-        gap = sorted(med.values())[1] / sorted(med.values())[0] - 1.0
-        rows.append((key, truth, pick, gap))
-    print("\n## Cheapest GPU for a configuration (each GPU predicted by a model fitted without it)\n")
+        measured = {g: float(np.median(energy[ix])) for g, ix in by_gpu.items()}
+        truth = min(measured, key=measured.__getitem__)
+        picks = {}
+        for name, values in (*by_kind.items(), ("krr", krr), ("history", history)):
+            predicted = {g: float(np.median(values[ix])) for g, ix in by_gpu.items()}
+            picks[name] = min(predicted, key=predicted.__getitem__)
+            right[name] += picks[name] == truth
+        gap = sorted(measured.values())[1] / sorted(measured.values())[0] - 1.0
+        rows.append((key, truth, picks, gap))
+    n = len(rows)
+    print("\n### Cheapest GPU for a configuration measured on two or more GPUs\n")
     print(
-        f"{len(rows)} configurations measured on two or more GPUs: PRE picks the cheapest GPU for "
-        f"**{right} of {len(rows)}**, the paper's KRR (same folds) for {krr_right} of {len(rows)}.\n"
+        f"{n} configurations. One model per configuration, fitted without its architecture: PRE picks the "
+        f"cheapest GPU for **{right['leave-one-architecture-out']} of {n}**, the paper's KRR (same folds) "
+        f"for {right['krr']} of {n} (it learns each machine from the other architectures' runs); PRE "
+        f"calibrated on those runs as a history: {right['history']} of {n}. Each GPU predicted by a model "
+        f"fitted without that GPU: PRE {right['leave-one-GPU-out']} of {n}.\n"
     )
     print(
-        "| architecture | data set | input | batch | cheapest (measured) | PRE's pick | measured gap to 2nd |"
+        "| architecture | data set | input | batch | cheapest (measured) "
+        "| PRE's pick (architecture held out) | measured gap to 2nd |"
     )
     print("|---|---|---|---|---|---|---|")
-    for (arch, dataset, shape, batch), truth, pick, gap in rows:
+    for (arch, dataset, shape, batch), truth, picks, gap in rows:
+        pick = picks["leave-one-architecture-out"]
         print(
             f"| {arch} | {dataset} | {shape[-1]} px | {batch} | {truth} | {pick}"
             f"{'' if pick == truth else ' (wrong)'} | {100 * gap:.0f} % |"
@@ -242,7 +300,7 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
     e = np.array([x.epoch_energy_j for x in est])
     p = np.array([x.power_w for x in est])
     covered = np.mean([x.low_j <= energy[i] <= x.high_j for i, x in enumerate(est)])
-    print("\n## Shipped model (selection and fit on all 857 runs) — IN-SAMPLE figures\n")
+    print("\n### Shipped model (selection and fit on all 857 runs) — IN-SAMPLE figures\n")
     scores = ", ".join(f"{w:g}/{k:g}: {s:.3f}" for (w, k), s in selection.scores.items())
     print(
         f"prior weight {selection.prior_weight:g}, overlap exponent {selection.overlap:g} (fold scores, "
@@ -264,7 +322,7 @@ def print_power_per_gpu(ds: Dataset, folds: list[FoldResult], shipped: PreEstima
     for f in folds:
         if f.kind == "leave-one-GPU-out":
             held[f.test] = [x.power_w for x in f.estimates]
-    print("\n## Mean GPU power: predicted vs NVML-measured (nvidia-smi power.draw), per GPU\n")
+    print("\n### Mean GPU power: predicted vs NVML-measured (nvidia-smi power.draw), per GPU\n")
     print(
         "| GPU | TDP W | runs | measured W (median) | held-out GPU: predicted W (median) | MAPE % | "
         "in-sample MAPE % |"
@@ -283,7 +341,7 @@ def print_power_per_gpu(ds: Dataset, folds: list[FoldResult], shipped: PreEstima
 def print_ratio_check(shipped: PreEstimator) -> None:
     """The model's epoch-time ratio between each measured GPU and the base GPU vs the table's ratio."""
     print(
-        "\n## GPU speed ratios: model vs throughput table "
+        "\n### GPU speed ratios: model vs throughput table "
         f"(reference workloads, relative to {RATIO_BASE_GPU})\n"
     )
     print("| workload | precision | GPUs | median abs log deviation | max abs log deviation | worst GPU |")
@@ -360,10 +418,72 @@ def write_plot(out: Path, ds: Dataset, folds: list[FoldResult]) -> None:
     plt.close(fig)
 
 
+#: ``lightning-energy estimate`` examples of docs/pre.md: ImageNet-1k for 90 epochs, SQuAD v1.1 for 2.
+DOC_GPUS = (
+    "A100 40GB PCIe",
+    "A100 80GB SXM4",
+    "H100 PCIe",
+    "H100 SXM",
+    "L4",
+    "L40S",
+    "A10",
+    "T4",
+    "RTX A6000",
+    "RTX 4090",
+    "A40",
+    "V100 PCIe",
+    "V100 SXM2",
+    "Quadro RTX 6000",
+)
+DOC_ESTIMATES = (
+    (
+        "ResNet-50, ImageNet-1k",
+        "--gflops 8.18 --input-shape 3,224,224 --batch-size 256 --train-samples 1281167 "
+        "--val-samples 50000 --epochs 90",
+    ),
+    (
+        "BERT-base fine-tuning, SQuAD v1.1 (384 tokens)",
+        "--gflops 70.7 --input-shape 384 --batch-size 32 --train-samples 88641 --epochs 2",
+    ),
+)
+BEGIN, END = "<!-- BEGIN pre_accuracy -->", "<!-- END pre_accuracy -->"
+BEGIN_ESTIMATES, END_ESTIMATES = "<!-- BEGIN pre_estimates -->", "<!-- END pre_estimates -->"
+
+
+def estimate_examples() -> str:
+    """The docs' ``lightning-energy estimate`` outputs, run in this process with the shipped model."""
+    from lightning_energy.cli import main as cli_main
+
+    out = []
+    for precision, flags in (("32-true", ""), ("32-true", " --tf32"), ("16-mixed", "")):
+        for title, args in DOC_ESTIMATES:
+            if flags and "384" not in args:
+                continue  # TF32 changes matmuls only: ResNet-50's convolutions use it by default
+            argv = ["estimate", *args.split(), "--precision", precision, *flags.split()]
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                cli_main([*argv, *(x for gpu in DOC_GPUS for x in ("--gpu", gpu))])
+            shown = f"$ lightning-energy {' '.join(argv)} --gpu ..."
+            out.append(
+                f"#### {title}, {precision}{flags}\n\n```text\n{shown}\n{buffer.getvalue().rstrip()}\n```\n"
+            )
+    return "\n".join(out)
+
+
+def replace_between(path: Path, begin: str, end: str, section: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{section.rstrip()}\n{end}{tail}", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO))
     parser.add_argument("--plots", type=Path, help="write the docs figure into this folder (e.g. docs/img)")
+    parser.add_argument(
+        "--docs", type=Path, help="write the tables and examples into this page (docs/pre.md)"
+    )
     args = parser.parse_args(argv)
     if not (args.data / "pre_runs.csv").is_file():
         print(f"skipped: GAISSA data not found at {args.data} (set LIGHTNING_ENERGY_GAISSA)")
@@ -371,14 +491,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[LabelledRun] = load_gaissa_runs(args.data)
     ds = Dataset.from_runs(runs)
     folds = outer_folds(ds, paper_matrix(args.data))
-    print_outer_table(ds, folds)
-    print_regimes(ds, folds)
-    print_cheapest_gpu(ds, folds)
-    shipped = print_in_sample(ds)
-    print_power_per_gpu(ds, folds, PreEstimator.default())
-    print_ratio_check(shipped)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        print_outer_table(ds, folds)
+        print_regimes(ds, folds)
+        print_calibrated(ds, folds)
+        print_cheapest_gpu(ds, folds)
+        shipped = print_in_sample(ds)
+        print_power_per_gpu(ds, folds, PreEstimator.default())
+        print_ratio_check(shipped)
+    print(buffer.getvalue(), end="")
     if args.plots is not None:
         write_plot(args.plots, ds, folds)
+    if args.docs is not None:
+        replace_between(args.docs, BEGIN, END, buffer.getvalue())
+        replace_between(args.docs, BEGIN_ESTIMATES, END_ESTIMATES, estimate_examples())
     return 0
 
 

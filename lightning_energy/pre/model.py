@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,12 +29,16 @@ from lightning_energy._io import atomic_write_text
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre import physics
-from lightning_energy.pre.descriptors import RunDescriptor
+from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
 
 if TYPE_CHECKING:
     from lightning_energy.pre.history import RunHistory
 
 FORMAT_VERSION = 4
+#: Share of the model's error variance shared by every run on one GPU (its machine: GPU, host, software);
+#: the rest varies from run to run. A round prior, not tuned (GAISSA's three GPUs cannot estimate it; their
+#: in-sample residuals put about 0.3 of the variance between GPUs).
+SHARED_ERROR_SHARE = 0.5
 Z_90 = 1.6449
 
 
@@ -101,12 +106,24 @@ class IntervalConstants:
 
 @dataclass(frozen=True)
 class GpuCorrection:
-    """Shrunk mean log residuals of the history runs on one GPU."""
+    """Shrunk mean log residuals of the history runs on one GPU, their interval, and the models they ran.
+
+    ``log_q90`` narrows the interval only for a model the history ran on this GPU (same FLOPs, input shape
+    and precision): on GAISSA, offsets learned from other architectures on the same machines put the right
+    GPU first (18 of 20 configurations) but do not shrink the error of a new architecture (docs/pre.md).
+    """
 
     runs: int
     log_time: float
     log_power: float
     log_q90: float
+    models: frozenset[tuple[object, ...]] = frozenset()
+
+
+def model_key(descriptor: RunDescriptor) -> tuple[object, ...]:
+    """What identifies "the same model" in a run history: forward FLOPs, input shape and precision."""
+    m = descriptor.model
+    return (round(m.forward_flops_per_sample, 6), m.input_shape, m.precision)
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,8 @@ class PreEstimator:
             correction = self.corrections.get(d.gpu.name)
             if correction is not None:
                 t, p, runs = t + correction.log_time, p + correction.log_power, correction.runs
-                qi = min(qi, correction.log_q90)
+                if model_key(d) in correction.models:
+                    qi = min(qi, correction.log_q90)
             seconds, power = math.exp(t), math.exp(p)
             estimates.append(
                 Estimate(
@@ -170,15 +188,28 @@ class PreEstimator:
     def calibrated(self, history: RunHistory) -> PreEstimator:
         """This estimator with a per-GPU correction from the recorded runs (Bayesian shrinkage to 0).
 
-        Each GPU's offset is the mean log residual of its history runs times n / (n + k0), k0 =
-        repeat_var / model_var: one run moves the estimate most of the way when the model error dominates
-        the run-to-run noise; the interval narrows to the posterior spread accordingly.
+        The model's error on a run splits into a part shared by every run on that GPU (the machine: GPU,
+        host, software; ``SHARED_ERROR_SHARE`` of the prior variance) and a part that differs from run to
+        run (model, data, batch size; its variance is re-estimated from the GPU's runs once there are two).
+        Each GPU's offset is the mean log residual of its runs times n / (n + run_var / shared_var) (normal
+        shrinkage). For a model the history ran on that GPU, the interval is the run-to-run spread plus the
+        offset's posterior variance: one run moves the estimate half-way and narrows the interval a little,
+        runs that agree with each other narrow it more. A model the history has not run keeps the
+        uncalibrated interval (its own error is not in the history), around the shifted estimate.
         """
-        runs = history.runs()
+        return self.calibrated_on(history.runs())
+
+    def calibrated_on(self, runs: Sequence[LabelledRun]) -> PreEstimator:
+        """This estimator with per-GPU corrections from measured runs (see :meth:`calibrated`)."""
+        for i, run in enumerate(runs):
+            if not isinstance(run, LabelledRun):
+                raise EstimationError(f"runs[{i}] must be a LabelledRun, got {type(run)!r}")
         base = dataclasses.replace(self, corrections={})
         by_gpu: dict[str, list[tuple[float, float, float]]] = {}
+        models: dict[str, set[tuple[object, ...]]] = {}
         predictions = base.predict_many([r.descriptor for r in runs])
         for run, est in zip(runs, predictions, strict=True):
+            models.setdefault(run.descriptor.gpu.name, set()).add(model_key(run.descriptor))
             by_gpu.setdefault(run.descriptor.gpu.name, []).append(
                 (
                     math.log(run.epoch_seconds / est.epoch_seconds),
@@ -186,18 +217,25 @@ class PreEstimator:
                     est.log_sigma * Z_90,
                 )
             )
-        repeat = self.interval.repeat_log_sigma * Z_90
+        repeat_var = self.interval.repeat_log_sigma**2
         corrections = {}
         for name, residuals in by_gpu.items():
             n = len(residuals)
-            q_prior = max(r[2] for r in residuals)
-            k0 = repeat**2 / max(q_prior**2, 1e-12)
-            shrink = n / (n + k0)
+            prior_var = (max(r[2] for r in residuals) / Z_90) ** 2
+            shared_var = max(SHARED_ERROR_SHARE * prior_var, 1e-12)
+            run_var = (1.0 - SHARED_ERROR_SHARE) * prior_var + repeat_var
+            if n >= 2:  # the runs' own spread, pooled with two pseudo-runs of the prior
+                spread = statistics.variance([t + p for t, p, _ in residuals])
+                run_var = ((n - 1) * spread + 2.0 * run_var) / (n + 1)
+            run_var = max(run_var, repeat_var, 1e-12)
+            shrink = n / (n + run_var / shared_var)
+            offset_var = 1.0 / (n / run_var + 1.0 / shared_var)
             corrections[name] = GpuCorrection(
                 runs=n,
                 log_time=shrink * sum(r[0] for r in residuals) / n,
                 log_power=shrink * sum(r[1] for r in residuals) / n,
-                log_q90=math.sqrt(repeat**2 + q_prior**2 * k0 / (n + k0)),
+                log_q90=Z_90 * math.sqrt(run_var + offset_var),
+                models=frozenset(models[name]),
             )
         return dataclasses.replace(self, corrections=corrections)
 

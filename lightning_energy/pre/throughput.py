@@ -149,7 +149,8 @@ def gpu_speed(
     matmul = family_speed(gpu, precision, "matmul", matmul_tf32)
     flops = 1.0 / (conv_share / conv.training_flops + (1.0 - conv_share) / matmul.training_flops)
     q = conv_share * conv.log_q90 + (1.0 - conv_share) * matmul.log_q90
-    worst = max(SOURCES.index(conv.source), SOURCES.index(matmul.source))
+    used = [speed for speed, share in ((conv, conv_share), (matmul, 1.0 - conv_share)) if share > 0.0]
+    worst = max(SOURCES.index(speed.source) for speed in used)
     transfer = float(_table()["fallback"][precision_bucket(precision)]["matmul"]["transfer_log_q90"])
     return GpuSpeed(flops, q, SOURCES[worst], (1.0 - conv_share) * transfer)
 

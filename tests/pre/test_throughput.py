@@ -69,7 +69,9 @@ def test_fp32_matmuls_without_tf32_run_on_cuda_cores() -> None:
         assert tf32.source == "measured" and default.source == "FP32 CUDA cores"
         assert default.training_flops < 0.6 * tf32.training_flops  # FP32 peak is a fraction of TF32's
         assert default.log_q90 > tf32.log_q90
-        # convolutions keep TF32 (cuDNN's default) and 16-bit runs are unaffected
+        # convolutions keep TF32 (cuDNN's default) and 16-bit runs are unaffected; a pure CNN stays measured
+        assert gpu_speed(gpu, "32-true", 1.0).source == "measured"
+        assert gpu_speed(gpu, "32-true", 0.5).source == "FP32 CUDA cores"
         assert family_speed(gpu, "32-true", "conv") == family_speed(gpu, "32-true", "conv", matmul_tf32=False)
         assert family_speed(gpu, "16-mixed", "matmul") == family_speed(gpu, "16-mixed", "matmul", False)
     # no TF32 cores: nothing changes; GA102's doubled FP32 rate already beats its measured TF32 speed
