@@ -77,8 +77,9 @@ class StepProjector:
         val_every_n_epochs: Lightning's ``check_val_every_n_epoch``; unit ``e`` (0-based) validates iff
             ``(e + 1) % n == 0``. ``None``: no schedule known (periodic spikes are then averaged in).
         params: the tuning constants (default: the values chosen on the tuning data).
-        prior_epoch_energy_j, prior_rel_sigma: a PRE estimate of the mean energy per unit and its relative
-            standard deviation, used before stability (both or neither).
+        prior_epoch_energy_j: a PRE estimate of the mean energy per unit, used before stability (give
+            ``prior_rel_sigma`` with it, or neither).
+        prior_rel_sigma: the relative standard deviation of ``prior_epoch_energy_j``.
         unit_name: what a unit is called in :attr:`Projection.reason` (``"epoch"``, ``"window"``).
     """
 
