@@ -1,4 +1,4 @@
-"""PRE: estimate a training run's energy before it starts (pure numpy/scipy; torch only in ``describe``)."""
+"""PRE: estimate a training run's energy before it starts (numpy only; torch only in ``describe``)."""
 
 from lightning_energy.pre.cli import add_estimate_parser, run_estimate
 from lightning_energy.pre.describe import FitEstimate, estimate_for_fit
