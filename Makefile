@@ -34,7 +34,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/step_accuracy.py
-	$(BIN)/python benchmarks/pre_accuracy.py
+	$(BIN)/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md
 
 # The real-GPU runbook (benchmarks/gpu/README.md): the machine's own Python with CUDA torch; no venv, no install.
 GPU_PYTHON ?= python3
