@@ -54,6 +54,9 @@ def estimate_fit(
         power_w=e.power_w,
         rel_sigma=e.rel_sigma,
         descriptor=fit.descriptor.to_dict(),
+        speed_source=e.speed_source,
+        gpu_busy_share=e.gpu_busy_share,
+        calibration_runs=e.calibration_runs,
     )
 
 

@@ -180,6 +180,9 @@ class PreSummary:
     rel_sigma: float | None = None
     descriptor: Mapping[str, Any] = field(default_factory=dict)
     skipped: str | None = None
+    speed_source: str | None = None
+    gpu_busy_share: float | None = None
+    calibration_runs: int = 0
 
     @property
     def available(self) -> bool:
@@ -213,6 +216,9 @@ class PreSummary:
                 "power_w": self.power_w,
                 "gpu_name": self.gpu_name,
                 "rel_sigma": self.rel_sigma,
+                "speed_source": self.speed_source,
+                "gpu_busy_share": self.gpu_busy_share,
+                "calibration_runs": self.calibration_runs,
             },
             "total_epochs": self.total_epochs,
             "devices": self.devices,
@@ -242,6 +248,9 @@ class PreSummary:
             power_w=_opt_float(estimate, "power_w"),
             rel_sigma=_opt_float(estimate, "rel_sigma"),
             descriptor=dict(_mapping(data, "descriptor")),
+            speed_source=None if estimate.get("speed_source") is None else str(estimate["speed_source"]),
+            gpu_busy_share=_opt_float(estimate, "gpu_busy_share"),
+            calibration_runs=_opt_int(estimate, "calibration_runs") or 0,
         )
 
 

@@ -35,6 +35,8 @@ def test_write_then_load_round_trip_is_typed_and_exact(tmp_path: Path) -> None:
     assert (tmp_path / "run" / EPOCHS_CSV_FILENAME).is_file()
     loaded = load_report(tmp_path / "run")
     assert loaded == report
+    assert loaded.pre is not None and loaded.pre.speed_source == "measured"
+    assert (loaded.pre.gpu_busy_share, loaded.pre.calibration_runs) == (0.93, 2)
     assert json.loads(path.read_text())["version"] == 1
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
