@@ -37,6 +37,13 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from the repository
+    sys.path.insert(0, str(REPO))
+
+from lightning_energy._io import atomic_write_text  # noqa: E402
+from lightning_energy.pre.gpus import lookup_gpu  # noqa: E402
+from lightning_energy.pre.throughput import capability as runtime_capability  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "lambda"
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "throughput.json"
 GPUS_JSON = REPO / "lightning_energy" / "pre" / "gpus.json"
@@ -103,17 +110,8 @@ CAPABILITY_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def capability(gpu: dict[str, object], exponent: float) -> float:
-    """Datasheet capability index the fallback scales: ``peak_fp32_tflops ** a x bandwidth_tbs ** (1 - a)``.
-
-    Training mixes compute-bound and memory-bound kernels, so neither the FP32 peak nor the bandwidth alone
-    orders GPUs of one generation (a P100 has less FP32 peak than a GTX 1080 Ti but 1.5x its bandwidth). The
-    FP32 peak serves both precisions (tensor peaks are quoted with different accumulate rates on GeForce and
-    data-centre parts; the FP16/FP32 speed-up is taken from the measured GPUs of the same generation).
-    Mirrors ``lightning_energy.pre.throughput.capability``.
-    """
-    peak = float(gpu["peak_fp32_tflops"])  # type: ignore[arg-type]
-    bandwidth_tbs = float(gpu["memory_bandwidth_gbs"]) / 1000.0  # type: ignore[arg-type]
-    return peak**exponent * bandwidth_tbs ** (1.0 - exponent)
+    """The runtime's capability index (``lightning_energy.pre.throughput.capability``) of a gpus.json row."""
+    return runtime_capability(lookup_gpu(str(gpu["name"])), exponent)
 
 
 def harness_factors(rows: list[dict[str, str]], workload: str, precision: str) -> dict[str, float]:
@@ -372,9 +370,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = build(args.data)
     text = json.dumps(table, indent=1) + "\n"
-    sys.path.insert(0, str(REPO))
-    from lightning_energy._io import atomic_write_text
-
     atomic_write_text(args.out, text)
     measured = table["measured"]
     print(f"wrote {args.out}: {len(measured)} measured GPUs")  # type: ignore[arg-type]
