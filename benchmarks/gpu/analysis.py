@@ -1,6 +1,6 @@
-"""Pure helpers shared by the GPU runbook scripts: integration, statistics, tables, JSON output.
+"""Pure helpers shared by the GPU visit's scripts: integration, statistics, tables, JSON output.
 
-No torch, no Lightning, no NVML here: ``nvml_check.py``, ``record.py`` and ``summarise.py`` import it, and
+No torch, no Lightning, no NVML here: ``visit.py``, ``nvml_check.py`` and ``summarise.py`` import it, and
 the tests exercise it directly.
 """
 

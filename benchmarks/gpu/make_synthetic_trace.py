@@ -2,7 +2,7 @@
 
 It mimics a steady GPU run (30 epochs of 20 s, gpu0 about 300 W with small seeded noise, host CPU/RAM
 estimated) in the trace format of :mod:`lightning_energy.meters.trace`. It is not a measurement: real traces
-come from ``benchmarks/gpu/record.py`` on a GPU (see docs/validation.md).
+come from ``benchmarks/gpu/visit.py`` on a GPU (see docs/validation.md).
 
     python benchmarks/gpu/make_synthetic_trace.py [--out PATH]
 """

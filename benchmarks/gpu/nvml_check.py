@@ -306,7 +306,9 @@ def check_mapping(uuid: str, device: str, *, timeout_s: float = CHILD_TIMEOUT_S)
     for visible in (uuid, uuid[:12]):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible}
         command = [sys.executable, str(Path(__file__).resolve()), device]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         children.append((visible, process))
     deadline = time.monotonic() + timeout_s
     results: list[dict[str, Any]] = []
@@ -349,17 +351,21 @@ def torch_uuid(cuda_index: int) -> str:
 
 
 def find_gpu(pynvml: ModuleType, settings: CheckSettings) -> tuple[Any, str]:
-    """The NVML handle of CUDA device ``cuda_index``, by UUID, and how its UUID was found."""
-    if settings.device == "cuda":  # CUDA is initialised by now: its own UUID of the device
-        uuid, found_by = "GPU-" + bare_uuid(torch_uuid(settings.cuda_index)), "torch.cuda UUID"
-    else:  # the dry run has no CUDA: the meter's own mapping (CUDA_VISIBLE_DEVICES) names the GPU
-        meter = NvmlMeter([settings.cuda_index], background=False)
+    """The NVML handle of CUDA device ``cuda_index``, by UUID, and how its UUID was found: CUDA's own UUID
+    of the device (CUDA is initialised by then), else (the dry run, or a UUID NVML does not know, such as a
+    MIG slice's) the one the meter's mapping names."""
+    if settings.device == "cuda":
         try:
-            uuid = str(list(meter.hardware.get("gpus") or [])[0]["uuid"])  # type: ignore[call-overload]
-        finally:
-            meter.close()
-        found_by = "NvmlMeter mapping (no CUDA: dry run)"
-    return pynvml.nvmlDeviceGetHandleByUUID(uuid), found_by
+            uuid = "GPU-" + bare_uuid(torch_uuid(settings.cuda_index))
+            return pynvml.nvmlDeviceGetHandleByUUID(uuid), "torch.cuda UUID"
+        except pynvml.NVMLError:
+            pass
+    meter = NvmlMeter([settings.cuda_index], background=False)
+    try:
+        uuid = str(next(iter(meter.hardware.get("gpus") or []))["uuid"])  # type: ignore[call-overload]
+    finally:
+        meter.close()
+    return pynvml.nvmlDeviceGetHandleByUUID(uuid), "NvmlMeter mapping"
 
 
 def nvml_index_of(pynvml: ModuleType, uuid: str) -> int | None:

@@ -85,8 +85,12 @@ def plan_table(timing: Timing, stages: tuple[Stage, ...] = STAGES) -> str:
     for stage in stages:
         estimate = stage.estimate_s(timing)
         running += estimate
-        fits = f"{stage.epochs} x {stage.fits}" + (" (+ probe)" if stage.kind == "record" else " (+ probe, ABBA)")
-        lines.append(f"| {stage.name} | {stage.kind} {stage.workload} | {fits} | {estimate:.0f} | {running:.0f} |")
+        fits = f"{stage.epochs} x {stage.fits}" + (
+            " (+ probe)" if stage.kind == "record" else " (+ probe, ABBA)"
+        )
+        lines.append(
+            f"| {stage.name} | {stage.kind} {stage.workload} | {fits} | {estimate:.0f} | {running:.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -48,7 +48,6 @@ VISIT_VERSION = 1
 SUMMARY_FILE = "summary.json"
 CHECK_FILE = "nvml_check.json"
 NO_COUNTER_EXIT = 2
-COMMAND = "PYTHONPATH=$PWD python3 benchmarks/gpu/visit.py --out $OUT --budget-s 450"
 
 
 class Summary:
@@ -288,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary.data.update(finished=True, codecarbon_imported=codecarbon_imported())
     summary.save()
-    print(f"\nwrote {summary.path.parent} in {budget.elapsed_s:.0f} s; skipped: {summary.data['skipped'] or 'none'}")
+    skipped = ", ".join(summary.data["skipped"]) or "none"
+    print(f"\nwrote {summary.path.parent} in {budget.elapsed_s:.0f} s; skipped: {skipped}")
     try:  # the tables, for a first look; the files are what count
         import summarise
 

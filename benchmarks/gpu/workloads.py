@@ -118,7 +118,11 @@ class InvertedResidual(nn.Module):
         hidden = in_ch * expand
         layers: list[nn.Module] = []
         if expand != 1:
-            layers += [nn.Conv2d(in_ch, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+            layers += [
+                nn.Conv2d(in_ch, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ]
         layers += [
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),  # depthwise
             nn.BatchNorm2d(hidden),

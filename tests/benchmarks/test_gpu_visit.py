@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from lightning_energy.meters import FakeMeter, Trace, TraceReading, load_trace, write_trace
+from lightning_energy.meters import FakeMeter, Trace, TraceReading, load_trace
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "gpu"
@@ -388,6 +388,7 @@ def test_the_trace_is_rewritten_after_every_epoch(tmp_path: Path) -> None:
     assert seen == [(0, False, True), (1, False, True), (2, False, True)]
     assert load_trace(path).meta["complete"] is True
 
+
 @pytest.mark.filterwarnings("ignore:You called .self.log")
 def test_record_one_tiny_workload_with_a_fake_meter(tmp_path: Path) -> None:
     record = pytest.importorskip("record")
@@ -442,3 +443,15 @@ def test_pre_describes_every_workload_like_an_ordinary_run(name: str, tmp_path: 
     assert fit.descriptor.data.steps_per_epoch == 3
     assert fit.descriptor.model.input_shape == tuple(workload.example_inputs.shape[1:])
     assert fit.descriptor.gpu.name == "H100 SXM" and fit.total_j > 0
+
+
+def test_the_readme_is_the_command_and_the_docs_show_the_current_plan() -> None:
+    readme = (BENCH / "README.md").read_text(encoding="utf-8")
+    command = "PYTHONPATH=$PWD python3 benchmarks/gpu/visit.py --out $OUT --budget-s 450"
+    assert readme.splitlines()[0] == f"`{command}`"
+    assert len(command) < 2000
+    table = plan.plan_table(plan.H100)
+    assert table in readme
+    assert table in (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
+    minutes = f"{plan.total_estimate_s(plan.H100) / 60:.1f} minutes on an H100/H200"
+    assert minutes in readme and minutes in (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
