@@ -174,8 +174,3 @@ def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN/inf: map them to None."""
-    return value if value is not None and math.isfinite(value) else None

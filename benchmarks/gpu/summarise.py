@@ -258,6 +258,9 @@ def step_replay(name: str, trace: Trace) -> StepReplay:
 
 
 def step_tables(results: Results) -> str:
+    from lightning_energy.step import StepParams
+    from lightning_energy.step.analysis import needed_units
+
     replays = [step_replay(name, trace) for name, (_, trace) in results.traces.items()]
     summary = markdown_table(
         [
@@ -265,6 +268,7 @@ def step_tables(results: Results) -> str:
             "steady",
             "epochs",
             "measured J",
+            "may declare from epoch",
             "first stable epoch",
             "error then %",
             "max \\|error\\| after %",
@@ -275,6 +279,7 @@ def step_tables(results: Results) -> str:
                 is_steady(results.traces[r.workload][1]),
                 len(r.errors_pct),
                 r.total_j,
+                needed_units(StepParams(), len(r.errors_pct)) - 1,  # counted from 0, like the epochs
                 r.first_stable,
                 None if r.first_stable is None else r.errors_pct[r.first_stable],
                 r.worst_after_stable_pct,
