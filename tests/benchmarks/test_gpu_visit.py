@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -455,3 +456,48 @@ def test_the_readme_is_the_command_and_the_docs_show_the_current_plan() -> None:
     assert table in (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
     minutes = f"{plan.total_estimate_s(plan.H100) / 60:.1f} minutes on an H100/H200"
     assert minutes in readme and minutes in (REPO / "docs" / "validation.md").read_text(encoding="utf-8")
+
+
+def test_no_nvml_at_all_stops_the_visit_with_a_clear_line(fake_nvml_dir: Path, tmp_path: Path) -> None:
+    result = run_visit(fake_nvml_dir, tmp_path, "--dry-run", script="init_error DRIVER_NOT_LOADED\n")
+    assert result.returncode == 2
+    assert any(line.startswith("STOP: the NVML check failed") for line in result.stderr.splitlines())
+    summary = json.loads((result.out / "summary.json").read_text())
+    assert summary["stages"]["nvml_check"]["status"] == "failed" and summary["finished"] is False
+
+
+def test_the_visit_goes_on_after_a_failed_stage_and_skips_what_would_end_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the H100 plan with a 300 s budget and every stage taking exactly its estimate: the first three
+    stages fit (one of them fails, the next still runs), the last two would end after 300 s."""
+    visit = pytest.importorskip("visit")
+    clock = [0.0]
+    monkeypatch.setattr(visit, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def check(args: Any, summary: Any) -> dict[str, Any]:
+        clock[0] += plan.H100.start_s + plan.H100.check_s
+        return {"gpu": {"name": "Fake H100", "uuid": GPU_B, "energy_counter": True}, "mapping": []}
+
+    def run_stage(stage: Any, args: Any, timing: Any, budget: Any, summary: Any) -> None:
+        clock[0] += stage.estimate_s(timing)
+        if stage.name == "transformer_bf16":
+            raise RuntimeError("CUDA out of memory")
+        summary.update(stage.name, status="recorded")
+
+    monkeypatch.setattr(visit, "nvml_check", check)
+    monkeypatch.setattr(visit, "run_stage", run_stage)
+    assert visit.main(["--out", str(tmp_path), "--budget-s", "300"]) == 1
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["failed"] == ["transformer_bf16"] and summary["skipped"] == ["finetune", "overhead_mlp"]
+    statuses = {name: s["status"] for name, s in summary["stages"].items()}
+    assert statuses["resnet50"] == statuses["mobilenet_v2"] == "recorded"
+    assert summary["stages"]["transformer_bf16"]["error"] == "RuntimeError: CUDA out of memory"
+    used_s = plan.H100.start_s + plan.H100.check_s + sum(s.estimate_s(plan.H100) for s in plan.STAGES[:3])
+    finetune_s = plan.STAGES[3].estimate_s(plan.H100)
+    assert 300 - finetune_s < used_s <= 300  # the plan is such that finetune is the first not to fit
+    assert (
+        statuses["finetune"]
+        == f"skipped (time budget): needs about {finetune_s:.0f} s, {used_s:.0f} s of --budget-s 300 used"
+    )
+    assert summary["finished"] is True and summary["elapsed_s"] == pytest.approx(used_s)
