@@ -358,7 +358,7 @@ def find_gpu(pynvml: ModuleType, settings: CheckSettings) -> tuple[Any, str]:
         try:
             uuid = "GPU-" + bare_uuid(torch_uuid(settings.cuda_index))
             return pynvml.nvmlDeviceGetHandleByUUID(uuid), "torch.cuda UUID"
-        except pynvml.NVMLError:
+        except (AttributeError, RuntimeError, pynvml.NVMLError):  # an old torch without .uuid, a MIG slice
             pass
     meter = NvmlMeter([settings.cuda_index], background=False)
     try:

@@ -122,7 +122,7 @@ def run_stage(
     from record import overhead, probe_step_s, record_workload
     from workloads import steps_for_target
 
-    from lightning_energy.meters import NvmlMeter
+    from lightning_energy.meters import NvmlMeter, load_trace
 
     device, tiny = ("cpu", True) if args.dry_run else ("cuda", False)
 
@@ -173,8 +173,6 @@ def run_stage(
         cuda_index=args.cuda_index,
         unfreeze_epoch=stage.unfreeze_epoch,
     )
-    from lightning_energy.meters import load_trace
-
     complete = bool(load_trace(path).meta.get("complete"))
     summary.update(stage.name, status="recorded" if complete else "incomplete")
 
