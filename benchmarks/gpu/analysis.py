@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning_energy.meters.trace import Trace
+from lightning_energy.meters import Trace
 from lightning_energy.units import sig
 
 

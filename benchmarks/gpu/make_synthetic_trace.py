@@ -13,7 +13,7 @@ import argparse
 import random
 from pathlib import Path
 
-from lightning_energy.meters.trace import Trace, TraceReading, write_trace
+from lightning_energy.meters import Trace, TraceReading, write_trace
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces" / "synthetic_steady.json"
 EPOCHS = 30

@@ -25,8 +25,7 @@ import lightning.pytorch as pl
 from workloads import build_workload, loader
 
 from lightning_energy import EnergyCallback, RecordingMeter
-from lightning_energy.meters import write_trace
-from lightning_energy.meters.base import EnergyMeter
+from lightning_energy.meters import EnergyMeter, write_trace
 
 PROBE_STEPS = 20
 TINY_PROBE_STEPS = 5

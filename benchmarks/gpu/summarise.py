@@ -29,7 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analysis import counter_vs_sampling, gap_pct, markdown_table, trace_epochs
 
-from lightning_energy.meters.trace import TRACE_FORMAT, Trace, load_trace, write_trace
+from lightning_energy.meters import Trace, load_trace, write_trace
+from lightning_energy.meters.trace import TRACE_FORMAT
 
 CHECK_FORMAT = "lightning_energy.nvml_check"
 VISIT_FORMAT = "lightning_energy.gpu_visit"
