@@ -521,4 +521,5 @@ class EnergyCallback(pl.Callback):
             write_report(self._log_dir, report)
             self._written = True
         except (OSError, EnergyError, ValueError, TypeError) as exc:
-            self._warn("report", f"the energy report was not written ({exc}); no file was changed")
+            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
+            self._warn("report", f"the energy report was not written ({exc}){note}")

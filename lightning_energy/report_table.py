@@ -64,7 +64,9 @@ def _measured_vs_pre(report: RunReport) -> str | None:
 def _hardware_lines(hardware: Mapping[str, Any]) -> list[str]:
     """``hardware: 2 x NVIDIA A100; host AMD EPYC`` from the report's hardware section, if it says."""
     parts = []
-    gpus = [g.get("name") for g in hardware.get("gpus") or [] if isinstance(g, Mapping) and g.get("name")]
+    listed = hardware.get("gpus")
+    listed = listed if isinstance(listed, list) else []
+    gpus = [str(g["name"]) for g in listed if isinstance(g, Mapping) and g.get("name")]
     for name in dict.fromkeys(gpus):
         parts.append(f"{gpus.count(name)} x {name}")
     host = hardware.get("host")
