@@ -115,6 +115,14 @@ class EnergyRun:
             except EnergyError as exc:
                 self.warn(f"PRE estimate not used as STEP's prior: {exc}")
 
+    def note_unmetered(self, first_epoch: int, reason: str) -> range:
+        """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
+        checkpoint without this run's state); the epochs marked."""
+        epochs = range(len(self.ledger.records), first_epoch)
+        for epoch in epochs:
+            self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
+        return epochs
+
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
         if message in self.warnings:
