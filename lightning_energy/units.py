@@ -74,7 +74,7 @@ def format_energy(energy_j: float, unit: str | None = None, digits: int = 3) -> 
 
 
 def mass_unit(max_kg: float) -> tuple[str, float]:
-    """A readable unit for masses up to ``max_kg``: ``("kg", 1)``, ``("g", 1e-3)``, ``("mg", 1e-6)``, ``("t", 1e3)``."""
+    """A readable unit for masses up to ``max_kg``: ``("kg", 1)``, ``("g", 1e-3)``, ``("mg", 1e-6)``..."""
     magnitude = abs(max_kg) if math.isfinite(max_kg) else 0.0
     for unit, scale in _MASS_UNITS:
         if magnitude >= scale:
@@ -83,7 +83,7 @@ def mass_unit(max_kg: float) -> tuple[str, float]:
 
 
 def format_mass(mass_kg: float, unit: str | None = None, digits: int = 3) -> str:
-    """``mass_kg`` (e.g. CO2e) as a readable figure with its unit: ``"81.3 mg"``, ``"4.20 g"``, ``"1.25 kg"``."""
+    """``mass_kg`` (e.g. CO2e) as a readable figure with its unit: ``"81.3 mg"``, ``"1.25 kg"``."""
     if not math.isfinite(mass_kg):
         return "n/a"
     if unit is None:
