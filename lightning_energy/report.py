@@ -46,7 +46,11 @@ def _cell(value: Any) -> Any:
 
 
 def epoch_csv_text(report: RunReport) -> str:
-    """One row per epoch (energy, power, components, projection after that epoch), as CSV text."""
+    """One row per epoch (energy, power, components, projection after that epoch), as CSV text.
+
+    A component the run did not meter (not in ``report.components``, e.g. the GPU of a CPU-only run) has an
+    empty cell, never ``0.0``: the JSON leaves it out, and an empty cell is an unknown value, not zero.
+    """
     history = {h.epoch: h for h in report.history if h.step is None}
     names = {name for e in report.epochs for name in e.components_j}
     components = [c for c in _COMPONENT_ORDER if c in names] + sorted(names - set(_COMPONENT_ORDER))
@@ -61,7 +65,8 @@ def epoch_csv_text(report: RunReport) -> str:
         h = history.get(e.epoch)
         energy = e.energy_j
         row: list[Any] = [e.epoch, e.duration_s, energy, None if energy is None else joules_to_kwh(energy)]
-        row += [e.power_w] + [e.components_j.get(c) for c in components] + [e.missing, e.reason]
+        parts = [e.components_j.get(c) if c in report.components else None for c in components]
+        row += [e.power_w, *parts, e.missing, e.reason]
         row += [None, None, None, None] if h is None else [h.total_j, h.low_j, h.high_j, h.stable]
         row += [e.batches]
         writer.writerow([_cell(cell) for cell in row])
