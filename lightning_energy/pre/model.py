@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -31,8 +31,12 @@ from lightning_energy.errors import EstimationError
 from lightning_energy.pre import physics
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
 
-if TYPE_CHECKING:
-    from lightning_energy.pre.history import RunHistory
+
+class RunSource(Protocol):
+    """Anything that lists measured runs (a :class:`~lightning_energy.pre.history.RunHistory`)."""
+
+    def runs(self) -> Sequence[LabelledRun]: ...
+
 
 FORMAT_VERSION = 4
 #: Share of the model's error variance shared by every run on one GPU (its machine: GPU, host, software);
@@ -185,7 +189,7 @@ class PreEstimator:
         return np.sqrt(c.model_log_q90**2 + speed**2 + f.family_log_q90**2)
 
     # ------------------------------------------------------------ calibration
-    def calibrated(self, history: RunHistory) -> PreEstimator:
+    def calibrated(self, history: RunSource) -> PreEstimator:
         """This estimator with a per-GPU correction from the recorded runs (Bayesian shrinkage to 0).
 
         The model's error on a run splits into a part shared by every run on that GPU (the machine: GPU,
