@@ -210,6 +210,103 @@ def count_forward_flop_breakdown(module: Any, inputs: Any) -> FlopBreakdown:
     return FlopBreakdown(total, min(conv, total))
 
 
+#: Op classes of the memory-traffic count (ModelDescriptor's ``*_bytes_per_sample`` fields).
+TRAFFIC_CLASSES = ("matmul", "elementwise", "embedding", "attention")
+_MATMUL_OPS = ("convolution", "mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "_conv")
+_ATTENTION_OPS = ("scaled_dot_product", "flash_attention", "efficient_attention", "cudnn_attention")
+_EMBEDDING_OPS = ("embedding", "index_select", "_embedding_bag", "gather", "index.Tensor")
+#: Ops that move no data (views and splits into views), besides those torch marks ``is_view``.
+_NO_TRAFFIC_OPS = ("split", "unbind", "chunk", "lift_fresh", "_to_copy")
+
+
+def traffic_class(op_name: str) -> str | None:
+    """The op class of an aten op name (``aten.addmm.default`` -> ``matmul``), None for data-free ops."""
+    name = op_name.removeprefix("aten.")
+    base = name.split(".")[0]
+    if any(base.startswith(prefix) for prefix in _NO_TRAFFIC_OPS):
+        return None
+    if any(key in base for key in _ATTENTION_OPS):
+        return "attention"
+    if any(base == key or base.startswith(key + "_") or base.startswith(key) for key in _EMBEDDING_OPS):
+        return "embedding"
+    if base in _MATMUL_OPS or "convolution" in base:
+        return "matmul"
+    return "elementwise"
+
+
+@dataclass(frozen=True)
+class TrafficCount:
+    """Bytes read and written by the ops of one call, by op class: activations (``activation_bytes``) and
+    parameters and buffers (``parameter_bytes``; the module's own tensors and views of them)."""
+
+    activation_bytes: Mapping[str, float]
+    parameter_bytes: Mapping[str, float]
+    kernels: int = 0
+
+    def per_sample(self, batch: int) -> dict[str, float]:
+        """Activation bytes per sample by class (parameter traffic is per step, not per sample)."""
+        return {name: self.activation_bytes.get(name, 0.0) / batch for name in TRAFFIC_CLASSES}
+
+
+def count_traffic(module: Any, inputs: Any, *, backward: bool = False) -> TrafficCount:
+    """Bytes each aten op of ``module(inputs)`` reads and writes (its tensor arguments and results), by op
+    class, under a TorchDispatchMode (works on meta tensors: no data, no GPU).
+
+    Views (``view``, ``t``, ``permute``, ``split``...) move no data and are not counted. A tensor argument
+    that is one of the module's parameters or buffers, or a view of one, counts as parameter traffic.
+    Without ``backward`` the forward runs under no_grad in eval mode (RNG and training flags restored);
+    with it, the forward runs in train mode and ``sum(output).backward()`` is counted too.
+    """
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    weights: dict[int, Any] = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    activation = dict.fromkeys(TRAFFIC_CLASSES, 0.0)
+    parameter = dict.fromkeys(TRAFFIC_CLASSES, 0.0)
+    kernels = [0]
+
+    def tensors(value: Any) -> list[Any]:
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for item in value for t in tensors(item)]
+        return []
+
+    class _Traffic(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            ins = tensors(list(args)) + tensors(list((kwargs or {}).values()))
+            if getattr(func, "is_view", False) or traffic_class(str(func)) is None:
+                if any(id(t) in weights for t in ins):
+                    for t in tensors(out):
+                        weights[id(t)] = t
+                return out
+            op_class = traffic_class(str(func)) or "elementwise"
+            written = float(sum(t.numel() * t.element_size() for t in tensors(out)))
+            for t in ins:
+                size = float(t.numel() * t.element_size())
+                if id(t) in weights:  # a lookup reads only the rows it returns
+                    parameter[op_class] += min(size, written) if op_class == "embedding" else size
+                else:
+                    activation[op_class] += size
+            activation[op_class] += written
+            kernels[0] += 1
+            return out
+
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    with preserved_state(module), _attention_fast_path(False):
+        if backward:
+            module.train()
+            with _Traffic():
+                output = _first_tensor(module(*args))
+                output.float().sum().backward()
+        else:
+            module.eval()
+            with torch.no_grad(), _Traffic():
+                module(*args)
+    return TrafficCount(activation, parameter, kernels[0])
+
+
 def count_forward_flops(module: Any, inputs: Any) -> float:
     """Total forward FLOPs of ``module(inputs)`` (see :func:`count_forward_flop_breakdown`)."""
     return count_forward_flop_breakdown(module, inputs).total
@@ -226,6 +323,7 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         )
     batch = int(first.shape[0])
     flops = count_forward_flop_breakdown(module, example_input)
+    traffic = count_traffic(module, example_input).per_sample(batch)
     params = sum(int(p.numel()) for p in module.parameters())
     trained = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
     shape = tuple(int(s) for s in first.shape[1:]) or (1,)
@@ -237,6 +335,10 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         conv_flop_fraction=flops.conv_fraction,
         trainable_fraction=trained / params if params else None,
         matmul_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
+        matmul_bytes_per_sample=traffic["matmul"],
+        elementwise_bytes_per_sample=traffic["elementwise"],
+        embedding_bytes_per_sample=traffic["embedding"],
+        attention_bytes_per_sample=traffic["attention"],
     )
 
 
