@@ -48,7 +48,12 @@ BUCKETS = ("fp32", "fp16")
 #: read, Adam's parameter, two moments read and written (10 accesses x 4 bytes).
 PARAMETER_BYTES_PER_STEP = 40.0
 #: Prior (log mean factor, log sd) of achieved/datasheet: FLOP/s vs the peak, bandwidth vs the datasheet.
-PRIORS = {"flops": (math.log(0.4), 1.5), "bandwidth": (math.log(0.6), 0.7), "launch_s": (math.log(1e-5), 2.0)}
+PRIORS = {
+    "flops": (math.log(0.4), 1.5),
+    "bandwidth": (math.log(0.6), 0.7),
+    "launch_s": (math.log(1e-5), 2.0),
+    "half_bytes": (math.log(0.6), 0.5),  # bytes of a 16-bit run / its FP32 count (activations in 16 bit)
+}
 PRIOR_WEIGHT = 1.0
 #: Prior sd of the per-workload implementation factor (log): how far NVIDIA's tuned implementation of a
 #: workload may run from its plain-PyTorch descriptor; the factors sum to zero (the level is the GPU's).
@@ -83,7 +88,9 @@ def _batch(text: str) -> float | None:
 def observations(data: Path, workloads: Iterable[str]) -> list[Observation]:
     """One observation per (GPU of the table, precision, workload), from the harness with most workloads."""
     wanted = set(workloads)
-    groups: dict[tuple[str, str, str], dict[str, list[dict[str, str]]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for row in read_rows(data):
         gpu = GPU_OF_LAMBDA.get(row["gpu"])
         if gpu is None or row["workload"] not in wanted:
@@ -107,7 +114,13 @@ def observations(data: Path, workloads: Iterable[str]) -> list[Observation]:
 
 # ------------------------------------------------------------------------------------------ the model
 def item_seconds(
-    w: Mapping[str, Any], batch: float, conv: float, matmul: float, bandwidth: float, launch_s: float, r: float
+    w: Mapping[str, Any],
+    batch: float,
+    conv: float,
+    matmul: float,
+    bandwidth: float,
+    launch_s: float,
+    r: float,
 ) -> float:
     """Predicted seconds per item of workload ``w`` (see lightning_energy.pre.roofline)."""
     c = float(w["conv_flop_fraction"])
@@ -131,6 +144,7 @@ class Fit:
     speeds: dict[tuple[str, str], tuple[float, float, float]]
     launch_s: float
     workload_log_factor: dict[str, float]
+    half_bytes: float = 1.0
 
 
 def _prior_centres(gpu: str, bucket: str) -> tuple[float, float, float]:
@@ -139,55 +153,79 @@ def _prior_centres(gpu: str, bucket: str) -> tuple[float, float, float]:
     return peak, peak, math.log(desc.memory_bandwidth_gbs * 1e9) + PRIORS["bandwidth"][0]
 
 
-def _columns(obs: Sequence[Observation], workloads: Mapping[str, Mapping[str, Any]], r: float) -> dict[str, np.ndarray]:
+def _columns(
+    obs: Sequence[Observation], workloads: Mapping[str, Mapping[str, Any]], r: float
+) -> dict[str, np.ndarray]:
     """Per-observation arrays of the workload quantities item_seconds uses."""
     rows = [workloads[o.workload] for o in obs]
     b = [w["forward_bytes_per_item"] for w in rows]
-    items = np.array([o.batch * float(w["items_per_sample"]) for o, w in zip(obs, rows)])
+    items = np.array([o.batch * float(w["items_per_sample"]) for o, w in zip(obs, rows, strict=True)])
     return {
         "c": np.array([float(w["conv_flop_fraction"]) for w in rows]),
         "flops3": 3.0 * np.array([float(w["forward_flops_per_item"]) for w in rows]),
         "bytes_mm": r * np.array([float(x["matmul"]) for x in b]),
         "bytes_other": r * np.array([sum(float(v) for k, v in x.items() if k != "matmul") for x in b]),
-        "param_bytes": np.array([float(w["parameter_count"]) for w in rows]) * PARAMETER_BYTES_PER_STEP / items,
+        "param_bytes": np.array([float(w["parameter_count"]) for w in rows])
+        * PARAMETER_BYTES_PER_STEP
+        / items,
         "kernels": np.array([float(w["kernels_per_training_step"]) for w in rows]) / items,
         "log_t": np.log([o.seconds_per_item for o in obs]),
     }
 
 
 def fit(obs: Sequence[Observation], workloads: Mapping[str, Mapping[str, Any]], r: float) -> Fit:
-    """Least squares in log time with weak priors (module docstring), vectorised."""
+    """Least squares in log time with weak priors (module docstring), vectorised.
+
+    Parameters: per GPU and precision the conv and matmul FLOP/s; per GPU one bandwidth (bytes/s are a
+    property of the memory, not of the precision); one factor for the bytes a 16-bit run moves relative to
+    the FP32 count; one launch latency; one implementation factor per workload.
+    """
     keys = sorted({(o.gpu, o.bucket) for o in obs})
+    gpus = sorted({o.gpu for o in obs})
     names = sorted({o.workload for o in obs})
-    index = {k: i for i, k in enumerate(keys)}
-    gi = np.array([index[(o.gpu, o.bucket)] for o in obs])
+    nk, ng = len(keys), len(gpus)
+    ki = np.array([keys.index((o.gpu, o.bucket)) for o in obs])
+    gi = np.array([gpus.index(o.gpu) for o in obs])
     wi = np.array([names.index(o.workload) for o in obs])
+    half = np.array([o.bucket == "fp16" for o in obs])
     col = _columns(obs, workloads, r)
-    centres = np.array([_prior_centres(*k) for k in keys]).ravel()
-    sds = np.tile([PRIORS["flops"][1], PRIORS["flops"][1], PRIORS["bandwidth"][1]], len(keys))
-    n = 3 * len(keys)
-    x0 = np.concatenate([centres, [PRIORS["launch_s"][0]], np.zeros(len(names))])
+    flop_centres = np.array([_prior_centres(*k)[:2] for k in keys]).ravel()
+    bw_centres = np.array([_prior_centres(g, "fp32")[2] for g in gpus])
+    centres = np.concatenate([flop_centres, bw_centres, [PRIORS["half_bytes"][0], PRIORS["launch_s"][0]]])
+    sds = np.concatenate(
+        [
+            np.full(2 * nk, PRIORS["flops"][1]),
+            np.full(ng, PRIORS["bandwidth"][1]),
+            [PRIORS["half_bytes"][1], PRIORS["launch_s"][1]],
+        ]
+    )
+    n = 2 * nk + ng + 2
+    x0 = np.concatenate([centres, np.zeros(len(names))])
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        speeds = np.exp(x[:n].reshape(-1, 3))[gi]
-        launch = math.exp(x[n])
-        k = x[n + 1 :]
-        flop_s = col["flops3"] * (col["c"] / speeds[:, 0] + (1.0 - col["c"]) / speeds[:, 1])
+        flops = np.exp(x[: 2 * nk].reshape(-1, 2))[ki]
+        bandwidth = np.exp(x[2 * nk : 2 * nk + ng])[gi] / np.where(half, math.exp(x[n - 2]), 1.0)
+        launch = math.exp(x[n - 1])
+        k = x[n:]
+        flop_s = col["flops3"] * (col["c"] / flops[:, 0] + (1.0 - col["c"]) / flops[:, 1])
         t = (
-            np.maximum(flop_s, col["bytes_mm"] / speeds[:, 2])
-            + (col["bytes_other"] + col["param_bytes"]) / speeds[:, 2]
+            np.maximum(flop_s, col["bytes_mm"] / bandwidth)
+            + (col["bytes_other"] + col["param_bytes"]) / bandwidth
             + col["kernels"] * launch
         )
         out = np.log(t) + k[wi] - col["log_t"]
         prior = PRIOR_WEIGHT * (x[:n] - centres) / sds
-        launch_prior = PRIOR_WEIGHT * (x[n] - PRIORS["launch_s"][0]) / PRIORS["launch_s"][1]
         k_prior = np.append(k / WORKLOAD_FACTOR_SD, k.sum() * 10.0)
-        return np.concatenate([out, prior, [launch_prior], k_prior])
+        return np.concatenate([out, prior, k_prior])
 
     x = least_squares(residuals, x0, method="trf", max_nfev=2000).x
-    speeds = {key: tuple(float(v) for v in np.exp(x[3 * i : 3 * i + 3])) for key, i in index.items()}
-    factors = {name: float(x[n + 1 + i]) for i, name in enumerate(names)}
-    return Fit(speeds, float(math.exp(x[n])), factors)  # type: ignore[arg-type]
+    half_bytes = math.exp(x[n - 2])
+    speeds = {}
+    for i, key in enumerate(keys):
+        bw = math.exp(x[2 * nk + gpus.index(key[0])]) / (half_bytes if key[1] == "fp16" else 1.0)
+        speeds[key] = (math.exp(x[2 * i]), math.exp(x[2 * i + 1]), bw)
+    factors = {name: float(x[n + i]) for i, name in enumerate(names)}
+    return Fit(speeds, float(math.exp(x[n - 1])), factors, half_bytes)
 
 
 def ratios(fit_: Fit, gpus: Iterable[str], bucket: str) -> dict[str, float]:
@@ -252,14 +290,23 @@ def inference_rule(workloads: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
         ("conv", [w for w in workloads.values() if w["conv_flop_fraction"] >= 0.5]),
         ("matmul", [w for w in workloads.values() if w["conv_flop_fraction"] < 0.5]),
     ):
-        logs = [math.log(sum(w["forward_bytes_per_item"].values()) / w["forward_flops_per_item"]) for w in members]
-        loo = [v - statistics.median(logs[:i] + logs[i + 1 :]) for i, v in enumerate(logs)] if len(logs) > 1 else [1.0]
+        logs = [
+            math.log(sum(w["forward_bytes_per_item"].values()) / w["forward_flops_per_item"]) for w in members
+        ]
+        loo = (
+            [v - statistics.median(logs[:i] + logs[i + 1 :]) for i, v in enumerate(logs)]
+            if len(logs) > 1
+            else [1.0]
+        )
         rule[family] = {
             "bytes_per_flop": round(math.exp(statistics.median(logs)), 6),
             "log_q90": round(q90(loo), 4),
             "workloads": len(members),
         }
-    shares = [w["forward_bytes_per_item"]["matmul"] / sum(w["forward_bytes_per_item"].values()) for w in workloads.values()]
+    shares = [
+        w["forward_bytes_per_item"]["matmul"] / sum(w["forward_bytes_per_item"].values())
+        for w in workloads.values()
+    ]
     rule["matmul_class_share"] = round(statistics.median(shares), 4)
     return rule
 
@@ -293,7 +340,8 @@ def build(data: Path) -> dict[str, Any]:
             "power_limit_log_q90": round(math.hypot(q90(errors["all"]), 0.6), 4),
         }
     return {
-        "_about": "Achieved roofline per GPU and precision (conv and matmul FLOP/s, bandwidth of FP32-counted "
+        "_about": "Achieved roofline per GPU and precision (conv and matmul FLOP/s, bandwidth of "
+        "FP32-counted "
         "traffic) fitted to Lambda's single-GPU PyTorch throughput of ten workloads by "
         "tools/build_roofline_table.py; see lightning_energy/pre/roofline.py and docs/pre.md.",
         "format": 1,
@@ -301,7 +349,9 @@ def build(data: Path) -> dict[str, Any]:
             "training_traffic_factor": round(r, 4),
             "parameter_bytes_per_step": PARAMETER_BYTES_PER_STEP,
             "launch_s": round(fit_.launch_s, 9),
+            "half_precision_bytes": round(fit_.half_bytes, 4),
         },
+        "workload_log_factor": {k: round(v, 4) for k, v in fit_.workload_log_factor.items()},
         "inference": inference_rule(workloads),
         "gpus": dict(gpus),
         "fallback": fallback,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,7 +120,9 @@ class SSD300(nn.Module):
         self.backbone = resnet50_layers(strides=(1, 2, 1, 1), blocks=3)
         channels = [1024, 512, 512, 256, 256, 256]
         extra = []
-        for i, (inp, out, mid) in enumerate(zip(channels[:-1], channels[1:], (256, 256, 128, 128, 128))):
+        for i, (inp, out, mid) in enumerate(
+            zip(channels[:-1], channels[1:], (256, 256, 128, 128, 128), strict=True)
+        ):
             stride, pad = (2, 1) if i < 3 else (1, 0)
             extra.append(
                 nn.Sequential(
@@ -135,15 +136,19 @@ class SSD300(nn.Module):
             )
         self.extra = nn.ModuleList(extra)
         anchors = (4, 6, 6, 6, 4, 4)
-        self.loc = nn.ModuleList(nn.Conv2d(c, a * 4, 3, padding=1) for c, a in zip(channels, anchors))
-        self.conf = nn.ModuleList(nn.Conv2d(c, a * classes, 3, padding=1) for c, a in zip(channels, anchors))
+        self.loc = nn.ModuleList(
+            nn.Conv2d(c, a * 4, 3, padding=1) for c, a in zip(channels, anchors, strict=True)
+        )
+        self.conf = nn.ModuleList(
+            nn.Conv2d(c, a * classes, 3, padding=1) for c, a in zip(channels, anchors, strict=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps = [self.backbone(x)]
         for block in self.extra:
             maps.append(block(maps[-1]))
-        outs = [h(m).flatten(1) for m, h in zip(maps, self.loc)]
-        outs += [h(m).flatten(1) for m, h in zip(maps, self.conf)]
+        outs = [h(m).flatten(1) for m, h in zip(maps, self.loc, strict=True)]
+        outs += [h(m).flatten(1) for m, h in zip(maps, self.conf, strict=True)]
         return torch.cat(outs, 1)
 
 
@@ -168,7 +173,11 @@ class Encoder(nn.Module):
         length = tokens.shape[1]
         positions = torch.arange(length, device=tokens.device)
         x = self.norm(self.embed(tokens) + self.pos(positions))
-        mask = nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device) if self.causal else None
+        mask = (
+            nn.Transformer.generate_square_subsequent_mask(length, device=tokens.device)
+            if self.causal
+            else None
+        )
         for layer in self.layers:
             x = layer(x, src_mask=mask, is_causal=self.causal)
         return self.head(x)
@@ -232,7 +241,11 @@ class Tacotron2(nn.Module):
         self.text_len, self.frames, self.mels = text_len, frames, mels
         self.embed = nn.Embedding(148, 512)
         self.convs = nn.Sequential(
-            *[m for _ in range(3) for m in (nn.Conv1d(512, 512, 5, padding=2), nn.BatchNorm1d(512), nn.ReLU())]
+            *[
+                m
+                for _ in range(3)
+                for m in (nn.Conv1d(512, 512, 5, padding=2), nn.BatchNorm1d(512), nn.ReLU())
+            ]
         )
         self.lstm = nn.LSTM(512, 256, bidirectional=True, batch_first=True)
         self.prenet = nn.Sequential(nn.Linear(mels, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU())
@@ -281,7 +294,9 @@ class WN(nn.Module):
         super().__init__()
         self.start = nn.Conv1d(channels_in, width, 1)
         self.cond = nn.Conv1d(cond, 2 * width * layers, 1)
-        self.ins = nn.ModuleList(nn.Conv1d(width, 2 * width, 3, dilation=2**i, padding=2**i) for i in range(layers))
+        self.ins = nn.ModuleList(
+            nn.Conv1d(width, 2 * width, 3, dilation=2**i, padding=2**i) for i in range(layers)
+        )
         self.res_skip = nn.ModuleList(
             nn.Conv1d(width, 2 * width if i < layers - 1 else width, 1) for i in range(layers)
         )
@@ -293,7 +308,7 @@ class WN(nn.Module):
         cond = self.cond(spect)
         out = torch.zeros_like(x)
         w = self.width
-        for i, (conv, res_skip) in enumerate(zip(self.ins, self.res_skip)):
+        for i, (conv, res_skip) in enumerate(zip(self.ins, self.res_skip, strict=True)):
             acts = conv(x) + cond[:, 2 * w * i : 2 * w * (i + 1)]
             acts = torch.tanh(acts[:, :w]) * torch.sigmoid(acts[:, w:])
             rs = res_skip(acts)
@@ -322,10 +337,12 @@ class WaveGlow(nn.Module):
         batch = audio.shape[0]
         frames = self.segment // 256
         spect = self.upsample(audio.new_zeros(batch, 80, frames))[:, :, : self.segment]
-        spect = spect.reshape(batch, 80, -1, self.group).permute(0, 1, 3, 2).reshape(batch, 80 * self.group, -1)
+        spect = (
+            spect.reshape(batch, 80, -1, self.group).permute(0, 1, 3, 2).reshape(batch, 80 * self.group, -1)
+        )
         x = audio.reshape(batch, -1, self.group).transpose(1, 2)
         outputs = []
-        for k, (conv, wn) in enumerate(zip(self.convinv, self.wn)):
+        for k, (conv, wn) in enumerate(zip(self.convinv, self.wn, strict=True)):
             if k % 4 == 0 and k > 0:
                 outputs.append(x[:, :2])
                 x = x[:, 2:]
@@ -371,7 +388,9 @@ WORKLOADS = (
     Workload("gnmt", "tokens/s", GNMT, _tokens(50, 32320), 50.0),
     Workload("ncf", "samples/s", NCF, _tokens(2, 26744), 1.0),
     Workload("tacotron2", "mel-spectrogram frames/s", Tacotron2, _tokens(150, 148), 600.0),
-    Workload("waveglow", "audio samples/s", WaveGlow, lambda b: torch.zeros(b, 16000, device="meta"), 16000.0),
+    Workload(
+        "waveglow", "audio samples/s", WaveGlow, lambda b: torch.zeros(b, 16000, device="meta"), 16000.0
+    ),
     Workload(
         "transformerxlbase",
         "tokens/s",
@@ -411,7 +430,7 @@ def describe_workload(workload: Workload, small: int = 2, large: int = 4) -> dic
     training/forward traffic ratio, parameters and the kernels (aten ops) of one training step."""
     with torch.device("meta"):
         module = workload.build()
-    one, two, batch = workload.example(small), workload.example(large), large - small + 1
+    one, two = workload.example(small), workload.example(large)
     flops_one, conv_one = _flops(module, one)
     flops_two, conv_two = _flops(module, two)
     flops = (flops_two - flops_one) / (large - small)  # per sample, without batch-independent work
@@ -427,6 +446,7 @@ def describe_workload(workload: Workload, small: int = 2, large: int = 4) -> dic
     params = sum(p.numel() for p in module.parameters())
     return {
         "unit": workload.unit,
+        "input_shape": list(workload.example(1).shape[1:]),
         "items_per_sample": items,
         "forward_flops_per_item": flops / items,
         "conv_flop_fraction": min(max(conv / flops, 0.0), 1.0),

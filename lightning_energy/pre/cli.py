@@ -311,7 +311,7 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
     total_unit, total_scale = energy_unit(max(e.total_j(epochs) for e in ranked))
     header = (
         f"{'rank':>4}  {'GPU':<16} {'epoch ' + t_unit:>10} {'power W':>8} {'epoch ' + e_unit:>10} "
-        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  speed from"
+        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  {'bound':<9}  speed from"
     )
     lines.append(header)
     for rank, e in enumerate(ranked, start=1):
@@ -320,16 +320,51 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
         lines.append(
             f"{rank:>4}  {e.gpu_name:<16} {sig(e.epoch_seconds / t_scale):>10} {sig(e.power_w):>8} "
             f"{sig(e.epoch_energy_j / e_scale):>10} {sig(e.total_j(epochs) / total_scale):>10} "
-            f"{interval:>22}  {e.speed_source}"
+            f"{interval:>22}  {_bound(e):<9}  {e.speed_source}"
         )
     lines.extend(_notes(ranked))
     return "\n".join(lines)
 
 
+def _bound(e: Estimate) -> str:
+    """``compute``, ``bandwidth`` or ``host`` (what the run is predicted to be bound by)."""
+    return (e.regime or "-").removesuffix("-bound")
+
+
+_WHY = {
+    "compute-bound": "its kernels are bound by FLOP/s, so the GPU with the most FLOP/s per watt wins",
+    "bandwidth-bound": "its kernels are bound by memory traffic, so the GPU with the most bytes/s per watt "
+    "wins",
+    "host-bound": "the GPU waits on loading, launches and Python (about the same time on every GPU), so the "
+    "lowest power wins",
+}
+
+
+def why(ranked: list[Estimate]) -> str:
+    """One line on why the first GPU of an energy ranking comes first."""
+    top = ranked[0]
+    text = f"why {top.gpu_name}: {sig(top.power_w)} W for {_duration(top.epoch_seconds)} per epoch"
+    if len(ranked) > 1:
+        second = ranked[1]
+        saving = 100.0 * (1.0 - top.epoch_energy_j / second.epoch_energy_j)
+        text += (
+            f" vs {second.gpu_name}'s {sig(second.power_w)} W for {_duration(second.epoch_seconds)}"
+            f" ({sig(saving)}% less energy)"
+        )
+    if top.regime in _WHY:
+        text += f"; the run is {top.regime}: {_WHY[top.regime]}"
+    return text + "."
+
+
+def _duration(seconds: float) -> str:
+    unit, scale = _duration_unit(seconds)
+    return f"{sig(seconds / scale)} {unit}"
+
+
 def _notes(ranked: list[Estimate]) -> list[str]:
     by_energy = rank(ranked, "energy")
     close = within_uncertainty(by_energy)
-    lines = [f"counted: {COUNTED}."]
+    lines = [why(by_energy), f"counted: {COUNTED}."]
     if len(ranked) > 1 and len(close) > 1:
         names = ", ".join(e.gpu_name for e in close)
         lines.append(
@@ -359,6 +394,7 @@ def _json(model: ModelDescriptor, ranked: list[Estimate], epochs: float) -> str:
             "epochs": epochs,
             "counted": COUNTED,
             "within_uncertainty": [e.gpu_name for e in within_uncertainty(rank(ranked, "energy"))],
+            "why": why(rank(ranked, "energy")),
             "runs": rows,
         },
         indent=1,

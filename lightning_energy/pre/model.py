@@ -58,6 +58,9 @@ class Estimate:
     calibration_runs: int = 0
     speed_source: str = "measured"
     gpu_busy_share: float | None = None
+    regime: str | None = None
+    bandwidth_share: float | None = None
+    traffic_inferred: bool | None = None
 
     @property
     def rel_sigma(self) -> float:
@@ -97,6 +100,12 @@ class Estimate:
         }
         if self.gpu_busy_share is not None:
             data["gpu_busy_share"] = self.gpu_busy_share
+        if self.regime is not None:
+            data["regime"] = self.regime
+        if self.bandwidth_share is not None:
+            data["bandwidth_share"] = self.bandwidth_share
+        if self.traffic_inferred is not None:
+            data["traffic_inferred"] = self.traffic_inferred
         return data
 
 
@@ -158,6 +167,8 @@ class PreEstimator:
         log_t = np.log(parts.epoch_s)
         log_p = np.log(physics.power_from_parts(self.phi, parts, f.tdp_w))
         busy = parts.busy_share
+        regimes = parts.regimes()
+        bandwidth = parts.bandwidth_share
         q = self.log_q90(f)
         estimates = []
         for i, d in enumerate(descriptors):
@@ -178,6 +189,9 @@ class PreEstimator:
                     runs,
                     f.speed_source[i],
                     float(busy[i]),
+                    regimes[i],
+                    float(bandwidth[i]),
+                    not d.model.traffic_counted,
                 )
             )
         return estimates
@@ -186,7 +200,13 @@ class PreEstimator:
         """90 % half-width of log energy per run (before any history calibration)."""
         c = self.interval
         speed = np.where(f.speed_measured, 0.0, f.speed_log_q90)
-        return np.sqrt(c.model_log_q90**2 + speed**2 + f.family_log_q90**2)
+        # traffic inferred from the FLOPs: how far the epoch time moves when the bytes are off by the rule's
+        # 90 % error (0 for counted traffic; small for a compute-bound run)
+        base = physics.time_parts(self.theta, f).epoch_s
+        scale = np.exp(f.traffic_log_q90)
+        more = dataclasses.replace(f, bytes_matmul=f.bytes_matmul * scale, bytes_other=f.bytes_other * scale)
+        traffic = np.log(physics.time_parts(self.theta, more).epoch_s / base)
+        return np.sqrt(c.model_log_q90**2 + speed**2 + f.family_log_q90**2 + traffic**2)
 
     # ------------------------------------------------------------ calibration
     def calibrated(self, history: RunSource) -> PreEstimator:

@@ -151,6 +151,40 @@ def model_traffic(model: ModelDescriptor) -> Traffic:
     return Traffic(total * share, total * (1.0 - share), True, q)
 
 
+@functools.lru_cache(maxsize=1)
+def _workloads() -> Mapping[str, Any]:
+    text = resources.files("lightning_energy.pre").joinpath("workloads.json").read_text(encoding="utf-8")
+    workloads: Mapping[str, Any] = json.loads(text)["workloads"]
+    return workloads
+
+
+def workload_names() -> list[str]:
+    """Lambda's benchmark workloads whose descriptors ship in ``workloads.json``."""
+    return list(_workloads())
+
+
+def workload_descriptor(
+    name: str, precision: str = "32-true", matmul_tf32: bool | None = None
+) -> ModelDescriptor:
+    """The ModelDescriptor of one *sample* of a Lambda workload (``resnet50``: an image, ``bert_base_squad``:
+    a 384-token sequence, ``gnmt``: a 50-token sentence pair, ...) with its counted traffic."""
+    workloads = _workloads()
+    if name not in workloads:
+        raise EstimationError(f"workload must be one of {list(workloads)}, got {name!r}")
+    w = workloads[name]
+    items = float(w["items_per_sample"])
+    traffic = {f"{k}_bytes_per_sample": float(v) * items for k, v in w["forward_bytes_per_item"].items()}
+    return ModelDescriptor(
+        forward_flops_per_sample=float(w["forward_flops_per_item"]) * items,
+        input_shape=tuple(int(s) for s in w["input_shape"]),
+        precision=precision,
+        parameter_count=int(w["parameter_count"]),
+        conv_flop_fraction=float(w["conv_flop_fraction"]),
+        matmul_tf32=matmul_tf32,
+        **traffic,
+    )
+
+
 def validate_table(table: Mapping[str, Any]) -> None:
     """Raise EstimationError when a roofline table lacks a section the runtime reads."""
     for key in ("constants", "gpus", "fallback", "inference"):
