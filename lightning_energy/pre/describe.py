@@ -323,7 +323,8 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         )
     batch = int(first.shape[0])
     flops = count_forward_flop_breakdown(module, example_input)
-    traffic = count_traffic(module, example_input).per_sample(batch)
+    counted = count_traffic(module, example_input)
+    traffic = counted.per_sample(batch)
     params = sum(int(p.numel()) for p in module.parameters())
     trained = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
     shape = tuple(int(s) for s in first.shape[1:]) or (1,)
@@ -339,6 +340,7 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         elementwise_bytes_per_sample=traffic["elementwise"],
         embedding_bytes_per_sample=traffic["embedding"],
         attention_bytes_per_sample=traffic["attention"],
+        forward_kernels=counted.kernels,
     )
 
 

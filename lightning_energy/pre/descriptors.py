@@ -67,7 +67,10 @@ class ModelDescriptor:
     (activations, normalisation, pooling, losses, copies), ``embedding_bytes_per_sample`` (lookups) and
     ``attention_bytes_per_sample`` (fused attention kernels). Parameter traffic (weights, gradients,
     optimizer state) comes from ``parameter_count``. None: not counted; the estimator infers the traffic
-    from the FLOPs and widens the interval by that rule's error.
+    from the FLOPs and widens the interval by that rule's error. ``forward_kernels``: the data-moving aten
+    ops of one forward pass of a batch (about the GPU kernels it launches); a training step launches about
+    three times as many, each costing the launch latency fitted on Lambda's workloads. None: not counted
+    (only the per-step overhead applies).
     """
 
     forward_flops_per_sample: float
@@ -81,6 +84,7 @@ class ModelDescriptor:
     elementwise_bytes_per_sample: float | None = None
     embedding_bytes_per_sample: float | None = None
     attention_bytes_per_sample: float | None = None
+    forward_kernels: int | None = None
 
     def __post_init__(self) -> None:
         _positive("forward_flops_per_sample", self.forward_flops_per_sample)
@@ -97,6 +101,8 @@ class ModelDescriptor:
         _fraction("trainable_fraction", self.trainable_fraction)
         if self.matmul_tf32 is not None and not isinstance(self.matmul_tf32, bool):
             raise EstimationError(f"matmul_tf32 must be True, False or None, got {self.matmul_tf32!r}")
+        if self.forward_kernels is not None:
+            _non_negative_int("forward_kernels", self.forward_kernels)
         for name in TRAFFIC_FIELDS:
             value = getattr(self, name)
             if value is not None and (

@@ -9,8 +9,10 @@ Epoch time (s)::
                   REF = REFERENCE_STEP_FLOP, the step size of the throughput references (efficiency 1 there)
     bytes_s     = byte_passes * (bytes_other / BW) + train_steps * trainable * parameter traffic / BW
     compute_s   = max(flop_s, byte_passes * bytes_matmul / BW) + bytes_s      (GPU kernels: the roofline)
-    overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (launches, optimizer, Python: per step,
-                                                                      the same on every GPU)
+    overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (optimizer, Python: per step, the same
+                                                                      on every GPU)
+                  + (3 * train_steps + val_steps) * forward_kernels * launch_s   (kernel launches; launch_s
+                                                                      fitted on Lambda's workloads)
     host_s      = (train_samples + val_samples) * host_s_per_sample * (input_numel / 49152) ** numel_exponent
     epoch_s     = ((compute_s + overhead_s) ** k + host_s ** k) ** (1 / k)      k = overlap_exponent
 
@@ -46,6 +48,10 @@ STEP_S_REFERENCE = 0.1
 #: A run whose GPU is predicted busy at least this share of the epoch is called "GPU-bound" in reports and
 #: benchmarks (a fixed, round split; nothing is tuned on it).
 GPU_BOUND_SHARE = 0.8
+
+#: Kernels a training step launches per forward kernel (backward about twice the forward's, plus the
+#: optimizer): a round figure, not fitted.
+TRAINING_KERNELS_PER_FORWARD = 3.0
 
 #: Per-step overhead of a validation step relative to a training step (forward only: about a third of the
 #: kernels, no optimizer step).
@@ -84,6 +90,7 @@ class Features:
     bytes_other: np.ndarray
     parameter_bytes: np.ndarray
     traffic_log_q90: np.ndarray
+    forward_kernels: np.ndarray
 
     @property
     def speed_measured(self) -> np.ndarray:
@@ -95,7 +102,10 @@ class Features:
         speeds = [
             gpu_speed(d.gpu, d.model.precision, d.model.conv_share, d.model.matmul_tf32) for d in descriptors
         ]
-        roofs = [roofline.gpu_roofline(d.gpu, d.model.precision, d.model.matmul_tf32) for d in descriptors]
+        roofs = [
+            roofline.gpu_roofline(d.gpu, d.model.precision, d.model.matmul_tf32, d.model.conv_share)
+            for d in descriptors
+        ]
         traffic = [roofline.model_traffic(d.model) for d in descriptors]
         per_parameter = float(roofline.constants()["parameter_bytes_per_step"])
 
@@ -122,6 +132,7 @@ class Features:
             bytes_other=col([t.other for t in traffic]),
             parameter_bytes=col([(d.model.parameter_count or 0) * per_parameter for d in descriptors]),
             traffic_log_q90=col([t.log_q90 for t in traffic]),
+            forward_kernels=col([d.model.forward_kernels or 0 for d in descriptors]),
         )
 
 
@@ -180,7 +191,10 @@ def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
     matmul_s = np.maximum(flop_s, byte_passes * f.bytes_matmul / f.bandwidth_bs)
     compute_s = matmul_s + bytes_s
     val_steps = np.ceil(f.val_samples / f.batch_size)
-    overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(log_overhead)
+    launches = (TRAINING_KERNELS_PER_FORWARD * train_steps + val_steps) * f.forward_kernels
+    overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(
+        log_overhead
+    ) + launches * float(roofline.constants()["launch_s"])
     host_s = (
         (f.train_samples + f.val_samples)
         * np.exp(log_host)

@@ -80,8 +80,14 @@ def peak_flops(gpu: GpuDescriptor, bucket: str) -> float:
     return gpu.peak_tensor_tflops * 1e12
 
 
-def gpu_roofline(gpu: GpuDescriptor, precision: str, matmul_tf32: bool | None = None) -> Roofline:
-    """The achieved roofline of ``gpu`` at ``precision`` (measured, or a datasheet fallback)."""
+def gpu_roofline(
+    gpu: GpuDescriptor, precision: str, matmul_tf32: bool | None = None, conv_share: float = 0.0
+) -> Roofline:
+    """The achieved roofline of ``gpu`` at ``precision`` (measured, or a datasheet fallback).
+
+    At FP32 with TF32 off for matmuls (PyTorch's default) on a GPU with TF32 cores, the matmul FLOP/s are
+    those of its CUDA cores (FP32 peak x the achieved ratio of GPUs without TF32), unless the model has no
+    matmul FLOPs (``conv_share`` 1)."""
     bucket = precision_bucket(precision)
     table = _table()
     entry = table["gpus"].get(gpu.name, {}).get(bucket) if gpu.from_table else None
@@ -110,7 +116,7 @@ def gpu_roofline(gpu: GpuDescriptor, precision: str, matmul_tf32: bool | None = 
             q,
             source,
         )
-    if bucket != "fp32" or matmul_tf32:
+    if bucket != "fp32" or matmul_tf32 or conv_share >= 1.0:
         return roof
     cuda = _throughput_table()["fallback"]["fp32"]["matmul"]["cuda_cores"]
     if gpu.architecture not in cuda["tf32_architectures"]:

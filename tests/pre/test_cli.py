@@ -285,3 +285,18 @@ def test_cli_sorts_by_time(capsys: pytest.CaptureFixture[str]) -> None:
     assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
     energies = [r["epoch_energy_j"] for r in json.loads(capsys.readouterr().out)["runs"]]
     assert energies == sorted(energies) and seconds != energies
+
+
+def test_cli_shows_the_regime_and_why_the_top_pick_wins(capsys: pytest.CaptureFixture[str]) -> None:
+    gpus = ["--gpu", "A100 40GB PCIe", "--gpu", "H100 PCIe", "--gpu", "RTX 4090"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus]) == 0
+    out = capsys.readouterr().out
+    assert "bound" in out.splitlines()[1]
+    rows = _rows(out)
+    assert all({"compute", "bandwidth", "host"} & set(row) for row in rows)
+    why = [line for line in out.splitlines() if line.startswith("why ")]
+    assert len(why) == 1 and rows[0][1] in why[0] and "% less energy" in why[0]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["why"] == why[0]
+    assert {run["regime"] for run in data["runs"]} <= {"compute-bound", "bandwidth-bound", "host-bound"}
