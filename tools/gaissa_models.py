@@ -291,7 +291,8 @@ def per_flop(name: str, size: int) -> dict[str, float]:
 
 def main() -> int:
     table = {
-        "_about": "Forward activation bytes per forward FLOP by op class (FP32-counted) of GAISSA's architectures "
+        "_about": "Forward activation bytes per forward FLOP by op class (FP32-counted) of GAISSA's "
+        "architectures "
         "at each input size, from torch re-implementations on meta tensors by tools/gaissa_models.py "
         "(nasnet_mobile approximate); forward_gflops is the re-implementation's own count (check).",
         "architectures": {
@@ -304,7 +305,8 @@ def main() -> int:
         for size, v in sizes.items():
             total = sum(v[k] for k in TRAFFIC_CLASSES)
             print(
-                f"{name:<14} {size:>4} px  {v['forward_gflops']:8.3f} GFLOPs  {total:.4f} B/FLOP  params {v['parameter_count']:.3g}"
+                f"{name:<14} {size:>4} px  {v['forward_gflops']:8.3f} GFLOPs  {total:.4f} B/FLOP  "
+                f"params {v['parameter_count']:.3g}"
             )
     print(f"wrote {OUT}")
     return 0

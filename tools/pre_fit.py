@@ -12,8 +12,9 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
 equally) and the interval constant ``model_log_q90`` (group-conformal: the held-out folds' 90 % quantiles
-of the absolute log errors of runs on GPUs with measured speed, their ceil((n + 1) x 0.9)-th smallest). A split of that quantile by the predicted
-regime (GPU-bound or not) was tried and dropped: its GPU-bound intervals covered 73 % (held-out GPU) and 52 %
+of the absolute log errors of runs on GPUs with measured speed, their ceil((n + 1) x 0.9)-th smallest).
+A split of that quantile by the predicted regime
+(GPU-bound or not) was tried and dropped: its GPU-bound intervals covered 73 % (held-out GPU) and 52 %
 (held-out architecture) of the outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on
 the training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on
 all runs.

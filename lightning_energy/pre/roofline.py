@@ -179,7 +179,7 @@ def workload_descriptor(
         raise EstimationError(f"workload must be one of {list(workloads)}, got {name!r}")
     w = workloads[name]
     items = float(w["items_per_sample"])
-    traffic = {f"{k}_bytes_per_sample": float(v) * items for k, v in w["forward_bytes_per_item"].items()}
+    b = {k: float(v) * items for k, v in w["forward_bytes_per_item"].items()}
     return ModelDescriptor(
         forward_flops_per_sample=float(w["forward_flops_per_item"]) * items,
         input_shape=tuple(int(s) for s in w["input_shape"]),
@@ -187,7 +187,11 @@ def workload_descriptor(
         parameter_count=int(w["parameter_count"]),
         conv_flop_fraction=float(w["conv_flop_fraction"]),
         matmul_tf32=matmul_tf32,
-        **traffic,
+        matmul_bytes_per_sample=b["matmul"],
+        elementwise_bytes_per_sample=b["elementwise"],
+        embedding_bytes_per_sample=b["embedding"],
+        attention_bytes_per_sample=b["attention"],
+        forward_kernels=round(float(w["kernels_per_training_step"]) / 3.0),  # a training step: ~3x forward
     )
 
 
