@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -141,3 +142,26 @@ def test_a_memory_bound_model_ranks_gpus_by_bandwidth_not_flops() -> None:
         assert ea.regime == eb.regime == regime
         ratio = getattr(gpu_roofline(a, "16-mixed"), key) / getattr(gpu_roofline(b, "16-mixed"), key)
         assert math.log(eb.epoch_seconds / ea.epoch_seconds) == pytest.approx(math.log(ratio), abs=0.15)
+
+
+def test_shipped_roofline_is_what_the_script_builds(lambda_dir: Path, tmp_path: Path) -> None:
+    from tools.build_roofline_table import main
+
+    out = tmp_path / "roofline.json"
+    assert main(["--data", str(lambda_dir), "--out", str(out)]) == 0
+    shipped = (Path(__file__).resolve().parents[2] / "lightning_energy/pre/roofline.json").read_text()
+    assert out.read_text() == shipped
+
+
+def test_gaissa_runs_carry_the_counted_traffic_of_their_architecture() -> None:
+    from tools.gaissa import traffic_fields
+
+    mobilenet = traffic_fields("mobilenet_v2", 128, 6.4e7)
+    vgg = traffic_fields("vgg16", 128, 1.0e10)
+    assert mobilenet["forward_kernels"] > vgg["forward_kernels"]
+    per_flop = {
+        k: sum(v for n, v in f.items() if n.endswith("_bytes_per_sample")) / flops
+        for k, f, flops in (("m", mobilenet, 6.4e7), ("v", vgg, 1.0e10))
+    }
+    assert per_flop["m"] > 10 * per_flop["v"]  # depthwise-separable: far more bytes per FLOP
+    assert traffic_fields("unknown_net", 128, 1e9) == {}
