@@ -14,6 +14,7 @@ measured time x the same predicted power), so they test the time ranking weighte
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import defaultdict
@@ -273,6 +274,58 @@ def write_plot(out: Path, lowo: list[Prediction]) -> Path | None:
     return path
 
 
+def print_perseus_power(perseus_dir: Path) -> None:
+    """Measured mean power per GPU (Perseus: NVML energy per iteration, every GPU at one power limit) against
+    what PRE's power curve gives a fully busy GPU at that limit: a check of the model, not a fit."""
+    import csv
+
+    rows = []
+    for gpu_name, path, stages in (
+        ("A100 80GB PCIe", perseus_dir / "sosp24_A100_zeus_global.csv", 4),
+        ("A40", perseus_dir / "sosp24_A40_zeus_global.csv", 8),
+    ):
+        if not path.is_file():
+            print(f"skipped: Perseus data not found at {perseus_dir}\n")
+            return
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                limits = {float(row[f"power_limit_{i}"]) for i in range(stages)}
+                if len(limits) == 1:
+                    rows.append(
+                        (
+                            gpu_name,
+                            row["model_name"],
+                            limits.pop(),
+                            float(row["energy"]) / float(row["time"]) / stages,
+                        )
+                    )
+    estimator = PreEstimator.default()
+    print("### Mean GPU power on data-centre GPUs (Perseus, NVML; a check, not fitted)\n")
+    print(
+        "Pipeline-parallel training (4 x A100 80GB PCIe, 8 x A40), every GPU at one power limit: measured "
+        "energy / time / GPUs, against PRE's power for a busy GPU with that limit (a 1e12-FLOP step of a "
+        "compute-bound transformer). PRE's curve knows the busy share and the step time, not the model's "
+        "mix.\n"
+    )
+    errors = []
+    print("| GPU | model | power limit W | measured W per GPU | measured / limit | PRE W (busy GPU) |")
+    print("|---|---|---|---|---|---|")
+    for gpu_name, model_name, limit, watts in sorted(rows):
+        if limit < 300:  # the boards' default limit; Perseus also runs lower ones
+            continue
+        gpu = dataclasses.replace(lookup_gpu(gpu_name), tdp_w=limit)
+        descriptor = RunDescriptor(
+            workload_descriptor("bert_large_squad", "16-mixed"), DataDescriptor(8, 8000), gpu
+        )
+        predicted = estimator.predict(descriptor).power_w
+        errors.append(abs(predicted / watts - 1.0))
+        print(
+            f"| {gpu_name} | {model_name} | {limit:.0f} | {watts:.0f} | {watts / limit:.2f} "
+            f"| {predicted:.0f} |"
+        )
+    print()
+
+
 def run(lambda_dir: Path, plots: Path | None = None) -> None:
     """Print the Lambda tables (and write the plot); skips with a reason without the data."""
     if not (lambda_dir / "gpu_training_throughput.csv").is_file():
@@ -285,5 +338,6 @@ def run(lambda_dir: Path, plots: Path | None = None) -> None:
     logo = leave_one_gpu_out(obs, workloads, r)
     print_time_tables(lowo, logo, fit(obs, workloads, r))
     print_ranking(lowo)
+    print_perseus_power(lambda_dir.parent / "perseus")
     if plots is not None:
         write_plot(plots, lowo)
