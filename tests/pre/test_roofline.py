@@ -165,3 +165,24 @@ def test_gaissa_runs_carry_the_counted_traffic_of_their_architecture() -> None:
     }
     assert per_flop["m"] > 10 * per_flop["v"]  # depthwise-separable: far more bytes per FLOP
     assert traffic_fields("unknown_net", 128, 1e9) == {}
+
+
+def test_traffic_is_fp32_equivalent_and_describe_runs_one_forward_pass() -> None:
+    calls = []
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(1)
+            return torch.relu(self.fc(x))
+
+    net = Net()
+    fp32 = count_traffic(net, torch.zeros(4, 8))
+    half = count_traffic(net.to(torch.bfloat16), torch.zeros(4, 8, dtype=torch.bfloat16))
+    assert half.activation_bytes == fp32.activation_bytes  # counted as the roofline expects (FP32)
+    calls.clear()
+    describe_model(net.float(), torch.zeros(4, 8))
+    assert len(calls) == 1
