@@ -170,12 +170,6 @@ def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray
     return folds
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order]) / weights.sum()
-    return float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
-
-
 @dataclass(frozen=True)
 class Selection:
     prior_weight: float

@@ -82,3 +82,18 @@ def test_gaissa_loader_errors_name_the_field(tmp_path: Path, gaissa_dir: Path) -
         load_gaissa_runs(tmp_path / "nowhere")
     runs = load_gaissa_runs(gaissa_dir)
     assert len(runs) == 857 and all(r.descriptor.model.conv_share == 1.0 for r in runs)
+
+
+def test_conformal_constant_treats_each_held_out_group_as_one_unit() -> None:
+    from tools.pre_fit import conformal_q90
+
+    def fold(q: float) -> tuple[np.ndarray, np.ndarray]:
+        errors = np.full(50, q)  # every run of the group has the group's error
+        return errors, np.ones(50, dtype=bool)
+
+    # a big fold of small errors does not drown a small fold of large ones (v4's pooled quantile did)
+    few = [(np.full(1000, 0.1), np.ones(1000, dtype=bool)), fold(0.2), fold(0.5)]
+    assert conformal_q90(few) == pytest.approx(0.5)  # n < 9 groups: the largest
+    many = [fold(q) for q in np.linspace(0.05, 1.0, 20)]
+    assert conformal_q90(many) == pytest.approx(np.linspace(0.05, 1.0, 20)[18])  # ceil(21 x 0.9) = 19th
+    assert np.isnan(conformal_q90([(np.ones(3), np.zeros(3, dtype=bool))]))
