@@ -109,12 +109,24 @@ class Estimate:
         return data
 
 
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number or null, got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class IntervalConstants:
     """90 % half-widths of log energy (see the module docstring) and the run-to-run noise."""
 
     model_log_q90: float
     repeat_log_sigma: float
+    #: Mondrian constants by predicted regime (GPU-bound: busy share >= physics.GPU_BOUND_SHARE); None: the
+    #: pooled ``model_log_q90`` for every run
+    gpu_bound_log_q90: float | None = None
+    host_bound_log_q90: float | None = None
 
 
 @dataclass(frozen=True)
@@ -202,11 +214,15 @@ class PreEstimator:
         speed = np.where(f.speed_measured, 0.0, f.speed_log_q90)
         # traffic inferred from the FLOPs: how far the epoch time moves when the bytes are off by the rule's
         # 90 % error (0 for counted traffic; small for a compute-bound run)
-        base = physics.time_parts(self.theta, f).epoch_s
+        parts = physics.time_parts(self.theta, f)
         scale = np.exp(f.traffic_log_q90)
         more = dataclasses.replace(f, bytes_matmul=f.bytes_matmul * scale, bytes_other=f.bytes_other * scale)
-        traffic = np.log(physics.time_parts(self.theta, more).epoch_s / base)
-        return np.sqrt(c.model_log_q90**2 + speed**2 + f.family_log_q90**2 + traffic**2)
+        traffic = np.log(physics.time_parts(self.theta, more).epoch_s / parts.epoch_s)
+        model = np.full(len(parts.epoch_s), c.model_log_q90)
+        if c.gpu_bound_log_q90 is not None and c.host_bound_log_q90 is not None:
+            gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
+            model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
+        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2)
 
     # ------------------------------------------------------------ calibration
     def calibrated(self, history: RunSource) -> PreEstimator:
@@ -288,7 +304,10 @@ class PreEstimator:
                 theta=np.array([float(time_params[n]) for n in physics.TIME_PARAM_NAMES]),
                 phi=np.array([float(power_params[n]) for n in physics.POWER_PARAM_NAMES]),
                 interval=IntervalConstants(
-                    **{f.name: float(interval[f.name]) for f in dataclasses.fields(IntervalConstants)}
+                    model_log_q90=float(interval["model_log_q90"]),
+                    repeat_log_sigma=float(interval["repeat_log_sigma"]),
+                    gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
+                    host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
                 selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]

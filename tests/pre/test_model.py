@@ -219,3 +219,22 @@ def test_known_parameters_reproduce_known_physics() -> None:
     inferred = model.predict(d)  # traffic inferred from the FLOPs: the rule's error widens the interval
     assert est.traffic_inferred is False and inferred.traffic_inferred is True
     assert inferred.log_sigma > est.log_sigma
+
+
+def test_mondrian_constants_apply_by_regime_and_old_coefficients_still_load() -> None:
+    shipped = PreEstimator.default()
+    data = shipped.to_dict()
+    interval = dict(data["interval"])  # type: ignore[call-overload]
+    for key in ("gpu_bound_log_q90", "host_bound_log_q90"):
+        interval.pop(key)
+    old = PreEstimator.from_dict({**data, "interval": interval})
+    assert old.interval.gpu_bound_log_q90 is None
+    split = dataclasses.replace(
+        shipped,
+        interval=dataclasses.replace(shipped.interval, gpu_bound_log_q90=0.1, host_bound_log_q90=2.0),
+    )
+    busy = RunDescriptor(RESNET50, IMAGENET, lookup_gpu("A40"))
+    tiny = RunDescriptor(ModelDescriptor(1e6, (3, 224, 224)), DataDescriptor(8, 10_000), lookup_gpu("A40"))
+    a, b = split.predict_many([busy, tiny])
+    assert (a.gpu_busy_share or 0) >= 0.8 > (b.gpu_busy_share or 1)
+    assert a.log_sigma < b.log_sigma and b.log_sigma * Z_90 >= 2.0
