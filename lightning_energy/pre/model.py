@@ -287,7 +287,7 @@ class PreEstimator:
             "fitted_runs": self.fitted_runs,
             "time": dict(zip(physics.TIME_PARAM_NAMES, self.theta.tolist(), strict=True)),
             "power": dict(zip(physics.POWER_PARAM_NAMES, self.phi.tolist(), strict=True)),
-            "interval": dataclasses.asdict(self.interval),
+            "interval": {k: v for k, v in dataclasses.asdict(self.interval).items() if v is not None},
             "selected": dict(self.selected),
         }
 
