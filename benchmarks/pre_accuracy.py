@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
+from benchmarks import pre_lambda  # noqa: E402
 from lightning_energy.pre import (  # noqa: E402
     DataDescriptor,
     Estimate,
@@ -553,6 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_power_per_gpu(ds, folds, PreEstimator.default())
         print_ratio_check(shipped)
         print_bert_large_transfer(args.lambda_data)
+        pre_lambda.run(args.lambda_data, args.plots)
     print(buffer.getvalue(), end="")
     if args.plots is not None:
         write_plot(args.plots, ds, folds)

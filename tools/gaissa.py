@@ -7,13 +7,51 @@ into the repository).
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from lightning_energy.errors import EstimationError
-from lightning_energy.pre.descriptors import DataDescriptor, LabelledRun, ModelDescriptor, RunDescriptor
+from lightning_energy.pre.descriptors import (
+    TRAFFIC_FIELDS,
+    DataDescriptor,
+    LabelledRun,
+    ModelDescriptor,
+    RunDescriptor,
+)
 from lightning_energy.pre.gpus import find_gpu
+
+#: Bytes per FLOP by op class of each architecture (tools/gaissa_models.py), or None where absent.
+TRAFFIC_JSON = Path(__file__).resolve().parent / "gaissa_traffic.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _traffic_table() -> dict[str, dict[str, dict[str, float]]]:
+    if not TRAFFIC_JSON.is_file():
+        return {}
+    table: dict[str, dict[str, dict[str, float]]] = json.loads(TRAFFIC_JSON.read_text(encoding="utf-8"))[
+        "architectures"
+    ]
+    return table
+
+
+def traffic_fields(architecture: str, image: int, forward_flops: float) -> dict[str, Any]:
+    """The ModelDescriptor traffic fields of a GAISSA run: the re-implementation's bytes per FLOP by class
+    (at the nearest counted input size) x the run's published FLOPs; empty for an unknown architecture."""
+    sizes = _traffic_table().get(architecture)
+    if not sizes:
+        return {}
+    nearest = min(sizes, key=lambda size: abs(int(size) - image))
+    ratios = sizes[nearest]
+    fields: dict[str, Any] = {
+        name: ratios[name.removesuffix("_bytes_per_sample")] * forward_flops for name in TRAFFIC_FIELDS
+    }
+    fields["forward_kernels"] = int(ratios["forward_kernels"])
+    return fields
+
 
 #: Environment variable overriding where tests and benchmarks look for the GAISSA data directory.
 GAISSA_ENV = "LIGHTNING_ENERGY_GAISSA"
@@ -98,6 +136,7 @@ def _row_to_run(row: dict[str, str], csv_path: Path, line: int) -> LabelledRun:
             input_shape=(3, image, image),
             precision="32-true",
             conv_flop_fraction=1.0,
+            **traffic_fields(row["architecture_inferred"], image, values["GFLOPs"] * 1e9),
         ),
         data=DataDescriptor(
             batch_size=batch,

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from lightning_energy.units import energy_unit, joules_to_kwh, sig
 
 PROG = "lightning-energy estimate"
 INPUT_DTYPES = ("auto", "float", "long")
+SORT_KEYS = ("energy", "time")
+COUNTED = "GPU energy only (the board, as NVML counts it; host CPU, RAM, cooling and PUE not included)"
 
 
 def add_estimate_parser(subparsers: Any) -> None:
@@ -36,7 +39,7 @@ def add_estimate_parser(subparsers: Any) -> None:
         "estimate",
         help="estimate a training run's energy on one or several GPUs, cheapest first",
         description="Estimate per-epoch time, power and energy of a run on GPUs of the table, offline, "
-        "and rank the GPUs by energy (90%% intervals; see docs/pre.md).",
+        "and rank the GPUs by energy (GPU energy only; 90% intervals; see docs/pre.md).",
     )
     p.add_argument(
         "--model",
@@ -46,7 +49,13 @@ def add_estimate_parser(subparsers: Any) -> None:
         "--config",
         help="LightningCLI YAML config: model.class_path/init_args (or the init args of --model)",
     )
-    p.add_argument("--gflops", type=float, help="forward GFLOPs per sample, instead of counting them")
+    p.add_argument(
+        "--gflops",
+        type=float,
+        help="forward GFLOPs per sample, instead of counting them; FLOPs, 2 per multiply-accumulate "
+        "(ResNet-50 at 224 px: 8.2 GFLOPs = 4.1 GMACs; a figure quoted in MACs or 'multiply-adds' must "
+        "be doubled)",
+    )
     p.add_argument("--model-args", default="{}", help="JSON object of keyword arguments for --model")
     p.add_argument("--input-shape", required=True, help="shape of one sample, e.g. 3,224,224 or 384 (tokens)")
     p.add_argument(
@@ -74,6 +83,12 @@ def add_estimate_parser(subparsers: Any) -> None:
     p.add_argument("--host-ram-gb", type=float, default=32.0)
     p.add_argument("--gpu", action="append", help="GPU of the table or NVML name (repeatable; default: all)")
     p.add_argument("--coefficients", help="fitted coefficients JSON (default: the shipped ones)")
+    p.add_argument(
+        "--sort",
+        choices=SORT_KEYS,
+        default="energy",
+        help="rank by per-epoch GPU energy (default) or by epoch time",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_estimate)
 
@@ -85,7 +100,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     except EstimationError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    ranked = sorted(estimates, key=lambda e: e.epoch_energy_j)
+    ranked = rank(estimates, getattr(args, "sort", "energy"))
     try:
         _check_finite(ranked, args.epochs)
     except EstimationError as exc:
@@ -106,6 +121,23 @@ def _check_finite(ranked: list[Estimate], epochs: float) -> None:
             )
 
 
+def rank(estimates: list[Estimate], sort: str = "energy") -> list[Estimate]:
+    """Estimates cheapest first (``energy``) or fastest first (``time``)."""
+    if sort not in SORT_KEYS:
+        raise EstimationError(f"sort must be one of {SORT_KEYS}, got {sort!r}")
+    if sort == "time":
+        return sorted(estimates, key=lambda e: (e.epoch_seconds, e.epoch_energy_j))
+    return sorted(estimates, key=lambda e: (e.epoch_energy_j, e.epoch_seconds))
+
+
+def within_uncertainty(ranked: list[Estimate]) -> list[Estimate]:
+    """The first GPU and every other whose 90 % energy interval overlaps its interval (not decided)."""
+    if not ranked:
+        return []
+    top = ranked[0]
+    return [e for e in ranked if e is top or (e.low_j <= top.high_j and top.low_j <= e.high_j)]
+
+
 def _estimate(args: argparse.Namespace) -> tuple[ModelDescriptor, DataDescriptor, list[Estimate]]:
     if not math.isfinite(args.epochs) or args.epochs <= 0:
         raise EstimationError(f"--epochs must be > 0, got {args.epochs}")
@@ -124,11 +156,14 @@ def _estimate(args: argparse.Namespace) -> tuple[ModelDescriptor, DataDescriptor
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError as exc:
-        raise EstimationError(f"--input-shape must be integers separated by commas, got {text!r}") from exc
-    if not shape or min(shape) <= 0:
+    """``3,224,224`` or ``3x224x224``; every part must be an integer > 0 (no empty or other parts)."""
+    parts = [part.strip() for part in re.split(r"[,x]", text.strip().strip("()[]"))]
+    if not parts or not all(re.fullmatch(r"[0-9]+", part) for part in parts):
+        raise EstimationError(
+            f"--input-shape must be integers > 0 separated by commas (3,224,224), got {text!r}"
+        )
+    shape = tuple(int(part) for part in parts)
+    if min(shape) <= 0:
         raise EstimationError(f"--input-shape must be integers > 0, got {text!r}")
     return shape
 
@@ -169,14 +204,15 @@ def import_class(spec: str) -> Any:
         loader_spec.loader.exec_module(module)
     except Exception as exc:  # the user's file: any error is a one-line message, not a traceback
         raise EstimationError(f"--model: importing {str(path)!r} failed: {exc!r}") from exc
-    return _get_class(module, class_name, spec)
+    return _get_class(module, class_name, spec, str(path))
 
 
-def _get_class(module: Any, class_name: str, spec: str) -> Any:
+def _get_class(module: Any, class_name: str, spec: str, where: str | None = None) -> Any:
     try:
         return getattr(module, class_name)
     except AttributeError as exc:
-        raise EstimationError(f"--model: {spec!r}: no {class_name!r} in {module.__name__!r}") from exc
+        place = where if where is not None else module.__name__
+        raise EstimationError(f"--model: {spec!r}: no {class_name!r} in {place!r}") from exc
 
 
 def _model_from_config(args: argparse.Namespace) -> Any:
@@ -234,14 +270,15 @@ def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> Model
 
     module = _build_model(args)
     dtypes = {"auto": (torch.float32, torch.long), "float": (torch.float32,), "long": (torch.long,)}
-    error: Exception | None = None
+    errors: list[str] = []
     for dtype in dtypes[args.input_dtype]:
         try:
             model = describe_model(module, torch.zeros((1, *shape), dtype=dtype), precision=args.precision)
         except EstimationError:
             raise
         except Exception as exc:  # the user's forward
-            error = exc
+            kind = "float" if dtype.is_floating_point else "integer (token ids)"
+            errors.append(f"on a zero {kind} batch: {_one_line(exc)}")
             continue
         # TF32 is the user's training setting (--tf32), not this process's.
         return dataclasses.replace(
@@ -249,9 +286,17 @@ def _model_descriptor(args: argparse.Namespace, shape: tuple[int, ...]) -> Model
             matmul_tf32=args.tf32,
             conv_flop_fraction=model.conv_flop_fraction if conv is None else conv,
         )
+    shown = ", ".join(str(s) for s in (1, *shape))
     raise EstimationError(
-        f"the model's forward failed on a zero batch of shape (1, {args.input_shape}): {error!r}"
+        f"the model's forward failed for --input-shape {args.input_shape} (batch shape ({shown})) "
+        + "; and ".join(errors)
+        + "; check --input-shape (one sample, without the batch dimension) and --input-dtype"
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
 
 
 def format_flops(flops: float) -> str:
@@ -284,7 +329,7 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
     total_unit, total_scale = energy_unit(max(e.total_j(epochs) for e in ranked))
     header = (
         f"{'rank':>4}  {'GPU':<16} {'epoch ' + t_unit:>10} {'power W':>8} {'epoch ' + e_unit:>10} "
-        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  speed from"
+        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  {'bound':<9}  speed from"
     )
     lines.append(header)
     for rank, e in enumerate(ranked, start=1):
@@ -293,9 +338,60 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
         lines.append(
             f"{rank:>4}  {e.gpu_name:<16} {sig(e.epoch_seconds / t_scale):>10} {sig(e.power_w):>8} "
             f"{sig(e.epoch_energy_j / e_scale):>10} {sig(e.total_j(epochs) / total_scale):>10} "
-            f"{interval:>22}  {e.speed_source}"
+            f"{interval:>22}  {_bound(e):<9}  {e.speed_source}"
         )
+    lines.extend(_notes(ranked))
     return "\n".join(lines)
+
+
+def _bound(e: Estimate) -> str:
+    """``compute``, ``bandwidth`` or ``host`` (what the run is predicted to be bound by)."""
+    return (e.regime or "-").removesuffix("-bound")
+
+
+_WHY = {
+    "compute-bound": "its kernels are bound by FLOP/s, so the GPU with the most FLOP/s per watt wins",
+    "bandwidth-bound": "its kernels are bound by memory traffic, so the GPU with the most bytes/s per watt "
+    "wins",
+    "host-bound": "the GPU waits on loading, launches and Python (about the same time on every GPU), so the "
+    "lowest power wins",
+}
+
+
+def why(ranked: list[Estimate]) -> str:
+    """One line on why the first GPU of an energy ranking comes first."""
+    top = ranked[0]
+    text = f"why {top.gpu_name}: {sig(top.power_w)} W for {_duration(top.epoch_seconds)} per epoch"
+    if len(ranked) > 1:
+        second = ranked[1]
+        saving = 100.0 * (1.0 - top.epoch_energy_j / second.epoch_energy_j)
+        text += (
+            f" vs {second.gpu_name}'s {sig(second.power_w)} W for {_duration(second.epoch_seconds)}"
+            f" ({sig(saving)}% less energy)"
+        )
+    if top.regime in _WHY:
+        text += f"; the run is {top.regime}: {_WHY[top.regime]}"
+    return text + "."
+
+
+def _duration(seconds: float) -> str:
+    unit, scale = _duration_unit(seconds)
+    return f"{sig(seconds / scale)} {unit}"
+
+
+def _notes(ranked: list[Estimate]) -> list[str]:
+    by_energy = rank(ranked, "energy")
+    close = within_uncertainty(by_energy)
+    lines = [why(by_energy), f"counted: {COUNTED}."]
+    if len(ranked) > 1 and len(close) > 1:
+        names = ", ".join(e.gpu_name for e in close)
+        lines.append(
+            f"not decided: these {len(close)} are within the uncertainty (their 90% energy intervals overlap "
+            f"the cheapest's): {names}. A run history on your machines narrows this (docs/pre.md)."
+        )
+    elif len(ranked) > 1:
+        lines.append(f"decided: {by_energy[0].gpu_name}'s 90% energy interval overlaps no other GPU's.")
+    return lines
 
 
 def _json(model: ModelDescriptor, ranked: list[Estimate], epochs: float) -> str:
@@ -314,6 +410,9 @@ def _json(model: ModelDescriptor, ranked: list[Estimate], epochs: float) -> str:
             "model_gflops": model.forward_flops_per_sample / 1e9,
             "conv_flop_fraction": model.conv_share,
             "epochs": epochs,
+            "counted": COUNTED,
+            "within_uncertainty": [e.gpu_name for e in within_uncertainty(rank(ranked, "energy"))],
+            "why": why(rank(ranked, "energy")),
             "runs": rows,
         },
         indent=1,

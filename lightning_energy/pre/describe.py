@@ -202,12 +202,152 @@ def count_forward_flop_breakdown(module: Any, inputs: Any) -> FlopBreakdown:
         counter = FlopCounterMode(display=False, custom_mapping=_attention_formulas())
         with counter:
             module(*args)
+    return _breakdown(counter)
+
+
+def _breakdown(counter: Any) -> FlopBreakdown:
     total = float(counter.get_total_flops())
     if total <= 0:
         raise EstimationError("forward_flops_per_sample: FlopCounterMode counted 0 FLOPs for this model")
     per_op = counter.get_flop_counts().get("Global", {})
     conv = float(sum(v for op, v in per_op.items() if "convolution" in str(op)))
     return FlopBreakdown(total, min(conv, total))
+
+
+#: Op classes of the memory-traffic count (ModelDescriptor's ``*_bytes_per_sample`` fields).
+TRAFFIC_CLASSES = ("matmul", "elementwise", "embedding", "attention")
+_MATMUL_OPS = ("convolution", "mm", "addmm", "bmm", "baddbmm", "addbmm", "matmul", "linear", "_conv")
+_ATTENTION_OPS = ("scaled_dot_product", "flash_attention", "efficient_attention", "cudnn_attention")
+_EMBEDDING_OPS = ("embedding", "index_select", "_embedding_bag", "gather", "index.Tensor")
+#: Ops that move no data (views and splits into views), besides those torch marks ``is_view``.
+_NO_TRAFFIC_OPS = ("split", "unbind", "chunk", "lift_fresh", "_to_copy")
+
+
+def traffic_class(op_name: str) -> str | None:
+    """The op class of an aten op name (``aten.addmm.default`` -> ``matmul``), None for data-free ops."""
+    name = op_name.removeprefix("aten.")
+    base = name.split(".")[0]
+    if any(base.startswith(prefix) for prefix in _NO_TRAFFIC_OPS):
+        return None
+    if any(key in base for key in _ATTENTION_OPS):
+        return "attention"
+    if any(base == key or base.startswith(key + "_") or base.startswith(key) for key in _EMBEDDING_OPS):
+        return "embedding"
+    if base in _MATMUL_OPS or "convolution" in base:
+        return "matmul"
+    return "elementwise"
+
+
+@dataclass(frozen=True)
+class TrafficCount:
+    """Bytes read and written by the ops of one call, by op class: activations (``activation_bytes``) and
+    parameters and buffers (``parameter_bytes``; the module's own tensors and views of them)."""
+
+    activation_bytes: Mapping[str, float]
+    parameter_bytes: Mapping[str, float]
+    kernels: int = 0  # data-moving ops counted (about the GPU kernels launched)
+
+    def per_sample(self, batch: int) -> dict[str, float]:
+        """Activation bytes per sample by class (parameter traffic is per step, not per sample)."""
+        return {name: self.activation_bytes.get(name, 0.0) / batch for name in TRAFFIC_CLASSES}
+
+
+@dataclass
+class _Tally:
+    """What the traffic mode adds up while ops run (made a TrafficCount afterwards)."""
+
+    activation: dict[str, float]
+    parameter: dict[str, float]
+    kernels: int = 0
+
+    def result(self) -> TrafficCount:
+        return TrafficCount(dict(self.activation), dict(self.parameter), self.kernels)
+
+
+def _traffic_mode(module: Any) -> tuple[Any, _Tally]:
+    """A TorchDispatchMode that adds each op's traffic to the returned tally (see count_traffic)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    weights: dict[int, Any] = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    tally = _Tally(dict.fromkeys(TRAFFIC_CLASSES, 0.0), dict.fromkeys(TRAFFIC_CLASSES, 0.0))
+    activation, parameter = tally.activation, tally.parameter
+
+    def tensors(value: Any) -> list[Any]:
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for item in value for t in tensors(item)]
+        return []
+
+    def size(t: Any) -> float:  # FP32-equivalent: 4 bytes per floating-point element, whatever the dtype
+        return float(t.numel() * (4 if t.is_floating_point() else t.element_size()))
+
+    class _Traffic(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            ins = tensors(list(args)) + tensors(list((kwargs or {}).values()))
+            op_class = None if getattr(func, "is_view", False) else traffic_class(str(func))
+            if op_class is None:
+                if any(id(t) in weights for t in ins):
+                    for t in tensors(out):
+                        weights[id(t)] = t
+                return out
+            written = sum(size(t) for t in tensors(out))
+            for t in ins:
+                if id(t) in weights:  # a lookup reads only the rows it returns
+                    parameter[op_class] += min(size(t), written) if op_class == "embedding" else size(t)
+                else:
+                    activation[op_class] += size(t)
+            activation[op_class] += written
+            tally.kernels += 1
+            return out
+
+    return _Traffic(), tally
+
+
+def count_traffic(module: Any, inputs: Any, *, backward: bool = False) -> TrafficCount:
+    """Bytes each aten op of ``module(inputs)`` reads and writes (its tensor arguments and results), by op
+    class, under a TorchDispatchMode (works on meta tensors: no data, no GPU).
+
+    Bytes are FP32-equivalent (4 per floating-point element whatever its dtype, so that 16-bit models are
+    counted as the roofline table expects). Views (``view``, ``t``, ``permute``, ``split``...) move no data
+    and are not counted. A tensor argument that is one of the module's parameters or buffers, or a view of
+    one, counts as parameter traffic. Without ``backward`` the forward runs under no_grad in eval mode (RNG
+    and training flags restored); with it, the forward runs in train mode and ``sum(output).backward()`` is
+    counted too.
+    """
+    import torch
+
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    mode, tally = _traffic_mode(module)
+    with preserved_state(module), _attention_fast_path(False):
+        if backward:
+            module.train()
+            with mode:
+                output = _first_tensor(module(*args))
+                output.float().sum().backward()
+        else:
+            module.eval()
+            with torch.no_grad(), mode:
+                module(*args)
+    return tally.result()
+
+
+def count_forward(module: Any, inputs: Any) -> tuple[FlopBreakdown, TrafficCount]:
+    """FLOPs (as :func:`count_forward_flop_breakdown`) and traffic (as :func:`count_traffic`) of one forward
+    pass of ``module(inputs)``: both counters on the same pass."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    mode, tally = _traffic_mode(module)
+    with preserved_state(module), torch.no_grad(), _attention_fast_path(False):
+        module.eval()
+        counter = FlopCounterMode(display=False, custom_mapping=_attention_formulas())
+        with counter, mode:
+            module(*args)
+    return _breakdown(counter), tally.result()
 
 
 def count_forward_flops(module: Any, inputs: Any) -> float:
@@ -225,7 +365,8 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
             f"example_input must have a batch dimension >= 1, got shape {tuple(first.shape)}"
         )
     batch = int(first.shape[0])
-    flops = count_forward_flop_breakdown(module, example_input)
+    flops, counted = count_forward(module, example_input)
+    traffic = counted.per_sample(batch)
     params = sum(int(p.numel()) for p in module.parameters())
     trained = sum(int(p.numel()) for p in module.parameters() if p.requires_grad)
     shape = tuple(int(s) for s in first.shape[1:]) or (1,)
@@ -237,6 +378,11 @@ def describe_model(module: Any, example_input: Any, *, precision: object = "32-t
         conv_flop_fraction=flops.conv_fraction,
         trainable_fraction=trained / params if params else None,
         matmul_tf32=bool(torch.backends.cuda.matmul.allow_tf32),
+        matmul_bytes_per_sample=traffic["matmul"],
+        elementwise_bytes_per_sample=traffic["elementwise"],
+        embedding_bytes_per_sample=traffic["embedding"],
+        attention_bytes_per_sample=traffic["attention"],
+        forward_kernels=counted.kernels,
     )
 
 

@@ -15,6 +15,13 @@ from lightning_energy.errors import EstimationError
 
 #: Lightning precision strings the estimator understands, normalised to these names.
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
+#: The optional memory-traffic fields of ModelDescriptor, one per op class.
+TRAFFIC_FIELDS = (
+    "matmul_bytes_per_sample",
+    "elementwise_bytes_per_sample",
+    "embedding_bytes_per_sample",
+    "attention_bytes_per_sample",
+)
 _PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 
 
@@ -53,6 +60,17 @@ class ModelDescriptor:
     ``matmul_tf32``: whether FP32 matrix multiplications run on TF32 tensor cores
     (``torch.backends.cuda.matmul.allow_tf32``, set by ``torch.set_float32_matmul_precision("high")``);
     None = PyTorch's default, off. It matters only at ``32-true`` on GPUs with TF32 (Ampere and newer).
+
+    Memory traffic (optional, counted by :func:`lightning_energy.pre.describe.count_traffic`): bytes the
+    forward pass of one sample reads and writes in activations, counted at FP32, by op class:
+    ``matmul_bytes_per_sample`` (convolutions and matrix products), ``elementwise_bytes_per_sample``
+    (activations, normalisation, pooling, losses, copies), ``embedding_bytes_per_sample`` (lookups) and
+    ``attention_bytes_per_sample`` (fused attention kernels). Parameter traffic (weights, gradients,
+    optimizer state) comes from ``parameter_count``. None: not counted; the estimator infers the traffic
+    from the FLOPs and widens the interval by that rule's error. ``forward_kernels``: the data-moving aten
+    ops of one forward pass of a batch (about the GPU kernels it launches); a training step launches about
+    three times as many, each costing the launch latency fitted on Lambda's workloads. None: not counted
+    (only the per-step overhead applies).
     """
 
     forward_flops_per_sample: float
@@ -62,6 +80,11 @@ class ModelDescriptor:
     conv_flop_fraction: float | None = None
     trainable_fraction: float | None = None
     matmul_tf32: bool | None = None
+    matmul_bytes_per_sample: float | None = None
+    elementwise_bytes_per_sample: float | None = None
+    embedding_bytes_per_sample: float | None = None
+    attention_bytes_per_sample: float | None = None
+    forward_kernels: int | None = None
 
     def __post_init__(self) -> None:
         _positive("forward_flops_per_sample", self.forward_flops_per_sample)
@@ -78,6 +101,26 @@ class ModelDescriptor:
         _fraction("trainable_fraction", self.trainable_fraction)
         if self.matmul_tf32 is not None and not isinstance(self.matmul_tf32, bool):
             raise EstimationError(f"matmul_tf32 must be True, False or None, got {self.matmul_tf32!r}")
+        if self.forward_kernels is not None:
+            _non_negative_int("forward_kernels", self.forward_kernels)
+        for name in TRAFFIC_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (
+                not is_number(value) or not math.isfinite(float(value)) or float(value) < 0
+            ):
+                raise EstimationError(f"{name} must be a finite number >= 0 or None, got {value!r}")
+
+    @property
+    def traffic_counted(self) -> bool:
+        """True when the memory traffic was counted (all four ``*_bytes_per_sample`` fields given)."""
+        return all(getattr(self, name) is not None for name in TRAFFIC_FIELDS)
+
+    @property
+    def forward_bytes_per_sample(self) -> float | None:
+        """Total counted forward activation traffic of one sample (bytes at FP32), or None."""
+        if not self.traffic_counted:
+            return None
+        return float(sum(float(getattr(self, name)) for name in TRAFFIC_FIELDS))
 
     @property
     def input_numel(self) -> int:

@@ -5,12 +5,14 @@ Measured training speed per GPU is in ``throughput.json`` (see :mod:`lightning_e
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
 import statistics
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 
 from lightning_energy.errors import EstimationError
@@ -25,30 +27,54 @@ def _normalize(name: str) -> str:
     return " ".join(words)
 
 
-@functools.lru_cache(maxsize=1)
-def _table() -> tuple[dict[str, object], ...]:
-    text = resources.files("lightning_energy.pre").joinpath("gpus.json").read_text(encoding="utf-8")
-    return tuple(json.loads(text)["gpus"])
+@dataclass(frozen=True)
+class _GpuRow:
+    """One row of ``gpus.json``: the datasheet descriptor, its other names and its sources."""
+
+    gpu: GpuDescriptor
+    aliases: tuple[str, ...]
+    sources: tuple[str, ...]
 
 
-def _descriptor(row: Mapping[str, object]) -> GpuDescriptor:
+def _number(row: Mapping[str, object], key: str) -> float:
+    value = row[key]
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise EstimationError(f"gpus.json: {row.get('name')!r} {key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _strings(row: Mapping[str, object], key: str) -> tuple[str, ...]:
+    value = row[key]
+    if not isinstance(value, list):
+        raise EstimationError(f"gpus.json: {row.get('name')!r} {key} must be a list, got {value!r}")
+    return tuple(str(item) for item in value)
+
+
+def _row(row: Mapping[str, object]) -> _GpuRow:
     tensor = row["peak_tensor_tflops"]
-    return GpuDescriptor(
+    gpu = GpuDescriptor(
         name=str(row["name"]),
-        memory_gb=float(row["memory_gb"]),  # type: ignore[arg-type]
-        tdp_w=float(row["tdp_w"]),  # type: ignore[arg-type]
-        peak_fp32_tflops=float(row["peak_fp32_tflops"]),  # type: ignore[arg-type]
-        memory_bandwidth_gbs=float(row["memory_bandwidth_gbs"]),  # type: ignore[arg-type]
-        peak_tensor_tflops=None if tensor is None else float(tensor),  # type: ignore[arg-type]
-        cuda_cores=int(row["cuda_cores"]),  # type: ignore[call-overload]
-        sm_count=int(row["sm_count"]),  # type: ignore[call-overload]
+        memory_gb=_number(row, "memory_gb"),
+        tdp_w=_number(row, "tdp_w"),
+        peak_fp32_tflops=_number(row, "peak_fp32_tflops"),
+        memory_bandwidth_gbs=_number(row, "memory_bandwidth_gbs"),
+        peak_tensor_tflops=None if tensor is None else _number(row, "peak_tensor_tflops"),
+        cuda_cores=int(_number(row, "cuda_cores")),
+        sm_count=int(_number(row, "sm_count")),
         architecture=str(row["architecture"]),
     )
+    return _GpuRow(gpu, _strings(row, "aliases"), _strings(row, "sources"))
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> tuple[_GpuRow, ...]:
+    text = resources.files("lightning_energy.pre").joinpath("gpus.json").read_text(encoding="utf-8")
+    return tuple(_row(row) for row in json.loads(text)["gpus"])
 
 
 def gpu_names() -> list[str]:
     """Names of the GPUs in the table, in table order."""
-    return [str(row["name"]) for row in _table()]
+    return [row.gpu.name for row in _table()]
 
 
 def gpu_sources(name: str) -> list[str]:
@@ -56,14 +82,13 @@ def gpu_sources(name: str) -> list[str]:
     row = _find_row(name)
     if row is None:
         raise EstimationError(f"gpu must be one of {gpu_names()}, got {name!r}")
-    return [str(url) for url in row["sources"]]  # type: ignore[attr-defined]
+    return list(row.sources)
 
 
-def _find_row(name: str) -> dict[str, object] | None:
+def _find_row(name: str) -> _GpuRow | None:
     wanted = _normalize(name)
     for row in _table():
-        names = [str(row["name"]), *[str(alias) for alias in row["aliases"]]]  # type: ignore[attr-defined]
-        if wanted in {_normalize(n) for n in names}:
+        if wanted in {_normalize(n) for n in (row.gpu.name, *row.aliases)}:
             return row
     return None
 
@@ -71,14 +96,40 @@ def _find_row(name: str) -> dict[str, object] | None:
 def find_gpu(name: str) -> GpuDescriptor | None:
     """The table entry for a table name or an NVML name (case and punctuation ignored), or None."""
     row = _find_row(name)
-    return None if row is None else _descriptor(row)
+    return None if row is None else row.gpu
+
+
+def suggest_gpus(name: str, limit: int = 5) -> list[str]:
+    """Table names close to ``name``: those holding all its words (``A100``: the four A100s), else the
+    closest spellings (difflib ratio >= 0.6), best first, at most ``limit``."""
+    wanted = _normalize(name)
+    words = set(wanted.split())
+    containing: list[str] = []
+    scored: list[tuple[float, str]] = []
+    for row in _table():
+        names = [_normalize(n) for n in (row.gpu.name, *row.aliases)]
+        if words and any(words <= set(n.split()) for n in names):
+            containing.append(row.gpu.name)
+        best = max(difflib.SequenceMatcher(None, wanted, n).ratio() for n in names)
+        if best >= 0.6:
+            scored.append((best, row.gpu.name))
+    if containing:
+        return containing[:limit]
+    scored.sort(key=lambda item: -item[0])
+    return [table_name for _, table_name in scored[:limit]]
 
 
 def lookup_gpu(name: str) -> GpuDescriptor:
-    """Like :func:`find_gpu` but raises EstimationError listing the known GPUs when ``name`` is unknown."""
+    """Like :func:`find_gpu` but raises EstimationError naming the closest GPUs when ``name`` is unknown."""
     gpu = find_gpu(name)
     if gpu is None:
-        raise EstimationError(f"gpu must be one of {gpu_names()} (or their NVML names), got {name!r}")
+        close = suggest_gpus(name)
+        hint = f"did you mean {', '.join(repr(n) for n in close)}? " if close else ""
+        raise EstimationError(
+            f"gpu {name!r} is not in the GPU table; {hint}"
+            "`lightning-energy estimate` without --gpu ranks all of them; the table names and the names "
+            "NVML reports are both accepted"
+        )
     return gpu
 
 
@@ -105,9 +156,9 @@ def gpu_from_nvml(info: Mapping[str, object]) -> GpuDescriptor:
         raise EstimationError(
             f"gpu_info['memory_gb'] must be > 0 for an unknown GPU {name!r}, got {memory_gb!r}"
         )
-    rows = _table()
-    tflops_per_w = statistics.median(float(r["peak_fp32_tflops"]) / float(r["tdp_w"]) for r in rows)  # type: ignore[arg-type]
-    gbs_per_w = statistics.median(float(r["memory_bandwidth_gbs"]) / float(r["tdp_w"]) for r in rows)  # type: ignore[arg-type]
+    gpus = [row.gpu for row in _table()]
+    tflops_per_w = statistics.median(g.peak_fp32_tflops / g.tdp_w for g in gpus)
+    gbs_per_w = statistics.median(g.memory_bandwidth_gbs / g.tdp_w for g in gpus)
     warnings.warn(
         f"GPU {name!r} is not in the lightning_energy GPU table; estimating its throughput from its power "
         f"limit ({power_w:.0f} W), so the PRE estimate is rough and its interval wider. "

@@ -15,14 +15,11 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
-
-if TYPE_CHECKING:
-    from lightning_energy.pre.model import PreEstimator
+from lightning_energy.pre.model import PreEstimator
 
 BUSY_TIMEOUT_S = 30.0
 _SCHEMA = """
@@ -204,8 +201,6 @@ def calibrated_estimator(history_path: str | os.PathLike[str] | bool | None = No
     that cannot be read (corrupt file, unreadable or read-only place) gives the uncalibrated estimator and one
     warning; the file is never modified.
     """
-    from lightning_energy.pre.model import PreEstimator
-
     if history_path is not None and not isinstance(history_path, (bool, str, os.PathLike)):
         raise TypeError(f"history_path must be a str, an os.PathLike, a bool or None, got {history_path!r}")
     estimator = PreEstimator.default()

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -31,8 +31,12 @@ from lightning_energy.errors import EstimationError
 from lightning_energy.pre import physics
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
 
-if TYPE_CHECKING:
-    from lightning_energy.pre.history import RunHistory
+
+class RunSource(Protocol):
+    """Anything that lists measured runs (a :class:`~lightning_energy.pre.history.RunHistory`)."""
+
+    def runs(self) -> Sequence[LabelledRun]: ...
+
 
 FORMAT_VERSION = 4
 #: Share of the model's error variance shared by every run on one GPU (its machine: GPU, host, software);
@@ -54,6 +58,9 @@ class Estimate:
     calibration_runs: int = 0
     speed_source: str = "measured"
     gpu_busy_share: float | None = None
+    regime: str | None = None
+    bandwidth_share: float | None = None
+    traffic_inferred: bool | None = None
 
     @property
     def rel_sigma(self) -> float:
@@ -93,7 +100,21 @@ class Estimate:
         }
         if self.gpu_busy_share is not None:
             data["gpu_busy_share"] = self.gpu_busy_share
+        if self.regime is not None:
+            data["regime"] = self.regime
+        if self.bandwidth_share is not None:
+            data["bandwidth_share"] = self.bandwidth_share
+        if self.traffic_inferred is not None:
+            data["traffic_inferred"] = self.traffic_inferred
         return data
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number or null, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,10 @@ class IntervalConstants:
 
     model_log_q90: float
     repeat_log_sigma: float
+    #: Mondrian constants by predicted regime (GPU-bound: busy share >= physics.GPU_BOUND_SHARE); None: the
+    #: pooled ``model_log_q90`` for every run
+    gpu_bound_log_q90: float | None = None
+    host_bound_log_q90: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,8 @@ class PreEstimator:
         log_t = np.log(parts.epoch_s)
         log_p = np.log(physics.power_from_parts(self.phi, parts, f.tdp_w))
         busy = parts.busy_share
+        regimes = parts.regimes()
+        bandwidth = parts.bandwidth_share
         q = self.log_q90(f)
         estimates = []
         for i, d in enumerate(descriptors):
@@ -174,6 +201,9 @@ class PreEstimator:
                     runs,
                     f.speed_source[i],
                     float(busy[i]),
+                    regimes[i],
+                    float(bandwidth[i]),
+                    not d.model.traffic_counted,
                 )
             )
         return estimates
@@ -182,10 +212,20 @@ class PreEstimator:
         """90 % half-width of log energy per run (before any history calibration)."""
         c = self.interval
         speed = np.where(f.speed_measured, 0.0, f.speed_log_q90)
-        return np.sqrt(c.model_log_q90**2 + speed**2 + f.family_log_q90**2)
+        # traffic inferred from the FLOPs: how far the epoch time moves when the bytes are off by the rule's
+        # 90 % error (0 for counted traffic; small for a compute-bound run)
+        parts = physics.time_parts(self.theta, f)
+        scale = np.exp(f.traffic_log_q90)
+        more = dataclasses.replace(f, bytes_matmul=f.bytes_matmul * scale, bytes_other=f.bytes_other * scale)
+        traffic = np.log(physics.time_parts(self.theta, more).epoch_s / parts.epoch_s)
+        model = np.full(len(parts.epoch_s), c.model_log_q90)
+        if c.gpu_bound_log_q90 is not None and c.host_bound_log_q90 is not None:
+            gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
+            model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
+        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2)
 
     # ------------------------------------------------------------ calibration
-    def calibrated(self, history: RunHistory) -> PreEstimator:
+    def calibrated(self, history: RunSource) -> PreEstimator:
         """This estimator with a per-GPU correction from the recorded runs (Bayesian shrinkage to 0).
 
         The model's error on a run splits into a part shared by every run on that GPU (the machine: GPU,
@@ -247,7 +287,7 @@ class PreEstimator:
             "fitted_runs": self.fitted_runs,
             "time": dict(zip(physics.TIME_PARAM_NAMES, self.theta.tolist(), strict=True)),
             "power": dict(zip(physics.POWER_PARAM_NAMES, self.phi.tolist(), strict=True)),
-            "interval": dataclasses.asdict(self.interval),
+            "interval": {k: v for k, v in dataclasses.asdict(self.interval).items() if v is not None},
             "selected": dict(self.selected),
         }
 
@@ -264,7 +304,10 @@ class PreEstimator:
                 theta=np.array([float(time_params[n]) for n in physics.TIME_PARAM_NAMES]),
                 phi=np.array([float(power_params[n]) for n in physics.POWER_PARAM_NAMES]),
                 interval=IntervalConstants(
-                    **{f.name: float(interval[f.name]) for f in dataclasses.fields(IntervalConstants)}
+                    model_log_q90=float(interval["model_log_q90"]),
+                    repeat_log_sigma=float(interval["repeat_log_sigma"]),
+                    gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
+                    host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
                 selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]

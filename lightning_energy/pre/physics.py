@@ -1,15 +1,18 @@
-"""The PRE model: epoch time from work over the GPU's *measured* training speed, power from utilisation.
+"""The PRE model: epoch time from a roofline of the GPU's *measured* training speeds, power from utilisation.
 
 Epoch time (s)::
 
-    work_flop   = (train_samples * (1 + 2 * trainable_share) + val_samples) * forward_flops_per_sample
-    speed       = achieved training FLOP/s of the GPU at this precision for this model's conv/matmul mix
-                  (throughput.json: measured, or a datasheet fallback)
+    passes      = train_samples * (1 + 2 * trainable_share) + val_samples        (forward-pass equivalents)
+    byte_passes = train_samples * (1 + (r - 1) * trainable_share) + val_samples  (r: training/forward traffic)
+    flop_s      = passes * FLOPs * (c / S_conv + (1 - c) / S_matmul) / efficiency
     efficiency  = s / (s + half_step_flop) * (REF + half_step_flop) / REF,   s = batch_size * forward FLOPs,
                   REF = REFERENCE_STEP_FLOP, the step size of the throughput references (efficiency 1 there)
-    compute_s   = work_flop / (speed * efficiency)                  (GPU kernels; small steps fill it less)
-    overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (launches, optimizer, Python: per step,
-                                                                      the same on every GPU)
+    bytes_s     = byte_passes * (bytes_other / BW) + train_steps * trainable * parameter traffic / BW
+    compute_s   = max(flop_s, byte_passes * bytes_matmul / BW) + bytes_s      (GPU kernels: the roofline)
+    overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (optimizer, Python: per step, the same
+                                                                      on every GPU)
+                  + (3 * train_steps + val_steps) * forward_kernels * launch_s   (kernel launches; launch_s
+                                                                      fitted on Lambda's workloads)
     host_s      = (train_samples + val_samples) * host_s_per_sample * (input_numel / 49152) ** numel_exponent
     epoch_s     = ((compute_s + overhead_s) ** k + host_s ** k) ** (1 / k)      k = overlap_exponent
 
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lightning_energy.pre import roofline
 from lightning_energy.pre.descriptors import RunDescriptor
 from lightning_energy.pre.throughput import gpu_speed
 
@@ -44,6 +48,10 @@ STEP_S_REFERENCE = 0.1
 #: A run whose GPU is predicted busy at least this share of the epoch is called "GPU-bound" in reports and
 #: benchmarks (a fixed, round split; nothing is tuned on it).
 GPU_BOUND_SHARE = 0.8
+
+#: Kernels a training step launches per forward kernel (backward about twice the forward's, plus the
+#: optimizer): a round figure, not fitted.
+TRAINING_KERNELS_PER_FORWARD = 3.0
 
 #: Per-step overhead of a validation step relative to a training step (forward only: about a third of the
 #: kernels, no optimizer step).
@@ -75,6 +83,14 @@ class Features:
     conv_share: np.ndarray
     tdp_w: np.ndarray
     speed_source: tuple[str, ...]
+    conv_flops: np.ndarray
+    matmul_flops: np.ndarray
+    bandwidth_bs: np.ndarray
+    bytes_matmul: np.ndarray
+    bytes_other: np.ndarray
+    parameter_bytes: np.ndarray
+    traffic_log_q90: np.ndarray
+    forward_kernels: np.ndarray
 
     @property
     def speed_measured(self) -> np.ndarray:
@@ -86,6 +102,12 @@ class Features:
         speeds = [
             gpu_speed(d.gpu, d.model.precision, d.model.conv_share, d.model.matmul_tf32) for d in descriptors
         ]
+        roofs = [
+            roofline.gpu_roofline(d.gpu, d.model.precision, d.model.matmul_tf32, d.model.conv_share)
+            for d in descriptors
+        ]
+        traffic = [roofline.model_traffic(d.model) for d in descriptors]
+        per_parameter = float(roofline.constants()["parameter_bytes_per_step"])
 
         def col(values: Sequence[float]) -> np.ndarray:
             return np.asarray(values, dtype=float)
@@ -98,28 +120,57 @@ class Features:
             input_numel=col([d.model.input_numel for d in descriptors]),
             trainable_share=col([d.model.trainable_share for d in descriptors]),
             speed_flops=col([s.training_flops for s in speeds]),
-            speed_log_q90=col([s.log_q90 for s in speeds]),
+            speed_log_q90=col([r.log_q90 for r in roofs]),
             family_log_q90=col([s.family_log_q90 for s in speeds]),
             conv_share=col([d.model.conv_share for d in descriptors]),
             tdp_w=col([d.gpu.tdp_w for d in descriptors]),
-            speed_source=tuple(s.source for s in speeds),
+            speed_source=tuple(r.source for r in roofs),
+            conv_flops=col([r.conv_flops for r in roofs]),
+            matmul_flops=col([r.matmul_flops for r in roofs]),
+            bandwidth_bs=col([r.bandwidth_bs for r in roofs]),
+            bytes_matmul=col([t.matmul for t in traffic]),
+            bytes_other=col([t.other for t in traffic]),
+            parameter_bytes=col([(d.model.parameter_count or 0) * per_parameter for d in descriptors]),
+            traffic_log_q90=col([t.log_q90 for t in traffic]),
+            forward_kernels=col([d.model.forward_kernels or 0 for d in descriptors]),
         )
 
 
 @dataclass(frozen=True)
 class TimeParts:
-    """Predicted per-epoch times (s), one entry per run."""
+    """Predicted per-epoch times (s), one entry per run; ``flop_s``/``bytes_s``: the compute- and the
+    bandwidth-bound parts of the roofline (``compute_s`` is their roofline combination)."""
 
     compute_s: np.ndarray
     overhead_s: np.ndarray
     host_s: np.ndarray
     epoch_s: np.ndarray
     steps: np.ndarray
+    flop_s: np.ndarray
+    bytes_s: np.ndarray
 
     @property
     def busy_share(self) -> np.ndarray:
         """Share of the epoch the GPU runs kernels."""
         return self.compute_s / self.epoch_s
+
+    @property
+    def bandwidth_share(self) -> np.ndarray:
+        """Share of the GPU's kernel time bound by memory bandwidth rather than FLOP/s."""
+        return self.bytes_s / self.compute_s
+
+    def regimes(self) -> tuple[str, ...]:
+        """Per run: host-bound (loading, launches and Python outweigh the GPU's kernels), else bandwidth- or
+        compute-bound by the larger side of the roofline."""
+        out = []
+        for compute, overhead, host, share in zip(
+            self.compute_s, self.overhead_s, self.host_s, self.bandwidth_share, strict=True
+        ):
+            if max(host, overhead) > compute:
+                out.append(roofline.HOST)
+            else:
+                out.append(roofline.BANDWIDTH if share > 0.5 else roofline.COMPUTE)
+        return tuple(out)
 
 
 def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
@@ -128,11 +179,22 @@ def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
     half = np.exp(log_half)
     step_flop = f.batch_size * f.flops_per_sample
     efficiency = step_flop / (step_flop + half) * (REFERENCE_STEP_FLOP + half) / REFERENCE_STEP_FLOP
-    work = (f.train_samples * (1.0 + 2.0 * f.trainable_share) + f.val_samples) * f.flops_per_sample
-    compute_s = work / (f.speed_flops * efficiency)
+    passes = f.train_samples * (1.0 + 2.0 * f.trainable_share) + f.val_samples
+    r = float(roofline.constants()["training_traffic_factor"])
+    byte_passes = f.train_samples * (1.0 + (r - 1.0) * f.trainable_share) + f.val_samples
+    per_flop = f.conv_share / f.conv_flops + (1.0 - f.conv_share) / f.matmul_flops
+    flop_s = passes * f.flops_per_sample * per_flop / efficiency
     train_steps = np.ceil(f.train_samples / f.batch_size)
+    bytes_s = (
+        byte_passes * f.bytes_other + train_steps * f.trainable_share * f.parameter_bytes
+    ) / f.bandwidth_bs
+    matmul_s = np.maximum(flop_s, byte_passes * f.bytes_matmul / f.bandwidth_bs)
+    compute_s = matmul_s + bytes_s
     val_steps = np.ceil(f.val_samples / f.batch_size)
-    overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(log_overhead)
+    launches = (TRAINING_KERNELS_PER_FORWARD * train_steps + val_steps) * f.forward_kernels
+    overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(
+        log_overhead
+    ) + launches * float(roofline.constants()["launch_s"])
     host_s = (
         (f.train_samples + f.val_samples)
         * np.exp(log_host)
@@ -140,7 +202,9 @@ def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
     )
     device_s = compute_s + overhead_s
     epoch_s = (device_s**overlap + host_s**overlap) ** (1.0 / overlap)
-    return TimeParts(compute_s, overhead_s, host_s, epoch_s, np.maximum(train_steps + val_steps, 1.0))
+    steps = np.maximum(train_steps + val_steps, 1.0)
+    bandwidth_s = compute_s - np.minimum(flop_s, compute_s)
+    return TimeParts(compute_s, overhead_s, host_s, epoch_s, steps, flop_s, bandwidth_s)
 
 
 def epoch_seconds(theta: np.ndarray, f: Features) -> np.ndarray:

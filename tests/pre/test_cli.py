@@ -25,7 +25,7 @@ def _estimate(argv: list[str]) -> int:
 
 
 def _rows(out: str) -> list[list[str]]:
-    return [line.split() for line in out.splitlines()[2:]]
+    return [line.split() for line in out.splitlines()[2:] if line.split() and line.split()[0].isdigit()]
 
 
 def test_cli_ranks_gpus_cheapest_first_with_three_significant_figures(
@@ -186,7 +186,7 @@ def test_cli_token_model_gets_integer_inputs(
 
 def test_cli_user_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, message in (
-        (["--gflops", "8", *COMMON, "--gpu", "B9000"], "gpu must be one of"),
+        (["--gflops", "8", *COMMON, "--gpu", "B9000"], "not in the GPU table"),
         (["--gflops", "-1", *COMMON], "--gflops must be > 0"),
         ([*COMMON], "give the model"),
         (["--gflops", "8", "--model", "torch.nn:Linear", *COMMON], "cannot be combined"),
@@ -201,3 +201,102 @@ def test_cli_user_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> Non
         assert _estimate(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_cli_help_reads_well_and_explains_gflops(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    add_estimate_parser(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["estimate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "90%%" not in text and "90% intervals" in text and "GPU energy only" in text
+    assert "2 per multiply-accumulate" in text and "8.2 GFLOPs = 4.1 GMACs" in text
+
+
+@pytest.mark.parametrize("shape", ["3,x,224", "3,,224", "3,224,", "3.5,224", "3,-224", "0,224", "abc"])
+def test_cli_rejects_a_malformed_input_shape(shape: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--gflops", "8", "--input-shape", shape, "--batch-size", "8", "--train-samples", "80"]
+    assert _estimate([*argv, "--epochs", "1", "--gpu", "A10"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-shape" in err and repr(shape) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("shape", ["3,224,224", "3x224x224", "(3, 224, 224)"])
+def test_cli_accepts_the_usual_shape_spellings(shape: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--gflops", "8", "--input-shape", shape, "--batch-size", "8", "--train-samples", "80"]
+    assert _estimate([*argv, "--epochs", "1", "--gpu", "A10"]) == 0
+    assert "input (3, 224, 224)" in capsys.readouterr().out
+
+
+def test_cli_unknown_gpu_says_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _estimate(["--gflops", "8", *COMMON, "--gpu", "A100"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean" in err and err.count("\n") == 1
+    assert err.count("A100") == 5 and "A10'" not in err and "GTX 750 Ti" not in err
+
+
+def test_cli_wrong_input_shape_reports_the_real_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)  # a Linear(8, ...): a float input of 8 features
+    rest = ["--input-shape", "7", "--batch-size", "4", "--train-samples", "100", "--epochs", "1"]
+    assert _estimate(["--model", f"{tmp_path}/tiny.py:Tiny", *rest, "--gpu", "T4"]) == 2
+    err = capsys.readouterr().err
+    # the float attempt's shape mismatch is shown first, not only the integer fallback's dtype error
+    assert "zero float batch: RuntimeError" in err and "1x7 and 8x2" in err and err.count("\n") == 1
+    assert err.index("float batch") < err.index("integer (token ids) batch")
+
+
+def test_cli_missing_class_names_the_file_not_an_internal_module(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "tiny.py").write_text(TINY_MODEL)
+    argv = ["--model", f"{tmp_path}/tiny.py:Nope", "--input-shape", "8", "--batch-size", "4"]
+    assert _estimate([*argv, "--train-samples", "100", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "_lightning_energy_model" not in err and str(tmp_path / "tiny.py") in err
+
+
+def test_cli_says_what_is_counted_and_when_the_ranking_is_not_decided(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gpus = ["--gpu", "A100 40GB PCIe", "--gpu", "H100 PCIe", "--gpu", "A40", "--gpu", "GTX 750 Ti"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus]) == 0
+    out = capsys.readouterr().out
+    assert "counted: GPU energy only" in out
+    assert "not decided: these" in out and "within the uncertainty" in out
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    close = data["within_uncertainty"]
+    runs = {r["gpu_name"]: r for r in data["runs"]}
+    top = data["runs"][0]
+    assert close[0] == top["gpu_name"] and len(close) >= 2
+    for name, run in runs.items():
+        overlaps = run["low_j"] <= top["high_j"] and top["low_j"] <= run["high_j"]
+        assert (name in close) == overlaps
+    assert data["counted"].startswith("GPU energy only")
+
+
+def test_cli_sorts_by_time(capsys: pytest.CaptureFixture[str]) -> None:
+    gpus = ["--gpu", "T4", "--gpu", "H100 SXM", "--gpu", "A10", "--gpu", "L4"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--sort", "time", "--json"]) == 0
+    seconds = [r["epoch_seconds"] for r in json.loads(capsys.readouterr().out)["runs"]]
+    assert seconds == sorted(seconds)
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
+    energies = [r["epoch_energy_j"] for r in json.loads(capsys.readouterr().out)["runs"]]
+    assert energies == sorted(energies) and seconds != energies
+
+
+def test_cli_shows_the_regime_and_why_the_top_pick_wins(capsys: pytest.CaptureFixture[str]) -> None:
+    gpus = ["--gpu", "A100 40GB PCIe", "--gpu", "H100 PCIe", "--gpu", "RTX 4090"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus]) == 0
+    out = capsys.readouterr().out
+    assert "bound" in out.splitlines()[1]
+    rows = _rows(out)
+    assert all({"compute", "bandwidth", "host"} & set(row) for row in rows)
+    why = [line for line in out.splitlines() if line.startswith("why ")]
+    assert len(why) == 1 and rows[0][1] in why[0] and "% less energy" in why[0]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["why"] == why[0]
+    assert {run["regime"] for run in data["runs"]} <= {"compute-bound", "bandwidth-bound", "host-bound"}

@@ -82,3 +82,55 @@ def test_gaissa_loader_errors_name_the_field(tmp_path: Path, gaissa_dir: Path) -
         load_gaissa_runs(tmp_path / "nowhere")
     runs = load_gaissa_runs(gaissa_dir)
     assert len(runs) == 857 and all(r.descriptor.model.conv_share == 1.0 for r in runs)
+
+
+def test_conformal_constant_treats_each_held_out_group_as_one_unit() -> None:
+    from tools.pre_fit import conformal_q90
+
+    def fold(q: float) -> tuple[np.ndarray, np.ndarray]:
+        errors = np.full(50, q)  # every run of the group has the group's error
+        return errors, np.ones(50, dtype=bool)
+
+    # a big fold of small errors does not drown a small fold of large ones (v4's pooled quantile did)
+    few = [(np.full(1000, 0.1), np.ones(1000, dtype=bool)), fold(0.2), fold(0.5)]
+    assert conformal_q90(few) == pytest.approx(0.5)  # n < 9 groups: the largest
+    many = [fold(q) for q in np.linspace(0.05, 1.0, 20)]
+    assert conformal_q90(many) == pytest.approx(np.linspace(0.05, 1.0, 20)[18])  # ceil(21 x 0.9) = 19th
+    assert np.isnan(conformal_q90([(np.ones(3), np.zeros(3, dtype=bool))]))
+
+
+def test_interval_constant_is_the_larger_of_the_run_and_group_quantiles() -> None:
+    from tools.pre_fit import conformal_q90, interval_q90, split_conformal_q90
+
+    ones = np.ones(50, dtype=bool)
+    # one group far off, the others exact: the group rule (n < 9: the largest group score) dominates
+    spread = [(np.full(50, 0.1), ones), (np.full(50, 0.1), ones), (np.full(50, 0.8), ones)]
+    assert conformal_q90(spread) == pytest.approx(0.8)
+    assert split_conformal_q90(spread) == pytest.approx(0.8)  # a third of the weight > 10 %
+    assert interval_q90(spread) == pytest.approx(0.8)
+    # 20 alike groups: the group rule (19th of 20 interpolated group quantiles) is below the run-level
+    # quantile (an observed error at or above 90 % of the pooled weight): the run rule sets the constant
+    groups = [(np.linspace(0.0, 1.0, 50), ones)] * 20
+    assert conformal_q90(groups) == pytest.approx(0.9)
+    assert split_conformal_q90(groups) == pytest.approx(45 / 49)  # the 46th of 50 errors
+    assert interval_q90(groups) == pytest.approx(45 / 49)
+    mixed = [(np.full(200, 0.1), np.ones(200, dtype=bool)), (np.full(50, 0.5), ones)]
+    assert interval_q90(mixed) == max(split_conformal_q90(mixed), conformal_q90(mixed))
+    assert np.isnan(interval_q90([(np.ones(3), np.zeros(3, dtype=bool))]))
+
+
+def test_shipped_interval_constant_follows_the_rule(gaissa_dir: Path) -> None:
+    """The shipped ``q_model`` is max(run-level, group-conformal) of the selected fit's held-out errors."""
+    from tools.pre_fit import conformal_q90, group_folds, split_conformal_q90
+
+    runs = load_gaissa_runs(gaissa_dir)
+    ds = Dataset.from_runs(runs)
+    shipped = json.loads((REPO / "lightning_energy/pre/coefficients.json").read_text())
+    weight = shipped["selected"]["prior_weight"]
+    overlap = shipped["selected"]["overlap_exponent"]
+    errors = []
+    for _, _, train, test in group_folds(ds, np.arange(len(runs))):
+        t, p, _ = fit_params(ds, train, weight, overlap).predict_log(ds, test)
+        errors.append((np.abs(t + p - ds.log_e[test]), ds.features.speed_measured[test]))
+    run_q, group_q = split_conformal_q90(errors), conformal_q90(errors)
+    assert shipped["interval"]["model_log_q90"] == pytest.approx(max(run_q, group_q), rel=1e-9)
