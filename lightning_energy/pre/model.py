@@ -331,7 +331,7 @@ class PreEstimator:
             raise EstimationError(f"coefficients {str(path)!r} must be a JSON object")
         estimator = cls.from_dict(data)
         constants = [*estimator.theta.tolist(), *estimator.phi.tolist()]
-        constants += [float(v) for v in dataclasses.astuple(estimator.interval)]
+        constants += [float(v) for v in dataclasses.astuple(estimator.interval) if v is not None]
         if not all(math.isfinite(v) for v in constants):
             raise EstimationError(f"coefficients {str(path)!r} hold a value that is not a finite number")
         return estimator
