@@ -178,7 +178,7 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
     ax.set_ylim(bottom=0)
     ax.set_xlim(*_x_limits(report, s))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
 
 
 def _title(report: RunReport, scale: float, unit: str) -> str:
@@ -244,7 +244,7 @@ def _report_figure(report: RunReport) -> Figure:
     bottom.set_ylabel(f"per epoch ({bar_unit})")
     bottom.set_xlabel("epochs completed (epoch 0 runs from x = 0 to x = 1)")
     bottom.grid(alpha=0.3, axis="y")
-    bottom.legend(loc="lower right", fontsize=8)
+    bottom.legend(loc="best", fontsize=8)
     return figure
 
 
