@@ -230,7 +230,7 @@ def _report_figure(report: RunReport) -> Figure:
     if len(s.done) <= _FEW:
         labels = ["" if e is None else f"{sig(e / bar_scale)} {bar_unit}" for e in s.energy]
         bottom.bar_label(bars, labels=labels, fontsize=8, padding=2)
-        bottom.margins(y=0.2)
+    bottom.margins(y=0.3)  # room above the bars for the labels and the legend
     missing = [x for x, e in zip(s.done, s.energy, strict=True) if e is None]
     if missing:
         bottom.plot(
