@@ -1,9 +1,9 @@
 """Quickstart: a small real training on the CPU with the default ``EnergyCallback()``.
 
 Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 20 epochs in
-under a minute on two lightly loaded cores. The progress bar shows the energy so far and the projected total (``proj_``)
-in a unit that suits the run (``Wh`` or ``mWh`` here); TensorBoard logs, ``energy_report.json`` and
-``energy_epochs.csv`` land in the run's log directory. Run it with ``make demo`` or
+under a minute on two lightly loaded cores. The progress bar shows the energy so far and the projected
+total (``proj_``) in a unit that suits the run (``Wh`` or ``mWh`` here); TensorBoard logs,
+``energy_report.json`` and ``energy_epochs.csv`` land in the run's log directory. Run it with ``make demo`` or
 ``python examples/quickstart.py --help``.
 """
 
