@@ -1,9 +1,9 @@
 """Quickstart: a small real training on the CPU with the default ``EnergyCallback()``.
 
 Synthetic data (no downloads): 32x32 images of noisy class-specific patterns, a small CNN, 20 epochs in
-under a minute on two cores. The progress bar shows the energy so far and the projected total (``proj_``)
-in a unit that suits the run (``mWh`` here); TensorBoard logs, ``energy_report.json`` and
-``energy_epochs.csv`` land in the run's log directory. Run it with ``make demo`` or
+under a minute on two lightly loaded cores. The progress bar shows the energy so far and the projected
+total (``proj_``) in a unit that suits the run (``Wh`` or ``mWh`` here); TensorBoard logs,
+``energy_report.json`` and ``energy_epochs.csv`` land in the run's log directory. Run it with ``make demo`` or
 ``python examples/quickstart.py --help``.
 """
 
@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_energy import EnergyCallback, RunReport, load_report
-from lightning_energy.units import format_energy
+from lightning_energy.units import format_energy, format_mass
 
 
 def synthetic_images(n: int, classes: int, seed: int) -> TensorDataset:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> RunReport:
         print(f"STEP: {final.reason or 'not stable'}")
     if report.carbon is not None and report.carbon.co2_kg is not None:
         carbon = report.carbon
-        print(f"CO2: {carbon.co2_kg * 1000:.3g} g at {carbon.g_per_kwh:.0f} g/kWh ({carbon.source})")
+        print(f"CO2: {format_mass(carbon.co2_kg)} at {carbon.g_per_kwh:.0f} g/kWh ({carbon.source})")
     print(f"report: {report_dir / 'energy_report.json'}   TensorBoard: tensorboard --logdir {args.out}")
     return report
 

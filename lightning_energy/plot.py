@@ -87,25 +87,56 @@ def _max_j(report: RunReport) -> float:
     return max([*_series(report).cumulative, report.max_j()])
 
 
+_FEW = 6  # up to this many points, each one is drawn as a marker with its interval as an error bar
+
+
+def _x_limits(report: RunReport, s: _Series) -> tuple[float, float]:
+    """From just before 0 to just after the last epoch done or planned: one epoch is not a sliver."""
+    right = float(max([1, *s.done]))
+    if report.max_epochs is not None and math.isfinite(report.max_epochs):
+        right = max(right, report.max_epochs)
+    margin = max(0.15, 0.03 * right)
+    return -margin, right + margin
+
+
 def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> None:
     s = _series(report)
+    few = len(s.done) <= _FEW
     ax.plot(
-        [0, *s.done], [c / scale for c in s.cumulative], "-o", ms=3, color=_MEASURED, label="measured so far"
+        [0, *s.done],
+        [c / scale for c in s.cumulative],
+        "-o",
+        ms=6 if few else 3,
+        color=_MEASURED,
+        label="measured so far",
     )
     history = s.history
     if history:
         x = [h.epoch + 1 for h in history]
+        total = [h.total_j / scale for h in history]
         low = [h.low_j / scale for h in history]
         high = [h.high_j / scale for h in history]
-        ax.fill_between(x, low, high, color=_PROJECTED, alpha=0.2, step=None, label="projection interval")
-        ax.plot(
-            x,
-            [h.total_j / scale for h in history],
-            "-s",
-            ms=3,
-            color=_PROJECTED,
-            label="STEP projected total",
-        )
+        if len(history) > 1:
+            ax.fill_between(x, low, high, color=_PROJECTED, alpha=0.2, label="projection interval")
+        if len(history) <= _FEW:  # a band over one or two points is invisible: error bars and markers
+            ax.errorbar(
+                x,
+                total,
+                yerr=[
+                    [t - lo for t, lo in zip(total, low, strict=True)],
+                    [h - t for t, h in zip(total, high, strict=True)],
+                ],
+                fmt="s",
+                ms=7,
+                capsize=6,
+                elinewidth=1.5,
+                color=_PROJECTED,
+                label="STEP projected total and interval",
+            )
+            if len(history) > 1:
+                ax.plot(x, total, "-", color=_PROJECTED, lw=1)
+        else:
+            ax.plot(x, total, "-s", ms=3, color=_PROJECTED, label="STEP projected total")
         declared = report.first_stable
         if declared is not None:
             ax.axvline(declared.epoch + 1, color=_STABLE, ls=":", lw=1)
@@ -129,7 +160,14 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
     wx, wy = _window_series(report)
     if wx:
         ax.plot(
-            wx, [v / scale for v in wy], "-", lw=0.8, color=_PROJECTED, alpha=0.6, label="in-epoch projection"
+            wx,
+            [v / scale for v in wy],
+            "-o" if len(s.done) <= 2 else "-",
+            ms=3,
+            lw=0.8,
+            color=_PROJECTED,
+            alpha=0.6,
+            label="in-epoch projection",
         )
     pre = report.pre_available
     if pre is not None and pre.total_j is not None:
@@ -138,15 +176,16 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
             ax.axhspan(pre.low_j / scale, pre.high_j / scale, color=_PRE, alpha=0.07)
     ax.set_ylabel(f"energy of the run ({unit})")
     ax.set_ylim(bottom=0)
+    ax.set_xlim(*_x_limits(report, s))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
 
 
 def _title(report: RunReport, scale: float, unit: str) -> str:
     s = _series(report)
     measured = report.totals.energy_j
     parts = [
-        f"{report.status} run, {len(s.done)} epochs, measured "
+        f"{report.status} run, {len(s.done)} epoch{'' if len(s.done) == 1 else 's'}, measured "
         + ("nothing" if measured is None else f"{sig(measured / scale)} {unit}")
     ]
     if s.history:
@@ -165,6 +204,11 @@ def plot_report(report: RunReport, path: str | os.PathLike[str]) -> Path:
     point where it became stable, and the PRE estimate. Bottom: the energy of each epoch (missing ones
     marked). Returns the path written. Raises ImportError (with the install hint) without matplotlib.
     """
+    return _save(_report_figure(report), path)
+
+
+def _report_figure(report: RunReport) -> Figure:
+    """The figure :func:`plot_report` saves (top: convergence; bottom: energy of each epoch)."""
     unit, scale = energy_unit(_max_j(report))
     figure = _new_figure(9.0, 6.5)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
@@ -173,15 +217,35 @@ def plot_report(report: RunReport, path: str | os.PathLike[str]) -> Path:
     s = _series(report)
     bar_unit, bar_scale = energy_unit(max([e or 0.0 for e in s.energy], default=0.0))
     heights = [(e or 0.0) / bar_scale for e in s.energy]
-    bottom.bar(s.done, heights, color=_BAR, edgecolor=_MEASURED, width=0.8, label="energy of the epoch")
+    # each bar spans its epoch: epoch e from x = e to x = e + 1
+    bars = bottom.bar(
+        [x - 1 for x in s.done],
+        heights,
+        color=_BAR,
+        edgecolor=_MEASURED,
+        width=0.9,
+        align="edge",
+        label="energy of the epoch",
+    )
+    if len(s.done) <= _FEW:
+        labels = ["" if e is None else f"{sig(e / bar_scale)} {bar_unit}" for e in s.energy]
+        bottom.bar_label(bars, labels=labels, fontsize=8, padding=2)
+    bottom.margins(y=0.3)  # room above the bars for the labels and the legend
     missing = [x for x, e in zip(s.done, s.energy, strict=True) if e is None]
     if missing:
-        bottom.plot(missing, [0.0] * len(missing), "x", color="red", ms=9, label="missing (not measured)")
+        bottom.plot(
+            [x - 0.5 for x in missing],
+            [0.0] * len(missing),
+            "x",
+            color="red",
+            ms=9,
+            label="missing (not measured)",
+        )
     bottom.set_ylabel(f"per epoch ({bar_unit})")
-    bottom.set_xlabel("epochs completed (epoch 0 ends at x = 1)")
+    bottom.set_xlabel("epochs completed (epoch 0 runs from x = 0 to x = 1)")
     bottom.grid(alpha=0.3, axis="y")
-    bottom.legend(loc="lower right", fontsize=8)
-    return _save(figure, path)
+    bottom.legend(loc="best", fontsize=8)
+    return figure
 
 
 def plot_compare(

@@ -145,8 +145,8 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
         since = final.stable_since if final is not None else None
         if since is not None and since < declared.epoch:
             lines.append(
-                f"  (the level is dated back to epoch {since}, where it began; STEP declared it only after "
-                f"epoch {declared.epoch}, once enough epochs confirmed it)"
+                f"  (dated back to epoch {since}, where the level began; declared only after epoch "
+                f"{declared.epoch}, once enough epochs confirmed it)"
             )
     pre = report.pre_available
     if pre is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ from lightning.pytorch.cli import LightningCLI
 from lightning_energy.callback import EnergyCallback
 from lightning_energy.report import load_report
 
-CONFIG = Path(__file__).resolve().parents[1] / "examples" / "config.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "examples" / "config.yaml"
 
 
 def _test_config(tmp_path: Path) -> Path:
@@ -67,3 +70,20 @@ def test_lightningcli_fit_with_energy_callback(tmp_path: Path) -> None:
     assert carbon.co2_kg == pytest.approx(200.0 / 3.6e6 * carbon.g_per_kwh / 1000)
     assert len(report.history) == 2
     assert list(tmp_path.rglob("events.out.tfevents.*")), "the default TensorBoard logger got the layout"
+
+
+@pytest.mark.timeout(180)
+def test_the_command_the_config_gives_really_trains(tmp_path: Path) -> None:
+    """The command written at the top of examples/config.yaml, run as a user would, writes a report."""
+    commands = [
+        line.strip("# ").split()
+        for line in CONFIG.read_text().splitlines()
+        if line.lstrip("# ").startswith("python ")
+    ]
+    assert commands == [["python", "examples/cli_model.py", "fit", "--config", "examples/config.yaml"]]
+    command = commands[0]
+    command[0], command[1], command[-1] = sys.executable, str(ROOT / command[1]), str(_test_config(tmp_path))
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=170, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = load_report(tmp_path)
+    assert report.status == "complete" and report.totals.energy_j == pytest.approx(200.0)

@@ -11,7 +11,7 @@ import pytest
 from report_examples import example_report
 
 from lightning_energy.accounting import EpochRecord
-from lightning_energy.plot import PLOT_INSTALL_HINT, plot_compare, plot_report
+from lightning_energy.plot import PLOT_INSTALL_HINT, _report_figure, plot_compare, plot_report
 from lightning_energy.report_model import PreSummary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -70,3 +70,25 @@ def test_missing_matplotlib_says_how_to_install(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(ImportError, match=r"pip install lightning-energy\[plot\]"):
         plot_report(example_report(), tmp_path / "r.png")
     assert "lightning-energy[plot]" in PLOT_INSTALL_HINT
+
+
+def test_a_one_epoch_run_is_legible() -> None:
+    """One epoch: the projection is a marker with its interval as an error bar (a band over one point is
+    invisible), the x axis is not a sliver around one point, the epoch's bar spans its epoch, labelled."""
+    from matplotlib.container import ErrorbarContainer
+
+    report = example_report(num_epochs=1, max_epochs=1)
+    figure = _report_figure(report)
+    top, bottom = figure.axes[:2]
+    bars = [c for c in top.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1, "the single projection is drawn with its interval"
+    (marker,) = [line for line in top.get_lines() if line.get_marker() == "s"]
+    assert list(marker.get_xdata()) == [1] and marker.get_markersize() >= 6
+    left, right = top.get_xlim()
+    assert left < 0 < 1 < right and right - left < 2
+    (patch,) = bottom.patches
+    assert patch.get_x() == pytest.approx(0.0) and 0.8 <= patch.get_width() <= 1.0  # epoch 0 is x in [0, 1]
+    assert [t.get_text() for t in bottom.texts] == ["5.04 Wh"]
+    assert "1 epoch," in top.get_title()
+    many = _report_figure(example_report(num_epochs=10))
+    assert not [c for c in many.axes[0].containers if isinstance(c, ErrorbarContainer)]  # the band suffices

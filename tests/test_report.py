@@ -209,7 +209,7 @@ def test_report_explains_why_stable_since_and_first_declared_differ() -> None:
     text = format_table(replace(report, history=history))
     assert "one per-epoch energy level since epoch 2" in text
     assert "STEP first declared stable after epoch 7: " in text
-    assert "dated back to epoch 2, where it began; STEP declared it only after epoch 7, once enough" in text
+    assert "(dated back to epoch 2, where the level began; declared only after epoch 7, once enough" in text
 
 
 @pytest.mark.parametrize(
