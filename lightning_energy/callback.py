@@ -4,20 +4,16 @@ The callback is glue: it reads the meter at Lightning's boundaries, sums epoch e
 hands everything to :class:`~lightning_energy.run.EnergyRun`, which owns the ledger, the STEP projections,
 the PRE estimate and the report. Each hook is a few lines.
 
-The epoch window: a training epoch's energy is the meter's reading at ``on_train_epoch_end`` minus its
-reading at ``on_train_epoch_start``. It includes every training step and the validation loop that runs at
-the end of the epoch (Lightning runs it before ``on_train_epoch_end``); it excludes the sanity check, which
-runs before the first epoch, and what runs after the epoch (checkpoints saved by callbacks ordered after
-this one). The whole fit, sanity check and gaps included, is reported separately as ``fit_energy_j``.
-
-In-epoch windows every ``window_batches`` training batches (default: 1/20 of the epoch) and the live
-progress bar are scheduled by :class:`~lightning_energy.metering.Metering`, the pure state machine this
-callback feeds with timestamped readings. The logged metrics and their units are listed in the docs
-(``docs/callback.md``).
+An epoch's energy is the meter's reading at ``on_train_epoch_end`` minus its reading at
+``on_train_epoch_start``: every training step and the validation run at the epoch's end, not the sanity
+check nor what runs after the epoch; the whole fit is reported as ``fit_energy_j``. The boundaries, the
+in-epoch windows, the rank scaling and the bar's schedule are kept by the pure
+:class:`~lightning_energy.metering.Metering`; the logged metrics are listed in ``docs/callback.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,12 +24,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_energy import fit_estimate, trainer_info
-from lightning_energy._validate import finite_number
+from lightning_energy._validate import check_callback_flags, finite_number
 from lightning_energy.carbon import resolve_carbon_intensity
-from lightning_energy.errors import EnergyError
-from lightning_energy.metering import Due, Metering, Reading, Window, take_reading
-from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
-from lightning_energy.report_model import PreSummary
+from lightning_energy.meter_session import MeterSession
+from lightning_energy.metering import Due, Metering, Reading, missing_epoch_message
+from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
 
@@ -72,28 +67,12 @@ class EnergyCallback(pl.Callback):
         refresh_s: float = 2.0,
         window_batches: int | None = None,
     ) -> None:
-        if isinstance(meter, str):
-            if meter != "auto":
-                raise ValueError(f"meter must be 'auto' or a meter instance, got {meter!r}")
-            self._user_meter: EnergyMeter | None = None
-        else:
-            self._user_meter = as_meter(meter)  # TypeError naming `meter` for a class or a non-meter
+        self._user_meter = MeterSession.user_meter(meter)
         if projector is not None and not isinstance(projector, StepProjector):
             raise TypeError(f"projector must be a StepProjector or None, got {type(projector).__name__}")
-        for name, flag in (("estimate", estimate), ("report", report)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be True or False, got {flag!r}")
-        if history_path is not None and not isinstance(history_path, str | Path | bool):
-            raise TypeError(
-                f"history_path must be a path, None (default location) or False (no history), "
-                f"got {history_path!r}"
-            )
-        if window_batches is not None and (
-            isinstance(window_batches, bool) or not isinstance(window_batches, int) or window_batches < 0
-        ):
-            raise ValueError(
-                f"window_batches must be a whole number of batches >= 0 or None, got {window_batches!r}"
-            )
+        check_callback_flags(
+            estimate=estimate, report=report, history_path=history_path, window_batches=window_batches
+        )
         self.meter_spec = meter
         self.carbon = resolve_carbon_intensity(carbon_intensity, pue=pue)
         self.estimate = estimate
@@ -103,7 +82,7 @@ class EnergyCallback(pl.Callback):
         self.window_batches = window_batches
         self.projector = projector
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
-        self._meter: EnergyMeter = NullMeter("the callback has not been set up by a Trainer yet")
+        self._meter = MeterSession.closed("the callback has not been set up by a Trainer yet", self._warn)
         self._pending_state: Mapping[str, Any] | None = None
         self._reset_fit_state()
 
@@ -118,26 +97,26 @@ class EnergyCallback(pl.Callback):
         self._written = False
         self._warned: set[str] = set()
 
-    # ----------------------------------------------------------------------------------------------- hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        self._reset_fit_state(
-            trainer.world_size
-        )  # a new fit is a new run; a resume loads the old one's state
+        self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
         if self.projector is not None:  # the user's settings, without what an earlier fit fed it
             projector = self.projector.fresh()
         else:
             projector = StepProjector(val_every_n_epochs=trainer_info.val_every_n_epochs(trainer))
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
-        self._meter = self._open_meter(trainer)
+        cuda = trainer_info.cuda_device_indices(trainer)
+        self._meter = MeterSession.open(
+            self._user_meter, cuda, meter_host=trainer.local_rank == 0, warn=self._warn
+        )
         if self._pending_state is not None:
             self._load(self._pending_state)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        self._metering.start_fit(self._read())
+        self._metering.start_fit(self._meter.read())
         if trainer.is_global_zero:
             from lightning_energy.tensorboard import add_energy_layout
 
@@ -176,14 +155,10 @@ class EnergyCallback(pl.Callback):
         record = metering.epoch_record(epoch, end, summed)
         last = metering.finish_epoch(record, end, self.run.window_batches)
         if last is not None:
-            self._feed_window(trainer, last)
+            self.run.close_window(step=trainer.global_step, **dataclasses.asdict(last))
         outcome = self.run.finish_epoch(record)
         if record.missing:
-            self._warn(
-                "missing-epoch",
-                f"epoch {record.epoch}: energy not measured ({record.reason}); it is marked missing, "
-                "later ones are listed in the report",
-            )
+            self._warn("missing-epoch", missing_epoch_message(record))
         # values are already summed over ranks and equal everywhere: "max" only tells Lightning so
         sync = trainer.world_size > 1
         to_logger = bool(trainer.loggers)
@@ -193,13 +168,17 @@ class EnergyCallback(pl.Callback):
         pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        fit_j = self._metering.fit_energy_j(self._read())
+        fit_j = self._metering.fit_energy_j(self._meter.read())
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
         summed = self._sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
         self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
         self._write_report(trainer, self.run.status())
         if trainer.is_global_zero:
-            self._append_history(trainer)
+            problem = fit_estimate.append_history(
+                self.history_path, self.run.pre, self.run.ledger, trainer.world_size
+            )
+            if problem:
+                self._warn("history", problem)
             rank_zero_info(f"lightning_energy: {self.run.stability_line()}")
         # ranks leave fit together: a rank that tears its process group down while rank 0 still writes the
         # report can make gloo abort it at exit (a teardown race that rank skew exposes)
@@ -213,14 +192,9 @@ class EnergyCallback(pl.Callback):
         self._write_report(trainer, "failed")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and self._user_meter is None:
-            try:
-                self._meter.close()
-            except Exception as exc:  # a meter's own failure on close must not hide the run's outcome
-                self._warn("close", f"closing the energy meter failed: {exc}")
-            self._meter = NullMeter("the meter was closed at the end of the fit")
+        if stage == "fit":
+            self._meter.close()
 
-    # ------------------------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
         return self.run.state_dict()
 
@@ -236,38 +210,13 @@ class EnergyCallback(pl.Callback):
             self._warn("state", f"{exc}; energy metering starts afresh from this epoch")
             self.run.warn(f"checkpoint state not loaded: {exc}")
 
-    # ------------------------------------------------------------------------------------------ metering
-    def _open_meter(self, trainer: pl.Trainer) -> EnergyMeter:
-        if self._user_meter is not None:
-            return self._user_meter
-        from lightning_energy.meters import auto_meter
-
-        try:
-            return auto_meter(trainer_info.cuda_device_indices(trainer), meter_host=trainer.local_rank == 0)
-        except Exception as exc:  # any failure to open hardware means "no meter", never a crashed fit
-            reason = f"no energy meter available: {exc}"
-            self._warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
-            return NullMeter(reason)
-
-    def _read(self) -> Reading:
-        return take_reading(self._meter.read, time.monotonic())
-
     def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
         """Synchronise the training device and the meter, mark the boundary, read."""
         device = trainer.strategy.root_device
         if device.type == "cuda" and torch.cuda.is_initialized():
             torch.cuda.synchronize(device)
-        self._mark(trainer, event, synchronize=True)
-        return self._read()
-
-    def _mark(self, trainer: pl.Trainer, event: str, *, synchronize: bool = False) -> None:
-        try:
-            if synchronize:
-                self._meter.synchronize()
-            self._meter.mark(event, trainer.current_epoch)
-        except Exception as exc:  # optional hooks of a user's meter: warn once, keep metering
-            what = f"synchronize()/mark({event!r})" if synchronize else f"mark({event!r})"
-            self._warn(f"hook-{event}", f"the meter's {what} failed: {exc}")
+        self._meter.mark(event, trainer.current_epoch, synchronize=True)
+        return self._meter.read()
 
     @staticmethod
     def _sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
@@ -282,10 +231,10 @@ class EnergyCallback(pl.Callback):
         return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
 
     def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
-        self._mark(trainer, "window_end")
-        end = self._read()
+        self._meter.mark("window_end", trainer.current_epoch)
+        end = self._meter.read()
         window = self._metering.close_window(trainer.current_epoch, end)
-        record = self._feed_window(trainer, window)
+        record = self.run.close_window(step=trainer.global_step, **dataclasses.asdict(window))
         if record is not None and trainer.loggers:
             # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
             live_j = self._metering.live_total_j(self.run.ledger.measured_total_j, end)
@@ -297,16 +246,6 @@ class EnergyCallback(pl.Callback):
             projected_j = None if record is None else record.total_j
             self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
 
-    def _feed_window(self, trainer: pl.Trainer, window: Window) -> Any:
-        return self.run.close_window(
-            epoch=window.epoch,
-            step=trainer.global_step,
-            time_s=window.time_s,
-            batches=window.batches,
-            energy_j=window.energy_j,
-            duration_s=window.duration_s,
-        )
-
     def _refresh_bar(
         self,
         pl_module: pl.LightningModule,
@@ -316,57 +255,32 @@ class EnergyCallback(pl.Callback):
         projected_j: float | None = None,
     ) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
-        metering, budget = self._metering, self.run.budget
-        reading = reading or self._read()
-        metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
-        live_j = metering.live_total_j(self.run.ledger.measured_total_j, reading)
-        extrapolated_j = metering.extrapolated_j(
-            live_j,
-            epochs_done=len(self.run.ledger.records),
-            batches_per_epoch=budget.batches_per_epoch,
-            total_batches=budget.total_batches,
+        reading, ledger = reading or self._meter.read(), self.run.ledger
+        self._metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
+        live_j, extrapolated_j = self._metering.live_figures(
+            reading,
+            measured_total_j=ledger.measured_total_j,
+            epochs_done=len(ledger.records),
+            budget=self.run.budget,
         )
         bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=extrapolated_j)
         if bar:
             pl_module.log_dict(bar, prog_bar=True, logger=False)
 
-    # ------------------------------------------------------------------------------------------- PRE
     def _estimate_before_training(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer_info.cuda_device_indices(trainer):
-            self.run.set_pre(PreSummary(skipped="CPU-only training: PRE models GPU energy"))
-            rank_zero_info("lightning_energy: PRE estimate skipped (CPU-only training).")
-            return
-        try:
-            pre = fit_estimate.estimate_fit(
-                trainer,
-                pl_module,
-                hardware=self._meter_extra("hardware"),
-                history_path=self.history_path,
-                budget=self.run.budget,
-            )
-        except Exception as exc:  # an estimate never stops training: any failure is a warning
-            self.run.set_pre(PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}"))
-            self._warn("pre", f"PRE estimate failed, training continues without it: {exc}")
-            return
+        pre, line, failed = fit_estimate.estimate_before_training(
+            trainer,
+            pl_module,
+            cuda=bool(trainer_info.cuda_device_indices(trainer)),
+            hardware=self._meter.extra("hardware"),
+            history_path=self.history_path,
+            budget=self.run.budget,
+        )
         self.run.set_pre(pre)
-        bound = " (an upper bound: early stopping may end the run sooner)" if pre.upper_bound else ""
-        rank_zero_info(f"lightning_energy: {fit_estimate.summary(pre)}{bound}")
-
-    def _append_history(self, trainer: pl.Trainer) -> None:
-        try:
-            fit_estimate.record_run(self.history_path, self.run.pre, self.run.ledger, trainer.world_size)
-        except Exception as exc:  # the history is a convenience: a failure must not fail the fit
-            self._warn("history", f"could not append this run to the run history: {exc}")
-
-    # ------------------------------------------------------------------------------------------- helpers
-    def _meter_extra(self, name: str) -> Mapping[str, Any]:
-        """The meter's ``labels`` or ``hardware``, or ``{}`` when a user's meter raises reading it."""
-        try:
-            value = getattr(self._meter, name)
-            return dict(value) if isinstance(value, Mapping) else {}
-        except Exception as exc:  # a user's property may raise anything: the report must still be written
-            self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
-            return {}
+        if failed:
+            self._warn("pre", line)
+        else:
+            rank_zero_info(f"lightning_energy: {line}")
 
     def _warn(self, cause: str, message: str) -> None:
         """Warn once per cause, on global rank 0 only; keep the message for the report."""
@@ -376,23 +290,18 @@ class EnergyCallback(pl.Callback):
         self._warned.add(cause)
         rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
-    # ------------------------------------------------------------------------------------------ reporting
     def _write_report(self, trainer: pl.Trainer, status: str) -> None:
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        from lightning_energy.report import write_report
-
-        try:
-            report = self.run.report(
-                status,
-                world_size=trainer.world_size,
-                num_nodes=trainer.num_nodes,
-                components=component_labels(self._meter_extra("labels")),
-                hardware=self._meter_extra("hardware"),
-                versions=trainer_info.versions(),
-            )
-            write_report(self._log_dir, report)
-            self._written = True
-        except (OSError, EnergyError, ValueError, TypeError) as exc:
-            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
-            self._warn("report", f"the energy report was not written ({exc}){note}")
+        problem = self.run.write_report(
+            self._log_dir,
+            status,
+            world_size=trainer.world_size,
+            num_nodes=trainer.num_nodes,
+            components=component_labels(self._meter.extra("labels")),
+            hardware=self._meter.extra("hardware"),
+            versions=trainer_info.versions(),
+        )
+        self._written = problem is None
+        if problem:
+            self._warn("report", problem)

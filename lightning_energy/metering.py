@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, check_reading, reading_delta
+from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 
 # windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
@@ -245,16 +246,24 @@ class Metering:
             return None
         return (measured_total_j or 0.0) + in_epoch_j
 
-    def extrapolated_j(
-        self,
-        live_j: float | None,
-        *,
-        epochs_done: int,
-        batches_per_epoch: int | None,
-        total_batches: float | None,
-    ) -> float | None:
+    def extrapolated_j(self, live_j: float | None, *, epochs_done: int, budget: Budget) -> float | None:
         """Energy so far scaled to the planned batches: only to pick the bar's unit before any projection."""
-        done = epochs_done * (batches_per_epoch or 0) + self.batches
-        if live_j is None or not total_batches or done <= 0:
+        total = budget.total_batches
+        done = epochs_done * (budget.batches_per_epoch or 0) + self.batches
+        if live_j is None or not total or done <= 0:
             return live_j
-        return live_j * total_batches / done
+        return live_j * total / done
+
+    def live_figures(
+        self, reading: Reading, *, measured_total_j: float | None, epochs_done: int, budget: Budget
+    ) -> tuple[float | None, float | None]:
+        """The live total (:meth:`live_total_j`) and its extrapolation (:meth:`extrapolated_j`)."""
+        live_j = self.live_total_j(measured_total_j, reading)
+        return live_j, self.extrapolated_j(live_j, epochs_done=epochs_done, budget=budget)
+
+
+def missing_epoch_message(record: EpochRecord) -> str:
+    return (
+        f"epoch {record.epoch}: energy not measured ({record.reason}); it is marked missing, "
+        "later ones are listed in the report"
+    )

@@ -11,6 +11,7 @@ Pure Python plus numpy through the projector: no torch, no Lightning, so it is t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -363,6 +364,18 @@ class EnergyRun:
         )
 
     # -------------------------------------------------------------------------------------------- state
+    def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
+        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
+        the warning to show when they were not written, else ``None``."""
+        from lightning_energy.report import write_report
+
+        try:
+            write_report(directory, self.report(status, **facts))
+        except (OSError, EnergyError, ValueError, TypeError) as exc:
+            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
+            return f"the energy report was not written ({exc}){note}"
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,

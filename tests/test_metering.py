@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 from lightning_energy.metering import (
     LONG_EPOCH_S,
@@ -225,11 +226,10 @@ def test_extrapolation_scales_the_energy_so_far_to_the_planned_batches() -> None
     m.start_epoch(1, reading(0.0, 0.0))
     for i in range(5):
         m.batch_end(0.1 * i, unit=None)
-    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=30) == pytest.approx(
-        60.0
-    )
-    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=None) == 30.0
-    assert m.extrapolated_j(None, epochs_done=1, batches_per_epoch=10, total_batches=30) is None
+    planned = Budget(max_epochs=3, batches_per_epoch=10)
+    assert m.extrapolated_j(30.0, epochs_done=1, budget=planned) == pytest.approx(60.0)
+    assert m.extrapolated_j(30.0, epochs_done=1, budget=Budget(batches_per_epoch=10)) == 30.0
+    assert m.extrapolated_j(None, epochs_done=1, budget=planned) is None
 
 
 def test_fit_energy_is_this_ranks_energy_since_the_fit_start() -> None:
