@@ -37,7 +37,7 @@ def finite_number(
     return number
 
 
-def check_callback_flags(*, estimate: Any, report: Any, history_path: Any, window_batches: Any) -> None:
+def check_callback_flags(estimate: Any, report: Any, history_path: Any, window_batches: Any) -> None:
     """``EnergyCallback``'s plain arguments: ``TypeError``/``ValueError`` naming the first wrong one."""
     for name, flag in (("estimate", estimate), ("report", report)):
         if not isinstance(flag, bool):

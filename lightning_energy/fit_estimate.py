@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from lightning_energy.pre.model import PreEstimator
+    from lightning_energy.run import EnergyRun
 
 HistoryPath = str | os.PathLike[str] | bool | None
 
@@ -132,7 +133,6 @@ def epoch_share(batches: int | None, batches_per_epoch: int | None) -> float:
 def estimate_before_training(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
-    *,
     cuda: bool,
     hardware: Mapping[str, Any],
     history_path: HistoryPath,
@@ -154,13 +154,11 @@ def estimate_before_training(
 _SKIPPED_CPU = "PRE estimate skipped (CPU-only training)."
 
 
-def append_history(
-    history_path: HistoryPath, pre: PreSummary | None, ledger: EnergyLedger, world_size: int
-) -> str | None:
-    """:func:`record_run`, returning the warning to show instead of raising (a convenience never fails
-    the fit)."""
+def append_history(history_path: HistoryPath, run: EnergyRun, world_size: int) -> str | None:
+    """:func:`record_run` for ``run``, returning the warning to show instead of raising (a convenience
+    never fails the fit)."""
     try:
-        record_run(history_path, pre, ledger, world_size)
+        record_run(history_path, run.pre, run.ledger, world_size)
     except Exception as exc:  # the history is a convenience: a failure must not fail the fit
         return f"could not append this run to the run history: {exc}"
     return None

@@ -116,13 +116,14 @@ class EnergyRun:
             except EnergyError as exc:
                 self.warn(f"PRE estimate not used as STEP's prior: {exc}")
 
-    def note_unmetered(self, first_epoch: int, reason: str) -> range:
+    def note_unmetered(self, first_epoch: int) -> str | None:
         """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
-        checkpoint without this run's state); the epochs marked."""
+        checkpoint without this run's state); the warning to show, ``None`` when none was missing."""
         epochs = range(len(self.ledger.records), first_epoch)
+        reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
-        return epochs
+        return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""

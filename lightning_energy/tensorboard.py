@@ -76,3 +76,12 @@ def add_energy_layout(trainer: pl.Trainer) -> None:
             continue
         writer.add_custom_scalars(custom_scalars_layout(getattr(logger, "_prefix", "") or ""))
         _DONE.add(writer)
+
+
+def try_add_energy_layout(trainer: pl.Trainer) -> str | None:
+    """:func:`add_energy_layout`, returning a warning instead of raising (the chart is optional)."""
+    try:
+        add_energy_layout(trainer)
+    except Exception as exc:  # TensorBoard's own errors vary by version; the chart is optional
+        return f"could not add the TensorBoard energy chart: {exc}"
+    return None

@@ -96,3 +96,11 @@ def test_no_code_reads_another_objects_private_attributes() -> None:
 def test_the_package_holds_no_workspace_paths() -> None:
     offenders = [str(p.relative_to(PACKAGE)) for p in SOURCES if "../shared" in p.read_text()]
     assert offenders == []
+
+
+def test_the_callback_is_glue_over_the_pure_metering_core() -> None:
+    callback = PACKAGE / "callback.py"
+    assert len(callback.read_text().splitlines()) <= 250
+    assert not {n for n in _imports(callback) if n.startswith("lightning_energy.accounting")}
+    pure = _imports(PACKAGE / "metering.py") | _imports(PACKAGE / "meter_session.py")
+    assert not {n for n in pure if n.split(".")[0] in {"torch", "lightning"}}
