@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from lightning_energy import metric_names as M
 from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
-from lightning_energy.errors import EnergyError, StateError
+from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.report_model import (
     CarbonSummary,
     PreSummary,
@@ -39,10 +40,6 @@ STATE_VERSION = 2
 # progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
 # so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
 BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
-
-
-class RunStateError(StateError):
-    """Saved run state (from a checkpoint) that this version cannot read, or that is damaged."""
 
 
 def bar_unit(expected_total_j: float) -> tuple[str, float]:
@@ -255,18 +252,18 @@ class EnergyRun:
         record, point = outcome.record, outcome.projection
         total_j = self.ledger.measured_total_j
         if total_j is not None:
-            metrics["energy/total_kwh"] = joules_to_kwh(total_j)
+            metrics[M.TOTAL_KWH] = joules_to_kwh(total_j)
             totals_j = self.ledger.category_totals_j()
             for category in self.ledger.present_categories():
-                metrics[f"energy/{category}_kwh"] = joules_to_kwh(totals_j[category])
+                metrics[M.CATEGORY_KWH[category]] = joules_to_kwh(totals_j[category])
         if record.energy_j is not None:
-            metrics["energy/epoch_kwh"] = joules_to_kwh(record.energy_j)
+            metrics[M.EPOCH_KWH] = joules_to_kwh(record.energy_j)
             if record.power_w is not None:
-                metrics["energy/epoch_power_w"] = record.power_w
+                metrics[M.EPOCH_POWER_W] = record.power_w
         if point is not None:
             metrics.update(_projection_metrics(point))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
-            metrics["energy/pre_kwh"] = joules_to_kwh(self.pre.total_j)
+            metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
         metrics.update(self._carbon_metrics(total_j, point))
         return metrics
 
@@ -279,9 +276,9 @@ class EnergyRun:
             return {}
         metrics: dict[str, float] = {}
         if total_j is not None:
-            metrics["energy/co2_kg"] = self.carbon.co2_kg(joules_to_kwh(total_j))
+            metrics[M.CO2_KG] = self.carbon.co2_kg(joules_to_kwh(total_j))
         if point is not None and _finite(point.total_j) is not None and point.total_j >= 0:
-            metrics["energy/projected_co2_kg"] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
+            metrics[M.PROJECTED_CO2_KG] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
         return metrics
 
     def stability_line(self) -> str:
@@ -498,10 +495,10 @@ def _point(epoch: int, projection: Projection, step: int | None = None) -> Proje
 
 def _projection_metrics(point: ProjectionPoint) -> dict[str, float]:
     return {
-        "energy/projected_kwh": joules_to_kwh(point.total_j),
-        "energy/projected_low_kwh": joules_to_kwh(point.low_j),
-        "energy/projected_high_kwh": joules_to_kwh(point.high_j),
-        "energy/stable": float(point.stable),
+        M.PROJECTED_KWH: joules_to_kwh(point.total_j),
+        M.PROJECTED_LOW_KWH: joules_to_kwh(point.low_j),
+        M.PROJECTED_HIGH_KWH: joules_to_kwh(point.high_j),
+        M.STABLE: float(point.stable),
     }
 
 
