@@ -6,8 +6,13 @@ alternating the three so that drifts in machine load hit them alike, and prints 
 wall time and process CPU time of each with their ratios to the run without a callback, and the share of
 the wall time spent inside the tool's own code.
 
-    python benchmarks/overhead.py --runs 5 --epochs 10
-    python benchmarks/overhead.py --long-epoch    # one epoch of 2048 small batches: in-epoch windows on
+By default it prints the callback's cost hook by hook (per training batch, per epoch, at set-up, share of
+the wall time) on a fit of ~1 ms batches against its budget, beside CodeCarbon's tracker (its background
+thread's CPU time included): see ``benchmarks/hook_cost.py``. ``--fit`` runs the whole-fit comparison.
+
+    python benchmarks/overhead.py                 # the hook-cost table (docs/overhead.md)
+    python benchmarks/overhead.py --fit --runs 5 --epochs 10
+    python benchmarks/overhead.py --fit --long-epoch    # one epoch of 2048 small batches: windows on
 """
 
 from __future__ import annotations
@@ -128,14 +133,28 @@ def run_codecarbon(epochs: int, root: Path, batch_size: int) -> float:
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs of each variant (median taken)")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs of each variant (median taken; default 3 hooks, 5 --fit)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 3 hooks, 10 --fit)")
     parser.add_argument(
         "--long-epoch",
         action="store_true",
         help="one epoch of 2048 batches of 16 (in-epoch windows at work) instead of epochs of 128 batches",
     )
+    parser.add_argument("--fit", action="store_true", help="the whole-fit comparison instead of hook costs")
     args = parser.parse_args(argv)
+    args.runs = args.runs or (5 if args.fit else 3)
+    args.epochs = args.epochs or (10 if args.fit else 3)
+    if not args.fit:
+        from hook_cost import hook_table
+
+        warnings.filterwarnings("ignore")
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+        torch.set_num_threads(2)
+        table = hook_table(runs=args.runs, epochs=args.epochs)
+        print(table)
+        return table
     batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]
     if args.long_epoch:
         args.epochs = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 
@@ -34,3 +35,21 @@ def finite_number(
     if minimum is not None and number < minimum:
         raise ValueError(f"{name} must be >= {minimum:g}, got {value!r}")
     return number
+
+
+def check_callback_flags(estimate: Any, report: Any, history_path: Any, window_batches: Any) -> None:
+    """``EnergyCallback``'s plain arguments: ``TypeError``/``ValueError`` naming the first wrong one."""
+    for name, flag in (("estimate", estimate), ("report", report)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if history_path is not None and not isinstance(history_path, str | os.PathLike | bool):
+        raise TypeError(
+            "history_path must be a path, None (default location) or False (no history), "
+            f"got {history_path!r}"
+        )
+    if window_batches is not None and (
+        isinstance(window_batches, bool) or not isinstance(window_batches, int) or window_batches < 0
+    ):
+        raise ValueError(
+            f"window_batches must be a whole number of batches >= 0 or None, got {window_batches!r}"
+        )

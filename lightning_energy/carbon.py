@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_energy._validate import finite_number
-from lightning_energy.errors import EnergyError
+from lightning_energy.errors import CarbonDataError
 
 __all__ = [
     "CODECARBON_MIX_FIELDS",
@@ -67,10 +67,6 @@ _HOW_TO_PASS = (
 )
 
 _PUE_MEANING = "(power usage effectiveness, facility/IT energy)"
-
-
-class CarbonDataError(EnergyError):
-    """CodeCarbon's per-country data cannot be found or read."""
 
 
 def _check_number(name: str, value: object, *, minimum: float, meaning: str) -> float:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import lightning.pytorch as pl
 
     from lightning_energy.pre.model import PreEstimator
+    from lightning_energy.run import EnergyRun
 
 HistoryPath = str | os.PathLike[str] | bool | None
 
@@ -127,3 +128,37 @@ def epoch_share(batches: int | None, batches_per_epoch: int | None) -> float:
     if batches is None or not batches_per_epoch or batches >= batches_per_epoch:
         return 1.0
     return max(batches, 1) / batches_per_epoch
+
+
+def estimate_before_training(
+    trainer: pl.Trainer,
+    pl_module: pl.LightningModule,
+    cuda: bool,
+    hardware: Mapping[str, Any],
+    history_path: HistoryPath,
+    budget: Budget,
+) -> tuple[PreSummary, str, bool]:
+    """The PRE summary for the run, its console line and whether that line is a warning (the estimate
+    failed). Never raises: an estimate never stops training."""
+    if not cuda:
+        return PreSummary(skipped="CPU-only training: PRE models GPU energy"), _SKIPPED_CPU, False
+    try:
+        pre = estimate_fit(trainer, pl_module, hardware=hardware, history_path=history_path, budget=budget)
+    except Exception as exc:  # an estimate never stops training: any failure is a warning
+        skipped = PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}")
+        return skipped, f"PRE estimate failed, training continues without it: {exc}", True
+    bound = " (an upper bound: early stopping may end the run sooner)" if pre.upper_bound else ""
+    return pre, f"{summary(pre)}{bound}", False
+
+
+_SKIPPED_CPU = "PRE estimate skipped (CPU-only training)."
+
+
+def append_history(history_path: HistoryPath, run: EnergyRun, world_size: int) -> str | None:
+    """:func:`record_run` for ``run``, returning the warning to show instead of raising (a convenience
+    never fails the fit)."""
+    try:
+        record_run(history_path, run.pre, run.ledger, world_size)
+    except Exception as exc:  # the history is a convenience: a failure must not fail the fit
+        return f"could not append this run to the run history: {exc}"
+    return None

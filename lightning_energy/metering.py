@@ -17,7 +17,15 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, check_reading, reading_delta
+from lightning_energy.accounting import (
+    CATEGORIES,
+    EnergyLedger,
+    EpochRecord,
+    by_category,
+    check_reading,
+    reading_delta,
+)
+from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 
 # windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
@@ -48,12 +56,11 @@ class Reading:
 
 @dataclass(frozen=True)
 class Boundary:
-    """The start of a span (the fit, an epoch or a window): its reading, the epoch it belongs to and the
-    training batches run since it opened."""
+    """The start of a span (the fit, an epoch or a window): its reading and the epoch it belongs to
+    (``None``: none, e.g. after an epoch's end until the next epoch's start)."""
 
     reading: Reading
     epoch: int | None = None
-    batches: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,14 @@ class Metering:
         now: the fit's start time (monotonic seconds).
     """
 
-    def __init__(self, *, window_batches: int | None, refresh_s: float, world_size: int, now: float) -> None:
+    def __init__(self, window_batches: int | None, refresh_s: float, world_size: int, now: float) -> None:
         self.window_batches = window_batches
         self.refresh_s = refresh_s
         self.fit_start = Boundary(Reading(now))
         self.epoch_start = Boundary(Reading(now))
         self.window = Boundary(Reading(now))
         self.batches = 0  # training batches run in the current epoch
+        self.window_batches_run = 0  # training batches run since the current window opened
         self.window_cost_s = 0.0  # time spent closing windows in this fit
         self.windows_on = window_batches != 0  # the first epoch always; later ones when they are long
         self.next_refresh_at = 0.0
@@ -134,7 +142,7 @@ class Metering:
     def start_epoch(self, epoch: int, reading: Reading) -> None:
         self.epoch_start = Boundary(reading, epoch)
         self.window = Boundary(reading, epoch)
-        self.batches = 0
+        self.batches = self.window_batches_run = 0
         self.next_refresh_at = reading.time_s + self.refresh_s
 
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
@@ -181,6 +189,7 @@ class Metering:
             self.rank_ratio = record.energy_j / local_j
         self.windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
         self.window = Boundary(Reading(end.time_s))  # the next epoch's start reading opens the next window
+        self.window_batches_run = 0
         return last
 
     # ------------------------------------------------------------------------------------------ windows
@@ -192,28 +201,26 @@ class Metering:
     def batch_end(self, now: float, unit: int | None) -> Due:
         """Count one training batch; say whether a window closes or the bar refreshes now."""
         self.batches += 1
-        batches = self.window.batches + 1
-        if unit and self.windows_on and batches >= unit:
+        self.window_batches_run += 1
+        if unit and self.windows_on and self.window_batches_run >= unit:
             budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
             if self.window_cost_s <= budget_s:
                 return Due.WINDOW
-        self.window = Boundary(self.window.reading, self.window.epoch, batches)
         return Due.REFRESH if now >= self.next_refresh_at else Due.NOTHING
 
     def close_window(self, epoch: int, end: Reading) -> Window:
         """The window that :meth:`batch_end` said is due, closed at ``end``; the next one opens there."""
-        start = self.window
-        window = self._window(epoch, start, end, start.batches + 1)
-        self.window = Boundary(end, epoch)
+        window = self._window(epoch, self.window, end, self.window_batches_run)
+        self.window, self.window_batches_run = Boundary(end, epoch), 0
         return window
 
     def remainder_window(self, epoch: int, end: Reading, unit: int | None) -> Window | None:
         """The epoch's last, partial window up to ``end``; ``None`` when there is none (no windows, no
         batch since the last one, or no window opened in this epoch)."""
-        start = self.window
-        if not unit or self.window_batches == 0 or start.batches <= 0 or start.epoch != epoch:
+        batches = self.window_batches_run
+        if not unit or self.window_batches == 0 or batches <= 0 or self.window.epoch != epoch:
             return None
-        return self._window(epoch, start, end, start.batches)
+        return self._window(epoch, self.window, end, batches)
 
     def _window(self, epoch: int, start: Boundary, end: Reading, batches: int) -> Window:
         return Window(
@@ -245,16 +252,24 @@ class Metering:
             return None
         return (measured_total_j or 0.0) + in_epoch_j
 
-    def extrapolated_j(
-        self,
-        live_j: float | None,
-        *,
-        epochs_done: int,
-        batches_per_epoch: int | None,
-        total_batches: float | None,
-    ) -> float | None:
+    def extrapolated_j(self, live_j: float | None, *, epochs_done: int, budget: Budget) -> float | None:
         """Energy so far scaled to the planned batches: only to pick the bar's unit before any projection."""
-        done = epochs_done * (batches_per_epoch or 0) + self.batches
-        if live_j is None or not total_batches or done <= 0:
+        total = budget.total_batches
+        done = epochs_done * (budget.batches_per_epoch or 0) + self.batches
+        if live_j is None or not total or done <= 0:
             return live_j
-        return live_j * total_batches / done
+        return live_j * total / done
+
+    def live_figures(
+        self, reading: Reading, ledger: EnergyLedger, budget: Budget
+    ) -> tuple[float | None, float | None]:
+        """The live total (:meth:`live_total_j`) and its extrapolation (:meth:`extrapolated_j`)."""
+        live_j = self.live_total_j(ledger.measured_total_j, reading)
+        return live_j, self.extrapolated_j(live_j, epochs_done=len(ledger.records), budget=budget)
+
+
+def missing_epoch_message(record: EpochRecord) -> str:
+    return (
+        f"epoch {record.epoch}: energy not measured ({record.reason}); it is marked missing, "
+        "later ones are listed in the report"
+    )

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lightning_energy.accounting import EpochRecord
-from lightning_energy.errors import EnergyError
+from lightning_energy.errors import ReportError
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
 
 REPORT_FORMAT = "lightning_energy.report"
@@ -32,10 +32,6 @@ __all__ = [
     "Totals",
     "WindowRecord",
 ]
-
-
-class ReportError(EnergyError):
-    """A report cannot be found, read or understood. The message says which file and what to do."""
 
 
 def _shown(value: Any) -> str:

@@ -11,15 +11,17 @@ Pure Python plus numpy through the projector: no torch, no Lightning, so it is t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from lightning_energy import metric_names as M
 from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
-from lightning_energy.errors import EnergyError, StateError
+from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.report_model import (
     CarbonSummary,
     PreSummary,
@@ -38,10 +40,6 @@ STATE_VERSION = 2
 # progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
 # so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
 BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
-
-
-class RunStateError(StateError):
-    """Saved run state (from a checkpoint) that this version cannot read, or that is damaged."""
 
 
 def bar_unit(expected_total_j: float) -> tuple[str, float]:
@@ -115,13 +113,14 @@ class EnergyRun:
             except EnergyError as exc:
                 self.warn(f"PRE estimate not used as STEP's prior: {exc}")
 
-    def note_unmetered(self, first_epoch: int, reason: str) -> range:
+    def note_unmetered(self, first_epoch: int) -> str | None:
         """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
-        checkpoint without this run's state); the epochs marked."""
+        checkpoint without this run's state); the warning to show, ``None`` when none was missing."""
         epochs = range(len(self.ledger.records), first_epoch)
+        reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
-        return epochs
+        return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
@@ -253,18 +252,18 @@ class EnergyRun:
         record, point = outcome.record, outcome.projection
         total_j = self.ledger.measured_total_j
         if total_j is not None:
-            metrics["energy/total_kwh"] = joules_to_kwh(total_j)
+            metrics[M.TOTAL_KWH] = joules_to_kwh(total_j)
             totals_j = self.ledger.category_totals_j()
             for category in self.ledger.present_categories():
-                metrics[f"energy/{category}_kwh"] = joules_to_kwh(totals_j[category])
+                metrics[M.CATEGORY_KWH[category]] = joules_to_kwh(totals_j[category])
         if record.energy_j is not None:
-            metrics["energy/epoch_kwh"] = joules_to_kwh(record.energy_j)
+            metrics[M.EPOCH_KWH] = joules_to_kwh(record.energy_j)
             if record.power_w is not None:
-                metrics["energy/epoch_power_w"] = record.power_w
+                metrics[M.EPOCH_POWER_W] = record.power_w
         if point is not None:
             metrics.update(_projection_metrics(point))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
-            metrics["energy/pre_kwh"] = joules_to_kwh(self.pre.total_j)
+            metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
         metrics.update(self._carbon_metrics(total_j, point))
         return metrics
 
@@ -277,9 +276,9 @@ class EnergyRun:
             return {}
         metrics: dict[str, float] = {}
         if total_j is not None:
-            metrics["energy/co2_kg"] = self.carbon.co2_kg(joules_to_kwh(total_j))
+            metrics[M.CO2_KG] = self.carbon.co2_kg(joules_to_kwh(total_j))
         if point is not None and _finite(point.total_j) is not None and point.total_j >= 0:
-            metrics["energy/projected_co2_kg"] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
+            metrics[M.PROJECTED_CO2_KG] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
         return metrics
 
     def stability_line(self) -> str:
@@ -363,6 +362,18 @@ class EnergyRun:
         )
 
     # -------------------------------------------------------------------------------------------- state
+    def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
+        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
+        the warning to show when they were not written, else ``None``."""
+        from lightning_energy.report import write_report
+
+        try:
+            write_report(directory, self.report(status, **facts))
+        except (OSError, EnergyError, ValueError, TypeError) as exc:
+            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
+            return f"the energy report was not written ({exc}){note}"
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
@@ -484,10 +495,10 @@ def _point(epoch: int, projection: Projection, step: int | None = None) -> Proje
 
 def _projection_metrics(point: ProjectionPoint) -> dict[str, float]:
     return {
-        "energy/projected_kwh": joules_to_kwh(point.total_j),
-        "energy/projected_low_kwh": joules_to_kwh(point.low_j),
-        "energy/projected_high_kwh": joules_to_kwh(point.high_j),
-        "energy/stable": float(point.stable),
+        M.PROJECTED_KWH: joules_to_kwh(point.total_j),
+        M.PROJECTED_LOW_KWH: joules_to_kwh(point.low_j),
+        M.PROJECTED_HIGH_KWH: joules_to_kwh(point.high_j),
+        M.STABLE: float(point.stable),
     }
 
 

@@ -11,6 +11,8 @@ import re
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from lightning_energy import metric_names as M
+
 if TYPE_CHECKING:
     import lightning.pytorch as pl
 
@@ -32,7 +34,7 @@ def custom_scalars_layout(prefix: str = "") -> dict[str, dict[str, list[Any]]]:
 
     def tag(name: str) -> str:
         """The exact tag (Margin charts need exact tags)."""
-        return f"{prefix}-energy/{name}" if prefix else f"energy/{name}"
+        return f"{prefix}-{name}" if prefix else name
 
     def lines(*names: str) -> list[str]:
         """Anchored regular expressions (Multiline charts match tags by regex)."""
@@ -42,19 +44,19 @@ def custom_scalars_layout(prefix: str = "") -> dict[str, dict[str, list[Any]]]:
         CATEGORY: {
             "run total kWh: measured so far, STEP projection, PRE estimate": [
                 "Multiline",
-                lines("total_kwh", "projected_kwh", "pre_kwh"),
+                lines(M.TOTAL_KWH, M.PROJECTED_KWH, M.PRE_KWH),
             ],
             "STEP projected total kWh with its interval": [
                 "Margin",
-                [tag("projected_kwh"), tag("projected_low_kwh"), tag("projected_high_kwh")],
+                [tag(M.PROJECTED_KWH), tag(M.PROJECTED_LOW_KWH), tag(M.PROJECTED_HIGH_KWH)],
             ],
             "measured kWh so far, by component": [
                 "Multiline",
-                lines("total_kwh", "gpu_kwh", "cpu_kwh", "ram_kwh", "other_kwh"),
+                lines(M.TOTAL_KWH, *M.CATEGORY_KWH.values()),
             ],
-            "energy per epoch kWh": ["Multiline", lines("epoch_kwh")],
-            "mean power per epoch W": ["Multiline", lines("epoch_power_w")],
-            "CO2 kg: measured and projected": ["Multiline", lines("co2_kg", "projected_co2_kg")],
+            "energy per epoch kWh": ["Multiline", lines(M.EPOCH_KWH)],
+            "mean power per epoch W": ["Multiline", lines(M.EPOCH_POWER_W)],
+            "CO2 kg: measured and projected": ["Multiline", lines(M.CO2_KG, M.PROJECTED_CO2_KG)],
         }
     }
 
@@ -76,3 +78,12 @@ def add_energy_layout(trainer: pl.Trainer) -> None:
             continue
         writer.add_custom_scalars(custom_scalars_layout(getattr(logger, "_prefix", "") or ""))
         _DONE.add(writer)
+
+
+def try_add_energy_layout(trainer: pl.Trainer) -> str | None:
+    """:func:`add_energy_layout`, returning a warning instead of raising (the chart is optional)."""
+    try:
+        add_energy_layout(trainer)
+    except Exception as exc:  # TensorBoard's own errors vary by version; the chart is optional
+        return f"could not add the TensorBoard energy chart: {exc}"
+    return None

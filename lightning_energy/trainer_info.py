@@ -73,7 +73,7 @@ def val_every_n_epochs(trainer: pl.Trainer) -> int | None:
 def versions() -> dict[str, str]:
     import torch
 
-    from lightning_energy import __version__
+    from lightning_energy._version import __version__
 
     return {
         "lightning_energy": __version__,
@@ -82,3 +82,8 @@ def versions() -> dict[str, str]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
     }
+
+
+def report_facts(trainer: pl.Trainer) -> dict[str, Any]:
+    """What the report says about the trainer: ranks, nodes and library versions."""
+    return {"world_size": trainer.world_size, "num_nodes": trainer.num_nodes, "versions": versions()}

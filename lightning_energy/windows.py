@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lightning_energy import metric_names as M
 from lightning_energy.budget import Budget
 from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import WindowRecord
@@ -111,12 +112,12 @@ class WindowSeries:
         """The metrics logged at a window's end (at the global step): energy so far and the projection."""
         metrics: dict[str, float] = {}
         if live_total_j is not None:
-            metrics["energy/total_kwh"] = joules_to_kwh(live_total_j)
+            metrics[M.TOTAL_KWH] = joules_to_kwh(live_total_j)
         if window.total_j is not None and window.low_j is not None and window.high_j is not None:
-            metrics["energy/projected_kwh"] = joules_to_kwh(window.total_j)
-            metrics["energy/projected_low_kwh"] = joules_to_kwh(window.low_j)
-            metrics["energy/projected_high_kwh"] = joules_to_kwh(window.high_j)
-            metrics["energy/stable"] = float(window.stable)
+            metrics[M.PROJECTED_KWH] = joules_to_kwh(window.total_j)
+            metrics[M.PROJECTED_LOW_KWH] = joules_to_kwh(window.low_j)
+            metrics[M.PROJECTED_HIGH_KWH] = joules_to_kwh(window.high_j)
+            metrics[M.STABLE] = float(window.stable)
         return metrics
 
     def state_dict(self) -> dict[str, Any]:

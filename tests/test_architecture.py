@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import lightning_energy
@@ -95,4 +96,160 @@ def test_no_code_reads_another_objects_private_attributes() -> None:
 
 def test_the_package_holds_no_workspace_paths() -> None:
     offenders = [str(p.relative_to(PACKAGE)) for p in SOURCES if "../shared" in p.read_text()]
+    assert offenders == []
+
+
+def test_the_callback_is_glue_over_the_pure_metering_core() -> None:
+    callback = PACKAGE / "callback.py"
+    assert len(callback.read_text().splitlines()) <= 250
+    assert not {n for n in _imports(callback) if n.startswith("lightning_energy.accounting")}
+    pure = _imports(PACKAGE / "metering.py") | _imports(PACKAGE / "meter_session.py")
+    assert not {n for n in pure if n.split(".")[0] in {"torch", "lightning"}}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in SOURCES}
+
+
+def _runtime_imports(module: str) -> set[str]:
+    """The package's modules that ``module`` imports when it runs (``if TYPE_CHECKING:`` blocks left out;
+    ``from package import submodule`` counts as importing the submodule)."""
+    tree = ast.parse(MODULES[module].read_text())
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    is_package = MODULES[module].name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in MODULES)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.add(sub if sub in MODULES else base)
+    return {m for m in found if m in MODULES and m != module}
+
+
+GRAPH = {module: _runtime_imports(module) for module in MODULES}
+
+# the layers, lowest first: a module imports only from its own layer or lower ones
+LAYERS: tuple[tuple[str, ...], ...] = (
+    (
+        "lightning_energy._version",
+        "lightning_energy.errors",
+        "lightning_energy._validate",
+        "lightning_energy._io",
+        "lightning_energy.metric_names",
+    ),
+    ("lightning_energy.units", "lightning_energy.budget", "lightning_energy.accounting"),
+    ("lightning_energy.meters", "lightning_energy.step", "lightning_energy.pre", "lightning_energy.carbon"),
+    ("lightning_energy.report_model", "lightning_energy.windows", "lightning_energy.metering"),
+    (
+        "lightning_energy.run",
+        "lightning_energy.report",
+        "lightning_energy.report_table",
+        "lightning_energy.plot",
+    ),
+    (
+        "lightning_energy.trainer_info",
+        "lightning_energy.fit_estimate",
+        "lightning_energy.tensorboard",
+        "lightning_energy.meter_session",
+        "lightning_energy.cli",
+    ),
+    ("lightning_energy.callback",),
+    ("lightning_energy",),
+)
+
+
+def _layer(module: str) -> int:
+    best = -1, -1  # (length of the matching prefix, layer)
+    for rank, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best[0]:
+                best = len(prefix), rank
+    assert best[1] >= 0, f"{module} is in no layer: add it to LAYERS"
+    return best[1]
+
+
+def test_every_module_has_a_layer_and_imports_only_downwards() -> None:
+    upward = [
+        f"{module} -> {dep}"
+        for module, deps in sorted(GRAPH.items())
+        for dep in sorted(deps)
+        if _layer(dep) > _layer(module) or module.startswith(dep + ".")  # a higher layer, or its own package
+    ]
+    assert upward == []
+
+
+def test_the_import_graph_has_no_cycles() -> None:
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycles.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        for dep in sorted(GRAPH[module]):
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in sorted(GRAPH):
+        visit(module, [])
+    assert cycles == []
+
+
+def test_the_architecture_page_lists_the_real_modules() -> None:
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    named = {
+        m.group(1) for m in re.finditer(r"`((?:[a-z_]+/)*[a-z_]+\.py)`", text) if "tests/" not in m.group(1)
+    }
+    real = {str(p.relative_to(PACKAGE)) for p in SOURCES if p.name != "__init__.py"}
+    top_level = {n for n in real if "/" not in n}
+    assert named - real == set(), "docs/architecture.md names modules that do not exist"
+    assert top_level - named == set(), "docs/architecture.md does not name these modules"
+
+
+def test_the_docs_list_exactly_the_logged_metric_names() -> None:
+    from lightning_energy import metric_names
+
+    text = (PACKAGE.parent / "docs" / "callback.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| `energy/")]
+    documented = set(re.findall(r"`(energy/[a-z0-9_]+)`", "\n".join(table)))
+    # the docs name the "other" category only in prose: the meters of this package never report one
+    assert documented == set(metric_names.ALL) - {metric_names.OTHER_KWH}
+    sources = [p for p in SOURCES if p.name != "metric_names.py"]
+    literals = [
+        f"{p.name}: {m}" for p in sources for m in re.findall(r"[\"']energy/[a-z_]+[\"']", p.read_text())
+    ]
+    assert literals == [], "metric names belong in metric_names.py"
+
+
+def test_every_exception_class_lives_in_errors() -> None:
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {node.name}"
+        for path in SOURCES
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(b, ast.Name) and (b.id.endswith("Error") or b.id == "Exception") for b in node.bases
+        )
+    ]
     assert offenders == []

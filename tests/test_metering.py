@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 from lightning_energy.metering import (
     LONG_EPOCH_S,
@@ -33,7 +34,7 @@ def test_readings_and_boundaries_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         reading(0.0, 1.0).time_s = 2.0  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Boundary(reading(0.0, 1.0)).batches = 3  # type: ignore[misc]
+        Boundary(reading(0.0, 1.0)).epoch = 3  # type: ignore[misc]
 
 
 def test_take_reading_turns_any_meter_failure_into_a_missing_reading() -> None:
@@ -112,7 +113,7 @@ def test_windows_close_every_unit_batches_and_scale_to_all_ranks() -> None:
     assert window.duration_s == pytest.approx(0.5) and window.time_s == pytest.approx(1.5)
     assert m.first_window_in_epoch(window)
     assert m.batch_end(1.6, unit=3) is Due.NOTHING
-    assert m.window.batches == 1
+    assert m.window_batches_run == 1
 
 
 def test_the_measured_epoch_sets_the_rank_ratio_for_later_windows() -> None:
@@ -155,7 +156,7 @@ def test_windows_wait_when_they_have_cost_more_than_their_time_budget() -> None:
     m.add_window_cost(WINDOW_ALLOWANCE_S * 2)
     # the budget is a share of the fit's time so far plus the allowance: not affordable yet
     assert m.batch_end(1.0, unit=1) is not Due.WINDOW
-    assert m.window.batches == 1  # the batch is kept for the next window
+    assert m.window_batches_run == 1  # the batch is kept for the next window
     assert m.batch_end(1000.0, unit=1) is Due.WINDOW
     assert m.close_window(0, reading(1000.0, 5.0)).batches == 2
 
@@ -170,7 +171,7 @@ def test_the_last_window_closes_at_the_epoch_end() -> None:
     last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=3)
     assert last is not None and (last.batches, last.energy_j) == (2, 5.0)
     # the next epoch's start opens the next window: nothing is left over
-    assert m.window.batches == 0 and m.window.reading.missing
+    assert m.window_batches_run == 0 and m.window.reading.missing
 
 
 def test_a_missing_epoch_still_closes_its_last_window() -> None:
@@ -225,11 +226,10 @@ def test_extrapolation_scales_the_energy_so_far_to_the_planned_batches() -> None
     m.start_epoch(1, reading(0.0, 0.0))
     for i in range(5):
         m.batch_end(0.1 * i, unit=None)
-    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=30) == pytest.approx(
-        60.0
-    )
-    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=None) == 30.0
-    assert m.extrapolated_j(None, epochs_done=1, batches_per_epoch=10, total_batches=30) is None
+    planned = Budget(max_epochs=3, batches_per_epoch=10)
+    assert m.extrapolated_j(30.0, epochs_done=1, budget=planned) == pytest.approx(60.0)
+    assert m.extrapolated_j(30.0, epochs_done=1, budget=Budget(batches_per_epoch=10)) == 30.0
+    assert m.extrapolated_j(None, epochs_done=1, budget=planned) is None
 
 
 def test_fit_energy_is_this_ranks_energy_since_the_fit_start() -> None:

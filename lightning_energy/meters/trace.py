@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_energy._io import atomic_write_text
-from lightning_energy.errors import EnergyError
+from lightning_energy.errors import TraceFormatError
 from lightning_energy.meters.base import MARK_EVENTS
 
 __all__ = [
@@ -50,10 +50,6 @@ __all__ = [
 TRACE_FORMAT = "lightning_energy.trace"
 TRACE_VERSION = 1
 BOUNDARY_EVENTS = MARK_EVENTS  # the events a reading may carry: "epoch_start", "epoch_end", "window_end"
-
-
-class TraceFormatError(EnergyError, ValueError):
-    """A trace file is not a valid lightning_energy trace."""
 
 
 @dataclass

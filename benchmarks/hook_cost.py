@@ -1,0 +1,199 @@
+"""The callback's cost hook by hook on a fit of ~1 ms batches, beside CodeCarbon's tracker (its thread too).
+
+Used by ``benchmarks/overhead.py --hooks`` (the default there); prints a Markdown table of the callback's
+cost per training batch, per epoch (its start and end hooks), at set-up and at the end, and the share of
+the fit's wall time spent inside its hooks, against the budget of issue #21. CodeCarbon's
+``OfflineEmissionsTracker`` is timed around the same fit: ``start()``/``stop()`` and the CPU time of the
+background thread it starts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_energy import EnergyCallback
+
+HOOKS = (
+    "setup",
+    "on_fit_start",
+    "on_train_start",
+    "on_train_epoch_start",
+    "on_train_batch_end",
+    "on_train_epoch_end",
+    "on_fit_end",
+    "teardown",
+)
+SETUP_HOOKS = ("setup", "on_fit_start", "on_train_start")
+EPOCH_HOOKS = ("on_train_epoch_start", "on_train_epoch_end")
+END_HOOKS = ("on_fit_end", "teardown")
+BUDGET = {"batch_median_us": 2.0, "epoch_ms": 2.0, "setup_ms": 5.0, "share_pct": 0.3}
+
+
+class TinyMLP(pl.LightningModule):
+    """About 1 ms per training batch on two CPU cores."""
+
+    def __init__(self, width: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.head = nn.Linear(width, 10)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.net(x)), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+class HookProfile:
+    """Wraps a callback's hooks; keeps the wall time of every call, by hook."""
+
+    def __init__(self, callback: pl.Callback) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        for name in HOOKS:
+            setattr(callback, name, self._timed(name, getattr(callback, name)))
+
+    def _timed(self, name: str, hook: Callable[..., None]) -> Callable[..., None]:
+        times = self.times[name]
+
+        def timed(*args: object, **kwargs: object) -> None:
+            start = time.perf_counter()
+            try:
+                hook(*args, **kwargs)
+            finally:
+                times.append(time.perf_counter() - start)
+
+        return timed
+
+    def total_s(self, names: tuple[str, ...] = HOOKS) -> float:
+        return sum(sum(self.times[n]) for n in names)
+
+
+def fit(callbacks: list[pl.Callback], root: Path, *, epochs: int, batches: int, batch_size: int) -> float:
+    """One fit; its wall time in seconds."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batches * batch_size, 64, generator=generator)
+    y = torch.randint(0, 10, (batches * batch_size,), generator=generator)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=root,
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    start = time.perf_counter()
+    trainer.fit(TinyMLP(), loader)
+    return time.perf_counter() - start
+
+
+def _thread_cpu_s(threads: list[threading.Thread]) -> float:
+    total = 0.0
+    for thread in threads:
+        if thread.ident is None or not thread.is_alive():
+            continue
+        try:
+            total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except (OSError, AttributeError):  # the thread ended meanwhile, or no per-thread clock here
+            continue
+    return total
+
+
+def codecarbon_cost(root: Path, *, epochs: int, batches: int, batch_size: int) -> dict[str, float]:
+    from codecarbon import OfflineEmissionsTracker
+
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(threading.enumerate())
+    tracker = OfflineEmissionsTracker(
+        country_iso_code="DEU", output_dir=str(root), save_to_file=False, log_level="error"
+    )
+    start = time.perf_counter()
+    tracker.start()
+    start_s = time.perf_counter() - start
+    threads = [t for t in threading.enumerate() if t not in before]
+    try:
+        wall_s = fit([], root, epochs=epochs, batches=batches, batch_size=batch_size)
+    finally:
+        thread_s = _thread_cpu_s(threads)  # read before stop() ends the threads
+        start = time.perf_counter()
+        tracker.stop()
+        stop_s = time.perf_counter() - start
+    return {"wall_s": wall_s, "start_stop_s": start_s + stop_s, "thread_cpu_s": thread_s}
+
+
+def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_size: int = 32) -> str:
+    """Run the fits and return the Markdown table."""
+    rows: dict[str, list[float]] = defaultdict(list)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        fit(
+            [EnergyCallback(history_path=False, report=False)],
+            root / "warm",
+            epochs=1,
+            batches=50,
+            batch_size=32,
+        )
+        for i in range(runs):
+            plain_s = fit([], root / f"plain{i}", epochs=epochs, batches=batches, batch_size=batch_size)
+            callback = EnergyCallback(history_path=False)
+            profile = HookProfile(callback)
+            wall_s = fit([callback], root / f"cb{i}", epochs=epochs, batches=batches, batch_size=batch_size)
+            cc = codecarbon_cost(root / f"cc{i}", epochs=epochs, batches=batches, batch_size=batch_size)
+            rows["batch_ms"].append(1000 * plain_s / (epochs * batches))
+            rows["batch_us"].append(1e6 * statistics.mean(profile.times["on_train_batch_end"]))
+            rows["batch_median_us"].append(1e6 * statistics.median(profile.times["on_train_batch_end"]))
+            rows["batch_max_us"].append(1e6 * max(profile.times["on_train_batch_end"]))
+            rows["epoch_ms"].append(1000 * profile.total_s(EPOCH_HOOKS) / epochs)
+            rows["setup_ms"].append(1000 * profile.total_s(SETUP_HOOKS))
+            rows["end_ms"].append(1000 * profile.total_s(END_HOOKS))
+            rows["share_pct"].append(100 * profile.total_s() / wall_s)
+            rows["cc_start_stop_ms"].append(1000 * cc["start_stop_s"])
+            rows["cc_thread_pct"].append(100 * cc["thread_cpu_s"] / cc["wall_s"])
+            rows["cc_share_pct"].append(100 * (cc["start_stop_s"] + cc["thread_cpu_s"]) / cc["wall_s"])
+    med = {k: statistics.median(v) for k, v in rows.items()}
+
+    def verdict(key: str) -> str:
+        return "within" if med[key] <= BUDGET[key] else "over"
+
+    lines = [
+        f"{runs} runs (median), {epochs} epochs of {batches} batches of {batch_size}, a 2-layer MLP on CPU "
+        f"({torch.get_num_threads()} threads), {med['batch_ms']:.2f} ms per batch without a callback; "
+        "`EnergyCallback(history_path=False)` with the default meter (CodeCarbon's host meter on CPU).",
+        "",
+        "| cost | measured | budget | |",
+        "|---|---|---|---|",
+        f"| per training batch (`on_train_batch_end`, median call) | {med['batch_median_us']:.2f} µs "
+        f"| ≤ 2 µs | {verdict('batch_median_us')} |",
+        f"| per training batch, mean (windows and bar refreshes included) | {med['batch_us']:.2f} µs | | |",
+        f"| per training batch, slowest call (a window or a bar refresh) | {med['batch_max_us']:.0f} µs "
+        "| | |",
+        f"| per epoch (`on_train_epoch_start` + `on_train_epoch_end`) | {med['epoch_ms']:.2f} ms | ≤ 2 ms "
+        f"| {verdict('epoch_ms')} |",
+        f"| set-up (`setup`, `on_fit_start`, `on_train_start`) | {med['setup_ms']:.2f} ms | ≤ 5 ms "
+        f"| {verdict('setup_ms')} |",
+        f"| end (`on_fit_end`, `teardown`: report written) | {med['end_ms']:.2f} ms | | |",
+        f"| share of the fit's wall time in the hooks | {med['share_pct']:.3f} % | ≤ 0.3 % "
+        f"| {verdict('share_pct')} |",
+        f"| CodeCarbon `OfflineEmissionsTracker`: `start()` + `stop()` | {med['cc_start_stop_ms']:.1f} ms "
+        "| | |",
+        f"| CodeCarbon: its background thread's CPU time, share of the wall time "
+        f"| {med['cc_thread_pct']:.3f} % | | |",
+        f"| CodeCarbon: total share (start/stop + thread CPU) | {med['cc_share_pct']:.3f} % | | |",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""The callback's meter for one fit: opened (never crashing the fit), read with a timestamp, its optional
+hooks and properties guarded so that a user's meter failing in them only warns, and closed if owned.
+
+No torch and no Lightning: the callback passes in what it knows of the trainer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lightning_energy.metering import Reading, take_reading
+from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
+
+Warn = Callable[[str, str], None]  # (cause, message): warn once per cause
+
+
+class MeterSession:
+    """One fit's meter. ``owned``: opened here, so closed here (a user's meter is never closed)."""
+
+    def __init__(self, meter: EnergyMeter, warn: Warn, *, owned: bool = False) -> None:
+        self.meter = meter
+        self.owned = owned
+        self._warn = warn
+
+    @staticmethod
+    def user_meter(meter: Any) -> EnergyMeter | None:
+        """``EnergyCallback``'s ``meter`` argument: ``None`` for ``"auto"``, else the meter (``TypeError``
+        naming ``meter`` for a class or a non-meter, ``ValueError`` for another string)."""
+        if isinstance(meter, str):
+            if meter != "auto":
+                raise ValueError(f"meter must be 'auto' or a meter instance, got {meter!r}")
+            return None
+        return as_meter(meter)
+
+    @classmethod
+    def closed(cls, reason: str, warn: Warn) -> MeterSession:
+        return cls(NullMeter(reason), warn)
+
+    @classmethod
+    def open(
+        cls, user_meter: EnergyMeter | None, cuda_indices: Sequence[int], *, meter_host: bool, warn: Warn
+    ) -> MeterSession:
+        """The user's meter, else the automatic one; any failure to open hardware means "no meter"."""
+        if user_meter is not None:
+            return cls(user_meter, warn)
+        from lightning_energy.meters import auto_meter
+
+        try:
+            return cls(auto_meter(list(cuda_indices), meter_host=meter_host), warn, owned=True)
+        except Exception as exc:  # any failure to open hardware means "no meter", never a crashed fit
+            reason = f"no energy meter available: {exc}"
+            warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
+            return cls(NullMeter(reason), warn, owned=True)
+
+    def read(self) -> Reading:
+        """Read now; a failure is a missing reading, never an exception."""
+        return take_reading(self.meter.read, time.monotonic())
+
+    def mark(self, event: str, epoch: int, *, synchronize: bool = False) -> None:
+        """Tell the meter about a boundary (and let it synchronise first); a failure only warns."""
+        try:
+            if synchronize:
+                self.meter.synchronize()
+            self.meter.mark(event, epoch)
+        except Exception as exc:  # optional hooks of a user's meter: warn once, keep metering
+            what = f"synchronize()/mark({event!r})" if synchronize else f"mark({event!r})"
+            self._warn(f"hook-{event}", f"the meter's {what} failed: {exc}")
+
+    def extra(self, name: str) -> dict[str, Any]:
+        """The meter's ``labels`` or ``hardware``, or ``{}`` when a user's meter raises reading it."""
+        try:
+            value = getattr(self.meter, name)
+            return dict(value) if isinstance(value, Mapping) else {}
+        except Exception as exc:  # a user's property may raise anything: the report must still be written
+            self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
+            return {}
+
+    def close(self) -> None:
+        """Close the meter if this session opened it; a failure only warns."""
+        if not self.owned:
+            return
+        try:
+            self.meter.close()
+        except Exception as exc:  # a meter's own failure on close must not hide the run's outcome
+            self._warn("close", f"closing the energy meter failed: {exc}")
+        self.meter = NullMeter("the meter was closed at the end of the fit")
