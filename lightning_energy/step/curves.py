@@ -1,0 +1,142 @@
+"""Learning-curve families fitted online, and sampled futures of the curve (pure numpy).
+
+A curve is the monitored metric, sign-flipped so that lower is better (``z = value`` for ``mode="min"``,
+``z = -value`` for ``mode="max"``), against the evaluation number ``x = 1, 2, ...``. Every family is linear
+in its coefficients once one shape constant is fixed, so a fit is a handful of weighted least-squares
+solves over a small grid of shape constants:
+
+* ``flat``: ``z = a`` (a plateau: noise only);
+* ``power``: ``z = a + b x^-c`` (the usual saturating learning curve), ``c`` on a grid;
+* ``exp``: ``z = a + b exp(-x / tau)``, ``tau`` on a grid relative to the evaluations seen;
+* ``drift``: ``z = a + b x^-c + d x`` (a saturating curve that turns: over-fitting, divergence).
+
+Every (family, shape) pair is weighted by its BIC (``exp(-BIC / 2)``, a uniform prior over the families
+and over each family's grid), and a future is drawn by picking a pair by weight, its coefficients from their
+Gaussian posterior and independent Gaussian noise of the pair's residual standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+POWER_SHAPES = tuple(float(c) for c in np.geomspace(0.05, 3.0, 12))
+EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 10))  # tau / evaluations seen
+MIN_DRIFT_POINTS = 6  # the three-coefficient family needs this many evaluations
+REL_NOISE_FLOOR = 1e-6  # of the curve's scale: a noiseless curve still gets a tiny noise
+
+
+@dataclass(frozen=True)
+class CurveFit:
+    """One fitted (family, shape) pair: its coefficients, their covariance, noise and posterior weight."""
+
+    family: str
+    shape: float
+    coef: np.ndarray
+    cov: np.ndarray
+    sigma: float
+    weight: float
+
+
+def design(family: str, shape: float, x: np.ndarray, seen: int) -> np.ndarray:
+    """Design matrix of ``family`` with shape constant ``shape`` at evaluation numbers ``x`` (float)."""
+    ones = np.ones_like(x)
+    if family == "flat":
+        return ones[:, None]
+    if family == "power":
+        return np.column_stack([ones, x**-shape])
+    if family == "exp":
+        return np.column_stack([ones, np.exp(-x / (shape * seen))])
+    if family == "drift":
+        return np.column_stack([ones, x**-shape, x / seen])
+    raise ValueError(f"unknown curve family {family!r}")
+
+
+def _candidates(seen: int) -> list[tuple[str, float]]:
+    pairs: list[tuple[str, float]] = [("flat", 0.0)]
+    pairs += [("power", c) for c in POWER_SHAPES]
+    pairs += [("exp", r) for r in EXP_SHAPES]
+    if seen >= MIN_DRIFT_POINTS:
+        pairs += [("drift", c) for c in POWER_SHAPES]
+    return pairs
+
+
+def fit_curves(z: np.ndarray, recency: float, noise_sigma: float) -> list[CurveFit]:
+    """Fit every (family, shape) pair to ``z`` (lower is better), oldest first, weighted and normalised.
+
+    ``recency`` > 0 down-weights old evaluations: evaluation ``i`` of ``n`` weighs
+    ``exp(-(n - i) / (recency x n))`` (0: all weigh 1). ``noise_sigma`` floors each pair's residual
+    standard deviation (the series' own unit-to-unit noise, so a lucky fit is not believed too much).
+    """
+    n = int(z.size)
+    x = np.arange(1, n + 1, dtype=float)
+    w = np.ones(n) if recency <= 0 else np.exp(-(n - x) / (recency * n))
+    n_eff = float(w.sum() ** 2 / np.sum(w**2))
+    sw = np.sqrt(w)
+    fits: list[tuple[str, float, np.ndarray, np.ndarray, float, float]] = []
+    for family, shape in _candidates(n):
+        X = design(family, shape, x, n)
+        k = X.shape[1]
+        if n < k:
+            continue
+        Xw = X * sw[:, None]
+        coef, *_ = np.linalg.lstsq(Xw, z * sw, rcond=None)
+        resid = (z - X @ coef) * sw
+        rss = float(resid @ resid) / float(w.mean())
+        dof = max(n_eff - k, 1.0)
+        sigma = max(math.sqrt(rss / dof), noise_sigma)
+        bic = n_eff * math.log(max(rss / n_eff, noise_sigma**2 / 4.0, 1e-300)) + k * math.log(n_eff)
+        try:
+            cov = sigma**2 * np.linalg.inv(Xw.T @ Xw / float(w.mean()))
+        except np.linalg.LinAlgError:
+            continue
+        fits.append((family, shape, coef, cov, sigma, bic))
+    if not fits:
+        return []
+    family_sizes: dict[str, int] = {}
+    for f in fits:
+        family_sizes[f[0]] = family_sizes.get(f[0], 0) + 1
+    best = min(f[5] for f in fits)
+    raw = np.array([math.exp(-(f[5] - best) / 2.0) / family_sizes[f[0]] for f in fits])
+    raw /= raw.sum()
+    return [
+        CurveFit(family=f[0], shape=f[1], coef=f[2], cov=f[3], sigma=f[4], weight=float(p))
+        for f, p in zip(fits, raw, strict=True)
+    ]
+
+
+def sample_futures(
+    fits: list[CurveFit], seen: int, start: int, steps: int, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``draws`` sampled futures of the curve at evaluations ``start + 1 .. start + steps`` (1-based).
+
+    Returns an array of shape ``(draws, steps)``: a (family, shape) pair per draw by weight, its
+    coefficients from their posterior, plus independent Gaussian noise of the pair's sigma.
+    """
+    weights = np.array([f.weight for f in fits])
+    picks = rng.choice(len(fits), size=draws, p=weights)
+    x = np.arange(start + 1, start + steps + 1, dtype=float)
+    out = np.empty((draws, steps))
+    for index in np.unique(picks):
+        rows = np.flatnonzero(picks == index)
+        f = fits[int(index)]
+        X = design(f.family, f.shape, x, seen)
+        coefs = rng.multivariate_normal(f.coef, f.cov, size=rows.size, method="eigh")
+        noise = rng.standard_normal((rows.size, steps)) * f.sigma
+        out[rows] = coefs @ X.T + noise
+    return out
+
+
+def mean_curve(fits: list[CurveFit], x: np.ndarray, seen: int) -> np.ndarray:
+    """The weighted mean of the fitted curves at evaluation numbers ``x`` (no noise)."""
+    total = np.zeros_like(x, dtype=float)
+    for f in fits:
+        total += f.weight * (design(f.family, f.shape, x, seen) @ f.coef)
+    return total
+
+
+def best_fit(fits: list[CurveFit]) -> CurveFit:
+    """The pair with the largest posterior weight."""
+    return max(fits, key=lambda f: f.weight)
