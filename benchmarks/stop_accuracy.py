@@ -233,7 +233,8 @@ def main() -> None:
     sections.append(f"#### All reporting runs ({len(report)})\n\n{table(report, shipped)}")
     sections.append(f"#### StopForecaster per reporting group\n\n{per_group(report, shipped)}")
     sections.append(
-        f"#### In-sample, for comparison only: the tuning part ({len(tune)} runs; the constants were chosen on it)"
+        f"#### In-sample, for comparison only: the tuning part ({len(tune)} runs; "
+        "the constants were chosen on it)"
         f"\n\n{table(tune, shipped, {'StopForecaster': stop_forecaster})}"
     )
     notes.append(

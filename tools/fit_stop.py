@@ -14,7 +14,7 @@ by benchmark, generated curves split by kind; only the tuning part is read here)
   not answered scoring ``2 log 2`` for the point; groups weigh the same. The best grid point wins; its
   ``kappa`` is refitted on the whole tuning part.
 
-Run: ``python tools/fit_stop.py [--out PATH]`` (default: the package's ``lightning_energy/step/stop_params.json``).
+Run: ``python tools/fit_stop.py [--out PATH]`` (default: ``lightning_energy/step/stop_params.json``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
 COVERAGE = 0.9
+GROUP_COVERAGE = 0.8  # and every group of the fitting set at least this (groups differ)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,11 @@ def fit_kappa(recs: list[Record]) -> float:
     weights = _group_weights(answered)
     n = len(answered)
     target = min(math.ceil((n + 1) * COVERAGE) / n, 1.0)
+    groups = np.array([r.group for r in answered])
     for kappa in KAPPAS:
         hits = np.array([covered(r, kappa) for r in answered])
-        if float(weights @ hits) / float(weights.sum()) >= target - 1e-12:
+        worst = min(float(hits[groups == g].mean()) for g in set(groups))
+        if float(weights @ hits) / float(weights.sum()) >= target - 1e-12 and worst >= GROUP_COVERAGE:
             return kappa
     return KAPPAS[-1]
 
@@ -128,7 +131,7 @@ def score(record: Record, kappa: float) -> float:
 
 
 def nested_score(recs: list[Record]) -> float:
-    """Leave-one-group-out: ``kappa`` fitted on the other groups, the held-out group scored; groups weigh 1."""
+    """Leave-one-group-out: ``kappa`` fitted on the others, the held-out group scored; groups weigh 1."""
     groups = sorted({r.group for r in recs})
     scores = []
     for held in groups:
@@ -147,7 +150,7 @@ def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[
         results.append((s, values, params, recs))
         if verbose:
             print(f"  {dict(zip(GRID, values, strict=True))}: nested score {s:.4f}", flush=True)
-    best_score, best_values, best_params, best_recs = min(results, key=lambda item: item[0])
+    best_score, _, best_params, best_recs = min(results, key=lambda item: item[0])
     kappa = fit_kappa(best_recs)
     chosen = dataclasses.replace(best_params, kappa=kappa)
     summary: dict[str, object] = {

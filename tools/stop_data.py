@@ -111,7 +111,7 @@ def load_mlperf(path: Path = MLPERF_CURVES) -> list[Curve]:
         values = np.array([v for _, v in sorted(points)])
         # A user's max_epochs-like bound: twice the benchmark's median stop (an optimistic baseline: it
         # already knows the benchmark's typical length).
-        bound = int(math.ceil(2 * float(np.median(stops[benchmark]))))
+        bound = math.ceil(2 * float(np.median(stops[benchmark])))
         rule = StopRule(mode=mode, stopping_threshold=target)
         curves.append(Curve("mlperf", benchmark, "/".join(key), values, rule, max(bound, values.size)))
     return curves

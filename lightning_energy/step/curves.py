@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-POWER_SHAPES = tuple(float(c) for c in np.geomspace(0.05, 3.0, 12))
-EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 10))  # tau / evaluations seen
+POWER_SHAPES = tuple(float(c) for c in np.geomspace(0.05, 3.0, 16))
+EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 16))  # tau / evaluations seen
 MIN_DRIFT_POINTS = 6  # the three-coefficient family needs this many evaluations
 REL_NOISE_FLOOR = 1e-6  # of the curve's scale: a noiseless curve still gets a tiny noise
 

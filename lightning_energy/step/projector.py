@@ -7,7 +7,7 @@ constant lives in :class:`~lightning_energy.step.params.StepParams`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +22,7 @@ from lightning_energy.step.analysis import (
     normal_quantile,
     pattern_units,
 )
+from lightning_energy.step.hints import KnownChange
 from lightning_energy.step.history import (
     History,
     check_number,
@@ -81,6 +82,9 @@ class StepProjector:
             ``prior_rel_sigma`` with it, or neither).
         prior_rel_sigma: the relative standard deviation of ``prior_epoch_energy_j``.
         unit_name: what a unit is called in :attr:`Projection.reason` (``"epoch"``, ``"window"``).
+        known_changes: epochs at which the Trainer announces a regime change (:class:`KnownChange`, e.g.
+            from :func:`~lightning_energy.step.hints.known_changes`): the projection is never declared
+            stable while one is still to come, and the level is read from the latest one's first epoch on.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class StepProjector:
         prior_epoch_energy_j: float | None = None,
         prior_rel_sigma: float | None = None,
         unit_name: str = "epoch",
+        known_changes: Iterable[KnownChange] = (),
     ) -> None:
         confidence = finite_number("confidence", confidence)
         if not 0.0 < confidence < 1.0:
@@ -110,6 +115,11 @@ class StepProjector:
                 "prior_epoch_energy_j and prior_rel_sigma must be given together, got "
                 f"prior_epoch_energy_j={prior_epoch_energy_j!r}, prior_rel_sigma={prior_rel_sigma!r}"
             )
+        changes = tuple(known_changes)
+        for change in changes:
+            if not isinstance(change, KnownChange):
+                raise TypeError(f"known_changes must hold KnownChange items, got {change!r}")
+        self.known_changes = tuple(sorted(set(changes)))
         self.confidence = confidence
         self.val_every_n_epochs = val_every_n_epochs
         self.params = StepParams() if params is None else params
@@ -131,6 +141,7 @@ class StepProjector:
             val_every_n_epochs=self.val_every_n_epochs,
             params=self.params,
             unit_name=self.unit_name,
+            known_changes=self.known_changes,
         )
         if self._prior_j is not None and self._prior_rel_sigma is not None:
             twin.set_prior(self._prior_j, self._prior_rel_sigma)
@@ -286,6 +297,10 @@ class StepProjector:
         seen = self.epochs_seen
         if values.size == 0:
             return self._unmeasured(total_epochs, total_seconds)
+        past = [c for c in self.known_changes if c.epoch <= int(indices[-1])]
+        if past:  # re-level: only the units since the latest announced change make the level
+            keep = indices >= past[-1].epoch
+            values, train_s, indices = values[keep], train_s[keep], indices[keep]
         info = analyse(values, self.params)
         since = int(indices[min(info.start, values.size - 1)])
         mean_unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
@@ -314,6 +329,12 @@ class StepProjector:
             params=self.params,
             unit=self.unit_name,
         )
+        ahead = [c for c in self.known_changes if seen <= c.epoch < seen + remaining_units]
+        if stable and ahead and total_units is not None:
+            stable, reason = (
+                False,
+                f"not stable: {ahead[0].kind} announced at {self.unit_name} {ahead[0].epoch}",
+            )
         level = info.level if stable else info.recent
         if power_mode:
             assert remaining_s is not None

@@ -4,8 +4,8 @@
 curve families (:mod:`lightning_energy.step.curves`), draws futures of the curve with noise, runs the
 stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
 predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
-calibrated: the simulated stop times are spread on the log scale by ``kappa x log(predicted / seen)``
-(model error grows with the share of the run still to extrapolate), ``kappa`` fitted on tuning curves
+calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal
+error of standard deviation ``kappa`` (the curve model's own error), ``kappa`` fitted on tuning curves
 (``tools/fit_stop.py``; ``stop_params.json``). See ``docs/step.md``.
 """
 
@@ -36,7 +36,7 @@ class StopParams:
         min_evaluations: no forecast before this many evaluations.
         recency: old evaluations weigh ``exp(-age / (recency x seen))`` in the fit (0: all weigh 1).
         noise_floor: the fit's noise is at least this times the series' robust second-difference noise.
-        kappa: the interval's model-error spread on the log scale per unit of ``log(predicted / seen)``.
+        kappa: the interval's model-error spread: standard deviation of the log of the remaining evaluations.
         horizon_factor: without ``max_evaluations`` futures are simulated up to ``horizon_factor x seen``
             evaluations (at least ``min_horizon`` more, at most ``max_horizon`` in all).
         min_horizon: see ``horizon_factor``.
@@ -163,10 +163,11 @@ class StopForecaster:
 
 
 def noise_scale(z: np.ndarray) -> float:
-    """Robust unit noise of a curve from its second differences (0 below 4 points)."""
-    if z.size < 4:
+    """Robust unit noise of a curve from the second differences of its recent half (0 below 4 points)."""
+    recent = z[-max(4, z.size // 2) :]
+    if recent.size < 4:
         return 0.0
-    return float(1.4826 * np.median(np.abs(np.diff(z, 2))) / math.sqrt(6.0))
+    return float(1.4826 * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
 
 
 def horizon(rule: StopRule, seen: int, params: StopParams) -> int:
@@ -194,14 +195,10 @@ def raw_stop_samples(
 
 
 def calibrate(raw: np.ndarray, seen: int, rule: StopRule, kappa: float, seed: int) -> np.ndarray:
-    """Sorted calibrated stop evaluations: each raw one spread on the log scale by the model error."""
-    finite = raw[np.isfinite(raw)]
-    median = float(np.median(raw)) if raw.size else math.inf
-    reach = median if math.isfinite(median) else (float(finite.max()) if finite.size else seen + 1.0)
-    spread = kappa * math.log(max(reach, seen + 1.0) / seen)
+    """Sorted calibrated stop evaluations: each raw one's remaining evaluations spread on the log scale."""
     rng = np.random.default_rng([seed, seen, 1])
-    out = raw * np.exp(spread * rng.standard_normal(raw.size))
-    out = np.maximum(np.round(out), seen + 1.0)
+    remaining = np.maximum(raw - seen, 1.0) * np.exp(kappa * rng.standard_normal(raw.size))
+    out = seen + np.maximum(np.round(remaining), 1.0)
     if rule.max_evaluations is not None:
         out = np.minimum(out, float(rule.max_evaluations))
     return np.sort(out)

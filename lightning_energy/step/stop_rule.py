@@ -56,7 +56,8 @@ class StopRule:
         ):
             raise ValueError(
                 "divergence_threshold must lie on the worse side of stopping_threshold, got "
-                f"stopping_threshold={self.stopping_threshold!r}, divergence_threshold={self.divergence_threshold!r}"
+                f"stopping_threshold={self.stopping_threshold!r}, "
+                f"divergence_threshold={self.divergence_threshold!r}"
             )
 
     @property
