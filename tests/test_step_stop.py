@@ -119,7 +119,7 @@ def test_max_evaluations_bounds_the_forecast() -> None:
 
 def test_shipped_params_load_and_validate() -> None:
     params = StopParams.shipped()
-    assert params.kappa >= 0 and params.draws >= 16
+    assert params.kappa_low >= 0 and params.kappa_high >= 0 and params.draws >= 16
     with pytest.raises(ValueError, match="draws"):
         StopParams(draws=1)
 

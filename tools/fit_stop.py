@@ -5,14 +5,15 @@ by benchmark, generated curves split by kind; only the tuning part is read here)
 
 * Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3) and
   ``noise_floor`` (0 or 1).
-* ``kappa`` (the interval's model-error spread) is fitted, never chosen on what it is scored on: the
-  smallest value on a 0.01 grid whose interval covers the truth for 90 % of the forecasts of the fitting
-  set, every group (benchmark or kind) weighing the same (a split-conformal quantile).
+* ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
+  never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
+  truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
+  benchmark or kind, weighing the same; split-conformal) and at most 5 % of every group's forecasts.
 * Nested: for every grid point and every tuning group, ``kappa`` is fitted on the other groups and the
   forecasts of the held-out group are scored: ``|log(predicted / true)|`` plus the log-scale interval score
   of a 90 % interval (``log(high / low) + 20 x`` the log distance by which the truth falls outside), a run
-  not answered scoring ``2 log 2`` for the point; groups weigh the same. The best grid point wins; its
-  ``kappa`` is refitted on the whole tuning part.
+  not answered scoring ``2 log 2`` for the point and for the interval; groups weigh the same. The best
+  grid point wins; its ``kappa`` pair is refitted on the whole tuning part.
 
 Run: ``python tools/fit_stop.py [--out PATH]`` (default: ``lightning_energy/step/stop_params.json``).
 """
@@ -43,7 +44,7 @@ KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
 COVERAGE = 0.9
-GROUP_COVERAGE = 0.8  # and every group of the fitting set at least this (groups differ)
+GROUP_COVERAGE = 0.9  # and every group of the fitting set too: an interval called 90 % holds per group
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,11 @@ def records(
     return out
 
 
-def interval(record: Record, kappa: float) -> tuple[int | None, int | None, int | None]:
-    """(predicted, low, high) of one record under ``kappa``."""
+Kappa = tuple[float, float]
+
+
+def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
+    """(predicted, low, high) of one record under ``kappa`` (downward, upward)."""
     if record.raw is None:
         return None, None, None
     return summarise(calibrate(record.raw, record.seen, record.curve.rule, kappa, 0), record.seen)
@@ -90,32 +94,46 @@ def _group_weights(recs: list[Record]) -> np.ndarray:
     return np.array([1.0 / counts[r.group] for r in recs])
 
 
-def covered(record: Record, kappa: float) -> bool:
-    """Whether the interval under ``kappa`` holds the truth (an unanswered record does not)."""
-    mid, low, high = interval(record, kappa)
-    if mid is None or low is None:
-        return False
-    return low <= record.truth and (high is None or record.truth <= high)
+def _side_ok(recs: list[Record], kappa: Kappa, side: int) -> bool:
+    """Whether the truth is not beyond the interval's ``side`` (0: low, 1: high) often enough: overall
+    (group-weighted, conformal) and in every group."""
+    weights = _group_weights(recs)
+    n = len(recs)
+    target = min(math.ceil((n + 1) * (1.0 - (1.0 - COVERAGE) / 2.0)) / n, 1.0)
+    group_target = 1.0 - (1.0 - GROUP_COVERAGE) / 2.0
+    ok = np.empty(n, dtype=bool)
+    for i, r in enumerate(recs):
+        _, low, high = interval(r, kappa)
+        ok[i] = (low is not None and r.truth >= low) if side == 0 else (high is None or r.truth <= high)
+    groups = np.array([r.group for r in recs])
+    worst = min(float(ok[groups == g].mean()) for g in set(groups))
+    return float(weights @ ok) / float(weights.sum()) >= target - 1e-12 and worst >= group_target - 1e-12
 
 
-def fit_kappa(recs: list[Record]) -> float:
-    """Smallest ``kappa`` whose answered intervals cover 90 % (group-weighted) of the answered records."""
-    answered = [r for r in recs if interval(r, 0.0)[0] is not None]
+def fit_kappa(recs: list[Record]) -> Kappa:
+    """Smallest (downward, upward) spreads, each side by bisection on a 0.01 grid, whose answered intervals
+    leave the truth beyond a side for at most 5 % of the records (group-weighted, conformal) and of every
+    group's records."""
+    answered = [r for r in recs if interval(r, (0.0, 0.0))[0] is not None]
     if not answered:
-        return 0.0
-    weights = _group_weights(answered)
-    n = len(answered)
-    target = min(math.ceil((n + 1) * COVERAGE) / n, 1.0)
-    groups = np.array([r.group for r in answered])
-    for kappa in KAPPAS:
-        hits = np.array([covered(r, kappa) for r in answered])
-        worst = min(float(hits[groups == g].mean()) for g in set(groups))
-        if float(weights @ hits) / float(weights.sum()) >= target - 1e-12 and worst >= GROUP_COVERAGE:
-            return kappa
-    return KAPPAS[-1]
+        return (0.0, 0.0)
+    kappa = [0.0, 0.0]
+    for _ in range(2):  # the sides barely interact; a second pass settles them
+        for side in (0, 1):
+            lo, hi = 0, len(KAPPAS) - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                trial = list(kappa)
+                trial[side] = KAPPAS[mid]
+                if _side_ok(answered, (trial[0], trial[1]), side):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            kappa[side] = KAPPAS[lo]
+    return (kappa[0], kappa[1])
 
 
-def score(record: Record, kappa: float) -> float:
+def score(record: Record, kappa: Kappa) -> float:
     """Point error plus the log-scale interval score (lower is better)."""
     mid, low, high = interval(record, kappa)
     if mid is None or low is None:
@@ -152,7 +170,7 @@ def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[
             print(f"  {dict(zip(GRID, values, strict=True))}: nested score {s:.4f}", flush=True)
     best_score, _, best_params, best_recs = min(results, key=lambda item: item[0])
     kappa = fit_kappa(best_recs)
-    chosen = dataclasses.replace(best_params, kappa=kappa)
+    chosen = dataclasses.replace(best_params, kappa_low=kappa[0], kappa_high=kappa[1])
     summary: dict[str, object] = {
         "nested_score": round(best_score, 4),
         "grid": {k: list(v) for k, v in GRID.items()},

@@ -2,9 +2,9 @@
 
 Pure numpy: :mod:`~lightning_energy.step.analysis` holds the small pure functions (``analyse``,
 ``is_stable``, the interval), :mod:`~lightning_energy.step.params` the tuning constants (one frozen
-:class:`StepParams`), :mod:`~lightning_energy.step.projector` the online :class:`StepProjector`; :mod:`~lightning_energy.step.stop` the
-:class:`StopForecaster` (when an ``EarlyStopping`` run will stop), :mod:`~lightning_energy.step.hints` the
-announced change points and the evaluation schedule.
+:class:`StepParams`), :mod:`~lightning_energy.step.projector` the online :class:`StepProjector`;
+:mod:`~lightning_energy.step.stop` the :class:`StopForecaster` (when an ``EarlyStopping`` run will stop),
+:mod:`~lightning_energy.step.hints` the announced change points and the evaluation schedule.
 See ``docs/step.md`` for the method and how the constants were chosen.
 """
 

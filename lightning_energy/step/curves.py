@@ -107,26 +107,48 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float) -> list[CurveF
     ]
 
 
+@dataclass(frozen=True)
+class Draws:
+    """Sampled curves: the (family, shape) pair and the coefficients of every future."""
+
+    fits: list[CurveFit]
+    picks: np.ndarray
+    coefs: list[np.ndarray]  # per fit index: the coefficients of the futures that picked it
+    rows: list[np.ndarray]  # per fit index: which futures picked it
+    seen: int
+
+
+def draw_curves(fits: list[CurveFit], seen: int, draws: int, rng: np.random.Generator) -> Draws:
+    """Pick a (family, shape) pair per future by weight and draw its coefficients from their posterior."""
+    weights = np.array([f.weight for f in fits])
+    picks = rng.choice(len(fits), size=draws, p=weights)
+    coefs, rows = [], []
+    for index, f in enumerate(fits):
+        mine = np.flatnonzero(picks == index)
+        rows.append(mine)
+        if mine.size:
+            coefs.append(rng.multivariate_normal(f.coef, f.cov, size=mine.size, method="eigh"))
+        else:
+            coefs.append(np.empty((0, f.coef.size)))
+    return Draws(fits, picks, coefs, rows, seen)
+
+
+def future_values(curves: Draws, start: int, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """The futures at evaluations ``start + 1 .. start + steps`` (1-based): curve plus Gaussian noise."""
+    x = np.arange(start + 1, start + steps + 1, dtype=float)
+    out = np.empty((curves.picks.size, steps))
+    for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
+        if rows.size:
+            X = design(f.family, f.shape, x, curves.seen)
+            out[rows] = coefs @ X.T + rng.standard_normal((rows.size, steps)) * f.sigma
+    return out
+
+
 def sample_futures(
     fits: list[CurveFit], seen: int, start: int, steps: int, draws: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """``draws`` sampled futures of the curve at evaluations ``start + 1 .. start + steps`` (1-based).
-
-    Returns an array of shape ``(draws, steps)``: a (family, shape) pair per draw by weight, its
-    coefficients from their posterior, plus independent Gaussian noise of the pair's sigma.
-    """
-    weights = np.array([f.weight for f in fits])
-    picks = rng.choice(len(fits), size=draws, p=weights)
-    x = np.arange(start + 1, start + steps + 1, dtype=float)
-    out = np.empty((draws, steps))
-    for index in np.unique(picks):
-        rows = np.flatnonzero(picks == index)
-        f = fits[int(index)]
-        X = design(f.family, f.shape, x, seen)
-        coefs = rng.multivariate_normal(f.coef, f.cov, size=rows.size, method="eigh")
-        noise = rng.standard_normal((rows.size, steps)) * f.sigma
-        out[rows] = coefs @ X.T + noise
-    return out
+    """``draws`` sampled futures of the curve at evaluations ``start + 1 .. start + steps`` (1-based)."""
+    return future_values(draw_curves(fits, seen, draws, rng), start, steps, rng)
 
 
 def mean_curve(fits: list[CurveFit], x: np.ndarray, seen: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from lightning_energy._validate import finite_number
 from lightning_energy.errors import ProjectionError
 from lightning_energy.step.analysis import (
     analyse,
+    interval_group,
     is_stable,
     log_half_widths,
     noise_rel_sd,
@@ -46,7 +47,9 @@ class Projection:
     per-unit level used (training-only units when a validation schedule is known), ``power_w`` the mean
     power, ``method`` one of ``"level"`` (stable), ``"unstable"``, ``"prior"`` (PRE prior combined with the
     data), ``"power"`` / ``"power-unstable"`` (time budget) and ``"none"`` (nothing measured, no prior).
-    ``reason`` says in one line why the projection is or is not stable.
+    ``reason`` says in one line why the projection is or is not stable. ``interval_group`` is the run's
+    condition that set the interval's width (``"steady"``, ``"stable"``, ``"unstable"``, ``"ahead"``: a
+    change announced by the Trainer still to come; empty when nothing was measured).
     """
 
     total_j: float
@@ -64,6 +67,7 @@ class Projection:
     method: str
     confidence: float
     reason: str = ""
+    interval_group: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
@@ -335,6 +339,10 @@ class StepProjector:
                 False,
                 f"not stable: {ahead[0].kind} announced at {self.unit_name} {ahead[0].epoch}",
             )
+        group = interval_group(
+            info, stable, change_ahead=bool(ahead) and total_units is not None, regime_first_unit=since,
+            params=self.params,
+        )  # fmt: skip
         level = info.level if stable else info.recent
         if power_mode:
             assert remaining_s is not None
@@ -358,7 +366,7 @@ class StepProjector:
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
         )
         if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:
-            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, stable)
+            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, group)
             prior_remaining_j = self._prior_j * remaining_units
             prior_sd_j = self._prior_rel_sigma * prior_remaining_j
             if data_sd_j > 0 and prior_sd_j > 0:
@@ -369,7 +377,7 @@ class StepProjector:
                 low_j, high_j = total_j - half, total_j + half
                 method = "prior"
         if method != "prior":
-            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
         skip_half = self._z * self.params.skipped_rel_sigma * skipped_j
         low_j, high_j = low_j - skip_half, high_j + skip_half
         if info.pending and level > 0:  # a possible new regime not yet confirmed: cover its projection too
@@ -391,20 +399,21 @@ class StepProjector:
             method=method,
             confidence=self.confidence,
             reason=reason,
+            interval_group=group,
         )
 
     def _interval(
-        self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool
+        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str
     ) -> tuple[float, float]:
         if total_j <= 0:
             return 0.0, 0.0
         low, high = log_half_widths(
-            noise_sd_j / total_j, remaining_fraction, stable, self.confidence, self.params
+            noise_sd_j / total_j, remaining_fraction, group, self.confidence, self.params
         )
         return total_j * math.exp(-low), total_j * math.exp(high)
 
-    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool) -> float:
-        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str) -> float:
+        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
         return (high_j - low_j) / (2.0 * self._z)
 
     def _unmeasured(self, total_epochs: float | None, total_seconds: float | None) -> Projection:

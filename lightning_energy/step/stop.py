@@ -5,7 +5,8 @@ curve families (:mod:`lightning_energy.step.curves`), draws futures of the curve
 stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
 predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
 calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal
-error of standard deviation ``kappa`` (the curve model's own error), ``kappa`` fitted on tuning curves
+error (the curve model's own error), of standard deviation ``kappa_low`` downward and ``kappa_high``
+upward, both fitted on tuning curves
 (``tools/fit_stop.py``; ``stop_params.json``). See ``docs/step.md``.
 """
 
@@ -20,11 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from lightning_energy._validate import finite_number
-from lightning_energy.step.curves import CurveFit, best_fit, fit_curves, mean_curve, sample_futures
-from lightning_energy.step.stop_rule import RuleState, StopRule, advance, simulate
+from lightning_energy.step.curves import (
+    CurveFit,
+    best_fit,
+    draw_curves,
+    fit_curves,
+    future_values,
+    mean_curve,
+)
+from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
 CONFIDENCE = 0.9
+CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,8 @@ class StopParams:
         min_evaluations: no forecast before this many evaluations.
         recency: old evaluations weigh ``exp(-age / (recency x seen))`` in the fit (0: all weigh 1).
         noise_floor: the fit's noise is at least this times the series' robust second-difference noise.
-        kappa: the interval's model-error spread: standard deviation of the log of the remaining evaluations.
+        kappa_low: the model error's standard deviation on the log of the remaining evaluations, downward.
+        kappa_high: the same, upward.
         horizon_factor: without ``max_evaluations`` futures are simulated up to ``horizon_factor x seen``
             evaluations (at least ``min_horizon`` more, at most ``max_horizon`` in all).
         min_horizon: see ``horizon_factor``.
@@ -47,9 +57,10 @@ class StopParams:
     min_evaluations: int = 3
     recency: float = 0.0
     noise_floor: float = 0.0
-    kappa: float = 0.3
-    horizon_factor: float = 30.0
-    min_horizon: int = 200
+    kappa_low: float = 0.3
+    kappa_high: float = 0.3
+    horizon_factor: float = 10.0
+    min_horizon: int = 100
     max_horizon: int = 5000
 
     def __post_init__(self) -> None:
@@ -62,7 +73,7 @@ class StopParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-        for name in ("recency", "noise_floor", "kappa", "horizon_factor"):
+        for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor"):
             finite_number(name, getattr(self, name), minimum=0.0)
 
     @classmethod
@@ -189,15 +200,25 @@ def raw_stop_samples(
     if not fits:
         return None
     rng = np.random.default_rng([seed, seen])
+    curves = draw_curves(fits, z.size, params.draws, rng)
+    paths = Paths.start(state, params.draws)
     steps = horizon(rule, seen, params)
-    futures = sample_futures(fits, z.size, seen, steps, params.draws, rng)
-    return simulate(rule, state, futures), fits
+    chunk = CHUNK
+    while paths.evaluations < seen + steps and paths.running.any():
+        size = min(chunk, seen + steps - paths.evaluations)
+        simulate_chunk(rule, paths, future_values(curves, paths.evaluations, size, rng))
+        chunk *= 2
+    return paths.stop_at, fits
 
 
-def calibrate(raw: np.ndarray, seen: int, rule: StopRule, kappa: float, seed: int) -> np.ndarray:
-    """Sorted calibrated stop evaluations: each raw one's remaining evaluations spread on the log scale."""
+def calibrate(
+    raw: np.ndarray, seen: int, rule: StopRule, kappa: tuple[float, float], seed: int
+) -> np.ndarray:
+    """Sorted calibrated stop evaluations: each raw one's remaining evaluations spread on the log scale
+    (``kappa`` = (downward, upward) standard deviations)."""
     rng = np.random.default_rng([seed, seen, 1])
-    remaining = np.maximum(raw - seen, 1.0) * np.exp(kappa * rng.standard_normal(raw.size))
+    eps = rng.standard_normal(raw.size)
+    remaining = np.maximum(raw - seen, 1.0) * np.exp(np.where(eps < 0, kappa[0], kappa[1]) * eps)
     out = seen + np.maximum(np.round(remaining), 1.0)
     if rule.max_evaluations is not None:
         out = np.minimum(out, float(rule.max_evaluations))
@@ -228,7 +249,7 @@ def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams
             f"cannot tell: {params.min_evaluations} evaluations needed, {seen} seen",
         )
     raw, fits = simulated
-    samples = calibrate(raw, seen, rule, params.kappa, seed)
+    samples = calibrate(raw, seen, rule, (params.kappa_low, params.kappa_high), seed)
     mid, low, high = summarise(samples, seen)
     limit = seen + horizon(rule, seen, params)
     if mid is None:

@@ -112,46 +112,82 @@ def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
     return RuleState(n, best, wait, False, "")
 
 
+@dataclass
+class Paths:
+    """Per-future rule state of a simulation run in chunks: best so far, wait, stop (``inf``: running)."""
+
+    best: np.ndarray
+    wait: np.ndarray
+    stop_at: np.ndarray
+    evaluations: int  # evaluations simulated so far (the same for every future)
+
+    @classmethod
+    def start(cls, state: RuleState, draws: int) -> Paths:
+        return cls(
+            np.full(draws, state.best), np.full(draws, state.wait, dtype=np.int64), np.full(draws, math.inf),
+            state.evaluations,
+        )  # fmt: skip
+
+    @property
+    def running(self) -> np.ndarray:
+        return ~np.isfinite(self.stop_at)
+
+
+def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
+    """Run the rule over the next ``block.shape[1]`` evaluations of every future (in place).
+
+    ``block`` holds lower-is-better values (``sign x value``), one row per future; futures that stopped
+    already are left as they are. A ``max_evaluations`` bound stops the futures still running there.
+    """
+    steps = block.shape[1]
+    if rule.max_evaluations is not None:
+        steps = min(steps, rule.max_evaluations - paths.evaluations)
+    if steps <= 0:
+        return
+    block = block[:, :steps]
+    first = paths.evaluations + 1
+    thr = None if rule.stopping_threshold is None else rule.sign * rule.stopping_threshold
+    div = None if rule.divergence_threshold is None else rule.sign * rule.divergence_threshold
+    hit = ~np.isfinite(block)
+    if thr is not None:
+        hit |= block < thr
+    if div is not None:
+        hit |= block > div
+    safe = np.where(np.isfinite(block), block, np.inf)
+    if rule.min_delta == 0.0:  # the best so far is a running minimum; the wait counts from its last drop
+        before = np.minimum.accumulate(np.concatenate([paths.best[:, None], safe[:, :-1]], axis=1), axis=1)
+        index = np.arange(steps)
+        last = np.maximum.accumulate(np.where(safe < before, index, -1 - paths.wait[:, None]), axis=1)
+        wait = index - last
+        best = np.minimum(before[:, -1], safe[:, -1])
+        end_wait = wait[:, -1]
+    else:  # sequential: the best moves only on improvements larger than min_delta
+        best = paths.best.copy()
+        w = paths.wait.copy()
+        wait = np.empty(block.shape, dtype=np.int64)
+        for j in range(steps):
+            improved = safe[:, j] + rule.min_delta < best
+            best = np.where(improved, safe[:, j], best)
+            w = np.where(improved, 0, w + 1)
+            wait[:, j] = w
+        end_wait = w
+    if rule.patience is not None:
+        hit |= wait >= rule.patience
+    running = paths.running
+    stops = running & hit.any(axis=1)
+    paths.stop_at[stops] = first + np.argmax(hit[stops], axis=1)
+    paths.best, paths.wait = best, end_wait
+    paths.evaluations += steps
+    if rule.max_evaluations is not None and paths.evaluations >= rule.max_evaluations:
+        paths.stop_at[paths.running] = float(rule.max_evaluations)
+
+
 def simulate(rule: StopRule, state: RuleState, futures: np.ndarray) -> np.ndarray:
     """Evaluation number at which each future stops (``inf`` if none of its steps stops it).
 
     ``futures`` holds lower-is-better values (``sign x value``) of evaluations ``state.evaluations + 1``
     onward, one row per future.
     """
-    draws, steps = futures.shape
-    stop_at = np.full(draws, math.inf)
-    if steps == 0:
-        return stop_at
-    best = np.full(draws, state.best)
-    wait = np.full(draws, state.wait, dtype=np.int64)
-    alive = np.ones(draws, dtype=bool)
-    thr = None if rule.stopping_threshold is None else rule.sign * rule.stopping_threshold
-    div = None if rule.divergence_threshold is None else rule.sign * rule.divergence_threshold
-    last = steps if rule.max_evaluations is None else min(steps, rule.max_evaluations - state.evaluations)
-    if rule.patience is None:  # no sequential state: the first step that meets a criterion stops
-        hit = ~np.isfinite(futures[:, :last])
-        if thr is not None:
-            hit |= futures[:, :last] < thr
-        if div is not None:
-            hit |= futures[:, :last] > div
-        any_hit = hit.any(axis=1)
-        stop_at[any_hit] = state.evaluations + 1 + np.argmax(hit[any_hit], axis=1)
-    else:
-        for j in range(last):
-            z = futures[:, j]
-            hit = alive & ~np.isfinite(z)
-            if thr is not None:
-                hit |= alive & (z < thr)
-            if div is not None:
-                hit |= alive & (z > div)
-            improved = z + rule.min_delta < best
-            best = np.where(improved, z, best)
-            wait = np.where(improved, 0, wait + 1)
-            hit |= alive & (wait >= rule.patience)
-            stop_at[hit] = state.evaluations + 1 + j
-            alive &= ~hit
-            if not alive.any():
-                break
-    if rule.max_evaluations is not None and last == rule.max_evaluations - state.evaluations:
-        stop_at = np.minimum(stop_at, float(rule.max_evaluations))
-    return stop_at
+    paths = Paths.start(state, futures.shape[0])
+    simulate_chunk(rule, paths, futures)
+    return paths.stop_at
