@@ -82,3 +82,28 @@ def test_projector_does_not_declare_across_an_announced_change_and_relevels_afte
     assert not untold_out[22].stable
     with pytest.raises(TypeError, match="known_changes"):
         StepProjector(known_changes=[20])  # type: ignore[list-item]
+
+
+def _steady(n: int, seed: int = 1) -> np.ndarray:
+    return 1000.0 * (1 + 0.003 * np.random.default_rng(seed).standard_normal(n))
+
+
+def test_interval_is_narrower_for_a_steady_run_than_after_a_recent_change() -> None:
+    steady = _steady(100)
+    changed = np.r_[_steady(30, 2), 1.3 * _steady(70, 3)]
+    a, b = StepProjector(), StepProjector()
+    p_steady = [a.update(float(e), 1.0, total_epochs=100) for e in steady[:45]]
+    p_changed = [b.update(float(e), 1.0, total_epochs=100) for e in changed[:45]]
+    width = lambda p: (p.high_j - p.low_j) / p.total_j  # noqa: E731
+    assert p_steady[44].interval_group == "steady"
+    assert p_changed[31].interval_group == "unstable"  # just after the change
+    assert p_changed[44].interval_group == "stable"  # stable again, but the change is recent
+    assert width(p_steady[44]) <= width(p_changed[44])
+    assert width(p_steady[31]) < width(p_changed[31])
+    assert p_steady[44].low_j <= float(steady.sum()) <= p_steady[44].high_j
+
+
+def test_an_announced_change_ahead_sets_its_own_interval_group() -> None:
+    step = StepProjector(known_changes=[KnownChange(60, "swa")])
+    out = [step.update(float(e), 1.0, total_epochs=100) for e in _steady(30)]
+    assert out[-1].interval_group == "ahead" and not out[-1].stable

@@ -3,8 +3,8 @@
 Research/fitting code (not part of the runtime package). Data: :mod:`tools.stop_data` (MLPerf curves split
 by benchmark, generated curves split by kind; only the tuning part is read here).
 
-* Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3) and
-  ``noise_floor`` (0 or 1).
+* Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3),
+  ``noise_floor`` (0 or 1) and ``bootstrap`` (normal noise or resampled residuals).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -39,7 +39,12 @@ from lightning_energy.step.stop import PARAMS_FILE, StopParams, calibrate, raw_s
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75)
-GRID = {"recency": (0.0, 0.5), "min_evaluations": (2, 3), "noise_floor": (0.0, 1.0)}
+GRID = {
+    "recency": (0.0, 0.5),
+    "min_evaluations": (2, 3),
+    "noise_floor": (0.0, 1.0),
+    "bootstrap": (False, True),
+}
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)

@@ -25,6 +25,7 @@ import numpy as np
 POWER_SHAPES = tuple(float(c) for c in np.geomspace(0.05, 3.0, 16))
 EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 16))  # tau / evaluations seen
 MIN_DRIFT_POINTS = 6  # the three-coefficient family needs this many evaluations
+MIN_BOOTSTRAP = 8  # residuals needed before they are resampled as noise
 REL_NOISE_FLOOR = 1e-6  # of the curve's scale: a noiseless curve still gets a tiny noise
 
 
@@ -38,6 +39,7 @@ class CurveFit:
     cov: np.ndarray
     sigma: float
     weight: float
+    shapes: np.ndarray | None = None  # standardised residuals (unit sd) to resample as noise, or None
 
 
 def design(family: str, shape: float, x: np.ndarray, seen: int) -> np.ndarray:
@@ -63,19 +65,21 @@ def _candidates(seen: int) -> list[tuple[str, float]]:
     return pairs
 
 
-def fit_curves(z: np.ndarray, recency: float, noise_sigma: float) -> list[CurveFit]:
+def fit_curves(z: np.ndarray, recency: float, noise_sigma: float, bootstrap: bool = False) -> list[CurveFit]:
     """Fit every (family, shape) pair to ``z`` (lower is better), oldest first, weighted and normalised.
 
     ``recency`` > 0 down-weights old evaluations: evaluation ``i`` of ``n`` weighs
     ``exp(-(n - i) / (recency x n))`` (0: all weigh 1). ``noise_sigma`` floors each pair's residual
     standard deviation (the series' own unit-to-unit noise, so a lucky fit is not believed too much).
+    ``bootstrap``: the futures' noise is resampled from each pair's standardised residuals (skewed or
+    heavy-tailed noise, from ``MIN_BOOTSTRAP`` evaluations on) instead of drawn from a normal.
     """
     n = int(z.size)
     x = np.arange(1, n + 1, dtype=float)
     w = np.ones(n) if recency <= 0 else np.exp(-(n - x) / (recency * n))
     n_eff = float(w.sum() ** 2 / np.sum(w**2))
     sw = np.sqrt(w)
-    fits: list[tuple[str, float, np.ndarray, np.ndarray, float, float]] = []
+    fits: list[tuple[str, float, np.ndarray, np.ndarray, float, float, np.ndarray]] = []
     for family, shape in _candidates(n):
         X = design(family, shape, x, n)
         k = X.shape[1]
@@ -92,7 +96,8 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float) -> list[CurveF
             cov = sigma**2 * np.linalg.inv(Xw.T @ Xw / float(w.mean()))
         except np.linalg.LinAlgError:
             continue
-        fits.append((family, shape, coef, cov, sigma, bic))
+        raw_resid = z - X @ coef
+        fits.append((family, shape, coef, cov, sigma, bic, raw_resid))
     if not fits:
         return []
     family_sizes: dict[str, int] = {}
@@ -101,10 +106,13 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float) -> list[CurveF
     best = min(f[5] for f in fits)
     raw = np.array([math.exp(-(f[5] - best) / 2.0) / family_sizes[f[0]] for f in fits])
     raw /= raw.sum()
-    return [
-        CurveFit(family=f[0], shape=f[1], coef=f[2], cov=f[3], sigma=f[4], weight=float(p))
-        for f, p in zip(fits, raw, strict=True)
-    ]
+    out = []
+    for f, p in zip(fits, raw, strict=True):
+        resid = f[6] - f[6].mean()
+        sd = float(resid.std())
+        shapes = resid / sd if bootstrap and resid.size >= MIN_BOOTSTRAP and sd > 0 else None
+        out.append(CurveFit(f[0], f[1], f[2], f[3], f[4], float(p), shapes))
+    return out
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,11 @@ def future_values(curves: Draws, start: int, steps: int, rng: np.random.Generato
     for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
         if rows.size:
             X = design(f.family, f.shape, x, curves.seen)
-            out[rows] = coefs @ X.T + rng.standard_normal((rows.size, steps)) * f.sigma
+            if f.shapes is None:
+                noise = rng.standard_normal((rows.size, steps))
+            else:
+                noise = f.shapes[rng.integers(f.shapes.size, size=(rows.size, steps))]
+            out[rows] = coefs @ X.T + noise * f.sigma
     return out
 
 

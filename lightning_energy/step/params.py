@@ -92,11 +92,11 @@ class StepParams:
     hazard_stable_low: tuple[float, ...] = (0.0016, 0.003, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
     hazard_stable_high: tuple[float, ...] = (0.0, 0.0029, 0.006, 0.0093, 0.017, 0.0964, 0.0964)
     hazard_unstable_low: tuple[float, ...] = (0.0016, 0.0075, 0.0075, 0.0634, 0.0701, 0.0719, 0.2317)
-    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0057, 0.006, 0.0093, 0.0203, 0.1308, 0.4357)
+    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0056, 0.006, 0.0093, 0.0295, 0.1214, 0.4357)
     hazard_steady_low: tuple[float, ...] = (0.0016, 0.0019, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
     hazard_steady_high: tuple[float, ...] = (0.0, 0.0016, 0.006, 0.0068, 0.0097, 0.0964, 0.0964)
     hazard_ahead_low: tuple[float, ...] = (0.0007, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075)
-    hazard_ahead_high: tuple[float, ...] = (0.0, 0.0057, 0.0059, 0.3055, 0.6497, 0.6527, 0.6534)
+    hazard_ahead_high: tuple[float, ...] = (0.0, 0.0056, 0.0059, 0.3055, 0.6497, 0.6527, 0.6534)
 
     def __post_init__(self) -> None:
         _int("warmup_units", self.warmup_units, 0, 10**6)

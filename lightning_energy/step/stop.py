@@ -45,6 +45,7 @@ class StopParams:
         min_evaluations: no forecast before this many evaluations.
         recency: old evaluations weigh ``exp(-age / (recency x seen))`` in the fit (0: all weigh 1).
         noise_floor: the fit's noise is at least this times the series' robust second-difference noise.
+        bootstrap: resample each fit's standardised residuals as the futures' noise (else normal noise).
         kappa_low: the model error's standard deviation on the log of the remaining evaluations, downward.
         kappa_high: the same, upward.
         horizon_factor: without ``max_evaluations`` futures are simulated up to ``horizon_factor x seen``
@@ -57,6 +58,7 @@ class StopParams:
     min_evaluations: int = 3
     recency: float = 0.0
     noise_floor: float = 0.0
+    bootstrap: bool = False
     kappa_low: float = 0.3
     kappa_high: float = 0.3
     horizon_factor: float = 10.0
@@ -75,6 +77,8 @@ class StopParams:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
         for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor"):
             finite_number(name, getattr(self, name), minimum=0.0)
+        if not isinstance(self.bootstrap, bool):
+            raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
 
     @classmethod
     def shipped(cls) -> StopParams:
@@ -196,7 +200,7 @@ def raw_stop_samples(
     seen = state.evaluations
     if z.size < params.min_evaluations:
         return None
-    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z))
+    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap)
     if not fits:
         return None
     rng = np.random.default_rng([seed, seen])
