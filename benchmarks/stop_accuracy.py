@@ -241,7 +241,8 @@ def main() -> None:
         f"\n\n{table(tune, shipped, {'StopForecaster': stop_forecaster})}"
     )
     notes.append(
-        f"update(): {time_updates(shipped):.1f} ms per evaluation (noisy power law, patience 10; this machine)."
+        f"update(): {time_updates(shipped):.1f} ms per evaluation "
+        "(noisy power law, patience 10; this machine)."
     )
     notes.append(
         "The `max_epochs` bound of an MLPerf run is taken as twice its benchmark's median stop (optimistic: "
