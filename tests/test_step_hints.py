@@ -21,8 +21,8 @@ def test_known_changes_from_trainer_settings() -> None:
         KnownChange(10, "unfreeze"),
         KnownChange(20, "reload_dataloaders"),
         KnownChange(30, "lr_step"),
+        KnownChange(39, "swa"),
         KnownChange(40, "reload_dataloaders"),
-        KnownChange(40, "swa"),
     )
     assert known_changes(lr_step_size=10, max_epochs=35) == tuple(
         KnownChange(e, "lr_step") for e in (10, 20, 30)

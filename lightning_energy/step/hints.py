@@ -59,15 +59,16 @@ def known_changes(
 ) -> tuple[KnownChange, ...]:
     """The sorted, de-duplicated changes announced by these settings, within ``max_epochs`` when given.
 
-    ``swa_epoch_start`` is an epoch (int) or a fraction of ``max_epochs`` (float), as Lightning reads it;
+    ``swa_epoch_start`` is a 1-based epoch (int) or a fraction of ``max_epochs`` (float), as Lightning reads
+    it (SWA then starts at 0-based epoch ``max(start - 1, 0)``);
     ``lr_step_size`` (``StepLR``) repeats every that many epochs up to ``max_epochs`` (and needs it);
     ``reload_dataloaders_every_n_epochs`` > 0 announces a change at every multiple (only the first 100).
     """
     out: set[KnownChange] = set()
     if unfreeze_backbone_at_epoch is not None:
         out.add(KnownChange(_epoch("unfreeze_backbone_at_epoch", unfreeze_backbone_at_epoch), "unfreeze"))
-    if swa_epoch_start is not None:
-        if isinstance(swa_epoch_start, float):  # Lightning: int(max_epochs x fraction)
+    if swa_epoch_start is not None:  # Lightning: 1-based, a float is int(max_epochs x fraction)
+        if isinstance(swa_epoch_start, float):
             if not 0.0 < swa_epoch_start <= 1.0 or max_epochs is None:
                 raise ValueError(
                     f"a float swa_epoch_start must be in (0, 1] with max_epochs, got {swa_epoch_start!r}"
@@ -75,7 +76,7 @@ def known_changes(
             start = int(max_epochs * swa_epoch_start)
         else:
             start = _epoch("swa_epoch_start", swa_epoch_start)
-        out.add(KnownChange(start, "swa"))
+        out.add(KnownChange(max(start - 1, 0), "swa"))
     for milestone in lr_milestones:
         out.add(KnownChange(_epoch("lr_milestones", milestone), "lr_step"))
     if lr_step_size is not None:
