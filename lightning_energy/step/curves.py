@@ -8,6 +8,7 @@ solves over a small grid of shape constants:
 * ``flat``: ``z = a`` (a plateau: noise only);
 * ``power``: ``z = a + b x^-c`` (the usual saturating learning curve), ``c`` on a grid;
 * ``exp``: ``z = a + b exp(-x / tau)``, ``tau`` on a grid relative to the evaluations seen;
+* ``log``: ``z = a + b log x`` (a slow creep that does not saturate within the run);
 * ``drift``: ``z = a + b x^-c + d x`` (a saturating curve that turns: over-fitting, divergence).
 
 Every (family, shape) pair is weighted by its BIC (``exp(-BIC / 2)``, a uniform prior over the families
@@ -51,6 +52,8 @@ def design(family: str, shape: float, x: np.ndarray, seen: int) -> np.ndarray:
         return np.column_stack([ones, x**-shape])
     if family == "exp":
         return np.column_stack([ones, np.exp(-x / (shape * seen))])
+    if family == "log":
+        return np.column_stack([ones, np.log(x)])
     if family == "drift":
         return np.column_stack([ones, x**-shape, x / seen])
     raise ValueError(f"unknown curve family {family!r}")
@@ -60,6 +63,7 @@ def _candidates(seen: int) -> list[tuple[str, float]]:
     pairs: list[tuple[str, float]] = [("flat", 0.0)]
     pairs += [("power", c) for c in POWER_SHAPES]
     pairs += [("exp", r) for r in EXP_SHAPES]
+    pairs.append(("log", 0.0))
     if seen >= MIN_DRIFT_POINTS:
         pairs += [("drift", c) for c in POWER_SHAPES]
     return pairs
