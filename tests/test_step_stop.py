@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -131,3 +132,18 @@ def test_update_costs_milliseconds() -> None:
     for v in values:
         fc.update(float(v))
     assert (time.perf_counter() - started) / values.size < 0.25  # generous: a loaded CI box; typical ~5 ms
+
+
+def test_p_stop_before_is_a_distribution_function() -> None:
+    fc = StopForecaster("min", patience=4, seed=2)
+    last = [fc.update(1.0 + 2.0 * k**-0.6) for k in range(1, 9)][-1]
+    probs = [last.p_stop_before(n) for n in range(last.seen, last.seen + 200)]
+    assert probs[0] == 0.0 and probs[-1] <= 1.0
+    assert all(b >= a for a, b in itertools.pairwise(probs))
+    assert last.low is not None and last.p_stop_before(last.low) <= 0.05 + 1e-9
+
+
+def test_divergence_threshold_must_lie_beyond_the_stopping_threshold() -> None:
+    with pytest.raises(ValueError, match="divergence_threshold"):
+        StopRule("min", stopping_threshold=1.0, divergence_threshold=0.5)
+    StopRule("max", stopping_threshold=0.9, divergence_threshold=0.1)
