@@ -4,7 +4,9 @@ Research/fitting code (not part of the runtime package). Data: :mod:`tools.stop_
 by benchmark, generated curves split by kind; only the tuning part is read here).
 
 * Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3),
-  ``noise_floor`` (0 or 1) and ``bootstrap`` (normal noise or resampled residuals).
+  ``noise_floor`` (0 or 1), ``bootstrap`` (normal noise or resampled residuals) and ``horizon_factor``
+  (futures simulated up to 10 or 30 x the evaluations seen: how far the forecaster looks before it says
+  it cannot tell).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -44,6 +46,7 @@ GRID = {
     "min_evaluations": (2, 3),
     "noise_floor": (0.0, 1.0),
     "bootstrap": (False, True),
+    "horizon_factor": (10.0, 30.0),
 }
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
