@@ -36,18 +36,12 @@ bench: install
 	$(BIN)/python benchmarks/step_accuracy.py
 	$(BIN)/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md
 
-# The real-GPU runbook (benchmarks/gpu/README.md): the machine's own Python with CUDA torch; no venv, no install.
+# The GPU visit (benchmarks/gpu/README.md): the machine's own Python with CUDA torch; no venv, no install.
 GPU_PYTHON ?= python3
 GPU_OUT ?= gpu_results
-GPU_RUN := PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu
 
 gpu-validate:
-	$(GPU_RUN)/nvml_check.py --out $(GPU_OUT)/nvml
-	-$(GPU_RUN)/record.py --workloads resnet18,resnet50 --out $(GPU_OUT)/rec1
-	-$(GPU_RUN)/record.py --workloads transformer_lm,bf16 --out $(GPU_OUT)/rec2
-	-$(GPU_RUN)/record.py --workloads mlp,finetune --overhead mlp --out $(GPU_OUT)/rec3
-	-$(GPU_RUN)/record.py --workloads compiled --overhead resnet18 --out $(GPU_OUT)/rec4
-	$(GPU_RUN)/summarise.py $(GPU_OUT) --markdown $(GPU_OUT)/tables.md
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) benchmarks/gpu/visit.py --out $(GPU_OUT) --budget-s 450
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -14,13 +14,14 @@ its end and the reading at its start. Readings are checked here, once:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightning_energy.errors import MeterError
+from lightning_energy.errors import MeterError, StateError
 
 CATEGORIES: tuple[str, ...] = ("gpu", "cpu", "ram", "other")
 
@@ -115,15 +116,60 @@ class EpochRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EpochRecord:
+        """Read :meth:`to_dict` output, checked like a reading: :class:`StateError` names a bad field.
+
+        Joules and seconds must be finite and ``>= 0`` (``energy_j`` may be ``None``: missing), counts
+        whole numbers ``>= 0``, and a measured epoch's energy the sum of its components.
+        """
+        if not isinstance(data, Mapping):
+            raise StateError(f"an epoch record must be a mapping, got {type(data).__name__}")
+        epoch = _state_count(data, "epoch", 0)
+        where = f"epoch {epoch}"
         energy = data.get("energy_j")
+        energy_j = None if energy is None else _state_joules(energy, f"{where}: energy_j")
+        raw_components = data.get("components_j") or {}
+        if not isinstance(raw_components, Mapping):
+            raise StateError(f"{where}: components_j must be a mapping, got {type(raw_components).__name__}")
+        components = {
+            str(k): _state_joules(v, f"{where}: components_j[{str(k)!r}]") for k, v in raw_components.items()
+        }
+        if energy_j is not None and components:
+            parts_j = sum(components.values())
+            if not math.isclose(parts_j, energy_j, rel_tol=1e-6, abs_tol=1e-6):
+                raise StateError(
+                    f"{where}: energy_j {energy_j!r} is not the sum of its components_j ({parts_j!r})"
+                )
+        reason = data.get("reason")
         return cls(
-            epoch=int(data.get("epoch", 0)),
-            duration_s=float(data.get("duration_s", 0.0)),
-            energy_j=None if energy is None else float(energy),
-            components_j={str(k): float(v) for k, v in dict(data.get("components_j") or {}).items()},
-            reason=data.get("reason"),
-            batches=None if data.get("batches") is None else int(data["batches"]),
+            epoch=epoch,
+            duration_s=_state_joules(data.get("duration_s", 0.0), f"{where}: duration_s"),
+            energy_j=energy_j,
+            components_j=components,
+            reason=None if reason is None else str(reason),
+            batches=None if data.get("batches") is None else _state_count(data, "batches", 0),
         )
+
+
+def _state_joules(value: Any, name: str) -> float:
+    """A saved amount (joules or seconds): a finite number ``>= 0``, else :class:`StateError`."""
+    if isinstance(value, bool | str | bytes) or type(value).__name__ == "bool_":
+        raise StateError(f"{name} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise StateError(f"{name} must be a number, got {type(value).__name__}") from None
+    if not math.isfinite(number) or number < 0:
+        raise StateError(f"{name} must be a finite number >= 0, got {number!r}")
+    return number
+
+
+def _state_count(data: Mapping[str, Any], key: str, default: int) -> int:
+    """A saved count (an epoch index, batches): a whole number ``>= 0``, else :class:`StateError`."""
+    value = data.get(key, default)
+    number = _state_joules(value, key)
+    if not number.is_integer():
+        raise StateError(f"{key} must be a whole number >= 0, got {number!r}")
+    return int(number)
 
 
 @dataclass
@@ -174,5 +220,17 @@ class EnergyLedger:
         return {"records": [r.to_dict() for r in self.records]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output; a damaged state raises :class:`StateError` and changes nothing.
+
+        Every record is checked (:meth:`EpochRecord.from_dict`) and epochs must be in increasing order.
+        """
+        if not isinstance(state, Mapping):
+            raise StateError(f"the ledger state must be a mapping, got {type(state).__name__}")
         raw: Sequence[Mapping[str, Any]] = state.get("records") or []
-        self.records = [EpochRecord.from_dict(r) for r in raw]
+        if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+            raise StateError(f"the ledger's records must be a list, got {type(raw).__name__}")
+        records = [EpochRecord.from_dict(r) for r in raw]
+        for before, after in itertools.pairwise(records):
+            if after.epoch <= before.epoch:
+                raise StateError(f"the ledger's epochs are out of order: {before.epoch} then {after.epoch}")
+        self.records = records

@@ -10,33 +10,10 @@ the end of the epoch (Lightning runs it before ``on_train_epoch_end``); it exclu
 runs before the first epoch, and what runs after the epoch (checkpoints saved by callbacks ordered after
 this one). The whole fit, sanity check and gaps included, is reported separately as ``fit_energy_j``.
 
-In-epoch windows: every ``window_batches`` training batches (default: 1/20 of the epoch) the callback reads
-this rank's meter (a counter read, no synchronisation, no collective), scales it to all ranks with the last
-epoch's all-rank ratio, and updates a projection of the total from the windows, logged at the global step.
-
-Logged metrics (every Lightning logger; epoch metrics once per training epoch, the same value on every rank;
-``*`` also at each window's end, at the global step):
-
-=============================== ====== =====================================================================
-name                            unit   meaning
-=============================== ====== =====================================================================
-``energy/epoch_kwh``            kWh    energy of this epoch, all ranks and components (not logged if missing)
-``energy/epoch_power_w``        W      mean power over this epoch, all ranks (not logged if missing)
-``energy/total_kwh`` *          kWh    measured energy since the first epoch, across resumes (not logged
-                                       before anything was measured)
-``energy/<category>_kwh``       kWh    the same for one category: ``gpu``, ``cpu``, ``ram`` (``other``)
-``energy/projected_kwh`` *      kWh    projected energy of the whole run (STEP)
-``energy/projected_low_kwh`` *  kWh    lower end of the projection's 90 % interval
-``energy/projected_high_kwh`` * kWh    upper end of the projection's 90 % interval
-``energy/stable`` *             0/1    1 once STEP has detected stable per-epoch (per-window) energy
-``energy/pre_kwh``              kWh    the pre-training (PRE) estimate of the whole run, when there is one
-``energy/co2_kg``               kg     CO2e of the measured energy (only with ``carbon_intensity``)
-``energy/projected_co2_kg``     kg     CO2e of the projected energy (only with ``carbon_intensity``)
-=============================== ====== =====================================================================
-
-Progress bar: the energy so far, the projected total (``proj_``) and PRE (``pre_``), in the unit the run's
-expected total reaches (``mWh``, ``Wh``, ``kWh`` or ``MWh``, chosen once per run), so the bar shows at least
-three significant figures in both TQDM and Rich.
+In-epoch windows every ``window_batches`` training batches (default: 1/20 of the epoch) and the live
+progress bar are scheduled by :class:`~lightning_energy.metering.Metering`, the pure state machine this
+callback feeds with timestamped readings. The logged metrics and their units are listed in the docs
+(``docs/callback.md``).
 """
 
 from __future__ import annotations
@@ -52,22 +29,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_energy import fit_estimate, trainer_info
 from lightning_energy._validate import finite_number
-from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, check_reading, reading_delta
 from lightning_energy.carbon import resolve_carbon_intensity
-from lightning_energy.errors import EnergyError, MeterError
+from lightning_energy.errors import EnergyError
+from lightning_energy.metering import Due, Metering, Reading, Window, take_reading
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
-from lightning_energy.report_model import PreSummary, WindowRecord
+from lightning_energy.report_model import PreSummary
 from lightning_energy.run import EnergyRun, RunStateError, component_labels
 from lightning_energy.step import StepProjector
-
-# windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
-# (the progress bar's refresh is not counted here: refresh_s bounds it)
-WINDOW_TIME_SHARE = 0.0005
-WINDOW_ALLOWANCE_S = 0.01
-# after the first epoch, windows only when epochs are this long: shorter ones project often enough
-LONG_EPOCH_S = 30.0
-# a slow meter is read for the live bar no more often than this many times its read time
-SLOW_READ_FACTOR = 20.0
 
 
 class EnergyCallback(pl.Callback):
@@ -139,17 +107,14 @@ class EnergyCallback(pl.Callback):
         self._pending_state: Mapping[str, Any] | None = None
         self._reset_fit_state()
 
-    def _reset_fit_state(self) -> None:
+    def _reset_fit_state(self, world_size: int = 1) -> None:
         self._log_dir: Path | None = None
-        self._fit_start: tuple[dict[str, float] | None, float] = (None, time.monotonic())
-        self._epoch_start: tuple[dict[str, float] | None, float, str | None] = (None, time.monotonic(), None)
-        self._epoch_open: int | None = None  # the epoch whose start was metered
-        self._batches = 0  # training batches run in the current epoch
-        self._window: tuple[dict[str, float] | None, float, int] = (None, time.monotonic(), 0)
-        self._window_cost_s = 0.0  # time spent closing windows in this fit
-        self._windows_on = True  # the first epoch always; later ones when they are long
-        self._next_refresh_at = 0.0
-        self._rank_ratio = 1.0  # all-rank energy / this rank's energy, from the last measured epoch
+        self._metering = Metering(
+            window_batches=self.window_batches,
+            refresh_s=self.refresh_s,
+            world_size=world_size,
+            now=time.monotonic(),
+        )
         self._written = False
         self._warned: set[str] = set()
 
@@ -157,14 +122,14 @@ class EnergyCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        self._reset_fit_state()  # a new fit is a new run; a resume then loads the old one's state
-        self._windows_on = self.window_batches != 0
+        self._reset_fit_state(
+            trainer.world_size
+        )  # a new fit is a new run; a resume loads the old one's state
         if self.projector is not None:  # the user's settings, without what an earlier fit fed it
             projector = self.projector.fresh()
         else:
             projector = StepProjector(val_every_n_epochs=trainer_info.val_every_n_epochs(trainer))
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
-        self._rank_ratio = float(trainer.world_size)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         self._meter = self._open_meter(trainer)
         if self._pending_state is not None:
@@ -172,7 +137,7 @@ class EnergyCallback(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        self._fit_start = (self._read_or_problem()[0], time.monotonic())
+        self._metering.start_fit(self._read())
         if trainer.is_global_zero:
             from lightning_energy.tensorboard import add_energy_layout
 
@@ -184,40 +149,34 @@ class EnergyCallback(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        self._note_unmetered_epochs(trainer.current_epoch)
+        reason = "not metered: resumed from a checkpoint without lightning_energy state"
+        epochs = self.run.note_unmetered(trainer.current_epoch, reason)
+        if epochs:
+            self._warn("unmetered", f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial")
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
             self._estimate_before_training(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        reading, problem = self._boundary_read(trainer, "epoch_start")
-        now = time.monotonic()
-        self._epoch_start = (reading, now, problem)
-        self._epoch_open = trainer.current_epoch
-        self._batches = 0
-        self._window = (reading, now, 0)
-        self._next_refresh_at = now + self.refresh_s
+        self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        self._batches += 1
         now = time.monotonic()
-        unit = self.run.window_batches
-        start, _, batches = self._window
-        budget_s = WINDOW_TIME_SHARE * (now - self._fit_start[1]) + WINDOW_ALLOWANCE_S
-        affordable = self._window_cost_s <= budget_s
-        if unit and self._windows_on and batches + 1 >= unit and affordable:
+        due = self._metering.batch_end(now, self.run.window_batches)
+        if due is Due.WINDOW:
             self._close_window(trainer, pl_module, now)
-        else:
-            self._window = (start, self._window[1], batches + 1)
-            if now >= self._next_refresh_at:
-                self._refresh_bar(pl_module, now)
+        elif due is Due.REFRESH:
+            self._refresh_bar(pl_module, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        record, local_j = self._finish_epoch(trainer)  # a collective: every rank joins
-        if record.energy_j is not None and local_j:
-            self._rank_ratio = record.energy_j / local_j
-        self._windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
+        epoch, metering = trainer.current_epoch, self._metering
+        end = self._boundary_read(trainer, "epoch_end")
+        summed = self._sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective: all ranks
+        record = metering.epoch_record(epoch, end, summed)
+        last = metering.finish_epoch(record, end, self.run.window_batches)
+        if last is not None:
+            self._feed_window(trainer, last)
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn(
@@ -232,16 +191,9 @@ class EnergyCallback(pl.Callback):
         pl_module.log_dict(metrics, prog_bar=False, logger=to_logger, sync_dist=sync, reduce_fx="max")
         # the bar is this rank's display: no collective (its keys are chosen per rank)
         pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)
-        self._window = (None, time.monotonic(), 0)  # the next epoch's start reading opens the next window
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        end, start = self._read_or_problem()[0], self._fit_start[0]
-        fit_j: float | None = None
-        if start is not None and end is not None:
-            try:
-                fit_j = sum(reading_delta(start, end).values())
-            except MeterError:
-                fit_j = None
+        fit_j = self._metering.fit_energy_j(self._read())
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
         summed = self._sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
         self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
@@ -284,16 +236,6 @@ class EnergyCallback(pl.Callback):
             self._warn("state", f"{exc}; energy metering starts afresh from this epoch")
             self.run.warn(f"checkpoint state not loaded: {exc}")
 
-    def _note_unmetered_epochs(self, first_epoch: int) -> None:
-        """A resume from a checkpoint without our state (or mid-run): earlier epochs were never metered."""
-        known = len(self.run.ledger.records)
-        if first_epoch <= known:
-            return
-        reason = "not metered: resumed from a checkpoint without lightning_energy state"
-        for epoch in range(known, first_epoch):
-            self.run.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
-        self._warn("unmetered", f"epochs {known}-{first_epoch - 1} were {reason}; the report is partial")
-
     # ------------------------------------------------------------------------------------------ metering
     def _open_meter(self, trainer: pl.Trainer) -> EnergyMeter:
         if self._user_meter is not None:
@@ -307,53 +249,25 @@ class EnergyCallback(pl.Callback):
             self._warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
             return NullMeter(reason)
 
-    def _boundary_read(self, trainer: pl.Trainer, event: str) -> tuple[dict[str, float] | None, str | None]:
+    def _read(self) -> Reading:
+        return take_reading(self._meter.read, time.monotonic())
+
+    def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
         """Synchronise the training device and the meter, mark the boundary, read."""
         device = trainer.strategy.root_device
         if device.type == "cuda" and torch.cuda.is_initialized():
             torch.cuda.synchronize(device)
+        self._mark(trainer, event, synchronize=True)
+        return self._read()
+
+    def _mark(self, trainer: pl.Trainer, event: str, *, synchronize: bool = False) -> None:
         try:
-            self._meter.synchronize()
+            if synchronize:
+                self._meter.synchronize()
             self._meter.mark(event, trainer.current_epoch)
         except Exception as exc:  # optional hooks of a user's meter: warn once, keep metering
-            self._warn(f"hook-{event}", f"the meter's synchronize()/mark({event!r}) failed: {exc}")
-        return self._read_or_problem()
-
-    def _read_or_problem(self) -> tuple[dict[str, float] | None, str | None]:
-        try:
-            return check_reading(self._meter.read()), None
-        except Exception as exc:  # any meter failure makes this reading missing, never training
-            if isinstance(exc, MeterError):
-                return None, str(exc)
-            return None, f"meter raised {type(exc).__name__}: {exc}"
-
-    def _finish_epoch(self, trainer: pl.Trainer) -> tuple[EpochRecord, float | None]:
-        """This epoch's record summed over all ranks, and this rank's energy (every rank must call this)."""
-        start, started, problem = self._epoch_start
-        if self._epoch_open != trainer.current_epoch:
-            start, problem = None, "the epoch's start was not metered (resumed from a mid-epoch checkpoint)"
-        end, end_problem = self._boundary_read(trainer, "epoch_end")
-        duration_s = time.monotonic() - started
-        categories = dict.fromkeys(CATEGORIES, 0.0)
-        problem = problem or end_problem
-        if problem is None and start is not None and end is not None:
-            try:
-                categories = by_category(reading_delta(start, end))
-            except MeterError as exc:
-                problem = str(exc)
-        local = {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
-        summed = self._sum_over_ranks(trainer, local)
-        ranks = max(summed["ranks"], 1.0)
-        epoch = trainer.current_epoch
-        if summed["missing"] > 0:
-            reason = problem or f"the meter failed on {int(summed['missing'])} of {int(ranks)} ranks"
-            return EpochRecord(epoch, summed["duration_s"] / ranks, None, {}, reason, self._batches), None
-        components = {c: summed[c] for c in CATEGORIES}
-        record = EpochRecord(
-            epoch, summed["duration_s"] / ranks, sum(components.values()), components, None, self._batches
-        )
-        self._window_remainder(trainer, end)
-        return record, sum(categories.values())
+            what = f"synchronize()/mark({event!r})" if synchronize else f"mark({event!r})"
+            self._warn(f"hook-{event}", f"the meter's {what} failed: {exc}")
 
     @staticmethod
     def _sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
@@ -367,93 +281,52 @@ class EnergyCallback(pl.Callback):
         reduced = trainer.strategy.reduce(tensor, reduce_op="sum")
         return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
 
-    # ------------------------------------------------------------------------------------------ windows
-    def _window_energy_j(self, start: dict[str, float] | None, end: dict[str, float] | None) -> float | None:
-        if start is None or end is None:
-            return None
-        try:
-            return sum(reading_delta(start, end).values()) * self._rank_ratio
-        except MeterError:
-            return None
-
     def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
-        start, opened, batches = self._window
-        try:
-            self._meter.mark("window_end", trainer.current_epoch)
-        except Exception as exc:  # an optional hook of a user's meter: warn once, keep metering
-            self._warn("hook-window_end", f"the meter's mark('window_end') failed: {exc}")
-        end, _ = self._read_or_problem()
-        window = self._feed_window(trainer, start, end, opened, batches + 1, now)
-        self._window = (end, now, 0)
-        if window is not None and trainer.loggers:
+        self._mark(trainer, "window_end")
+        end = self._read()
+        window = self._metering.close_window(trainer.current_epoch, end)
+        record = self._feed_window(trainer, window)
+        if record is not None and trainer.loggers:
             # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
-            metrics = self.run.window_metrics(window, live_total_j=self._live_total_j(end))
+            live_j = self._metering.live_total_j(self.run.ledger.measured_total_j, end)
+            metrics = self.run.window_metrics(record, live_total_j=live_j)
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=trainer.global_step)
-        self._window_cost_s += time.monotonic() - now
-        first_in_epoch = self._batches <= batches + 1
-        if first_in_epoch or now >= self._next_refresh_at:
-            projected_j = None if window is None else window.total_j
+        self._metering.add_window_cost(time.monotonic() - now)
+        if self._metering.first_window_in_epoch(window) or self._metering.refresh_due(now):
+            projected_j = None if record is None else record.total_j
             self._refresh_bar(pl_module, time.monotonic(), reading=end, projected_j=projected_j)
 
-    def _window_remainder(self, trainer: pl.Trainer, end: dict[str, float] | None) -> None:
-        """Close the epoch's last window at the epoch-end reading (validation at epoch end included)."""
-        start, opened, batches = self._window
-        if not self.run.window_batches or self.window_batches == 0 or batches <= 0 or start is None:
-            return
-        self._feed_window(trainer, start, end, opened, batches, time.monotonic())
-
-    def _feed_window(
-        self,
-        trainer: pl.Trainer,
-        start: dict[str, float] | None,
-        end: dict[str, float] | None,
-        opened: float,
-        batches: int,
-        now: float,
-    ) -> WindowRecord | None:
-        """One window from ``start`` to ``end`` (this rank's readings) into the run model."""
+    def _feed_window(self, trainer: pl.Trainer, window: Window) -> Any:
         return self.run.close_window(
-            epoch=trainer.current_epoch,
+            epoch=window.epoch,
             step=trainer.global_step,
-            time_s=now - self._fit_start[1],
-            batches=batches,
-            energy_j=self._window_energy_j(start, end),
-            duration_s=now - opened,
+            time_s=window.time_s,
+            batches=window.batches,
+            energy_j=window.energy_j,
+            duration_s=window.duration_s,
         )
-
-    def _live_total_j(self, reading: dict[str, float] | None) -> float | None:
-        """Energy of the run so far: measured epochs plus this rank's in-epoch energy scaled to all ranks."""
-        start = self._epoch_start[0]
-        in_epoch_j = self._window_energy_j(start, reading)
-        if in_epoch_j is None:
-            return None
-        return (self.run.ledger.measured_total_j or 0.0) + in_epoch_j
-
-    def _extrapolated_j(self, live_j: float | None) -> float | None:
-        """Energy so far scaled to the planned batches: only to pick the bar's unit before any projection."""
-        total = self.run.budget.total_batches
-        done = len(self.run.ledger.records) * (self.run.budget.batches_per_epoch or 0) + self._batches
-        if live_j is None or not total or done <= 0:
-            return live_j
-        return live_j * total / done
 
     def _refresh_bar(
         self,
         pl_module: pl.LightningModule,
         now: float,
         *,
-        reading: dict[str, float] | None = None,
+        reading: Reading | None = None,
         projected_j: float | None = None,
     ) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
-        if reading is None:
-            reading = self._read_or_problem()[0]
-        read_s = time.monotonic() - now
-        # respect refresh_s after the read returns, and read a slow meter less often
-        self._next_refresh_at = time.monotonic() + max(self.refresh_s, SLOW_READ_FACTOR * read_s)
-        live_j = self._live_total_j(reading)
-        bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=self._extrapolated_j(live_j))
+        metering, budget = self._metering, self.run.budget
+        reading = reading or self._read()
+        metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
+        live_j = metering.live_total_j(self.run.ledger.measured_total_j, reading)
+        extrapolated_j = metering.extrapolated_j(
+            live_j,
+            epochs_done=len(self.run.ledger.records),
+            batches_per_epoch=budget.batches_per_epoch,
+            total_batches=budget.total_batches,
+        )
+        bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=extrapolated_j)
         if bar:
             pl_module.log_dict(bar, prog_bar=True, logger=False)
 
@@ -521,4 +394,5 @@ class EnergyCallback(pl.Callback):
             write_report(self._log_dir, report)
             self._written = True
         except (OSError, EnergyError, ValueError, TypeError) as exc:
-            self._warn("report", f"the energy report was not written ({exc}); no file was changed")
+            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
+            self._warn("report", f"the energy report was not written ({exc}){note}")

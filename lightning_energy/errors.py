@@ -6,6 +6,7 @@ The tree::
     ├── MeterError              a meter could not produce a reading (vendor errors are translated to this)
     │   └── MeterUnavailable    the hardware or library behind a meter is absent (no NVML, no GPU, ...)
     ├── ProjectionError         bad input to the STEP projector (also a ValueError)
+    ├── StateError              a saved state (a checkpoint's) that cannot be read (also a ValueError)
     └── EstimationError         the PRE estimator cannot estimate (bad descriptor, missing column, ...)
 
 Bad constructor arguments raise ``ValueError``/``TypeError`` naming the argument, the allowed values and
@@ -29,6 +30,10 @@ class MeterUnavailable(MeterError):
 
 class ProjectionError(EnergyError, ValueError):
     """Invalid input to the STEP projector."""
+
+
+class StateError(EnergyError, ValueError):
+    """A saved state (from a checkpoint) that is damaged or that this version cannot read."""
 
 
 class EstimationError(EnergyError, ValueError):

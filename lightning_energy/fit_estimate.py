@@ -7,6 +7,7 @@ turns any failure into a warning (an estimate never stops training).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from lightning_energy.units import format_energy
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
+
+    from lightning_energy.pre.model import PreEstimator
 
 HistoryPath = str | os.PathLike[str] | bool | None
 
@@ -30,15 +33,16 @@ def estimate_fit(
     budget: Budget,
 ) -> PreSummary:
     """The PRE estimate of this fit on the GPU the meter reports, calibrated with the local run history."""
-    from lightning_energy.pre import calibrated_estimator, estimate_for_fit
+    from lightning_energy.pre import estimate_for_fit
 
     gpus = hardware.get("gpus") or [{}]
+    estimator, notes = _calibrated(history_path)
     fit = estimate_for_fit(
         trainer,
         pl_module,
         gpu_info=gpus[0],
         total_epochs=budget.total_epochs or 1,
-        estimator=calibrated_estimator(history_path),
+        estimator=estimator,
     )
     e = fit.estimate
     return PreSummary(
@@ -57,7 +61,21 @@ def estimate_fit(
         speed_source=e.speed_source,
         gpu_busy_share=e.gpu_busy_share,
         calibration_runs=e.calibration_runs,
+        warnings=notes,
     )
+
+
+def _calibrated(history_path: HistoryPath) -> tuple[PreEstimator, tuple[str, ...]]:
+    """The calibrated estimator and the warnings its history gave (shown as usual, and returned so that
+    the report keeps them)."""
+    from lightning_energy.pre import calibrated_estimator
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = calibrated_estimator(history_path)
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return estimator, tuple(str(w.message) for w in caught if str(w.message).startswith("PRE:"))
 
 
 def summary(pre: PreSummary) -> str:
@@ -78,6 +96,8 @@ def record_run(
 ) -> bool:
     """Append the measured per-GPU epoch energy, power and time to the run history.
 
+    An epoch cut short (a ``max_steps`` budget ending mid-epoch: ``EpochRecord.batches`` below the
+    descriptor's ``steps_per_epoch``) counts as its share of an epoch, so the row holds full-epoch figures.
     Returns ``False`` when there is nothing to add (no PRE descriptor, no measured GPU energy, no history).
     """
     measured = ledger.measured
@@ -85,15 +105,25 @@ def record_run(
         return False
     from lightning_energy.pre import RunDescriptor, RunHistory
 
+    descriptor = RunDescriptor.from_dict(pre.descriptor)
+    full = descriptor.data.steps_per_epoch
+    epochs = sum(epoch_share(r.batches, full) for r in measured)
     gpu_j = sum(r.components_j.get("gpu", 0.0) for r in measured) / max(1, world_size)
     seconds = sum(r.duration_s for r in measured)
-    if gpu_j <= 0 or seconds <= 0:
+    if gpu_j <= 0 or seconds <= 0 or epochs <= 0:
         return False
     RunHistory(None if history_path is None or history_path is True else history_path).append(
-        RunDescriptor.from_dict(pre.descriptor),
-        epoch_energy_j=gpu_j / len(measured),
+        descriptor,
+        epoch_energy_j=gpu_j / epochs,
         power_w=gpu_j / seconds,
-        epoch_seconds=seconds / len(measured),
-        epochs=len(measured),
+        epoch_seconds=seconds / epochs,
+        epochs=max(1, round(epochs)),
     )
     return True
+
+
+def epoch_share(batches: int | None, batches_per_epoch: int | None) -> float:
+    """The share of a full epoch that ``batches`` training batches are (1 when either is unknown)."""
+    if batches is None or not batches_per_epoch or batches >= batches_per_epoch:
+        return 1.0
+    return max(batches, 1) / batches_per_epoch

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lightning_energy._io import atomic_write_texts
+from lightning_energy._io import atomic_write_texts, with_note
 from lightning_energy.report_model import REPORT_FORMAT, REPORT_VERSION, ReportError, RunReport
 from lightning_energy.units import joules_to_kwh
 
@@ -46,7 +46,11 @@ def _cell(value: Any) -> Any:
 
 
 def epoch_csv_text(report: RunReport) -> str:
-    """One row per epoch (energy, power, components, projection after that epoch), as CSV text."""
+    """One row per epoch (energy, power, components, projection after that epoch), as CSV text.
+
+    A component the run did not meter (not in ``report.components``, e.g. the GPU of a CPU-only run) has an
+    empty cell, never ``0.0``: the JSON leaves it out, and an empty cell is an unknown value, not zero.
+    """
     history = {h.epoch: h for h in report.history if h.step is None}
     names = {name for e in report.epochs for name in e.components_j}
     components = [c for c in _COMPONENT_ORDER if c in names] + sorted(names - set(_COMPONENT_ORDER))
@@ -61,7 +65,8 @@ def epoch_csv_text(report: RunReport) -> str:
         h = history.get(e.epoch)
         energy = e.energy_j
         row: list[Any] = [e.epoch, e.duration_s, energy, None if energy is None else joules_to_kwh(energy)]
-        row += [e.power_w] + [e.components_j.get(c) for c in components] + [e.missing, e.reason]
+        parts = [e.components_j.get(c) if c in report.components else None for c in components]
+        row += [e.power_w, *parts, e.missing, e.reason]
         row += [None, None, None, None] if h is None else [h.total_j, h.low_j, h.high_j, h.stable]
         row += [e.batches]
         writer.writerow([_cell(cell) for cell in row])
@@ -84,12 +89,16 @@ def _json_safe(value: Any) -> Any:
 def write_report(directory: str | os.PathLike[str], report: RunReport) -> Path:
     """Write ``energy_report.json`` and ``energy_epochs.csv`` into ``directory``; return the JSON's path.
 
-    Both files or neither: on failure the previous pair (if any) is left as it was and the error says so.
+    Both files or neither: on failure the previous pair (if any) is left as it was and the ``OSError`` says
+    so ("no file was changed"), or, if even putting the first file back failed, names the file that changed.
     """
     if not isinstance(report, RunReport):
         raise TypeError(f"report must be a RunReport, got {type(report).__name__}")
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise with_note(exc, "no file was changed") from exc
     path = folder / REPORT_FILENAME
     text = json.dumps(_json_safe(report.to_json()), indent=2, allow_nan=False) + "\n"
     atomic_write_texts({path: text, folder / EPOCHS_CSV_FILENAME: epoch_csv_text(report)})
@@ -144,6 +153,8 @@ def load_report(path_or_dir: str | os.PathLike[str]) -> RunReport:
             f"{path} is corrupted or truncated (invalid JSON at line {err.lineno}, column {err.colno}: "
             f"{err.msg}). Re-run training to rewrite it; energy_epochs.csv next to it may still be readable."
         ) from None
+    except (ValueError, RecursionError) as err:  # an integer of thousands of digits, absurd nesting
+        raise ReportError(f"{path} is corrupted: {type(err).__name__}: {str(err)[:200]}") from None
     if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
         raise ReportError(f'{path} is not a lightning_energy report (expected "format": "{REPORT_FORMAT}")')
     version = data.get("version")
@@ -158,3 +169,5 @@ def load_report(path_or_dir: str | os.PathLike[str]) -> RunReport:
         return RunReport.from_json(data)
     except ReportError as err:
         raise ReportError(f"{path} is incomplete or malformed: {err}") from None
+    except (TypeError, ValueError, OverflowError, AttributeError, RecursionError) as err:
+        raise ReportError(f"{path} is malformed: {type(err).__name__}: {str(err)[:200]}") from None

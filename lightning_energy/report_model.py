@@ -38,13 +38,29 @@ class ReportError(EnergyError):
     """A report cannot be found, read or understood. The message says which file and what to do."""
 
 
+def _shown(value: Any) -> str:
+    """``value`` for an error message, cut short (a damaged file may hold a huge number or string)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"a {type(value).__name__} too long to show"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _opt_float(data: Mapping[str, Any], key: str) -> float | None:
+    """A finite number or ``None``: a report never holds NaN or an infinity (they are written as null)."""
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"field {key!r} must be a number or null, got {value!r}")
-    return float(value)
+        raise ReportError(f"field {key!r} must be a number or null, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ReportError(f"field {key!r} must be a finite number or null, got {_shown(value)}")
+    return number
 
 
 def _float(data: Mapping[str, Any], key: str, default: float = 0.0) -> float:
@@ -183,6 +199,7 @@ class PreSummary:
     speed_source: str | None = None
     gpu_busy_share: float | None = None
     calibration_runs: int = 0
+    warnings: tuple[str, ...] = ()  # what the estimate had to leave out (an unusable run history, ...)
 
     @property
     def available(self) -> bool:
@@ -206,9 +223,11 @@ class PreSummary:
         )
 
     def to_json(self) -> dict[str, Any]:
+        notes = {"warnings": list(self.warnings)} if self.warnings else {}
         if self.skipped is not None:
-            return {"skipped": self.skipped}
+            return {"skipped": self.skipped, **notes}
         return {
+            **notes,
             "descriptor": dict(self.descriptor),
             "estimate": {
                 "epoch_energy_j": self.epoch_energy_j,
@@ -230,8 +249,9 @@ class PreSummary:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PreSummary:
+        notes = tuple(str(w) for w in _list(data, "warnings"))
         if data.get("skipped") is not None:
-            return cls(skipped=str(data["skipped"]))
+            return cls(skipped=str(data["skipped"]), warnings=notes)
         estimate = _mapping(data, "estimate")
         total = _opt_float(data, "total_j")
         name = estimate.get("gpu_name")
@@ -251,6 +271,7 @@ class PreSummary:
             speed_source=None if estimate.get("speed_source") is None else str(estimate["speed_source"]),
             gpu_busy_share=_opt_float(estimate, "gpu_busy_share"),
             calibration_runs=_opt_int(estimate, "calibration_runs") or 0,
+            warnings=notes,
         )
 
 

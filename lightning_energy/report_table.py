@@ -1,7 +1,7 @@
 """Plain-text tables of run reports: :func:`format_table` for one run, :func:`compare_table` for several.
 
 Every energy in one table is in one unit (J, Wh, kWh or MWh, chosen from the largest figure shown), with
-three significant figures; power in W, CO₂ in kg.
+three significant figures; power in W, CO₂ in t, kg, g or mg.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning_energy.report_model import CarbonSummary, RunReport
-from lightning_energy.units import energy_unit, sig
+from lightning_energy.units import energy_unit, format_mass, mass_unit, sig
 
 __all__ = ["compare_table", "format_table"]
 
@@ -64,7 +64,9 @@ def _measured_vs_pre(report: RunReport) -> str | None:
 def _hardware_lines(hardware: Mapping[str, Any]) -> list[str]:
     """``hardware: 2 x NVIDIA A100; host AMD EPYC`` from the report's hardware section, if it says."""
     parts = []
-    gpus = [g.get("name") for g in hardware.get("gpus") or [] if isinstance(g, Mapping) and g.get("name")]
+    listed = hardware.get("gpus")
+    listed = listed if isinstance(listed, list) else []
+    gpus = [str(g["name"]) for g in listed if isinstance(g, Mapping) and g.get("name")]
     for name in dict.fromkeys(gpus):
         parts.append(f"{gpus.count(name)} x {name}")
     host = hardware.get("host")
@@ -74,8 +76,11 @@ def _hardware_lines(hardware: Mapping[str, Any]) -> list[str]:
 
 
 def _carbon_line(carbon: CarbonSummary) -> str:
-    line = f"CO2: {_num(carbon.co2_kg)} kg CO2e measured"
-    line += f", {_num(carbon.projected_co2_kg)} kg projected" if carbon.projected_co2_kg is not None else ""
+    measured = "-" if carbon.co2_kg is None else format_mass(carbon.co2_kg)
+    line = f"CO2: {measured} CO2e measured"
+    line += (
+        f", {format_mass(carbon.projected_co2_kg)} projected" if carbon.projected_co2_kg is not None else ""
+    )
     intensity = f"{_num(carbon.g_per_kwh)} g/kWh, PUE {_num(carbon.pue)}"
     if carbon.source == "user":
         return f"{line} (user-given {intensity})"
@@ -118,7 +123,11 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
     final = report.final_projection
     if final is not None:
         bound = " (upper bound: early stopping may end the run sooner)" if report.upper_bound else ""
-        state = f"stable since epoch {final.stable_since}" if final.stable_since is not None else "not stable"
+        state = (
+            f"stable: one per-epoch energy level since epoch {final.stable_since}"
+            if final.stable_since is not None
+            else "not stable"
+        )
         if not final.stable and final.reason:
             state = final.reason
         lines.append(
@@ -133,6 +142,12 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
             f"STEP first declared stable after epoch {declared.epoch}: {s(declared.total_j)} {s.unit} "
             f"{s.interval(declared.low_j, declared.high_j)}"
         )
+        since = final.stable_since if final is not None else None
+        if since is not None and since < declared.epoch:
+            lines.append(
+                f"  (the level is dated back to epoch {since}, where it began; STEP declared it only after "
+                f"epoch {declared.epoch}, once enough epochs confirmed it)"
+            )
     pre = report.pre_available
     if pre is not None:
         error = _measured_vs_pre(report)
@@ -154,12 +169,19 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
     return lines
 
 
+def _budget(report: RunReport) -> str:
+    """``max_epochs 20``, or ``max_steps 1200 (4.69 epochs)`` when the steps end the run inside an epoch."""
+    epochs = report.max_epochs
+    if report.max_steps is not None and (epochs is None or not float(epochs).is_integer()):
+        return f"max_steps {report.max_steps}" + ("" if epochs is None else f" ({sig(epochs)} epochs)")
+    return "max_epochs -" if epochs is None else f"max_epochs {epochs:g}"
+
+
 def format_table(report: RunReport) -> str:
     """One run as a readable text table: epochs, energy, power, projection and interval, PRE, totals, CO₂."""
     s = _Scale(report.max_j())
-    max_epochs = "-" if report.max_epochs is None else f"{report.max_epochs:g}"
     head = [
-        f"lightning_energy report: {report.status}, {len(report.epochs)} epochs (max_epochs {max_epochs}), "
+        f"lightning_energy report: {report.status}, {len(report.epochs)} epochs ({_budget(report)}), "
         f"world size {report.world_size}, {report.num_nodes} node(s)",
         f"from {report.started_at} to {report.ended_at}",
         "components: " + (", ".join(f"{k} {v}" for k, v in report.components.items()) or "none"),
@@ -179,6 +201,8 @@ def compare_table(reports: Sequence[RunReport], names: Sequence[str] | None = No
     if len(labels) != len(reports):
         raise ValueError(f"names must have one label per report ({len(reports)}); got {len(labels)}")
     s = _Scale(max(r.max_j() for r in reports))
+    co2 = [r.carbon.co2_kg if r.carbon else None for r in reports]
+    mass, _ = mass_unit(max((c for c in co2 if c is not None), default=1.0))
     finals = [r.final_projection for r in reports]
     pres = [r.pre_available for r in reports]
 
@@ -202,6 +226,6 @@ def compare_table(reports: Sequence[RunReport], names: Sequence[str] | None = No
         ],
         [f"PRE {s.unit}", *(s(p.total_j) if p else "-" for p in pres)],
         ["measured vs PRE", *(_measured_vs_pre(r) or "-" for r in reports)],
-        ["CO2 kg", *(_num(r.carbon.co2_kg) if r.carbon else "-" for r in reports)],
+        [f"CO2 {mass}", *("-" if c is None else format_mass(c, mass).split()[0] for c in co2)],
     ]
     return _render(rows)

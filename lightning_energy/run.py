@@ -19,7 +19,7 @@ from typing import Any
 from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
-from lightning_energy.errors import EnergyError
+from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import (
     CarbonSummary,
     PreSummary,
@@ -40,8 +40,8 @@ STATE_VERSION = 2
 BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
 
 
-class RunStateError(EnergyError):
-    """Saved run state (from a checkpoint) that this version cannot read."""
+class RunStateError(StateError):
+    """Saved run state (from a checkpoint) that this version cannot read, or that is damaged."""
 
 
 def bar_unit(expected_total_j: float) -> tuple[str, float]:
@@ -97,10 +97,31 @@ class EnergyRun:
             self.pre = self.pre.scaled_to(total)
 
     def set_pre(self, pre: PreSummary) -> None:
-        """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior."""
+        """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior.
+
+        Never raises on the estimate's values: an estimate that is not a set of finite, positive numbers
+        is recorded as skipped, with a warning (an estimate never stops training).
+        """
+        for message in pre.warnings:
+            self.warn(message)
+        problem = _pre_problem(pre)
+        if problem is not None:
+            self.warn(f"PRE estimate not used: {problem}")
+            pre = PreSummary(skipped=f"the estimate is unusable: {problem}", warnings=pre.warnings)
         self.pre = pre
         if pre.available and pre.epoch_energy_j and pre.rel_sigma:
-            self.projector.set_prior(pre.epoch_energy_j * pre.devices, pre.rel_sigma)
+            try:
+                self.projector.set_prior(pre.epoch_energy_j * pre.devices, pre.rel_sigma)
+            except EnergyError as exc:
+                self.warn(f"PRE estimate not used as STEP's prior: {exc}")
+
+    def note_unmetered(self, first_epoch: int, reason: str) -> range:
+        """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
+        checkpoint without this run's state); the epochs marked."""
+        epochs = range(len(self.ledger.records), first_epoch)
+        for epoch in epochs:
+            self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
+        return epochs
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
@@ -371,6 +392,51 @@ class EnergyRun:
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
 
 
+def _pre_problem(pre: PreSummary) -> str | None:
+    """What makes an available PRE estimate unusable (a non-finite or non-positive figure), or ``None``."""
+    if not pre.available:
+        return None
+    figures = {
+        "total_j": pre.total_j,
+        "low_j": pre.low_j,
+        "high_j": pre.high_j,
+        "epoch_energy_j": pre.epoch_energy_j,
+        "rel_sigma": pre.rel_sigma,
+    }
+    for name, value in figures.items():
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            return f"its {name} is {value!r}"
+    if not pre.total_j or (pre.epoch_energy_j is not None and pre.epoch_energy_j <= 0):
+        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {pre.epoch_energy_j!r})"
+    if pre.devices < 1:
+        return f"its devices is {pre.devices!r}"
+    return None
+
+
+def _check_agreement(
+    ledger: EnergyLedger, history: Sequence[ProjectionPoint], projector: StepProjector
+) -> None:
+    """A saved projector fed more epochs, or more measured energy, than the saved ledger holds is damaged
+    (or mixed up with another run's): every later projection would fail or be wrong."""
+    epochs = len(ledger.records)
+    if projector.epochs_seen > epochs:
+        raise RunStateError(
+            f"the saved STEP projector has seen {projector.epochs_seen} epochs but the saved ledger holds "
+            f"{epochs}: the state is damaged"
+        )
+    measured_j = projector.state_dict()["measured_j"]
+    if isinstance(measured_j, float) and measured_j > ledger.total_j * (1 + 1e-9) + 1e-6:
+        raise RunStateError(
+            f"the saved STEP projector has measured {measured_j:g} J but the saved ledger only "
+            f"{ledger.total_j:g} J: the state is damaged"
+        )
+    last_epoch = ledger.records[-1].epoch if ledger.records else -1
+    if len(history) > epochs or any(h.epoch > last_epoch for h in history):
+        raise RunStateError(
+            f"the saved projections go beyond the {epochs} epochs of the saved ledger: the state is damaged"
+        )
+
+
 def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
     if not isinstance(state, Mapping):
         raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
@@ -394,7 +460,9 @@ def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
     unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
     projector_state = state.get("projector") or {}
     # check the projectors' states on copies first: a failure must leave the run unchanged
-    StepProjector().load_state_dict(projector_state)
+    check = StepProjector()
+    check.load_state_dict(projector_state)
+    _check_agreement(ledger, history, check)
     WindowSeries.check_state(window_state)
     return ledger, history, window_state, pre, warnings, state.get("started_at"), unit, projector_state
 

@@ -14,6 +14,8 @@ MILLI = 1e-3
 
 # (unit, joules per unit), largest first: the readable unit is the largest one the value reaches
 _ENERGY_UNITS = (("MWh", JOULES_PER_MWH), ("kWh", JOULES_PER_KWH), ("Wh", JOULES_PER_WH), ("J", 1.0))
+# (unit, kilograms per unit), largest first: for CO2e masses
+_MASS_UNITS = (("t", 1e3), ("kg", 1.0), ("g", 1e-3), ("mg", 1e-6))
 
 
 def joules_to_kwh(energy_j: float) -> float:
@@ -69,3 +71,25 @@ def format_energy(energy_j: float, unit: str | None = None, digits: int = 3) -> 
         if scale == 0.0:
             raise ValueError(f"unit must be one of MWh, kWh, Wh, J, got {unit!r}")
     return f"{sig(energy_j / scale, digits)} {unit}"
+
+
+def mass_unit(max_kg: float) -> tuple[str, float]:
+    """A readable unit for masses up to ``max_kg``: ``("kg", 1)``, ``("g", 1e-3)``, ``("mg", 1e-6)``..."""
+    magnitude = abs(max_kg) if math.isfinite(max_kg) else 0.0
+    for unit, scale in _MASS_UNITS:
+        if magnitude >= scale:
+            return unit, scale
+    return _MASS_UNITS[-1]
+
+
+def format_mass(mass_kg: float, unit: str | None = None, digits: int = 3) -> str:
+    """``mass_kg`` (e.g. CO2e) as a readable figure with its unit: ``"81.3 mg"``, ``"1.25 kg"``."""
+    if not math.isfinite(mass_kg):
+        return "n/a"
+    if unit is None:
+        unit, scale = mass_unit(mass_kg)
+    else:
+        scale = dict(_MASS_UNITS).get(unit, 0.0)
+        if scale == 0.0:
+            raise ValueError(f"unit must be one of t, kg, g, mg, got {unit!r}")
+    return f"{sig(mass_kg / scale, digits)} {unit}"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_energy.budget import Budget
-from lightning_energy.errors import EnergyError
+from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import WindowRecord
 from lightning_energy.step import Projection, StepProjector
 from lightning_energy.units import joules_to_kwh
@@ -124,9 +124,20 @@ class WindowSeries:
 
     @staticmethod
     def check_state(state: Mapping[str, Any]) -> list[WindowRecord]:
-        """The records of a saved state; raises on anything malformed (the projector's state included)."""
-        StepProjector().load_state_dict(state.get("projector") or {})
-        return [WindowRecord.from_json(w) for w in state.get("records") or []]
+        """The records of a saved state; raises on anything malformed (the projector's state included, and
+        a projector that has seen more windows than the records hold)."""
+        projector = StepProjector()
+        projector.load_state_dict(state.get("projector") or {})
+        raw = state.get("records") or []
+        if not isinstance(raw, list | tuple) or not all(isinstance(w, Mapping) for w in raw):
+            raise StateError("the saved windows' records must be a list of mappings")
+        records = [WindowRecord.from_json(w) for w in raw]
+        if projector.epochs_seen > len(records):
+            raise StateError(
+                f"the saved window projector has seen {projector.epochs_seen} windows but the saved state "
+                f"holds {len(records)}: the state is damaged"
+            )
+        return records
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         records = self.check_state(state)

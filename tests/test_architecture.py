@@ -57,7 +57,16 @@ def test_no_module_imports_the_callback() -> None:
 
 
 def test_the_pure_core_imports_neither_torch_nor_lightning() -> None:
-    pure = ["accounting.py", "budget.py", "report_model.py", "run.py", "windows.py", "units.py", "report.py"]
+    pure = [
+        "accounting.py",
+        "budget.py",
+        "metering.py",
+        "report_model.py",
+        "run.py",
+        "windows.py",
+        "units.py",
+        "report.py",
+    ]
     paths = [PACKAGE / name for name in pure] + sorted((PACKAGE / "step").glob("*.py"))
     paths += [p for p in sorted((PACKAGE / "pre").glob("*.py")) if p.name not in {"describe.py", "cli.py"}]
     for path in paths:

@@ -104,6 +104,25 @@ def test_epoch_csv_has_one_row_per_epoch_with_projection() -> None:
     )
 
 
+def test_csv_leaves_an_unmetered_gpu_empty_never_zero(tmp_path: Path) -> None:
+    """A CPU-only run: the JSON names no GPU, so the CSV's gpu_j (and other_j) cells are empty, not 0.0."""
+    report = example_report(num_epochs=3)
+    epochs = tuple(
+        replace(e, components_j={"gpu": 0.0, "cpu": 30.0, "ram": 5.0, "other": 0.0}, energy_j=35.0)
+        for e in report.epochs
+    )
+    report = replace(report, epochs=epochs, components={"cpu": "estimated", "ram": "estimated"})
+    write_report(tmp_path, report)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / EPOCHS_CSV_FILENAME).read_text())))
+    assert [(r["gpu_j"], r["other_j"]) for r in rows] == [
+        ("", "")
+    ] * 3  # the column stays, the value is unknown
+    assert [float(r["cpu_j"]) for r in rows] == [30.0] * 3
+    loaded = load_report(tmp_path)
+    assert loaded == report and "gpu" not in loaded.components
+    assert epoch_csv_text(loaded) == (tmp_path / EPOCHS_CSV_FILENAME).read_text()
+
+
 def test_nothing_measured_is_null_never_zero(tmp_path: Path) -> None:
     report = replace(
         example_report(num_epochs=2, status="partial"),
@@ -164,12 +183,55 @@ def test_format_table_shows_epochs_projection_pre_and_co2_in_one_unit() -> None:
     assert "energy Wh" in text and "projected Wh" in text and "interval Wh" in text
     first_cells = [line.split()[0] for line in text.splitlines() if line.strip()]
     assert [c for c in first_cells if c.isdigit()] == ["0", "1", "2", "3", "4"]
-    assert "stable since epoch 3" in text
+    assert "stable: one per-epoch energy level since epoch 3" in text
     assert "STEP first declared stable after epoch 3: " in text
+    assert "dated back" not in text  # declared at the epoch the level began: nothing to explain
     assert "PRE estimate:" in text and "vs PRE" in text
-    assert "CO2:" in text and "kg CO2e" in text and "PUE 1.20" in text
+    assert "CO2:" in text and " CO2e measured" in text and "PUE 1.20" in text
     assert "kWh" not in text.replace("g/kWh", "")  # one energy unit in the whole table
     assert " J " not in text
+
+
+def test_header_of_a_max_steps_run_says_steps_and_epochs() -> None:
+    report = replace(example_report(num_epochs=5), max_epochs=4.6875, max_steps=1200)
+    head = format_table(report).splitlines()[0]
+    assert "max_steps 1200 (4.69 epochs)" in head and "4.6875" not in head
+    assert "max_steps 1200)" in format_table(replace(report, max_epochs=None)).splitlines()[0]
+    # max_epochs ends the run first (whole epochs): the header names max_epochs
+    assert "(max_epochs 10)" in format_table(replace(report, max_epochs=10.0)).splitlines()[0]
+
+
+def test_report_explains_why_stable_since_and_first_declared_differ() -> None:
+    report = example_report(num_epochs=10)
+    history = tuple(
+        replace(h, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None) for h in report.history
+    )
+    text = format_table(replace(report, history=history))
+    assert "one per-epoch energy level since epoch 2" in text
+    assert "STEP first declared stable after epoch 7: " in text
+    assert "dated back to epoch 2, where it began; STEP declared it only after epoch 7, once enough" in text
+
+
+@pytest.mark.parametrize(
+    ("co2_kg", "shown"),
+    [
+        (8.13e-08, "0.0813 mg"),
+        (4.2e-5, "42.0 mg"),
+        (0.0958e-3, "95.8 mg"),
+        (0.0125, "12.5 g"),
+        (3.456, "3.46 kg"),
+    ],
+)
+def test_co2_reads_in_g_mg_or_kg_with_three_figures(co2_kg: float, shown: str) -> None:
+    report = example_report(num_epochs=3)
+    assert report.carbon is not None
+    carbon = replace(report.carbon, co2_kg=co2_kg, projected_co2_kg=co2_kg * 2)
+    text = format_table(replace(report, carbon=carbon))
+    assert f"CO2: {shown} CO2e measured" in text
+    assert "e-0" not in text
+    row = next(line for line in compare_table([replace(report, carbon=carbon)]).splitlines() if "CO2" in line)
+    unit, value = shown.split()[1], shown.split()[0]
+    assert row.split() == ["CO2", unit, value]
 
 
 def test_format_table_handles_missing_epochs_skipped_pre_and_no_carbon() -> None:

@@ -5,9 +5,11 @@ are picked up automatically; ``synthetic_steady.json`` keeps the test meaningful
 
 Every trace must replay with exact energy accounting: each epoch's components are the differences of the
 trace's own boundary readings, an epoch with a failed boundary read is missing (never 0), and the totals add
-up. STEP's accuracy target (within 1 % of the total from its first stable declaration) is checked only on
-steady traces long enough for it: at least twice the projector's ``min_epochs`` (before ``min_epochs`` STEP
-never declares stability, so a runbook recording of 12 epochs may well end unstable).
+up. STEP never declares stability before it has seen ``needed_units`` epochs: ``min_units`` (10), or fewer
+for a short planned run (60 % of it: 6 of a 10-epoch recording, 8 of 12). Its accuracy target (within 1 %
+of the total from its first stable declaration) is checked on steady traces whenever STEP declares, and a
+declaration is demanded only of steady traces long enough for one however noisy the GPU: at least twice
+``min_units`` epochs (a GPU visit's recordings of 10-12 epochs may end unstable, and that is no failure).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from lightning_energy import EnergyCallback, ReplayMeter
 from lightning_energy.accounting import by_category
 from lightning_energy.meters import load_trace, write_trace
 from lightning_energy.meters.trace import Trace
-from lightning_energy.step import StepProjector
+from lightning_energy.step import StepParams
+from lightning_energy.step.analysis import needed_units
 
 TRACES = sorted((Path(__file__).parent / "data" / "traces").glob("*.json"))
-LONG_ENOUGH_EPOCHS = 2 * StepProjector().params.min_units
+PARAMS = StepParams()  # the callback's default STEP
+LONG_ENOUGH_EPOCHS = 2 * PARAMS.min_units
 PLANNED_CHANGE_KEYS = ("frozen_backbone_until_epoch",)  # meta of workloads whose level changes on purpose
 
 
@@ -87,26 +91,32 @@ def check_accounting(trace: Trace, report: dict[str, object]) -> float:
     return total_j
 
 
-@pytest.mark.parametrize("path", TRACES, ids=[p.stem for p in TRACES])
-def test_trace_replays_through_the_callback_and_step(path: Path, tmp_path: Path) -> None:
-    trace = load_trace(path)
-    report = replay_report(trace, tmp_path)
-    total_j = check_accounting(trace, report)
-
+def check_projection(trace: Trace, report: dict[str, object], total_j: float) -> list[dict[str, object]]:
+    """Assert what STEP must do on any legitimate trace; the stable projections."""
     projection = report["projection"]
     assert isinstance(projection, dict)
     history = projection["history"]
+    epochs = len(history)
     if None not in expected_epochs(trace):
         assert history[-1]["total_j"] == pytest.approx(total_j, rel=1e-9)  # the last projection is the total
     stable = [h for h in history if h["stable"]]
     for h in stable:
         assert h["low_j"] <= h["total_j"] <= h["high_j"]
-        assert h["epoch"] + 1 >= StepProjector().params.min_units  # never stable before min_epochs
+        assert h["epoch"] + 1 >= needed_units(PARAMS, epochs)  # never stable before it may be
     steady = not any(key in trace.meta for key in PLANNED_CHANGE_KEYS)
-    if steady and len(history) >= LONG_ENOUGH_EPOCHS:
-        assert stable, f"STEP never declared a steady {len(history)}-epoch trace stable"
+    if steady and epochs >= LONG_ENOUGH_EPOCHS:
+        assert stable, f"STEP never declared a steady {epochs}-epoch trace stable"
+    if steady and stable:
         worst = max(abs(h["total_j"] - total_j) / total_j for h in stable)
         assert worst <= 0.01  # the issue's target: within 1% from the first stable declaration on
+    return stable
+
+
+@pytest.mark.parametrize("path", TRACES, ids=[p.stem for p in TRACES])
+def test_trace_replays_through_the_callback_and_step(path: Path, tmp_path: Path) -> None:
+    trace = load_trace(path)
+    report = replay_report(trace, tmp_path)
+    check_projection(trace, report, check_accounting(trace, report))
 
 
 def _synthetic(epochs: int) -> Trace:
@@ -115,15 +125,17 @@ def _synthetic(epochs: int) -> Trace:
     return make_synthetic_trace.make_trace(seed=1, epochs=epochs)  # type: ignore[no-any-return]
 
 
-def test_a_short_recording_replays_exactly_without_needing_stability(tmp_path: Path) -> None:
-    """A 12-epoch trace (the runbook's length) is too short to demand stability; accounting stays exact."""
-    trace = _synthetic(12)
+@pytest.mark.parametrize(("epochs", "earliest"), [(10, 6), (12, 8)])
+def test_a_short_planned_recording_may_declare_before_min_units(
+    epochs: int, earliest: int, tmp_path: Path
+) -> None:
+    """A GPU visit's recording (10-12 epochs): STEP may declare from 60 % of the planned epochs on, before
+    ``min_units``; the replay accepts that, and accounting stays exact."""
+    trace = _synthetic(epochs)
     report = replay_report(trace, tmp_path)
-    total_j = check_accounting(trace, report)
-    projection = report["projection"]
-    assert isinstance(projection, dict)
-    assert projection["history"][-1]["total_j"] == pytest.approx(total_j, rel=1e-9)
-    assert LONG_ENOUGH_EPOCHS > 12
+    stable = check_projection(trace, report, check_accounting(trace, report))
+    assert needed_units(PARAMS, epochs) == earliest < PARAMS.min_units
+    assert stable and stable[0]["epoch"] + 1 == earliest  # a steady synthetic run: declared at once
 
 
 def test_a_failed_boundary_read_makes_the_epoch_missing_not_zero(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""Pure helpers shared by the GPU runbook scripts: integration, statistics, tables, JSON output.
+"""Pure helpers shared by the GPU visit's scripts: integration, statistics, tables, JSON output.
 
-No torch, no Lightning, no NVML here: ``nvml_check.py``, ``record.py`` and ``summarise.py`` import it, and
+No torch, no Lightning, no NVML here: ``visit.py``, ``nvml_check.py`` and ``summarise.py`` import it, and
 the tests exercise it directly.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning_energy.meters.trace import Trace
+from lightning_energy.meters import Trace
 from lightning_energy.units import sig
 
 
@@ -174,8 +174,3 @@ def write_json(data: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """JSON has no NaN/inf: map them to None."""
-    return value if value is not None and math.isfinite(value) else None

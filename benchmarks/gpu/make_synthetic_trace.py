@@ -2,7 +2,7 @@
 
 It mimics a steady GPU run (30 epochs of 20 s, gpu0 about 300 W with small seeded noise, host CPU/RAM
 estimated) in the trace format of :mod:`lightning_energy.meters.trace`. It is not a measurement: real traces
-come from ``benchmarks/gpu/record.py`` on a GPU (see docs/validation.md).
+come from ``benchmarks/gpu/visit.py`` on a GPU (see docs/validation.md).
 
     python benchmarks/gpu/make_synthetic_trace.py [--out PATH]
 """
@@ -13,7 +13,7 @@ import argparse
 import random
 from pathlib import Path
 
-from lightning_energy.meters.trace import Trace, TraceReading, write_trace
+from lightning_energy.meters import Trace, TraceReading, write_trace
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "data" / "traces" / "synthetic_steady.json"
 EPOCHS = 30

@@ -1,56 +1,53 @@
-"""Runbook step 1: a one-minute NVML check on the real GPU (see benchmarks/gpu/README.md).
+"""The GPU visit's first step: an NVML check of under a minute on the GPU the visit computes on.
 
-    PYTHONPATH=$PWD python3 benchmarks/gpu/nvml_check.py --out OUT/nvml
+``visit.py`` calls :func:`run_check` and :func:`check_mapping`; run as a script, this file is only the child
+process of the mapping check. The check records, and ``summarise.py`` prints as Markdown tables:
 
-It records, into ``OUT/nvml/nvml_check.json`` (one file), and prints as Markdown tables:
-
-* the driver, NVML and CUDA driver versions, the GPU's name, UUID, PCI bus id, power limit and memory;
+* the driver, NVML and CUDA driver versions; the GPU's name, UUID, NVML index, PCI bus id, power limit and
+  memory. The GPU is the one CUDA device ``--cuda-index`` is, found by its UUID as CUDA reports it (NVML
+  numbers the devices in PCI order, CUDA fastest first and after ``CUDA_VISIBLE_DEVICES``: the indices differ
+  in general); ``NvmlMeter([cuda_index])`` must find the same UUID;
 * whether the energy counter (``nvmlDeviceGetTotalEnergyConsumption``) and the instantaneous power field
   (``NVML_FI_DEV_POWER_INSTANT`` through ``nvmlDeviceGetFieldValues``) are supported;
-* the latency (median, P99 over ``--reads`` calls) of the counter, of ``NvmlMeter.read()``, of
+* the latency (median, P99 over ``reads`` calls) of the counter, of ``NvmlMeter.read()``, of
   ``nvmlDeviceGetPowerUsage`` and of the instantaneous power field;
 * how often the counter and the two power readings change (their update period), polled for one second
   under load;
-* a ``--burst-s`` GPU burst (bf16 matrix products) between two idle spells, integrated three ways: the
-  counter, the trapezoid of ``nvmlDeviceGetPowerUsage`` (a one-second average on Ampere and newer) and the
-  trapezoid of the instantaneous power field, over the burst alone and over the burst with its idle spells;
-* the ``CUDA_VISIBLE_DEVICES=GPU-<uuid>`` mapping (full UUID and a unique prefix), checked in child processes:
-  ``NvmlMeter([0])`` there must meter this GPU.
+* a short GPU burst (bf16 matrix products) between two idle spells, integrated three ways: the counter, the
+  trapezoid of ``nvmlDeviceGetPowerUsage`` (a one-second average on Ampere and newer) and the trapezoid of
+  the instantaneous power field, over the burst alone and over the burst with its idle spells;
+* the ``CUDA_VISIBLE_DEVICES=GPU-<uuid>`` mapping (full UUID and a unique prefix), checked in two child
+  processes run side by side: ``NvmlMeter([0])`` there, opened before CUDA is, must meter this GPU, and
+  torch's device 0 must be it.
 
-Exit status 2, with a message, when the GPU has no energy counter (the recordings would only be sampled
-power: stop the runbook there). ``--device cpu`` replaces the burst by an idle wait and skips torch: a dry
-run of this script against a fake ``pynvml`` (tests/benchmarks), never a measurement.
+On the CPU (``device="cpu"``, the dry run) the burst is an idle wait and torch is not used.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analysis import change_intervals_s, gap_pct, integrate_power_j, time_calls, write_json
-from summarise import nvml_tables
+from analysis import change_intervals_s, gap_pct, integrate_power_j, time_calls
 
 from lightning_energy.meters import NvmlMeter
 
 CHECK_FORMAT = "lightning_energy.nvml_check"
-CHECK_VERSION = 1
-RESULT_FILE = "nvml_check.json"
+CHECK_VERSION = 2  # 2: the GPU found by UUID (gpu.cuda_index, gpu.found_by); mapping children side by side
 INSTANT_FIELD_FALLBACK = 186  # NVML_FI_DEV_POWER_INSTANT in nvidia-ml-py 12.x/13.x (milliwatts)
-NO_COUNTER_EXIT = 2
 TIGHT_POLL_S = 1.0
+CHILD_TIMEOUT_S = 40.0  # both children together: an interpreter, torch and a CUDA context each
 # ``c_nvmlFieldValue_t.valueType`` -> the member of ``c_nvmlValue_t`` that holds the value
 _FIELD_MEMBERS = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
@@ -100,7 +97,7 @@ def system_info(pynvml: ModuleType) -> dict[str, Any]:
     }
 
 
-def describe_gpu(pynvml: ModuleType, handle: Any, index: int) -> dict[str, Any]:
+def describe_gpu(pynvml: ModuleType, handle: Any) -> dict[str, Any]:
     def supported(read: Callable[[], object]) -> bool:
         try:
             read()
@@ -112,7 +109,6 @@ def describe_gpu(pynvml: ModuleType, handle: Any, index: int) -> dict[str, Any]:
     limit_mw = _optional(pynvml, lambda: pynvml.nvmlDeviceGetPowerManagementDefaultLimit(handle))
     memory = _optional(pynvml, lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).total)
     return {
-        "nvml_index": index,
         "name": _text(pynvml.nvmlDeviceGetName(handle)),
         "uuid": _text(pynvml.nvmlDeviceGetUUID(handle)),
         "pci_bus_id": _optional(pynvml, lambda: _text(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)),
@@ -280,18 +276,19 @@ def run_burst(
 
 # ------------------------------------------------------------------------------- CUDA_VISIBLE_DEVICES
 def child_report(device: str) -> dict[str, Any]:
-    """What a process started with CUDA_VISIBLE_DEVICES sees: torch's device 0 and ``NvmlMeter([0])``."""
+    """What a process started with CUDA_VISIBLE_DEVICES sees: ``NvmlMeter([0])`` (opened before CUDA, so it
+    goes by the variable alone) and then torch's device 0."""
+    meter = NvmlMeter([0], background=False)
+    try:
+        gpus = list(meter.hardware.get("gpus") or [])  # type: ignore[call-overload]
+    finally:
+        meter.close()
     torch_uuid = None
     if device == "cuda":
         import torch
 
         torch.cuda.init()
         torch_uuid = str(torch.cuda.get_device_properties(0).uuid)
-    meter = NvmlMeter([0], background=False)
-    try:
-        gpus = list(meter.hardware.get("gpus") or [])  # type: ignore[call-overload]
-    finally:
-        meter.close()
     return {
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "nvml_uuid": gpus[0]["uuid"] if gpus else None,
@@ -299,78 +296,117 @@ def child_report(device: str) -> dict[str, Any]:
     }
 
 
-def _bare_uuid(uuid: str | None) -> str:
+def bare_uuid(uuid: str | None) -> str:
     return (uuid or "").removeprefix("GPU-").lower()
 
 
-def check_mapping(uuid: str, device: str, *, timeout_s: float = 180.0) -> list[dict[str, Any]]:
-    """Run this script's child check with CUDA_VISIBLE_DEVICES = the full UUID, then a unique prefix."""
-    results: list[dict[str, Any]] = []
+def check_mapping(uuid: str, device: str, *, timeout_s: float = CHILD_TIMEOUT_S) -> list[dict[str, Any]]:
+    """This file as a child with CUDA_VISIBLE_DEVICES = the full UUID, and a unique prefix, side by side."""
+    children: list[tuple[str, subprocess.Popen[str]]] = []
     for visible in (uuid, uuid[:12]):
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible}
-        command = [sys.executable, str(Path(__file__).resolve()), "--child-check", "--device", device]
+        command = [sys.executable, str(Path(__file__).resolve()), device]
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        children.append((visible, process))
+    deadline = time.monotonic() + timeout_s
+    results: list[dict[str, Any]] = []
+    for visible, process in children:
         row: dict[str, Any] = {"cuda_visible_devices": visible}
         try:
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
-            lines = proc.stdout.strip().splitlines()
-            if proc.returncode != 0 or not lines:
-                row["error"] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
+            stdout, stderr = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            lines = stdout.strip().splitlines()
+            if process.returncode != 0 or not lines:
+                row["error"] = f"exit {process.returncode}: {stderr.strip()[-500:]}"
             else:
                 row.update(json.loads(lines[-1]))
-        except (subprocess.TimeoutExpired, json.JSONDecodeError, OSError) as err:
-            row["error"] = f"{type(err).__name__}: {err}"
-        torch_ok = row.get("torch_uuid") is None or _bare_uuid(row.get("torch_uuid")) == _bare_uuid(uuid)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            row["error"] = f"no answer within {timeout_s:g} s"
+        except json.JSONDecodeError as err:
+            row["error"] = f"JSONDecodeError: {err}"
+        torch_ok = row.get("torch_uuid") is None or bare_uuid(row.get("torch_uuid")) == bare_uuid(uuid)
         row["ok"] = "error" not in row and row.get("nvml_uuid") == uuid and torch_ok
         results.append(row)
     return results
 
 
-# ------------------------------------------------------------------------------------------------ main
-def versions() -> dict[str, str | None]:
-    def version(name: str) -> str | None:
+# ------------------------------------------------------------------------------------------- the check
+@dataclass(frozen=True)
+class CheckSettings:
+    device: str  # "cuda", or "cpu" for the dry run
+    cuda_index: int = 0
+    reads: int = 1000  # calls per latency figure
+    burst_s: float = 8.0
+    idle_s: float = 1.5
+    poll_hz: float = 200.0
+
+
+def torch_uuid(cuda_index: int) -> str:
+    import torch
+
+    return str(torch.cuda.get_device_properties(cuda_index).uuid)
+
+
+def find_gpu(pynvml: ModuleType, settings: CheckSettings) -> tuple[Any, str]:
+    """The NVML handle of CUDA device ``cuda_index``, by UUID, and how its UUID was found: CUDA's own UUID
+    of the device (CUDA is initialised by then), else (the dry run, or a UUID NVML does not know, such as a
+    MIG slice's) the one the meter's mapping names."""
+    if settings.device == "cuda":
         try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+            uuid = "GPU-" + bare_uuid(torch_uuid(settings.cuda_index))
+            return pynvml.nvmlDeviceGetHandleByUUID(uuid), "torch.cuda UUID"
+        except (AttributeError, RuntimeError, pynvml.NVMLError):  # an old torch without .uuid, a MIG slice
+            pass
+    meter = NvmlMeter([settings.cuda_index], background=False)
+    try:
+        uuid = str(next(iter(meter.hardware.get("gpus") or []))["uuid"])  # type: ignore[call-overload]
+    finally:
+        meter.close()
+    return pynvml.nvmlDeviceGetHandleByUUID(uuid), "NvmlMeter mapping"
 
-    torch = sys.modules.get("torch")
-    return {
-        "python": platform.python_version(),
-        "nvidia_ml_py": version("nvidia-ml-py"),
-        "torch": getattr(torch, "__version__", None) if torch else version("torch"),
-        "cuda_runtime": getattr(getattr(torch, "version", None), "cuda", None) if torch else None,
-    }
+
+def nvml_index_of(pynvml: ModuleType, uuid: str) -> int | None:
+    """NVML's own index of the GPU with ``uuid`` (NVML numbers the machine's GPUs in PCI bus order)."""
+    for index in range(int(pynvml.nvmlDeviceGetCount())):
+        if _text(pynvml.nvmlDeviceGetUUID(pynvml.nvmlDeviceGetHandleByIndex(index))) == uuid:
+            return index
+    return None
 
 
-def run_check(args: argparse.Namespace) -> dict[str, Any]:
-    """Everything but the child checks; stops after the GPU description when there is no counter."""
+def run_check(settings: CheckSettings) -> dict[str, Any]:
+    """Everything but the child processes; stops after the GPU description when there is no counter."""
     import pynvml
 
     result: dict[str, Any] = {
         "format": CHECK_FORMAT,
         "version": CHECK_VERSION,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": args.device,
-        "dry_run": args.device == "cpu",
+        "device": settings.device,
+        "dry_run": settings.device == "cpu",
     }
     work: Callable[[float], None] = time.sleep
     sync: Callable[[], None] = lambda: None  # noqa: E731
-    if args.device == "cuda":
-        work, sync = gpu_work(args.cuda_index)  # initialises CUDA first: NvmlMeter then maps by UUID
+    if settings.device == "cuda":
+        work, sync = gpu_work(settings.cuda_index)  # initialises CUDA first: NvmlMeter then maps by UUID
     pynvml.nvmlInit()
     try:
         result["system"] = system_info(pynvml)
-        handle = pynvml.nvmlDeviceGetHandleByIndex(args.cuda_index)
-        gpu = describe_gpu(pynvml, handle, args.cuda_index)
+        handle, found_by = find_gpu(pynvml, settings)
+        gpu = describe_gpu(pynvml, handle)
+        gpu["nvml_index"] = nvml_index_of(pynvml, gpu["uuid"])
+        gpu.update(cuda_index=settings.cuda_index, found_by=found_by)
         result["gpu"] = gpu
         if not gpu["energy_counter"]:
             return result
-        meter = NvmlMeter([args.cuda_index], background=False, sample_power=False)
+        meter = NvmlMeter([settings.cuda_index], background=False, sample_power=False)
         try:
             meter_gpus = list(meter.hardware.get("gpus") or [])  # type: ignore[call-overload]
             gpu["meter_uuid"] = meter_gpus[0]["uuid"] if meter_gpus else None
-            gpu["meter_label"] = dict(meter.labels).get(f"gpu{args.cuda_index}")
-            latency = {"meter_read": time_calls(meter.read, args.reads, time.perf_counter).to_dict()}
+            gpu["meter_label"] = dict(meter.labels).get(f"gpu{settings.cuda_index}")
+            latency = {"meter_read": time_calls(meter.read, settings.reads, time.perf_counter).to_dict()}
         finally:
             meter.close()
         reads: dict[str, Callable[[], object]] = {
@@ -380,16 +416,16 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
         if gpu["instant_power_field"]:
             reads["instant_power"] = lambda: instant_power_w(pynvml, handle)
         for name, read in reads.items():
-            latency[name] = time_calls(read, args.reads, time.perf_counter).to_dict()
+            latency[name] = time_calls(read, settings.reads, time.perf_counter).to_dict()
         result["latency_us"] = latency
         result["burst"] = run_burst(
             pynvml,
             handle,
             work=work,
             sync=sync,
-            burst_s=args.burst_s,
-            idle_s=args.idle_s,
-            poll_hz=args.poll_hz,
+            burst_s=settings.burst_s,
+            idle_s=settings.idle_s,
+            poll_hz=settings.poll_hz,
             instant=bool(gpu["instant_power_field"]),
         )
     finally:
@@ -397,55 +433,5 @@ def run_check(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, help="output folder (gets nvml_check.json)")
-    parser.add_argument("--cuda-index", type=int, default=0, help="NVML/CUDA index of the GPU (default 0)")
-    parser.add_argument("--reads", type=int, default=1000, help="calls per latency figure (default 1000)")
-    parser.add_argument("--burst-s", type=float, default=10.0, help="GPU burst length (default 10 s)")
-    parser.add_argument("--idle-s", type=float, default=2.0, help="idle before and after (default 2 s)")
-    parser.add_argument("--poll-hz", type=float, default=200.0, help="power polling rate (default 200)")
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: dry run, no burst")
-    parser.add_argument("--child-check", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if not args.child_check and args.out is None:
-        parser.error("--out is required")
-    for name in ("reads", "burst_s", "poll_hz"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    if args.idle_s < 0:
-        parser.error(f"--idle-s must be >= 0, got {args.idle_s}")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.child_check:
-        print(json.dumps(child_report(args.device)))
-        return 0
-    result = run_check(args)
-    gpu = result["gpu"]
-    if gpu["energy_counter"]:
-        result["mapping"] = check_mapping(gpu["uuid"], args.device)
-    result["versions"] = versions()
-    path = write_json(result, args.out / RESULT_FILE)
-    print(nvml_tables(result))
-    print(f"\nwrote {path}")
-    if not gpu["energy_counter"]:
-        print(
-            f"STOP: {gpu['name']} ({gpu['uuid']}) has no NVML energy counter "
-            "(nvmlDeviceGetTotalEnergyConsumption is not supported); the recordings would only measure "
-            "sampled power. Do not run the rest of the runbook on this GPU.",
-            file=sys.stderr,
-        )
-        return NO_COUNTER_EXIT
-    failed = [row["cuda_visible_devices"] for row in result["mapping"] if not row["ok"]]
-    if failed:
-        print(f"WARNING: CUDA_VISIBLE_DEVICES mapping check failed for {failed}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the child of check_mapping: one JSON line
+    print(json.dumps(child_report(sys.argv[1] if len(sys.argv) > 1 else "cuda")))

@@ -1,11 +1,12 @@
-"""Turn the files the GPU runbook brought back into the tables of docs/validation.md.
+"""Turn the folder a GPU visit brought back into the tables of docs/validation.md.
 
     python benchmarks/gpu/summarise.py RESULTS_DIR [...] [--markdown FILE] [--copy-traces tests/data/traces]
 
-RESULTS_DIR is what a runbook command wrote (``nvml_check.json``, ``record_summary.json``, traces), or a
-folder holding several of those (two levels at most). Tables: the GPU and NVML (latency, update periods, the
-burst integrated three ways, the ``CUDA_VISIBLE_DEVICES`` mapping), energy counter vs power sampling per
-workload, callback overhead, STEP at each epoch vs the measured total, and PRE vs measured on this GPU.
+RESULTS_DIR is what ``visit.py`` wrote (``nvml_check.json``, ``summary.json``, traces), or a folder holding
+several of those (two levels at most). Tables: the GPU and NVML (latency, update periods, the burst
+integrated three ways, the ``CUDA_VISIBLE_DEVICES`` mapping), energy counter vs power sampling per
+workload, callback overhead, STEP at each epoch vs the measured total, PRE vs measured on this GPU, and
+what the visit did not do (skipped for time, failed, cut short).
 
 ``--copy-traces DIR`` copies every complete trace into DIR as ``<gpu>_<workload>.json`` (the GPU name in the
 file name and in ``meta.gpu_name``); dry-run traces are refused unless ``--allow-dry-run`` (tests only).
@@ -28,10 +29,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analysis import counter_vs_sampling, gap_pct, markdown_table, trace_epochs
 
-from lightning_energy.meters.trace import TRACE_FORMAT, Trace, load_trace, write_trace
+from lightning_energy.meters import Trace, load_trace, write_trace
+from lightning_energy.meters.trace import TRACE_FORMAT
 
 CHECK_FORMAT = "lightning_energy.nvml_check"
-SUMMARY_FORMAT = "lightning_energy.gpu_record_summary"
+VISIT_FORMAT = "lightning_energy.gpu_visit"
 STEADY_EXCLUDES = ("frozen_backbone_until_epoch",)  # meta keys of workloads with a planned regime change
 
 
@@ -60,7 +62,7 @@ def load_results(folders: Sequence[Path]) -> Results:
         kind = data.get("format") if isinstance(data, dict) else None
         if kind == CHECK_FORMAT:
             results.checks.append(data)
-        elif kind == SUMMARY_FORMAT:
+        elif kind == VISIT_FORMAT:
             results.summaries.append(data)
         elif kind == TRACE_FORMAT:
             trace = load_trace(path)
@@ -88,6 +90,8 @@ def nvml_tables(check: dict[str, Any]) -> str:
             [
                 "GPU",
                 "UUID",
+                "CUDA index",
+                "NVML index",
                 "driver",
                 "NVML",
                 "CUDA driver",
@@ -100,6 +104,8 @@ def nvml_tables(check: dict[str, Any]) -> str:
                 [
                     gpu.get("name"),
                     gpu.get("uuid"),
+                    gpu.get("cuda_index"),
+                    gpu.get("nvml_index"),
                     system.get("driver"),
                     system.get("nvml_version"),
                     system.get("cuda_driver_version"),
@@ -178,15 +184,25 @@ def sampling_table(results: Results) -> str:
     )
 
 
+def overhead_stages(results: Results) -> list[dict[str, Any]]:
+    """The overhead stages of every visit summary."""
+    return [
+        stage
+        for summary in results.summaries
+        for stage in summary.get("stages", {}).values()
+        if stage.get("kind") == "overhead"
+    ]
+
+
 def overhead_table(results: Results) -> str:
     """Per workload: epochs' wall time without / with the callback, the overhead, the run-to-run noise (spread
     of the runs without the callback: an overhead below it is not resolved) and the one-off seconds."""
     rows: list[list[object]] = []
-    for summary in results.summaries:
-        for row in summary.get("overhead", []):
-            if row.get("status") != "measured":
-                rows.append([row["workload"], *([None] * 7), row.get("status")])
-                continue
+    for stage in overhead_stages(results):
+        row = stage.get("overhead")
+        if stage.get("status") != "measured" or not row:
+            rows.append([stage["workload"], *([None] * 7), stage.get("status")])
+        else:
             epochs_with = sum(r["epochs_s"] for r in row["runs"] if r["callback"])
             without = [r["epochs_s"] for r in row["runs"] if not r["callback"]]
             epochs_without = sum(without)
@@ -243,6 +259,9 @@ def step_replay(name: str, trace: Trace) -> StepReplay:
 
 
 def step_tables(results: Results) -> str:
+    from lightning_energy.step import StepParams
+    from lightning_energy.step.analysis import needed_units
+
     replays = [step_replay(name, trace) for name, (_, trace) in results.traces.items()]
     summary = markdown_table(
         [
@@ -250,6 +269,7 @@ def step_tables(results: Results) -> str:
             "steady",
             "epochs",
             "measured J",
+            "may declare from epoch",
             "first stable epoch",
             "error then %",
             "max \\|error\\| after %",
@@ -260,6 +280,7 @@ def step_tables(results: Results) -> str:
                 is_steady(results.traces[r.workload][1]),
                 len(r.errors_pct),
                 r.total_j,
+                needed_units(StepParams(), len(r.errors_pct)) - 1,  # counted from 0, like the epochs
                 r.first_stable,
                 None if r.first_stable is None else r.errors_pct[r.first_stable],
                 r.worst_after_stable_pct,
@@ -369,13 +390,18 @@ def pre_table(results: Results) -> str:
     return markdown_table(headers, rows)
 
 
+DONE = ("done", "recorded", "measured")
+
+
 def status_lines(results: Results) -> str:
+    """One line per stage a visit did not finish: skipped for time, failed, cut short, or never reached."""
     lines = []
     for summary in results.summaries:
-        for name, entry in summary.get("workloads", {}).items():
-            if entry.get("status") not in ("recorded", "kept (complete trace already there)"):
-                rerun = f" (rerun: {entry['rerun']})" if entry.get("rerun") else ""
-                lines.append(f"* {name}: {entry.get('status')} {entry.get('error') or ''}{rerun}".rstrip())
+        if not summary.get("finished"):
+            lines.append(f"* the visit did not finish (cut after {summary.get('elapsed_s', 0):.0f} s)")
+        for name, stage in summary.get("stages", {}).items():
+            if stage.get("status") not in DONE:
+                lines.append(f"* {name}: {stage.get('status')} {stage.get('error') or ''}".rstrip())
     return "\n".join(lines)
 
 
@@ -394,13 +420,13 @@ def render(results: Results) -> str:
         parts.append(
             "#### PRE vs measured on this GPU (whole recorded run, GPU only)\n\n" + pre_table(results)
         )
-    if any(s.get("overhead") for s in results.summaries):
+    if overhead_stages(results):
         parts.append(
             "#### Callback overhead (wall time with / without, ABBA order)\n\n" + overhead_table(results)
         )
     problems = status_lines(results)
     if problems:
-        parts.append("#### Not recorded\n\n" + problems)
+        parts.append("#### Not done\n\n" + problems)
     return "\n\n".join(parts) + "\n"
 
 
@@ -427,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("results", type=Path, nargs="+", help="folders (or files) the runbook wrote")
+    parser.add_argument("results", type=Path, nargs="+", help="folders (or files) the visit wrote")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--copy-traces", type=Path, help="copy complete traces here as <gpu>_<workload>.json")
     parser.add_argument("--allow-dry-run", action="store_true", help="copy dry-run traces too (tests only)")
@@ -437,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"results: not found: {', '.join(missing)}")
     results = load_results(args.results)
     if not (results.checks or results.summaries or results.traces):
-        parser.error("results: no nvml_check.json, record_summary.json or trace found")
+        parser.error("results: no nvml_check.json, summary.json or trace found")
     text = render(results)
     print(text)
     if args.markdown:

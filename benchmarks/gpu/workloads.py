@@ -18,7 +18,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-WORKLOADS = ("resnet50", "resnet18", "transformer_lm", "mlp", "finetune", "compiled", "bf16")
+#: name -> the regime it stands for (the PRE model tells conv from matmul work, fp32 from bf16, and GPU-bound
+#: from host-bound steps; STEP tells a steady level from a planned step)
+WORKLOADS = {
+    "resnet50": "compute-bound CNN: ResNet-50, fp32 (TF32 convolutions), 224², batch 128",
+    "transformer_bf16": "transformer in bf16: decoder LM, d=768, 12 layers, seq 512, batch 32, vocab 32k",
+    "mobilenet_v2": "bandwidth-bound CNN: MobileNetV2 (depthwise convolutions), fp32, 224², batch 256",
+    "finetune": "planned power step: ResNet-18 fp32, 224², batch 256, backbone frozen until an epoch",
+    "mlp": "short steps (the callback's worst case): 4 x 4096 MLP, fp32, batch 1024",
+}
 
 
 # ----------------------------------------------------------------------------------------- compact ResNet
@@ -94,12 +102,62 @@ class ResNet(nn.Module):
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-def resnet(depth: int, classes: int, width: int = 64) -> ResNet:
-    if depth == 18:
-        return ResNet(BasicBlock, [2, 2, 2, 2], classes, width)
-    if depth == 50:
-        return ResNet(Bottleneck, [3, 4, 6, 3], classes, width)
-    raise ValueError(f"depth must be 18 or 50, got {depth!r}")
+def resnet(depth: int, classes: int, width: int = 64, *, tiny: bool = False) -> ResNet:
+    """ResNet-18 or -50; ``tiny``: one block per stage (a CPU dry run)."""
+    if depth not in (18, 50):
+        raise ValueError(f"depth must be 18 or 50, got {depth!r}")
+    layers = [1, 1, 1, 1] if tiny else ([2, 2, 2, 2] if depth == 18 else [3, 4, 6, 3])
+    return ResNet(BasicBlock if depth == 18 else Bottleneck, layers, classes, width)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion, 3x3 depthwise convolution, 1x1 projection."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = in_ch * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [
+                nn.Conv2d(in_ch, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),  # depthwise
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch),
+        ]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)  # type: ignore[no-any-return]
+
+
+def mobilenet_v2(classes: int, width: float = 1.0, *, tiny: bool = False) -> nn.Module:
+    """torchvision-equivalent MobileNetV2 layout (expansion, channels, repeats, stride); ``tiny``: the first
+    two groups, a quarter of the width (a CPU dry run)."""
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2)]
+    settings.append((6, 320, 1, 1))
+    if tiny:
+        settings, width = settings[:2], width / 4
+
+    def ch(c: int) -> int:
+        return max(4, int(c * width + 2) // 4 * 4)
+
+    in_ch = ch(32)
+    layers: list[nn.Module] = [nn.Conv2d(3, in_ch, 3, 2, 1, bias=False), nn.BatchNorm2d(in_ch), nn.ReLU6()]
+    for expand, channels, repeats, stride in settings:
+        for i in range(repeats):
+            layers.append(InvertedResidual(in_ch, ch(channels), stride if i == 0 else 1, expand))
+            in_ch = ch(channels)
+    last = ch(1280)
+    layers += [nn.Conv2d(in_ch, last, 1, bias=False), nn.BatchNorm2d(last), nn.ReLU6()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(last, classes)]
+    return nn.Sequential(*layers)
 
 
 class TinyLM(nn.Module):
@@ -151,11 +209,9 @@ class SyntheticModule(pl.LightningModule):
         lm: bool = False,
         frozen: nn.Module | None = None,
         unfreeze_epoch: int | None = None,
-        compile_model: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
-        self.forward_model: nn.Module = torch.compile(model) if compile_model else model  # type: ignore[assignment]
         self.register_buffer("inputs", inputs, persistent=False)
         self.register_buffer("targets", targets, persistent=False)
         self.lm = lm
@@ -169,14 +225,14 @@ class SyntheticModule(pl.LightningModule):
             self.frozen.requires_grad_(True)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The eager model: what PRE runs once to count FLOPs (no compilation for it); training compiles."""
+        """The model: what PRE runs once to count FLOPs."""
         return self.model(inputs)  # type: ignore[no-any-return]
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return self.inputs  # the loader's CPU batch has its copy on the device already
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        out = self.forward_model(batch)
+        out = self.model(batch)
         if self.lm:
             return nn.functional.cross_entropy(out.flatten(0, 1), self.targets.flatten())
         return nn.functional.cross_entropy(out, self.targets)
@@ -194,44 +250,50 @@ class Workload:
     example_inputs: torch.Tensor  # the synthetic batch, on the CPU
 
 
-def build_workload(name: str, *, tiny: bool = False, epochs: int = 30, seed: int = 0) -> Workload:
-    """The named workload; ``tiny`` for CPU smoke runs."""
+def build_workload(
+    name: str, *, tiny: bool = False, unfreeze_epoch: int | None = None, seed: int = 0
+) -> Workload:
+    """The named workload; ``tiny`` for CPU dry runs. ``finetune`` trains its backbone from
+    ``unfreeze_epoch`` on (0: from the start, as the probe does); the others take no ``unfreeze_epoch``."""
     if name not in WORKLOADS:
-        raise ValueError(f"name must be one of {WORKLOADS}, got {name!r}")
+        raise ValueError(f"name must be one of {tuple(WORKLOADS)}, got {name!r}")
+    if (name == "finetune") != (unfreeze_epoch is not None):
+        raise ValueError(f"unfreeze_epoch is for finetune only and required there, got {unfreeze_epoch!r}")
+    if unfreeze_epoch is not None and unfreeze_epoch < 0:
+        raise ValueError(f"unfreeze_epoch must be >= 0, got {unfreeze_epoch!r}")
     generator = torch.Generator().manual_seed(seed)
-    image = 32 if tiny else 224
+    image = 16 if tiny else 224
     classes = 10 if tiny else 1000
-    width = 8 if tiny else 64
     precision = "32-true"
     lm = False
     frozen: nn.Module | None = None
-    unfreeze_epoch: int | None = None
-    compile_model = False
-    descriptor: dict[str, object] = {"workload": name, "synthetic_data": True}
-    if name in ("resnet50", "resnet18", "finetune", "compiled"):
-        depth = 50 if name == "resnet50" else 18
-        batch = 4 if tiny else (128 if depth == 50 else 256)
-        model: nn.Module = resnet(depth, classes, width)
+    descriptor: dict[str, object] = {"workload": name, "regime": WORKLOADS[name], "synthetic_data": True}
+    if name in ("resnet50", "finetune", "mobilenet_v2"):
+        if name == "mobilenet_v2":
+            batch = 4 if tiny else 256
+            model: nn.Module = mobilenet_v2(classes, tiny=tiny)
+            descriptor.update(model="mobilenet_v2")
+        else:
+            depth = 50 if name == "resnet50" else 18
+            batch = 4 if tiny else (128 if depth == 50 else 256)
+            resnet_model = resnet(depth, classes, 4 if tiny else 64, tiny=tiny)
+            model = resnet_model
+            descriptor.update(model=f"resnet{depth}")
+            if name == "finetune" and unfreeze_epoch:
+                frozen = nn.ModuleList([resnet_model.stem, resnet_model.features])
+                descriptor.update(frozen_backbone_until_epoch=unfreeze_epoch)
         inputs = torch.randn(batch, 3, image, image, generator=generator)
         targets = torch.randint(0, classes, (batch,), generator=generator)
-        descriptor.update(model=f"resnet{depth}", batch_size=batch, image_size=image, classes=classes)
-        if name == "finetune":
-            resnet_model = model
-            assert isinstance(resnet_model, ResNet)
-            frozen = nn.ModuleList([resnet_model.stem, resnet_model.features])
-            unfreeze_epoch = max(1, epochs // 2)
-            descriptor.update(frozen_backbone_until_epoch=unfreeze_epoch)
-        compile_model = name == "compiled"
-        descriptor.update(compiled=compile_model)
-    elif name in ("transformer_lm", "bf16"):
+        descriptor.update(batch_size=batch, image_size=image, classes=classes)
+    elif name == "transformer_bf16":
         vocab, d_model, layers, heads, seq, batch = (
-            (100, 32, 2, 2, 16, 2) if tiny else (32_000, 512, 8, 8, 512, 32)
+            (100, 32, 2, 2, 16, 2) if tiny else (32_000, 768, 12, 12, 512, 32)
         )
         model = TinyLM(vocab, d_model, layers, heads, seq)
         inputs = torch.randint(0, vocab, (batch, seq), generator=generator)
         targets = torch.randint(0, vocab, (batch, seq), generator=generator)
         lm = True
-        precision = "bf16-mixed" if name == "bf16" else "32-true"
+        precision = "bf16-mixed"
         descriptor.update(
             model="transformer_lm", d_model=d_model, layers=layers, seq_len=seq, batch_size=batch
         )
@@ -253,15 +315,7 @@ def build_workload(name: str, *, tiny: bool = False, epochs: int = 30, seed: int
         precision=precision,
         parameters=sum(p.numel() for p in model.parameters()),
     )
-    module = SyntheticModule(
-        model,
-        inputs,
-        targets,
-        lm=lm,
-        frozen=frozen,
-        unfreeze_epoch=unfreeze_epoch,
-        compile_model=compile_model,
-    )
+    module = SyntheticModule(model, inputs, targets, lm=lm, frozen=frozen, unfreeze_epoch=unfreeze_epoch)
     return Workload(
         name=name, module=module, precision=precision, descriptor=descriptor, example_inputs=inputs
     )
@@ -280,8 +334,8 @@ def loader(workload: Workload, steps: int) -> DataLoader[Any]:
     )
 
 
-def steps_for_target(step_time_s: float, target_epoch_s: float) -> int:
-    """Steps per epoch so an epoch lasts about ``target_epoch_s`` (at least 5)."""
+def steps_for_target(step_time_s: float, target_epoch_s: float, min_steps: int = 5) -> int:
+    """Steps per epoch so an epoch lasts about ``target_epoch_s`` (at least ``min_steps``)."""
     if step_time_s <= 0 or not math.isfinite(step_time_s):
         raise ValueError(f"step_time_s must be a positive number of seconds, got {step_time_s!r}")
-    return max(5, round(target_epoch_s / step_time_s))
+    return max(min_steps, round(target_epoch_s / step_time_s))

@@ -86,8 +86,24 @@ def run_estimate(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     ranked = sorted(estimates, key=lambda e: e.epoch_energy_j)
+    try:
+        _check_finite(ranked, args.epochs)
+    except EstimationError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     print(_json(model, ranked, args.epochs) if args.json else _table(model, data, ranked, args.epochs))
     return 0
+
+
+def _check_finite(ranked: list[Estimate], epochs: float) -> None:
+    """Every figure to print is a finite number, else ``EstimationError`` saying which overflowed."""
+    for e in ranked:
+        figures = (e.epoch_energy_j, e.power_w, e.epoch_seconds, e.log_sigma, e.total_j(epochs))
+        if not all(math.isfinite(v) for v in (*figures, *e.total_interval_j(epochs))):
+            raise EstimationError(
+                f"the estimate on {e.gpu_name} is not a finite number (--epochs {epochs:g} and the model's "
+                "figures overflow, or the coefficients are damaged)"
+            )
 
 
 def _estimate(args: argparse.Namespace) -> tuple[ModelDescriptor, DataDescriptor, list[Estimate]]:
@@ -134,6 +150,8 @@ def import_class(spec: str) -> Any:
             if exc.name != target.split(".")[0] or not local.is_file():
                 raise EstimationError(f"--model: cannot import {target!r}: {exc}") from exc
             path = local
+        except Exception as exc:  # the user's module raised on import ("needs CUDA"): one line
+            raise EstimationError(f"--model: importing {target!r} failed: {exc!r}") from exc
         else:
             return _get_class(module, class_name, spec)
     if not path.is_file():
@@ -299,4 +317,5 @@ def _json(model: ModelDescriptor, ranked: list[Estimate], epochs: float) -> str:
             "runs": rows,
         },
         indent=1,
+        allow_nan=False,
     )

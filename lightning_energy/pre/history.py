@@ -8,7 +8,6 @@ timeout and one short transaction per append; no lock files. Reads are read-only
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import sqlite3
@@ -24,8 +23,6 @@ from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
 
 if TYPE_CHECKING:
     from lightning_energy.pre.model import PreEstimator
-
-log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
 _SCHEMA = """
@@ -113,6 +110,7 @@ class RunHistory:
                 raise EstimationError(f"{name} must be a finite number > 0, got {value!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise EstimationError(f"epochs must be an integer >= 1, got {epochs!r}")
+        _check_row(epoch_energy_j, power_w, epochs)  # what runs() would skip is not written
         row = (
             datetime.now(timezone.utc).isoformat(timespec="seconds"),
             descriptor.gpu.name,
@@ -139,13 +137,20 @@ class RunHistory:
             raise EstimationError(f"run history {str(self.path)!r} cannot be written: {exc}") from exc
 
     def runs(self) -> list[RecordedRun]:
-        """All recorded runs, oldest first (rows that no longer parse are skipped with a log message)."""
+        """All usable recorded runs, oldest first.
+
+        A row that no longer parses, or whose energy, power or implied epoch time is not a plausible number
+        (not finite, not positive, an epoch outside [1 µs, 30 years], a GPU over 1 MW: a damaged file), is
+        skipped; all skipped rows together give one warning.
+        """
         rows = self._read(
             "SELECT recorded_at, descriptor_json, epoch_energy_j, power_w, epochs FROM runs ORDER BY id"
         )
         result = []
+        skipped: list[str] = []
         for recorded_at, descriptor_json, energy_j, power, epochs in rows:
             try:
+                _check_row(energy_j, power, epochs)
                 descriptor = RunDescriptor.from_dict(json.loads(str(descriptor_json)))
                 result.append(
                     RecordedRun(
@@ -157,13 +162,39 @@ class RunHistory:
                         recorded_at=str(recorded_at),
                     )
                 )
-            except (EstimationError, ValueError, TypeError) as exc:
-                log.warning("skipping unreadable run history row from %s: %s", recorded_at, exc)
+            except (EstimationError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+                skipped.append(f"{recorded_at}: {exc}")
+        if skipped:
+            more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+            warnings.warn(
+                f"PRE: run history {str(self.path)!r}: skipped {len(skipped)} unusable "
+                f"row{'s' if len(skipped) > 1 else ''} (recorded {skipped[0]}{more})",
+                stacklevel=2,
+            )
         return result
 
     def __len__(self) -> int:
         rows = self._read("SELECT COUNT(*) FROM runs")
         return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+MIN_EPOCH_S = 1e-6
+MAX_EPOCH_S = 1e9
+MAX_POWER_W = 1e6
+
+
+def _check_row(energy_j: object, power_w: object, epochs: object) -> None:
+    """Raise ``EstimationError`` unless a history row's figures are plausible numbers."""
+    for name, value in (("epoch_energy_j", energy_j), ("power_w", power_w)):
+        if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:  # type: ignore[arg-type]
+            raise EstimationError(f"{name} is {value!r}, not a finite number > 0")
+    seconds = float(energy_j) / float(power_w)  # type: ignore[arg-type]
+    if not MIN_EPOCH_S <= seconds <= MAX_EPOCH_S:
+        raise EstimationError(f"epoch_energy_j / power_w is {seconds:g} s, not a plausible epoch time")
+    if float(power_w) > MAX_POWER_W:  # type: ignore[arg-type]
+        raise EstimationError(f"power_w is {power_w!r}, not a plausible GPU power")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise EstimationError(f"epochs is {epochs!r}, not a whole number >= 1")
 
 
 def calibrated_estimator(history_path: str | os.PathLike[str] | bool | None = None) -> PreEstimator:

@@ -269,7 +269,7 @@ class PreEstimator:
                 fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
                 selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise EstimationError(f"coefficients are missing or have a bad field: {exc!r}") from exc
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -282,9 +282,16 @@ class PreEstimator:
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise EstimationError(f"cannot read coefficients {str(path)!r}: {exc}") from exc
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise EstimationError(f"coefficients {str(path)!r} must be a JSON object")
+        estimator = cls.from_dict(data)
+        constants = [*estimator.theta.tolist(), *estimator.phi.tolist()]
+        constants += [float(v) for v in dataclasses.astuple(estimator.interval)]
+        if not all(math.isfinite(v) for v in constants):
+            raise EstimationError(f"coefficients {str(path)!r} hold a value that is not a finite number")
+        return estimator
 
     @classmethod
     def default(cls) -> PreEstimator:

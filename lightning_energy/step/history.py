@@ -20,7 +20,10 @@ def check_number(name: str, value: object, *, positive: bool = False) -> float:
     """``value`` as a finite float ``>= 0`` (``> 0`` if ``positive``), else ``ProjectionError`` naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise ProjectionError(f"{name} must be a finite number >= 0, got {value!r}")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an int beyond any float
+        result = math.inf
     if not math.isfinite(result) or result < 0 or (positive and result == 0):
         allowed = "> 0" if positive else ">= 0"
         raise ProjectionError(f"{name} must be a finite number {allowed}, got {value!r}")

@@ -17,17 +17,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SOURCE = Path(__file__).with_name("fake_nvml.c")
-SONAME = "libnvidia-ml.so.1"
 NO_DRIVER_SCRIPT = "init_error DRIVER_NOT_LOADED\n"
 
 
@@ -80,23 +75,6 @@ def _loaded_nvml_libraries() -> list[str]:
     except OSError:
         return []
     return sorted({line.split()[-1] for line in maps.splitlines() if "libnvidia-ml" in line})
-
-
-@pytest.fixture(scope="session")
-def fake_nvml_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Compile fake_nvml.c into ``<tmp>/libnvidia-ml.so.1``; skip without a C compiler."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the fake NVML library is built and loaded the Linux way")
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler (cc) to build the fake libnvidia-ml.so.1")
-    build = tmp_path_factory.mktemp("nvml_fake")
-    target = build / SONAME
-    command = [compiler, "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"]
-    command += [f"-Wl,-soname,{SONAME}", "-o", str(target), str(SOURCE), "-pthread"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, f"building the fake NVML failed:\n{result.stderr}"
-    return target
 
 
 @pytest.fixture(scope="session")

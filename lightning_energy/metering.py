@@ -1,0 +1,260 @@
+"""The metering state machine of one rank: readings in, typed epochs and windows out (no torch, no Lightning).
+
+The callback reads the meter at Lightning's boundaries and hands each timestamped :class:`Reading` here.
+:class:`Metering` keeps the boundaries (fit start, epoch start, window start), turns two readings into
+energy, scales this rank's in-epoch energy to all ranks, decides when an in-epoch window closes (its
+batch count and its time budget) and when the progress bar refreshes. It never reads a clock or a meter
+itself: every call is given the time, so every rule here is tested without a ``Trainer``.
+
+Rank rules: an epoch is summed over ranks by the callback (:meth:`Metering.epoch_sums` gives this rank's
+contribution, :meth:`Metering.epoch_record` reads the sum back); a window is this rank's energy times the
+last measured epoch's all-rank/this-rank ratio (the world size until one was measured).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from lightning_energy.accounting import CATEGORIES, EpochRecord, by_category, check_reading, reading_delta
+from lightning_energy.errors import MeterError
+
+# windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
+# (the progress bar's refresh is not counted here: refresh_s bounds it)
+WINDOW_TIME_SHARE = 0.0005
+WINDOW_ALLOWANCE_S = 0.01
+# after the first epoch, windows only when epochs are this long: shorter ones project often enough
+LONG_EPOCH_S = 30.0
+# a slow meter is read for the live bar no more often than this many times its read time
+SLOW_READ_FACTOR = 20.0
+
+NOT_METERED_START = "the epoch's start was not metered (resumed from a mid-epoch checkpoint)"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One read of this rank's meter at ``time_s`` (monotonic seconds): cumulative joules per component,
+    or ``None`` with the ``problem`` that made it missing."""
+
+    time_s: float
+    joules: Mapping[str, float] | None = None
+    problem: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.joules is None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The start of a span (the fit, an epoch or a window): its reading, the epoch it belongs to and the
+    training batches run since it opened."""
+
+    reading: Reading
+    epoch: int | None = None
+    batches: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A closed in-epoch window: ``energy_j`` on all ranks (``None``: not measured) over ``duration_s``;
+    ``time_s`` is seconds since the fit started."""
+
+    epoch: int
+    batches: int
+    energy_j: float | None
+    duration_s: float
+    time_s: float
+
+
+class Due(enum.Enum):
+    """What a training batch's end asks of the callback."""
+
+    NOTHING = "nothing"
+    WINDOW = "window"  # close a window (read the meter, log, maybe refresh the bar)
+    REFRESH = "refresh"  # refresh the progress bar (read the meter)
+
+
+def take_reading(read: Callable[[], Mapping[str, float]], time_s: float) -> Reading:
+    """Call ``read`` and check its result; any failure makes the reading missing, never an exception."""
+    try:
+        return Reading(time_s, check_reading(read()))
+    except Exception as exc:  # any meter failure makes this reading missing, never training
+        if isinstance(exc, MeterError):
+            return Reading(time_s, None, str(exc))
+        return Reading(time_s, None, f"meter raised {type(exc).__name__}: {exc}")
+
+
+def energy_between(start: Reading, end: Reading) -> float | None:
+    """Joules between two readings of one meter, all components; ``None`` when either is missing or the
+    counters went backwards."""
+    if start.joules is None or end.joules is None:
+        return None
+    try:
+        return sum(reading_delta(start.joules, end.joules).values())
+    except MeterError:
+        return None
+
+
+class Metering:
+    """One rank's boundaries, window budget, rank scaling and progress-bar schedule for one fit.
+
+    Args:
+        window_batches: the user's setting (``0``: windows off, ``None``: automatic).
+        refresh_s: the most often, in seconds, that the progress bar refreshes during an epoch.
+        world_size: the number of ranks (the rank ratio until an epoch has been measured).
+        now: the fit's start time (monotonic seconds).
+    """
+
+    def __init__(self, *, window_batches: int | None, refresh_s: float, world_size: int, now: float) -> None:
+        self.window_batches = window_batches
+        self.refresh_s = refresh_s
+        self.fit_start = Boundary(Reading(now))
+        self.epoch_start = Boundary(Reading(now))
+        self.window = Boundary(Reading(now))
+        self.batches = 0  # training batches run in the current epoch
+        self.window_cost_s = 0.0  # time spent closing windows in this fit
+        self.windows_on = window_batches != 0  # the first epoch always; later ones when they are long
+        self.next_refresh_at = 0.0
+        self.rank_ratio = float(world_size)  # all-rank energy / this rank's, from the last measured epoch
+
+    # ------------------------------------------------------------------------------------------ the fit
+    def start_fit(self, reading: Reading) -> None:
+        self.fit_start = Boundary(reading)
+
+    def since_fit_start(self, now: float) -> float:
+        return now - self.fit_start.reading.time_s
+
+    def fit_energy_j(self, end: Reading) -> float | None:
+        """This rank's energy over the whole fit; ``None`` when it was not measured."""
+        return energy_between(self.fit_start.reading, end)
+
+    # ------------------------------------------------------------------------------------------ epochs
+    def start_epoch(self, epoch: int, reading: Reading) -> None:
+        self.epoch_start = Boundary(reading, epoch)
+        self.window = Boundary(reading, epoch)
+        self.batches = 0
+        self.next_refresh_at = reading.time_s + self.refresh_s
+
+    def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
+        """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks)."""
+        categories = dict.fromkeys(CATEGORIES, 0.0)
+        problem = self.epoch_problem(epoch, end)
+        start = self.epoch_start.reading.joules
+        if problem is None and start is not None and end.joules is not None:
+            categories = by_category(reading_delta(start, end.joules))
+        duration_s = end.time_s - self.epoch_start.reading.time_s
+        return {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
+
+    def epoch_problem(self, epoch: int, end: Reading) -> str | None:
+        """Why this rank cannot measure ``epoch`` ending at ``end``; ``None`` when it can."""
+        start = self.epoch_start
+        if start.epoch != epoch:
+            return NOT_METERED_START
+        problem = start.reading.problem or end.problem
+        if problem is None and start.reading.joules is not None and end.joules is not None:
+            try:
+                reading_delta(start.reading.joules, end.joules)
+            except MeterError as exc:
+                return str(exc)
+        return problem
+
+    def epoch_record(self, epoch: int, end: Reading, summed: Mapping[str, float]) -> EpochRecord:
+        """The epoch on all ranks from ``summed`` (:meth:`epoch_sums` summed over ranks)."""
+        ranks = max(summed["ranks"], 1.0)
+        duration_s = summed["duration_s"] / ranks
+        if summed["missing"] > 0:
+            reason = self.epoch_problem(epoch, end) or (
+                f"the meter failed on {int(summed['missing'])} of {int(ranks)} ranks"
+            )
+            return EpochRecord(epoch, duration_s, None, {}, reason, self.batches)
+        components = {c: summed[c] for c in CATEGORIES}
+        return EpochRecord(epoch, duration_s, sum(components.values()), components, None, self.batches)
+
+    def finish_epoch(self, record: EpochRecord, end: Reading, unit: int | None) -> Window | None:
+        """Close the epoch: its last window (up to ``end``, validation included; also when the epoch is
+        missing), the new rank ratio and whether the next epoch has windows."""
+        last = self.remainder_window(record.epoch, end, unit)
+        local_j = energy_between(self.epoch_start.reading, end)
+        if record.energy_j is not None and local_j:
+            self.rank_ratio = record.energy_j / local_j
+        self.windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
+        self.window = Boundary(Reading(end.time_s))  # the next epoch's start reading opens the next window
+        return last
+
+    # ------------------------------------------------------------------------------------------ windows
+    def scaled_j(self, start: Reading, end: Reading) -> float | None:
+        """This rank's energy between two readings, scaled to all ranks."""
+        local_j = energy_between(start, end)
+        return None if local_j is None else local_j * self.rank_ratio
+
+    def batch_end(self, now: float, unit: int | None) -> Due:
+        """Count one training batch; say whether a window closes or the bar refreshes now."""
+        self.batches += 1
+        batches = self.window.batches + 1
+        if unit and self.windows_on and batches >= unit:
+            budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
+            if self.window_cost_s <= budget_s:
+                return Due.WINDOW
+        self.window = Boundary(self.window.reading, self.window.epoch, batches)
+        return Due.REFRESH if now >= self.next_refresh_at else Due.NOTHING
+
+    def close_window(self, epoch: int, end: Reading) -> Window:
+        """The window that :meth:`batch_end` said is due, closed at ``end``; the next one opens there."""
+        start = self.window
+        window = self._window(epoch, start, end, start.batches + 1)
+        self.window = Boundary(end, epoch)
+        return window
+
+    def remainder_window(self, epoch: int, end: Reading, unit: int | None) -> Window | None:
+        """The epoch's last, partial window up to ``end``; ``None`` when there is none (no windows, no
+        batch since the last one, or no window opened in this epoch)."""
+        start = self.window
+        if not unit or self.window_batches == 0 or start.batches <= 0 or start.epoch != epoch:
+            return None
+        return self._window(epoch, start, end, start.batches)
+
+    def _window(self, epoch: int, start: Boundary, end: Reading, batches: int) -> Window:
+        return Window(
+            epoch=epoch,
+            batches=batches,
+            energy_j=self.scaled_j(start.reading, end),
+            duration_s=end.time_s - start.reading.time_s,
+            time_s=self.since_fit_start(end.time_s),
+        )
+
+    def add_window_cost(self, seconds: float) -> None:
+        self.window_cost_s += seconds
+
+    def first_window_in_epoch(self, window: Window) -> bool:
+        return self.batches <= window.batches
+
+    # ------------------------------------------------------------------------------------ progress bar
+    def refresh_due(self, now: float) -> bool:
+        return now >= self.next_refresh_at
+
+    def schedule_refresh(self, done_at: float, read_s: float) -> None:
+        """The next bar refresh: ``refresh_s`` after this one ended, and a slow meter read less often."""
+        self.next_refresh_at = done_at + max(self.refresh_s, SLOW_READ_FACTOR * read_s)
+
+    def live_total_j(self, measured_total_j: float | None, reading: Reading) -> float | None:
+        """Energy of the run so far: measured epochs plus this rank's in-epoch energy scaled to all ranks."""
+        in_epoch_j = self.scaled_j(self.epoch_start.reading, reading)
+        if in_epoch_j is None:
+            return None
+        return (measured_total_j or 0.0) + in_epoch_j
+
+    def extrapolated_j(
+        self,
+        live_j: float | None,
+        *,
+        epochs_done: int,
+        batches_per_epoch: int | None,
+        total_batches: float | None,
+    ) -> float | None:
+        """Energy so far scaled to the planned batches: only to pick the bar's unit before any projection."""
+        done = epochs_done * (batches_per_epoch or 0) + self.batches
+        if live_j is None or not total_batches or done <= 0:
+            return live_j
+        return live_j * total_batches / done

@@ -1,0 +1,239 @@
+"""The pure metering core: boundaries, rank scaling, the window budget and the bar schedule, no Trainer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lightning_energy.errors import MeterError
+from lightning_energy.metering import (
+    LONG_EPOCH_S,
+    NOT_METERED_START,
+    SLOW_READ_FACTOR,
+    WINDOW_ALLOWANCE_S,
+    Boundary,
+    Due,
+    Metering,
+    Reading,
+    energy_between,
+    take_reading,
+)
+
+
+def reading(time_s: float, gpu_j: float, cpu_j: float = 0.0) -> Reading:
+    return Reading(time_s, {"gpu0": gpu_j, "cpu": cpu_j})
+
+
+def metering(window_batches: int | None = None, world_size: int = 1, refresh_s: float = 2.0) -> Metering:
+    return Metering(window_batches=window_batches, refresh_s=refresh_s, world_size=world_size, now=0.0)
+
+
+def test_readings_and_boundaries_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reading(0.0, 1.0).time_s = 2.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Boundary(reading(0.0, 1.0)).batches = 3  # type: ignore[misc]
+
+
+def test_take_reading_turns_any_meter_failure_into_a_missing_reading() -> None:
+    assert take_reading(lambda: {"gpu0": 5.0}, 1.0) == Reading(1.0, {"gpu0": 5.0})
+
+    def broken() -> dict[str, float]:
+        raise RuntimeError("bus error")
+
+    def failed() -> dict[str, float]:
+        raise MeterError("counter unsupported")
+
+    assert take_reading(broken, 2.0) == Reading(2.0, None, "meter raised RuntimeError: bus error")
+    assert take_reading(failed, 2.0).problem == "counter unsupported"
+    assert take_reading(lambda: {"gpu0": float("nan")}, 3.0).missing
+
+
+def test_energy_between_is_none_when_a_reading_is_missing_or_counters_go_back() -> None:
+    assert energy_between(reading(0, 10, 1), reading(1, 15, 3)) == pytest.approx(7.0)
+    assert energy_between(Reading(0.0, None, "x"), reading(1, 15)) is None
+    assert energy_between(reading(0, 10), reading(1, 5)) is None
+
+
+def test_an_epoch_sums_categories_and_keeps_its_duration_and_batches() -> None:
+    m = metering()
+    m.start_epoch(0, reading(10.0, 100.0, 20.0))
+    for t in (11.0, 12.0, 13.0):
+        m.batch_end(t, unit=None)
+    end = reading(14.0, 160.0, 30.0)
+    sums = m.epoch_sums(0, end)
+    expected = {"gpu": 60.0, "cpu": 10.0, "ram": 0.0, "other": 0.0, "missing": 0.0, "duration_s": 4.0}
+    assert sums == {**expected, "ranks": 1.0}
+    record = m.epoch_record(0, end, sums)
+    assert (record.energy_j, record.duration_s, record.batches, record.missing) == (70.0, 4.0, 3, False)
+
+
+def test_an_epoch_summed_over_ranks_divides_the_duration_and_names_failed_ranks() -> None:
+    m = metering(world_size=2)
+    m.start_epoch(0, reading(0.0, 0.0))
+    end = reading(4.0, 50.0)
+    local = m.epoch_sums(0, end)
+    summed = {k: 2 * v for k, v in local.items()}
+    record = m.epoch_record(0, end, summed)
+    assert (record.energy_j, record.duration_s) == (100.0, 4.0)
+    failed = {**summed, "missing": 1.0}
+    record = m.epoch_record(0, end, failed)
+    assert record.energy_j is None and record.reason == "the meter failed on 1 of 2 ranks"
+
+
+def test_an_epoch_whose_start_was_not_metered_is_missing() -> None:
+    m = metering()
+    m.start_epoch(3, reading(0.0, 0.0))
+    end = reading(1.0, 5.0)
+    assert m.epoch_problem(4, end) == NOT_METERED_START
+    assert m.epoch_sums(4, end)["missing"] == 1.0
+    assert m.epoch_record(4, end, m.epoch_sums(4, end)).reason == NOT_METERED_START
+
+
+def test_counters_that_go_back_make_the_epoch_missing_with_the_reason() -> None:
+    m = metering()
+    m.start_epoch(0, reading(0.0, 50.0))
+    end = reading(1.0, 10.0)
+    record = m.epoch_record(0, end, m.epoch_sums(0, end))
+    assert record.missing and record.reason
+
+
+def test_windows_close_every_unit_batches_and_scale_to_all_ranks() -> None:
+    m = metering(world_size=4)
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(1.0, 0.0))
+    assert m.batch_end(1.1, unit=3) is Due.NOTHING
+    assert m.batch_end(1.2, unit=3) is Due.NOTHING
+    assert m.batch_end(1.3, unit=3) is Due.WINDOW
+    window = m.close_window(0, reading(1.5, 10.0))
+    # this rank's 10 J scaled by the world size until an epoch has been measured
+    assert (window.batches, window.energy_j, window.epoch) == (3, 40.0, 0)
+    assert window.duration_s == pytest.approx(0.5) and window.time_s == pytest.approx(1.5)
+    assert m.first_window_in_epoch(window)
+    assert m.batch_end(1.6, unit=3) is Due.NOTHING
+    assert m.window.batches == 1
+
+
+def test_the_measured_epoch_sets_the_rank_ratio_for_later_windows() -> None:
+    m = metering(window_batches=2, world_size=2)
+    m.start_epoch(0, reading(0.0, 0.0))
+    end = reading(40.0, 10.0)
+    record = m.epoch_record(0, end, {**m.epoch_sums(0, end), "gpu": 30.0, "ranks": 2.0, "duration_s": 80.0})
+    m.finish_epoch(record, end, unit=2)
+    assert m.rank_ratio == pytest.approx(3.0)
+    m.start_epoch(1, reading(41.0, 10.0))
+    m.batch_end(41.5, unit=2)
+    assert m.batch_end(42.0, unit=2) is Due.WINDOW
+    assert m.close_window(1, reading(42.0, 12.0)).energy_j == pytest.approx(6.0)
+
+
+def test_windows_stop_after_a_short_epoch_and_continue_after_a_long_one() -> None:
+    for duration_s, on in ((LONG_EPOCH_S - 1, False), (LONG_EPOCH_S, True)):
+        m = metering()
+        m.start_epoch(0, reading(0.0, 0.0))
+        end = reading(duration_s, 10.0)
+        m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=5)
+        assert m.windows_on is on
+        m.start_epoch(1, reading(duration_s, 10.0))
+        dues = {m.batch_end(duration_s + 0.001 * i, unit=1) for i in range(3)}
+        assert (Due.WINDOW in dues) is on
+
+
+def test_windows_off_never_close_one() -> None:
+    m = metering(window_batches=0)
+    m.start_epoch(0, reading(0.0, 0.0))
+    assert all(m.batch_end(0.001 * i, unit=1) is not Due.WINDOW for i in range(1, 10))
+    end = reading(1.0, 5.0)
+    assert m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=1) is None
+
+
+def test_windows_wait_when_they_have_cost_more_than_their_time_budget() -> None:
+    m = metering()
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(0.0, 0.0))
+    m.add_window_cost(WINDOW_ALLOWANCE_S * 2)
+    # the budget is a share of the fit's time so far plus the allowance: not affordable yet
+    assert m.batch_end(1.0, unit=1) is not Due.WINDOW
+    assert m.window.batches == 1  # the batch is kept for the next window
+    assert m.batch_end(1000.0, unit=1) is Due.WINDOW
+    assert m.close_window(0, reading(1000.0, 5.0)).batches == 2
+
+
+def test_the_last_window_closes_at_the_epoch_end() -> None:
+    m = metering()
+    m.start_epoch(0, reading(0.0, 0.0))
+    for i in range(5):
+        if m.batch_end(0.1 * (i + 1), unit=3) is Due.WINDOW:
+            m.close_window(0, reading(0.1 * (i + 1), 3.0))
+    end = reading(1.0, 8.0)
+    last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=3)
+    assert last is not None and (last.batches, last.energy_j) == (2, 5.0)
+    # the next epoch's start opens the next window: nothing is left over
+    assert m.window.batches == 0 and m.window.reading.missing
+
+
+def test_a_missing_epoch_still_closes_its_last_window() -> None:
+    """The bug fixed here: a missing epoch returned before its last window was closed."""
+    m = metering(world_size=2)
+    m.start_epoch(0, reading(0.0, 0.0))
+    for i in range(4):
+        m.batch_end(0.1 * (i + 1), unit=10)
+    end = reading(1.0, 8.0)
+    summed = {**m.epoch_sums(0, end), "missing": 1.0, "ranks": 2.0}  # another rank failed
+    record = m.epoch_record(0, end, summed)
+    assert record.missing
+    last = m.finish_epoch(record, end, unit=10)
+    assert last is not None and last.batches == 4
+    assert last.energy_j == pytest.approx(16.0)  # this rank's 8 J times the world size
+    assert m.rank_ratio == 2.0  # a missing epoch does not change the ratio
+
+
+def test_a_missing_epoch_without_readings_counts_its_last_window_as_unmeasured() -> None:
+    m = metering()
+    m.start_epoch(0, Reading(0.0, None, "meter down"))
+    m.batch_end(0.5, unit=10)
+    end = Reading(1.0, None, "meter down")
+    record = m.epoch_record(0, end, m.epoch_sums(0, end))
+    last = m.finish_epoch(record, end, unit=10)
+    assert record.reason == "meter down"
+    assert last is not None and last.batches == 1 and last.energy_j is None
+
+
+def test_the_bar_refreshes_after_refresh_s_and_reads_a_slow_meter_less_often() -> None:
+    m = metering(refresh_s=2.0)
+    m.start_epoch(0, reading(10.0, 0.0))
+    assert m.batch_end(11.0, unit=None) is Due.NOTHING
+    assert m.batch_end(12.0, unit=None) is Due.REFRESH
+    m.schedule_refresh(12.0, read_s=0.001)
+    assert m.next_refresh_at == pytest.approx(14.0)
+    m.schedule_refresh(12.0, read_s=0.5)  # a slow meter: 20 times its read time
+    assert m.next_refresh_at == pytest.approx(12.0 + SLOW_READ_FACTOR * 0.5)
+    assert not m.refresh_due(13.0)
+
+
+def test_live_total_adds_this_epochs_scaled_energy_to_the_measured_epochs() -> None:
+    m = metering(world_size=2)
+    m.start_epoch(1, reading(0.0, 100.0))
+    assert m.live_total_j(50.0, reading(1.0, 110.0)) == pytest.approx(70.0)
+    assert m.live_total_j(None, reading(1.0, 110.0)) == pytest.approx(20.0)
+    assert m.live_total_j(50.0, Reading(1.0, None, "x")) is None
+
+
+def test_extrapolation_scales_the_energy_so_far_to_the_planned_batches() -> None:
+    m = metering()
+    m.start_epoch(1, reading(0.0, 0.0))
+    for i in range(5):
+        m.batch_end(0.1 * i, unit=None)
+    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=30) == pytest.approx(
+        60.0
+    )
+    assert m.extrapolated_j(30.0, epochs_done=1, batches_per_epoch=10, total_batches=None) == 30.0
+    assert m.extrapolated_j(None, epochs_done=1, batches_per_epoch=10, total_batches=30) is None
+
+
+def test_fit_energy_is_this_ranks_energy_since_the_fit_start() -> None:
+    m = metering()
+    m.start_fit(reading(0.0, 5.0, 1.0))
+    assert m.fit_energy_j(reading(9.0, 25.0, 2.0)) == pytest.approx(21.0)
+    assert m.fit_energy_j(Reading(9.0, None, "x")) is None
