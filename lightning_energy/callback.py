@@ -128,7 +128,10 @@ class EnergyCallback(pl.Callback):
         if self.projector is not None:  # the user's settings, without what an earlier fit fed it
             projector = self.projector.fresh()
         else:
-            projector = StepProjector(val_every_n_epochs=trainer_info.val_every_n_epochs(trainer))
+            projector = StepProjector(
+                val_every_n_epochs=trainer_info.val_every_n_epochs(trainer),
+                known_changes=trainer_info.announced_changes(trainer),
+            )
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         self._meter = self._open_meter(trainer)
@@ -149,12 +152,21 @@ class EnergyCallback(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
+        self.run.stop = trainer_info.stop_tracker(trainer)  # EarlyStopping: forecast the stop
         reason = "not metered: resumed from a checkpoint without lightning_energy state"
         epochs = self.run.note_unmetered(trainer.current_epoch, reason)
         if epochs:
             self._warn("unmetered", f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial")
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
             self._estimate_before_training(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        stop = self.run.stop
+        if stop is None or trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(stop.settings.monitor)
+        if value is not None:
+            stop.evaluate(float(value))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,6 +29,8 @@ from lightning_energy.report_model import (
     WindowRecord,
 )
 from lightning_energy.step import Projection, StepProjector
+from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.step.stop_tracker import StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries, whole_units
 
@@ -54,6 +56,27 @@ def bar_unit(expected_total_j: float) -> tuple[str, float]:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class ExpectedPoint:
+    """The expected total of an ``EarlyStopping`` run after one epoch (0-based)."""
+
+    epoch: int
+    expected: ExpectedTotal
+
+    def metrics(self) -> dict[str, float]:
+        """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
+        e = self.expected
+        return {
+            "energy/expected_kwh": joules_to_kwh(e.total_j),
+            "energy/expected_low_kwh": joules_to_kwh(e.low_j),
+            "energy/expected_high_kwh": joules_to_kwh(e.high_j),
+            "energy/expected_stop_epoch": e.stop_epoch,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, **asdict(self.expected)}
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,8 @@ class EnergyRun:
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
         self.window_series = WindowSeries(self.projector.confidence)
+        self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
+        self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
 
     # ------------------------------------------------------------------------------------------- inputs
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
@@ -166,6 +191,10 @@ class EnergyRun:
             return EpochOutcome(record, None)
         point = _point(record.epoch, projection)
         self.history.append(point)
+        if self.stop is not None and projection.remaining_epochs is not None:
+            expected = self.stop.expected(projection)
+            if expected is not None:
+                self.expected.append(ExpectedPoint(record.epoch, expected))
         return EpochOutcome(record, point)
 
     def close_window(
@@ -243,6 +272,8 @@ class EnergyRun:
             bar[unit] = so_far / scale
         if projected_j is not None and math.isfinite(projected_j):
             bar[f"proj_{unit}"] = projected_j / scale
+        if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
+            bar[f"exp_{unit}"] = self.expected[-1].expected.total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             bar[f"pre_{unit}"] = self.pre.total_j / scale
         return bar
@@ -263,6 +294,8 @@ class EnergyRun:
                 metrics["energy/epoch_power_w"] = record.power_w
         if point is not None:
             metrics.update(_projection_metrics(point))
+            if self.expected and self.expected[-1].epoch == point.epoch:
+                metrics.update(self.expected[-1].metrics())
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             metrics["energy/pre_kwh"] = joules_to_kwh(self.pre.total_j)
         metrics.update(self._carbon_metrics(total_j, point))
