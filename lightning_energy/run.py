@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +22,7 @@ from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import (
     CarbonSummary,
+    ExpectedPoint,
     PreSummary,
     ProjectionPoint,
     RunReport,
@@ -56,27 +57,6 @@ def bar_unit(expected_total_j: float) -> tuple[str, float]:
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-@dataclass(frozen=True)
-class ExpectedPoint:
-    """The expected total of an ``EarlyStopping`` run after one epoch (0-based)."""
-
-    epoch: int
-    expected: ExpectedTotal
-
-    def metrics(self) -> dict[str, float]:
-        """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
-        e = self.expected
-        return {
-            "energy/expected_kwh": joules_to_kwh(e.total_j),
-            "energy/expected_low_kwh": joules_to_kwh(e.low_j),
-            "energy/expected_high_kwh": joules_to_kwh(e.high_j),
-            "energy/expected_stop_epoch": e.stop_epoch,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, **asdict(self.expected)}
 
 
 @dataclass(frozen=True)
@@ -194,7 +174,7 @@ class EnergyRun:
         if self.stop is not None and projection.remaining_epochs is not None:
             expected = self.stop.expected(projection)
             if expected is not None:
-                self.expected.append(ExpectedPoint(record.epoch, expected))
+                self.expected.append(_expected_point(record.epoch, expected))
         return EpochOutcome(record, point)
 
     def close_window(
@@ -273,7 +253,7 @@ class EnergyRun:
         if projected_j is not None and math.isfinite(projected_j):
             bar[f"proj_{unit}"] = projected_j / scale
         if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
-            bar[f"exp_{unit}"] = self.expected[-1].expected.total_j / scale
+            bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             bar[f"pre_{unit}"] = self.pre.total_j / scale
         return bar
@@ -295,7 +275,7 @@ class EnergyRun:
         if point is not None:
             metrics.update(_projection_metrics(point))
             if self.expected and self.expected[-1].epoch == point.epoch:
-                metrics.update(self.expected[-1].metrics())
+                metrics.update(_expected_metrics(self.expected[-1]))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             metrics["energy/pre_kwh"] = joules_to_kwh(self.pre.total_j)
         metrics.update(self._carbon_metrics(total_j, point))
@@ -387,6 +367,7 @@ class EnergyRun:
                 missing_epochs=ledger.missing_epochs,
             ),
             history=tuple(self.history),
+            expected=tuple(self.expected),
             projection_note=self.budget.unknown_reason(),
             pre=self.pre,
             carbon=carbon,
@@ -532,3 +513,19 @@ def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
         previous = out.get(category)
         out[category] = label if previous in (None, label) else "mixed"
     return out
+
+
+def _expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
+    return ExpectedPoint(
+        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
+    )
+
+
+def _expected_metrics(point: ExpectedPoint) -> dict[str, float]:
+    """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
+    return {
+        "energy/expected_kwh": joules_to_kwh(point.total_j),
+        "energy/expected_low_kwh": joules_to_kwh(point.low_j),
+        "energy/expected_high_kwh": joules_to_kwh(point.high_j),
+        "energy/expected_stop_epoch": point.stop_epoch,
+    }

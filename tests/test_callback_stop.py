@@ -8,8 +8,8 @@ from typing import Any
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from lightning_energy import EnergyCallback
-from tests.test_callback import EpochMeter, make_trainer
+from lightning_energy import EnergyCallback, load_report
+from tests.test_callback import EpochMeter, make_trainer, report_of
 
 
 class Accuracy(BoringModel):
@@ -36,7 +36,7 @@ def test_expected_total_is_logged_and_converges_to_the_measured_one(tmp_path: Pa
     assert bound > 3 * measured  # the max_epochs bound stays far above
     points = callback.run.expected
     assert len(points) >= 5
-    errors = [abs(p.expected.total_j / 3.6e6 - measured) / measured for p in points]
+    errors = [abs(p.total_j / 3.6e6 - measured) / measured for p in points]
     assert errors[-1] < errors[2]  # converges
 
 
@@ -46,3 +46,14 @@ def test_without_early_stopping_nothing_changes(tmp_path: Path) -> None:
     trainer.fit(BoringModel())
     assert not any(k.startswith("energy/expected") for k in trainer.logged_metrics)
     assert callback.run.stop is None and callback.run.expected == []
+
+
+def test_report_holds_the_expected_total_over_time(tmp_path: Path) -> None:
+    stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
+    callback = EnergyCallback(meter=EpochMeter({"gpu0": 100.0}), history_path=False)
+    trainer = make_trainer(tmp_path, callback, max_epochs=60, callbacks=[stopper])
+    trainer.fit(Accuracy())
+    report = report_of(trainer)
+    expected = report["projection"]["expected"]
+    assert expected and {"epoch", "total_j", "low_j", "high_j", "stop_epoch"} <= set(expected[-1])
+    assert load_report(Path(trainer.log_dir) / "energy_report.json").expected[-1].stop_epoch > 0
