@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lightning_energy import EnergyCallback, load_report
+from lightning_energy.report_table import format_table
 from tests.test_callback import EpochMeter, make_trainer, report_of
 
 
@@ -57,3 +58,13 @@ def test_report_holds_the_expected_total_over_time(tmp_path: Path) -> None:
     expected = report["projection"]["expected"]
     assert expected and {"epoch", "total_j", "low_j", "high_j", "stop_epoch"} <= set(expected[-1])
     assert load_report(Path(trainer.log_dir) / "energy_report.json").expected[-1].stop_epoch > 0
+
+
+def test_report_table_shows_the_expected_total(tmp_path: Path) -> None:
+    stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
+    callback = EnergyCallback(meter=EpochMeter({"gpu0": 100.0}), history_path=False)
+    trainer = make_trainer(tmp_path, callback, max_epochs=60, callbacks=[stopper])
+    trainer.fit(Accuracy())
+    text = format_table(load_report(Path(trainer.log_dir) / "energy_report.json"))
+    assert "expected with early stopping:" in text and "stop predicted at epoch" in text
+    assert "STEP projection:" in text  # the max_epochs bound stays beside it
