@@ -68,3 +68,14 @@ def test_report_table_shows_the_expected_total(tmp_path: Path) -> None:
     text = format_table(load_report(Path(trainer.log_dir) / "energy_report.json"))
     assert "expected with early stopping:" in text and "stop predicted at epoch" in text
     assert "STEP projection:" in text  # the max_epochs bound stays beside it
+
+
+def test_plot_draws_the_expected_total(tmp_path: Path) -> None:
+    from lightning_energy.plot import plot_report
+
+    stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
+    callback = EnergyCallback(meter=EpochMeter({"gpu0": 100.0}), history_path=False)
+    trainer = make_trainer(tmp_path, callback, max_epochs=60, callbacks=[stopper])
+    trainer.fit(Accuracy())
+    out = plot_report(load_report(Path(trainer.log_dir) / "energy_report.json"), tmp_path / "plot.png")
+    assert Path(out).stat().st_size > 0
