@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gaissa_traces
 import step_scenarios
 
-from lightning_energy.step import StepParams, StepProjector
-from lightning_energy.step.params import hazard_bucket
+from lightning_energy.step import KnownChange, StepParams, StepProjector
+from lightning_energy.step.params import INTERVAL_GROUPS, hazard_bucket
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "step.md"
@@ -69,6 +69,7 @@ class Series:
     work: np.ndarray
     duration_s: float
     val_every: int | None
+    changes: tuple[KnownChange, ...] = ()  # announced by the Trainer (told to the projector)
 
     @property
     def total_j(self) -> float:
@@ -85,6 +86,7 @@ class Trace:
     stable: np.ndarray
     remaining_fraction: np.ndarray
     declared: int | None  # units seen at the first stable declaration
+    group: np.ndarray | None = None  # the projector's interval group per update (StepProjector only)
 
 
 def from_gaissa(run: gaissa_traces.Run) -> Series:
@@ -95,7 +97,7 @@ def from_gaissa(run: gaissa_traces.Run) -> Series:
 
 
 def from_scenario(s: step_scenarios.Scenario) -> Series:
-    return Series(s.name, s.kind, "synthetic", s.kind, s.energy_j, s.work, 1.0, s.val_every_told)
+    return Series(s.name, s.kind, "synthetic", s.kind, s.energy_j, s.work, 1.0, s.val_every_told, s.changes)
 
 
 def _remaining(s: Series) -> np.ndarray:
@@ -104,19 +106,21 @@ def _remaining(s: Series) -> np.ndarray:
 
 
 def run_step(s: Series, params: StepParams | None = None) -> Trace:
-    step = StepProjector(val_every_n_epochs=s.val_every, params=params)
+    step = StepProjector(val_every_n_epochs=s.val_every, params=params, known_changes=s.changes)
     n = s.energy_j.size
     out = np.empty((3, n))
     stable = np.zeros(n, dtype=bool)
+    group = np.empty(n, dtype=object)
     total_units = float(s.work.sum())
     declared = None
     for k in range(n):
         p = step.update(float(s.energy_j[k]), s.duration_s, total_units, work=float(s.work[k]))
         out[:, k] = (p.total_j, p.low_j, p.high_j)
         stable[k] = p.stable
+        group[k] = p.interval_group
         if p.stable and declared is None:
             declared = k + 1
-    return Trace(out[0], out[1], out[2], stable, _remaining(s), declared)
+    return Trace(out[0], out[1], out[2], stable, _remaining(s), declared, group)
 
 
 def run_step_e(s: Series, first: int = 10, w: int = 5) -> Trace:
@@ -176,67 +180,76 @@ def shortest_pair(
 def fit_hazard(
     series: list[Series], traces: list[Trace], edges: tuple[float, ...]
 ) -> dict[str, tuple[float, ...]]:
-    """Hazard half-widths per (stable?, remaining-fraction bucket, side) from zero-hazard traces.
+    """Hazard half-widths per (interval group, remaining-fraction bucket, side) from zero-hazard traces.
 
     For every update the half-width ``H`` needed to cover the true total is ``sqrt(max(r^2 - a^2, 0))``
-    (``r`` = log(true / projected), ``a`` = the noise half-width on that side); the table holds the
+    (``r`` = log(true / projected), ``a`` = the noise half-width on that side); per cell of a Mondrian
+    group (the projector's ``interval_group``: steady, stable, unstable, change ahead) the table holds the
     narrowest pair of quantiles of the two sides that covers a conformal 90 % of the cell
     (:func:`shortest_pair`), each run weighing 1 per cell, taken per source (GAISSA, synthetic) and the
-    larger kept, so that both hold; then made non-decreasing in the remaining fraction and not-stable >=
-    stable.
+    larger kept, so that both hold; then made non-decreasing in the remaining fraction, with
+    unstable >= stable >= steady; an empty cell takes the unstable value.
     """
-    cells: dict[tuple[str, bool, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    cells: dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for s, tr in zip(series, traces, strict=True):
+        assert tr.group is not None
         r = np.log(s.total_j / tr.total_j)
         a_lo = np.log(tr.total_j / np.maximum(tr.low_j, 1e-300))
         a_hi = np.log(tr.high_j / tr.total_j)
         need_lo = np.where(r < 0, np.sqrt(np.maximum(r**2 - a_lo**2, 0.0)), 0.0)
         need_hi = np.where(r > 0, np.sqrt(np.maximum(r**2 - a_hi**2, 0.0)), 0.0)
         buckets = np.array([hazard_bucket(f, edges) for f in tr.remaining_fraction])
-        for stable in (True, False):
+        for group in INTERVAL_GROUPS:
             for b in range(len(edges) + 1):
-                mask = (tr.stable == stable) & (buckets == b)
+                mask = (tr.group == group) & (buckets == b)
                 if mask.any():
                     w = np.full(int(mask.sum()), 1.0 / mask.sum())
-                    cells.setdefault((s.source, stable, b), []).append((need_lo[mask], need_hi[mask], w))
-    table: dict[str, list[float]] = {}
-    for stable, label in ((True, "stable"), (False, "unstable")):
-        lows, highs = [], []
+                    cells.setdefault((s.source, group, b), []).append((need_lo[mask], need_hi[mask], w))
+    raw: dict[tuple[str, str], list[float | None]] = {}
+    for group in INTERVAL_GROUPS:
+        lows: list[float | None] = []
+        highs: list[float | None] = []
         for b in range(len(edges) + 1):
-            lo = hi = 0.0
+            lo: float | None = None
+            hi: float | None = None
             for source in ("gaissa", "synthetic"):
-                parts = cells.get((source, stable, b), [])
+                parts = cells.get((source, group, b), [])
                 if parts:
                     need_lo = np.concatenate([p[0] for p in parts])
                     need_hi = np.concatenate([p[1] for p in parts])
                     w = np.concatenate([p[2] for p in parts])
                     pair = shortest_pair(need_lo, need_hi, w, len(parts))
-                    lo, hi = max(lo, pair[0]), max(hi, pair[1])
+                    lo, hi = max(lo or 0.0, pair[0]), max(hi or 0.0, pair[1])
             lows.append(lo)
             highs.append(hi)
-        table[f"hazard_{label}_low"] = list(np.maximum.accumulate(lows))
-        table[f"hazard_{label}_high"] = list(np.maximum.accumulate(highs))
+        raw[(group, "low")], raw[(group, "high")] = lows, highs
+    table: dict[str, list[float]] = {}
     for side in ("low", "high"):
-        stable_t, unstable_t = table[f"hazard_stable_{side}"], table[f"hazard_unstable_{side}"]
-        table[f"hazard_unstable_{side}"] = [max(u, s) for u, s in zip(unstable_t, stable_t, strict=True)]
+        unstable = [v or 0.0 for v in raw[("unstable", side)]]
+        for group in INTERVAL_GROUPS:
+            filled = [u if v is None else v for v, u in zip(raw[(group, side)], unstable, strict=True)]
+            table[f"hazard_{group}_{side}"] = list(np.maximum.accumulate(filled))
+        steady, stable = table[f"hazard_steady_{side}"], table[f"hazard_stable_{side}"]
+        table[f"hazard_stable_{side}"] = [max(a, b) for a, b in zip(stable, steady, strict=True)]
+        stable = table[f"hazard_stable_{side}"]
+        table[f"hazard_unstable_{side}"] = [
+            max(a, b) for a, b in zip(table[f"hazard_unstable_{side}"], stable, strict=True)
+        ]
     out: dict[str, tuple[float, ...]] = {"hazard_edges": edges}
     return out | {k: tuple(round(float(v), 4) for v in vals) for k, vals in table.items()}
 
 
 def apply_hazard(tr: Trace, table: dict[str, tuple[float, ...]]) -> Trace:
     """The interval a zero-hazard trace would have had with ``table`` (for selection only)."""
+    assert tr.group is not None
     a_lo = np.log(tr.total_j / np.maximum(tr.low_j, 1e-300))
     a_hi = np.log(tr.high_j / tr.total_j)
     b = np.array([hazard_bucket(f, table["hazard_edges"]) for f in tr.remaining_fraction])
-    h_lo = np.where(
-        tr.stable, np.take(table["hazard_stable_low"], b), np.take(table["hazard_unstable_low"], b)
-    )
-    h_hi = np.where(
-        tr.stable, np.take(table["hazard_stable_high"], b), np.take(table["hazard_unstable_high"], b)
-    )
+    h_lo = np.array([table[f"hazard_{g}_low"][i] for g, i in zip(tr.group, b, strict=True)])
+    h_hi = np.array([table[f"hazard_{g}_high"][i] for g, i in zip(tr.group, b, strict=True)])
     low = tr.total_j * np.exp(-np.hypot(a_lo, h_lo))
     high = tr.total_j * np.exp(np.hypot(a_hi, h_hi))
-    return Trace(tr.total_j, low, high, tr.stable, tr.remaining_fraction, tr.declared)
+    return Trace(tr.total_j, low, high, tr.stable, tr.remaining_fraction, tr.declared, tr.group)
 
 
 def selection_score(series: list[Series], traces: list[Trace]) -> float:
@@ -255,7 +268,7 @@ def selection_score(series: list[Series], traces: list[Trace]) -> float:
 
 def zero_hazard(edges: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
     zero = tuple(0.0 for _ in range(len(edges) + 1))
-    names = ("hazard_stable_low", "hazard_stable_high", "hazard_unstable_low", "hazard_unstable_high")
+    names = tuple(f"hazard_{g}_{side}" for g in INTERVAL_GROUPS for side in ("low", "high"))
     return {"hazard_edges": edges} | {name: zero for name in names}
 
 
@@ -359,6 +372,75 @@ def summarise(name: str, series: list[Series], traces: list[Trace]) -> dict[str,
     )
     row["never declared"] = f"{never:.0%}"
     return row
+
+
+# Kinds whose energy per epoch changes regime during the run (the truth, for the report only); the others
+# are steady once warmed up. GAISSA runs are reported as their own class.
+CHANGING_KINDS = (
+    "lr_schedule",
+    "progressive_resizing",
+    "unfreezing",
+    "throttling",
+    "thermal_drift",
+    "late_step",
+)
+
+
+def _condition_row(label: str, series: list[Series], traces: list[Trace]) -> str:
+    decl_cover, decl_width, width_50 = [], [], []
+    hits = count = 0
+    for s, tr in zip(series, traces, strict=True):
+        t = s.total_j
+        inside = (tr.low_j <= t * (1 + 1e-9)) & (tr.high_j >= t * (1 - 1e-9))
+        width = (tr.high_j - tr.low_j) / t * 100.0
+        width_50.append(float(width[max(1, math.ceil(0.5 * width.size)) - 1]))
+        if tr.declared is not None:
+            k = tr.declared - 1
+            decl_cover.append(bool(inside[k]))
+            decl_width.append(float(width[k]))
+            hits += int(inside[k:].sum())
+            count += inside.size - k
+    cover = f"{np.mean(decl_cover):.0%}" if decl_cover else "—"
+    after = f"{hits / count:.1%}" if count else "—"
+    return f"| {label} | {len(series)} | {cover} | {_pct(decl_width, 50)} | {after} | {_pct(width_50, 50)} |"
+
+
+def condition_table(series: list[Series], traces: list[Trace]) -> str:
+    """Coverage and median width per class of run (steady vs changing, by the truth) and per interval
+    group as the projector sees it (every update)."""
+    lines = [
+        "| runs | n | coverage at decl. | median width at decl. | coverage after decl. "
+        "| median width at 50 % |",
+        "|---|---|---|---|---|---|",
+    ]
+    classes = {
+        "steady (synthetic kinds without a regime change)": lambda s: (
+            s.source == "synthetic" and s.kind not in CHANGING_KINDS
+        ),
+        "changing (" + ", ".join(CHANGING_KINDS) + ")": lambda s: s.kind in CHANGING_KINDS,
+        "GAISSA (real)": lambda s: s.source == "gaissa",
+    }
+    for label, keep in classes.items():
+        idx = [i for i, s in enumerate(series) if keep(s)]
+        if idx:
+            lines.append(_condition_row(label, [series[i] for i in idx], [traces[i] for i in idx]))
+    lines += [
+        "",
+        "| interval group (as the projector sees the run) | updates | coverage | median width |",
+        "|---|---|---|---|",
+    ]
+    for group in INTERVAL_GROUPS:
+        inside: list[bool] = []
+        widths: list[float] = []
+        for s, tr in zip(series, traces, strict=True):
+            assert tr.group is not None
+            mask = tr.group == group
+            t = s.total_j
+            inside += list((tr.low_j[mask] <= t * (1 + 1e-9)) & (tr.high_j[mask] >= t * (1 - 1e-9)))
+            widths += list((tr.high_j[mask] - tr.low_j[mask]) / t * 100.0)
+        if inside:
+            lines.append(f"| {group} | {len(inside)} | {np.mean(inside):.1%} | {_pct(widths, 50)} |")
+    return "\n".join(lines)
 
 
 def markdown(rows: list[dict[str, str]]) -> str:
@@ -498,6 +580,11 @@ def main() -> None:
         all_series += part
         for m in METHODS:
             all_results[m] += results[m]
+    if all_series:
+        sections.append(
+            "#### StepProjector interval per class of run (reporting part)\n\n"
+            + condition_table(all_series, all_results["StepProjector"])
+        )
     in_sample = []
     for source in ("gaissa", "synthetic"):
         part = [s for s in tuning if s.source == source]

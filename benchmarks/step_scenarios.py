@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lightning_energy.step.hints import KnownChange
+
 SEEDS_PER_KIND = 12
 
 
@@ -28,6 +30,7 @@ class Scenario:
     energy_j: np.ndarray  # energy of each unit (the last may be partial)
     work: np.ndarray  # share of a full unit each entry covers (1, or < 1 for a partial last unit)
     val_every_told: int | None  # the validation period given to the projector (None: not told)
+    changes: tuple[KnownChange, ...] = ()  # regime changes the Trainer would announce (told to the projector)
 
     @property
     def name(self) -> str:
@@ -86,6 +89,7 @@ def make(kind: str, seed: int) -> Scenario:
     e = np.arange(n)
     x = _base(rng, n) * _mild_warmup(rng, n)
     told: int | None = None
+    changes: list[KnownChange] = []
     work = np.ones(n)
     if kind == "steady":
         pass
@@ -97,12 +101,14 @@ def make(kind: str, seed: int) -> Scenario:
         amp = rng.uniform(0.01, 0.04) * rng.choice([-1.0, 1.0])
         if rng.random() < 0.5:  # cosine schedule: a slow swing of the per-epoch cost
             x *= 1.0 + amp * (0.5 * (1.0 + np.cos(np.pi * e / n)) - 0.5)
-        else:  # step decays at 1/3 and 2/3 of the run
+        else:  # step decays at 1/3 and 2/3 of the run (a MultiStepLR: announced)
             x *= 1.0 + amp * ((e >= n // 3).astype(float) + (e >= 2 * n // 3))
+            changes += [KnownChange(n // 3, "lr_step"), KnownChange(2 * n // 3, "lr_step")]
     elif kind == "progressive_resizing":
         stages = int(rng.integers(2, 4))
-        for s in range(1, stages):
+        for s in range(1, stages):  # each stage reloads the dataloaders at a larger size: announced
             x[int(s * n / stages) :] *= rng.uniform(1.3, 2.0)
+            changes.append(KnownChange(int(s * n / stages), "reload_dataloaders"))
     elif kind == "cache_warmup":
         c = int(rng.integers(1, 4))
         x[:c] *= rng.uniform(1.3, 3.0)
@@ -110,6 +116,7 @@ def make(kind: str, seed: int) -> Scenario:
         k = int(rng.integers(5, 31))
         frozen = rng.uniform(0.5, 0.85)
         x *= frozen + (1.0 - frozen) * _ramp(n, k, int(rng.integers(1, 3)))
+        changes.append(KnownChange(k, "unfreeze"))  # BackboneFinetuning(unfreeze_backbone_at_epoch=k)
     elif kind == "throttling":
         at = int(rng.uniform(0.2, 0.8) * n)
         x *= 1.0 - rng.uniform(0.1, 0.3) * _ramp(n, at, int(rng.integers(1, 6)))
@@ -143,7 +150,7 @@ def make(kind: str, seed: int) -> Scenario:
         x[-1] *= 0.5
     else:
         raise ValueError(f"unknown scenario kind {kind!r}; known: {', '.join(KINDS)}")
-    return Scenario(kind, seed, np.maximum(x, 0.0), work, told)
+    return Scenario(kind, seed, np.maximum(x, 0.0), work, told, tuple(changes))
 
 
 KINDS = (

@@ -65,7 +65,6 @@ class EnergyCallback(pl.Callback):
         if projector is not None and not isinstance(projector, StepProjector):
             raise TypeError(f"projector must be a StepProjector or None, got {type(projector).__name__}")
         check_callback_flags(estimate, report, history_path, window_batches)
-        self.meter_spec = meter
         self.carbon = resolve_carbon_intensity(carbon_intensity, pue=pue)
         self.estimate = estimate
         self.history_path: str | Path | bool | None = None if history_path is True else history_path
@@ -88,8 +87,7 @@ class EnergyCallback(pl.Callback):
         if stage != "fit":
             return
         self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
-        period = trainer_info.val_every_n_epochs(trainer)  # a user's projector: its settings, not its data
-        projector = self.projector.fresh() if self.projector else StepProjector(val_every_n_epochs=period)
+        projector = trainer_info.step_projector(trainer, self.projector)  # a user's: settings, not data
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         cuda, host = trainer_info.cuda_device_indices(trainer), trainer.local_rank == 0
@@ -104,8 +102,8 @@ class EnergyCallback(pl.Callback):
             self._warn("tensorboard", problem)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # the training batches are known only now: a ``max_steps`` budget becomes a number of epochs here
-        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
+        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)  # batches known only now
+        self.run.stop = trainer_info.stop_tracker(trainer)  # EarlyStopping: forecast the stop
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
@@ -115,6 +113,9 @@ class EnergyCallback(pl.Callback):
             )
             self.run.set_pre(pre)
             self._warn("pre", line) if failed else rank_zero_info(f"lightning_energy: {line}")
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer_info.feed_stop_forecast(trainer, self.run.stop)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))

@@ -137,6 +137,14 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
                 ax.plot(x, total, "-", color=_PROJECTED, lw=1)
         else:
             ax.plot(x, total, "-s", ms=3, color=_PROJECTED, label="STEP projected total")
+        if report.expected:  # EarlyStopping: the expected total (stop forecast) beside the bound
+            ex = [e.epoch + 1 for e in report.expected]
+            ax.fill_between(
+                ex, [e.low_j / scale for e in report.expected], [e.high_j / scale for e in report.expected],
+                color="tab:green", alpha=0.15, label="expected interval (early stopping)",
+            )  # fmt: skip
+            ax.plot(ex, [e.total_j / scale for e in report.expected], "-^", ms=3, color="tab:green",
+                    label="expected total (early stopping)")  # fmt: skip
         declared = report.first_stable
         if declared is not None:
             ax.axvline(declared.epoch + 1, color=_STABLE, ls=":", lw=1)

@@ -367,6 +367,35 @@ def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ExpectedPoint:
+    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's projection
+    times the predicted stop, with a 90 % interval, and the predicted stop epoch (``None``: open top)."""
+
+    epoch: int
+    total_j: float
+    low_j: float
+    high_j: float
+    stop_epoch: float
+    stop_epoch_low: float
+    stop_epoch_high: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExpectedPoint:
+        return cls(
+            epoch=_opt_int(data, "epoch") or 0,
+            total_j=_float(data, "total_j"),
+            low_j=_float(data, "low_j"),
+            high_j=_float(data, "high_j"),
+            stop_epoch=_float(data, "stop_epoch"),
+            stop_epoch_low=_float(data, "stop_epoch_low"),
+            stop_epoch_high=_opt_float(data, "stop_epoch_high"),
+        )
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything the run report holds (``energy_report.json``; schema in ``docs/report.md``)."""
 
@@ -390,6 +419,7 @@ class RunReport:
     versions: Mapping[str, str] = field(default_factory=dict)
     warnings: Sequence[str] = ()
     max_steps: int | None = None
+    expected: Sequence[ExpectedPoint] = ()  # EarlyStopping: the expected total and stop over time
 
     # -------------------------------------------------------------------------------------------- queries
     @property
@@ -437,6 +467,7 @@ class RunReport:
                 "upper_bound": self.upper_bound,
                 "note": self.projection_note,
                 "history": [h.to_json() for h in self.history],
+                "expected": [e.to_json() for e in self.expected],
             },
             "pre": None if self.pre is None else self.pre.to_json(),
             "carbon": None if self.carbon is None else self.carbon.to_json(),
@@ -474,6 +505,9 @@ class RunReport:
                 ProjectionPoint.from_json(h) for h in _list(projection, "history") if isinstance(h, Mapping)
             ),
             projection_note=None if note is None else str(note),
+            expected=tuple(
+                ExpectedPoint.from_json(e) for e in _list(projection, "expected") if isinstance(e, Mapping)
+            ),
             pre=PreSummary.from_json(pre) if isinstance(pre, Mapping) else None,
             carbon=CarbonSummary.from_json(carbon) if isinstance(carbon, Mapping) else None,
             hardware=dict(_mapping(data, "hardware")),

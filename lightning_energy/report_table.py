@@ -136,6 +136,15 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
         )
     elif report.projection_note:
         lines.append(f"STEP projection: none ({report.projection_note})")
+    if report.expected:  # EarlyStopping: the expected total next to the max_epochs bound
+        e = report.expected[-1]
+        top = "open" if e.stop_epoch_high is None else f"{e.stop_epoch_high:.0f}"
+        trail = ", ".join(f"{p.epoch}: {p.stop_epoch:.0f}" for p in report.expected[-5:])
+        lines.append(
+            f"expected with early stopping: {s(e.total_j)} {s.unit} {s.interval(e.low_j, e.high_j)}, "
+            f"stop predicted at epoch {e.stop_epoch:.0f} [{e.stop_epoch_low:.0f}, {top}] "
+            f"(predicted stop after epoch {trail})"
+        )
     declared = report.first_stable
     if declared is not None:
         lines.append(

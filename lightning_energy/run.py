@@ -24,6 +24,7 @@ from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.report_model import (
     CarbonSummary,
+    ExpectedPoint,
     PreSummary,
     ProjectionPoint,
     RunReport,
@@ -31,6 +32,8 @@ from lightning_energy.report_model import (
     WindowRecord,
 )
 from lightning_energy.step import Projection, StepProjector
+from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.step.stop_tracker import StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries, whole_units
 
@@ -84,6 +87,8 @@ class EnergyRun:
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
         self.window_series = WindowSeries(self.projector.confidence)
+        self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
+        self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
 
     # ------------------------------------------------------------------------------------------- inputs
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
@@ -165,6 +170,10 @@ class EnergyRun:
             return EpochOutcome(record, None)
         point = _point(record.epoch, projection)
         self.history.append(point)
+        if self.stop is not None and projection.remaining_epochs is not None:
+            expected = self.stop.expected(projection)
+            if expected is not None:
+                self.expected.append(_expected_point(record.epoch, expected))
         return EpochOutcome(record, point)
 
     def close_window(
@@ -242,6 +251,8 @@ class EnergyRun:
             bar[unit] = so_far / scale
         if projected_j is not None and math.isfinite(projected_j):
             bar[f"proj_{unit}"] = projected_j / scale
+        if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
+            bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             bar[f"pre_{unit}"] = self.pre.total_j / scale
         return bar
@@ -262,6 +273,8 @@ class EnergyRun:
                 metrics[M.EPOCH_POWER_W] = record.power_w
         if point is not None:
             metrics.update(_projection_metrics(point))
+            if self.expected and self.expected[-1].epoch == point.epoch:
+                metrics.update(_expected_metrics(self.expected[-1]))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
         metrics.update(self._carbon_metrics(total_j, point))
@@ -353,6 +366,7 @@ class EnergyRun:
                 missing_epochs=ledger.missing_epochs,
             ),
             history=tuple(self.history),
+            expected=tuple(self.expected),
             projection_note=self.budget.unknown_reason(),
             pre=self.pre,
             carbon=carbon,
@@ -510,3 +524,19 @@ def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
         previous = out.get(category)
         out[category] = label if previous in (None, label) else "mixed"
     return out
+
+
+def _expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
+    return ExpectedPoint(
+        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
+    )
+
+
+def _expected_metrics(point: ExpectedPoint) -> dict[str, float]:
+    """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
+    return {
+        "energy/expected_kwh": joules_to_kwh(point.total_j),
+        "energy/expected_low_kwh": joules_to_kwh(point.low_j),
+        "energy/expected_high_kwh": joules_to_kwh(point.high_j),
+        "energy/expected_stop_epoch": point.stop_epoch,
+    }

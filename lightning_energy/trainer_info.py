@@ -8,9 +8,12 @@ import sys
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping, Timer
+from lightning.pytorch.callbacks import BackboneFinetuning, EarlyStopping, Timer
 
 from lightning_energy.budget import Budget
+from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
+from lightning_energy.step.projector import StepProjector
+from lightning_energy.step.stop_tracker import StopSettings, StopTracker
 
 
 def _finite_positive(value: Any) -> bool:
@@ -87,3 +90,77 @@ def versions() -> dict[str, str]:
 def report_facts(trainer: pl.Trainer) -> dict[str, Any]:
     """What the report says about the trainer: ranks, nodes and library versions."""
     return {"world_size": trainer.world_size, "num_nodes": trainer.num_nodes, "versions": versions()}
+
+
+def early_stopping(trainer: pl.Trainer) -> EarlyStopping | None:
+    """The Trainer's first ``EarlyStopping`` callback, if any."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, EarlyStopping):
+            return callback
+    return None
+
+
+def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
+    """The stop forecast of an ``EarlyStopping`` run (``None`` without one, or with settings it cannot use).
+
+    Reads the callback's public settings; ``min_delta`` is stored negated for ``mode="min"``. Evaluations
+    are mapped to epochs with ``check_val_every_n_epoch`` / ``val_check_interval``.
+    """
+    es = early_stopping(trainer)
+    if es is None:
+        return None
+    interval = trainer.val_check_interval
+    every = trainer.check_val_every_n_epoch
+    try:
+        settings = StopSettings(
+            monitor=str(es.monitor),
+            mode=str(es.mode),
+            patience=int(es.patience),
+            min_delta=abs(float(es.min_delta)),
+            stopping_threshold=es.stopping_threshold,
+            divergence_threshold=es.divergence_threshold,
+        )
+        schedule = EvalSchedule(
+            check_val_every_n_epoch=None if every is None else int(every),
+            val_check_interval=float(interval) if isinstance(interval, float) else int(interval),
+            batches_per_epoch=batches_per_epoch(trainer),
+        )
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+        return StopTracker(settings, schedule, max_epochs)
+    except (TypeError, ValueError):  # an unusual schedule: no forecast, nothing else changes
+        return None
+
+
+def announced_changes(trainer: pl.Trainer) -> tuple[KnownChange, ...]:
+    """Regime changes the Trainer announces: ``BackboneFinetuning`` and dataloader reloads."""
+    unfreeze = None
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, BackboneFinetuning):
+            unfreeze = int(callback.unfreeze_backbone_at_epoch)
+    max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+    try:
+        return known_changes(
+            unfreeze_backbone_at_epoch=unfreeze,
+            max_epochs=max_epochs,
+            reload_dataloaders_every_n_epochs=int(getattr(trainer, "reload_dataloaders_every_n_epochs", 0)),
+        )
+    except (TypeError, ValueError):
+        return ()
+
+
+def step_projector(trainer: pl.Trainer, template: StepProjector | None) -> StepProjector:
+    """A user's projector keeps its settings, not its data; the default hears the Trainer's announcements."""
+    if template is not None:
+        return template.fresh()
+    return StepProjector(
+        val_every_n_epochs=val_every_n_epochs(trainer), known_changes=announced_changes(trainer)
+    )
+
+
+def feed_stop_forecast(trainer: pl.Trainer, stop: StopTracker | None) -> None:
+    """After a validation (not the sanity check): give the monitored metric to the stop forecast."""
+    if stop is None or trainer.sanity_checking:
+        return
+    value = trainer.callback_metrics.get(stop.settings.monitor)
+    if value is not None:
+        stop.evaluate(float(value))

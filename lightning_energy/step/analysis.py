@@ -12,7 +12,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from lightning_energy.step.params import HAZARD_CONFIDENCE, StepParams, hazard_bucket
+from lightning_energy.step.params import HAZARD_CONFIDENCE, INTERVAL_GROUPS, StepParams, hazard_bucket
 
 _WINSOR_SIGMAS = 3.0  # values are winsorised at median +- this many sigma in the change test
 SETTLE_SIGMAS = 2.0  # leading units of a regime further than this from the rest are settling, not level
@@ -324,22 +324,48 @@ def noise_rel_sd(info: Analysis, remaining_units: float, stable: bool) -> float:
     var = spread**2 / max(info.n, 1)
     if remaining_units > 0:  # the future units' own noise, summed
         var += info.long_run_rel**2 / max(remaining_units, 1.0)
-    if info.trend_significant:  # the trend continuing, over at most a window of units
-        var += min(abs(info.slope_rel) * min(remaining_units, TREND_HORIZON) / 2.0, 0.5) ** 2
+    if info.trend_significant:  # the trend continuing: to the end of a run it keeps from being declared
+        # stable, over at most a window of units once the run is stable (a trend the level has settled)
+        horizon = remaining_units if not stable else min(remaining_units, TREND_HORIZON)
+        var += min(abs(info.slope_rel) * horizon / 2.0, 0.5) ** 2
     return math.sqrt(var)
 
 
+def interval_group(
+    info: Analysis, stable: bool, *, change_ahead: bool, regime_first_unit: int, params: StepParams
+) -> str:
+    """The run's condition for the interval (one of :data:`INTERVAL_GROUPS`, a Mondrian group).
+
+    ``"ahead"``: the Trainer announced a change still to come; ``"unstable"``: not declared stable;
+    ``"steady"``: stable, one regime since the warm-up (or a regime of ``window`` units), no significant
+    trend, long-run noise at most ``steady_noise``, the last unit in line; ``"stable"``: any other stable run
+    (a recent change, a trend, high noise).
+    """
+    if change_ahead:
+        return "ahead"
+    if not stable:
+        return "unstable"
+    settled = (
+        regime_first_unit <= params.warmup_units + params.confirm_units or info.regime_n >= params.window
+    )
+    quiet = info.long_run_rel <= params.steady_noise and not info.trend_significant and not info.pending
+    return "steady" if settled and quiet else "stable"
+
+
 def log_half_widths(
-    noise_log_sd: float, remaining_fraction: float, stable: bool, confidence: float, params: StepParams
+    noise_log_sd: float, remaining_fraction: float, group: str, confidence: float, params: StepParams
 ) -> tuple[float, float]:
     """Lower and upper half-widths (log scale of the total): noise term and hazard table in quadrature.
 
-    The hazard table holds 90 % half-widths; another ``confidence`` scales them by the normal quantiles.
+    ``group`` (:func:`interval_group`) picks the table. The hazard table holds 90 % half-widths; another
+    ``confidence`` scales them by the normal quantiles.
     """
+    if group not in INTERVAL_GROUPS:
+        raise ValueError(f"group must be one of {', '.join(INTERVAL_GROUPS)}, got {group!r}")
     z = normal_quantile(0.5 + confidence / 2.0)
     scale = z / normal_quantile(0.5 + HAZARD_CONFIDENCE / 2.0)
     b = hazard_bucket(remaining_fraction, params.hazard_edges)
-    low_table = params.hazard_stable_low if stable else params.hazard_unstable_low
-    high_table = params.hazard_stable_high if stable else params.hazard_unstable_high
+    low_table: tuple[float, ...] = getattr(params, f"hazard_{group}_low")
+    high_table: tuple[float, ...] = getattr(params, f"hazard_{group}_high")
     a = z * noise_log_sd
     return math.hypot(a, scale * low_table[b]), math.hypot(a, scale * high_table[b])

@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 
 MIN_TREND_UNITS = 5
 HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
+INTERVAL_GROUPS = ("steady", "stable", "unstable", "ahead")  # the hazard tables, one per run condition
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,12 @@ class StepParams:
     Interval (log scale of the final total, 90 % half-widths, added in quadrature to the noise term):
         hazard_edges: upper edges of the remaining-fraction buckets of the hazard tables (increasing, in
             (0, 1)); the last bucket ends at 1.
-        hazard_*: per remaining-fraction bucket, lower and upper half-widths for stable and not-stable
-            projections: the risk that the regime still changes.
+        hazard_<group>_low / _high: per remaining-fraction bucket, lower and upper half-widths per run
+            condition (a Mondrian group, ``analysis.interval_group``): ``steady`` (stable, one settled
+            regime, no trend, low noise), ``stable`` (other stable runs: a recent change, a trend, noise),
+            ``unstable`` and ``ahead`` (a change announced by the Trainer still to come): the risk that the
+            regime still changes, as this run's condition shows it.
+        steady_noise: a stable run is ``steady`` only with a long-run noise at most this (relative).
         skipped_rel_sigma: relative standard deviation of the energy of a skipped (unmeasured) unit.
     """
 
@@ -65,7 +70,7 @@ class StepParams:
     # trend_units and the hazard_* tables (see the module docstring); the rest by reasoning or kept from
     # release 1.
     warmup_units: int = 1
-    min_units: int = 10
+    min_units: int = 12
     short_run_fraction: float = 0.6
     min_stable_units: int = 3
     confirm_units: int = 2
@@ -74,7 +79,7 @@ class StepParams:
     trend_confidence: float = 0.95
     trend_tolerance: float = 0.005
     trend_units: int = 6
-    level_tolerance: float = 0.02
+    level_tolerance: float = 0.01
     noise_floor: float = 0.002
     window: int = 20
     recent_units: int = 3
@@ -82,11 +87,16 @@ class StepParams:
     max_period: int = 10
     history: int = 128
     skipped_rel_sigma: float = 0.2
+    steady_noise: float = 0.02
     hazard_edges: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
-    hazard_stable_low: tuple[float, ...] = (0.0012, 0.0022, 0.0037, 0.0416, 0.0701, 0.0719, 0.0723)
-    hazard_stable_high: tuple[float, ...] = (0.0, 0.0014, 0.0048, 0.0282, 0.0718, 0.3009, 0.3938)
-    hazard_unstable_low: tuple[float, ...] = (0.0153, 0.0153, 0.0153, 0.046, 0.1522, 0.1522, 0.3611)
-    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0057, 0.0059, 0.0282, 0.0926, 0.3332, 0.4365)
+    hazard_stable_low: tuple[float, ...] = (0.0016, 0.003, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
+    hazard_stable_high: tuple[float, ...] = (0.0, 0.0029, 0.006, 0.0093, 0.017, 0.0964, 0.0964)
+    hazard_unstable_low: tuple[float, ...] = (0.0016, 0.0075, 0.0075, 0.0634, 0.0701, 0.0719, 0.2317)
+    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0056, 0.006, 0.0093, 0.0295, 0.1214, 0.4357)
+    hazard_steady_low: tuple[float, ...] = (0.0016, 0.0019, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
+    hazard_steady_high: tuple[float, ...] = (0.0, 0.0016, 0.006, 0.0068, 0.0097, 0.0964, 0.0964)
+    hazard_ahead_low: tuple[float, ...] = (0.0007, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075)
+    hazard_ahead_high: tuple[float, ...] = (0.0, 0.0056, 0.0059, 0.3055, 0.6497, 0.6527, 0.6534)
 
     def __post_init__(self) -> None:
         _int("warmup_units", self.warmup_units, 0, 10**6)
@@ -107,6 +117,7 @@ class StepParams:
         _int("max_period", self.max_period, 1, 1000)
         _int("history", self.history, 8, 10**6)
         _num("skipped_rel_sigma", self.skipped_rel_sigma, 0.0, 10.0)
+        _num("steady_noise", self.steady_noise, 0.0, 10.0)
         if self.history < self.window + self.confirm_units:
             raise ValueError(
                 f"history must be >= window + confirm_units ({self.window + self.confirm_units}), "

@@ -7,7 +7,7 @@ constant lives in :class:`~lightning_energy.step.params.StepParams`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,12 +16,14 @@ from lightning_energy._validate import finite_number
 from lightning_energy.errors import ProjectionError
 from lightning_energy.step.analysis import (
     analyse,
+    interval_group,
     is_stable,
     log_half_widths,
     noise_rel_sd,
     normal_quantile,
     pattern_units,
 )
+from lightning_energy.step.hints import KnownChange
 from lightning_energy.step.history import (
     History,
     check_number,
@@ -45,7 +47,9 @@ class Projection:
     per-unit level used (training-only units when a validation schedule is known), ``power_w`` the mean
     power, ``method`` one of ``"level"`` (stable), ``"unstable"``, ``"prior"`` (PRE prior combined with the
     data), ``"power"`` / ``"power-unstable"`` (time budget) and ``"none"`` (nothing measured, no prior).
-    ``reason`` says in one line why the projection is or is not stable.
+    ``reason`` says in one line why the projection is or is not stable. ``interval_group`` is the run's
+    condition that set the interval's width (``"steady"``, ``"stable"``, ``"unstable"``, ``"ahead"``: a
+    change announced by the Trainer still to come; empty when nothing was measured).
     """
 
     total_j: float
@@ -63,6 +67,7 @@ class Projection:
     method: str
     confidence: float
     reason: str = ""
+    interval_group: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
@@ -81,6 +86,9 @@ class StepProjector:
             ``prior_rel_sigma`` with it, or neither).
         prior_rel_sigma: the relative standard deviation of ``prior_epoch_energy_j``.
         unit_name: what a unit is called in :attr:`Projection.reason` (``"epoch"``, ``"window"``).
+        known_changes: epochs at which the Trainer announces a regime change (:class:`KnownChange`, e.g.
+            from :func:`~lightning_energy.step.hints.known_changes`): the projection is never declared
+            stable while one is still to come, and the level is read from the latest one's first epoch on.
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class StepProjector:
         prior_epoch_energy_j: float | None = None,
         prior_rel_sigma: float | None = None,
         unit_name: str = "epoch",
+        known_changes: Iterable[KnownChange] = (),
     ) -> None:
         confidence = finite_number("confidence", confidence)
         if not 0.0 < confidence < 1.0:
@@ -110,6 +119,11 @@ class StepProjector:
                 "prior_epoch_energy_j and prior_rel_sigma must be given together, got "
                 f"prior_epoch_energy_j={prior_epoch_energy_j!r}, prior_rel_sigma={prior_rel_sigma!r}"
             )
+        changes = tuple(known_changes)
+        for change in changes:
+            if not isinstance(change, KnownChange):
+                raise TypeError(f"known_changes must hold KnownChange items, got {change!r}")
+        self.known_changes = tuple(sorted(set(changes)))
         self.confidence = confidence
         self.val_every_n_epochs = val_every_n_epochs
         self.params = StepParams() if params is None else params
@@ -131,6 +145,7 @@ class StepProjector:
             val_every_n_epochs=self.val_every_n_epochs,
             params=self.params,
             unit_name=self.unit_name,
+            known_changes=self.known_changes,
         )
         if self._prior_j is not None and self._prior_rel_sigma is not None:
             twin.set_prior(self._prior_j, self._prior_rel_sigma)
@@ -286,6 +301,10 @@ class StepProjector:
         seen = self.epochs_seen
         if values.size == 0:
             return self._unmeasured(total_epochs, total_seconds)
+        past = [c for c in self.known_changes if c.epoch <= int(indices[-1])]
+        if past:  # re-level: only the units since the latest announced change make the level
+            keep = indices >= past[-1].epoch
+            values, train_s, indices = values[keep], train_s[keep], indices[keep]
         info = analyse(values, self.params)
         since = int(indices[min(info.start, values.size - 1)])
         mean_unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
@@ -314,6 +333,16 @@ class StepProjector:
             params=self.params,
             unit=self.unit_name,
         )
+        ahead = [c for c in self.known_changes if seen <= c.epoch < seen + remaining_units]
+        if stable and ahead and total_units is not None:
+            stable, reason = (
+                False,
+                f"not stable: {ahead[0].kind} announced at {self.unit_name} {ahead[0].epoch}",
+            )
+        group = interval_group(
+            info, stable, change_ahead=bool(ahead) and total_units is not None, regime_first_unit=since,
+            params=self.params,
+        )  # fmt: skip
         level = info.level if stable else info.recent
         if power_mode:
             assert remaining_s is not None
@@ -337,7 +366,7 @@ class StepProjector:
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
         )
         if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:
-            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, stable)
+            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, group)
             prior_remaining_j = self._prior_j * remaining_units
             prior_sd_j = self._prior_rel_sigma * prior_remaining_j
             if data_sd_j > 0 and prior_sd_j > 0:
@@ -348,7 +377,7 @@ class StepProjector:
                 low_j, high_j = total_j - half, total_j + half
                 method = "prior"
         if method != "prior":
-            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
         skip_half = self._z * self.params.skipped_rel_sigma * skipped_j
         low_j, high_j = low_j - skip_half, high_j + skip_half
         if info.pending and level > 0:  # a possible new regime not yet confirmed: cover its projection too
@@ -370,20 +399,21 @@ class StepProjector:
             method=method,
             confidence=self.confidence,
             reason=reason,
+            interval_group=group,
         )
 
     def _interval(
-        self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool
+        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str
     ) -> tuple[float, float]:
         if total_j <= 0:
             return 0.0, 0.0
         low, high = log_half_widths(
-            noise_sd_j / total_j, remaining_fraction, stable, self.confidence, self.params
+            noise_sd_j / total_j, remaining_fraction, group, self.confidence, self.params
         )
         return total_j * math.exp(-low), total_j * math.exp(high)
 
-    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, stable: bool) -> float:
-        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, stable)
+    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str) -> float:
+        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
         return (high_j - low_j) / (2.0 * self._z)
 
     def _unmeasured(self, total_epochs: float | None, total_seconds: float | None) -> Projection:

@@ -1,0 +1,277 @@
+"""Forecast when an ``EarlyStopping`` run will stop, from the monitored metric seen so far (pure numpy).
+
+:class:`StopForecaster` is fed the monitored value once per evaluation. It fits a weighted set of learning
+curve families (:mod:`lightning_energy.step.curves`), draws futures of the curve with noise, runs the
+stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
+predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
+calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal
+error (the curve model's own error), of standard deviation ``kappa_low`` downward and ``kappa_high``
+upward, both fitted on tuning curves
+(``tools/fit_stop.py``; ``stop_params.json``). See ``docs/step.md``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from lightning_energy._validate import finite_number
+from lightning_energy.step.curves import (
+    CurveFit,
+    best_fit,
+    draw_curves,
+    fit_curves,
+    future_values,
+    mean_curve,
+)
+from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
+
+PARAMS_FILE = Path(__file__).with_name("stop_params.json")
+CONFIDENCE = 0.9
+CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
+
+
+@dataclass(frozen=True)
+class StopParams:
+    """Constants of the stop forecaster (defaults: ``stop_params.json``, written by ``tools/fit_stop.py``).
+
+    Attributes:
+        draws: simulated futures per update.
+        min_evaluations: no forecast before this many evaluations.
+        recency: old evaluations weigh ``exp(-age / (recency x seen))`` in the fit (0: all weigh 1).
+        noise_floor: the fit's noise is at least this times the series' robust second-difference noise.
+        bootstrap: resample each fit's standardised residuals as the futures' noise (else normal noise).
+        kappa_low: the model error's standard deviation on the log of the remaining evaluations, downward.
+        kappa_high: the same, upward.
+        horizon_factor: without ``max_evaluations`` futures are simulated up to ``horizon_factor x seen``
+            evaluations (at least ``min_horizon`` more, at most ``max_horizon`` in all).
+        min_horizon: see ``horizon_factor``.
+        max_horizon: see ``horizon_factor``.
+    """
+
+    draws: int = 256
+    min_evaluations: int = 3
+    recency: float = 0.0
+    noise_floor: float = 0.0
+    bootstrap: bool = False
+    kappa_low: float = 0.3
+    kappa_high: float = 0.3
+    horizon_factor: float = 10.0
+    min_horizon: int = 100
+    max_horizon: int = 5000
+
+    def __post_init__(self) -> None:
+        for name, low, high in (
+            ("draws", 16, 100_000),
+            ("min_evaluations", 2, 10_000),
+            ("min_horizon", 1, 10**6),
+            ("max_horizon", 2, 10**7),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+        for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor"):
+            finite_number(name, getattr(self, name), minimum=0.0)
+        if not isinstance(self.bootstrap, bool):
+            raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
+
+    @classmethod
+    def shipped(cls) -> StopParams:
+        """The constants chosen on the tuning data (``stop_params.json``)."""
+        data = json.loads(PARAMS_FILE.read_text())
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data["params"].items() if k in names})
+
+
+@dataclass(frozen=True)
+class StopForecast:
+    """The forecast after ``seen`` evaluations.
+
+    ``epochs`` is the predicted number of evaluations of the whole run (counting those done), ``None``
+    while the forecaster cannot tell (too few evaluations, or most simulated futures do not stop within
+    the simulated horizon); ``[low, high]`` a 90 % interval (``high`` is ``None`` when the interval's top
+    lies beyond the horizon). ``stopped`` says the rule has fired on the last value. ``reason`` is one line.
+    """
+
+    seen: int
+    epochs: int | None
+    low: int | None
+    high: int | None
+    stopped: bool
+    reason: str
+    samples: tuple[float, ...] = field(default=(), repr=False, compare=False)
+
+    def p_stop_before(self, n: int) -> float:
+        """Probability that the run stops before ``n`` evaluations (ends with fewer than ``n``)."""
+        n = int(finite_number("n", n))
+        if self.stopped:
+            return 1.0 if self.seen < n else 0.0
+        if n <= self.seen + 1 or not self.samples:
+            return 0.0 if self.samples or n <= self.seen + 1 else math.nan
+        return bisect.bisect_left(self.samples, n) / len(self.samples)
+
+
+class StopForecaster:
+    """Online forecast of the number of evaluations an ``EarlyStopping`` run will make.
+
+    Args:
+        mode: ``"min"`` or ``"max"``, as the ``EarlyStopping`` callback.
+        stopping_threshold: stop as soon as the value is past it (better).
+        patience: stop after this many evaluations without an improvement larger than ``min_delta``.
+        min_delta: the smallest change that counts as an improvement (>= 0).
+        divergence_threshold: stop as soon as the value is past it (worse).
+        max_evaluations: a bound on the number of evaluations (``max_epochs`` mapped to evaluations).
+        params: constants (default: :meth:`StopParams.shipped`).
+        seed: seed of the simulation (the forecasts are deterministic for a given seed).
+    """
+
+    def __init__(
+        self,
+        mode: str = "min",
+        stopping_threshold: float | None = None,
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        divergence_threshold: float | None = None,
+        *,
+        max_evaluations: int | None = None,
+        params: StopParams | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.rule = StopRule(
+            mode=mode,
+            stopping_threshold=stopping_threshold,
+            patience=patience,
+            min_delta=min_delta,
+            divergence_threshold=divergence_threshold,
+            max_evaluations=max_evaluations,
+        )
+        if params is not None and not isinstance(params, StopParams):
+            raise TypeError(f"params must be a StopParams or None, got {type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        self.params = StopParams.shipped() if params is None else params
+        self.seed = seed
+        self._state = RuleState()
+        self._z: list[float] = []
+
+    @property
+    def seen(self) -> int:
+        """Evaluations seen so far."""
+        return self._state.evaluations
+
+    def update(self, value: float) -> StopForecast:
+        """Add one evaluation of the monitored metric and forecast the stop."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"value must be a number, got {value!r}")
+        self._state = advance(self.rule, self._state, float(value))
+        if math.isfinite(float(value)):
+            self._z.append(self.rule.sign * float(value))
+        if self._state.stopped:
+            n = self._state.evaluations
+            return StopForecast(n, n, n, n, True, f"stopped at evaluation {n}: {self._state.why}")
+        return forecast(self.rule, self._state, np.asarray(self._z), self.params, self.seed)
+
+
+def noise_scale(z: np.ndarray) -> float:
+    """Robust unit noise of a curve from the second differences of its recent half (0 below 4 points)."""
+    recent = z[-max(4, z.size // 2) :]
+    if recent.size < 4:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
+
+
+def horizon(rule: StopRule, seen: int, params: StopParams) -> int:
+    """Evaluations simulated beyond ``seen``."""
+    if rule.max_evaluations is not None:
+        return max(rule.max_evaluations - seen, 0)
+    total = max(int(params.horizon_factor * seen), seen + params.min_horizon)
+    return max(min(total, params.max_horizon) - seen, 1)
+
+
+def raw_stop_samples(
+    rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams, seed: int
+) -> tuple[np.ndarray, list[CurveFit]] | None:
+    """Simulated stop evaluations (``inf``: beyond the horizon) and the fits; ``None`` with too few points."""
+    seen = state.evaluations
+    if z.size < params.min_evaluations:
+        return None
+    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap)
+    if not fits:
+        return None
+    rng = np.random.default_rng([seed, seen])
+    curves = draw_curves(fits, z.size, params.draws, rng)
+    paths = Paths.start(state, params.draws)
+    steps = horizon(rule, seen, params)
+    chunk = CHUNK
+    while paths.evaluations < seen + steps and paths.running.any():
+        size = min(chunk, seen + steps - paths.evaluations)
+        simulate_chunk(rule, paths, future_values(curves, paths.evaluations, size, rng))
+        chunk *= 2
+    return paths.stop_at, fits
+
+
+def calibrate(
+    raw: np.ndarray, seen: int, rule: StopRule, kappa: tuple[float, float], seed: int
+) -> np.ndarray:
+    """Sorted calibrated stop evaluations: each raw one's remaining evaluations spread on the log scale
+    (``kappa`` = (downward, upward) standard deviations)."""
+    rng = np.random.default_rng([seed, seen, 1])
+    eps = rng.standard_normal(raw.size)
+    remaining = np.maximum(raw - seen, 1.0) * np.exp(np.where(eps < 0, kappa[0], kappa[1]) * eps)
+    out = seen + np.maximum(np.round(remaining), 1.0)
+    if rule.max_evaluations is not None:
+        out = np.minimum(out, float(rule.max_evaluations))
+    return np.sort(out)
+
+
+def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, int | None]:
+    """Median and 90 % interval of sorted calibrated samples (``None`` where beyond the horizon)."""
+    tail = (1.0 - CONFIDENCE) / 2.0
+    qs = np.quantile(samples, [tail, 0.5, 1.0 - tail], method="inverted_cdf")
+    low, mid, high = (int(q) if math.isfinite(q) else None for q in qs)
+    return mid, low, high
+
+
+def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams, seed: int) -> StopForecast:
+    """The forecast from the lower-is-better curve ``z`` and the rule's state (the run has not stopped)."""
+    seen = state.evaluations
+    if not rule.can_stop:
+        return StopForecast(seen, None, None, None, False, "cannot tell: the rule has no stopping criterion")
+    simulated = raw_stop_samples(rule, state, z, params, seed)
+    if simulated is None:
+        return StopForecast(
+            seen,
+            None,
+            None,
+            None,
+            False,
+            f"cannot tell: {params.min_evaluations} evaluations needed, {seen} seen",
+        )
+    raw, fits = simulated
+    samples = calibrate(raw, seen, rule, (params.kappa_low, params.kappa_high), seed)
+    mid, low, high = summarise(samples, seen)
+    limit = seen + horizon(rule, seen, params)
+    if mid is None:
+        reason = f"cannot tell: most simulated runs go on past {limit} evaluations"
+    else:
+        reason = (
+            f"stop predicted at evaluation {mid} [{low}, {high if high is not None else '>' + str(limit)}]: "
+        )
+        reason += _why(rule, fits, z)
+    return StopForecast(seen, mid, low, high, False, reason, tuple(float(s) for s in samples))
+
+
+def _why(rule: StopRule, fits: list[CurveFit], z: np.ndarray) -> str:
+    family = best_fit(fits).family if fits else "flat"
+    if rule.stopping_threshold is not None:
+        end = float(mean_curve(fits, np.array([float(z.size * 10)]), z.size)[0]) if fits else math.nan
+        side = "reaches" if end < rule.sign * rule.stopping_threshold else "falls short of"
+        return f"the fitted curve ({family}) {side} the threshold {rule.stopping_threshold:g}"
+    if rule.patience is not None:
+        return f"the fitted curve ({family}) flattens; patience {rule.patience}"
+    return f"the fitted curve ({family})"

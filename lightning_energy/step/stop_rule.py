@@ -1,0 +1,193 @@
+"""Lightning's ``EarlyStopping`` rule as pure data and a pure step function (no torch, no Lightning).
+
+:class:`StopRule` holds the rule's settings (``mode``, ``patience``, ``min_delta``, ``stopping_threshold``,
+``divergence_threshold`` and an optional bound on the number of evaluations, ``max_evaluations``);
+:func:`advance` applies one evaluation to a :class:`RuleState` exactly as ``EarlyStopping`` does, in its
+order: a non-finite value stops; a value past ``stopping_threshold`` stops; a value past
+``divergence_threshold`` stops; an improvement by more than ``min_delta`` over the best so far resets the
+patience counter; otherwise the counter grows and reaching ``patience`` stops; reaching ``max_evaluations``
+stops. :func:`simulate` runs the rule on many sampled futures at once (numpy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightning_energy._validate import finite_number
+
+MODES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """The settings of an ``EarlyStopping`` callback (``None``: that criterion is off)."""
+
+    mode: str = "min"
+    stopping_threshold: float | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    divergence_threshold: float | None = None
+    max_evaluations: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        for name in ("stopping_threshold", "divergence_threshold"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, finite_number(name, value))
+        object.__setattr__(self, "min_delta", finite_number("min_delta", self.min_delta, minimum=0.0))
+        for name, low in (("patience", 0), ("max_evaluations", 1)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name} must be an int or None, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if (
+            self.stopping_threshold is not None
+            and self.divergence_threshold is not None
+            and self.sign * self.stopping_threshold >= self.sign * self.divergence_threshold
+        ):
+            raise ValueError(
+                "divergence_threshold must lie on the worse side of stopping_threshold, got "
+                f"stopping_threshold={self.stopping_threshold!r}, "
+                f"divergence_threshold={self.divergence_threshold!r}"
+            )
+
+    @property
+    def sign(self) -> float:
+        """+1 for ``mode="min"``, -1 for ``"max"``: ``sign x value`` is lower-is-better."""
+        return 1.0 if self.mode == "min" else -1.0
+
+    @property
+    def can_stop(self) -> bool:
+        """Whether anything but a non-finite value can end the run."""
+        return any(
+            v is not None
+            for v in (self.stopping_threshold, self.patience, self.divergence_threshold, self.max_evaluations)
+        )
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """Where the rule stands after ``evaluations`` values: best (lower-is-better) so far and the wait."""
+
+    evaluations: int = 0
+    best: float = math.inf
+    wait: int = 0
+    stopped: bool = False
+    why: str = ""
+
+
+def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
+    """The rule's state after one more evaluation ``value`` (``EarlyStopping`` semantics and order)."""
+    if state.stopped:
+        raise ValueError("the run has already stopped; no evaluation follows")
+    n = state.evaluations + 1
+    z = rule.sign * float(value)
+    if not math.isfinite(z):
+        return RuleState(n, state.best, state.wait, True, "the monitored value is not finite")
+    if rule.stopping_threshold is not None and z < rule.sign * rule.stopping_threshold:
+        return RuleState(
+            n, min(state.best, z), 0, True, f"reached stopping_threshold {rule.stopping_threshold:g}"
+        )
+    if rule.divergence_threshold is not None and z > rule.sign * rule.divergence_threshold:
+        return RuleState(
+            n, state.best, state.wait, True, f"passed divergence_threshold {rule.divergence_threshold:g}"
+        )
+    if z + rule.min_delta < state.best:
+        best, wait = z, 0
+    else:
+        best, wait = state.best, state.wait + 1
+    if rule.patience is not None and wait >= rule.patience:
+        return RuleState(n, best, wait, True, f"no improvement in {rule.patience} evaluations")
+    if rule.max_evaluations is not None and n >= rule.max_evaluations:
+        return RuleState(n, best, wait, True, f"reached the bound of {rule.max_evaluations} evaluations")
+    return RuleState(n, best, wait, False, "")
+
+
+@dataclass
+class Paths:
+    """Per-future rule state of a simulation run in chunks: best so far, wait, stop (``inf``: running)."""
+
+    best: np.ndarray
+    wait: np.ndarray
+    stop_at: np.ndarray
+    evaluations: int  # evaluations simulated so far (the same for every future)
+
+    @classmethod
+    def start(cls, state: RuleState, draws: int) -> Paths:
+        return cls(
+            np.full(draws, state.best), np.full(draws, state.wait, dtype=np.int64), np.full(draws, math.inf),
+            state.evaluations,
+        )  # fmt: skip
+
+    @property
+    def running(self) -> np.ndarray:
+        return ~np.isfinite(self.stop_at)
+
+
+def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
+    """Run the rule over the next ``block.shape[1]`` evaluations of every future (in place).
+
+    ``block`` holds lower-is-better values (``sign x value``), one row per future; futures that stopped
+    already are left as they are. A ``max_evaluations`` bound stops the futures still running there.
+    """
+    steps = block.shape[1]
+    if rule.max_evaluations is not None:
+        steps = min(steps, rule.max_evaluations - paths.evaluations)
+    if steps <= 0:
+        return
+    block = block[:, :steps]
+    first = paths.evaluations + 1
+    thr = None if rule.stopping_threshold is None else rule.sign * rule.stopping_threshold
+    div = None if rule.divergence_threshold is None else rule.sign * rule.divergence_threshold
+    hit = ~np.isfinite(block)
+    if thr is not None:
+        hit |= block < thr
+    if div is not None:
+        hit |= block > div
+    safe = np.where(np.isfinite(block), block, np.inf)
+    if rule.min_delta == 0.0:  # the best so far is a running minimum; the wait counts from its last drop
+        before = np.minimum.accumulate(np.concatenate([paths.best[:, None], safe[:, :-1]], axis=1), axis=1)
+        index = np.arange(steps)
+        last = np.maximum.accumulate(np.where(safe < before, index, -1 - paths.wait[:, None]), axis=1)
+        wait = index - last
+        best = np.minimum(before[:, -1], safe[:, -1])
+        end_wait = wait[:, -1]
+    else:  # sequential: the best moves only on improvements larger than min_delta
+        best = paths.best.copy()
+        w = paths.wait.copy()
+        wait = np.empty(block.shape, dtype=np.int64)
+        for j in range(steps):
+            improved = safe[:, j] + rule.min_delta < best
+            best = np.where(improved, safe[:, j], best)
+            w = np.where(improved, 0, w + 1)
+            wait[:, j] = w
+        end_wait = w
+    if rule.patience is not None:
+        hit |= wait >= rule.patience
+    running = paths.running
+    stops = running & hit.any(axis=1)
+    paths.stop_at[stops] = first + np.argmax(hit[stops], axis=1)
+    paths.best, paths.wait = best, end_wait
+    paths.evaluations += steps
+    if rule.max_evaluations is not None and paths.evaluations >= rule.max_evaluations:
+        paths.stop_at[paths.running] = float(rule.max_evaluations)
+
+
+def simulate(rule: StopRule, state: RuleState, futures: np.ndarray) -> np.ndarray:
+    """Evaluation number at which each future stops (``inf`` if none of its steps stops it).
+
+    ``futures`` holds lower-is-better values (``sign x value``) of evaluations ``state.evaluations + 1``
+    onward, one row per future.
+    """
+    paths = Paths.start(state, futures.shape[0])
+    simulate_chunk(rule, paths, futures)
+    return paths.stop_at

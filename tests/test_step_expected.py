@@ -1,0 +1,55 @@
+"""expected_total: STEP's projection to the bound combined with the stop forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lightning_energy.step import EvalSchedule, StepProjector, StopForecaster
+from lightning_energy.step.expected import expected_total
+
+
+def _run(epochs_seen: int, every: int = 1):
+    rng = np.random.default_rng(0)
+    step = StepProjector()
+    schedule = EvalSchedule(check_val_every_n_epoch=every)
+    stop = StopForecaster("max", stopping_threshold=0.85, max_evaluations=schedule.evaluations_in(200))
+    n = np.arange(1, 201)
+    accuracy = 0.9 - 0.5 * np.exp(-n * every / 12.0)  # reaches 0.85 at about evaluation 28 / every
+    projection = forecast = None
+    for epoch in range(epochs_seen):
+        projection = step.update(100.0 * (1 + 0.002 * rng.standard_normal()), 1.0, total_epochs=200)
+        if (epoch + 1) % every == 0:
+            forecast = stop.update(float(accuracy[(epoch + 1) // every - 1]))
+    assert projection is not None and forecast is not None
+    return projection, forecast, schedule
+
+
+def test_expected_total_follows_the_predicted_stop_not_the_bound() -> None:
+    projection, forecast, schedule = _run(16)
+    expected = expected_total(projection, forecast, schedule)
+    assert expected is not None
+    true_stop = 28  # epochs: evaluation 28, one per epoch
+    assert abs(expected.stop_epoch - true_stop) / true_stop < 0.25
+    assert expected.low_j <= 100.0 * true_stop <= expected.high_j
+    assert expected.total_j < 0.3 * expected.bound_j  # the bound is 200 epochs
+    assert expected.low_j >= projection.measured_j
+
+
+def test_evaluations_every_n_epochs_map_to_epochs() -> None:
+    projection, forecast, schedule = _run(16, every=2)
+    expected = expected_total(projection, forecast, schedule)
+    assert expected is not None and forecast.epochs is not None
+    assert expected.stop_epoch == 2 * forecast.epochs
+
+
+def test_no_answer_and_a_stopped_run() -> None:
+    projection, forecast, schedule = _run(2)
+    assert forecast.epochs is None and expected_total(projection, forecast, schedule) is None
+    step = StepProjector()
+    stop = StopForecaster("max", stopping_threshold=0.5)
+    for value in (0.1, 0.6):
+        p = step.update(100.0, 1.0, total_epochs=10)
+        f = stop.update(value)
+    done = expected_total(p, f, EvalSchedule())
+    assert done is not None and done.total_j == done.low_j == done.high_j == p.measured_j == 200.0
+    assert done.stop_epoch == 2.0
