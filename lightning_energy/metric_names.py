@@ -23,6 +23,11 @@ STABLE: Final = "energy/stable"
 PRE_KWH: Final = "energy/pre_kwh"
 CO2_KG: Final = "energy/co2_kg"
 PROJECTED_CO2_KG: Final = "energy/projected_co2_kg"
+# with an EarlyStopping callback: the expected total (stop forecast) beside the max_epochs bound
+EXPECTED_KWH: Final = "energy/expected_kwh"
+EXPECTED_LOW_KWH: Final = "energy/expected_low_kwh"
+EXPECTED_HIGH_KWH: Final = "energy/expected_high_kwh"
+EXPECTED_STOP_EPOCH: Final = "energy/expected_stop_epoch"
 
 #: the measured energy of one component category (``gpu``, ``cpu``, ``ram``, ``other``)
 CATEGORY_KWH: Final = {"gpu": GPU_KWH, "cpu": CPU_KWH, "ram": RAM_KWH, "other": OTHER_KWH}
@@ -42,4 +47,8 @@ ALL: Final = (
     PRE_KWH,
     CO2_KG,
     PROJECTED_CO2_KG,
+    EXPECTED_KWH,
+    EXPECTED_LOW_KWH,
+    EXPECTED_HIGH_KWH,
+    EXPECTED_STOP_EPOCH,
 )

@@ -535,8 +535,8 @@ def _expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
 def _expected_metrics(point: ExpectedPoint) -> dict[str, float]:
     """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
     return {
-        "energy/expected_kwh": joules_to_kwh(point.total_j),
-        "energy/expected_low_kwh": joules_to_kwh(point.low_j),
-        "energy/expected_high_kwh": joules_to_kwh(point.high_j),
-        "energy/expected_stop_epoch": point.stop_epoch,
+        M.EXPECTED_KWH: joules_to_kwh(point.total_j),
+        M.EXPECTED_LOW_KWH: joules_to_kwh(point.low_j),
+        M.EXPECTED_HIGH_KWH: joules_to_kwh(point.high_j),
+        M.EXPECTED_STOP_EPOCH: point.stop_epoch,
     }
