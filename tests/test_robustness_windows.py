@@ -1,4 +1,4 @@
-"""Issue 24 items 2 and 5 (the other window items are still open), through a real Trainer and the pure
+"""Issue 24 items 2, 5 and 10 (the other window items are still open), through a real Trainer and the pure
 window series: the meter charges joules for the work done
 (10 J per training batch, 10 J per validation batch unless said otherwise), so every epoch, window and
 projection has an exact right answer."""
@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from lightning_energy import EnergyCallback
 from lightning_energy.budget import Budget
+from lightning_energy.run import EnergyRun
 from lightning_energy.windows import WindowSeries
 
 
@@ -141,3 +142,31 @@ def test_numpy_integers_are_accepted_as_window_batches(tmp_path: Path) -> None:
     for bad in (2.5, True, -1, "2", np.float64(2.0)):
         with pytest.raises((TypeError, ValueError), match="window_batches"):
             EnergyCallback(window_batches=bad)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------- item 10
+def test_fit_again_on_a_finished_trainer_keeps_the_complete_report(tmp_path: Path) -> None:
+    meter = WorkMeter()
+    callback = EnergyCallback(meter=meter, history_path=False)
+    trainer = _trainer(tmp_path, callback, max_epochs=2)
+    model = WorkModel(meter)
+    trainer.fit(model)
+    before = (tmp_path / "energy_report.json").read_text()
+    assert _report(tmp_path)["status"] == "complete"
+    trainer.fit(model)  # trains nothing: max_epochs reached
+    assert (tmp_path / "energy_report.json").read_text() == before
+
+
+def test_an_empty_run_never_replaces_an_existing_report(tmp_path: Path) -> None:
+    (tmp_path / "energy_report.json").write_text("{}")
+    problem = EnergyRun().write_report(
+        tmp_path, "partial", world_size=1, num_nodes=1, components={}, hardware={}, versions={}
+    )
+    assert problem is not None and "trained nothing" in problem
+    assert (tmp_path / "energy_report.json").read_text() == "{}"
+    assert (
+        EnergyRun().write_report(
+            tmp_path / "new", "partial", world_size=1, num_nodes=1, components={}, hardware={}, versions={}
+        )
+        is None
+    )  # no report yet: one is written
