@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -48,7 +49,9 @@ def check_callback_flags(estimate: Any, report: Any, history_path: Any, window_b
             f"got {history_path!r}"
         )
     if window_batches is not None and (
-        isinstance(window_batches, bool) or not isinstance(window_batches, int) or window_batches < 0
+        isinstance(window_batches, bool)
+        or not isinstance(window_batches, numbers.Integral)
+        or window_batches < 0
     ):
         raise ValueError(
             f"window_batches must be a whole number of batches >= 0 or None, got {window_batches!r}"

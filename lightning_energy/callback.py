@@ -70,7 +70,7 @@ class EnergyCallback(pl.Callback):
         self.history_path: str | Path | bool | None = None if history_path is True else history_path
         self.report = report
         self.refresh_s = finite_number("refresh_s", refresh_s, minimum=0.0, what="a number of seconds")
-        self.window_batches = window_batches
+        self.window_batches = None if window_batches is None else int(window_batches)  # numpy ints too
         self.projector = projector
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._meter = MeterSession.closed("the callback has not been set up by a Trainer yet", self._warn)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from lightning_energy import metric_names as M
@@ -379,8 +380,12 @@ class EnergyRun:
     def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
         """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
         the warning to show when they were not written, else ``None``."""
-        from lightning_energy.report import write_report
+        from lightning_energy.report import REPORT_FILENAME, write_report
 
+        existing = Path(directory) / REPORT_FILENAME
+        if not self.ledger.records and not self.windows and status != "failed" and existing.exists():
+            # a fit that trained nothing (fit() again on a finished Trainer) must not replace a real report
+            return f"this fit trained nothing: the energy report {existing} was left as it was"
         try:
             write_report(directory, self.report(status, **facts))
         except (OSError, EnergyError, ValueError, TypeError) as exc:

@@ -76,7 +76,7 @@ class WindowSeries:
             return None
         work = batches / unit
         if budget.total_batches is not None:
-            total_units = max(budget.total_batches / unit, self.projector.epochs_seen + work)
+            total_units = max(budget.total_batches / unit, self.projector.work_seen + work)
             kwargs: dict[str, Any] = {"total_epochs": whole_units(total_units), "work": work}
         elif budget.total_seconds is not None:
             kwargs = {"total_seconds": budget.total_seconds, "work": work}

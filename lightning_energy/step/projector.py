@@ -167,6 +167,11 @@ class StepProjector:
         """Units seen so far (measured or skipped)."""
         return self._history.units_seen
 
+    @property
+    def work_seen(self) -> float:
+        """Work seen so far in units (a partial unit counts as its share), measured or skipped."""
+        return self._history.work_seen
+
     def update(
         self,
         energy_j: float,
