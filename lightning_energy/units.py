@@ -38,13 +38,31 @@ def milliwatts_to_watts(power_mw: float) -> float:
     return power_mw * MILLI
 
 
-def energy_unit(max_j: float) -> tuple[str, float]:
-    """A readable unit for energies up to ``max_j``: ``("kWh", 3.6e6)``, ``("Wh", 3600)``, ``("J", 1)``..."""
-    magnitude = abs(max_j) if math.isfinite(max_j) else 0.0
-    for unit, scale in _ENERGY_UNITS:
+def _readable_unit(value: float, units: tuple[tuple[str, float], ...]) -> tuple[str, float]:
+    """The largest of ``units`` (largest first) that ``value`` reaches; else the smallest."""
+    magnitude = abs(value) if math.isfinite(value) else 0.0
+    for unit, scale in units:
         if magnitude >= scale:
             return unit, scale
-    return "J", 1.0
+    return units[-1]
+
+
+def _format(value: float, units: tuple[tuple[str, float], ...], unit: str | None, digits: int) -> str:
+    """``value`` in ``unit`` (or the readable one) with ``digits`` significant figures and the unit."""
+    if not math.isfinite(value):
+        return "n/a"
+    if unit is None:
+        unit, scale = _readable_unit(value, units)
+    else:
+        scale = dict(units).get(unit, 0.0)
+        if scale == 0.0:
+            raise ValueError(f"unit must be one of {', '.join(u for u, _ in units)}, got {unit!r}")
+    return f"{sig(value / scale, digits)} {unit}"
+
+
+def energy_unit(max_j: float) -> tuple[str, float]:
+    """A readable unit for energies up to ``max_j``: ``("kWh", 3.6e6)``, ``("Wh", 3600)``, ``("J", 1)``..."""
+    return _readable_unit(max_j, _ENERGY_UNITS)
 
 
 def sig(value: float, digits: int = 3) -> str:
@@ -62,34 +80,14 @@ def sig(value: float, digits: int = 3) -> str:
 
 def format_energy(energy_j: float, unit: str | None = None, digits: int = 3) -> str:
     """``energy_j`` as a readable figure with its unit, e.g. ``"742 Wh"`` or ``"1.23 kWh"``."""
-    if not math.isfinite(energy_j):
-        return "n/a"
-    if unit is None:
-        unit, scale = energy_unit(energy_j)
-    else:
-        scale = dict(_ENERGY_UNITS).get(unit, 0.0)
-        if scale == 0.0:
-            raise ValueError(f"unit must be one of MWh, kWh, Wh, J, got {unit!r}")
-    return f"{sig(energy_j / scale, digits)} {unit}"
+    return _format(energy_j, _ENERGY_UNITS, unit, digits)
 
 
 def mass_unit(max_kg: float) -> tuple[str, float]:
     """A readable unit for masses up to ``max_kg``: ``("kg", 1)``, ``("g", 1e-3)``, ``("mg", 1e-6)``..."""
-    magnitude = abs(max_kg) if math.isfinite(max_kg) else 0.0
-    for unit, scale in _MASS_UNITS:
-        if magnitude >= scale:
-            return unit, scale
-    return _MASS_UNITS[-1]
+    return _readable_unit(max_kg, _MASS_UNITS)
 
 
 def format_mass(mass_kg: float, unit: str | None = None, digits: int = 3) -> str:
     """``mass_kg`` (e.g. CO2e) as a readable figure with its unit: ``"81.3 mg"``, ``"1.25 kg"``."""
-    if not math.isfinite(mass_kg):
-        return "n/a"
-    if unit is None:
-        unit, scale = mass_unit(mass_kg)
-    else:
-        scale = dict(_MASS_UNITS).get(unit, 0.0)
-        if scale == 0.0:
-            raise ValueError(f"unit must be one of t, kg, g, mg, got {unit!r}")
-    return f"{sig(mass_kg / scale, digits)} {unit}"
+    return _format(mass_kg, _MASS_UNITS, unit, digits)
