@@ -124,7 +124,7 @@ class EnergyCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         now = time.monotonic()
-        due = self._metering.batch_end(now, self.run.window_batches)
+        due = self._metering.batch_end(now, self.run.window_batches, self.run.budget.batches_per_epoch)
         if due is Due.WINDOW:
             self._close_window(trainer, pl_module, now)
         elif due is Due.REFRESH:

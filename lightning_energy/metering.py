@@ -198,11 +198,14 @@ class Metering:
         local_j = energy_between(start, end)
         return None if local_j is None else local_j * self.rank_ratio
 
-    def batch_end(self, now: float, unit: int | None) -> Due:
-        """Count one training batch; say whether a window closes or the bar refreshes now."""
+    def batch_end(self, now: float, unit: int | None, epoch_batches: int | None = None) -> Due:
+        """Count one training batch; say whether a window closes or the bar refreshes now. The epoch's
+        last batch (``epoch_batches``, when known) closes none: the epoch's last window closes at its end,
+        so that the epoch-end validation lands in it."""
         self.batches += 1
         self.window_batches_run += 1
-        if unit and self.windows_on and self.window_batches_run >= unit:
+        last_batch = epoch_batches is not None and self.batches >= epoch_batches
+        if unit and self.windows_on and self.window_batches_run >= unit and not last_batch:
             budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
             if self.window_cost_s <= budget_s:
                 return Due.WINDOW

@@ -174,6 +174,21 @@ def test_the_last_window_closes_at_the_epoch_end() -> None:
     assert m.window_batches_run == 0 and m.window.reading.missing
 
 
+def test_the_epochs_last_batch_leaves_its_window_to_the_epoch_end() -> None:
+    # #24 item 1: a window that divides the epoch would close at the last batch, before the epoch-end
+    # validation, and the validation energy would land in no window
+    m = metering()
+    m.start_epoch(0, reading(0.0, 0.0))
+    assert m.batch_end(0.1, unit=2, epoch_batches=4) is not Due.WINDOW
+    assert m.batch_end(0.2, unit=2, epoch_batches=4) is Due.WINDOW
+    m.close_window(0, reading(0.2, 20.0))
+    assert m.batch_end(0.3, unit=2, epoch_batches=4) is not Due.WINDOW
+    assert m.batch_end(0.4, unit=2, epoch_batches=4) is not Due.WINDOW  # the epoch's last batch
+    end = reading(1.0, 60.0)  # 2 x 10 J train + 2 x 10 J validation after the last close
+    last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=2)
+    assert last is not None and (last.batches, last.energy_j) == (2, 40.0)
+
+
 def test_a_missing_epoch_still_closes_its_last_window() -> None:
     """The bug fixed here: a missing epoch returned before its last window was closed."""
     m = metering(world_size=2)

@@ -109,6 +109,20 @@ def _window_projections(report: dict[str, Any]) -> list[float]:
 
 
 # ------------------------------------------------------------------------------------------ item 2
+# ------------------------------------------------------------------------------------------ item 1
+@pytest.mark.parametrize("window_batches", [2, 4, None])  # None: the default, 1 batch for a 4-batch epoch
+def test_windows_cover_the_whole_epoch_when_the_window_divides_it(
+    tmp_path: Path, window_batches: int | None
+) -> None:
+    meter = WorkMeter()
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=window_batches)
+    _trainer(tmp_path, callback, max_epochs=1).fit(WorkModel(meter))
+    report = _report(tmp_path)
+    assert report["epochs"][0]["energy_j"] == pytest.approx(60.0)  # 4 x 10 J train + 2 x 10 J val
+    assert sum(w["energy_j"] for w in report["windows"]) == pytest.approx(60.0)  # the validation too
+    assert sum(w["steps"] for w in report["windows"]) == 4
+
+
 def test_a_window_larger_than_the_epoch_projects_the_truth(tmp_path: Path) -> None:
     meter = WorkMeter()
     callback = EnergyCallback(meter=meter, history_path=False, window_batches=8)
