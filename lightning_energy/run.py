@@ -302,13 +302,25 @@ class EnergyRun:
             return (
                 f"STEP declared stable energy after epoch {declared.epoch}: projected "
                 f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
-                f"{format_energy(declared.high_j)}]"
+                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}"
             )
         last = self.last_projection
         if last is None:
             reason = self.budget.unknown_reason() or "no epoch was measured"
             return f"STEP: no projection ({reason})"
         return f"STEP: {last.reason or 'not stable'}"
+
+    def _upper_bound_note(self) -> str:
+        """Says the projection is an upper bound when the run ended (or may end) before its budget."""
+        total = self.budget.total_epochs
+        if total is None or not self.history:
+            return ""
+        trained = self.history[-1].epoch + 1
+        if trained < total:
+            return f" (an upper bound: the run stopped after {trained} of {total:g} epochs)"
+        if self.expected:
+            return f" (an upper bound for max_epochs={total:g}: EarlyStopping may stop earlier)"
+        return ""
 
     def status(self, failed: bool = False) -> str:
         if failed:
