@@ -46,6 +46,9 @@ STATE_VERSION = 2
 BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
 
 
+_LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
+
+
 def bar_unit(expected_total_j: float) -> tuple[str, float]:
     """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
     for unit, scale in BAR_UNITS:
@@ -96,6 +99,12 @@ class EnergyRun:
         """The run's plan (known once the data is set up) and the configured window size, if any."""
         self.budget = budget
         self.window_series.plan(budget, window_batches)
+        if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
+            # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
+            self.warn(
+                f"max_epochs is {_LIGHTNING_DEFAULT_MAX_EPOCHS}, Lightning's default when max_epochs is not "
+                "set: the projection is to that many epochs; set max_epochs to your real budget"
+            )
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
@@ -302,13 +311,25 @@ class EnergyRun:
             return (
                 f"STEP declared stable energy after epoch {declared.epoch}: projected "
                 f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
-                f"{format_energy(declared.high_j)}]"
+                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}"
             )
         last = self.last_projection
         if last is None:
             reason = self.budget.unknown_reason() or "no epoch was measured"
             return f"STEP: no projection ({reason})"
         return f"STEP: {last.reason or 'not stable'}"
+
+    def _upper_bound_note(self) -> str:
+        """Says the projection is an upper bound when the run ended (or may end) before its budget."""
+        total = self.budget.total_epochs
+        if total is None or not self.history:
+            return ""
+        trained = self.history[-1].epoch + 1
+        if trained < total:
+            return f" (an upper bound: the run stopped after {trained} of {total:g} epochs)"
+        if self.expected:
+            return f" (an upper bound for max_epochs={total:g}: EarlyStopping may stop earlier)"
+        return ""
 
     def status(self, failed: bool = False) -> str:
         if failed:

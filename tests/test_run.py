@@ -179,3 +179,19 @@ def test_warnings_are_kept_once() -> None:
 def test_component_labels_by_category() -> None:
     labels = component_labels({"gpu0": "measured", "gpu1": "sampled", "cpu": "estimated"})
     assert labels == {"gpu": "mixed", "cpu": "estimated"}
+
+
+def test_stability_line_of_an_early_stopped_run_says_upper_bound() -> None:
+    run = _run(Budget(max_epochs=20))
+    for epoch in range(12):
+        run.finish_epoch(_epoch(epoch))
+    assert run.history and run.history[-1].stable  # a flat run is declared stable
+    line = run.stability_line()
+    assert "upper bound" in line and "12 of 20 epochs" in line
+
+
+def test_lightnings_default_max_epochs_is_named_once_in_the_warnings() -> None:
+    run = _run(Budget(max_epochs=1000))
+    run.set_budget(Budget(max_epochs=1000, batches_per_epoch=4))  # the callback sets it twice
+    assert sum("Lightning's default" in w for w in run.warnings) == 1
+    assert not any("Lightning's default" in w for w in _run(Budget(max_epochs=20)).warnings)
