@@ -14,7 +14,6 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel, RandomIterableDataset
-from lightning.pytorch.loggers import Logger
 from torch.utils.data import DataLoader
 
 from lightning_energy import EnergyCallback
@@ -60,26 +59,6 @@ class IterableWorkModel(WorkModel):
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(RandomIterableDataset(32, 16), batch_size=2)
-
-
-class ListLogger(Logger):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[int | None, dict[str, float]]] = []
-
-    @property
-    def name(self) -> str:
-        return "list"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        self.rows.append((step, dict(metrics)))
 
 
 def _trainer(tmp_path: Path, callback: EnergyCallback, **kwargs: Any) -> pl.Trainer:
