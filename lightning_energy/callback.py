@@ -1,9 +1,8 @@
 """``EnergyCallback``: measure, project and report the energy of a Lightning training run.
 
 Glue only: the hooks read the meter (after synchronising the device), sum each epoch over ranks once and
-feed the pure :class:`~lightning_energy.metering.Metering` (boundaries, windows, rank scaling, the bar's
-schedule) and :class:`~lightning_energy.run.EnergyRun` (ledger, STEP, PRE, report); metrics: docs/callback.md.
-An epoch spans ``on_train_epoch_start`` to ``on_train_epoch_end`` (its validation, not the sanity check).
+feed the pure :class:`~lightning_energy.metering.Metering` and :class:`~lightning_energy.run.EnergyRun`
+(metrics: docs/callback.md). An epoch: ``on_train_epoch_start`` to ``on_train_epoch_end``, its validation too.
 """
 
 from __future__ import annotations
@@ -103,7 +102,7 @@ class EnergyCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)  # batches known only now
-        self.run.stop = trainer_info.stop_tracker(trainer)  # EarlyStopping: forecast the stop
+        trainer_info.start_forecasts(trainer, self.run, self.projector)  # EarlyStopping; the LR schedule
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
@@ -133,6 +132,7 @@ class EnergyCallback(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch, metering = trainer.current_epoch, self._metering
         end = self._boundary_read(trainer, "epoch_end")
+        trainer_info.feed_stop_forecast(trainer, self.run.stop, train_epoch_end=True)
         summed = self._sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective: all ranks
         record = metering.epoch_record(epoch, end, summed)
         self._add_window(trainer, metering.finish_epoch(record, end, self.run.window_batches))

@@ -34,7 +34,7 @@ from lightning_energy.report_model import (
 )
 from lightning_energy.step import Projection, StepProjector
 from lightning_energy.step.expected import ExpectedTotal
-from lightning_energy.step.stop_tracker import StopTracker
+from lightning_energy.step.stop_tracker import SavedStop, StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries, whole_units
 
@@ -92,6 +92,7 @@ class EnergyRun:
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
         self.window_series = WindowSeries(self.projector.confidence)
         self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
+        self.saved_stop: SavedStop | None = None  # a resumed run's stop forecast, until set_stop replays it
         self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
 
     # ------------------------------------------------------------------------------------------- inputs
@@ -136,6 +137,12 @@ class EnergyRun:
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
         return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
+
+    def set_stop(self, stop: StopTracker | None) -> None:
+        """The fit's stop forecast (``None``: no EarlyStopping); a resumed run's saved one is replayed."""
+        self.stop, saved, self.saved_stop = stop, self.saved_stop, None
+        if stop is not None and saved is not None and (note := stop.load_state_dict(saved)):
+            self.warn(note)
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
@@ -425,6 +432,7 @@ class EnergyRun:
             "warnings": list(self.warnings),
             "started_at": self.started_at,
             "unit": None if self.unit is None else list(self.unit),
+            "stop": None if self.stop is None else self.stop.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -432,6 +440,7 @@ class EnergyRun:
         :class:`RunStateError` and leave this run unchanged."""
         try:
             loaded = _load_state(state)
+            saved_stop = StopTracker.check_state(state.get("stop"))
         except RunStateError:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
@@ -441,6 +450,7 @@ class EnergyRun:
         self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+        self.saved_stop = saved_stop
 
 
 def _pre_problem(pre: PreSummary) -> str | None:

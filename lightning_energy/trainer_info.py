@@ -5,15 +5,20 @@ from __future__ import annotations
 import math
 import platform
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import BackboneFinetuning, EarlyStopping, Timer
+from lightning.pytorch.callbacks import BackboneFinetuning, EarlyStopping, StochasticWeightAveraging, Timer
+from lightning.pytorch.trainer.states import TrainerFn
 
 from lightning_energy.budget import Budget
 from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
+from lightning_energy.step.params import StepParams
 from lightning_energy.step.projector import StepProjector
 from lightning_energy.step.stop_tracker import StopSettings, StopTracker
+
+if TYPE_CHECKING:
+    from lightning_energy.run import EnergyRun
 
 
 def _finite_positive(value: Any) -> bool:
@@ -100,11 +105,24 @@ def early_stopping(trainer: pl.Trainer) -> EarlyStopping | None:
     return None
 
 
+def checks_at_train_epoch_end(trainer: pl.Trainer, es: EarlyStopping) -> bool:
+    """Whether ``es`` checks its metric at the end of each training epoch rather than after validation.
+
+    Lightning keeps ``check_on_train_epoch_end`` in a private attribute, resolved in ``EarlyStopping.setup``
+    (``None`` before: then the rule Lightning applies, validation once per epoch, is applied here).
+    """
+    flag = getattr(es, "_check_on_train_epoch_end", None)
+    if isinstance(flag, bool):
+        return flag
+    return bool(trainer.val_check_interval == 1.0 and trainer.check_val_every_n_epoch == 1)
+
+
 def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
     """The stop forecast of an ``EarlyStopping`` run (``None`` without one, or with settings it cannot use).
 
     Reads the callback's public settings; ``min_delta`` is stored negated for ``mode="min"``. Evaluations
-    are mapped to epochs with ``check_val_every_n_epoch`` / ``val_check_interval``.
+    are mapped to epochs with ``check_val_every_n_epoch`` / ``val_check_interval``, or one per epoch when
+    the callback checks at the end of each training epoch.
     """
     es = early_stopping(trainer)
     if es is None:
@@ -112,6 +130,7 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
     interval = trainer.val_check_interval
     every = trainer.check_val_every_n_epoch
     try:
+        at_epoch_end = checks_at_train_epoch_end(trainer, es)
         settings = StopSettings(
             monitor=str(es.monitor),
             mode=str(es.mode),
@@ -119,11 +138,13 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
             min_delta=abs(float(es.min_delta)),
             stopping_threshold=es.stopping_threshold,
             divergence_threshold=es.divergence_threshold,
+            at_train_epoch_end=at_epoch_end,
         )
         schedule = EvalSchedule(
             check_val_every_n_epoch=None if every is None else int(every),
             val_check_interval=float(interval) if isinstance(interval, float) else int(interval),
             batches_per_epoch=batches_per_epoch(trainer),
+            check_on_train_epoch_end=at_epoch_end,
         )
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
         return StopTracker(settings, schedule, max_epochs)
@@ -131,21 +152,83 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
         return None
 
 
-def announced_changes(trainer: pl.Trainer) -> tuple[KnownChange, ...]:
-    """Regime changes the Trainer announces: ``BackboneFinetuning`` and dataloader reloads."""
+def _swa_epoch_start(trainer: pl.Trainer) -> int | float | None:
+    """``StochasticWeightAveraging``'s start (1-based int, or a fraction of ``max_epochs`` before its
+    ``on_fit_start``); Lightning keeps it in a private attribute: ``None`` when it cannot be read."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, StochasticWeightAveraging):
+            start = getattr(callback, "_swa_epoch_start", None)
+            if isinstance(start, int | float) and not isinstance(start, bool):
+                return start
+    return None
+
+
+def announced_changes(trainer: pl.Trainer, min_period: int | None = None) -> tuple[KnownChange, ...]:
+    """Regime changes the Trainer announces: ``BackboneFinetuning``, ``StochasticWeightAveraging``'s start
+    and dataloader reloads (a setting that cannot be read announces nothing; the others still count).
+
+    A periodic change (``reload_dataloaders_every_n_epochs``) more often than every ``min_period`` epochs
+    (default: the epochs STEP needs to declare a level, ``StepParams.min_units``) is the run's rhythm, not
+    a change of regime: it announces nothing (else the projection could never be declared stable).
+    """
+    period = StepParams().min_units if min_period is None else min_period
     unfreeze = None
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         if isinstance(callback, BackboneFinetuning):
-            unfreeze = int(callback.unfreeze_backbone_at_epoch)
+            unfreeze = callback.unfreeze_backbone_at_epoch
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
-    try:
-        return known_changes(
-            unfreeze_backbone_at_epoch=unfreeze,
-            max_epochs=max_epochs,
-            reload_dataloaders_every_n_epochs=int(getattr(trainer, "reload_dataloaders_every_n_epochs", 0)),
-        )
-    except (TypeError, ValueError):
-        return ()
+    settings: tuple[dict[str, Any], ...] = (
+        {"unfreeze_backbone_at_epoch": unfreeze},
+        {"swa_epoch_start": _swa_epoch_start(trainer)},
+        {
+            "reload_dataloaders_every_n_epochs": _periodic(
+                getattr(trainer, "reload_dataloaders_every_n_epochs", 0), period
+            )
+        },
+    )
+    return _changes(settings, max_epochs)
+
+
+def _changes(settings: tuple[dict[str, Any], ...], max_epochs: int | None) -> tuple[KnownChange, ...]:
+    out: set[KnownChange] = set()
+    for setting in settings:
+        try:
+            out.update(known_changes(max_epochs=max_epochs, **setting))
+        except (TypeError, ValueError):  # an unusual setting announces nothing
+            continue
+    return tuple(sorted(out))
+
+
+def _periodic(period: Any, min_period: int) -> Any:
+    """A period shorter than ``min_period`` announces nothing (0); others pass on (validated later)."""
+    return (
+        0 if isinstance(period, int) and not isinstance(period, bool) and 0 < period < min_period else period
+    )
+
+
+def lr_schedule_changes(trainer: pl.Trainer, min_period: int) -> tuple[KnownChange, ...]:
+    """The epochs at which an epoch-interval ``StepLR`` / ``MultiStepLR`` changes the learning rate.
+
+    Read from ``trainer.lr_scheduler_configs`` (set up once the strategy is, i.e. from ``on_fit_start``):
+    Lightning steps an ``interval="epoch"`` scheduler after every ``frequency``-th epoch, so scheduler step
+    ``m`` starts at 0-based epoch ``m x frequency``. A ``StepLR`` stepping more often than every
+    ``min_period`` epochs is a decay, not a change of regime, and announces nothing (see
+    :func:`announced_changes`); so do other schedulers.
+    """
+    from torch.optim.lr_scheduler import MultiStepLR, StepLR
+
+    max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+    settings: list[dict[str, Any]] = []
+    for config in getattr(trainer, "lr_scheduler_configs", None) or ():
+        frequency = getattr(config, "frequency", None)
+        if getattr(config, "interval", None) != "epoch" or not isinstance(frequency, int) or frequency < 1:
+            continue
+        scheduler = getattr(config, "scheduler", None)
+        if isinstance(scheduler, MultiStepLR):
+            settings.append({"lr_milestones": [int(m) * frequency for m in scheduler.milestones]})
+        elif isinstance(scheduler, StepLR) and int(scheduler.step_size) * frequency >= min_period:
+            settings.append({"lr_step_size": int(scheduler.step_size) * frequency})
+    return _changes(tuple(settings), max_epochs)
 
 
 def step_projector(trainer: pl.Trainer, template: StepProjector | None) -> StepProjector:
@@ -157,9 +240,23 @@ def step_projector(trainer: pl.Trainer, template: StepProjector | None) -> StepP
     )
 
 
-def feed_stop_forecast(trainer: pl.Trainer, stop: StopTracker | None) -> None:
-    """After a validation (not the sanity check): give the monitored metric to the stop forecast."""
-    if stop is None or trainer.sanity_checking:
+def start_forecasts(trainer: pl.Trainer, run: EnergyRun, template: StepProjector | None) -> None:
+    """At ``on_train_start`` (the optimizers and the data are set up): the run's stop forecast when the
+    Trainer has ``EarlyStopping`` (a resumed run's saved one replayed into it), and the LR schedule's change
+    points for the default projector (a user's projector keeps its own settings)."""
+    run.set_stop(stop_tracker(trainer))
+    if template is None:
+        run.projector.announce(lr_schedule_changes(trainer, run.projector.params.min_units))
+
+
+def feed_stop_forecast(
+    trainer: pl.Trainer, stop: StopTracker | None, *, train_epoch_end: bool = False
+) -> None:
+    """Give the monitored metric to the stop forecast where ``EarlyStopping`` checks it: after a validation
+    (not the sanity check), or at the end of a training epoch (``train_epoch_end``) when it checks there."""
+    if stop is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+        return
+    if stop.settings.at_train_epoch_end != train_epoch_end:
         return
     value = trainer.callback_metrics.get(stop.settings.monitor)
     if value is not None:

@@ -151,6 +151,15 @@ class StepProjector:
             twin.set_prior(self._prior_j, self._prior_rel_sigma)
         return twin
 
+    def announce(self, known_changes: Iterable[KnownChange]) -> None:
+        """Add change points the Trainer announces later (e.g. the LR schedule, known once the optimizers
+        are set up); they count from the next projection on."""
+        changes = tuple(known_changes)
+        for change in changes:
+            if not isinstance(change, KnownChange):
+                raise TypeError(f"known_changes must hold KnownChange items, got {change!r}")
+        self.known_changes = tuple(sorted(set(self.known_changes) | set(changes)))
+
     def _reset(self) -> None:
         self._history = History(self.params.history)
         self._was_stable = False  # hysteresis: once stable, one departing unit does not end stability

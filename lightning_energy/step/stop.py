@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -166,11 +167,29 @@ class StopForecaster:
 
     def update(self, value: float) -> StopForecast:
         """Add one evaluation of the monitored metric and forecast the stop."""
+        self._add(value)
+        return self._forecast()
+
+    def replay(self, values: Iterable[float]) -> StopForecast | None:
+        """Feed ``values`` (a resumed run's evaluations, oldest first) and forecast once, after the last.
+
+        The same forecast as :meth:`update` on the last value; ``None`` when ``values`` is empty. A value
+        after the rule has fired raises ``ValueError`` (no evaluation follows a stop).
+        """
+        fed = 0
+        for value in values:
+            self._add(value)
+            fed += 1
+        return self._forecast() if fed else None
+
+    def _add(self, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise TypeError(f"value must be a number, got {value!r}")
         self._state = advance(self.rule, self._state, float(value))
         if math.isfinite(float(value)):
             self._z.append(self.rule.sign * float(value))
+
+    def _forecast(self) -> StopForecast:
         if self._state.stopped:
             n = self._state.evaluations
             return StopForecast(n, n, n, n, True, f"stopped at evaluation {n}: {self._state.why}")

@@ -4,21 +4,36 @@
 takes each value of the monitored metric, :meth:`StopTracker.expected` turns STEP's projection to the
 ``max_epochs`` bound into the expected total (:func:`~lightning_energy.step.expected.expected_total`). A
 failure of the forecast never stops training: it is kept as :attr:`StopTracker.problem`.
+
+Its state (:meth:`StopTracker.state_dict`) is the monitored metric's name and every value fed so far: a
+resumed run replays them (:meth:`StopTracker.load_state_dict`), so the forecast goes on where it was, under
+the ``EarlyStopping`` settings of the resumed Trainer. :meth:`StopTracker.check_state` validates a saved
+state before anything is changed.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from lightning_energy.step.expected import ExpectedTotal, expected_total
 from lightning_energy.step.hints import EvalSchedule
 from lightning_energy.step.projector import Projection
 from lightning_energy.step.stop import StopForecast, StopForecaster
 
+STATE_VERSION = 1
+MAX_SAVED_VALUES = 1_000_000  # a saved state with more evaluations than this is damaged
+
 
 @dataclass(frozen=True)
 class StopSettings:
-    """An ``EarlyStopping`` callback's settings, as plain values (``min_delta`` >= 0)."""
+    """An ``EarlyStopping`` callback's settings, as plain values (``min_delta`` >= 0).
+
+    ``at_train_epoch_end``: the callback checks the metric at the end of every training epoch (Lightning's
+    ``check_on_train_epoch_end``, resolved), not after each validation.
+    """
 
     monitor: str
     mode: str = "min"
@@ -26,6 +41,15 @@ class StopSettings:
     min_delta: float = 0.0
     stopping_threshold: float | None = None
     divergence_threshold: float | None = None
+    at_train_epoch_end: bool = False
+
+
+@dataclass(frozen=True)
+class SavedStop:
+    """A validated saved state: the monitored metric and its values, oldest first (NaN: not finite)."""
+
+    monitor: str
+    values: tuple[float, ...]
 
 
 class StopTracker:
@@ -45,13 +69,16 @@ class StopTracker:
         )
         self.forecast: StopForecast | None = None
         self.problem: str | None = None
+        self.values: list[float] = []
 
     def evaluate(self, value: float) -> StopForecast | None:
         """One evaluation of the monitored metric; the forecast, or ``None`` once the forecast failed."""
         if self.problem is not None or (self.forecast is not None and self.forecast.stopped):
             return self.forecast
         try:
-            self.forecast = self.forecaster.update(float(value))
+            value = float(value)
+            self.forecast = self.forecaster.update(value)
+            self.values.append(value)
         except (TypeError, ValueError) as exc:
             self.problem = f"stop forecast failed: {exc}"
         return self.forecast
@@ -61,3 +88,84 @@ class StopTracker:
         if self.forecast is None or self.problem is not None:
             return None
         return expected_total(projection, self.forecast, self.schedule)
+
+    # ----------------------------------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain state: the monitored metric and every value fed (a non-finite one is stored as ``None``)."""
+        return {
+            "version": STATE_VERSION,
+            "monitor": self.settings.monitor,
+            "values": [v if math.isfinite(v) else None for v in self.values],
+        }
+
+    @staticmethod
+    def check_state(state: object) -> SavedStop | None:
+        """The validated saved state (``None``: none); else ``ValueError`` or ``TypeError`` saying why."""
+        if state is None:
+            return None
+        if not isinstance(state, Mapping):
+            raise TypeError(f"the saved stop forecast is a {type(state).__name__}, not a mapping")
+        version = state.get("version")
+        if isinstance(version, bool) or version != STATE_VERSION:
+            raise ValueError(
+                f"the saved stop forecast has version {version!r}; this release reads {STATE_VERSION}"
+            )
+        monitor = state.get("monitor")
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(f"the saved stop forecast's monitor must be a non-empty str, got {monitor!r}")
+        raw = state.get("values")
+        if not isinstance(raw, list | tuple):
+            raise TypeError(f"the saved stop forecast's values must be a list, got {type(raw).__name__}")
+        if len(raw) > MAX_SAVED_VALUES:
+            raise ValueError(f"the saved stop forecast holds {len(raw)} values (at most {MAX_SAVED_VALUES})")
+        values = []
+        for i, v in enumerate(raw):
+            if v is None:
+                values.append(math.nan)
+            elif isinstance(v, bool) or not isinstance(v, int | float):
+                raise TypeError(f"the saved stop forecast's value {i} must be a number or None, got {v!r}")
+            elif not math.isfinite(v):
+                raise ValueError(f"the saved stop forecast's value {i} is {v!r} (a non-finite one is None)")
+            else:
+                values.append(float(v))
+        if any(math.isnan(v) for v in values[:-1]):
+            raise ValueError(
+                "the saved stop forecast has a non-finite value before its last (the run stopped)"
+            )
+        return SavedStop(monitor, tuple(values))
+
+    def load_state_dict(self, saved: SavedStop) -> str | None:
+        """Replay a saved state (from :meth:`check_state`) into this fresh tracker: the forecast goes on.
+
+        Returns a one-line note when the state was not used (another monitored metric, or values this
+        tracker's rule cannot take), else ``None``; this tracker then starts afresh.
+        """
+        if self.values or self.forecast is not None:
+            raise ValueError("load_state_dict needs a tracker that has seen nothing")
+        if saved.monitor != self.settings.monitor:
+            return (
+                f"the saved stop forecast monitored {saved.monitor!r}, this run monitors "
+                f"{self.settings.monitor!r}: the forecast starts afresh"
+            )
+        fresh = self.forecaster
+        try:
+            self.forecast = self.forecaster.replay(saved.values)
+        except ValueError as exc:  # e.g. the resumed rule fired before the last saved value
+            self.forecaster, self.forecast = self._fresh_forecaster(fresh), None
+            return f"the saved stop forecast was not used ({exc}): the forecast starts afresh"
+        self.values = list(saved.values)
+        return None
+
+    def _fresh_forecaster(self, used: StopForecaster) -> StopForecaster:
+        rule = used.rule
+        return StopForecaster(
+            rule.mode,
+            rule.stopping_threshold,
+            rule.patience,
+            rule.min_delta,
+            rule.divergence_threshold,
+            max_evaluations=rule.max_evaluations,
+            params=used.params,
+            seed=used.seed,
+        )

@@ -1,0 +1,102 @@
+"""StopTracker: the stop forecast's saved state is replayed on resume and validated (pure, no Lightning)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from lightning_energy.step.hints import EvalSchedule
+from lightning_energy.step.stop import StopForecaster
+from lightning_energy.step.stop_tracker import SavedStop, StopSettings, StopTracker
+
+VALUES = [0.9 - 0.5 * math.exp(-(i + 1) / 4.0) for i in range(12)]
+
+
+def tracker(monitor: str = "acc", patience: int = 1000) -> StopTracker:
+    settings = StopSettings(monitor=monitor, mode="max", patience=patience, stopping_threshold=0.88)
+    return StopTracker(settings, EvalSchedule(), max_epochs=60)
+
+
+def test_a_resumed_tracker_forecasts_as_the_uninterrupted_one() -> None:
+    whole = tracker()
+    for v in VALUES:
+        whole.evaluate(v)
+    first = tracker()
+    for v in VALUES[:7]:
+        first.evaluate(v)
+    saved = StopTracker.check_state(first.state_dict())
+    assert saved == SavedStop("acc", tuple(VALUES[:7]))
+    resumed = tracker()
+    assert resumed.load_state_dict(saved) is None
+    assert resumed.forecast == first.forecast  # the forecast is back before the next evaluation
+    for v in VALUES[7:]:
+        resumed.evaluate(v)
+    assert resumed.forecast == whole.forecast
+    assert resumed.forecaster.seen == 12
+    assert resumed.state_dict() == whole.state_dict()
+
+
+def test_replay_equals_updates_and_empty_replay_forecasts_nothing() -> None:
+    one, two = StopForecaster("max", 0.88, 1000), StopForecaster("max", 0.88, 1000)
+    last = [one.update(v) for v in VALUES][-1]
+    assert two.replay(VALUES) == last
+    assert StopForecaster("max", 0.88).replay([]) is None
+
+
+def test_a_non_finite_last_value_is_saved_as_none_and_replays_as_a_stop() -> None:
+    first = tracker()
+    for v in [*VALUES[:3], math.nan]:
+        first.evaluate(v)
+    assert first.forecast is not None and first.forecast.stopped
+    state = first.state_dict()
+    assert state["values"][-1] is None
+    resumed = tracker()
+    saved = StopTracker.check_state(state)
+    assert saved is not None
+    assert resumed.load_state_dict(saved) is None
+    assert resumed.forecast is not None and resumed.forecast.stopped and resumed.forecast.seen == 4
+
+
+def test_another_monitor_or_a_rule_that_fired_earlier_starts_afresh_with_a_note() -> None:
+    saved = SavedStop("loss", tuple(VALUES[:5]))
+    fresh = tracker()
+    note = fresh.load_state_dict(saved)
+    assert note is not None and "'loss'" in note and "afresh" in note
+    assert fresh.forecast is None and fresh.forecaster.seen == 0
+    strict = tracker(patience=1)  # flat values: patience 1 fires at the second, before the last saved one
+    note = strict.load_state_dict(SavedStop("acc", (0.5, 0.5, 0.5)))
+    assert note is not None and "afresh" in note
+    assert strict.forecaster.seen == 0 and strict.values == []
+    strict.evaluate(0.5)
+    assert strict.forecaster.seen == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ([1, 2], "not a mapping"),
+        ({"version": 9, "monitor": "acc", "values": []}, "version 9"),
+        ({"version": 1, "monitor": "", "values": []}, "monitor"),
+        ({"version": 1, "monitor": "acc", "values": "0.5"}, "must be a list"),
+        ({"version": 1, "monitor": "acc", "values": [0.5, "x"]}, "value 1"),
+        ({"version": 1, "monitor": "acc", "values": [0.5, True]}, "value 1"),
+        ({"version": 1, "monitor": "acc", "values": [math.inf]}, "non-finite"),
+        ({"version": 1, "monitor": "acc", "values": [None, 0.5]}, "before its last"),
+    ],
+)
+def test_malformed_state_is_refused_with_a_named_reason(state: Any, message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        StopTracker.check_state(state)
+
+
+def test_no_saved_state_is_none() -> None:
+    assert StopTracker.check_state(None) is None
+
+
+def test_load_needs_a_fresh_tracker() -> None:
+    used = tracker()
+    used.evaluate(0.5)
+    with pytest.raises(ValueError, match="seen nothing"):
+        used.load_state_dict(SavedStop("acc", (0.5,)))
