@@ -6,7 +6,8 @@ by benchmark, generated curves split by kind; only the tuning part is read here)
 * Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3),
   ``noise_floor`` (0 or 1), ``bootstrap`` (normal noise or resampled residuals) and ``horizon_factor``
   (futures simulated up to 10 or 30 x the evaluations seen: how far the forecaster looks before it says
-  it cannot tell).
+  it cannot tell) and ``length_prior`` (0, 1, 1.5 or 2: the prior ``(seen / T) ^ length_prior`` on the
+  run's length ``T``; it reweighs the simulated stops and needs no new simulation).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -37,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
-from lightning_energy.step.stop import PARAMS_FILE, StopParams, calibrate, raw_stop_samples, summarise  # noqa: E402
+from lightning_energy.step.stop import PARAMS_FILE, StopParams, predictive, raw_stop_samples, summarise  # noqa: E402
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75)
@@ -47,7 +48,9 @@ GRID = {
     "noise_floor": (0.0, 1.0),
     "bootstrap": (False, True),
     "horizon_factor": (10.0, 30.0),
+    "length_prior": (0.0, 1.0, 1.5, 2.0),
 }
+REWEIGHED = ("length_prior",)  # grid entries that reuse the simulated stops of the others
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
@@ -64,6 +67,7 @@ class Record:
     truth: int
     raw: np.ndarray | None
     curve: Curve
+    params: StopParams
 
 
 def forecast_points(curve: Curve, fractions: tuple[float, ...]) -> list[int]:
@@ -81,7 +85,7 @@ def records(
             z = curve.rule.sign * curve.values[:seen]
             simulated = raw_stop_samples(curve.rule, curve.state_after(seen), z, params, seed=0)
             raw = None if simulated is None else simulated[0]
-            out.append(Record(curve.group, seen, curve.stop, raw, curve))
+            out.append(Record(curve.group, seen, curve.stop, raw, curve, params))
     return out
 
 
@@ -92,7 +96,9 @@ def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int 
     """(predicted, low, high) of one record under ``kappa`` (downward, upward)."""
     if record.raw is None:
         return None, None, None
-    return summarise(calibrate(record.raw, record.seen, record.curve.rule, kappa, 0), record.seen)
+    return summarise(
+        predictive(record.raw, record.seen, record.curve.rule, record.params, 0, kappa), record.seen
+    )
 
 
 def _group_weights(recs: list[Record]) -> np.ndarray:
@@ -169,13 +175,18 @@ def nested_score(recs: list[Record]) -> float:
 def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[str, object]]:
     """Nested selection on ``curves`` (the tuning part): the chosen params and a summary."""
     results = []
-    for values in itertools.product(*GRID.values()):
-        params = dataclasses.replace(StopParams(), **dict(zip(GRID, values, strict=True)))
-        recs = records(curves, params)
-        s = nested_score(recs)
-        results.append((s, values, params, recs))
-        if verbose:
-            print(f"  {dict(zip(GRID, values, strict=True))}: nested score {s:.4f}", flush=True)
+    simulated = [k for k in GRID if k not in REWEIGHED]
+    for values in itertools.product(*(GRID[k] for k in simulated)):
+        base = dataclasses.replace(StopParams(), **dict(zip(simulated, values, strict=True)))
+        base_recs = records(curves, base)
+        for extra in itertools.product(*(GRID[k] for k in REWEIGHED)):
+            params = dataclasses.replace(base, **dict(zip(REWEIGHED, extra, strict=True)))
+            recs = [dataclasses.replace(r, params=params) for r in base_recs]
+            s = nested_score(recs)
+            results.append((s, values + extra, params, recs))
+            if verbose:
+                chosen = {k: getattr(params, k) for k in GRID}
+                print(f"  {chosen}: nested score {s:.4f}", flush=True)
     best_score, _, best_params, best_recs = min(results, key=lambda item: item[0])
     kappa = fit_kappa(best_recs)
     chosen = dataclasses.replace(best_params, kappa_low=kappa[0], kappa_high=kappa[1])

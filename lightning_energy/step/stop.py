@@ -53,6 +53,9 @@ class StopParams:
             evaluations (at least ``min_horizon`` more, at most ``max_horizon`` in all).
         min_horizon: see ``horizon_factor``.
         max_horizon: see ``horizon_factor``.
+        length_prior: the prior on the run's length ``T`` given ``seen`` evaluations weighs
+            ``(seen / T) ^ length_prior`` (0: none; 1: scale-free; 2: the run is seen at a uniformly random
+            point of its length, Gott's "Copernican" prior); see :func:`weigh_by_length`.
     """
 
     draws: int = 256
@@ -65,6 +68,7 @@ class StopParams:
     horizon_factor: float = 10.0
     min_horizon: int = 100
     max_horizon: int = 5000
+    length_prior: float = 0.0
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -76,7 +80,7 @@ class StopParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-        for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor"):
+        for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor", "length_prior"):
             finite_number(name, getattr(self, name), minimum=0.0)
         if not isinstance(self.bootstrap, bool):
             raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
@@ -248,6 +252,37 @@ def calibrate(
     return np.sort(out)
 
 
+def weigh_by_length(samples: np.ndarray, seen: int, length_prior: float, limit: float) -> np.ndarray:
+    """Sorted ``samples`` resampled with weights ``(seen / T) ^ length_prior`` (deterministic, same size).
+
+    The simulated stops are the curve model's predictive distribution of the run's length ``T``; the
+    weights multiply in a prior on ``T`` (a run is more likely seen early in a short run than in a long one).
+    A stop beyond the simulated horizon (``inf``) weighs as one at the horizon ``limit`` (an upper bound of
+    its weight). Resampling keeps the forecast a plain sorted sample (``StopForecast.samples``).
+    """
+    if length_prior <= 0.0 or samples.size == 0:
+        return samples
+    weights = (seen / np.minimum(samples, limit)) ** length_prior
+    cdf = np.cumsum(weights)
+    picks = np.searchsorted(cdf / cdf[-1], (np.arange(samples.size) + 0.5) / samples.size)
+    return samples[np.minimum(picks, samples.size - 1)]
+
+
+def predictive(
+    raw: np.ndarray,
+    seen: int,
+    rule: StopRule,
+    params: StopParams,
+    seed: int,
+    kappa: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Sorted stop samples of the forecast: the raw simulated stops calibrated (:func:`calibrate`, with
+    ``kappa`` or the params' pair) and weighed by the length prior (:func:`weigh_by_length`)."""
+    pair = (params.kappa_low, params.kappa_high) if kappa is None else kappa
+    samples = calibrate(raw, seen, rule, pair, seed)
+    return weigh_by_length(samples, seen, params.length_prior, float(seen + horizon(rule, seen, params)))
+
+
 def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, int | None]:
     """Median and 90 % interval of sorted calibrated samples (``None`` where beyond the horizon)."""
     tail = (1.0 - CONFIDENCE) / 2.0
@@ -272,7 +307,7 @@ def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams
             f"cannot tell: {params.min_evaluations} evaluations needed, {seen} seen",
         )
     raw, fits = simulated
-    samples = calibrate(raw, seen, rule, (params.kappa_low, params.kappa_high), seed)
+    samples = predictive(raw, seen, rule, params, seed)
     mid, low, high = summarise(samples, seen)
     limit = seen + horizon(rule, seen, params)
     if mid is None:
