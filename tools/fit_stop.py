@@ -92,8 +92,19 @@ def records(
 Kappa = tuple[float, float]
 
 
+_INTERVALS: dict[tuple[int, Kappa], tuple[int | None, int | None, int | None]] = {}
+
+
 def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
-    """(predicted, low, high) of one record under ``kappa`` (downward, upward)."""
+    """(predicted, low, high) of one record under ``kappa`` (downward, upward); memoised while the record
+    lives (the bisections of every held-out group ask for the same pairs; :func:`select` clears it)."""
+    key = (id(record), kappa)
+    if key not in _INTERVALS:
+        _INTERVALS[key] = _interval(record, kappa)
+    return _INTERVALS[key]
+
+
+def _interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
     if record.raw is None:
         return None, None, None
     return summarise(
@@ -182,12 +193,14 @@ def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[
         for extra in itertools.product(*(GRID[k] for k in REWEIGHED)):
             params = dataclasses.replace(base, **dict(zip(REWEIGHED, extra, strict=True)))
             recs = [dataclasses.replace(r, params=params) for r in base_recs]
+            _INTERVALS.clear()
             s = nested_score(recs)
             results.append((s, values + extra, params, recs))
             if verbose:
                 chosen = {k: getattr(params, k) for k in GRID}
                 print(f"  {chosen}: nested score {s:.4f}", flush=True)
     best_score, _, best_params, best_recs = min(results, key=lambda item: item[0])
+    _INTERVALS.clear()
     kappa = fit_kappa(best_recs)
     chosen = dataclasses.replace(best_params, kappa_low=kappa[0], kappa_high=kappa[1])
     summary: dict[str, object] = {

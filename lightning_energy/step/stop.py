@@ -255,7 +255,7 @@ def calibrate(
 def weigh_by_length(samples: np.ndarray, seen: int, length_prior: float, limit: float) -> np.ndarray:
     """Sorted ``samples`` resampled with weights ``(seen / T) ^ length_prior`` (deterministic, same size).
 
-    The simulated stops are the curve model's predictive distribution of the run's length ``T``; the
+    The simulated stops are the curve model's distribution of the run's length ``T``; the
     weights multiply in a prior on ``T`` (a run is more likely seen early in a short run than in a long one).
     A stop beyond the simulated horizon (``inf``) weighs as one at the horizon ``limit`` (an upper bound of
     its weight). Resampling keeps the forecast a plain sorted sample (``StopForecast.samples``).
@@ -276,11 +276,16 @@ def predictive(
     seed: int,
     kappa: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Sorted stop samples of the forecast: the raw simulated stops calibrated (:func:`calibrate`, with
-    ``kappa`` or the params' pair) and weighed by the length prior (:func:`weigh_by_length`)."""
+    """Sorted stop samples of the forecast: the raw simulated stops weighed by the length prior
+    (:func:`weigh_by_length`), then calibrated (:func:`calibrate`, with ``kappa`` or the params' pair).
+
+    The prior acts on the curve model's stops and the model error is spread after it, so the interval
+    widens steadily with ``kappa`` and ``kappa`` can be fitted for coverage (``tools/fit_stop.py``).
+    """
     pair = (params.kappa_low, params.kappa_high) if kappa is None else kappa
-    samples = calibrate(raw, seen, rule, pair, seed)
-    return weigh_by_length(samples, seen, params.length_prior, float(seen + horizon(rule, seen, params)))
+    limit = float(seen + horizon(rule, seen, params))
+    weighed = weigh_by_length(np.sort(raw), seen, params.length_prior, limit)
+    return calibrate(weighed, seen, rule, pair, seed)
 
 
 def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, int | None]:
