@@ -6,7 +6,7 @@ by benchmark, generated curves split by kind; only the tuning part is read here)
 * Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3),
   ``noise_floor`` (0 or 1), ``bootstrap`` (normal noise or resampled residuals) and ``horizon_factor``
   (futures simulated up to 10 or 30 x the evaluations seen: how far the forecaster looks before it says
-  it cannot tell) and ``length_prior`` (0, 1, 1.5 or 2: the prior ``(seen / T) ^ length_prior`` on the
+  it cannot tell) and ``length_prior`` (0, 1, 1.5, 2 or 3: the prior ``(seen / T) ^ length_prior`` on the
   run's length ``T``; it reweighs the simulated stops and needs no new simulation).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
@@ -48,7 +48,7 @@ GRID = {
     "noise_floor": (0.0, 1.0),
     "bootstrap": (False, True),
     "horizon_factor": (10.0, 30.0),
-    "length_prior": (0.0, 1.0, 1.5, 2.0),
+    "length_prior": (0.0, 1.0, 1.5, 2.0, 3.0),
 }
 REWEIGHED = ("length_prior",)  # grid entries that reuse the simulated stops of the others
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
