@@ -433,6 +433,7 @@ class EnergyRun:
             "started_at": self.started_at,
             "unit": None if self.unit is None else list(self.unit),
             "stop": None if self.stop is None else self.stop.state_dict(),
+            "expected": [e.to_json() for e in self.expected],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -441,6 +442,7 @@ class EnergyRun:
         try:
             loaded = _load_state(state)
             saved_stop = StopTracker.check_state(state.get("stop"))
+            expected = [ExpectedPoint.from_json(e) for e in state.get("expected") or []]
         except RunStateError:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
@@ -450,7 +452,7 @@ class EnergyRun:
         self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
-        self.saved_stop = saved_stop
+        self.saved_stop, self.expected = saved_stop, expected
 
 
 def _pre_problem(pre: PreSummary) -> str | None:

@@ -99,24 +99,30 @@ def test_the_forecast_survives_a_checkpoint_resume(tmp_path: Path) -> None:
     assert resumed.run.stop is not None and whole.run.stop is not None
     assert resumed.run.stop.values == whole.run.stop.values  # epochs 0-4 replayed, 5-9 fed
     assert resumed.run.stop.forecast == whole.run.stop.forecast
-    assert resumed.run.expected[0].epoch == 5  # an expected total from the first resumed epoch on
+    # the expected totals before the resume are kept (those were bounded by max_epochs=5): the report
+    # lists every epoch's, and from the resume on they equal the uninterrupted run's
+    assert [p.epoch for p in resumed.run.expected] == [p.epoch for p in whole.run.expected]
+    assert resumed.run.expected[:3] == first.run.expected
+    after = [p for p in resumed.run.expected if p.epoch >= 5]
+    assert after == [p for p in whole.run.expected if p.epoch >= 5]
 
 
 @pytest.mark.parametrize(
-    ("stop_state", "match"),
+    ("field", "stop_state", "match"),
     [
-        ({"version": 1, "monitor": "acc", "values": ["0.5"]}, "value 0"),
-        ("garbage", "not a mapping"),
+        ("stop", {"version": 1, "monitor": "acc", "values": ["0.5"]}, "value 0"),
+        ("stop", "garbage", "not a mapping"),
+        ("expected", [{"epoch": 1, "total_j": "lots"}], "starts afresh"),
     ],
 )
 def test_a_malformed_saved_forecast_warns_and_meters_afresh(
-    tmp_path: Path, stop_state: Any, match: str
+    tmp_path: Path, field: str, stop_state: Any, match: str
 ) -> None:
     _fit(tmp_path, 3)
     path = tmp_path / "ckpt" / "last.ckpt"
     ckpt = torch.load(path, weights_only=False)
     (key,) = [k for k in ckpt["callbacks"] if "EnergyCallback" in k]
-    ckpt["callbacks"][key]["stop"] = stop_state
+    ckpt["callbacks"][key][field] = stop_state
     torch.save(ckpt, path)
     with pytest.warns(UserWarning, match=match):
         trainer, energy = _fit(tmp_path, 8, str(path))
