@@ -2,10 +2,13 @@
 
 Protocol (``docs/step.md``):
 
-* Data: the 309 GAISSA GPU power traces cut into pseudo-epochs (``gaissa_traces.py``) and the synthetic
-  scenarios of ``step_scenarios.py`` (18 kinds x 12 seeds).
+* Data: the 309 GAISSA GPU power traces cut into pseudo-epochs (``gaissa_traces.py``), the synthetic
+  scenarios of ``step_scenarios.py`` (18 kinds x 12 seeds), and the MLPerf Training H100 runs as energy
+  series whose units are the evaluations (``tools/stop_data.load_mlperf_energy``: server energy between
+  consecutive evaluations, weighted by the training progress between them).
 * Split, fixed and by group: GAISSA by architecture x GPU (half of the 10 groups report), synthetic by seed
-  within each kind (half of the seeds report), both by the SHA-256 of the names.
+  within each kind (half of the seeds report), both by the SHA-256 of the names. The MLPerf series all
+  report: they are never used for tuning (STEP's constants were chosen without them).
 * Tuning (tuning part only): a small grid over the declaration constants; for every grid point the hazard
   table of the interval is fitted on 4 of 5 inner folds of tuning groups and the grid point is scored on
   the fifth (interval score + APE at declaration); the best grid point's table is then refitted on the
@@ -38,6 +41,7 @@ import step_scenarios
 
 from lightning_energy.step import KnownChange, StepParams, StepProjector
 from lightning_energy.step.params import INTERVAL_GROUPS, hazard_bucket
+from tools import stop_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "step.md"
@@ -94,6 +98,10 @@ def from_gaissa(run: gaissa_traces.Run) -> Series:
         run.run_id, run.group, "gaissa", "gaissa", run.epoch_energy_j, np.ones(run.trained_epochs),
         run.epoch_duration_s, None,
     )  # fmt: skip
+
+
+def from_mlperf(s: stop_data.EnergySeries) -> Series:
+    return Series(s.name, s.benchmark, "mlperf", "mlperf", s.energy_j, s.work_units, s.duration_s, None)
 
 
 def from_scenario(s: step_scenarios.Scenario) -> Series:
@@ -419,6 +427,7 @@ def condition_table(series: list[Series], traces: list[Trace]) -> str:
         ),
         "changing (" + ", ".join(CHANGING_KINDS) + ")": lambda s: s.kind in CHANGING_KINDS,
         "GAISSA (real)": lambda s: s.source == "gaissa",
+        "MLPerf Training (real, H100 servers; never tuned on)": lambda s: s.source == "mlperf",
     }
     for label, keep in classes.items():
         idx = [i for i, s in enumerate(series) if keep(s)]
@@ -450,12 +459,13 @@ def markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def per_kind_table(series: list[Series], traces: list[Trace]) -> str:
+def per_kind_table(series: list[Series], traces: list[Trace], by: str = "kind") -> str:
+    """One row per ``kind`` (or per ``group``: ``by="group"``)."""
     rows = []
-    for kind in dict.fromkeys(s.kind for s in series):
-        idx = [i for i, s in enumerate(series) if s.kind == kind]
-        row = summarise(kind, [series[i] for i in idx], [traces[i] for i in idx])
-        rows.append({("kind" if k == "method" else k): v for k, v in row.items()})
+    for key in dict.fromkeys(getattr(s, by) for s in series):
+        idx = [i for i, s in enumerate(series) if getattr(s, by) == key]
+        row = summarise(key, [series[i] for i in idx], [traces[i] for i in idx])
+        rows.append({(by if k == "method" else k): v for k, v in row.items()})
     return markdown(rows)
 
 
@@ -563,9 +573,12 @@ def main() -> None:
     sections = []
     all_series: list[Series] = []
     all_results: dict[str, list[Trace]] = {m: [] for m in METHODS}
+    # MLPerf energy series: every run reports (STEP's constants never saw them); the evaluations are the units
+    reporting_mlperf = [from_mlperf(s) for s in stop_data.load_mlperf_energy()]
     for label, part in (
         ("GAISSA reporting groups", reporting_gaissa),
         ("Synthetic reporting runs", reporting_synth),
+        ("MLPerf Training energy series, units = evaluations (never used for tuning)", reporting_mlperf),
     ):
         if not part:
             continue
@@ -577,6 +590,9 @@ def main() -> None:
             sections.append(
                 f"#### StepProjector per synthetic kind\n\n{per_kind_table(part, results['StepProjector'])}"
             )
+        if part is reporting_mlperf:
+            table = per_kind_table(part, results["StepProjector"], by="group")
+            sections.append(f"#### StepProjector per MLPerf benchmark\n\n{table}")
         all_series += part
         for m in METHODS:
             all_results[m] += results[m]

@@ -117,6 +117,41 @@ def load_mlperf(path: Path = MLPERF_CURVES) -> list[Curve]:
     return curves
 
 
+@dataclass(frozen=True)
+class EnergySeries:
+    """One MLPerf run as a STEP energy series: the server energy between consecutive evaluations.
+
+    ``work_units`` is the training progress between evaluations (the log's epoch or sample counter),
+    scaled to a mean of 1; ``duration_s`` the mean time between evaluations.
+    """
+
+    benchmark: str
+    name: str
+    energy_j: np.ndarray
+    work_units: np.ndarray
+    duration_s: float
+
+
+def load_mlperf_energy(path: Path = MLPERF_CURVES) -> list[EnergySeries]:
+    """The MLPerf runs as energy series (runs whose energy or progress counter does not grow between two
+    evaluations are left out; an empty list when the file is absent)."""
+    if not path.is_file():
+        return []
+    series: dict[tuple[str, str, str, str], list[tuple[int, float, float, float]]] = defaultdict(list)
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            key = (row["benchmark"], row["round"], row["system"], row["run_id"])
+            point = (int(row["eval_idx"]), float(row["epoch_num"]), float(row["t_since_start_s"]))
+            series[key].append((*point, float(row["cum_nodes_energy_J"])))
+    out = []
+    for key, points in sorted(series.items()):
+        _, progress, seconds, energy = (np.array(c, dtype=float) for c in zip(*sorted(points), strict=True))
+        energy_j, work, dt = (np.diff(np.concatenate([[0.0], c])) for c in (energy, progress, seconds))
+        if np.all(energy_j > 0) and np.all(work > 0):
+            out.append(EnergySeries(key[0], "/".join(key), energy_j, work / work.mean(), float(dt.mean())))
+    return out
+
+
 def _stopped(values: np.ndarray, rule: StopRule) -> np.ndarray:
     state = RuleState()
     for i, value in enumerate(values):
