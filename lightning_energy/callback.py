@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
-from lightning_energy import fit_estimate, tensorboard, trainer_info
+from lightning_energy import fit_estimate, tensorboard, trainer_info, trainer_ops
 from lightning_energy._validate import check_callback_flags, finite_number
 from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.meter_session import MeterSession
@@ -112,7 +111,7 @@ class EnergyCallback(pl.Callback):
                 trainer, pl_module, cuda, hardware, self.history_path, self.run.budget
             )
             self.run.set_pre(pre)
-            self._warn("pre", line) if failed else rank_zero_info(f"lightning_energy: {line}")
+            self._warn("pre", line) if failed else trainer_ops.print_line(trainer, line)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer_info.feed_stop_forecast(trainer, self.run.stop)
@@ -133,7 +132,7 @@ class EnergyCallback(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch, metering = trainer.current_epoch, self._metering
         end = self._boundary_read(trainer, "epoch_end")
-        summed = self._sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective: all ranks
+        summed = trainer_ops.sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective
         record = metering.epoch_record(epoch, end, summed)
         self._add_window(trainer, metering.finish_epoch(record, end, self.run.window_batches))
         outcome = self.run.finish_epoch(record)
@@ -147,13 +146,13 @@ class EnergyCallback(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         fit_j = self._metering.fit_energy_j(self._meter.read())
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
-        summed = self._sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
+        summed = trainer_ops.sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
         self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
         self._write_report(trainer, self.run.status())
         if trainer.is_global_zero:
             if problem := fit_estimate.append_history(self.history_path, self.run, trainer.world_size):
                 self._warn("history", problem)
-            rank_zero_info(f"lightning_energy: {self.run.stability_line()}")
+            trainer_ops.print_line(trainer, self.run.stability_line())
         # ranks leave together: one tearing its process group down while rank 0 writes can make gloo abort it
         trainer.strategy.barrier("lightning_energy.on_fit_end")
 
@@ -185,22 +184,9 @@ class EnergyCallback(pl.Callback):
 
     def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
         """Synchronise the training device and the meter, mark the boundary, read."""
-        device = trainer.strategy.root_device
-        if device.type == "cuda" and torch.cuda.is_initialized():
-            torch.cuda.synchronize(device)
+        trainer_ops.synchronize_device(trainer)
         self._meter.mark(event, trainer.current_epoch, synchronize=True)
         return self._meter.read()
-
-    @staticmethod
-    def _sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
-        """``values`` summed over all ranks, by name (one collective; every rank must call it)."""
-        if trainer.world_size <= 1:
-            return values
-        names = sorted(values)
-        device = trainer.strategy.root_device
-        tensor = torch.tensor([values[n] for n in names], dtype=torch.float64, device=device)
-        reduced = trainer.strategy.reduce(tensor, reduce_op="sum")
-        return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
 
     def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
         self._meter.mark("window_end", trainer.current_epoch)

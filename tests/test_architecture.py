@@ -166,6 +166,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     (
         "lightning_energy.trainer_info",
+        "lightning_energy.trainer_ops",
         "lightning_energy.fit_estimate",
         "lightning_energy.tensorboard",
         "lightning_energy.meter_session",
