@@ -96,7 +96,10 @@ class EnergyCallback(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        self._metering.start_fit(self._meter.read())
+        # ranks with nothing to meter by design (CPU DDP) add 0 J; the report says how many (a collective)
+        nothing = trainer_ops.sum_over_ranks(trainer, {"n": float(self._meter.nothing_to_meter)})["n"]
+        self.run.unmetered_ranks = int(nothing)
+        self._metering.start_fit(self._meter.read(), metered_ranks=trainer.world_size - int(nothing))
         if trainer.is_global_zero and (problem := tensorboard.try_add_energy_layout(trainer)):
             self._warn("tensorboard", problem)
 

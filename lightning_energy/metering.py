@@ -128,8 +128,12 @@ class Metering:
         self.rank_ratio = float(world_size)  # all-rank energy / this rank's, from the last measured epoch
 
     # ------------------------------------------------------------------------------------------ the fit
-    def start_fit(self, reading: Reading) -> None:
+    def start_fit(self, reading: Reading, metered_ranks: int | None = None) -> None:
+        """The fit starts at ``reading``; ``metered_ranks`` (the ranks with something to meter) is the rank
+        ratio until an epoch has been measured, when known (default: the world size)."""
         self.fit_start = Boundary(reading)
+        if metered_ranks is not None:
+            self.rank_ratio = float(max(metered_ranks, 1))
 
     def since_fit_start(self, now: float) -> float:
         return now - self.fit_start.reading.time_s

@@ -420,6 +420,7 @@ class RunReport:
     warnings: Sequence[str] = ()
     max_steps: int | None = None
     expected: Sequence[ExpectedPoint] = ()  # EarlyStopping: the expected total and stop over time
+    unmetered_ranks: int = 0  # ranks with nothing to meter by design (CPU DDP): counted as 0 J
 
     # -------------------------------------------------------------------------------------------- queries
     @property
@@ -454,6 +455,7 @@ class RunReport:
             "ended_at": self.ended_at,
             "world_size": self.world_size,
             "num_nodes": self.num_nodes,
+            "unmetered_ranks": self.unmetered_ranks,
             "max_epochs": self.max_epochs,
             "max_steps": self.max_steps,
             "max_time_s": self.max_time_s,
@@ -491,6 +493,7 @@ class RunReport:
             ended_at=str(data.get("ended_at") or ""),
             world_size=_opt_int(data, "world_size") or 1,
             num_nodes=_opt_int(data, "num_nodes") or 1,
+            unmetered_ranks=_opt_int(data, "unmetered_ranks") or 0,
             max_epochs=_opt_float(data, "max_epochs"),
             max_steps=_opt_int(data, "max_steps"),
             max_time_s=_opt_float(data, "max_time_s"),

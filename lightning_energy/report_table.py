@@ -186,6 +186,17 @@ def _budget(report: RunReport) -> str:
     return "max_epochs -" if epochs is None else f"max_epochs {epochs:g}"
 
 
+def _unmetered_ranks_line(report: RunReport) -> list[str]:
+    n = report.unmetered_ranks
+    if not n:
+        return []
+    ranks = "1 rank has" if n == 1 else f"{n} ranks have"
+    return [
+        f"{ranks} nothing to meter by design (no GPU; the host is metered by each node's local rank 0): "
+        "counted as 0 J, not missing"
+    ]
+
+
 def format_table(report: RunReport) -> str:
     """One run as a readable text table: epochs, energy, power, projection and interval, PRE, totals, CO₂."""
     s = _Scale(report.max_j())
@@ -194,6 +205,7 @@ def format_table(report: RunReport) -> str:
         f"world size {report.world_size}, {report.num_nodes} node(s)",
         f"from {report.started_at} to {report.ended_at}",
         "components: " + (", ".join(f"{k} {v}" for k, v in report.components.items()) or "none"),
+        *_unmetered_ranks_line(report),
         *_hardware_lines(report.hardware),
         "",
     ]

@@ -93,6 +93,7 @@ class EnergyRun:
         self.window_series = WindowSeries(self.projector.confidence)
         self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
         self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
+        self.unmetered_ranks = 0  # ranks with nothing to meter by design (CPU DDP): each adds 0 J
 
     # ------------------------------------------------------------------------------------------- inputs
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
@@ -389,6 +390,7 @@ class EnergyRun:
             ),
             history=tuple(self.history),
             expected=tuple(self.expected),
+            unmetered_ranks=self.unmetered_ranks,
             projection_note=self.budget.unknown_reason(),
             pre=self.pre,
             carbon=carbon,

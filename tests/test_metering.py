@@ -252,3 +252,26 @@ def test_fit_energy_is_this_ranks_energy_since_the_fit_start() -> None:
     m.start_fit(reading(0.0, 5.0, 1.0))
     assert m.fit_energy_j(reading(9.0, 25.0, 2.0)) == pytest.approx(21.0)
     assert m.fit_energy_j(Reading(9.0, None, "x")) is None
+
+
+def test_a_rank_with_nothing_to_meter_adds_zero_and_the_epoch_stays_measured() -> None:
+    from lightning_energy.meter_session import MeterSession
+
+    warned: list[str] = []
+    session = MeterSession.open(None, [], meter_host=False, warn=lambda cause, msg: warned.append(msg))
+    assert session.nothing_to_meter and warned == []
+    idle, host = metering(world_size=2), metering(world_size=2)
+    idle.start_fit(session.read(), metered_ranks=1)
+    idle.start_epoch(0, session.read())
+    idle_sums = idle.epoch_sums(0, session.read())
+    assert idle_sums["missing"] == 0.0 and sum(idle_sums[c] for c in ("gpu", "cpu", "ram", "other")) == 0.0
+    host.start_fit(Reading(0.0, {"cpu": 0.0}), metered_ranks=1)
+    host.start_epoch(0, Reading(0.0, {"cpu": 0.0}))
+    end = Reading(2.0, {"cpu": 30.0})
+    summed = {k: v + idle_sums[k] for k, v in host.epoch_sums(0, end).items()}
+    record = host.epoch_record(0, end, summed)
+    assert (record.energy_j, record.missing, record.components_j["cpu"]) == (30.0, False, 30.0)
+    # the first epoch's windows scale by the one rank that meters, not by the world size
+    assert host.scaled_j(Reading(0.0, {"cpu": 0.0}), Reading(1.0, {"cpu": 10.0})) == 10.0
+    session.close()
+    assert session.read().joules == {}
