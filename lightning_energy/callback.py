@@ -137,6 +137,7 @@ class EnergyCallback(pl.Callback):
         end = self._boundary_read(trainer, "epoch_end")
         summed = trainer_ops.sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective
         record = metering.epoch_record(epoch, end, summed)
+        self.run.set_fit_energy(metering.summed_fit_j(summed), at_epoch_end=True)  # for a checkpoint
         self._add_window(trainer, metering.finish_epoch(record, end, self.run.window_batches))
         outcome = self.run.finish_epoch(record)
         if record.missing:
@@ -147,10 +148,9 @@ class EnergyCallback(pl.Callback):
         pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)  # this rank's: no collective
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        fit_j = self._metering.fit_energy_j(self._meter.read())
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
-        summed = trainer_ops.sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
-        self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
+        summed = trainer_ops.sum_over_ranks(trainer, self._metering.fit_sums(self._meter.read()))
+        self.run.set_fit_energy(self._metering.summed_fit_j(summed))
         self._write_report(trainer, self.run.status())
         if trainer.is_global_zero:
             if problem := fit_estimate.append_history(self.history_path, self.run, trainer.world_size):

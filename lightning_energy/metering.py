@@ -142,6 +142,17 @@ class Metering:
         """This rank's energy over the whole fit; ``None`` when it was not measured."""
         return energy_between(self.fit_start.reading, end)
 
+    def fit_sums(self, end: Reading) -> dict[str, float]:
+        """This rank's energy since the fit started, by name, to be summed over ranks."""
+        fit_j = self.fit_energy_j(end)
+        return {"fit_j": fit_j or 0.0, "fit_unknown": float(fit_j is None)}
+
+    @staticmethod
+    def summed_fit_j(summed: Mapping[str, float]) -> float | None:
+        """The fit's energy on all ranks from :meth:`fit_sums` summed over ranks (``None``: some rank could
+        not measure it)."""
+        return None if summed["fit_unknown"] else summed["fit_j"]
+
     # ------------------------------------------------------------------------------------------ epochs
     def start_epoch(self, epoch: int, reading: Reading) -> None:
         self.epoch_start = Boundary(reading, epoch)
@@ -150,14 +161,16 @@ class Metering:
         self.next_refresh_at = reading.time_s + self.refresh_s
 
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
-        """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks)."""
+        """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks, and
+        the fit so far: :meth:`fit_sums`)."""
         categories = dict.fromkeys(CATEGORIES, 0.0)
         problem = self.epoch_problem(epoch, end)
         start = self.epoch_start.reading.joules
         if problem is None and start is not None and end.joules is not None:
             categories = by_category(reading_delta(start, end.joules))
         duration_s = end.time_s - self.epoch_start.reading.time_s
-        return {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
+        sums = {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
+        return {**sums, **self.fit_sums(end)}  # the fit so far too: what a checkpoint now carries on
 
     def epoch_problem(self, epoch: int, end: Reading) -> str | None:
         """Why this rank cannot measure ``epoch`` ending at ``end``; ``None`` when it can."""

@@ -101,11 +101,13 @@ class ProjectionPoint:
     method: str
     reason: str = ""
     step: int | None = None
+    planned_epochs: float | None = None  # the run's planned epochs when it was made (a resume may change it)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "step": self.step,
+            "planned_epochs": self.planned_epochs,
             "total_j": self.total_j,
             "low_j": self.low_j,
             "high_j": self.high_j,
@@ -130,7 +132,35 @@ class ProjectionPoint:
             epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
             method=str(data.get("method") or "level"),
             reason=str(data.get("reason") or ""),
+            planned_epochs=_opt_float(data, "planned_epochs"),
         )
+
+
+def budget_segments(
+    history: Sequence[ProjectionPoint],
+) -> tuple[Sequence[ProjectionPoint], Sequence[ProjectionPoint]]:
+    """``history`` split where the planned epochs last changed (a resume with a new ``max_epochs``):
+    the projections made to earlier budgets, and those made to the run's final budget."""
+    start = len(history)
+    while start > 0 and history[start - 1].planned_epochs == history[-1].planned_epochs:
+        start -= 1
+    return history[:start], history[start:]
+
+
+def first_stable(history: Sequence[ProjectionPoint]) -> ProjectionPoint | None:
+    """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
+    return next((h for h in history if h.stable), None)
+
+
+def upper_bound_note(planned_epochs: float | None, trained_epochs: int, may_stop_early: bool) -> str:
+    """`` (an upper bound: ...)`` when the projection is to more epochs than the run trained or may train."""
+    if planned_epochs is None:
+        return ""
+    if trained_epochs < planned_epochs:
+        return f" (an upper bound: the run stopped after {trained_epochs} of {planned_epochs:g} epochs)"
+    if may_stop_early:
+        return f" (an upper bound for max_epochs={planned_epochs:g}: EarlyStopping may stop earlier)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -429,8 +459,19 @@ class RunReport:
 
     @property
     def first_stable(self) -> ProjectionPoint | None:
-        """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
-        return next((h for h in self.history if h.stable), None)
+        """The projection at which STEP first declared the per-epoch energy stable for the run's final
+        budget (projections to an earlier budget, before a resume changed it, are left out), or ``None``."""
+        return first_stable(budget_segments(self.history)[1])
+
+    @property
+    def earlier_budget_stable(self) -> ProjectionPoint | None:
+        """The first stable projection made to an earlier budget (before a resume changed it), or ``None``."""
+        return first_stable(budget_segments(self.history)[0])
+
+    def upper_bound_note(self) -> str:
+        """Says the final projection is an upper bound (the run stopped early, or EarlyStopping may)."""
+        trained = self.epochs[-1].epoch + 1 if self.epochs else 0
+        return upper_bound_note(self.max_epochs, trained, self.upper_bound)
 
     @property
     def pre_available(self) -> PreSummary | None:

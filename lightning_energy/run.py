@@ -31,6 +31,9 @@ from lightning_energy.report_model import (
     RunReport,
     Totals,
     WindowRecord,
+    budget_segments,
+    first_stable,
+    upper_bound_note,
 )
 from lightning_energy.step import Projection, StepProjector
 from lightning_energy.step.expected import ExpectedTotal
@@ -86,7 +89,10 @@ class EnergyRun:
         self.history: list[ProjectionPoint] = []
         self.pre: PreSummary | None = None
         self.budget = Budget()
-        self.fit_energy_j: float | None = None
+        self.fit_energy_j: float | None = None  # every fit of the run on all ranks (see set_fit_energy)
+        # the fits this run was resumed from, up to their checkpoint, and this fit up to its last epoch's end
+        self.earlier_fits_j: float | None = 0.0
+        self.fit_through_epoch_j: float | None = 0.0
         self.started_at = datetime.now(timezone.utc).isoformat()
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
@@ -136,6 +142,8 @@ class EnergyRun:
         reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
+        if epochs:
+            self.earlier_fits_j = None  # the fits before the resume were not metered
         return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
 
     def warn(self, message: str) -> bool:
@@ -159,6 +167,18 @@ class EnergyRun:
             return 1.0
         return max(record.batches, 1) / full
 
+    def set_fit_energy(self, this_fit_j: float | None, *, at_epoch_end: bool = False) -> None:
+        """This fit's energy on all ranks since it started (``None``: not measured on some rank).
+
+        At an epoch's end it is what a checkpoint saved now will carry into a resumed fit; at the fit's end
+        ``fit_energy_j`` becomes the whole run's: the earlier fits up to the checkpoint resumed from, plus
+        this one."""
+        if at_epoch_end:
+            self.fit_through_epoch_j = this_fit_j
+            return
+        earlier = self.earlier_fits_j
+        self.fit_energy_j = None if earlier is None or this_fit_j is None else earlier + this_fit_j
+
     def finish_epoch(self, record: EpochRecord) -> EpochOutcome:
         """Add one epoch (summed over ranks) and project the run's total from it."""
         self.ledger.add(record)
@@ -179,7 +199,7 @@ class EnergyRun:
             return EpochOutcome(record, None)
         if not math.isfinite(projection.total_j):
             return EpochOutcome(record, None)
-        point = _point(record.epoch, projection)
+        point = _point(record.epoch, projection, planned_epochs=self.budget.total_epochs)
         self.history.append(point)
         if self.stop is not None and projection.remaining_epochs is not None:
             expected = self.stop.expected(projection)
@@ -306,13 +326,21 @@ class EnergyRun:
         return metrics
 
     def stability_line(self) -> str:
-        """One line on STEP for the console: when it declared stability, or why it did not."""
-        declared = next((h for h in self.history if h.stable), None)
+        """One line on STEP for the console: when it declared stability, or why it did not. Only the
+        projections made to the run's final budget count (a resume may have changed ``max_epochs``)."""
+        earlier, current = budget_segments(self.history)
+        declared, before = first_stable(current), first_stable(earlier)
+        note = ""
+        if before is not None and before.planned_epochs is not None:
+            note = (
+                f"; before the resume, for {before.planned_epochs:g} planned epochs, it was declared "
+                f"stable after epoch {before.epoch} ({format_energy(before.total_j)})"
+            )
         if declared is not None:
             return (
                 f"STEP declared stable energy after epoch {declared.epoch}: projected "
                 f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
-                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}"
+                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}{note}"
             )
         last = self.last_projection
         if last is None:
@@ -322,15 +350,12 @@ class EnergyRun:
 
     def _upper_bound_note(self) -> str:
         """Says the projection is an upper bound when the run ended (or may end) before its budget."""
-        total = self.budget.total_epochs
-        if total is None or not self.history:
+        if not self.history:
             return ""
         trained = self.history[-1].epoch + 1
-        if trained < total:
-            return f" (an upper bound: the run stopped after {trained} of {total:g} epochs)"
-        if self.expected:
-            return f" (an upper bound for max_epochs={total:g}: EarlyStopping may stop earlier)"
-        return ""
+        return upper_bound_note(
+            self.budget.total_epochs, trained, bool(self.expected) or self.budget.upper_bound
+        )
 
     def status(self, failed: bool = False) -> str:
         if failed:
@@ -427,6 +452,8 @@ class EnergyRun:
             "warnings": list(self.warnings),
             "started_at": self.started_at,
             "unit": None if self.unit is None else list(self.unit),
+            # the energy a fit resumed from this state starts with: the earlier fits', up to this point
+            "fit_energy_j": _sum_or_none(self.earlier_fits_j, self.fit_through_epoch_j),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -438,11 +465,12 @@ class EnergyRun:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
-        ledger, history, window_state, pre, warnings, started_at, unit, projector_state = loaded
+        ledger, history, window_state, pre, warnings, started_at, unit, projector_state, fit_j = loaded
         self.projector.load_state_dict(projector_state)
         self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+        self.earlier_fits_j, self.fit_through_epoch_j = fit_j, 0.0
 
 
 def _pre_problem(pre: PreSummary) -> str | None:
@@ -517,11 +545,24 @@ def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
     check.load_state_dict(projector_state)
     _check_agreement(ledger, history, check)
     WindowSeries.check_state(window_state)
-    return ledger, history, window_state, pre, warnings, state.get("started_at"), unit, projector_state
+    # the earlier fits' energy: unknown in states saved before 0.3.0 (or when a fit could not measure it)
+    raw_fit = state.get("fit_energy_j")
+    fit_j = None if raw_fit is None else float(raw_fit)
+    if fit_j is not None and not (math.isfinite(fit_j) and fit_j >= 0):
+        raise RunStateError(f"the saved fit_energy_j is {raw_fit!r}, not a finite number of joules >= 0")
+    started = state.get("started_at")
+    return ledger, history, window_state, pre, warnings, started, unit, projector_state, fit_j
 
 
-def _point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
+def _sum_or_none(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def _point(
+    epoch: int, projection: Projection, step: int | None = None, planned_epochs: float | None = None
+) -> ProjectionPoint:
     return ProjectionPoint(
+        planned_epochs=planned_epochs,
         epoch=epoch,
         step=step,
         total_j=projection.total_j,

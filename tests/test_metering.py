@@ -65,7 +65,8 @@ def test_an_epoch_sums_categories_and_keeps_its_duration_and_batches() -> None:
     end = reading(14.0, 160.0, 30.0)
     sums = m.epoch_sums(0, end)
     expected = {"gpu": 60.0, "cpu": 10.0, "ram": 0.0, "other": 0.0, "missing": 0.0, "duration_s": 4.0}
-    assert sums == {**expected, "ranks": 1.0}
+    # the fit so far (no fit start was read here: unknown) rides along for a checkpoint
+    assert sums == {**expected, "ranks": 1.0, "fit_j": 0.0, "fit_unknown": 1.0}
     record = m.epoch_record(0, end, sums)
     assert (record.energy_j, record.duration_s, record.batches, record.missing) == (70.0, 4.0, 3, False)
 
