@@ -73,8 +73,8 @@ def test_a_resumed_run_reports_one_consistent_story(tmp_path: Path) -> None:
     second = fit(tmp_path, 20, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     line = second.run.stability_line()
     assert line == (
-        "STEP declared stable energy after epoch 11: projected 200 J [188 J, 201 J]; before the resume, for 10 "
-        "planned epochs, it was declared stable after epoch 5 (100 J)"
+        "STEP declared stable energy after epoch 11: projected 200 J [188 J, 201 J]; before the resume, "
+        "for 10 planned epochs, it was declared stable after epoch 5 (100 J)"
     )
     report = load_report(tmp_path / "energy_report.json")
     assert report.totals.energy_j == pytest.approx(200.0)
