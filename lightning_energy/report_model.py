@@ -10,7 +10,7 @@ added or left out, and strict about their types.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -383,12 +383,20 @@ def _epoch_from_json(data: Any) -> EpochRecord:
     )
 
 
-def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
+def metered_only(record: EpochRecord, categories: Iterable[str]) -> EpochRecord:
+    """``record`` without the categories that were not metered (not in ``categories``, and 0 J): a CPU-only
+    run's epochs name no ``gpu`` (its energy is unknown, not 0)."""
+    kept = set(categories)
+    parts = {k: v for k, v in record.components_j.items() if k in kept or v}
+    return record if parts == record.components_j else replace(record, components_j=parts)
+
+
+def _epoch_to_json(record: EpochRecord, categories: Iterable[str]) -> dict[str, Any]:
     return {
         "epoch": record.epoch,
         "duration_s": record.duration_s,
         "energy_j": record.energy_j,
-        "components_j": dict(record.components_j),
+        "components_j": dict(metered_only(record, categories).components_j),
         "power_w": record.power_w,
         "missing": record.missing,
         "reason": record.reason,
@@ -502,7 +510,7 @@ class RunReport:
             "max_time_s": self.max_time_s,
             "upper_bound": self.upper_bound,
             "components": dict(self.components),
-            "epochs": [_epoch_to_json(r) for r in self.epochs],
+            "epochs": [_epoch_to_json(r, self.components) for r in self.epochs],
             "windows": [w.to_json() for w in self.windows],
             "totals": self.totals.to_json(),
             "projection": {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
-from lightning_energy.report_model import CarbonSummary, RunReport, Totals
+from lightning_energy.report_model import CarbonSummary, RunReport, Totals, metered_only
 from lightning_energy.units import joules_to_kwh
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def build_report(
         max_time_s=budget.total_seconds,
         upper_bound=budget.upper_bound,
         components=labels,
-        epochs=tuple(ledger.records),
+        epochs=tuple(metered_only(r, labels) for r in ledger.records),  # a CPU run names no GPU
         windows=tuple(run.windows),
         totals=Totals(
             energy_j=total_j,
