@@ -1,9 +1,7 @@
-"""``EnergyCallback``: measure, project and report the energy of a Lightning training run.
-
-Glue only: the hooks read the meter (after synchronising the device), sum each epoch over ranks once and
-feed the pure :class:`~lightning_energy.metering.Metering` (boundaries, windows, rank scaling, the bar's
-schedule) and :class:`~lightning_energy.run.EnergyRun` (ledger, STEP, PRE, report); metrics: docs/callback.md.
-An epoch spans ``on_train_epoch_start`` to ``on_train_epoch_end`` (its validation, not the sanity check).
+"""``EnergyCallback``: measure, project and report the energy of a Lightning run (``validate``/``test``/
+``predict`` too). Glue only: the hooks read the meter (device synchronised first), sum over ranks once and
+feed the pure :class:`~lightning_energy.metering.Metering` and :class:`~lightning_energy.run.EnergyRun`;
+metrics: docs/callback.md. An epoch spans ``on_train_epoch_start`` to ``on_train_epoch_end`` (validation in).
 """
 
 from __future__ import annotations
@@ -23,8 +21,8 @@ from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
 from lightning_energy.meters.base import EnergyMeter
-from lightning_energy.report_model import WindowRecord
-from lightning_energy.run import EnergyRun, RunStateError, component_labels
+from lightning_energy.report_model import RunReport, WindowRecord
+from lightning_energy.run import EnergyRun, component_labels
 from lightning_energy.step import StepProjector
 
 
@@ -74,6 +72,9 @@ class EnergyCallback(pl.Callback):
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._meter = MeterSession.closed("the callback has not been set up by a Trainer yet", self._warn)
         self._pending_state: Mapping[str, Any] | None = None
+        self._stage = trainer_ops.StageMeter()
+        self.stages = self._stage.results  # the last validate/test/predict call's StageEnergy, by stage
+        self.fit_report: RunReport | None = None  # the fit's report, once it ended (also with report=False)
         self._reset_fit_state()
 
     def _reset_fit_state(self, world_size: int = 1) -> None:
@@ -83,23 +84,20 @@ class EnergyCallback(pl.Callback):
         self._warned: set[str] = set()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
-        projector = trainer_info.step_projector(trainer, self.projector)  # a user's: settings, not data
-        self.run = EnergyRun(projector=projector, carbon=self.carbon)
+        if stage == "fit":
+            self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
+            projector = trainer_info.step_projector(trainer, self.projector)  # a user's: settings, not data
+            self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         cuda, host = trainer_info.cuda_device_indices(trainer), trainer.local_rank == 0
         self._meter = MeterSession.open(self._user_meter, cuda, meter_host=host, warn=self._warn)
-        if self._pending_state is not None:
+        if stage == "fit" and self._pending_state is not None:
             self._load(self._pending_state)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        # ranks with nothing to meter by design (CPU DDP) add 0 J; the report says how many (a collective)
-        nothing = trainer_ops.sum_over_ranks(trainer, {"n": float(self._meter.nothing_to_meter)})["n"]
-        self.run.unmetered_ranks = int(nothing)
-        self._metering.start_fit(self._meter.read(), metered_ranks=trainer.world_size - int(nothing))
+        nothing = self.run.unmetered_ranks = trainer_ops.count_ranks(trainer, self._meter.nothing_to_meter)
+        self._metering.start_fit(self._meter.read(), metered_ranks=trainer.world_size - nothing)
         if trainer.is_global_zero and (problem := tensorboard.try_add_energy_layout(trainer)):
             self._warn("tensorboard", problem)
 
@@ -118,6 +116,21 @@ class EnergyCallback(pl.Callback):
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer_info.feed_stop_forecast(trainer, self.run.stop)
+        self._stage_end(trainer, pl_module)
+
+    def _stage_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stage.start(trainer, self._meter)  # only validate/test/predict called on their own
+
+    def _stage_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stage.end(trainer, self._meter, self._log_dir if self.report else None, self._warn)
+
+    on_validation_start = on_test_start = on_predict_start = _stage_start
+    on_test_end = on_predict_end = _stage_end
+
+    @property
+    def total_j(self) -> float | None:
+        """The fit's measured energy so far in joules, all ranks and epochs (``None``: none measured)."""
+        return self.run.ledger.measured_total_j
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))
@@ -162,13 +175,13 @@ class EnergyCallback(pl.Callback):
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        detail = f": {exception}" if str(exception) else ""
-        self.run.warn(f"training stopped by {type(exception).__name__}{detail}")
-        self._write_report(trainer, "failed")
+        if trainer_info.stage(trainer) is None:  # a failed validate/test/predict leaves the report alone
+            detail = f": {exception}" if str(exception) else ""
+            self.run.warn(f"training stopped by {type(exception).__name__}{detail}")
+            self._write_report(trainer, "failed")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self._meter.close()
+        self._meter.close()
 
     def state_dict(self) -> dict[str, Any]:
         return self.run.state_dict()
@@ -179,14 +192,10 @@ class EnergyCallback(pl.Callback):
 
     def _load(self, state: Mapping[str, Any]) -> None:
         self._pending_state = None
-        try:
-            self.run.load_state_dict(state)
-        except RunStateError as exc:
-            self._warn("state", f"{exc}; energy metering starts afresh from this epoch")
-            self.run.warn(f"checkpoint state not loaded: {exc}")
+        if problem := self.run.load_or_start_afresh(state):
+            self._warn("state", problem)
 
     def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
-        """Synchronise the training device and the meter, mark the boundary, read."""
         trainer_ops.synchronize_device(trainer)
         self._meter.mark(event, trainer.current_epoch, synchronize=True)
         return self._meter.read()
@@ -229,11 +238,12 @@ class EnergyCallback(pl.Callback):
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
     def _write_report(self, trainer: pl.Trainer, status: str) -> None:
+        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
+        facts = {"components": labels, "hardware": hardware, **trainer_info.report_facts(trainer)}
+        self.fit_report = self.run.report(status, **facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
-        facts = trainer_info.report_facts(trainer)
-        problem = self.run.write_report(self._log_dir, status, components=labels, hardware=hardware, **facts)
+        problem = self.run.write_report(self._log_dir, status, **facts)
         self._written = problem is None
         if problem is not None:
             self._warn("report", problem)

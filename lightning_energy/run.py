@@ -402,6 +402,15 @@ class EnergyRun:
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
         self.earlier_fits_j, self.fit_through_epoch_j = fit_j, 0.0
 
+    def load_or_start_afresh(self, state: Mapping[str, Any]) -> str | None:
+        """:meth:`load_state_dict`, or keep this run (metering starts afresh) and return the warning."""
+        try:
+            self.load_state_dict(state)
+        except RunStateError as exc:
+            self.warn(f"checkpoint state not loaded: {exc}")
+            return f"{exc}; energy metering starts afresh from this epoch"
+        return None
+
 
 def _sum_or_none(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
