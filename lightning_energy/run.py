@@ -23,6 +23,7 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.metering import NOT_METERED_START
 from lightning_energy.report_model import (
     CarbonSummary,
     ExpectedPoint,
@@ -97,7 +98,7 @@ class EnergyRun:
     # ------------------------------------------------------------------------------------------- inputs
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
         """The run's plan (known once the data is set up) and the configured window size, if any."""
-        self.budget = budget
+        budget = self.budget = _learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
         self.window_series.plan(budget, window_batches)
         if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
             # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
@@ -161,6 +162,8 @@ class EnergyRun:
     def finish_epoch(self, record: EpochRecord) -> EpochOutcome:
         """Add one epoch (summed over ranks) and project the run's total from it."""
         self.ledger.add(record)
+        if self.budget.batches_per_epoch is None:  # iterable data: the first epoch's length
+            self.budget = _learn_epoch_length(self.budget, self.ledger.records)
         plan = self._projection_budget()
         if plan is None:
             return EpochOutcome(record, None)
@@ -235,21 +238,26 @@ class EnergyRun:
             return self.pre.total_j
         return None
 
+    def latest_projected_j(self) -> float | None:
+        """The latest projection of the whole run: the last window's when it was made inside an epoch later
+        than the last epoch projection's, else the last epoch's (``None`` before any)."""
+        last = self.last_projection
+        window = next((w for w in reversed(self.windows) if w.total_j is not None), None)
+        if window is not None and (last is None or window.epoch > last.epoch):
+            return window.total_j
+        return None if last is None else last.total_j
+
     def bar_metrics(
-        self,
-        live_total_j: float | None = None,
-        projected_j: float | None = None,
-        extrapolated_j: float | None = None,
+        self, live_total_j: float | None = None, extrapolated_j: float | None = None
     ) -> dict[str, float]:
         """Progress-bar figures in the run's unit: energy so far, projection, PRE (keys name the unit).
 
-        ``live_total_j``/``projected_j`` are in-epoch figures; by default the last epoch's are shown.
-        ``extrapolated_j`` (energy so far scaled to the planned work) only helps choose the unit when
-        nothing better is known yet. Empty until a unit can be chosen.
+        ``live_total_j`` is the in-epoch energy so far (default: the measured epochs'); the projection is
+        the latest one (:meth:`latest_projected_j`), never shown below the energy so far (the run uses at
+        least what it has used). ``extrapolated_j`` (energy so far scaled to the planned work) only helps
+        choose the unit when nothing better is known yet. Empty until a unit can be chosen.
         """
-        last = self.last_projection
-        if projected_j is None and last is not None:
-            projected_j = last.total_j
+        projected_j = self.latest_projected_j()
         expected = projected_j if projected_j is not None else self.expected_total_j()
         chosen = self.choose_unit(expected if expected is not None else extrapolated_j)
         if chosen is None:
@@ -260,7 +268,7 @@ class EnergyRun:
         if so_far is not None:
             bar[unit] = so_far / scale
         if projected_j is not None and math.isfinite(projected_j):
-            bar[f"proj_{unit}"] = projected_j / scale
+            bar[f"proj_{unit}"] = max(projected_j, so_far or 0.0) / scale
         if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
             bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
@@ -441,6 +449,14 @@ class EnergyRun:
         self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+
+
+def _learn_epoch_length(budget: Budget, records: Sequence[EpochRecord]) -> Budget:
+    """``budget`` with the epoch length the trainer cannot tell (iterable data) taken from the first epoch
+    metered from its start: it projects ``max_steps`` as a share of ``max_epochs`` from then on (the
+    windows keep the size they were planned with)."""
+    first = next((r for r in records if r.batches and r.reason != NOT_METERED_START), None)
+    return budget if first is None else budget.learned(first.batches)
 
 
 def _pre_problem(pre: PreSummary) -> str | None:

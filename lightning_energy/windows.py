@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_energy import metric_names as M
-from lightning_energy.budget import Budget
+from lightning_energy.budget import Budget, choose_units
 from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import WindowRecord
 from lightning_energy.step import Projection, StepProjector
@@ -75,13 +75,20 @@ class WindowSeries:
         if unit is None or batches <= 0:
             return None
         work = batches / unit
-        if budget.total_batches is not None:
-            total_units = max(budget.total_batches / unit, self.projector.work_seen + work)
-            kwargs: dict[str, Any] = {"total_epochs": whole_units(total_units), "work": work}
-        elif budget.total_seconds is not None:
-            kwargs = {"total_seconds": budget.total_seconds, "work": work}
-        else:
+        seen = self.projector.work_seen + work
+        total = budget.total_batches
+        # the batch budget or max_time, whichever ends the run first at the windows' pace so far
+        plan = choose_units(
+            None if total is None else total / unit,
+            budget.total_seconds,
+            units_seen=seen,
+            mean_unit_s=(self.projector.seconds_seen + duration_s) / seen,
+        )
+        if plan is None:
             return None
+        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
+        if plan.total_epochs is not None:
+            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         point: Projection | None = None
         try:
             if energy_j is None:

@@ -13,13 +13,17 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import pytest
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel, RandomIterableDataset
 from torch.utils.data import DataLoader
 
 from lightning_energy import EnergyCallback
+from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.run import EnergyRun
+from lightning_energy.units import JOULES_PER_KWH
 from lightning_energy.windows import WindowSeries
+from tests.test_windows import ListLogger
 
 
 class WorkMeter:
@@ -135,6 +139,139 @@ def test_numpy_integers_are_accepted_as_window_batches(tmp_path: Path) -> None:
     for bad in (2.5, True, -1, "2", np.float64(2.0)):
         with pytest.raises((TypeError, ValueError), match="window_batches"):
             EnergyCallback(window_batches=bad)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------ item 3
+class VirtualClock:
+    """``time.monotonic`` for a whole fit: 10 ms pass per training batch and no time otherwise, so that
+    ``max_time`` ends the run after an exact number of batches."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    def __call__(self) -> float:
+        return self.ticks / 100
+
+
+class TimedWorkModel(WorkModel):
+    def __init__(self, meter: WorkMeter, clock: VirtualClock) -> None:
+        super().__init__(meter)
+        self.clock = clock
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        self.clock.ticks += 1
+        return super().training_step(batch, batch_idx)
+
+
+def test_windows_project_to_the_time_budget_when_it_ends_the_run_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, meter = VirtualClock(), WorkMeter()
+    monkeypatch.setattr(time, "monotonic", clock)
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    trainer = _trainer(
+        tmp_path, callback, max_epochs=5, max_time={"seconds": 1}, limit_train_batches=40, limit_val_batches=0
+    )
+    trainer.fit(TimedWorkModel(meter, clock))
+    report = _report(tmp_path)
+    assert trainer.global_step == 100  # 1 s of 10 ms batches: 2.5 of the 5 planned epochs
+    assert report["totals"]["energy_j"] == pytest.approx(1000.0)
+    projections = _window_projections(report)
+    # 20 windows in the first epoch; later epochs are short, so each is one window at its end
+    assert [w["steps"] for w in report["windows"]] == [2] * 20 + [40, 20]
+    assert projections == pytest.approx([1000.0] * 22)  # not 5 epochs' worth (2000 J)
+    assert [h["total_j"] for h in report["projection"]["history"]] == pytest.approx([1000.0] * 3)
+
+
+def test_window_series_projects_to_the_budget_that_ends_the_run_first() -> None:
+    series = WindowSeries()
+    budget = Budget(max_epochs=5, batches_per_epoch=40, total_seconds=1.0)  # 200 batches or 1 s
+    series.plan(budget, 2)
+    for step in range(1, 4):  # 20 J per 0.02 s window: 1 s is 50 windows, 1000 J; 200 batches take 2 s
+        window = series.close(
+            budget, epoch=0, step=step, time_s=0.02 * step, batches=2, energy_j=20.0, duration_s=0.02
+        )
+        assert window is not None and window.total_j == pytest.approx(1000.0)
+    slow = WindowSeries()
+    slow.plan(budget, 2)
+    window = slow.close(budget, epoch=0, step=1, time_s=0.001, batches=2, energy_j=20.0, duration_s=0.001)
+    assert window is not None and window.total_j == pytest.approx(2000.0)  # the batches end it first
+
+
+# ------------------------------------------------------------------------------------------ item 4
+def test_iterable_data_with_max_steps_and_max_epochs_projects_the_step_budget(tmp_path: Path) -> None:
+    meter = WorkMeter()
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    trainer = _trainer(
+        tmp_path, callback, max_epochs=5, max_steps=12, limit_train_batches=1.0, limit_val_batches=0
+    )
+    trainer.fit(IterableWorkModel(meter, 25.0))
+    report = _report(tmp_path)
+    assert trainer.global_step == 12
+    assert report["totals"]["energy_j"] == pytest.approx(300.0)
+    # windows by steps (the epoch length is unknown); the short second epoch is one window at its end
+    assert [w["steps"] for w in report["windows"]] == [2, 2, 2, 2, 4]
+    assert _window_projections(report) == pytest.approx([300.0] * 5)
+    # the first epoch (8 batches) tells the epoch length: max_steps ends the run after 1.5 epochs
+    assert [h["total_j"] for h in report["projection"]["history"]] == pytest.approx([300.0, 300.0])
+
+
+def test_the_first_epoch_tells_an_unknown_epoch_length() -> None:
+    budget = Budget(max_epochs=5, max_steps=12)  # iterable data: the trainer cannot tell the epoch length
+    assert budget.total_batches == 12.0 and budget.total_epochs == 5.0
+    assert budget.learned(8).total_epochs == 1.5 and budget.learned(8).total_batches == 12.0
+    assert budget.learned(None) is budget and Budget(batches_per_epoch=4).learned(8).batches_per_epoch == 4
+    run = EnergyRun()
+    run.set_budget(budget, 2)
+    run.finish_epoch(EpochRecord(0, 1.0, 200.0, {"gpu": 200.0}, None, batches=8))
+    assert run.budget.batches_per_epoch == 8 and run.last_projection is not None
+    assert run.last_projection.total_j == pytest.approx(300.0)
+    run.finish_epoch(EpochRecord(1, 0.5, 100.0, {"gpu": 100.0}, None, batches=4))  # max_steps ends it
+    assert run.last_projection.total_j == pytest.approx(300.0)
+    assert run.window_batches == 2  # the windows keep their size
+    resumed = EnergyRun()
+    resumed.load_state_dict(run.state_dict())
+    resumed.set_budget(budget)  # the trainer still cannot tell: the saved epochs do
+    assert resumed.budget.batches_per_epoch == 8
+
+
+# ------------------------------------------------------------------------------------------ item 6
+def test_logged_total_never_decreases_and_windows_log_at_lightnings_step(tmp_path: Path) -> None:
+    meter, logger = WorkMeter(), ListLogger()
+
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    _trainer(tmp_path, callback, logger=logger, max_epochs=2).fit(WorkModel(meter))
+    totals = [
+        (step, m["energy/total_kwh"] * JOULES_PER_KWH) for step, m in logger.rows if "energy/total_kwh" in m
+    ]
+    assert totals
+    in_time = [j for _, j in totals]
+    assert in_time == sorted(in_time), totals
+    by_step = [j for _, j in sorted(totals, key=lambda row: row[0] or 0)]
+    assert by_step == sorted(by_step), totals
+    # Lightning logs the metrics of the batch that ends at global step g (1-based) at step g - 1
+    first_window_step = totals[0][0]
+    assert first_window_step == 1 and totals[0][1] == pytest.approx(20.0)
+
+
+# ------------------------------------------------------------------------------------------ item 9
+def test_resuming_with_another_window_size_keeps_the_projection_exact(tmp_path: Path) -> None:
+    meter = WorkMeter()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=6, save_top_k=-1)
+    first = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    trainer = _trainer(
+        tmp_path / "a", first, callbacks=[first, checkpoints], enable_checkpointing=True, limit_val_batches=0
+    )
+    trainer.fit(WorkModel(meter, 30.0))
+    (ckpt,) = [p for p in (tmp_path / "ckpt").iterdir() if "step=6" in p.name]
+    meter2 = WorkMeter()
+    meter2.total = 180.0  # the work done before the checkpoint
+    second = EnergyCallback(meter=meter2, history_path=False, window_batches=8)
+    resumed = _trainer(tmp_path / "b", second, limit_val_batches=0)
+    resumed.fit(WorkModel(meter2, 30.0), ckpt_path=ckpt)
+    report = _report(tmp_path / "b")
+    projections = _window_projections(report)
+    assert projections and projections[-1] == pytest.approx(360.0)
 
 
 # ----------------------------------------------------------------------------------------- item 10

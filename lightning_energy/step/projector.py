@@ -172,6 +172,11 @@ class StepProjector:
         """Work seen so far in units (a partial unit counts as its share), measured or skipped."""
         return self._history.work_seen
 
+    @property
+    def seconds_seen(self) -> float:
+        """Seconds of all the units seen so far, measured or skipped."""
+        return self._history.elapsed_s
+
     def update(
         self,
         energy_j: float,
