@@ -102,7 +102,8 @@ class EnergyCallback(pl.Callback):
             self._warn("tensorboard", problem)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)  # batches known only now
+        if problem := self.run.set_budget(trainer_info.budget(trainer), self.window_batches):  # batches now
+            self._warn("windows", problem)
         self.run.stop = trainer_info.stop_tracker(trainer)  # EarlyStopping: forecast the stop
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)

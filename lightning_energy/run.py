@@ -96,10 +96,13 @@ class EnergyRun:
         self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
 
     # ------------------------------------------------------------------------------------------- inputs
-    def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
-        """The run's plan (known once the data is set up) and the configured window size, if any."""
+    def set_budget(self, budget: Budget, window_batches: int | None = None) -> str | None:
+        """The run's plan (known once the data is set up) and the configured window size, if any; the
+        warning to show when a resumed run keeps another window size (also kept for the report)."""
         budget = self.budget = _learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
-        self.window_series.plan(budget, window_batches)
+        problem = self.window_series.plan(budget, window_batches)
+        if problem is not None:
+            self.warn(problem)
         if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
             # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
             self.warn(
@@ -109,6 +112,7 @@ class EnergyRun:
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
+        return problem
 
     def set_pre(self, pre: PreSummary) -> None:
         """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior.
@@ -446,9 +450,11 @@ class EnergyRun:
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
         ledger, history, window_state, pre, warnings, started_at, unit, projector_state = loaded
         self.projector.load_state_dict(projector_state)
-        self.window_series.load_state_dict(window_state)
+        windows_problem = self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+        if windows_problem is not None:
+            self.warn(windows_problem)
 
 
 def _learn_epoch_length(budget: Budget, records: Sequence[EpochRecord]) -> Budget:

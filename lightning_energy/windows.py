@@ -55,8 +55,19 @@ class WindowSeries:
         self.unit_batches: int | None = None
         self.problem: str | None = None  # the last projector failure, for the run's warnings
 
-    def plan(self, budget: Budget, configured: int | None) -> None:
-        self.unit_batches = unit_batches(budget, configured)
+    def plan(self, budget: Budget, configured: int | None) -> str | None:
+        """Size the windows for ``budget``; windows already projected (a resumed run) keep their size, as
+        the projector counts work in it. The warning to show when ``configured`` differs, else ``None``."""
+        saved = self.unit_batches
+        if saved is None or self.projector.epochs_seen == 0:
+            self.unit_batches = unit_batches(budget, configured)
+            return None
+        if configured not in (None, saved):
+            return (
+                f"window_batches={configured} differs from the resumed run's windows of {saved} batches: "
+                f"its windows keep {saved} batches, so that the in-epoch projection stays right"
+            )
+        return None
 
     def close(
         self,
@@ -128,7 +139,11 @@ class WindowSeries:
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
-        return {"records": [w.to_json() for w in self.records], "projector": self.projector.state_dict()}
+        return {
+            "records": [w.to_json() for w in self.records],
+            "projector": self.projector.state_dict(),
+            "unit_batches": self.unit_batches,
+        }
 
     @staticmethod
     def check_state(state: Mapping[str, Any]) -> list[WindowRecord]:
@@ -145,9 +160,23 @@ class WindowSeries:
                 f"the saved window projector has seen {projector.epochs_seen} windows but the saved state "
                 f"holds {len(records)}: the state is damaged"
             )
+        unit = state.get("unit_batches")
+        if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int) or unit < 1):
+            raise StateError(f"the saved window size must be a whole number of batches >= 1, got {unit!r}")
+        if unit is not None and projector.work_seen > sum(w.steps for w in records) / unit + 1e-6:
+            raise StateError(
+                f"the saved window projector has seen {projector.work_seen:g} windows of {unit} batches but "
+                f"the saved windows hold {sum(w.steps for w in records)} batches: the state is damaged"
+            )
         return records
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> str | None:
+        """Continue the saved series (checked first); the warning to keep when its in-epoch projection
+        restarts (a state saved before the window size was, whose windows were projected), else ``None``."""
         records = self.check_state(state)
         self.projector.load_state_dict(state.get("projector") or {})
-        self.records = records
+        self.records, self.unit_batches = records, state.get("unit_batches")
+        if self.unit_batches is None and self.projector.epochs_seen > 0:
+            self.projector = self.projector.fresh()  # the size of the windows it counted is not known
+            return "the saved windows do not say their size (an older state): in-epoch projections restart"
+        return None

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from lightning_energy import EnergyCallback
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
-from lightning_energy.run import EnergyRun
+from lightning_energy.run import EnergyRun, RunStateError
 from lightning_energy.units import JOULES_PER_KWH
 from lightning_energy.windows import WindowSeries
 from tests.test_windows import ListLogger
@@ -104,6 +104,27 @@ def test_windows_cover_the_whole_epoch_when_the_window_divides_it(
     assert report["epochs"][0]["energy_j"] == pytest.approx(60.0)  # 4 x 10 J train + 2 x 10 J val
     assert sum(w["energy_j"] for w in report["windows"]) == pytest.approx(60.0)  # the validation too
     assert sum(w["steps"] for w in report["windows"]) == 4
+
+
+def test_a_window_ending_on_an_epoch_of_unknown_length_keeps_its_validation(tmp_path: Path) -> None:
+    # the trainer cannot tell the last batch of iterable data: the window full at that batch closes
+    # lazily, at the epoch's end, with the validation run after it
+    meter = WorkMeter()
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    trainer = _trainer(tmp_path, callback, max_epochs=1, max_steps=100, limit_train_batches=1.0)
+    trainer.fit(IterableWorkModel(meter))
+    report = _report(tmp_path)
+    assert report["epochs"][0]["energy_j"] == pytest.approx(100.0)  # 8 x 10 J train + 2 x 10 J val
+    assert [(w["steps"], w["energy_j"]) for w in report["windows"]] == [(2, 20.0)] * 3 + [(2, 40.0)]
+
+
+def test_a_mid_epoch_validation_lands_in_the_window_before_it(tmp_path: Path) -> None:
+    meter = WorkMeter()
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)
+    _trainer(tmp_path, callback, max_epochs=1, val_check_interval=2).fit(WorkModel(meter))
+    report = _report(tmp_path)
+    assert report["epochs"][0]["energy_j"] == pytest.approx(80.0)  # 4 x 10 J train + 2 x (2 x 10 J) val
+    assert [(w["steps"], w["energy_j"]) for w in report["windows"]] == [(2, 40.0), (2, 40.0)]
 
 
 def test_a_window_larger_than_the_epoch_projects_the_truth(tmp_path: Path) -> None:
@@ -271,7 +292,41 @@ def test_resuming_with_another_window_size_keeps_the_projection_exact(tmp_path: 
     resumed.fit(WorkModel(meter2, 30.0), ckpt_path=ckpt)
     report = _report(tmp_path / "b")
     projections = _window_projections(report)
-    assert projections and projections[-1] == pytest.approx(360.0)
+    assert projections == pytest.approx([360.0] * len(projections))
+    # epoch 0's two windows, then (the resumed epoch's start was not metered) epoch 2 as one window at its
+    # end, counted as 2 windows of the saved 2 batches (as 1/2 of a window of 8 it would project 240 J)
+    assert [(w["epoch"], w["steps"]) for w in report["windows"]] == [(0, 2), (0, 2), (2, 4)]
+    assert any("window_batches=8 differs" in w for w in report["warnings"])
+
+
+def test_the_window_size_is_saved_checked_and_kept_on_resume() -> None:
+    budget = Budget(max_epochs=3, batches_per_epoch=4)
+    run = EnergyRun()
+    run.set_budget(budget, 2)
+    run.close_window(epoch=0, step=1, time_s=1.0, batches=2, energy_j=60.0, duration_s=1.0)
+    state = run.state_dict()
+    assert state["windows"]["unit_batches"] == 2
+    resumed = EnergyRun()
+    resumed.load_state_dict(state)
+    problem = resumed.set_budget(budget, 8)
+    assert problem is not None and "window_batches=8" in problem and resumed.window_batches == 2
+    assert resumed.set_budget(budget, None) is None and resumed.window_batches == 2
+    window = resumed.close_window(epoch=0, step=3, time_s=2.0, batches=2, energy_j=60.0, duration_s=1.0)
+    assert window is not None and window.total_j == pytest.approx(360.0)
+    fresh = EnergyRun()  # a saved state without windows: the new size applies
+    fresh.load_state_dict(EnergyRun().state_dict())
+    assert fresh.set_budget(budget, 8) is None and fresh.window_batches == 8
+    for bad in (0, -2, 2.5, True, "2", 1):  # 1: more work seen than 2 batches of windows can hold
+        damaged = {**state, "windows": {**state["windows"], "unit_batches": bad}}
+        if bad == 1:
+            damaged["windows"]["records"] = []
+        with pytest.raises(RunStateError):
+            EnergyRun().load_state_dict(damaged)
+    old = {**state, "windows": {k: v for k, v in state["windows"].items() if k != "unit_batches"}}
+    legacy = EnergyRun()
+    legacy.load_state_dict(old)  # saved before the size was: the in-epoch projection restarts
+    assert legacy.window_series.projector.epochs_seen == 0 and len(legacy.windows) == 1
+    assert any("do not say their size" in w for w in legacy.warnings)
 
 
 # ----------------------------------------------------------------------------------------- item 10
