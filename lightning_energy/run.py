@@ -135,12 +135,33 @@ class EnergyRun:
 
     def note_unmetered(self, first_epoch: int) -> str | None:
         """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
-        checkpoint without this run's state); the warning to show, ``None`` when none was missing."""
+        checkpoint without this run's state); the warning to show, ``None`` when none was missing.
+
+        A loaded state that already holds ``first_epoch`` or a later epoch does not belong to the
+        checkpoint the trainer resumes from (another run's): it is dropped, as a damaged state is, and
+        metering starts afresh from this epoch.
+        """
+        notes: list[str] = []
+        records = self.ledger.records
+        if records and records[-1].epoch >= first_epoch:
+            notes.append(
+                f"checkpoint state not used: it holds epochs up to {records[-1].epoch} but training resumes "
+                f"at epoch {first_epoch} (a state from another run?); energy metering starts afresh"
+            )
+            self._forget_saved_state()
         epochs = range(len(self.ledger.records), first_epoch)
         reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
-        return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
+        if epochs:
+            notes.append(f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial")
+        return "; ".join(notes) or None
+
+    def _forget_saved_state(self) -> None:
+        """Back to a run that has measured nothing (the budget, the stop forecast and warnings stay)."""
+        self.ledger, self.history, self.expected, self.pre, self.unit = EnergyLedger(), [], [], None, None
+        self.projector = self.projector.fresh(keep_prior=False)
+        self.window_series.restart()
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""

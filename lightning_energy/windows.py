@@ -138,6 +138,10 @@ class WindowSeries:
             metrics[M.STABLE] = float(window.stable)
         return metrics
 
+    def restart(self) -> None:
+        """Forget the windows (a saved state that does not belong to this run); the size is kept."""
+        self.projector, self.records = self.projector.fresh(keep_prior=False), []
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "records": [w.to_json() for w in self.records],

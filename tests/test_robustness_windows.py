@@ -355,3 +355,33 @@ def test_an_empty_run_never_replaces_an_existing_report(tmp_path: Path) -> None:
         )
         is None
     )  # no report yet: one is written
+
+
+def test_a_checkpoint_whose_energy_state_is_ahead_of_its_epoch_is_not_used(tmp_path: Path) -> None:
+    import torch
+
+    meter = WorkMeter()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_epochs=1, save_top_k=-1)
+    first = EnergyCallback(meter=meter, history_path=False)
+    trainer = _trainer(
+        tmp_path / "a", first, callbacks=[first, checkpoints], enable_checkpointing=True, max_epochs=4
+    )
+    trainer.fit(WorkModel(meter))
+    ckpts = {p.name.split("-")[0]: p for p in (tmp_path / "ckpt").iterdir()}
+    mixed = torch.load(ckpts["epoch=1"], weights_only=False)
+    later = torch.load(ckpts["epoch=3"], weights_only=False)
+    for key in [k for k in mixed["callbacks"] if "EnergyCallback" in k]:
+        mixed["callbacks"][key] = later["callbacks"][key]  # the energy state of a later checkpoint
+    torch.save(mixed, tmp_path / "mixed.ckpt")
+    meter2 = WorkMeter()
+    second = EnergyCallback(meter=meter2, history_path=False)
+    resumed = _trainer(tmp_path / "b", second, max_epochs=4)
+    with pytest.warns(UserWarning, match="holds epochs up to 3 but training resumes at epoch 2"):
+        resumed.fit(WorkModel(meter2), ckpt_path=tmp_path / "mixed.ckpt")
+    report = _report(tmp_path / "b")
+    assert [(e["epoch"], e["energy_j"]) for e in report["epochs"]] == [
+        (0, None),
+        (1, None),
+        (2, 60.0),
+        (3, 60.0),
+    ]
