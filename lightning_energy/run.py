@@ -15,51 +15,37 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from lightning_energy import metric_names as M
-from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
+from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.metering import NOT_METERED_START
-from lightning_energy.report_model import (
-    CarbonSummary,
-    ExpectedPoint,
-    PreSummary,
-    ProjectionPoint,
-    RunReport,
-    Totals,
-    WindowRecord,
+from lightning_energy.report_model import ExpectedPoint, PreSummary, ProjectionPoint, RunReport, WindowRecord
+from lightning_energy.run_metrics import (
+    BAR_UNITS,
+    bar_unit,
+    carbon_metrics,
+    component_labels,
+    expected_metrics,
+    expected_point,
+    finite,
+    projection_metrics,
+    projection_point,
 )
-from lightning_energy.step import Projection, StepProjector
-from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.run_report import build_report, write_run_report
+from lightning_energy.run_state import STATE_VERSION, load_state
+from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries, whole_units
 
-__all__ = ["BAR_UNITS", "EnergyRun", "RunStateError", "bar_unit"]
-
-STATE_VERSION = 2
-# progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
-# so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
-BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
-
+# BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
+__all__ = ["BAR_UNITS", "STATE_VERSION", "EnergyRun", "RunStateError", "bar_unit", "component_labels"]
 
 _LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
-
-
-def bar_unit(expected_total_j: float) -> tuple[str, float]:
-    """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
-    for unit, scale in BAR_UNITS:
-        if expected_total_j >= scale:
-            return unit, scale
-    return BAR_UNITS[-1]
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -206,12 +192,12 @@ class EnergyRun:
             return EpochOutcome(record, None)
         if not math.isfinite(projection.total_j):
             return EpochOutcome(record, None)
-        point = _point(record.epoch, projection)
+        point = projection_point(record.epoch, projection)
         self.history.append(point)
         if self.stop is not None and projection.remaining_epochs is not None:
             expected = self.stop.expected(projection)
             if expected is not None:
-                self.expected.append(_expected_point(record.epoch, expected))
+                self.expected.append(expected_point(record.epoch, expected))
         return EpochOutcome(record, point)
 
     def close_window(
@@ -249,7 +235,7 @@ class EnergyRun:
         """The progress-bar unit: chosen once, from the first usable expected total, then kept (a bar
         key that changed unit would leave the old one standing in the bar). ``None`` while unknown."""
         if self.unit is None:
-            expected = _finite(expected_total_j)
+            expected = finite(expected_total_j)
             if expected is None or expected <= 0:
                 return None
             self.unit = bar_unit(expected)
@@ -315,27 +301,17 @@ class EnergyRun:
             if record.power_w is not None:
                 metrics[M.EPOCH_POWER_W] = record.power_w
         if point is not None:
-            metrics.update(_projection_metrics(point))
+            metrics.update(projection_metrics(point))
             if self.expected and self.expected[-1].epoch == point.epoch:
-                metrics.update(_expected_metrics(self.expected[-1]))
+                metrics.update(expected_metrics(self.expected[-1]))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
-        metrics.update(self._carbon_metrics(total_j, point))
+        metrics.update(carbon_metrics(self.carbon, total_j, point))
         return metrics
 
     def window_metrics(self, window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
         """The metrics logged at a window's end (at the global step)."""
         return WindowSeries.metrics(window, live_total_j)
-
-    def _carbon_metrics(self, total_j: float | None, point: ProjectionPoint | None) -> dict[str, float]:
-        if self.carbon is None:
-            return {}
-        metrics: dict[str, float] = {}
-        if total_j is not None:
-            metrics[M.CO2_KG] = self.carbon.co2_kg(joules_to_kwh(total_j))
-        if point is not None and _finite(point.total_j) is not None and point.total_j >= 0:
-            metrics[M.PROJECTED_CO2_KG] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
-        return metrics
 
     def stability_line(self) -> str:
         """One line on STEP for the console: when it declared stability, or why it did not."""
@@ -379,73 +355,22 @@ class EnergyRun:
         hardware: Mapping[str, Any],
         versions: Mapping[str, str],
     ) -> RunReport:
-        """The typed report of the run as it stands."""
-        ledger = self.ledger
-        total_j = ledger.measured_total_j
-        last = self.last_projection
-        carbon = None
-        if self.carbon is not None:
-            c = self.carbon
-            carbon = CarbonSummary(
-                g_per_kwh=c.g_per_kwh,
-                pue=c.pue,
-                source=c.source,
-                year=c.year,
-                country_iso3=c.country_iso3,
-                country_name=c.country_name,
-                co2_kg=None if total_j is None else c.co2_kg(joules_to_kwh(total_j)),
-                projected_co2_kg=None if last is None else c.co2_kg(joules_to_kwh(max(last.total_j, 0.0))),
-            )
-        labels = dict(components)
-        for category in ledger.present_categories():
-            labels.setdefault(category, "unknown")
-        return RunReport(
-            status=status,
-            started_at=self.started_at,
-            ended_at=datetime.now(timezone.utc).isoformat(),
+        """The typed report of the run as it stands (:func:`~lightning_energy.run_report.build_report`)."""
+        return build_report(
+            self,
+            status,
             world_size=world_size,
             num_nodes=num_nodes,
-            max_epochs=self.budget.total_epochs,
-            max_steps=self.budget.max_steps,
-            max_time_s=self.budget.total_seconds,
-            upper_bound=self.budget.upper_bound,
-            components=labels,
-            epochs=tuple(ledger.records),
-            windows=tuple(self.windows),
-            totals=Totals(
-                energy_j=total_j,
-                components_j={k: v for k, v in ledger.category_totals_j().items() if v},
-                fit_energy_j=self.fit_energy_j,
-                duration_s=ledger.duration_s,
-                measured_epochs=len(ledger.measured),
-                missing_epochs=ledger.missing_epochs,
-            ),
-            history=tuple(self.history),
-            expected=tuple(self.expected),
-            projection_note=self.budget.unknown_reason(),
-            pre=self.pre,
-            carbon=carbon,
-            hardware=dict(hardware),
-            versions=dict(versions),
-            warnings=tuple(self.warnings),
+            components=components,
+            hardware=hardware,
+            versions=versions,
         )
 
     # -------------------------------------------------------------------------------------------- state
     def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
         """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
         the warning to show when they were not written, else ``None``."""
-        from lightning_energy.report import REPORT_FILENAME, write_report
-
-        existing = Path(directory) / REPORT_FILENAME
-        if not self.ledger.records and not self.windows and status != "failed" and existing.exists():
-            # a fit that trained nothing (fit() again on a finished Trainer) must not replace a real report
-            return f"this fit trained nothing: the energy report {existing} was left as it was"
-        try:
-            write_report(directory, self.report(status, **facts))
-        except (OSError, EnergyError, ValueError, TypeError) as exc:
-            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
-            return f"the energy report was not written ({exc}){note}"
-        return None
+        return write_run_report(self, directory, status, **facts)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -464,7 +389,7 @@ class EnergyRun:
         """Continue the run saved by :meth:`state_dict` (version 1 checkpoints too), or raise
         :class:`RunStateError` and leave this run unchanged."""
         try:
-            loaded = _load_state(state)
+            loaded = load_state(state)
         except RunStateError:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
@@ -505,107 +430,3 @@ def _pre_problem(pre: PreSummary) -> str | None:
     if pre.devices < 1:
         return f"its devices is {pre.devices!r}"
     return None
-
-
-def _check_agreement(
-    ledger: EnergyLedger, history: Sequence[ProjectionPoint], projector: StepProjector
-) -> None:
-    """A saved projector fed more epochs, or more measured energy, than the saved ledger holds is damaged
-    (or mixed up with another run's): every later projection would fail or be wrong."""
-    epochs = len(ledger.records)
-    if projector.epochs_seen > epochs:
-        raise RunStateError(
-            f"the saved STEP projector has seen {projector.epochs_seen} epochs but the saved ledger holds "
-            f"{epochs}: the state is damaged"
-        )
-    measured_j = projector.state_dict()["measured_j"]
-    if isinstance(measured_j, float) and measured_j > ledger.total_j * (1 + 1e-9) + 1e-6:
-        raise RunStateError(
-            f"the saved STEP projector has measured {measured_j:g} J but the saved ledger only "
-            f"{ledger.total_j:g} J: the state is damaged"
-        )
-    last_epoch = ledger.records[-1].epoch if ledger.records else -1
-    if len(history) > epochs or any(h.epoch > last_epoch for h in history):
-        raise RunStateError(
-            f"the saved projections go beyond the {epochs} epochs of the saved ledger: the state is damaged"
-        )
-
-
-def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
-    if not isinstance(state, Mapping):
-        raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
-    version = state.get("version", 1)
-    if not isinstance(version, int) or version > STATE_VERSION:
-        raise RunStateError(
-            f"the saved state has version {version!r}; this lightning_energy reads versions up to "
-            f"{STATE_VERSION} (saved by a newer version?)"
-        )
-    ledger = EnergyLedger()
-    ledger.load_state_dict(state.get("ledger") or {})
-    raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
-    history = [ProjectionPoint.from_json(h) for h in raw_history]
-    window_state = state.get("windows") or {}
-    if not isinstance(window_state, Mapping):
-        raise RunStateError(f"the saved windows are a {type(window_state).__name__}, not a mapping")
-    raw_pre = state.get("pre")
-    pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
-    warnings = [str(w) for w in state.get("warnings") or []]
-    raw_unit = state.get("unit")
-    unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
-    projector_state = state.get("projector") or {}
-    # check the projectors' states on copies first: a failure must leave the run unchanged
-    check = StepProjector()
-    check.load_state_dict(projector_state)
-    _check_agreement(ledger, history, check)
-    WindowSeries.check_state(window_state)
-    return ledger, history, window_state, pre, warnings, state.get("started_at"), unit, projector_state
-
-
-def _point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
-    return ProjectionPoint(
-        epoch=epoch,
-        step=step,
-        total_j=projection.total_j,
-        low_j=projection.low_j,
-        high_j=projection.high_j,
-        stable=projection.stable,
-        stable_since=projection.stable_since,
-        epoch_energy_j=projection.epoch_energy_j,
-        method=projection.method,
-        reason=projection.reason,
-    )
-
-
-def _projection_metrics(point: ProjectionPoint) -> dict[str, float]:
-    return {
-        M.PROJECTED_KWH: joules_to_kwh(point.total_j),
-        M.PROJECTED_LOW_KWH: joules_to_kwh(point.low_j),
-        M.PROJECTED_HIGH_KWH: joules_to_kwh(point.high_j),
-        M.STABLE: float(point.stable),
-    }
-
-
-def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """Per-category label (``gpu``: ``measured``...) from a meter's per-component labels."""
-    out: dict[str, str] = {}
-    for component, label in labels.items():
-        category = category_of(component)
-        previous = out.get(category)
-        out[category] = label if previous in (None, label) else "mixed"
-    return out
-
-
-def _expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
-    return ExpectedPoint(
-        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
-    )
-
-
-def _expected_metrics(point: ExpectedPoint) -> dict[str, float]:
-    """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
-    return {
-        M.EXPECTED_KWH: joules_to_kwh(point.total_j),
-        M.EXPECTED_LOW_KWH: joules_to_kwh(point.low_j),
-        M.EXPECTED_HIGH_KWH: joules_to_kwh(point.high_j),
-        M.EXPECTED_STOP_EPOCH: point.stop_epoch,
-    }
