@@ -175,6 +175,8 @@ class EnergyRun:
         self.ledger.add(record)
         if self.budget.batches_per_epoch is None:  # iterable data: the first epoch's length
             self.budget = _learn_epoch_length(self.budget, self.ledger.records)
+            if self.window_series.unit_batches is None:  # no size yet (automatic): 1/20 of that epoch
+                self.window_series.plan(self.budget, None)
         plan = self._projection_budget()
         if plan is None:
             return EpochOutcome(record, None)

@@ -18,6 +18,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel, RandomIterableDa
 from torch.utils.data import DataLoader
 
 from lightning_energy import EnergyCallback
+from lightning_energy import metric_names as M
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.run import EnergyRun, RunStateError
@@ -254,6 +255,13 @@ def test_the_first_epoch_tells_an_unknown_epoch_length() -> None:
     resumed.load_state_dict(run.state_dict())
     resumed.set_budget(budget)  # the trainer still cannot tell: the saved epochs do
     assert resumed.budget.batches_per_epoch == 8
+    epochs_only = EnergyRun()  # no max_steps: no window size until the first epoch tells the length
+    epochs_only.set_budget(Budget(max_epochs=3))
+    assert epochs_only.window_batches is None
+    epochs_only.finish_epoch(EpochRecord(0, 60.0, 400.0, {"gpu": 400.0}, None, batches=400))
+    assert epochs_only.window_batches == 20  # 1/20 of the epoch, as for a known length
+    window = epochs_only.close_window(epoch=1, step=420, time_s=63.0, batches=20, energy_j=20.0, duration_s=3)
+    assert window is not None and window.total_j == pytest.approx(1200.0)
 
 
 # ------------------------------------------------------------------------------------------ item 6
@@ -273,6 +281,44 @@ def test_logged_total_never_decreases_and_windows_log_at_lightnings_step(tmp_pat
     # Lightning logs the metrics of the batch that ends at global step g (1-based) at step g - 1
     first_window_step = totals[0][0]
     assert first_window_step == 1 and totals[0][1] == pytest.approx(20.0)
+
+
+class ProbeModel(TimedWorkModel):
+    """Logs each training batch's index in the fit, so the test sees the step Lightning logs it at."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        self.log("probe/batch", float(batch_idx), on_step=True, on_epoch=False)
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("accumulate", [1, 2, 3])
+def test_windows_log_at_the_step_lightning_logs_their_last_batch_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accumulate: int
+) -> None:
+    clock, meter, logger = VirtualClock(), WorkMeter(), ListLogger()
+    monkeypatch.setattr(time, "monotonic", clock)  # windows cost no time: one per batch, whatever the load
+    callback = EnergyCallback(meter=meter, history_path=False, window_batches=1)
+    trainer = _trainer(
+        tmp_path,
+        callback,
+        logger=logger,
+        max_epochs=1,
+        limit_train_batches=9,
+        limit_val_batches=0,
+        accumulate_grad_batches=accumulate,
+    )
+    trainer.fit(ProbeModel(meter, clock))
+    lightning_steps = {int(m["probe/batch"]): step for step, m in logger.rows if "probe/batch" in m}
+    windows = [(step, m[M.TOTAL_KWH]) for step, m in logger.rows if M.TOTAL_KWH in m and "epoch" not in m]
+    assert len(windows) == 8  # batches 0-7 (the epoch's last closes at its end, with the epoch's metrics)
+    assert len(lightning_steps) == -(-9 // accumulate)  # every accumulated step, the partial last one too
+    for batch, step in lightning_steps.items():
+        if batch < 8:
+            assert windows[batch][0] == step, (batch, windows, lightning_steps)
+    totals = [kwh for _, kwh in windows] + [
+        m[M.TOTAL_KWH] for _, m in logger.rows if "epoch" in m and M.TOTAL_KWH in m
+    ]
+    assert totals == sorted(totals)
 
 
 # ------------------------------------------------------------------------------------------ item 9
