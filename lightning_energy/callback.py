@@ -102,7 +102,8 @@ class EnergyCallback(pl.Callback):
             self._warn("tensorboard", problem)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)  # batches known only now
+        if problem := self.run.set_budget(trainer_info.budget(trainer), self.window_batches):  # batches now
+            self._warn("windows", problem)
         self.run.stop = trainer_info.stop_tracker(trainer)  # EarlyStopping: forecast the stop
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
@@ -133,16 +134,16 @@ class EnergyCallback(pl.Callback):
         return self.run.ledger.measured_total_j
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))
+        reading = self._boundary_read(trainer, "epoch_start")
+        self._metering.start_epoch(trainer.current_epoch, reading, trainer.global_step)
 
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._metering.window_due:  # the last batch filled a window: validation after it included
+            self._close_window(trainer, pl_module, time.monotonic())
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         now = time.monotonic()
-        due = self._metering.batch_end(now, self.run.window_batches, self.run.budget.batches_per_epoch)
-        if due is Due.WINDOW:
-            self._close_window(trainer, pl_module, now)
-        elif due is Due.REFRESH:
+        if self._metering.batch_end(now, self.run.window_batches, trainer.global_step) is Due.REFRESH:
             self._refresh_bar(pl_module, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -151,7 +152,7 @@ class EnergyCallback(pl.Callback):
         summed = trainer_ops.sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective
         record = metering.epoch_record(epoch, end, summed)
         self.run.set_fit_energy(metering.summed_fit_j(summed), at_epoch_end=True)  # for a checkpoint
-        self._add_window(trainer, metering.finish_epoch(record, end, self.run.window_batches))
+        self._add_window(metering.finish_epoch(record, end, self.run.window_batches))
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn("missing-epoch", missing_epoch_message(record))
@@ -204,29 +205,26 @@ class EnergyCallback(pl.Callback):
         self._meter.mark("window_end", trainer.current_epoch)
         end = self._meter.read()
         window = self._metering.close_window(trainer.current_epoch, end)
-        record = self._add_window(trainer, window)
+        record = self._add_window(window)
         if record is not None and trainer.loggers:
             # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
             live_j = self._metering.live_total_j(self.run.ledger.measured_total_j, end)
             metrics = self.run.window_metrics(record, live_total_j=live_j)
             for logger in trainer.loggers:
-                logger.log_metrics(metrics, step=trainer.global_step)
+                logger.log_metrics(metrics, step=window.step)  # Lightning's step for the window's last batch
         self._metering.add_window_cost(time.monotonic() - now)
         if self._metering.first_window_in_epoch(window) or self._metering.refresh_due(now):
-            projected_j = None if record is None else record.total_j
-            self._refresh_bar(pl_module, time.monotonic(), end, projected_j)
+            self._refresh_bar(pl_module, time.monotonic(), end)
 
-    def _add_window(self, trainer: pl.Trainer, window: Window | None) -> WindowRecord | None:
-        return None if window is None else self.run.close_window(step=trainer.global_step, **asdict(window))
+    def _add_window(self, window: Window | None) -> WindowRecord | None:
+        return None if window is None else self.run.close_window(**asdict(window))
 
-    def _refresh_bar(
-        self, pl_module: Any, now: float, reading: Reading | None = None, projected_j: Any = None
-    ) -> None:
+    def _refresh_bar(self, pl_module: Any, now: float, reading: Reading | None = None) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
         reading, ledger = reading or self._meter.read(), self.run.ledger  # the read is timed below
         self._metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
         live_j, extrapolated_j = self._metering.live_figures(reading, ledger, self.run.budget)
-        bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=extrapolated_j)
+        bar = self.run.bar_metrics(live_j, extrapolated_j=extrapolated_j)
         if bar:
             pl_module.log_dict(bar, prog_bar=True, logger=False)
 

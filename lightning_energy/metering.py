@@ -66,9 +66,11 @@ class Boundary:
 @dataclass(frozen=True)
 class Window:
     """A closed in-epoch window: ``energy_j`` on all ranks (``None``: not measured) over ``duration_s``;
-    ``time_s`` is seconds since the fit started."""
+    ``time_s`` is seconds since the fit started; ``step`` is the global step read at the start of its last
+    batch, the step Lightning logs that batch's metrics at (so logged totals never go back)."""
 
     epoch: int
+    step: int
     batches: int
     energy_j: float | None
     duration_s: float
@@ -79,7 +81,7 @@ class Due(enum.Enum):
     """What a training batch's end asks of the callback."""
 
     NOTHING = "nothing"
-    WINDOW = "window"  # close a window (read the meter, log, maybe refresh the bar)
+    WINDOW = "window"  # a window is full: it closes at the next batch's start or at the epoch's end
     REFRESH = "refresh"  # refresh the progress bar (read the meter)
 
 
@@ -122,6 +124,9 @@ class Metering:
         self.window = Boundary(Reading(now))
         self.batches = 0  # training batches run in the current epoch
         self.window_batches_run = 0  # training batches run since the current window opened
+        self.window_due = False  # the open window is full: close it at the next batch start or epoch end
+        self.step = 0  # the global step after the last batch (or at the epoch's start)
+        self.batch_start_step = 0  # the global step read at the start of the last batch
         self.window_cost_s = 0.0  # time spent closing windows in this fit
         self.windows_on = window_batches != 0  # the first epoch always; later ones when they are long
         self.next_refresh_at = 0.0
@@ -154,10 +159,13 @@ class Metering:
         return None if summed["fit_unknown"] else summed["fit_j"]
 
     # ------------------------------------------------------------------------------------------ epochs
-    def start_epoch(self, epoch: int, reading: Reading) -> None:
+    def start_epoch(self, epoch: int, reading: Reading, step: int = 0) -> None:
+        """The epoch starts at ``reading``, at global step ``step``."""
         self.epoch_start = Boundary(reading, epoch)
         self.window = Boundary(reading, epoch)
         self.batches = self.window_batches_run = 0
+        self.window_due = False
+        self.step = self.batch_start_step = step
         self.next_refresh_at = reading.time_s + self.refresh_s
 
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
@@ -206,7 +214,7 @@ class Metering:
             self.rank_ratio = record.energy_j / local_j
         self.windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
         self.window = Boundary(Reading(end.time_s))  # the next epoch's start reading opens the next window
-        self.window_batches_run = 0
+        self.window_batches_run, self.window_due = 0, False
         return last
 
     # ------------------------------------------------------------------------------------------ windows
@@ -215,28 +223,33 @@ class Metering:
         local_j = energy_between(start, end)
         return None if local_j is None else local_j * self.rank_ratio
 
-    def batch_end(self, now: float, unit: int | None, epoch_batches: int | None = None) -> Due:
-        """Count one training batch; say whether a window closes or the bar refreshes now. The epoch's
-        last batch (``epoch_batches``, when known) closes none: the epoch's last window closes at its end,
-        so that the epoch-end validation lands in it."""
+    def batch_end(self, now: float, unit: int | None, step: int = 0) -> Due:
+        """Count one training batch that ended at global step ``step``; say whether the bar refreshes now or
+        the open window is full (:data:`Due.WINDOW`). A full window is closed lazily, at the next batch's
+        start (:meth:`close_window`) or at the epoch's end (:meth:`finish_epoch`), so that a validation run
+        after its last batch -- mid-epoch or at the epoch's end, of a known length or not -- lands in it."""
         self.batches += 1
         self.window_batches_run += 1
-        last_batch = epoch_batches is not None and self.batches >= epoch_batches
-        if unit and self.windows_on and self.window_batches_run >= unit and not last_batch:
+        self.batch_start_step, self.step = self.step, step
+        if self.window_due:  # not closed since (no batch start came): it grows, it is still due
+            return Due.WINDOW
+        if unit and self.windows_on and self.window_batches_run >= unit:
             budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
             if self.window_cost_s <= budget_s:
+                self.window_due = True
                 return Due.WINDOW
         return Due.REFRESH if now >= self.next_refresh_at else Due.NOTHING
 
     def close_window(self, epoch: int, end: Reading) -> Window:
-        """The window that :meth:`batch_end` said is due, closed at ``end``; the next one opens there."""
+        """The window that :meth:`batch_end` said is due, closed at ``end`` (the next batch's start); the
+        next one opens there."""
         window = self._window(epoch, self.window, end, self.window_batches_run)
-        self.window, self.window_batches_run = Boundary(end, epoch), 0
+        self.window, self.window_batches_run, self.window_due = Boundary(end, epoch), 0, False
         return window
 
     def remainder_window(self, epoch: int, end: Reading, unit: int | None) -> Window | None:
-        """The epoch's last, partial window up to ``end``; ``None`` when there is none (no windows, no
-        batch since the last one, or no window opened in this epoch)."""
+        """The epoch's last window up to ``end`` (full and due, or partial); ``None`` when there is none
+        (no windows, no batch since the last one, or no window opened in this epoch)."""
         batches = self.window_batches_run
         if not unit or self.window_batches == 0 or batches <= 0 or self.window.epoch != epoch:
             return None
@@ -245,6 +258,7 @@ class Metering:
     def _window(self, epoch: int, start: Boundary, end: Reading, batches: int) -> Window:
         return Window(
             epoch=epoch,
+            step=self.batch_start_step,
             batches=batches,
             energy_j=self.scaled_j(start.reading, end),
             duration_s=end.time_s - start.reading.time_s,

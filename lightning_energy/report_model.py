@@ -168,7 +168,7 @@ class WindowRecord:
     """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks)."""
 
     epoch: int
-    step: int  # global step at the window's end
+    step: int  # the global step read at the start of its last batch (where Lightning logs that batch)
     time_s: float  # seconds since the fit started
     steps: int  # batches in the window
     energy_j: float | None

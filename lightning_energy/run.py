@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +22,7 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.metering import NOT_METERED_START
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
@@ -94,10 +95,13 @@ class EnergyRun:
         self.unmetered_ranks = 0  # ranks with nothing to meter by design (CPU DDP): each adds 0 J
 
     # ------------------------------------------------------------------------------------------- inputs
-    def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
-        """The run's plan (known once the data is set up) and the configured window size, if any."""
-        self.budget = budget
-        self.window_series.plan(budget, window_batches)
+    def set_budget(self, budget: Budget, window_batches: int | None = None) -> str | None:
+        """The run's plan (known once the data is set up) and the configured window size, if any; the
+        warning to show when a resumed run keeps another window size (also kept for the report)."""
+        budget = self.budget = _learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
+        problem = self.window_series.plan(budget, window_batches)
+        if problem is not None:
+            self.warn(problem)
         if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
             # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
             self.warn(
@@ -107,6 +111,7 @@ class EnergyRun:
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
+        return problem
 
     def set_pre(self, pre: PreSummary) -> None:
         """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior.
@@ -129,14 +134,34 @@ class EnergyRun:
 
     def note_unmetered(self, first_epoch: int) -> str | None:
         """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
-        checkpoint without this run's state); the warning to show, ``None`` when none was missing."""
+        checkpoint without this run's state); the warning to show, ``None`` when none was missing.
+
+        A loaded state that already holds ``first_epoch`` or a later epoch does not belong to the
+        checkpoint the trainer resumes from (another run's): it is dropped, as a damaged state is, and
+        metering starts afresh from this epoch.
+        """
+        notes: list[str] = []
+        records = self.ledger.records
+        if records and records[-1].epoch >= first_epoch:
+            notes.append(
+                f"checkpoint state not used: it holds epochs up to {records[-1].epoch} but training resumes "
+                f"at epoch {first_epoch} (a state from another run?); energy metering starts afresh"
+            )
+            self._forget_saved_state()
         epochs = range(len(self.ledger.records), first_epoch)
         reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
         if epochs:
             self.earlier_fits_j = None  # the fits before the resume were not metered
-        return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
+            notes.append(f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial")
+        return "; ".join(notes) or None
+
+    def _forget_saved_state(self) -> None:
+        """Back to a run that has measured nothing (the budget, the stop forecast and warnings stay)."""
+        self.ledger, self.history, self.expected, self.pre, self.unit = EnergyLedger(), [], [], None, None
+        self.projector = self.projector.fresh(keep_prior=False)
+        self.window_series.restart()
 
     def warn(self, message: str) -> bool:
         """Keep ``message`` for the report; ``True`` when it is new (the caller then shows it once)."""
@@ -174,6 +199,10 @@ class EnergyRun:
     def finish_epoch(self, record: EpochRecord) -> EpochOutcome:
         """Add one epoch (summed over ranks) and project the run's total from it."""
         self.ledger.add(record)
+        if self.budget.batches_per_epoch is None:  # iterable data: the first epoch's length
+            self.budget = _learn_epoch_length(self.budget, self.ledger.records)
+            if self.window_series.unit_batches is None:  # no size yet (automatic): 1/20 of that epoch
+                self.window_series.plan(self.budget, None)
         plan = self._projection_budget()
         if plan is None:
             return EpochOutcome(record, None)
@@ -248,21 +277,26 @@ class EnergyRun:
             return self.pre.total_j
         return None
 
+    def latest_projected_j(self) -> float | None:
+        """The latest projection of the whole run: the last window's when it was made inside an epoch later
+        than the last epoch projection's, else the last epoch's (``None`` before any)."""
+        last = self.last_projection
+        window = next((w for w in reversed(self.windows) if w.total_j is not None), None)
+        if window is not None and (last is None or window.epoch > last.epoch):
+            return window.total_j
+        return None if last is None else last.total_j
+
     def bar_metrics(
-        self,
-        live_total_j: float | None = None,
-        projected_j: float | None = None,
-        extrapolated_j: float | None = None,
+        self, live_total_j: float | None = None, extrapolated_j: float | None = None
     ) -> dict[str, float]:
         """Progress-bar figures in the run's unit: energy so far, projection, PRE (keys name the unit).
 
-        ``live_total_j``/``projected_j`` are in-epoch figures; by default the last epoch's are shown.
-        ``extrapolated_j`` (energy so far scaled to the planned work) only helps choose the unit when
-        nothing better is known yet. Empty until a unit can be chosen.
+        ``live_total_j`` is the in-epoch energy so far (default: the measured epochs'); the projection is
+        the latest one (:meth:`latest_projected_j`), never shown below the energy so far (the run uses at
+        least what it has used). ``extrapolated_j`` (energy so far scaled to the planned work) only helps
+        choose the unit when nothing better is known yet. Empty until a unit can be chosen.
         """
-        last = self.last_projection
-        if projected_j is None and last is not None:
-            projected_j = last.total_j
+        projected_j = self.latest_projected_j()
         expected = projected_j if projected_j is not None else self.expected_total_j()
         chosen = self.choose_unit(expected if expected is not None else extrapolated_j)
         if chosen is None:
@@ -273,7 +307,7 @@ class EnergyRun:
         if so_far is not None:
             bar[unit] = so_far / scale
         if projected_j is not None and math.isfinite(projected_j):
-            bar[f"proj_{unit}"] = projected_j / scale
+            bar[f"proj_{unit}"] = max(projected_j, so_far or 0.0) / scale
         if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
             bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
@@ -397,10 +431,12 @@ class EnergyRun:
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
         ledger, history, window_state, pre, warnings, started_at, unit, projector_state, fit_j = loaded
         self.projector.load_state_dict(projector_state)
-        self.window_series.load_state_dict(window_state)
+        windows_problem = self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
         self.earlier_fits_j, self.fit_through_epoch_j = fit_j, 0.0
+        if windows_problem is not None:
+            self.warn(windows_problem)
 
     def load_or_start_afresh(self, state: Mapping[str, Any]) -> str | None:
         """:meth:`load_state_dict`, or keep this run (metering starts afresh) and return the warning."""
@@ -414,6 +450,14 @@ class EnergyRun:
 
 def _sum_or_none(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a + b
+
+
+def _learn_epoch_length(budget: Budget, records: Sequence[EpochRecord]) -> Budget:
+    """``budget`` with the epoch length the trainer cannot tell (iterable data) taken from the first epoch
+    metered from its start: it projects ``max_steps`` as a share of ``max_epochs`` from then on (the
+    windows keep the size they were planned with)."""
+    first = next((r for r in records if r.batches and r.reason != NOT_METERED_START), None)
+    return budget if first is None else budget.learned(first.batches)
 
 
 def _pre_problem(pre: PreSummary) -> str | None:

@@ -128,3 +128,14 @@ def test_a_resumed_run_reports_one_consistent_story(tmp_path: Path) -> None:
     assert len(lines) == len(expected), "\n".join(lines)
     for got, pattern in zip(lines, expected, strict=True):
         assert re.fullmatch(pattern, got), f"{got!r} does not match {pattern!r}"
+
+
+def test_a_run_with_windows_off_resumes_its_state() -> None:
+    from lightning_energy.budget import Budget
+    from lightning_energy.windows import WindowSeries
+
+    series = WindowSeries()
+    series.plan(Budget(max_epochs=10, batches_per_epoch=40), configured=0)  # window_batches=0: windows off
+    assert series.unit_batches == 0
+    resumed = WindowSeries()
+    assert resumed.load_state_dict(series.state_dict()) is None and resumed.unit_batches == 0
