@@ -43,6 +43,9 @@ class EnergyCallback(pl.Callback):
         report: write ``energy_report.json`` and ``energy_epochs.csv`` into the run's log directory.
         refresh_s: the most often, in seconds, that the progress bar's energy is refreshed during an epoch.
         window_batches: training batches per in-epoch window; ``None``: 1/20 of the epoch, ``0``: no windows.
+
+    In code: ``total_j`` (the fit's measured joules), ``fit_report`` (its ``RunReport`` once it ended) and
+    ``stages`` (``"validate"``/``"test"``/``"predict"`` → ``StageEnergy``); see docs/callback.md.
     """
 
     def __init__(
