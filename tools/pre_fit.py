@@ -11,15 +11,15 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
-equally) and the interval constant ``model_log_q90``: the larger of two 90 % quantiles of the absolute
-held-out log errors of runs on GPUs with measured speed, the run-level split-conformal one (each fold's
-runs sharing the weight 1: v4's rule) and the group-conformal one (each fold's 90 % quantile, their
-ceil((n + 1) x 0.9)-th smallest).
-A split of that quantile by the predicted regime
-(GPU-bound or not) was tried and dropped: its GPU-bound intervals covered 73 % (held-out GPU) and 52 %
-(held-out architecture) of the outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on
-the training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on
-all runs.
+equally), and the interval constant ``model_log_q90`` from those folds' held-out errors (runs on GPUs with
+measured speed) by one of three rules, itself chosen by nested selection (``choose_interval_rule``): the
+group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
+random-effects predictive quantile (a new group's shift drawn like the observed groups', Student-t with as
+many degrees of freedom as groups), or the group quantile inflated by the factor that made it cover 90 % of
+groups it had not seen. A split of the constant by the predicted regime (GPU-bound or not) was tried in v5
+and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
+outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
+outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 
 Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
@@ -157,7 +157,11 @@ def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float, overlap: float
     return Fitted(theta, phi, trainable)
 
 
-def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+#: (kind, group, train, test)
+Fold = tuple[str, str, np.ndarray, np.ndarray]
+
+
+def group_folds(ds: Dataset, idx: np.ndarray) -> list[Fold]:
     """(kind, group, train, test) for leave-one-GPU-out and leave-one-architecture-out within ``idx``."""
     folds = []
     for kind, labels in (("GPU", ds.gpu), ("architecture", ds.architecture)):
@@ -173,20 +177,29 @@ def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray
 
 
 @dataclass(frozen=True)
+class IntervalChoice:
+    """The interval rule chosen by nested selection (``choose_interval_rule``) and what it was chosen on."""
+
+    rule: str
+    #: the chosen rule's constant on all group folds: ``model_log_q90``
+    log_q90: float
+    #: every rule's constant on all group folds
+    values: dict[str, float]
+    #: every rule's coverage of the groups held out once more (group-averaged), and its median constant there
+    inner_coverage: dict[str, float]
+    inner_log_q90: dict[str, float]
+    #: held-out groups the choice was made on, and the inflation of ``INFLATED`` on all of them
+    groups: int
+    inflation: float
+
+
+@dataclass(frozen=True)
 class Selection:
     prior_weight: float
     overlap: float
     model_log_q90: float
     scores: dict[tuple[float, float], float]
-    #: Mondrian (per predicted regime) constants: GPU-bound (busy >= GPU_BOUND_SHARE) and the rest
-    gpu_bound_log_q90: float | None = None
-    host_bound_log_q90: float | None = None
-
-
-#: Whether the interval constant is split by the predicted regime (Mondrian conformal). Off: on the nested
-#: outer folds the split covered 67 % (held-out GPU) and 54 % (held-out architecture) of the GPU-bound runs
-#: (93 % and 88 % with the pooled constant), host-bound runs 70 % and 74 % either way (docs/pre.md).
-MONDRIAN_BY_REGIME = False
+    interval: IntervalChoice
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -195,37 +208,148 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
 
 
-def split_conformal_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+#: A fold's held-out runs: signed log errors (predicted - measured) and which are on a GPU with measured speed
+FoldErrors = tuple[np.ndarray, np.ndarray]
+
+
+def split_conformal_q90(errors: Sequence[FoldErrors]) -> float:
     """Run-level split-conformal 90 % quantile (v4's rule): the 90 % quantile of all held-out runs'
     absolute errors, each fold's runs sharing the weight 1; nan if no fold has runs."""
-    values = [e[keep] for e, keep in errors if keep.any()]
+    values = [np.abs(e[keep]) for e, keep in errors if keep.any()]
     if not values:
         return math.nan
     weights = [np.full(len(v), 1.0 / len(v)) for v in values]
     return weighted_quantile(np.concatenate(values), np.concatenate(weights), 0.9)
 
 
-def interval_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The interval constant: the larger of the run-level split-conformal quantile
-    (``split_conformal_q90``) and the group-conformal one (``conformal_q90``). Fixed a priori (not chosen
-    on any outer fold): the run rule alone ignores that a new group shifts all of its runs, and with many
-    groups the group rule can fall below the run-level quantile. With
-    fewer than 9 groups the largest group quantile already bounds the run-level one (up to interpolation),
-    so on GAISSA's folds the maximum is the group-conformal constant."""
+def interval_q90(errors: Sequence[FoldErrors]) -> float:
+    """The group-quantile rule: the larger of the run-level split-conformal quantile
+    (``split_conformal_q90``) and the group-conformal one (``conformal_q90``). With fewer than 9 groups the
+    largest group quantile already bounds the run-level one (up to interpolation)."""
     values = [q for q in (split_conformal_q90(errors), conformal_q90(errors)) if not math.isnan(q)]
     return max(values) if values else math.nan
 
 
-def conformal_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+def conformal_q90(errors: Sequence[FoldErrors]) -> float:
     """Group-conformal 90 % quantile: each held-out group (fold) is one exchangeable unit scored by the 90 %
     quantile of its absolute errors, and the constant is the ceil((n + 1) x 0.9)-th smallest of the n group
     scores (the largest when n < 9). A new GPU or architecture shifts all of its runs together, so the
     runs of one group are not exchangeable with each other's groups; nan if no fold has runs."""
-    scores = sorted(float(np.quantile(e[keep], 0.9)) for e, keep in errors if keep.any())
+    scores = sorted(float(np.quantile(np.abs(e[keep]), 0.9)) for e, keep in errors if keep.any())
     if not scores:
         return math.nan
     n = len(scores)
     return scores[min(n - 1, math.ceil((n + 1) * 0.9) - 1)]
+
+
+def random_effects_q90(errors: Sequence[FoldErrors]) -> float:
+    """Predictive 90 % half-width for a new group under a random-effects model of the held-out errors.
+
+    A group's runs err by the group's shift ``m_g`` (its mean signed error) plus a within-group residual. The
+    shift of a new group is a new draw: with the n observed shifts centred on 0 (a bias the model has is not
+    assumed to persist), its scale ``tau = sqrt(mean(m_g**2))`` has n degrees of freedom, so the shift's
+    95 % point is Student's ``t(0.95, n) x tau`` (the finite-sample correction; ``t`` -> 1.645 as n grows).
+    The within-group spread ``sigma`` (each group weighing 1) is estimated from many runs: normal. The
+    half-width is ``sqrt((t x tau)**2 + (1.645 x sigma)**2)``; nan if no fold has runs."""
+    from scipy.stats import t as student_t
+
+    groups = [e[keep] for e, keep in errors if keep.any()]
+    if not groups:
+        return math.nan
+    shifts = np.array([g.mean() for g in groups])
+    within = float(np.mean([g.var() for g in groups]))
+    n = len(groups)
+    tau = float(np.sqrt(np.mean(shifts**2)))
+    return float(math.hypot(float(student_t.ppf(0.95, n)) * tau, 1.6449 * math.sqrt(within)))
+
+
+GROUP_QUANTILE, RANDOM_EFFECTS, INFLATED = "group quantile", "random effects", "inflated group quantile"
+#: The candidate interval rules (``choose_interval_rule``).
+INTERVAL_RULES = (GROUP_QUANTILE, RANDOM_EFFECTS, INFLATED)
+#: The group-averaged coverage the interval is calibrated to.
+TARGET_COVERAGE = 0.9
+
+
+def coverage_inflation(ratios: Sequence[np.ndarray], coverage: float = TARGET_COVERAGE) -> float:
+    """Smallest ``k`` with mean over groups of (share of the group's ``ratios`` <= ``k``) >= ``coverage``;
+    ``ratios`` per group: held-out absolute error / the rule's constant computed without that group."""
+    if not ratios or any(len(r) == 0 for r in ratios):
+        raise EstimationError("coverage_inflation needs at least one group, each with one ratio or more")
+    candidates = np.unique(np.concatenate(ratios))
+    covered = np.mean(
+        [np.searchsorted(np.sort(r), candidates, side="right") / len(r) for r in ratios], axis=0
+    )
+    return float(candidates[min(int(np.searchsorted(covered, coverage - 1e-12)), len(candidates) - 1)])
+
+
+def fold_errors(ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float) -> list[FoldErrors]:
+    """Per fold: signed held-out log energy errors and which runs are on a GPU with measured speed."""
+    out = []
+    for _, _, train, test in folds:
+        t, p, _ = fit_params(ds, train, weight, overlap).predict_log(ds, test)
+        out.append((t + p - ds.log_e[test], ds.features.speed_measured[test]))
+    return out
+
+
+def choose_interval_rule(
+    ds: Dataset, folds: Sequence[Fold], errors: Sequence[FoldErrors], weight: float, overlap: float
+) -> IntervalChoice:
+    """The interval rule, chosen by how well each covers groups it has not seen (nested).
+
+    ``errors`` are the held-out errors of ``folds`` (one group each). Each rule turns held-out errors into a
+    constant: ``GROUP_QUANTILE`` (``interval_q90``), ``RANDOM_EFFECTS`` (``random_effects_q90``) and
+    ``INFLATED``: ``interval_q90`` x ``k``, with ``k`` (``coverage_inflation``) the factor that made the
+    rule cover ``TARGET_COVERAGE`` of groups it had not seen. To judge them, each group ``g`` of ``folds``
+    is held out once more: each rule is computed from the group folds of the rest (same prior weight and
+    overlap; for ``INFLATED``, ``k`` from the other groups only) and scored on ``g``'s runs on GPUs with
+    measured speed. A rule's score is its coverage averaged over the ``g`` (each weighing 1, as a new group
+    would). The chosen rule is the narrowest (median constant over the ``g``) of those whose score reaches
+    ``TARGET_COVERAGE``; if none does, the one that scores highest. With fewer than two groups to judge
+    on: ``GROUP_QUANTILE``. Nothing here sees data outside ``folds``: in
+    ``benchmarks/pre_accuracy.py`` the outer fold's group is not among them.
+    """
+    values = {
+        GROUP_QUANTILE: interval_q90(errors),
+        RANDOM_EFFECTS: random_effects_q90(errors),
+    }
+    # per judged group: absolute errors, both rules' constants without the group
+    held: list[tuple[np.ndarray, float, float]] = []
+    for (_, _, train, _), (e, keep) in zip(folds, errors, strict=True):
+        inner = group_folds(ds, train)
+        if not keep.any() or not inner:
+            continue
+        inner_errors = fold_errors(ds, inner, weight, overlap)
+        base, effects = interval_q90(inner_errors), random_effects_q90(inner_errors)
+        if math.isnan(base) or base <= 0 or math.isnan(effects):
+            continue
+        held.append((np.abs(e[keep]), base, effects))
+    inflation = coverage_inflation([a / b for a, b, _ in held]) if held else 1.0
+    values[INFLATED] = inflation * values[GROUP_QUANTILE]
+    coverage: dict[str, float] = {}
+    median_q: dict[str, float] = {}
+    if len(held) >= 2:
+        constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+        covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+        for i, (a, base, effects) in enumerate(held):
+            others = [x / b for j, (x, b, _) in enumerate(held) if j != i]
+            for rule, q in (
+                (GROUP_QUANTILE, base),
+                (RANDOM_EFFECTS, effects),
+                (INFLATED, coverage_inflation(others) * base),
+            ):
+                constants[rule].append(q)
+                covered[rule].append(float(np.mean(a <= q)))
+        for rule in INTERVAL_RULES:
+            coverage[rule] = float(np.mean(covered[rule]))
+            median_q[rule] = float(np.median(constants[rule]))
+        reaching = [rule for rule in INTERVAL_RULES if coverage[rule] >= TARGET_COVERAGE - 1e-12]
+        if reaching:
+            rule = min(reaching, key=lambda r: median_q[r])
+        else:
+            rule = max(INTERVAL_RULES, key=lambda r: coverage[r])
+    else:
+        rule = GROUP_QUANTILE
+    return IntervalChoice(rule, values[rule], values, coverage, median_q, len(held), inflation)
 
 
 def select(
@@ -234,39 +358,22 @@ def select(
     grid: Sequence[float] = PRIOR_WEIGHTS,
     overlaps: Sequence[float] = OVERLAP_EXPONENTS,
 ) -> Selection:
-    """Prior weight, overlap and the interval constants from the group folds of ``idx`` only (module doc)."""
+    """Prior weight, overlap and the interval constant from the group folds of ``idx`` only (module doc)."""
     folds = group_folds(ds, idx)
     if not folds:
         raise EstimationError("select needs at least two GPUs or two architectures")
-    measured = ds.features.speed_measured
     scores: dict[tuple[float, float], float] = {}
-    errors: dict[tuple[float, float], list[tuple[np.ndarray, np.ndarray]]] = {}
-    bound: dict[tuple[float, float], list[np.ndarray]] = {}
+    errors: dict[tuple[float, float], list[FoldErrors]] = {}
     for weight in grid:
         for overlap in overlaps:
-            per_fold, per_fold_bound = [], []
-            for _, _, train, test in folds:
-                fitted = fit_params(ds, train, weight, overlap)
-                t, p, busy = fitted.predict_log(ds, test)
-                per_fold.append((np.abs(t + p - ds.log_e[test]), measured[test]))
-                per_fold_bound.append(busy >= physics.GPU_BOUND_SHARE)
+            per_fold = fold_errors(ds, folds, weight, overlap)
             errors[weight, overlap] = per_fold
-            bound[weight, overlap] = per_fold_bound
-            scores[weight, overlap] = float(np.mean([e.mean() for e, _ in per_fold]))
+            scores[weight, overlap] = float(np.mean([np.abs(e).mean() for e, _ in per_fold]))
     best = min(scores, key=lambda key: scores[key])
-    q = interval_q90(errors[best])
-    if math.isnan(q):
+    if math.isnan(interval_q90(errors[best])):
         raise EstimationError("select needs runs on a GPU with measured speed in its folds")
-    if not MONDRIAN_BY_REGIME:
-        return Selection(best[0], best[1], q, scores)
-    split = []
-    for gpu_bound in (True, False):
-        regime = [
-            (e, keep & (b == gpu_bound)) for (e, keep), b in zip(errors[best], bound[best], strict=True)
-        ]
-        value = interval_q90(regime)
-        split.append(q if math.isnan(value) else value)
-    return Selection(best[0], best[1], q, scores, split[0], split[1])
+    choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1])
+    return Selection(best[0], best[1], choice.log_q90, scores, choice)
 
 
 def repeat_log_sigma(ds: Dataset) -> float:
@@ -284,12 +391,7 @@ def repeat_log_sigma(ds: Dataset) -> float:
 def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple[PreEstimator, Fitted]:
     """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap)
-    interval = IntervalConstants(
-        model_log_q90=selection.model_log_q90,
-        repeat_log_sigma=repeat_log_sigma(ds),
-        gpu_bound_log_q90=selection.gpu_bound_log_q90,
-        host_bound_log_q90=selection.host_bound_log_q90,
-    )
+    interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
     estimator = PreEstimator(
         fitted.theta,
         fitted.phi,
@@ -338,8 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     estimator.save(args.out)
     print(
         f"fitted on {len(runs)} runs: prior weight {selection.prior_weight:g}, overlap "
-        f"{selection.overlap:g} (best fold score {min(selection.scores.values()):.4f}), model log q90 "
-        f"{selection.model_log_q90:.3f}, GAISSA trained share {fitted.trainable:.2f}; wrote {args.out}"
+        f"{selection.overlap:g} (best fold score {min(selection.scores.values()):.4f}), interval rule "
+        f"{selection.interval.rule!r} (nested coverage "
+        + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
+        + f"), model log q90 {selection.model_log_q90:.3f}, GAISSA trained share "
+        f"{fitted.trainable:.2f}; wrote {args.out}"
     )
     return 0
 
