@@ -11,7 +11,9 @@ against the throughput table's for the reference workloads.
 Data: ``../shared/data/gaissa/`` (or ``$LIGHTNING_ENERGY_GAISSA``). ``--plots DIR`` writes
 ``pre_predicted_vs_measured.png``; ``--docs docs/pre.md`` writes the tables and the
 ``lightning-energy estimate`` examples into that page.
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md``.
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md`` (about
+four minutes on two cores; ``--quick`` skips the Lambda leave-one-GPU-out refits, about a minute, and cannot
+write the docs).
 """
 
 from __future__ import annotations
@@ -590,7 +592,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--docs", type=Path, help="write the tables and examples into this page (docs/pre.md)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the Lambda leave-one-GPU-out refits (about a minute instead of four); not with --docs",
+    )
     args = parser.parse_args(argv)
+    if args.quick and args.docs is not None:
+        parser.error("--docs needs the full run: drop --quick")
     if not (args.data / "pre_runs.csv").is_file():
         print(f"skipped: GAISSA data not found at {args.data} (set LIGHTNING_ENERGY_GAISSA)")
         return 0
@@ -608,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_power_per_gpu(ds, folds, PreEstimator.default())
         print_ratio_check(shipped)
         print_bert_large_transfer(args.lambda_data)
-        pre_lambda.run(args.lambda_data, args.plots)
+        pre_lambda.run(args.lambda_data, args.plots, quick=args.quick)
     print(buffer.getvalue(), end="")
     if args.plots is not None:
         write_plot(args.plots, ds, folds)
