@@ -12,8 +12,8 @@ Data: ``../shared/data/gaissa/`` (or ``$LIGHTNING_ENERGY_GAISSA``). ``--plots DI
 ``pre_predicted_vs_measured.png``; ``--docs docs/pre.md`` writes the tables and the
 ``lightning-energy estimate`` examples into that page.
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md`` (about
-four minutes on two cores; ``--quick`` skips the Lambda leave-one-GPU-out refits, about a minute, and cannot
-write the docs).
+two to four minutes on two cores; ``--quick`` skips the Lambda leave-one-GPU-out refits and the power variants
+of ``benchmarks/pre_power.py``, and cannot write the docs).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks import pre_lambda  # noqa: E402
+from benchmarks import pre_lambda, pre_power  # noqa: E402
 from lightning_energy.pre import (  # noqa: E402
     DataDescriptor,
     Estimate,
@@ -48,6 +48,7 @@ from lightning_energy.pre import (  # noqa: E402
 from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
+from tools.perseus import default_perseus_dir  # noqa: E402
 from tools.pre_fit import Dataset, Selection, build_estimator, select, with_trainable  # noqa: E402
 
 PAPER_FEATURES = (
@@ -588,6 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO))
     parser.add_argument("--lambda-data", type=Path, default=REPO.parent / "shared" / "data" / "lambda")
+    parser.add_argument("--perseus-data", type=Path, default=default_perseus_dir(REPO))
     parser.add_argument("--plots", type=Path, help="write the docs figure into this folder (e.g. docs/img)")
     parser.add_argument(
         "--docs", type=Path, help="write the tables and examples into this page (docs/pre.md)"
@@ -595,7 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="skip the Lambda leave-one-GPU-out refits (about a minute instead of four); not with --docs",
+        help="skip the Lambda leave-one-GPU-out refits and the power variants (faster); not with --docs",
     )
     args = parser.parse_args(argv)
     if args.quick and args.docs is not None:
@@ -615,6 +617,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_cheapest_gpu(ds, folds)
         shipped = print_in_sample(ds)
         print_power_per_gpu(ds, folds, PreEstimator.default())
+        if not args.quick:
+            pre_power.run(args.data, args.perseus_data)
         print_ratio_check(shipped)
         print_bert_large_transfer(args.lambda_data)
         pre_lambda.run(args.lambda_data, args.plots, quick=args.quick)

@@ -45,9 +45,14 @@ from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator  # noqa: E402
+from tools.perseus import PowerRun  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
 PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: Whether the power curve gets its own prior weight, chosen by leave-one-GPU-out power error
+#: (``select_power_weight``). Off, and no Perseus rows in the shipped fit (``fit_shipped`` takes GAISSA only):
+#: the nested table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring).
+SEPARATE_POWER_WEIGHT = False
 OVERLAP_EXPONENTS = (1.0, 2.0, 4.0)
 MIN_TRAIN_RUNS = 8
 
@@ -67,8 +72,37 @@ POWER_PRIOR_SD = np.array([1.5, 2.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
+class PowerRows:
+    """Measured mean board power without a labelled epoch (Perseus): rows for the power fit only."""
+
+    features: physics.Features
+    log_p: np.ndarray
+    gpu: np.ndarray
+
+    @classmethod
+    def from_runs(cls, runs: Sequence[PowerRun]) -> PowerRows:
+        return cls(
+            features=physics.Features.from_descriptors([r.descriptor for r in runs]),
+            log_p=np.log([r.power_w for r in runs]),
+            gpu=np.array([r.gpu_name for r in runs]),
+        )
+
+    def subset(self, idx: np.ndarray | None) -> PowerRows:
+        """Rows ``idx`` (all when None)."""
+        if idx is None:
+            return self
+        f = self.features
+        columns = {}
+        for fld in dataclasses.fields(f):
+            value = getattr(f, fld.name)
+            columns[fld.name] = tuple(value[i] for i in idx) if isinstance(value, tuple) else value[idx]
+        return PowerRows(physics.Features(**columns), self.log_p[idx], self.gpu[idx])
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """Labelled runs with their features computed once."""
+    """Labelled runs with their features computed once, and optional power-only rows (``power_rows``)
+    that the power curve is fitted on as well (never the time model)."""
 
     runs: list[LabelledRun]
     features: physics.Features
@@ -77,9 +111,10 @@ class Dataset:
     log_p: np.ndarray
     gpu: np.ndarray
     architecture: np.ndarray
+    power_rows: PowerRows | None = None
 
     @classmethod
-    def from_runs(cls, runs: Sequence[LabelledRun]) -> Dataset:
+    def from_runs(cls, runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = ()) -> Dataset:
         runs = list(runs)
         if len(runs) < MIN_TRAIN_RUNS:
             raise EstimationError(f"runs must hold at least {MIN_TRAIN_RUNS} labelled runs, got {len(runs)}")
@@ -94,6 +129,7 @@ class Dataset:
             log_p=np.log([r.power_w for r in runs]),
             gpu=np.array([r.gpu_name for r in runs]),
             architecture=np.array([r.architecture for r in runs]),
+            power_rows=PowerRows.from_runs(power_runs) if power_runs else None,
         )
 
     @property
@@ -127,14 +163,32 @@ class Fitted:
         power = physics.power_from_parts(self.phi, parts, f.tdp_w)
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
+    def power_errors(self, ds: Dataset, idx: np.ndarray, power_idx: np.ndarray) -> np.ndarray:
+        """Log power errors (predicted - measured) of runs ``idx`` and power-only rows ``power_idx``."""
+        _, log_p, _ = self.predict_log(ds, idx)
+        out = [log_p - ds.log_p[idx]]
+        if ds.power_rows is not None and len(power_idx):
+            rows = ds.power_rows.subset(power_idx)
+            out.append(np.log(physics.power_w(self.phi, self.theta, rows.features)) - rows.log_p)
+        return np.concatenate(out)
+
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float, overlap: float) -> Fitted:
+def fit_params(
+    ds: Dataset,
+    idx: np.ndarray,
+    prior_weight: float,
+    overlap: float,
+    power_weight: float | None = None,
+    power_idx: np.ndarray | None = None,
+) -> Fitted:
     """Least squares in log space (time, then power) with Gaussian priors of weight prior_weight x sqrt(n);
-    ``overlap`` is the overlap exponent (held fixed)."""
+    ``overlap`` is the overlap exponent (held fixed). The power curve's prior weight is ``power_weight``
+    (default ``prior_weight``) x sqrt(its rows); its rows are the runs ``idx`` and the power-only rows
+    ``power_idx`` of ``ds.power_rows`` (default all of them)."""
     from scipy.optimize import least_squares
 
     weight = prior_weight * math.sqrt(len(idx))
@@ -148,13 +202,62 @@ def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float, overlap: float
     x = least_squares(time_residuals, TIME_PRIOR, bounds=(TIME_LOWER, TIME_UPPER)).x
     theta, trainable = np.append(x[:4], overlap), _sigmoid(x[4])
     f = ds.subset(idx, trainable)
+    extra = ds.power_rows.subset(power_idx) if ds.power_rows is not None else None
+    rows = len(idx) + (len(extra.log_p) if extra is not None else 0)
+    p_weight = (prior_weight if power_weight is None else power_weight) * math.sqrt(rows)
 
     def power_residuals(phi: np.ndarray) -> np.ndarray:
         fit = np.log(physics.power_w(phi, theta, f)) - log_p
-        return np.concatenate([fit, weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD])
+        parts = [fit, p_weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD]
+        if extra is not None:
+            parts.append(np.log(physics.power_w(phi, theta, extra.features)) - extra.log_p)
+        return np.concatenate(parts)
 
     phi = least_squares(power_residuals, POWER_PRIOR).x
     return Fitted(theta, phi, trainable)
+
+
+def power_groups(
+    ds: Dataset, idx: np.ndarray, power_idx: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(GPU, its runs in ``idx``, its power-only rows in ``power_idx``) for every GPU with measured power."""
+    names = set(ds.gpu[idx].tolist())
+    if ds.power_rows is not None:
+        names |= set(ds.power_rows.gpu[power_idx].tolist())
+    out = []
+    for name in sorted(names):
+        rows = power_idx[ds.power_rows.gpu[power_idx] == name] if ds.power_rows is not None else power_idx
+        out.append((name, idx[ds.gpu[idx] == name], rows))
+    return out
+
+
+def select_power_weight(
+    ds: Dataset,
+    idx: np.ndarray,
+    prior_weight: float,
+    overlap: float,
+    power_idx: np.ndarray | None = None,
+    grid: Sequence[float] = PRIOR_WEIGHTS,
+) -> tuple[float, dict[float, float]]:
+    """The power curve's own prior weight, chosen by leave-one-GPU-out over the GPUs with measured power in
+    ``idx`` and ``power_idx`` (mean absolute log power error of the held-out GPU, each GPU weighing 1); the
+    time model keeps ``prior_weight``. With fewer than two GPUs: ``prior_weight``."""
+    if power_idx is None:
+        power_idx = np.arange(len(ds.power_rows.log_p)) if ds.power_rows is not None else np.arange(0)
+    groups = power_groups(ds, idx, power_idx)
+    if len(groups) < 2:
+        return prior_weight, {}
+    scores = {}
+    for weight in grid:
+        errors = []
+        for _, runs, rows in groups:
+            train = np.setdiff1d(idx, runs)
+            if len(train) < MIN_TRAIN_RUNS:
+                continue
+            fitted = fit_params(ds, train, prior_weight, overlap, weight, np.setdiff1d(power_idx, rows))
+            errors.append(np.abs(fitted.power_errors(ds, runs, rows)).mean())
+        scores[weight] = float(np.mean(errors))
+    return min(scores, key=lambda w: scores[w]), scores
 
 
 #: (kind, group, train, test)
@@ -200,6 +303,9 @@ class Selection:
     model_log_q90: float
     scores: dict[tuple[float, float], float]
     interval: IntervalChoice
+    #: the power curve's own prior weight (``select_power_weight``); None: ``prior_weight``
+    power_weight: float | None = None
+    power_scores: dict[float, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -282,17 +388,24 @@ def coverage_inflation(ratios: Sequence[np.ndarray], coverage: float = TARGET_CO
     return float(candidates[min(int(np.searchsorted(covered, coverage - 1e-12)), len(candidates) - 1)])
 
 
-def fold_errors(ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float) -> list[FoldErrors]:
+def fold_errors(
+    ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float, power_weight: float | None = None
+) -> list[FoldErrors]:
     """Per fold: signed held-out log energy errors and which runs are on a GPU with measured speed."""
     out = []
     for _, _, train, test in folds:
-        t, p, _ = fit_params(ds, train, weight, overlap).predict_log(ds, test)
+        t, p, _ = fit_params(ds, train, weight, overlap, power_weight).predict_log(ds, test)
         out.append((t + p - ds.log_e[test], ds.features.speed_measured[test]))
     return out
 
 
 def choose_interval_rule(
-    ds: Dataset, folds: Sequence[Fold], errors: Sequence[FoldErrors], weight: float, overlap: float
+    ds: Dataset,
+    folds: Sequence[Fold],
+    errors: Sequence[FoldErrors],
+    weight: float,
+    overlap: float,
+    power_weight: float | None = None,
 ) -> IntervalChoice:
     """The interval rule, chosen by how well each covers groups it has not seen (nested).
 
@@ -318,7 +431,7 @@ def choose_interval_rule(
         inner = group_folds(ds, train)
         if not keep.any() or not inner:
             continue
-        inner_errors = fold_errors(ds, inner, weight, overlap)
+        inner_errors = fold_errors(ds, inner, weight, overlap, power_weight)
         base, effects = interval_q90(inner_errors), random_effects_q90(inner_errors)
         if math.isnan(base) or base <= 0 or math.isnan(effects):
             continue
@@ -357,8 +470,11 @@ def select(
     idx: np.ndarray,
     grid: Sequence[float] = PRIOR_WEIGHTS,
     overlaps: Sequence[float] = OVERLAP_EXPONENTS,
+    power: bool | None = None,
 ) -> Selection:
-    """Prior weight, overlap and the interval constant from the group folds of ``idx`` only (module doc)."""
+    """Prior weight, overlap and the interval constant from the group folds of ``idx`` only (module doc);
+    with ``power`` (default ``SEPARATE_POWER_WEIGHT``) the power curve's own prior weight too
+    (``select_power_weight``), before the interval constant."""
     folds = group_folds(ds, idx)
     if not folds:
         raise EstimationError("select needs at least two GPUs or two architectures")
@@ -372,8 +488,13 @@ def select(
     best = min(scores, key=lambda key: scores[key])
     if math.isnan(interval_q90(errors[best])):
         raise EstimationError("select needs runs on a GPU with measured speed in its folds")
-    choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1])
-    return Selection(best[0], best[1], choice.log_q90, scores, choice)
+    power_weight, power_scores = None, {}
+    if SEPARATE_POWER_WEIGHT if power is None else power:
+        power_weight, power_scores = select_power_weight(ds, idx, best[0], best[1])
+        if power_weight != best[0]:
+            errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
+    choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
+    return Selection(best[0], best[1], choice.log_q90, scores, choice, power_weight, power_scores)
 
 
 def repeat_log_sigma(ds: Dataset) -> float:
@@ -390,7 +511,7 @@ def repeat_log_sigma(ds: Dataset) -> float:
 
 def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple[PreEstimator, Fitted]:
     """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
-    fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap)
+    fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
     interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
     estimator = PreEstimator(
         fitted.theta,
@@ -401,6 +522,7 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
             "prior_weight": selection.prior_weight,
             "overlap_exponent": selection.overlap,
             "gaissa_trainable_fraction": fitted.trainable,
+            **({} if selection.power_weight is None else {"power_prior_weight": selection.power_weight}),
         },
     )
     return estimator, fitted

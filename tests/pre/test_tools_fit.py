@@ -192,3 +192,59 @@ def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
     else:
         assert choice.rule == max(INTERVAL_RULES, key=choice.inner_coverage.__getitem__)
     assert choice.log_q90 == choice.values[choice.rule] > 0
+
+
+def test_power_only_rows_move_the_power_curve_not_the_time_model() -> None:
+    """Rows with a measured power and no epoch (Perseus) enter the power fit only."""
+    from tools.perseus import PowerRun
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    plain = Dataset.from_runs(runs)
+    # the same descriptors drawing 30 % more than the physics says, as power-only rows
+    extra = [PowerRun(r.descriptor, r.power_w * 1.3, r.gpu_name, "m", r.descriptor.gpu.tdp_w) for r in runs]
+    both = Dataset.from_runs(runs, extra)
+    idx = np.arange(len(runs))
+    a = fit_params(plain, idx, 0.01, float(TRUE_THETA[4]))
+    b = fit_params(both, idx, 0.01, float(TRUE_THETA[4]))
+    assert b.theta == pytest.approx(a.theta) and b.trainable == pytest.approx(a.trainable)
+    _, pa, _ = a.predict_log(plain, idx)
+    _, pb, _ = b.predict_log(both, idx)
+    assert 0.05 < float(np.mean(pb - pa)) < np.log(1.3)  # pulled towards the rows, half-way or so
+    none = fit_params(both, idx, 0.01, float(TRUE_THETA[4]), power_idx=np.arange(0))
+    assert none.phi == pytest.approx(a.phi)  # no power-only row selected: as without them
+    assert both.power_rows is not None and len(both.power_rows.subset(np.arange(3)).log_p) == 3
+
+
+def test_power_weight_is_chosen_leaving_one_gpu_out() -> None:
+    from tools.pre_fit import PRIOR_WEIGHTS, select_power_weight
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    ds = Dataset.from_runs(runs)
+    idx = np.arange(len(runs))
+    weight, scores = select_power_weight(ds, idx, 0.01, float(TRUE_THETA[4]))
+    assert set(scores) == set(PRIOR_WEIGHTS) and weight == min(scores, key=scores.__getitem__)
+    assert weight <= 1.0  # exact physics: the data beat the prior
+    one_gpu = idx[ds.gpu == "RTX 3070"]
+    assert select_power_weight(ds, one_gpu, 10.0, 2.0) == (10.0, {})  # one GPU: nothing to hold out
+    chosen = select(ds, idx, grid=(0.01,), overlaps=(float(TRUE_THETA[4]),), power=True)
+    assert chosen.power_weight == weight and chosen.power_scores == pytest.approx(scores)
+
+
+def test_perseus_rows_are_read_per_gpu_at_one_power_limit(tmp_path: Path) -> None:
+    from tools.perseus import default_perseus_dir, load_perseus_power
+
+    folder = default_perseus_dir(REPO)
+    if not (folder / "sosp24_A100_zeus_global.csv").is_file():
+        pytest.skip(f"Perseus data not found at {folder}")
+    runs = load_perseus_power(folder)
+    assert {r.gpu_name for r in runs} == {"A100 80GB PCIe", "A40"}
+    a100 = [r for r in runs if r.gpu_name == "A100 80GB PCIe" and r.power_limit_w == 300]
+    assert len(a100) == 5 and all(0.85 < r.power_w / 300 < 0.95 for r in a100)  # the README's 0.89-0.93
+    assert all(r.descriptor.gpu.tdp_w == r.power_limit_w for r in runs)
+    bad = tmp_path / "perseus"
+    bad.mkdir()
+    (bad / "sosp24_A100_zeus_global.csv").write_text("model_name,time\nx,1\n")
+    with pytest.raises(EstimationError, match=r"line 2: bad or missing field"):
+        load_perseus_power(bad)
+    with pytest.raises(EstimationError, match="cannot read Perseus data"):
+        load_perseus_power(tmp_path / "nowhere")
