@@ -25,6 +25,7 @@ def main(root: Path) -> None:
         max_epochs=3,
         limit_train_batches=4,
         limit_val_batches=1,
+        limit_test_batches=2,
         default_root_dir=root,
         callbacks=[callback],
         enable_model_summary=False,
@@ -35,6 +36,7 @@ def main(root: Path) -> None:
     trainer.fit(BoringModel())
     if trainer.is_global_zero:
         (root / "stability_line.txt").write_text(callback.run.stability_line())
+    trainer.test(BoringModel())  # metered on its own: one sum over both ranks at its end
 
 
 if __name__ == "__main__":

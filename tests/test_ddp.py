@@ -61,3 +61,7 @@ def test_cpu_ddp_with_the_default_meter_measures_every_epoch(tmp_path: Path) -> 
     assert len(report.history) == 3  # a projection after every epoch
     assert not (tmp_path / "stability_line.txt").read_text().startswith("STEP: no projection")
     assert "1 rank has nothing to meter by design" in format_table(report)
+    (test_file,) = tmp_path.glob("**/energy_test.json")
+    stage = json.loads(test_file.read_text())
+    assert stage["world_size"] == 2 and stage["energy_j"] is not None and stage["energy_j"] > 0
+    assert set(stage["components_j"]) == {"cpu", "ram"} and stage["reason"] is None
