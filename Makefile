@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs bench gpu-validate clean
+.PHONY: install demo test lint docs bench bench-pre gpu-validate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/step_accuracy.py
+	$(BIN)/python benchmarks/pre_accuracy.py --quick
+
+# The full PRE benchmark (about 4 minutes): every table, and it rewrites docs/pre.md and docs/img.
+bench-pre: install
 	$(BIN)/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md
 
 # The GPU visit (benchmarks/gpu/README.md): the machine's own Python with CUDA torch; no venv, no install.

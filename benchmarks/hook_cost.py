@@ -29,6 +29,7 @@ HOOKS = (
     "on_fit_start",
     "on_train_start",
     "on_train_epoch_start",
+    "on_train_batch_start",
     "on_train_batch_end",
     "on_train_epoch_end",
     "on_fit_end",
@@ -75,6 +76,12 @@ class HookProfile:
                 times.append(time.perf_counter() - start)
 
         return timed
+
+    def per_batch_s(self) -> list[float]:
+        """Each training batch's time in the callback: its start hook (where a full window closes) plus
+        its end hook."""
+        starts, ends = self.times["on_train_batch_start"], self.times["on_train_batch_end"]
+        return [start + end for start, end in zip(starts, ends, strict=True)]
 
     def total_s(self, names: tuple[str, ...] = HOOKS) -> float:
         return sum(sum(self.times[n]) for n in names)
@@ -156,9 +163,10 @@ def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_siz
             wall_s = fit([callback], root / f"cb{i}", epochs=epochs, batches=batches, batch_size=batch_size)
             cc = codecarbon_cost(root / f"cc{i}", epochs=epochs, batches=batches, batch_size=batch_size)
             rows["batch_ms"].append(1000 * plain_s / (epochs * batches))
-            rows["batch_us"].append(1e6 * statistics.mean(profile.times["on_train_batch_end"]))
-            rows["batch_median_us"].append(1e6 * statistics.median(profile.times["on_train_batch_end"]))
-            rows["batch_max_us"].append(1e6 * max(profile.times["on_train_batch_end"]))
+            per_batch = profile.per_batch_s()
+            rows["batch_us"].append(1e6 * statistics.mean(per_batch))
+            rows["batch_median_us"].append(1e6 * statistics.median(per_batch))
+            rows["batch_max_us"].append(1e6 * max(per_batch))
             rows["epoch_ms"].append(1000 * profile.total_s(EPOCH_HOOKS) / epochs)
             rows["setup_ms"].append(1000 * profile.total_s(SETUP_HOOKS))
             rows["end_ms"].append(1000 * profile.total_s(END_HOOKS))
@@ -178,11 +186,10 @@ def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_siz
         "",
         "| cost | measured | budget | |",
         "|---|---|---|---|",
-        f"| per training batch (`on_train_batch_end`, median call) | {med['batch_median_us']:.2f} µs "
+        f"| per training batch (`on_train_batch_start` + `_end`, median) | {med['batch_median_us']:.2f} µs "
         f"| ≤ 2 µs | {verdict('batch_median_us')} |",
         f"| per training batch, mean (windows and bar refreshes included) | {med['batch_us']:.2f} µs | | |",
-        f"| per training batch, slowest call (a window or a bar refresh) | {med['batch_max_us']:.0f} µs "
-        "| | |",
+        f"| per training batch, slowest (a window or a bar refresh) | {med['batch_max_us']:.0f} µs | | |",
         f"| per epoch (`on_train_epoch_start` + `on_train_epoch_end`) | {med['epoch_ms']:.2f} ms | ≤ 2 ms "
         f"| {verdict('epoch_ms')} |",
         f"| set-up (`setup`, `on_fit_start`, `on_train_start`) | {med['setup_ms']:.2f} ms | ≤ 5 ms "

@@ -67,6 +67,7 @@ HOOKS = (
     "on_fit_start",
     "on_train_start",
     "on_train_epoch_start",
+    "on_train_batch_start",
     "on_train_batch_end",
     "on_train_epoch_end",
     "on_fit_end",

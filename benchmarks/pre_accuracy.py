@@ -11,7 +11,9 @@ against the throughput table's for the reference workloads.
 Data: ``../shared/data/gaissa/`` (or ``$LIGHTNING_ENERGY_GAISSA``). ``--plots DIR`` writes
 ``pre_predicted_vs_measured.png``; ``--docs docs/pre.md`` writes the tables and the
 ``lightning-energy estimate`` examples into that page.
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md``.
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_accuracy.py --plots docs/img --docs docs/pre.md`` (about
+two to four minutes on two cores; ``--quick`` skips the Lambda leave-one-GPU-out refits and the power variants
+of ``benchmarks/pre_power.py``, and cannot write the docs).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
-from benchmarks import pre_lambda  # noqa: E402
+from benchmarks import pre_lambda, pre_power  # noqa: E402
 from lightning_energy.pre import (  # noqa: E402
     DataDescriptor,
     Estimate,
@@ -46,6 +48,7 @@ from lightning_energy.pre import (  # noqa: E402
 from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
+from tools.perseus import default_perseus_dir  # noqa: E402
 from tools.pre_fit import Dataset, Selection, build_estimator, select, with_trainable  # noqa: E402
 
 PAPER_FEATURES = (
@@ -77,6 +80,8 @@ class FoldResult:
     krr_energy: np.ndarray
     krr_power: np.ndarray
     calibrated: list[Estimate]
+    #: the same fit with each candidate interval rule's constant (all computed on the training part)
+    candidates: dict[str, list[Estimate]]
 
 
 def paper_matrix(path: Path) -> np.ndarray:
@@ -103,12 +108,12 @@ def kernel_ridge(
 
 def predict_fold(
     ds: Dataset, train: np.ndarray, test: np.ndarray
-) -> tuple[list[Estimate], Selection, list[Estimate]]:
+) -> tuple[list[Estimate], Selection, list[Estimate], dict[str, list[Estimate]]]:
     """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied).
 
     The third result: the same estimator calibrated on the training runs as a run history
     (``PreEstimator.calibrated_on``: a per-GPU offset and spread), as for a user who trained other models
-    on the same machines before.
+    on the same machines before. The fourth: the estimates with each candidate interval rule's constant.
     """
     selection = select(ds, train)
     estimator, fitted = build_estimator(ds, train, selection)
@@ -118,7 +123,13 @@ def predict_fold(
         for i in train
     ]
     calibrated = estimator.calibrated_on(history).predict_many(descriptors)
-    return estimator.predict_many(descriptors), selection, calibrated
+    candidates = {
+        rule: dataclasses.replace(
+            estimator, interval=dataclasses.replace(estimator.interval, model_log_q90=value)
+        ).predict_many(descriptors)
+        for rule, value in selection.interval.values.items()
+    }
+    return estimator.predict_many(descriptors), selection, calibrated, candidates
 
 
 def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
@@ -129,9 +140,11 @@ def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
     for kind, labels in (("leave-one-GPU-out", ds.gpu), ("leave-one-architecture-out", ds.architecture)):
         for group in sorted(set(labels.tolist())):
             test, train = every[labels == group], every[labels != group]
-            estimates, selection, calibrated = predict_fold(ds, train, test)
+            estimates, selection, calibrated, candidates = predict_fold(ds, train, test)
             krr_e, krr_p = kernel_ridge(x_paper, (energy, power), train, test)
-            results.append(FoldResult(kind, group, test, estimates, selection, krr_e, krr_p, calibrated))
+            results.append(
+                FoldResult(kind, group, test, estimates, selection, krr_e, krr_p, calibrated, candidates)
+            )
     return results
 
 
@@ -143,7 +156,7 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
     print("### Nested outer folds: held-out group, selection on the training part only\n")
     print(
-        "| split | held out | runs | prior weight, overlap | q90 (log) | energy MAPE % | "
+        "| split | held out | runs | prior weight, overlap | interval rule: q90 (log) | energy MAPE % | "
         "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
         "KRR power MAPE % |"
     )
@@ -157,7 +170,7 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         width = np.median([x.high_j / x.low_j for x in f.estimates])
         print(
             f"| {f.kind} | {f.group} | {len(f.test)} | {f.selection.prior_weight:g}, "
-            f"{f.selection.overlap:g} | {f.selection.model_log_q90:.2f} | "
+            f"{f.selection.overlap:g} | {f.selection.interval.rule}: {f.selection.model_log_q90:.2f} | "
             f"{ape(e, energy[f.test]).mean():.1f} | {np.median(ape(e, energy[f.test])):.1f} | "
             f"{ape(p, power[f.test]).mean():.1f} | {100 * covered.mean():.0f} | x{width:.2f} | "
             f"{ape(f.krr_energy, energy[f.test]).mean():.1f} | {ape(f.krr_power, power[f.test]).mean():.1f} |"
@@ -169,6 +182,7 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         e = np.array([x.epoch_energy_j for x in est])
         p = np.array([x.power_w for x in est])
         covered = np.mean([x.low_j <= energy[i] <= x.high_j for x, i in zip(est, idx, strict=True)])
+        fold_cover = np.mean([coverage_of(f.estimates, energy[f.test]) for f in chosen])
         fold_mean = np.mean(
             [ape(np.array([x.epoch_energy_j for x in f.estimates]), energy[f.test]).mean() for f in chosen]
         )
@@ -176,8 +190,47 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
             f"| {kind} | **all runs pooled** | {len(idx)} | | | {ape(e, energy[idx]).mean():.1f} "
             f"(fold mean {fold_mean:.1f}) | {np.median(ape(e, energy[idx])):.1f} | "
             f"{ape(p, power[idx]).mean():.1f} | "
-            f"{100 * covered:.0f} | x{np.median([x.high_j / x.low_j for x in est]):.2f} | | |"
+            f"{100 * covered:.0f} (fold mean {100 * fold_cover:.0f}) | "
+            f"x{np.median([x.high_j / x.low_j for x in est]):.2f} | | |"
         )
+
+
+def coverage_of(estimates: Sequence[Estimate], truth: np.ndarray) -> float:
+    """Share of runs whose measured energy lies in the 90 % interval."""
+    return float(np.mean([x.low_j <= t <= x.high_j for x, t in zip(estimates, truth, strict=True)]))
+
+
+def print_interval_rules(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Outer-fold coverage and width of every candidate interval rule, each computed on the training part
+    only; the shipped procedure uses the one chosen on the training part's own groups (``chosen``)."""
+    energy = np.exp(ds.log_e)
+    print("\n#### Interval rules on the outer folds (each constant computed on the training part only)\n")
+    print(
+        "The interval rule is chosen in each outer fold on the training part's groups, each held out once "
+        "more (`tools/pre_fit.choose_interval_rule`); the rows below show what each candidate would have "
+        "given, for comparison. Pooled: every held-out run weighs 1 (RTX 3070 and inception_v3 hold half "
+        "and three quarters of the runs); fold mean: every held-out group weighs 1.\n"
+    )
+    print(
+        "| split | rule | chosen in folds | pooled coverage % | fold-mean coverage % | "
+        "median width (high/low) | coverage % per held-out group |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for kind in ("leave-one-GPU-out", "leave-one-architecture-out"):
+        chosen = [f for f in folds if f.kind == kind]
+        for rule in (*chosen[0].candidates, "chosen"):
+            per_fold = [f.estimates if rule == "chosen" else f.candidates[rule] for f in chosen]
+            pooled = [x for est in per_fold for x in est]
+            idx = np.concatenate([f.test for f in chosen])
+            covs = [coverage_of(est, energy[f.test]) for est, f in zip(per_fold, chosen, strict=True)]
+            times = sum(f.selection.interval.rule == rule for f in chosen)
+            groups = ", ".join(f"{f.group} {100 * c:.0f}" for f, c in zip(chosen, covs, strict=True))
+            print(
+                f"| {kind} | {'**chosen (shipped procedure)**' if rule == 'chosen' else rule} | "
+                f"{len(chosen) if rule == 'chosen' else times} of {len(chosen)} | "
+                f"{100 * coverage_of(pooled, energy[idx]):.0f} | {100 * np.mean(covs):.0f} | "
+                f"x{np.median([x.high_j / x.low_j for x in pooled]):.2f} | {groups} |"
+            )
 
 
 def print_regimes(ds: Dataset, folds: list[FoldResult]) -> None:
@@ -305,7 +358,10 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
     scores = ", ".join(f"{w:g}/{k:g}: {s:.3f}" for (w, k), s in selection.scores.items())
     print(
         f"prior weight {selection.prior_weight:g}, overlap exponent {selection.overlap:g} (fold scores, "
-        f"weight/overlap: {scores}), model q90 {selection.model_log_q90:.3f} (log), "
+        f"weight/overlap: {scores}), interval rule {selection.interval.rule}, model q90 "
+        f"{selection.model_log_q90:.3f} (log; candidates "
+        + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
+        + f"; inflation {selection.interval.inflation:.2f}), "
         f"GAISSA trained share {fitted.trainable:.2f}\n"
     )
     print("| figure (in-sample) | value |")
@@ -533,11 +589,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO))
     parser.add_argument("--lambda-data", type=Path, default=REPO.parent / "shared" / "data" / "lambda")
+    parser.add_argument("--perseus-data", type=Path, default=default_perseus_dir(REPO))
     parser.add_argument("--plots", type=Path, help="write the docs figure into this folder (e.g. docs/img)")
     parser.add_argument(
         "--docs", type=Path, help="write the tables and examples into this page (docs/pre.md)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the Lambda leave-one-GPU-out refits and the power variants (faster); not with --docs",
+    )
     args = parser.parse_args(argv)
+    if args.quick and args.docs is not None:
+        parser.error("--docs needs the full run: drop --quick")
     if not (args.data / "pre_runs.csv").is_file():
         print(f"skipped: GAISSA data not found at {args.data} (set LIGHTNING_ENERGY_GAISSA)")
         return 0
@@ -547,14 +611,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         print_outer_table(ds, folds)
+        print_interval_rules(ds, folds)
         print_regimes(ds, folds)
         print_calibrated(ds, folds)
         print_cheapest_gpu(ds, folds)
         shipped = print_in_sample(ds)
         print_power_per_gpu(ds, folds, PreEstimator.default())
+        if not args.quick:
+            pre_power.run(args.data, args.perseus_data)
         print_ratio_check(shipped)
         print_bert_large_transfer(args.lambda_data)
-        pre_lambda.run(args.lambda_data, args.plots)
+        pre_lambda.run(args.lambda_data, args.plots, quick=args.quick)
     print(buffer.getvalue(), end="")
     if args.plots is not None:
         write_plot(args.plots, ds, folds)

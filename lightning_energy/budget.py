@@ -9,9 +9,9 @@ projection). Early stopping makes every budget an upper bound.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["Budget", "ProjectionBudget", "choose_budget"]
+__all__ = ["Budget", "ProjectionBudget", "choose_budget", "choose_units"]
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,22 @@ class Budget:
 
     @property
     def total_batches(self) -> float | None:
-        """Planned training batches of the whole run, when known."""
+        """Planned training batches of the whole run, when known. With an epoch length that is not known,
+        ``max_steps`` plans them (with ``max_epochs`` too: the most the run can train until an epoch's
+        length is known)."""
         epochs = self.total_epochs
         if epochs is not None and self.batches_per_epoch:
             return epochs * self.batches_per_epoch
-        if self.max_steps is not None and self.max_epochs is None:
+        if self.max_steps is not None and not self.batches_per_epoch:
             return float(self.max_steps * max(1, self.accumulate_grad_batches))
         return None
+
+    def learned(self, epoch_batches: int | None) -> Budget:
+        """This plan with an epoch length it does not know (iterable data) taken from an epoch that ran
+        ``epoch_batches`` batches from its start; unchanged when the length is known or nothing is."""
+        if self.batches_per_epoch or not epoch_batches or epoch_batches <= 0:
+            return self
+        return replace(self, batches_per_epoch=int(epoch_batches))
 
     def unknown_reason(self) -> str | None:
         """Why no projection can be made, or ``None`` when the run is bounded."""
@@ -76,13 +85,23 @@ def choose_budget(
     With both an epoch (or step) budget and a time budget, the time budget wins when the epochs would take
     longer than the time allows at the mean epoch duration so far.
     """
-    epochs, seconds = budget.total_epochs, budget.total_seconds
-    if epochs is not None:
-        epochs = max(epochs, epochs_seen)
-    if epochs is not None and seconds is not None:
-        if mean_epoch_s is not None and mean_epoch_s * epochs > seconds:
+    return choose_units(
+        budget.total_epochs, budget.total_seconds, units_seen=epochs_seen, mean_unit_s=mean_epoch_s
+    )
+
+
+def choose_units(
+    total_units: float | None, total_seconds: float | None, *, units_seen: float, mean_unit_s: float | None
+) -> ProjectionBudget | None:
+    """:func:`choose_budget` for any unit of work (epochs, or in-epoch windows of batches): the planned
+    units (never fewer than those seen) unless ``total_seconds`` ends the run first at ``mean_unit_s``."""
+    units, seconds = total_units, total_seconds
+    if units is not None:
+        units = max(units, units_seen)
+    if units is not None and seconds is not None:
+        if mean_unit_s is not None and mean_unit_s * units > seconds:
             return ProjectionBudget(None, seconds)
-        return ProjectionBudget(epochs, None)
-    if epochs is None and seconds is None:
+        return ProjectionBudget(units, None)
+    if units is None and seconds is None:
         return None
-    return ProjectionBudget(epochs, seconds)
+    return ProjectionBudget(units, seconds)

@@ -1,9 +1,7 @@
-"""``EnergyCallback``: measure, project and report the energy of a Lightning training run.
-
-Glue only: the hooks read the meter (after synchronising the device), sum each epoch over ranks once and
-feed the pure :class:`~lightning_energy.metering.Metering` and :class:`~lightning_energy.run.EnergyRun`
-(metrics: docs/callback.md). An epoch: ``on_train_epoch_start`` to ``on_train_epoch_end``, its validation too.
-"""
+"""``EnergyCallback``: measure, project and report the energy of a Lightning run (``validate``/``test``/
+``predict`` too). Glue only: the hooks read the meter (device synchronised first), sum over ranks once and
+feed the pure :class:`~lightning_energy.metering.Metering` and :class:`~lightning_energy.run.EnergyRun`;
+metrics: docs/callback.md. An epoch: ``on_train_epoch_start`` to ``on_train_epoch_end``, validation in."""
 
 from __future__ import annotations
 
@@ -14,17 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
-from lightning_energy import fit_estimate, tensorboard, trainer_info
+from lightning_energy import fit_estimate, tensorboard, trainer_info, trainer_ops
 from lightning_energy._validate import check_callback_flags, finite_number
 from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
 from lightning_energy.meters.base import EnergyMeter
-from lightning_energy.report_model import WindowRecord
-from lightning_energy.run import EnergyRun, RunStateError, component_labels
+from lightning_energy.report_model import RunReport, WindowRecord
+from lightning_energy.run import EnergyRun, component_labels
 from lightning_energy.step import StepProjector
 
 
@@ -45,6 +42,9 @@ class EnergyCallback(pl.Callback):
         report: write ``energy_report.json`` and ``energy_epochs.csv`` into the run's log directory.
         refresh_s: the most often, in seconds, that the progress bar's energy is refreshed during an epoch.
         window_batches: training batches per in-epoch window; ``None``: 1/20 of the epoch, ``0``: no windows.
+
+    In code: ``total_j`` (the fit's measured joules), ``fit_report`` (its ``RunReport`` once it ended) and
+    ``stages`` (``"validate"``/``"test"``/``"predict"`` → ``StageEnergy``); see docs/callback.md.
     """
 
     def __init__(
@@ -74,6 +74,9 @@ class EnergyCallback(pl.Callback):
         self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._meter = MeterSession.closed("the callback has not been set up by a Trainer yet", self._warn)
         self._pending_state: Mapping[str, Any] | None = None
+        self._stage = trainer_ops.StageMeter()
+        self.stages = self._stage.results  # the last validate/test/predict call's StageEnergy, by stage
+        self.fit_report: RunReport | None = None  # the fit's report, once it ended (also with report=False)
         self._reset_fit_state()
 
     def _reset_fit_state(self, world_size: int = 1) -> None:
@@ -83,25 +86,26 @@ class EnergyCallback(pl.Callback):
         self._warned: set[str] = set()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
-        projector = trainer_info.step_projector(trainer, self.projector)  # a user's: settings, not data
-        self.run = EnergyRun(projector=projector, carbon=self.carbon)
+        if stage == "fit":
+            self._reset_fit_state(trainer.world_size)  # a new run; a resume then loads the old one's state
+            projector = trainer_info.step_projector(trainer, self.projector)  # a user's: settings, not data
+            self.run = EnergyRun(projector=projector, carbon=self.carbon)
         self._log_dir = Path(trainer.log_dir or trainer.default_root_dir)  # broadcasts: every rank calls it
         cuda, host = trainer_info.cuda_device_indices(trainer), trainer.local_rank == 0
         self._meter = MeterSession.open(self._user_meter, cuda, meter_host=host, warn=self._warn)
-        if self._pending_state is not None:
+        if stage == "fit" and self._pending_state is not None:
             self._load(self._pending_state)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.run.set_budget(trainer_info.budget(trainer), self.window_batches)
-        self._metering.start_fit(self._meter.read())
+        nothing = self.run.unmetered_ranks = trainer_ops.count_ranks(trainer, self._meter.nothing_to_meter)
+        self._metering.start_fit(self._meter.read(), metered_ranks=trainer.world_size - nothing)
         if trainer.is_global_zero and (problem := tensorboard.try_add_energy_layout(trainer)):
             self._warn("tensorboard", problem)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.run.set_budget(trainer_info.budget(trainer), self.window_batches)  # batches known only now
+        if problem := self.run.set_budget(trainer_info.budget(trainer), self.window_batches):  # batches now
+            self._warn("windows", problem)
         trainer_info.start_forecasts(trainer, self.run, self.projector)  # EarlyStopping; the LR schedule
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
@@ -111,31 +115,47 @@ class EnergyCallback(pl.Callback):
                 trainer, pl_module, cuda, hardware, self.history_path, self.run.budget
             )
             self.run.set_pre(pre)
-            self._warn("pre", line) if failed else rank_zero_info(f"lightning_energy: {line}")
+            self._warn("pre", line) if failed else trainer_ops.print_line(trainer, line)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer_info.feed_stop_forecast(trainer, self.run.stop)
+        self._stage_end(trainer, pl_module)
+
+    def _stage_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stage.start(trainer, self._meter)  # only validate/test/predict called on their own
+
+    def _stage_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stage.end(trainer, self._meter, self._log_dir if self.report else None, self._warn)
+
+    on_validation_start = on_test_start = on_predict_start = _stage_start
+    on_test_end = on_predict_end = _stage_end
+
+    @property
+    def total_j(self) -> float | None:
+        """The fit's measured energy so far in joules, all ranks and epochs (``None``: none measured)."""
+        return self.run.ledger.measured_total_j
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._metering.start_epoch(trainer.current_epoch, self._boundary_read(trainer, "epoch_start"))
+        reading = self._boundary_read(trainer, "epoch_start")
+        self._metering.start_epoch(trainer.current_epoch, reading, trainer.global_step)
 
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self._metering.window_due:  # the last batch filled a window: validation after it included
+            self._close_window(trainer, pl_module, time.monotonic())
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         now = time.monotonic()
-        due = self._metering.batch_end(now, self.run.window_batches, self.run.budget.batches_per_epoch)
-        if due is Due.WINDOW:
-            self._close_window(trainer, pl_module, now)
-        elif due is Due.REFRESH:
+        if self._metering.batch_end(now, self.run.window_batches, trainer.global_step) is Due.REFRESH:
             self._refresh_bar(pl_module, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch, metering = trainer.current_epoch, self._metering
         end = self._boundary_read(trainer, "epoch_end")
         trainer_info.feed_stop_forecast(trainer, self.run.stop, train_epoch_end=True)
-        summed = self._sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective: all ranks
+        summed = trainer_ops.sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective
         record = metering.epoch_record(epoch, end, summed)
-        self._add_window(trainer, metering.finish_epoch(record, end, self.run.window_batches))
+        self.run.set_fit_energy(metering.summed_fit_j(summed), at_epoch_end=True)  # for a checkpoint
+        self._add_window(metering.finish_epoch(record, end, self.run.window_batches))
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn("missing-epoch", missing_epoch_message(record))
@@ -145,28 +165,27 @@ class EnergyCallback(pl.Callback):
         pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)  # this rank's: no collective
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        fit_j = self._metering.fit_energy_j(self._meter.read())
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
-        summed = self._sum_over_ranks(trainer, {"fit_j": fit_j or 0.0, "unknown": float(fit_j is None)})
-        self.run.fit_energy_j = None if summed["unknown"] else summed["fit_j"]
+        summed = trainer_ops.sum_over_ranks(trainer, self._metering.fit_sums(self._meter.read()))
+        self.run.set_fit_energy(self._metering.summed_fit_j(summed))
         self._write_report(trainer, self.run.status())
         if trainer.is_global_zero:
             if problem := fit_estimate.append_history(self.history_path, self.run, trainer.world_size):
                 self._warn("history", problem)
-            rank_zero_info(f"lightning_energy: {self.run.stability_line()}")
+            trainer_ops.print_line(trainer, self.run.stability_line())
         # ranks leave together: one tearing its process group down while rank 0 writes can make gloo abort it
         trainer.strategy.barrier("lightning_energy.on_fit_end")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        detail = f": {exception}" if str(exception) else ""
-        self.run.warn(f"training stopped by {type(exception).__name__}{detail}")
-        self._write_report(trainer, "failed")
+        if trainer_info.stage(trainer) is None:  # a failed validate/test/predict leaves the report alone
+            detail = f": {exception}" if str(exception) else ""
+            self.run.warn(f"training stopped by {type(exception).__name__}{detail}")
+            self._write_report(trainer, "failed")
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self._meter.close()
+        self._meter.close()
 
     def state_dict(self) -> dict[str, Any]:
         return self.run.state_dict()
@@ -177,58 +196,38 @@ class EnergyCallback(pl.Callback):
 
     def _load(self, state: Mapping[str, Any]) -> None:
         self._pending_state = None
-        try:
-            self.run.load_state_dict(state)
-        except RunStateError as exc:
-            self._warn("state", f"{exc}; energy metering starts afresh from this epoch")
-            self.run.warn(f"checkpoint state not loaded: {exc}")
+        if problem := self.run.load_or_start_afresh(state):
+            self._warn("state", problem)
 
     def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
-        """Synchronise the training device and the meter, mark the boundary, read."""
-        device = trainer.strategy.root_device
-        if device.type == "cuda" and torch.cuda.is_initialized():
-            torch.cuda.synchronize(device)
+        trainer_ops.synchronize_device(trainer)
         self._meter.mark(event, trainer.current_epoch, synchronize=True)
         return self._meter.read()
-
-    @staticmethod
-    def _sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
-        """``values`` summed over all ranks, by name (one collective; every rank must call it)."""
-        if trainer.world_size <= 1:
-            return values
-        names = sorted(values)
-        device = trainer.strategy.root_device
-        tensor = torch.tensor([values[n] for n in names], dtype=torch.float64, device=device)
-        reduced = trainer.strategy.reduce(tensor, reduce_op="sum")
-        return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
 
     def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
         self._meter.mark("window_end", trainer.current_epoch)
         end = self._meter.read()
         window = self._metering.close_window(trainer.current_epoch, end)
-        record = self._add_window(trainer, window)
+        record = self._add_window(window)
         if record is not None and trainer.loggers:
             # straight to the loggers, as LearningRateMonitor does: self.log would wait for log_every_n_steps
             live_j = self._metering.live_total_j(self.run.ledger.measured_total_j, end)
             metrics = self.run.window_metrics(record, live_total_j=live_j)
             for logger in trainer.loggers:
-                logger.log_metrics(metrics, step=trainer.global_step)
+                logger.log_metrics(metrics, step=window.step)  # Lightning's step for the window's last batch
         self._metering.add_window_cost(time.monotonic() - now)
         if self._metering.first_window_in_epoch(window) or self._metering.refresh_due(now):
-            projected_j = None if record is None else record.total_j
-            self._refresh_bar(pl_module, time.monotonic(), end, projected_j)
+            self._refresh_bar(pl_module, time.monotonic(), end)
 
-    def _add_window(self, trainer: pl.Trainer, window: Window | None) -> WindowRecord | None:
-        return None if window is None else self.run.close_window(step=trainer.global_step, **asdict(window))
+    def _add_window(self, window: Window | None) -> WindowRecord | None:
+        return None if window is None else self.run.close_window(**asdict(window))
 
-    def _refresh_bar(
-        self, pl_module: Any, now: float, reading: Reading | None = None, projected_j: Any = None
-    ) -> None:
+    def _refresh_bar(self, pl_module: Any, now: float, reading: Reading | None = None) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
         reading, ledger = reading or self._meter.read(), self.run.ledger  # the read is timed below
         self._metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
         live_j, extrapolated_j = self._metering.live_figures(reading, ledger, self.run.budget)
-        bar = self.run.bar_metrics(live_j, projected_j, extrapolated_j=extrapolated_j)
+        bar = self.run.bar_metrics(live_j, extrapolated_j=extrapolated_j)
         if bar:
             pl_module.log_dict(bar, prog_bar=True, logger=False)
 
@@ -240,11 +239,12 @@ class EnergyCallback(pl.Callback):
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
     def _write_report(self, trainer: pl.Trainer, status: str) -> None:
+        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
+        facts = {"components": labels, "hardware": hardware, **trainer_info.report_facts(trainer)}
+        self.fit_report = self.run.report(status, **facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
-        facts = trainer_info.report_facts(trainer)
-        problem = self.run.write_report(self._log_dir, status, components=labels, hardware=hardware, **facts)
+        problem = self.run.write_report(self._log_dir, status, **facts)
         self._written = problem is None
         if problem is not None:
             self._warn("report", problem)

@@ -19,9 +19,12 @@ Warn = Callable[[str, str], None]  # (cause, message): warn once per cause
 class MeterSession:
     """One fit's meter. ``owned``: opened here, so closed here (a user's meter is never closed)."""
 
-    def __init__(self, meter: EnergyMeter, warn: Warn, *, owned: bool = False) -> None:
+    def __init__(
+        self, meter: EnergyMeter, warn: Warn, *, owned: bool = False, nothing_to_meter: bool = False
+    ) -> None:
         self.meter = meter
         self.owned = owned
+        self.nothing_to_meter = nothing_to_meter  # by design: reads no component, adds 0 J (never missing)
         self._warn = warn
 
     @staticmethod
@@ -42,9 +45,16 @@ class MeterSession:
     def open(
         cls, user_meter: EnergyMeter | None, cuda_indices: Sequence[int], *, meter_host: bool, warn: Warn
     ) -> MeterSession:
-        """The user's meter, else the automatic one; any failure to open hardware means "no meter"."""
+        """The user's meter, else the automatic one; any failure to open hardware means "no meter".
+
+        A rank with no CUDA device that is not asked to meter the host (a CPU DDP rank other than its node's
+        local rank 0) has nothing to meter *by design*: it contributes 0 J to every sum over ranks, unlike a
+        rank whose meter failed, which makes the epoch missing."""
         if user_meter is not None:
             return cls(user_meter, warn)
+        if not cuda_indices and not meter_host:
+            reason = "nothing to meter on this rank: no CUDA device, and the host is metered by local rank 0"
+            return cls(NullMeter(reason), warn, owned=True, nothing_to_meter=True)
         from lightning_energy.meters import auto_meter
 
         try:
@@ -55,7 +65,9 @@ class MeterSession:
             return cls(NullMeter(reason), warn, owned=True)
 
     def read(self) -> Reading:
-        """Read now; a failure is a missing reading, never an exception."""
+        """Read now; a failure is a missing reading, never an exception (nothing to meter: no component)."""
+        if self.nothing_to_meter:
+            return Reading(time.monotonic(), {})
         return take_reading(self.meter.read, time.monotonic())
 
     def mark(self, event: str, epoch: int, *, synchronize: bool = False) -> None:

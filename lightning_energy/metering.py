@@ -66,9 +66,11 @@ class Boundary:
 @dataclass(frozen=True)
 class Window:
     """A closed in-epoch window: ``energy_j`` on all ranks (``None``: not measured) over ``duration_s``;
-    ``time_s`` is seconds since the fit started."""
+    ``time_s`` is seconds since the fit started; ``step`` is the global step read at the start of its last
+    batch, the step Lightning logs that batch's metrics at (so logged totals never go back)."""
 
     epoch: int
+    step: int
     batches: int
     energy_j: float | None
     duration_s: float
@@ -79,7 +81,7 @@ class Due(enum.Enum):
     """What a training batch's end asks of the callback."""
 
     NOTHING = "nothing"
-    WINDOW = "window"  # close a window (read the meter, log, maybe refresh the bar)
+    WINDOW = "window"  # a window is full: it closes at the next batch's start or at the epoch's end
     REFRESH = "refresh"  # refresh the progress bar (read the meter)
 
 
@@ -122,14 +124,21 @@ class Metering:
         self.window = Boundary(Reading(now))
         self.batches = 0  # training batches run in the current epoch
         self.window_batches_run = 0  # training batches run since the current window opened
+        self.window_due = False  # the open window is full: close it at the next batch start or epoch end
+        self.step = 0  # the global step after the last batch (or at the epoch's start)
+        self.batch_start_step = 0  # the global step read at the start of the last batch
         self.window_cost_s = 0.0  # time spent closing windows in this fit
         self.windows_on = window_batches != 0  # the first epoch always; later ones when they are long
         self.next_refresh_at = 0.0
         self.rank_ratio = float(world_size)  # all-rank energy / this rank's, from the last measured epoch
 
     # ------------------------------------------------------------------------------------------ the fit
-    def start_fit(self, reading: Reading) -> None:
+    def start_fit(self, reading: Reading, metered_ranks: int | None = None) -> None:
+        """The fit starts at ``reading``; ``metered_ranks`` (the ranks with something to meter) is the rank
+        ratio until an epoch has been measured, when known (default: the world size)."""
         self.fit_start = Boundary(reading)
+        if metered_ranks is not None:
+            self.rank_ratio = float(max(metered_ranks, 1))
 
     def since_fit_start(self, now: float) -> float:
         return now - self.fit_start.reading.time_s
@@ -138,22 +147,38 @@ class Metering:
         """This rank's energy over the whole fit; ``None`` when it was not measured."""
         return energy_between(self.fit_start.reading, end)
 
+    def fit_sums(self, end: Reading) -> dict[str, float]:
+        """This rank's energy since the fit started, by name, to be summed over ranks."""
+        fit_j = self.fit_energy_j(end)
+        return {"fit_j": fit_j or 0.0, "fit_unknown": float(fit_j is None)}
+
+    @staticmethod
+    def summed_fit_j(summed: Mapping[str, float]) -> float | None:
+        """The fit's energy on all ranks from :meth:`fit_sums` summed over ranks (``None``: some rank could
+        not measure it)."""
+        return None if summed["fit_unknown"] else summed["fit_j"]
+
     # ------------------------------------------------------------------------------------------ epochs
-    def start_epoch(self, epoch: int, reading: Reading) -> None:
+    def start_epoch(self, epoch: int, reading: Reading, step: int = 0) -> None:
+        """The epoch starts at ``reading``, at global step ``step``."""
         self.epoch_start = Boundary(reading, epoch)
         self.window = Boundary(reading, epoch)
         self.batches = self.window_batches_run = 0
+        self.window_due = False
+        self.step = self.batch_start_step = step
         self.next_refresh_at = reading.time_s + self.refresh_s
 
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
-        """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks)."""
+        """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks, and
+        the fit so far: :meth:`fit_sums`)."""
         categories = dict.fromkeys(CATEGORIES, 0.0)
         problem = self.epoch_problem(epoch, end)
         start = self.epoch_start.reading.joules
         if problem is None and start is not None and end.joules is not None:
             categories = by_category(reading_delta(start, end.joules))
         duration_s = end.time_s - self.epoch_start.reading.time_s
-        return {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
+        sums = {**categories, "missing": float(problem is not None), "duration_s": duration_s, "ranks": 1.0}
+        return {**sums, **self.fit_sums(end)}  # the fit so far too: what a checkpoint now carries on
 
     def epoch_problem(self, epoch: int, end: Reading) -> str | None:
         """Why this rank cannot measure ``epoch`` ending at ``end``; ``None`` when it can."""
@@ -189,7 +214,7 @@ class Metering:
             self.rank_ratio = record.energy_j / local_j
         self.windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
         self.window = Boundary(Reading(end.time_s))  # the next epoch's start reading opens the next window
-        self.window_batches_run = 0
+        self.window_batches_run, self.window_due = 0, False
         return last
 
     # ------------------------------------------------------------------------------------------ windows
@@ -198,28 +223,33 @@ class Metering:
         local_j = energy_between(start, end)
         return None if local_j is None else local_j * self.rank_ratio
 
-    def batch_end(self, now: float, unit: int | None, epoch_batches: int | None = None) -> Due:
-        """Count one training batch; say whether a window closes or the bar refreshes now. The epoch's
-        last batch (``epoch_batches``, when known) closes none: the epoch's last window closes at its end,
-        so that the epoch-end validation lands in it."""
+    def batch_end(self, now: float, unit: int | None, step: int = 0) -> Due:
+        """Count one training batch that ended at global step ``step``; say whether the bar refreshes now or
+        the open window is full (:data:`Due.WINDOW`). A full window is closed lazily, at the next batch's
+        start (:meth:`close_window`) or at the epoch's end (:meth:`finish_epoch`), so that a validation run
+        after its last batch -- mid-epoch or at the epoch's end, of a known length or not -- lands in it."""
         self.batches += 1
         self.window_batches_run += 1
-        last_batch = epoch_batches is not None and self.batches >= epoch_batches
-        if unit and self.windows_on and self.window_batches_run >= unit and not last_batch:
+        self.batch_start_step, self.step = self.step, step
+        if self.window_due:  # not closed since (no batch start came): it grows, it is still due
+            return Due.WINDOW
+        if unit and self.windows_on and self.window_batches_run >= unit:
             budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
             if self.window_cost_s <= budget_s:
+                self.window_due = True
                 return Due.WINDOW
         return Due.REFRESH if now >= self.next_refresh_at else Due.NOTHING
 
     def close_window(self, epoch: int, end: Reading) -> Window:
-        """The window that :meth:`batch_end` said is due, closed at ``end``; the next one opens there."""
+        """The window that :meth:`batch_end` said is due, closed at ``end`` (the next batch's start); the
+        next one opens there."""
         window = self._window(epoch, self.window, end, self.window_batches_run)
-        self.window, self.window_batches_run = Boundary(end, epoch), 0
+        self.window, self.window_batches_run, self.window_due = Boundary(end, epoch), 0, False
         return window
 
     def remainder_window(self, epoch: int, end: Reading, unit: int | None) -> Window | None:
-        """The epoch's last, partial window up to ``end``; ``None`` when there is none (no windows, no
-        batch since the last one, or no window opened in this epoch)."""
+        """The epoch's last window up to ``end`` (full and due, or partial); ``None`` when there is none
+        (no windows, no batch since the last one, or no window opened in this epoch)."""
         batches = self.window_batches_run
         if not unit or self.window_batches == 0 or batches <= 0 or self.window.epoch != epoch:
             return None
@@ -228,6 +258,7 @@ class Metering:
     def _window(self, epoch: int, start: Boundary, end: Reading, batches: int) -> Window:
         return Window(
             epoch=epoch,
+            step=self.batch_start_step,
             batches=batches,
             energy_j=self.scaled_j(start.reading, end),
             duration_s=end.time_s - start.reading.time_s,

@@ -201,8 +201,7 @@ def _title(report: RunReport, scale: float, unit: str) -> str:
     pre = report.pre_available
     if pre is not None and pre.total_j is not None:
         parts.append(f"PRE {sig(pre.total_j / scale)} {unit}")
-    bound = " (upper bound: early stopping)" if report.upper_bound else ""
-    return ", ".join(parts) + bound
+    return ", ".join(parts) + report.upper_bound_note()  # whenever the projection is one
 
 
 def plot_report(report: RunReport, path: str | os.PathLike[str]) -> Path:

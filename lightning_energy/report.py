@@ -53,7 +53,8 @@ def epoch_csv_text(report: RunReport) -> str:
     """
     history = {h.epoch: h for h in report.history if h.step is None}
     names = {name for e in report.epochs for name in e.components_j}
-    components = [c for c in _COMPONENT_ORDER if c in names] + sorted(names - set(_COMPONENT_ORDER))
+    # the four categories always have a column (empty where not metered), whatever the epochs name
+    components = list(_COMPONENT_ORDER) + sorted(names - set(_COMPONENT_ORDER))
     header = ["epoch", "duration_s", "energy_j", "energy_kwh", "power_w"]
     header += [f"{c}_j" for c in components]
     header += ["missing", "reason", "projected_total_j", "projected_low_j", "projected_high_j", "stable"]

@@ -10,7 +10,7 @@ added or left out, and strict about their types.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -101,11 +101,13 @@ class ProjectionPoint:
     method: str
     reason: str = ""
     step: int | None = None
+    planned_epochs: float | None = None  # the run's planned epochs when it was made (a resume may change it)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
             "step": self.step,
+            "planned_epochs": self.planned_epochs,
             "total_j": self.total_j,
             "low_j": self.low_j,
             "high_j": self.high_j,
@@ -130,7 +132,35 @@ class ProjectionPoint:
             epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
             method=str(data.get("method") or "level"),
             reason=str(data.get("reason") or ""),
+            planned_epochs=_opt_float(data, "planned_epochs"),
         )
+
+
+def budget_segments(
+    history: Sequence[ProjectionPoint],
+) -> tuple[Sequence[ProjectionPoint], Sequence[ProjectionPoint]]:
+    """``history`` split where the planned epochs last changed (a resume with a new ``max_epochs``):
+    the projections made to earlier budgets, and those made to the run's final budget."""
+    start = len(history)
+    while start > 0 and history[start - 1].planned_epochs == history[-1].planned_epochs:
+        start -= 1
+    return history[:start], history[start:]
+
+
+def first_stable(history: Sequence[ProjectionPoint]) -> ProjectionPoint | None:
+    """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
+    return next((h for h in history if h.stable), None)
+
+
+def upper_bound_note(planned_epochs: float | None, trained_epochs: int, may_stop_early: bool) -> str:
+    """`` (an upper bound: ...)`` when the projection is to more epochs than the run trained or may train."""
+    if planned_epochs is None:
+        return ""
+    if trained_epochs < planned_epochs:
+        return f" (an upper bound: the run stopped after {trained_epochs} of {planned_epochs:g} epochs)"
+    if may_stop_early:
+        return f" (an upper bound for max_epochs={planned_epochs:g}: EarlyStopping may stop earlier)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -138,7 +168,7 @@ class WindowRecord:
     """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks)."""
 
     epoch: int
-    step: int  # global step at the window's end
+    step: int  # the global step read at the start of its last batch (where Lightning logs that batch)
     time_s: float  # seconds since the fit started
     steps: int  # batches in the window
     energy_j: float | None
@@ -353,12 +383,20 @@ def _epoch_from_json(data: Any) -> EpochRecord:
     )
 
 
-def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
+def metered_only(record: EpochRecord, categories: Iterable[str]) -> EpochRecord:
+    """``record`` without the categories that were not metered (not in ``categories``, and 0 J): a CPU-only
+    run's epochs name no ``gpu`` (its energy is unknown, not 0)."""
+    kept = set(categories)
+    parts = {k: v for k, v in record.components_j.items() if k in kept or v}
+    return record if parts == record.components_j else replace(record, components_j=parts)
+
+
+def _epoch_to_json(record: EpochRecord, categories: Iterable[str]) -> dict[str, Any]:
     return {
         "epoch": record.epoch,
         "duration_s": record.duration_s,
         "energy_j": record.energy_j,
-        "components_j": dict(record.components_j),
+        "components_j": dict(metered_only(record, categories).components_j),
         "power_w": record.power_w,
         "missing": record.missing,
         "reason": record.reason,
@@ -420,6 +458,7 @@ class RunReport:
     warnings: Sequence[str] = ()
     max_steps: int | None = None
     expected: Sequence[ExpectedPoint] = ()  # EarlyStopping: the expected total and stop over time
+    unmetered_ranks: int = 0  # ranks with nothing to meter by design (CPU DDP): counted as 0 J
 
     # -------------------------------------------------------------------------------------------- queries
     @property
@@ -428,8 +467,19 @@ class RunReport:
 
     @property
     def first_stable(self) -> ProjectionPoint | None:
-        """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
-        return next((h for h in self.history if h.stable), None)
+        """The projection at which STEP first declared the per-epoch energy stable for the run's final
+        budget (projections to an earlier budget, before a resume changed it, are left out), or ``None``."""
+        return first_stable(budget_segments(self.history)[1])
+
+    @property
+    def earlier_budget_stable(self) -> ProjectionPoint | None:
+        """The first stable projection made to an earlier budget (before a resume changed it), or ``None``."""
+        return first_stable(budget_segments(self.history)[0])
+
+    def upper_bound_note(self) -> str:
+        """Says the final projection is an upper bound (the run stopped early, or EarlyStopping may)."""
+        trained = self.epochs[-1].epoch + 1 if self.epochs else 0
+        return upper_bound_note(self.max_epochs, trained, self.upper_bound)
 
     @property
     def pre_available(self) -> PreSummary | None:
@@ -454,12 +504,13 @@ class RunReport:
             "ended_at": self.ended_at,
             "world_size": self.world_size,
             "num_nodes": self.num_nodes,
+            "unmetered_ranks": self.unmetered_ranks,
             "max_epochs": self.max_epochs,
             "max_steps": self.max_steps,
             "max_time_s": self.max_time_s,
             "upper_bound": self.upper_bound,
             "components": dict(self.components),
-            "epochs": [_epoch_to_json(r) for r in self.epochs],
+            "epochs": [_epoch_to_json(r, self.components) for r in self.epochs],
             "windows": [w.to_json() for w in self.windows],
             "totals": self.totals.to_json(),
             "projection": {
@@ -491,6 +542,7 @@ class RunReport:
             ended_at=str(data.get("ended_at") or ""),
             world_size=_opt_int(data, "world_size") or 1,
             num_nodes=_opt_int(data, "num_nodes") or 1,
+            unmetered_ranks=_opt_int(data, "unmetered_ranks") or 0,
             max_epochs=_opt_float(data, "max_epochs"),
             max_steps=_opt_int(data, "max_steps"),
             max_time_s=_opt_float(data, "max_time_s"),

@@ -109,6 +109,34 @@ def _epoch_rows(report: RunReport, s: _Scale) -> list[list[str]]:
     return rows
 
 
+def _declared_lines(report: RunReport, s: _Scale) -> list[str]:
+    """When STEP first declared stability for the final budget (and for an earlier one, before a resume
+    changed the budget), and why "stable since" may be earlier."""
+    lines: list[str] = []
+    declared, earlier = report.first_stable, report.earlier_budget_stable
+    if declared is not None:
+        lines.append(
+            f"STEP first declared stable after epoch {declared.epoch}: {s(declared.total_j)} {s.unit} "
+            f"{s.interval(declared.low_j, declared.high_j)}"
+        )
+    if earlier is not None and earlier.planned_epochs is not None:
+        final = "" if report.max_epochs is None else f" to {report.max_epochs:g}"
+        lines.append(
+            f"  (before a resume changed the planned epochs{final}: declared stable after epoch "
+            f"{earlier.epoch} for {earlier.planned_epochs:g} epochs, {s(earlier.total_j)} {s.unit} "
+            f"{s.interval(earlier.low_j, earlier.high_j)})"
+        )
+    first = earlier if earlier is not None else declared
+    final_point = report.final_projection
+    since = final_point.stable_since if final_point is not None else None
+    if first is not None and since is not None and since < first.epoch:
+        lines.append(
+            f"  (dated back to epoch {since}, where the level began; declared only after epoch "
+            f"{first.epoch}, once enough epochs confirmed it)"
+        )
+    return lines
+
+
 def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
     totals = report.totals
     lines = [
@@ -122,7 +150,7 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
         lines.append(f"whole fit (sanity check and gaps included): {s(totals.fit_energy_j)} {s.unit}")
     final = report.final_projection
     if final is not None:
-        bound = " (upper bound: early stopping may end the run sooner)" if report.upper_bound else ""
+        bound = report.upper_bound_note()
         state = (
             f"stable: one per-epoch energy level since epoch {final.stable_since}"
             if final.stable_since is not None
@@ -145,18 +173,7 @@ def _summary_lines(report: RunReport, s: _Scale) -> list[str]:
             f"stop predicted at epoch {e.stop_epoch:.0f} [{e.stop_epoch_low:.0f}, {top}] "
             f"(predicted stop after epoch {trail})"
         )
-    declared = report.first_stable
-    if declared is not None:
-        lines.append(
-            f"STEP first declared stable after epoch {declared.epoch}: {s(declared.total_j)} {s.unit} "
-            f"{s.interval(declared.low_j, declared.high_j)}"
-        )
-        since = final.stable_since if final is not None else None
-        if since is not None and since < declared.epoch:
-            lines.append(
-                f"  (dated back to epoch {since}, where the level began; declared only after epoch "
-                f"{declared.epoch}, once enough epochs confirmed it)"
-            )
+    lines += _declared_lines(report, s)
     pre = report.pre_available
     if pre is not None:
         error = _measured_vs_pre(report)
@@ -186,6 +203,17 @@ def _budget(report: RunReport) -> str:
     return "max_epochs -" if epochs is None else f"max_epochs {epochs:g}"
 
 
+def _unmetered_ranks_line(report: RunReport) -> list[str]:
+    n = report.unmetered_ranks
+    if not n:
+        return []
+    ranks = "1 rank has" if n == 1 else f"{n} ranks have"
+    return [
+        f"{ranks} nothing to meter by design (no GPU; the host is metered by each node's local rank 0): "
+        "counted as 0 J, not missing"
+    ]
+
+
 def format_table(report: RunReport) -> str:
     """One run as a readable text table: epochs, energy, power, projection and interval, PRE, totals, CO₂."""
     s = _Scale(report.max_j())
@@ -194,6 +222,7 @@ def format_table(report: RunReport) -> str:
         f"world size {report.world_size}, {report.num_nodes} node(s)",
         f"from {report.started_at} to {report.ended_at}",
         "components: " + (", ".join(f"{k} {v}" for k, v in report.components.items()) or "none"),
+        *_unmetered_ranks_line(report),
         *_hardware_lines(report.hardware),
         "",
     ]

@@ -15,50 +15,46 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from lightning_energy import metric_names as M
-from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
+from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.metering import NOT_METERED_START
 from lightning_energy.report_model import (
-    CarbonSummary,
     ExpectedPoint,
     PreSummary,
     ProjectionPoint,
     RunReport,
-    Totals,
     WindowRecord,
+    budget_segments,
+    first_stable,
+    upper_bound_note,
 )
-from lightning_energy.step import Projection, StepProjector
-from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.run_metrics import (
+    BAR_UNITS,
+    bar_unit,
+    carbon_metrics,
+    component_labels,
+    expected_metrics,
+    expected_point,
+    finite,
+    projection_metrics,
+    projection_point,
+)
+from lightning_energy.run_report import build_report, write_run_report
+from lightning_energy.run_state import STATE_VERSION, load_state
+from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import SavedStop, StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries, whole_units
 
-__all__ = ["BAR_UNITS", "EnergyRun", "RunStateError", "bar_unit"]
-
-STATE_VERSION = 2
-# progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
-# so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
-BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
-
+# BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
+__all__ = ["BAR_UNITS", "STATE_VERSION", "EnergyRun", "RunStateError", "bar_unit", "component_labels"]
 
 _LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
-
-
-def bar_unit(expected_total_j: float) -> tuple[str, float]:
-    """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
-    for unit, scale in BAR_UNITS:
-        if expected_total_j >= scale:
-            return unit, scale
-    return BAR_UNITS[-1]
-
-
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -86,7 +82,10 @@ class EnergyRun:
         self.history: list[ProjectionPoint] = []
         self.pre: PreSummary | None = None
         self.budget = Budget()
-        self.fit_energy_j: float | None = None
+        self.fit_energy_j: float | None = None  # every fit of the run on all ranks (see set_fit_energy)
+        # the fits this run was resumed from, up to their checkpoint, and this fit up to its last epoch's end
+        self.earlier_fits_j: float | None = 0.0
+        self.fit_through_epoch_j: float | None = 0.0
         self.started_at = datetime.now(timezone.utc).isoformat()
         self.warnings: list[str] = []
         self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
@@ -94,12 +93,16 @@ class EnergyRun:
         self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
         self.saved_stop: SavedStop | None = None  # a resumed run's stop forecast, until set_stop replays it
         self.expected: list[ExpectedPoint] = []  # the expected total (EarlyStopping) after each epoch
+        self.unmetered_ranks = 0  # ranks with nothing to meter by design (CPU DDP): each adds 0 J
 
     # ------------------------------------------------------------------------------------------- inputs
-    def set_budget(self, budget: Budget, window_batches: int | None = None) -> None:
-        """The run's plan (known once the data is set up) and the configured window size, if any."""
-        self.budget = budget
-        self.window_series.plan(budget, window_batches)
+    def set_budget(self, budget: Budget, window_batches: int | None = None) -> str | None:
+        """The run's plan (known once the data is set up) and the configured window size, if any; the
+        warning to show when a resumed run keeps another window size (also kept for the report)."""
+        budget = self.budget = _learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
+        problem = self.window_series.plan(budget, window_batches)
+        if problem is not None:
+            self.warn(problem)
         if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
             # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
             self.warn(
@@ -109,6 +112,7 @@ class EnergyRun:
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
+        return problem
 
     def set_pre(self, pre: PreSummary) -> None:
         """Record the PRE estimate; when it has a per-epoch energy it becomes STEP's prior.
@@ -131,12 +135,36 @@ class EnergyRun:
 
     def note_unmetered(self, first_epoch: int) -> str | None:
         """Mark the epochs before ``first_epoch`` that the ledger lacks as missing (a resume from a
-        checkpoint without this run's state); the warning to show, ``None`` when none was missing."""
+        checkpoint without this run's state); the warning to show, ``None`` when none was missing.
+
+        A loaded state that already holds ``first_epoch`` or a later epoch does not belong to the
+        checkpoint the trainer resumes from (another run's): it is dropped, as a damaged state is, and
+        metering starts afresh from this epoch.
+        """
+        notes: list[str] = []
+        records = self.ledger.records
+        if records and records[-1].epoch >= first_epoch:
+            notes.append(
+                f"checkpoint state not used: it holds epochs up to {records[-1].epoch} but training resumes "
+                f"at epoch {first_epoch} (a state from another run?); energy metering starts afresh"
+            )
+            self._forget_saved_state()
         epochs = range(len(self.ledger.records), first_epoch)
         reason = "not metered: resumed from a checkpoint without lightning_energy state"
         for epoch in epochs:
             self.finish_epoch(EpochRecord(epoch, 0.0, None, {}, reason))
-        return f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial" if epochs else None
+        if epochs:
+            self.earlier_fits_j = None  # the fits before the resume were not metered
+            notes.append(f"epochs {epochs[0]}-{epochs[-1]} were {reason}; the report is partial")
+        return "; ".join(notes) or None
+
+    def _forget_saved_state(self) -> None:
+        """Back to a run that has measured nothing (the budget, the stop forecast's settings and warnings
+        stay; the values it replayed from the saved state go)."""
+        self.ledger, self.history, self.expected, self.pre, self.unit = EnergyLedger(), [], [], None, None
+        self.saved_stop, self.stop = None, None if self.stop is None else self.stop.fresh()
+        self.projector = self.projector.fresh(keep_prior=False)
+        self.window_series.restart()
 
     def set_stop(self, stop: StopTracker | None) -> None:
         """The fit's stop forecast (``None``: no EarlyStopping); a resumed run's saved one is replayed."""
@@ -165,9 +193,25 @@ class EnergyRun:
             return 1.0
         return max(record.batches, 1) / full
 
+    def set_fit_energy(self, this_fit_j: float | None, *, at_epoch_end: bool = False) -> None:
+        """This fit's energy on all ranks since it started (``None``: not measured on some rank).
+
+        At an epoch's end it is what a checkpoint saved now will carry into a resumed fit; at the fit's end
+        ``fit_energy_j`` becomes the whole run's: the earlier fits up to the checkpoint resumed from, plus
+        this one."""
+        if at_epoch_end:
+            self.fit_through_epoch_j = this_fit_j
+            return
+        earlier = self.earlier_fits_j
+        self.fit_energy_j = None if earlier is None or this_fit_j is None else earlier + this_fit_j
+
     def finish_epoch(self, record: EpochRecord) -> EpochOutcome:
         """Add one epoch (summed over ranks) and project the run's total from it."""
         self.ledger.add(record)
+        if self.budget.batches_per_epoch is None:  # iterable data: the first epoch's length
+            self.budget = _learn_epoch_length(self.budget, self.ledger.records)
+            if self.window_series.unit_batches is None:  # no size yet (automatic): 1/20 of that epoch
+                self.window_series.plan(self.budget, None)
         plan = self._projection_budget()
         if plan is None:
             return EpochOutcome(record, None)
@@ -185,12 +229,12 @@ class EnergyRun:
             return EpochOutcome(record, None)
         if not math.isfinite(projection.total_j):
             return EpochOutcome(record, None)
-        point = _point(record.epoch, projection)
+        point = projection_point(record.epoch, projection, planned_epochs=self.budget.total_epochs)
         self.history.append(point)
         if self.stop is not None and projection.remaining_epochs is not None:
             expected = self.stop.expected(projection)
             if expected is not None:
-                self.expected.append(_expected_point(record.epoch, expected))
+                self.expected.append(expected_point(record.epoch, expected))
         return EpochOutcome(record, point)
 
     def close_window(
@@ -228,7 +272,7 @@ class EnergyRun:
         """The progress-bar unit: chosen once, from the first usable expected total, then kept (a bar
         key that changed unit would leave the old one standing in the bar). ``None`` while unknown."""
         if self.unit is None:
-            expected = _finite(expected_total_j)
+            expected = finite(expected_total_j)
             if expected is None or expected <= 0:
                 return None
             self.unit = bar_unit(expected)
@@ -242,21 +286,26 @@ class EnergyRun:
             return self.pre.total_j
         return None
 
+    def latest_projected_j(self) -> float | None:
+        """The latest projection of the whole run: the last window's when it was made inside an epoch later
+        than the last epoch projection's, else the last epoch's (``None`` before any)."""
+        last = self.last_projection
+        window = next((w for w in reversed(self.windows) if w.total_j is not None), None)
+        if window is not None and (last is None or window.epoch > last.epoch):
+            return window.total_j
+        return None if last is None else last.total_j
+
     def bar_metrics(
-        self,
-        live_total_j: float | None = None,
-        projected_j: float | None = None,
-        extrapolated_j: float | None = None,
+        self, live_total_j: float | None = None, extrapolated_j: float | None = None
     ) -> dict[str, float]:
         """Progress-bar figures in the run's unit: energy so far, projection, PRE (keys name the unit).
 
-        ``live_total_j``/``projected_j`` are in-epoch figures; by default the last epoch's are shown.
-        ``extrapolated_j`` (energy so far scaled to the planned work) only helps choose the unit when
-        nothing better is known yet. Empty until a unit can be chosen.
+        ``live_total_j`` is the in-epoch energy so far (default: the measured epochs'); the projection is
+        the latest one (:meth:`latest_projected_j`), never shown below the energy so far (the run uses at
+        least what it has used). ``extrapolated_j`` (energy so far scaled to the planned work) only helps
+        choose the unit when nothing better is known yet. Empty until a unit can be chosen.
         """
-        last = self.last_projection
-        if projected_j is None and last is not None:
-            projected_j = last.total_j
+        projected_j = self.latest_projected_j()
         expected = projected_j if projected_j is not None else self.expected_total_j()
         chosen = self.choose_unit(expected if expected is not None else extrapolated_j)
         if chosen is None:
@@ -267,7 +316,7 @@ class EnergyRun:
         if so_far is not None:
             bar[unit] = so_far / scale
         if projected_j is not None and math.isfinite(projected_j):
-            bar[f"proj_{unit}"] = projected_j / scale
+            bar[f"proj_{unit}"] = max(projected_j, so_far or 0.0) / scale
         if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
             bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
@@ -289,36 +338,34 @@ class EnergyRun:
             if record.power_w is not None:
                 metrics[M.EPOCH_POWER_W] = record.power_w
         if point is not None:
-            metrics.update(_projection_metrics(point))
+            metrics.update(projection_metrics(point))
             if self.expected and self.expected[-1].epoch == point.epoch:
-                metrics.update(_expected_metrics(self.expected[-1]))
+                metrics.update(expected_metrics(self.expected[-1]))
         if self.pre is not None and self.pre.available and self.pre.total_j is not None:
             metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
-        metrics.update(self._carbon_metrics(total_j, point))
+        metrics.update(carbon_metrics(self.carbon, total_j, point))
         return metrics
 
     def window_metrics(self, window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
         """The metrics logged at a window's end (at the global step)."""
         return WindowSeries.metrics(window, live_total_j)
 
-    def _carbon_metrics(self, total_j: float | None, point: ProjectionPoint | None) -> dict[str, float]:
-        if self.carbon is None:
-            return {}
-        metrics: dict[str, float] = {}
-        if total_j is not None:
-            metrics[M.CO2_KG] = self.carbon.co2_kg(joules_to_kwh(total_j))
-        if point is not None and _finite(point.total_j) is not None and point.total_j >= 0:
-            metrics[M.PROJECTED_CO2_KG] = self.carbon.co2_kg(joules_to_kwh(point.total_j))
-        return metrics
-
     def stability_line(self) -> str:
-        """One line on STEP for the console: when it declared stability, or why it did not."""
-        declared = next((h for h in self.history if h.stable), None)
+        """One line on STEP for the console: when it declared stability, or why it did not. Only the
+        projections made to the run's final budget count (a resume may have changed ``max_epochs``)."""
+        earlier, current = budget_segments(self.history)
+        declared, before = first_stable(current), first_stable(earlier)
+        note = ""
+        if before is not None and before.planned_epochs is not None:
+            note = (
+                f"; before the resume, for {before.planned_epochs:g} planned epochs, it was declared "
+                f"stable after epoch {before.epoch} ({format_energy(before.total_j)})"
+            )
         if declared is not None:
             return (
                 f"STEP declared stable energy after epoch {declared.epoch}: projected "
                 f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
-                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}"
+                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}{note}"
             )
         last = self.last_projection
         if last is None:
@@ -328,15 +375,12 @@ class EnergyRun:
 
     def _upper_bound_note(self) -> str:
         """Says the projection is an upper bound when the run ended (or may end) before its budget."""
-        total = self.budget.total_epochs
-        if total is None or not self.history:
+        if not self.history:
             return ""
         trained = self.history[-1].epoch + 1
-        if trained < total:
-            return f" (an upper bound: the run stopped after {trained} of {total:g} epochs)"
-        if self.expected:
-            return f" (an upper bound for max_epochs={total:g}: EarlyStopping may stop earlier)"
-        return ""
+        return upper_bound_note(
+            self.budget.total_epochs, trained, bool(self.expected) or self.budget.upper_bound
+        )
 
     def status(self, failed: bool = False) -> str:
         if failed:
@@ -353,73 +397,22 @@ class EnergyRun:
         hardware: Mapping[str, Any],
         versions: Mapping[str, str],
     ) -> RunReport:
-        """The typed report of the run as it stands."""
-        ledger = self.ledger
-        total_j = ledger.measured_total_j
-        last = self.last_projection
-        carbon = None
-        if self.carbon is not None:
-            c = self.carbon
-            carbon = CarbonSummary(
-                g_per_kwh=c.g_per_kwh,
-                pue=c.pue,
-                source=c.source,
-                year=c.year,
-                country_iso3=c.country_iso3,
-                country_name=c.country_name,
-                co2_kg=None if total_j is None else c.co2_kg(joules_to_kwh(total_j)),
-                projected_co2_kg=None if last is None else c.co2_kg(joules_to_kwh(max(last.total_j, 0.0))),
-            )
-        labels = dict(components)
-        for category in ledger.present_categories():
-            labels.setdefault(category, "unknown")
-        return RunReport(
-            status=status,
-            started_at=self.started_at,
-            ended_at=datetime.now(timezone.utc).isoformat(),
+        """The typed report of the run as it stands (:func:`~lightning_energy.run_report.build_report`)."""
+        return build_report(
+            self,
+            status,
             world_size=world_size,
             num_nodes=num_nodes,
-            max_epochs=self.budget.total_epochs,
-            max_steps=self.budget.max_steps,
-            max_time_s=self.budget.total_seconds,
-            upper_bound=self.budget.upper_bound,
-            components=labels,
-            epochs=tuple(ledger.records),
-            windows=tuple(self.windows),
-            totals=Totals(
-                energy_j=total_j,
-                components_j={k: v for k, v in ledger.category_totals_j().items() if v},
-                fit_energy_j=self.fit_energy_j,
-                duration_s=ledger.duration_s,
-                measured_epochs=len(ledger.measured),
-                missing_epochs=ledger.missing_epochs,
-            ),
-            history=tuple(self.history),
-            expected=tuple(self.expected),
-            projection_note=self.budget.unknown_reason(),
-            pre=self.pre,
-            carbon=carbon,
-            hardware=dict(hardware),
-            versions=dict(versions),
-            warnings=tuple(self.warnings),
+            components=components,
+            hardware=hardware,
+            versions=versions,
         )
 
     # -------------------------------------------------------------------------------------------- state
     def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
         """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
         the warning to show when they were not written, else ``None``."""
-        from lightning_energy.report import REPORT_FILENAME, write_report
-
-        existing = Path(directory) / REPORT_FILENAME
-        if not self.ledger.records and not self.windows and status != "failed" and existing.exists():
-            # a fit that trained nothing (fit() again on a finished Trainer) must not replace a real report
-            return f"this fit trained nothing: the energy report {existing} was left as it was"
-        try:
-            write_report(directory, self.report(status, **facts))
-        except (OSError, EnergyError, ValueError, TypeError) as exc:
-            note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
-            return f"the energy report was not written ({exc}){note}"
-        return None
+        return write_run_report(self, directory, status, **facts)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -434,25 +427,51 @@ class EnergyRun:
             "unit": None if self.unit is None else list(self.unit),
             "stop": None if self.stop is None else self.stop.state_dict(),
             "expected": [e.to_json() for e in self.expected],
+            # the energy a fit resumed from this state starts with: the earlier fits', up to this point
+            "fit_energy_j": _sum_or_none(self.earlier_fits_j, self.fit_through_epoch_j),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict` (version 1 checkpoints too), or raise
         :class:`RunStateError` and leave this run unchanged."""
         try:
-            loaded = _load_state(state)
+            loaded = load_state(state)
             saved_stop = StopTracker.check_state(state.get("stop"))
             expected = [ExpectedPoint.from_json(e) for e in state.get("expected") or []]
         except RunStateError:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
-        ledger, history, window_state, pre, warnings, started_at, unit, projector_state = loaded
+        ledger, history, window_state, pre, warnings, started_at, unit, projector_state, fit_j = loaded
         self.projector.load_state_dict(projector_state)
-        self.window_series.load_state_dict(window_state)
+        windows_problem = self.window_series.load_state_dict(window_state)
         self.ledger, self.history, self.pre = ledger, history, pre
         self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
+        self.earlier_fits_j, self.fit_through_epoch_j = fit_j, 0.0
         self.saved_stop, self.expected = saved_stop, expected
+        if windows_problem is not None:
+            self.warn(windows_problem)
+
+    def load_or_start_afresh(self, state: Mapping[str, Any]) -> str | None:
+        """:meth:`load_state_dict`, or keep this run (metering starts afresh) and return the warning."""
+        try:
+            self.load_state_dict(state)
+        except RunStateError as exc:
+            self.warn(f"checkpoint state not loaded: {exc}")
+            return f"{exc}; energy metering starts afresh from this epoch"
+        return None
+
+
+def _sum_or_none(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def _learn_epoch_length(budget: Budget, records: Sequence[EpochRecord]) -> Budget:
+    """``budget`` with the epoch length the trainer cannot tell (iterable data) taken from the first epoch
+    metered from its start: it projects ``max_steps`` as a share of ``max_epochs`` from then on (the
+    windows keep the size they were planned with)."""
+    first = next((r for r in records if r.batches and r.reason != NOT_METERED_START), None)
+    return budget if first is None else budget.learned(first.batches)
 
 
 def _pre_problem(pre: PreSummary) -> str | None:
@@ -474,107 +493,3 @@ def _pre_problem(pre: PreSummary) -> str | None:
     if pre.devices < 1:
         return f"its devices is {pre.devices!r}"
     return None
-
-
-def _check_agreement(
-    ledger: EnergyLedger, history: Sequence[ProjectionPoint], projector: StepProjector
-) -> None:
-    """A saved projector fed more epochs, or more measured energy, than the saved ledger holds is damaged
-    (or mixed up with another run's): every later projection would fail or be wrong."""
-    epochs = len(ledger.records)
-    if projector.epochs_seen > epochs:
-        raise RunStateError(
-            f"the saved STEP projector has seen {projector.epochs_seen} epochs but the saved ledger holds "
-            f"{epochs}: the state is damaged"
-        )
-    measured_j = projector.state_dict()["measured_j"]
-    if isinstance(measured_j, float) and measured_j > ledger.total_j * (1 + 1e-9) + 1e-6:
-        raise RunStateError(
-            f"the saved STEP projector has measured {measured_j:g} J but the saved ledger only "
-            f"{ledger.total_j:g} J: the state is damaged"
-        )
-    last_epoch = ledger.records[-1].epoch if ledger.records else -1
-    if len(history) > epochs or any(h.epoch > last_epoch for h in history):
-        raise RunStateError(
-            f"the saved projections go beyond the {epochs} epochs of the saved ledger: the state is damaged"
-        )
-
-
-def _load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
-    if not isinstance(state, Mapping):
-        raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
-    version = state.get("version", 1)
-    if not isinstance(version, int) or version > STATE_VERSION:
-        raise RunStateError(
-            f"the saved state has version {version!r}; this lightning_energy reads versions up to "
-            f"{STATE_VERSION} (saved by a newer version?)"
-        )
-    ledger = EnergyLedger()
-    ledger.load_state_dict(state.get("ledger") or {})
-    raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
-    history = [ProjectionPoint.from_json(h) for h in raw_history]
-    window_state = state.get("windows") or {}
-    if not isinstance(window_state, Mapping):
-        raise RunStateError(f"the saved windows are a {type(window_state).__name__}, not a mapping")
-    raw_pre = state.get("pre")
-    pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
-    warnings = [str(w) for w in state.get("warnings") or []]
-    raw_unit = state.get("unit")
-    unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
-    projector_state = state.get("projector") or {}
-    # check the projectors' states on copies first: a failure must leave the run unchanged
-    check = StepProjector()
-    check.load_state_dict(projector_state)
-    _check_agreement(ledger, history, check)
-    WindowSeries.check_state(window_state)
-    return ledger, history, window_state, pre, warnings, state.get("started_at"), unit, projector_state
-
-
-def _point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
-    return ProjectionPoint(
-        epoch=epoch,
-        step=step,
-        total_j=projection.total_j,
-        low_j=projection.low_j,
-        high_j=projection.high_j,
-        stable=projection.stable,
-        stable_since=projection.stable_since,
-        epoch_energy_j=projection.epoch_energy_j,
-        method=projection.method,
-        reason=projection.reason,
-    )
-
-
-def _projection_metrics(point: ProjectionPoint) -> dict[str, float]:
-    return {
-        M.PROJECTED_KWH: joules_to_kwh(point.total_j),
-        M.PROJECTED_LOW_KWH: joules_to_kwh(point.low_j),
-        M.PROJECTED_HIGH_KWH: joules_to_kwh(point.high_j),
-        M.STABLE: float(point.stable),
-    }
-
-
-def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """Per-category label (``gpu``: ``measured``...) from a meter's per-component labels."""
-    out: dict[str, str] = {}
-    for component, label in labels.items():
-        category = category_of(component)
-        previous = out.get(category)
-        out[category] = label if previous in (None, label) else "mixed"
-    return out
-
-
-def _expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
-    return ExpectedPoint(
-        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
-    )
-
-
-def _expected_metrics(point: ExpectedPoint) -> dict[str, float]:
-    """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
-    return {
-        M.EXPECTED_KWH: joules_to_kwh(point.total_j),
-        M.EXPECTED_LOW_KWH: joules_to_kwh(point.low_j),
-        M.EXPECTED_HIGH_KWH: joules_to_kwh(point.high_j),
-        M.EXPECTED_STOP_EPOCH: point.stop_epoch,
-    }

@@ -62,6 +62,14 @@ def budget(trainer: pl.Trainer) -> Budget:
     )
 
 
+def stage(trainer: pl.Trainer) -> str | None:
+    """``"validate"``, ``"test"`` or ``"predict"`` while the Trainer runs that entry point on its own;
+    ``None`` during ``fit`` (its validation loops belong to the training epochs)."""
+    fn = trainer.state.fn
+    value = None if fn is None else str(fn.value)
+    return value if value in ("validate", "test", "predict") else None
+
+
 def cuda_device_indices(trainer: pl.Trainer) -> list[int]:
     """The CUDA device this process trains on (its own, not every GPU of the node); empty on CPU."""
     device = trainer.strategy.root_device

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_energy import metric_names as M
-from lightning_energy.budget import Budget
+from lightning_energy.budget import Budget, choose_units
 from lightning_energy.errors import EnergyError, StateError
 from lightning_energy.report_model import WindowRecord
 from lightning_energy.step import Projection, StepProjector
@@ -55,8 +55,19 @@ class WindowSeries:
         self.unit_batches: int | None = None
         self.problem: str | None = None  # the last projector failure, for the run's warnings
 
-    def plan(self, budget: Budget, configured: int | None) -> None:
-        self.unit_batches = unit_batches(budget, configured)
+    def plan(self, budget: Budget, configured: int | None) -> str | None:
+        """Size the windows for ``budget``; windows already projected (a resumed run) keep their size, as
+        the projector counts work in it. The warning to show when ``configured`` differs, else ``None``."""
+        saved = self.unit_batches
+        if saved is None or self.projector.epochs_seen == 0:
+            self.unit_batches = unit_batches(budget, configured)
+            return None
+        if configured not in (None, saved):
+            return (
+                f"window_batches={configured} differs from the resumed run's windows of {saved} batches: "
+                f"its windows keep {saved} batches, so that the in-epoch projection stays right"
+            )
+        return None
 
     def close(
         self,
@@ -75,13 +86,20 @@ class WindowSeries:
         if unit is None or batches <= 0:
             return None
         work = batches / unit
-        if budget.total_batches is not None:
-            total_units = max(budget.total_batches / unit, self.projector.work_seen + work)
-            kwargs: dict[str, Any] = {"total_epochs": whole_units(total_units), "work": work}
-        elif budget.total_seconds is not None:
-            kwargs = {"total_seconds": budget.total_seconds, "work": work}
-        else:
+        seen = self.projector.work_seen + work
+        total = budget.total_batches
+        # the batch budget or max_time, whichever ends the run first at the windows' pace so far
+        plan = choose_units(
+            None if total is None else total / unit,
+            budget.total_seconds,
+            units_seen=seen,
+            mean_unit_s=(self.projector.seconds_seen + duration_s) / seen,
+        )
+        if plan is None:
             return None
+        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
+        if plan.total_epochs is not None:
+            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         point: Projection | None = None
         try:
             if energy_j is None:
@@ -120,8 +138,16 @@ class WindowSeries:
             metrics[M.STABLE] = float(window.stable)
         return metrics
 
+    def restart(self) -> None:
+        """Forget the windows (a saved state that does not belong to this run); the size is kept."""
+        self.projector, self.records = self.projector.fresh(keep_prior=False), []
+
     def state_dict(self) -> dict[str, Any]:
-        return {"records": [w.to_json() for w in self.records], "projector": self.projector.state_dict()}
+        return {
+            "records": [w.to_json() for w in self.records],
+            "projector": self.projector.state_dict(),
+            "unit_batches": self.unit_batches,
+        }
 
     @staticmethod
     def check_state(state: Mapping[str, Any]) -> list[WindowRecord]:
@@ -138,9 +164,27 @@ class WindowSeries:
                 f"the saved window projector has seen {projector.epochs_seen} windows but the saved state "
                 f"holds {len(records)}: the state is damaged"
             )
+        unit = state.get("unit_batches")
+        if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int) or unit < 0):
+            raise StateError(
+                f"the saved window size must be a whole number of batches >= 1 (0: windows off), got {unit!r}"
+            )
+        if unit == 0 and projector.epochs_seen > 0:
+            raise StateError(f"the saved windows are off (size 0) but {projector.epochs_seen} were projected")
+        if unit and projector.work_seen > sum(w.steps for w in records) / unit + 1e-6:
+            raise StateError(
+                f"the saved window projector has seen {projector.work_seen:g} windows of {unit} batches but "
+                f"the saved windows hold {sum(w.steps for w in records)} batches: the state is damaged"
+            )
         return records
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> str | None:
+        """Continue the saved series (checked first); the warning to keep when its in-epoch projection
+        restarts (a state saved before the window size was, whose windows were projected), else ``None``."""
         records = self.check_state(state)
         self.projector.load_state_dict(state.get("projector") or {})
-        self.records = records
+        self.records, self.unit_batches = records, state.get("unit_batches")
+        if self.unit_batches is None and self.projector.epochs_seen > 0:
+            self.projector = self.projector.fresh()  # the size of the windows it counted is not known
+            return "the saved windows do not say their size (an older state): in-epoch projections restart"
+        return None

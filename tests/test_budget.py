@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
+from lightning_energy.budget import Budget, ProjectionBudget, choose_budget, choose_units
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,10 @@ def test_time_budget_wins_when_epochs_would_take_longer() -> None:
     assert choose_budget(Budget(), epochs_seen=1, mean_epoch_s=1.0) is None
     # a run that outlasts its plan (resumed with a larger max_epochs) is never projected below what it saw
     assert choose_budget(Budget(max_epochs=2), epochs_seen=3, mean_epoch_s=1.0) == ProjectionBudget(3.0, None)
+
+
+def test_choose_units_works_for_any_unit_of_work() -> None:
+    assert choose_units(100.0, 1.0, units_seen=1.0, mean_unit_s=0.02) == ProjectionBudget(None, 1.0)
+    assert choose_units(100.0, 3.0, units_seen=1.0, mean_unit_s=0.02) == ProjectionBudget(100.0, None)
+    assert choose_units(10.0, None, units_seen=12.5, mean_unit_s=None) == ProjectionBudget(12.5, None)
+    assert choose_units(None, None, units_seen=1.0, mean_unit_s=1.0) is None

@@ -65,7 +65,8 @@ def test_an_epoch_sums_categories_and_keeps_its_duration_and_batches() -> None:
     end = reading(14.0, 160.0, 30.0)
     sums = m.epoch_sums(0, end)
     expected = {"gpu": 60.0, "cpu": 10.0, "ram": 0.0, "other": 0.0, "missing": 0.0, "duration_s": 4.0}
-    assert sums == {**expected, "ranks": 1.0}
+    # the fit so far (no fit start was read here: unknown) rides along for a checkpoint
+    assert sums == {**expected, "ranks": 1.0, "fit_j": 0.0, "fit_unknown": 1.0}
     record = m.epoch_record(0, end, sums)
     assert (record.energy_j, record.duration_s, record.batches, record.missing) == (70.0, 4.0, 3, False)
 
@@ -165,8 +166,9 @@ def test_the_last_window_closes_at_the_epoch_end() -> None:
     m = metering()
     m.start_epoch(0, reading(0.0, 0.0))
     for i in range(5):
-        if m.batch_end(0.1 * (i + 1), unit=3) is Due.WINDOW:
-            m.close_window(0, reading(0.1 * (i + 1), 3.0))
+        if m.window_due:  # the next batch's start closes a full window
+            m.close_window(0, reading(0.1 * i, 3.0))
+        m.batch_end(0.1 * (i + 1), unit=3)
     end = reading(1.0, 8.0)
     last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=3)
     assert last is not None and (last.batches, last.energy_j) == (2, 5.0)
@@ -174,19 +176,38 @@ def test_the_last_window_closes_at_the_epoch_end() -> None:
     assert m.window_batches_run == 0 and m.window.reading.missing
 
 
-def test_the_epochs_last_batch_leaves_its_window_to_the_epoch_end() -> None:
-    # #24 item 1: a window that divides the epoch would close at the last batch, before the epoch-end
-    # validation, and the validation energy would land in no window
+def test_a_full_window_closes_lazily_so_validation_after_its_last_batch_lands_in_it() -> None:
+    # #24 item 1 and epochs of unknown length: a window full at a batch's end closes at the next batch's
+    # start, or at the epoch's end when that batch was the epoch's last (known in advance or not)
     m = metering()
     m.start_epoch(0, reading(0.0, 0.0))
-    assert m.batch_end(0.1, unit=2, epoch_batches=4) is not Due.WINDOW
-    assert m.batch_end(0.2, unit=2, epoch_batches=4) is Due.WINDOW
-    m.close_window(0, reading(0.2, 20.0))
-    assert m.batch_end(0.3, unit=2, epoch_batches=4) is not Due.WINDOW
-    assert m.batch_end(0.4, unit=2, epoch_batches=4) is not Due.WINDOW  # the epoch's last batch
-    end = reading(1.0, 60.0)  # 2 x 10 J train + 2 x 10 J validation after the last close
+    assert m.batch_end(0.1, unit=2) is not Due.WINDOW and not m.window_due
+    assert m.batch_end(0.2, unit=2) is Due.WINDOW and m.window_due
+    first = m.close_window(0, reading(0.3, 30.0))  # 2 x 10 J train + 10 J of a mid-epoch validation
+    assert (first.batches, first.energy_j) == (2, 30.0) and not m.window_due
+    assert m.batch_end(0.4, unit=2) is not Due.WINDOW
+    assert m.batch_end(0.5, unit=2) is Due.WINDOW  # the epoch's last batch: no next batch start
+    end = reading(1.0, 70.0)  # 2 x 10 J train + 2 x 10 J validation after the last batch
     last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=2)
     assert last is not None and (last.batches, last.energy_j) == (2, 40.0)
+    assert not m.window_due
+
+
+def test_a_window_is_logged_at_the_global_step_read_at_its_last_batchs_start() -> None:
+    # #24 item 6: Lightning logs a batch's metrics at the global step read at that batch's start; a window
+    # logged at the step after its last batch would put a smaller total after a larger one
+    m = metering()
+    m.start_epoch(1, reading(0.0, 0.0), step=8)
+    m.batch_end(0.1, unit=2, step=9)
+    assert m.batch_end(0.2, unit=2, step=10) is Due.WINDOW
+    assert m.close_window(1, reading(0.2, 20.0)).step == 9
+    m.batch_end(0.3, unit=2, step=10)  # accumulating gradients: no optimizer step at this batch
+    m.batch_end(0.4, unit=2, step=11)
+    assert m.close_window(1, reading(0.4, 40.0)).step == 10
+    m.batch_end(0.5, unit=2, step=12)
+    end = reading(1.0, 50.0)
+    last = m.finish_epoch(m.epoch_record(1, end, m.epoch_sums(1, end)), end, unit=2)
+    assert last is not None and last.step == 11
 
 
 def test_a_missing_epoch_still_closes_its_last_window() -> None:
@@ -252,3 +273,26 @@ def test_fit_energy_is_this_ranks_energy_since_the_fit_start() -> None:
     m.start_fit(reading(0.0, 5.0, 1.0))
     assert m.fit_energy_j(reading(9.0, 25.0, 2.0)) == pytest.approx(21.0)
     assert m.fit_energy_j(Reading(9.0, None, "x")) is None
+
+
+def test_a_rank_with_nothing_to_meter_adds_zero_and_the_epoch_stays_measured() -> None:
+    from lightning_energy.meter_session import MeterSession
+
+    warned: list[str] = []
+    session = MeterSession.open(None, [], meter_host=False, warn=lambda cause, msg: warned.append(msg))
+    assert session.nothing_to_meter and warned == []
+    idle, host = metering(world_size=2), metering(world_size=2)
+    idle.start_fit(session.read(), metered_ranks=1)
+    idle.start_epoch(0, session.read())
+    idle_sums = idle.epoch_sums(0, session.read())
+    assert idle_sums["missing"] == 0.0 and sum(idle_sums[c] for c in ("gpu", "cpu", "ram", "other")) == 0.0
+    host.start_fit(Reading(0.0, {"cpu": 0.0}), metered_ranks=1)
+    host.start_epoch(0, Reading(0.0, {"cpu": 0.0}))
+    end = Reading(2.0, {"cpu": 30.0})
+    summed = {k: v + idle_sums[k] for k, v in host.epoch_sums(0, end).items()}
+    record = host.epoch_record(0, end, summed)
+    assert (record.energy_j, record.missing, record.components_j["cpu"]) == (30.0, False, 30.0)
+    # the first epoch's windows scale by the one rank that meters, not by the world size
+    assert host.scaled_j(Reading(0.0, {"cpu": 0.0}), Reading(1.0, {"cpu": 10.0})) == 10.0
+    session.close()
+    assert session.read().joules == {}

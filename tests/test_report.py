@@ -119,7 +119,10 @@ def test_csv_leaves_an_unmetered_gpu_empty_never_zero(tmp_path: Path) -> None:
     ] * 3  # the column stays, the value is unknown
     assert [float(r["cpu_j"]) for r in rows] == [30.0] * 3
     loaded = load_report(tmp_path)
-    assert loaded == report and "gpu" not in loaded.components
+    assert "gpu" not in loaded.components
+    # nor in the JSON's epochs: the GPU was not metered, so its energy is unknown, not 0.0
+    assert [e.components_j for e in loaded.epochs] == [{"cpu": 30.0, "ram": 5.0}] * 3
+    assert loaded == replace(report, epochs=loaded.epochs)
     assert epoch_csv_text(loaded) == (tmp_path / EPOCHS_CSV_FILENAME).read_text()
 
 
@@ -292,3 +295,34 @@ def test_report_json_survives_nan(tmp_path: Path) -> None:
     data = json.loads(write_report(tmp_path, report).read_text())
     assert data["hardware"] == {"odd": None}
     assert isinstance(load_report(tmp_path), RunReport)
+
+
+def test_a_cpu_runs_report_names_no_gpu_in_its_epochs(tmp_path: Path) -> None:
+    """Through the run model: the epochs of a CPU-only run carry cpu and ram, never gpu 0.0."""
+    from lightning_energy.run import EnergyRun
+
+    run = EnergyRun()
+    run.finish_epoch(EpochRecord(0, 2.0, 35.0, {"gpu": 0.0, "cpu": 30.0, "ram": 5.0, "other": 0.0}))
+    facts = {"world_size": 1, "num_nodes": 1, "hardware": {}, "versions": {}}
+    assert (
+        run.write_report(tmp_path, "complete", components={"cpu": "estimated", "ram": "estimated"}, **facts)
+        is None
+    )
+    data = json.loads((tmp_path / "energy_report.json").read_text())
+    assert data["epochs"][0]["components_j"] == {"cpu": 30.0, "ram": 5.0}
+    assert run.report("complete", components={"cpu": "estimated"}, **facts).epochs[0].components_j == {
+        "cpu": 30.0,
+        "ram": 5.0,  # metered (non-zero) though unlabelled: kept
+    }
+
+
+def test_the_projection_line_says_upper_bound_whenever_the_run_stopped_before_its_budget() -> None:
+    stopped = example_report(num_epochs=3, max_epochs=10)  # no EarlyStopping: interrupted, or max_time
+    assert not stopped.upper_bound
+    (line,) = [s for s in format_table(stopped).splitlines() if s.startswith("STEP projection:")]
+    assert line.endswith("(an upper bound: the run stopped after 3 of 10 epochs)")
+    finished = replace(example_report(num_epochs=10, max_epochs=10), upper_bound=True)  # EarlyStopping
+    (line,) = [s for s in format_table(finished).splitlines() if s.startswith("STEP projection:")]
+    assert line.endswith("(an upper bound for max_epochs=10: EarlyStopping may stop earlier)")
+    plain = example_report(num_epochs=10, max_epochs=10)
+    assert "upper bound" not in format_table(plain)

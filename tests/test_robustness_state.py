@@ -256,3 +256,21 @@ def test_the_callback_does_not_claim_no_file_changed_when_one_did(
     with pytest.warns(UserWarning, match="holds the new content") as caught:
         trainer.fit(BoringModel())
     assert not any("no file was changed" in str(w.message) for w in caught)
+
+
+# ------------------------------------------------------------------------- a ledger ahead of the trainer
+def test_a_saved_state_ahead_of_the_resumed_epoch_is_dropped() -> None:
+    # the trainer resumes at epoch 2 but the state holds epochs 0-3: another run's, or a later checkpoint's
+    saved = _run(epochs=4)
+    saved.close_window(epoch=3, step=15, time_s=1.0, batches=2, energy_j=50.0, duration_s=1.0)
+    run = EnergyRun()
+    run.load_state_dict(saved.state_dict())
+    run.set_budget(Budget(max_epochs=6))
+    problem = run.note_unmetered(2)
+    assert problem is not None and "holds epochs up to 3 but training resumes at epoch 2" in problem
+    assert [(r.epoch, r.energy_j) for r in run.ledger.records] == [(0, None), (1, None)]
+    assert run.windows == [] and run.window_series.projector.epochs_seen == 0
+    assert run.projector.epochs_seen == 2  # the two unmetered epochs only
+    outcome = run.finish_epoch(EpochRecord(2, 10.0, 100.0, {"gpu": 100.0}, None, 4))
+    assert outcome.projection is not None and outcome.projection.total_j == pytest.approx(600.0)
+    assert _run(epochs=2).note_unmetered(2) is None  # a state that ends where the trainer resumes is fine

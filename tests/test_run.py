@@ -96,6 +96,24 @@ def test_bar_unit_is_chosen_once_per_run() -> None:
     assert set(run.bar_metrics()) == first
 
 
+def test_bar_shows_the_latest_projection_never_below_the_energy_so_far() -> None:
+    # issue #22 item 1: inside an epoch the last window's projection, after it the epoch's
+    run = EnergyRun()
+    run.set_budget(Budget(max_epochs=2, batches_per_epoch=4), 2)
+    run.close_window(epoch=0, step=1, time_s=1.0, batches=2, energy_j=36.0, duration_s=1.0)
+    assert run.latest_projected_j() == pytest.approx(144.0)  # 4 windows of 36 J
+    run.close_window(epoch=0, step=3, time_s=2.0, batches=2, energy_j=36.0, duration_s=1.0)
+    run.finish_epoch(_epoch(0, 72.0, batches=4))
+    assert run.latest_projected_j() == pytest.approx(144.0)  # the epoch's, made after its windows
+    assert run.bar_metrics() == {"mWh": pytest.approx(20.0), "proj_mWh": pytest.approx(40.0)}
+    window = run.close_window(epoch=1, step=5, time_s=3.0, batches=2, energy_j=108.0, duration_s=1.0)
+    assert window is not None and window.total_j is not None and window.total_j > 144.0
+    assert run.latest_projected_j() == window.total_j  # a window of a later epoch is newer
+    bar = run.bar_metrics(live_total_j=180.0)
+    assert bar["proj_mWh"] == pytest.approx(window.total_j / 3.6)
+    assert run.bar_metrics(live_total_j=1000.0)["proj_mWh"] == pytest.approx(1000.0 / 3.6)  # never below
+
+
 def test_pre_becomes_the_prior_and_rescales_with_the_budget() -> None:
     run = EnergyRun()
     run.set_pre(

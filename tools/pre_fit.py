@@ -11,15 +11,15 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
-equally) and the interval constant ``model_log_q90``: the larger of two 90 % quantiles of the absolute
-held-out log errors of runs on GPUs with measured speed, the run-level split-conformal one (each fold's
-runs sharing the weight 1: v4's rule) and the group-conformal one (each fold's 90 % quantile, their
-ceil((n + 1) x 0.9)-th smallest).
-A split of that quantile by the predicted regime
-(GPU-bound or not) was tried and dropped: its GPU-bound intervals covered 73 % (held-out GPU) and 52 %
-(held-out architecture) of the outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on
-the training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on
-all runs.
+equally), and the interval constant ``model_log_q90`` from those folds' held-out errors (runs on GPUs with
+measured speed) by one of three rules, itself chosen by nested selection (``choose_interval_rule``): the
+group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
+random-effects predictive quantile (a new group's shift drawn like the observed groups', Student-t with as
+many degrees of freedom as groups), or the group quantile inflated by the factor that made it cover 90 % of
+groups it had not seen. A split of the constant by the predicted regime (GPU-bound or not) was tried in v5
+and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
+outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
+outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 
 Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
@@ -45,9 +45,14 @@ from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator  # noqa: E402
+from tools.perseus import PowerRun  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
 PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: Whether the power curve gets its own prior weight, chosen by leave-one-GPU-out power error
+#: (``select_power_weight``). Off, and no Perseus rows in the shipped fit (``fit_shipped`` takes GAISSA only):
+#: the nested table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring).
+SEPARATE_POWER_WEIGHT = False
 OVERLAP_EXPONENTS = (1.0, 2.0, 4.0)
 MIN_TRAIN_RUNS = 8
 
@@ -67,8 +72,37 @@ POWER_PRIOR_SD = np.array([1.5, 2.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
+class PowerRows:
+    """Measured mean board power without a labelled epoch (Perseus): rows for the power fit only."""
+
+    features: physics.Features
+    log_p: np.ndarray
+    gpu: np.ndarray
+
+    @classmethod
+    def from_runs(cls, runs: Sequence[PowerRun]) -> PowerRows:
+        return cls(
+            features=physics.Features.from_descriptors([r.descriptor for r in runs]),
+            log_p=np.log([r.power_w for r in runs]),
+            gpu=np.array([r.gpu_name for r in runs]),
+        )
+
+    def subset(self, idx: np.ndarray | None) -> PowerRows:
+        """Rows ``idx`` (all when None)."""
+        if idx is None:
+            return self
+        f = self.features
+        columns = {}
+        for fld in dataclasses.fields(f):
+            value = getattr(f, fld.name)
+            columns[fld.name] = tuple(value[i] for i in idx) if isinstance(value, tuple) else value[idx]
+        return PowerRows(physics.Features(**columns), self.log_p[idx], self.gpu[idx])
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """Labelled runs with their features computed once."""
+    """Labelled runs with their features computed once, and optional power-only rows (``power_rows``)
+    that the power curve is fitted on as well (never the time model)."""
 
     runs: list[LabelledRun]
     features: physics.Features
@@ -77,9 +111,10 @@ class Dataset:
     log_p: np.ndarray
     gpu: np.ndarray
     architecture: np.ndarray
+    power_rows: PowerRows | None = None
 
     @classmethod
-    def from_runs(cls, runs: Sequence[LabelledRun]) -> Dataset:
+    def from_runs(cls, runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = ()) -> Dataset:
         runs = list(runs)
         if len(runs) < MIN_TRAIN_RUNS:
             raise EstimationError(f"runs must hold at least {MIN_TRAIN_RUNS} labelled runs, got {len(runs)}")
@@ -94,6 +129,7 @@ class Dataset:
             log_p=np.log([r.power_w for r in runs]),
             gpu=np.array([r.gpu_name for r in runs]),
             architecture=np.array([r.architecture for r in runs]),
+            power_rows=PowerRows.from_runs(power_runs) if power_runs else None,
         )
 
     @property
@@ -127,14 +163,32 @@ class Fitted:
         power = physics.power_from_parts(self.phi, parts, f.tdp_w)
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
+    def power_errors(self, ds: Dataset, idx: np.ndarray, power_idx: np.ndarray) -> np.ndarray:
+        """Log power errors (predicted - measured) of runs ``idx`` and power-only rows ``power_idx``."""
+        _, log_p, _ = self.predict_log(ds, idx)
+        out = [log_p - ds.log_p[idx]]
+        if ds.power_rows is not None and len(power_idx):
+            rows = ds.power_rows.subset(power_idx)
+            out.append(np.log(physics.power_w(self.phi, self.theta, rows.features)) - rows.log_p)
+        return np.concatenate(out)
+
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float, overlap: float) -> Fitted:
+def fit_params(
+    ds: Dataset,
+    idx: np.ndarray,
+    prior_weight: float,
+    overlap: float,
+    power_weight: float | None = None,
+    power_idx: np.ndarray | None = None,
+) -> Fitted:
     """Least squares in log space (time, then power) with Gaussian priors of weight prior_weight x sqrt(n);
-    ``overlap`` is the overlap exponent (held fixed)."""
+    ``overlap`` is the overlap exponent (held fixed). The power curve's prior weight is ``power_weight``
+    (default ``prior_weight``) x sqrt(its rows); its rows are the runs ``idx`` and the power-only rows
+    ``power_idx`` of ``ds.power_rows`` (default all of them)."""
     from scipy.optimize import least_squares
 
     weight = prior_weight * math.sqrt(len(idx))
@@ -148,16 +202,69 @@ def fit_params(ds: Dataset, idx: np.ndarray, prior_weight: float, overlap: float
     x = least_squares(time_residuals, TIME_PRIOR, bounds=(TIME_LOWER, TIME_UPPER)).x
     theta, trainable = np.append(x[:4], overlap), _sigmoid(x[4])
     f = ds.subset(idx, trainable)
+    extra = ds.power_rows.subset(power_idx) if ds.power_rows is not None else None
+    rows = len(idx) + (len(extra.log_p) if extra is not None else 0)
+    p_weight = (prior_weight if power_weight is None else power_weight) * math.sqrt(rows)
 
     def power_residuals(phi: np.ndarray) -> np.ndarray:
         fit = np.log(physics.power_w(phi, theta, f)) - log_p
-        return np.concatenate([fit, weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD])
+        parts = [fit, p_weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD]
+        if extra is not None:
+            parts.append(np.log(physics.power_w(phi, theta, extra.features)) - extra.log_p)
+        return np.concatenate(parts)
 
     phi = least_squares(power_residuals, POWER_PRIOR).x
     return Fitted(theta, phi, trainable)
 
 
-def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+def power_groups(
+    ds: Dataset, idx: np.ndarray, power_idx: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(GPU, its runs in ``idx``, its power-only rows in ``power_idx``) for every GPU with measured power."""
+    names = set(ds.gpu[idx].tolist())
+    if ds.power_rows is not None:
+        names |= set(ds.power_rows.gpu[power_idx].tolist())
+    out = []
+    for name in sorted(names):
+        rows = power_idx[ds.power_rows.gpu[power_idx] == name] if ds.power_rows is not None else power_idx
+        out.append((name, idx[ds.gpu[idx] == name], rows))
+    return out
+
+
+def select_power_weight(
+    ds: Dataset,
+    idx: np.ndarray,
+    prior_weight: float,
+    overlap: float,
+    power_idx: np.ndarray | None = None,
+    grid: Sequence[float] = PRIOR_WEIGHTS,
+) -> tuple[float, dict[float, float]]:
+    """The power curve's own prior weight, chosen by leave-one-GPU-out over the GPUs with measured power in
+    ``idx`` and ``power_idx`` (mean absolute log power error of the held-out GPU, each GPU weighing 1); the
+    time model keeps ``prior_weight``. With fewer than two GPUs: ``prior_weight``."""
+    if power_idx is None:
+        power_idx = np.arange(len(ds.power_rows.log_p)) if ds.power_rows is not None else np.arange(0)
+    groups = power_groups(ds, idx, power_idx)
+    if len(groups) < 2:
+        return prior_weight, {}
+    scores = {}
+    for weight in grid:
+        errors = []
+        for _, runs, rows in groups:
+            train = np.setdiff1d(idx, runs)
+            if len(train) < MIN_TRAIN_RUNS:
+                continue
+            fitted = fit_params(ds, train, prior_weight, overlap, weight, np.setdiff1d(power_idx, rows))
+            errors.append(np.abs(fitted.power_errors(ds, runs, rows)).mean())
+        scores[weight] = float(np.mean(errors))
+    return min(scores, key=lambda w: scores[w]), scores
+
+
+#: (kind, group, train, test)
+Fold = tuple[str, str, np.ndarray, np.ndarray]
+
+
+def group_folds(ds: Dataset, idx: np.ndarray) -> list[Fold]:
     """(kind, group, train, test) for leave-one-GPU-out and leave-one-architecture-out within ``idx``."""
     folds = []
     for kind, labels in (("GPU", ds.gpu), ("architecture", ds.architecture)):
@@ -173,20 +280,32 @@ def group_folds(ds: Dataset, idx: np.ndarray) -> list[tuple[str, str, np.ndarray
 
 
 @dataclass(frozen=True)
+class IntervalChoice:
+    """The interval rule chosen by nested selection (``choose_interval_rule``) and what it was chosen on."""
+
+    rule: str
+    #: the chosen rule's constant on all group folds: ``model_log_q90``
+    log_q90: float
+    #: every rule's constant on all group folds
+    values: dict[str, float]
+    #: every rule's coverage of the groups held out once more (group-averaged), and its median constant there
+    inner_coverage: dict[str, float]
+    inner_log_q90: dict[str, float]
+    #: held-out groups the choice was made on, and the inflation of ``INFLATED`` on all of them
+    groups: int
+    inflation: float
+
+
+@dataclass(frozen=True)
 class Selection:
     prior_weight: float
     overlap: float
     model_log_q90: float
     scores: dict[tuple[float, float], float]
-    #: Mondrian (per predicted regime) constants: GPU-bound (busy >= GPU_BOUND_SHARE) and the rest
-    gpu_bound_log_q90: float | None = None
-    host_bound_log_q90: float | None = None
-
-
-#: Whether the interval constant is split by the predicted regime (Mondrian conformal). Off: on the nested
-#: outer folds the split covered 67 % (held-out GPU) and 54 % (held-out architecture) of the GPU-bound runs
-#: (93 % and 88 % with the pooled constant), host-bound runs 70 % and 74 % either way (docs/pre.md).
-MONDRIAN_BY_REGIME = False
+    interval: IntervalChoice
+    #: the power curve's own prior weight (``select_power_weight``); None: ``prior_weight``
+    power_weight: float | None = None
+    power_scores: dict[float, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -195,37 +314,155 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(values[order][min(int(np.searchsorted(cumulative, q)), len(values) - 1)])
 
 
-def split_conformal_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+#: A fold's held-out runs: signed log errors (predicted - measured) and which are on a GPU with measured speed
+FoldErrors = tuple[np.ndarray, np.ndarray]
+
+
+def split_conformal_q90(errors: Sequence[FoldErrors]) -> float:
     """Run-level split-conformal 90 % quantile (v4's rule): the 90 % quantile of all held-out runs'
     absolute errors, each fold's runs sharing the weight 1; nan if no fold has runs."""
-    values = [e[keep] for e, keep in errors if keep.any()]
+    values = [np.abs(e[keep]) for e, keep in errors if keep.any()]
     if not values:
         return math.nan
     weights = [np.full(len(v), 1.0 / len(v)) for v in values]
     return weighted_quantile(np.concatenate(values), np.concatenate(weights), 0.9)
 
 
-def interval_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
-    """The interval constant: the larger of the run-level split-conformal quantile
-    (``split_conformal_q90``) and the group-conformal one (``conformal_q90``). Fixed a priori (not chosen
-    on any outer fold): the run rule alone ignores that a new group shifts all of its runs, and with many
-    groups the group rule can fall below the run-level quantile. With
-    fewer than 9 groups the largest group quantile already bounds the run-level one (up to interpolation),
-    so on GAISSA's folds the maximum is the group-conformal constant."""
+def interval_q90(errors: Sequence[FoldErrors]) -> float:
+    """The group-quantile rule: the larger of the run-level split-conformal quantile
+    (``split_conformal_q90``) and the group-conformal one (``conformal_q90``). With fewer than 9 groups the
+    largest group quantile already bounds the run-level one (up to interpolation)."""
     values = [q for q in (split_conformal_q90(errors), conformal_q90(errors)) if not math.isnan(q)]
     return max(values) if values else math.nan
 
 
-def conformal_q90(errors: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+def conformal_q90(errors: Sequence[FoldErrors]) -> float:
     """Group-conformal 90 % quantile: each held-out group (fold) is one exchangeable unit scored by the 90 %
     quantile of its absolute errors, and the constant is the ceil((n + 1) x 0.9)-th smallest of the n group
     scores (the largest when n < 9). A new GPU or architecture shifts all of its runs together, so the
     runs of one group are not exchangeable with each other's groups; nan if no fold has runs."""
-    scores = sorted(float(np.quantile(e[keep], 0.9)) for e, keep in errors if keep.any())
+    scores = sorted(float(np.quantile(np.abs(e[keep]), 0.9)) for e, keep in errors if keep.any())
     if not scores:
         return math.nan
     n = len(scores)
     return scores[min(n - 1, math.ceil((n + 1) * 0.9) - 1)]
+
+
+def random_effects_q90(errors: Sequence[FoldErrors]) -> float:
+    """Predictive 90 % half-width for a new group under a random-effects model of the held-out errors.
+
+    A group's runs err by the group's shift ``m_g`` (its mean signed error) plus a within-group residual. The
+    shift of a new group is a new draw: with the n observed shifts centred on 0 (a bias the model has is not
+    assumed to persist), its scale ``tau = sqrt(mean(m_g**2))`` has n degrees of freedom, so the shift's
+    95 % point is Student's ``t(0.95, n) x tau`` (the finite-sample correction; ``t`` -> 1.645 as n grows).
+    The within-group spread ``sigma`` (each group weighing 1) is estimated from many runs: normal. The
+    half-width is ``sqrt((t x tau)**2 + (1.645 x sigma)**2)``; nan if no fold has runs."""
+    from scipy.stats import t as student_t
+
+    groups = [e[keep] for e, keep in errors if keep.any()]
+    if not groups:
+        return math.nan
+    shifts = np.array([g.mean() for g in groups])
+    within = float(np.mean([g.var() for g in groups]))
+    n = len(groups)
+    tau = float(np.sqrt(np.mean(shifts**2)))
+    return float(math.hypot(float(student_t.ppf(0.95, n)) * tau, 1.6449 * math.sqrt(within)))
+
+
+GROUP_QUANTILE, RANDOM_EFFECTS, INFLATED = "group quantile", "random effects", "inflated group quantile"
+#: The candidate interval rules (``choose_interval_rule``).
+INTERVAL_RULES = (GROUP_QUANTILE, RANDOM_EFFECTS, INFLATED)
+#: The group-averaged coverage the interval is calibrated to.
+TARGET_COVERAGE = 0.9
+
+
+def coverage_inflation(ratios: Sequence[np.ndarray], coverage: float = TARGET_COVERAGE) -> float:
+    """Smallest ``k`` with mean over groups of (share of the group's ``ratios`` <= ``k``) >= ``coverage``;
+    ``ratios`` per group: held-out absolute error / the rule's constant computed without that group."""
+    if not ratios or any(len(r) == 0 for r in ratios):
+        raise EstimationError("coverage_inflation needs at least one group, each with one ratio or more")
+    candidates = np.unique(np.concatenate(ratios))
+    covered = np.mean(
+        [np.searchsorted(np.sort(r), candidates, side="right") / len(r) for r in ratios], axis=0
+    )
+    return float(candidates[min(int(np.searchsorted(covered, coverage - 1e-12)), len(candidates) - 1)])
+
+
+def fold_errors(
+    ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float, power_weight: float | None = None
+) -> list[FoldErrors]:
+    """Per fold: signed held-out log energy errors and which runs are on a GPU with measured speed."""
+    out = []
+    for _, _, train, test in folds:
+        t, p, _ = fit_params(ds, train, weight, overlap, power_weight).predict_log(ds, test)
+        out.append((t + p - ds.log_e[test], ds.features.speed_measured[test]))
+    return out
+
+
+def choose_interval_rule(
+    ds: Dataset,
+    folds: Sequence[Fold],
+    errors: Sequence[FoldErrors],
+    weight: float,
+    overlap: float,
+    power_weight: float | None = None,
+) -> IntervalChoice:
+    """The interval rule, chosen by how well each covers groups it has not seen (nested).
+
+    ``errors`` are the held-out errors of ``folds`` (one group each). Each rule turns held-out errors into a
+    constant: ``GROUP_QUANTILE`` (``interval_q90``), ``RANDOM_EFFECTS`` (``random_effects_q90``) and
+    ``INFLATED``: ``interval_q90`` x ``k``, with ``k`` (``coverage_inflation``) the factor that made the
+    rule cover ``TARGET_COVERAGE`` of groups it had not seen. To judge them, each group ``g`` of ``folds``
+    is held out once more: each rule is computed from the group folds of the rest (same prior weight and
+    overlap; for ``INFLATED``, ``k`` from the other groups only) and scored on ``g``'s runs on GPUs with
+    measured speed. A rule's score is its coverage averaged over the ``g`` (each weighing 1, as a new group
+    would). The chosen rule is the narrowest (median constant over the ``g``) of those whose score reaches
+    ``TARGET_COVERAGE``; if none does, the one that scores highest. With fewer than two groups to judge
+    on: ``GROUP_QUANTILE``. Nothing here sees data outside ``folds``: in
+    ``benchmarks/pre_accuracy.py`` the outer fold's group is not among them.
+    """
+    values = {
+        GROUP_QUANTILE: interval_q90(errors),
+        RANDOM_EFFECTS: random_effects_q90(errors),
+    }
+    # per judged group: absolute errors, both rules' constants without the group
+    held: list[tuple[np.ndarray, float, float]] = []
+    for (_, _, train, _), (e, keep) in zip(folds, errors, strict=True):
+        inner = group_folds(ds, train)
+        if not keep.any() or not inner:
+            continue
+        inner_errors = fold_errors(ds, inner, weight, overlap, power_weight)
+        base, effects = interval_q90(inner_errors), random_effects_q90(inner_errors)
+        if math.isnan(base) or base <= 0 or math.isnan(effects):
+            continue
+        held.append((np.abs(e[keep]), base, effects))
+    inflation = coverage_inflation([a / b for a, b, _ in held]) if held else 1.0
+    values[INFLATED] = inflation * values[GROUP_QUANTILE]
+    coverage: dict[str, float] = {}
+    median_q: dict[str, float] = {}
+    if len(held) >= 2:
+        constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+        covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+        for i, (a, base, effects) in enumerate(held):
+            others = [x / b for j, (x, b, _) in enumerate(held) if j != i]
+            for rule, q in (
+                (GROUP_QUANTILE, base),
+                (RANDOM_EFFECTS, effects),
+                (INFLATED, coverage_inflation(others) * base),
+            ):
+                constants[rule].append(q)
+                covered[rule].append(float(np.mean(a <= q)))
+        for rule in INTERVAL_RULES:
+            coverage[rule] = float(np.mean(covered[rule]))
+            median_q[rule] = float(np.median(constants[rule]))
+        reaching = [rule for rule in INTERVAL_RULES if coverage[rule] >= TARGET_COVERAGE - 1e-12]
+        if reaching:
+            rule = min(reaching, key=lambda r: median_q[r])
+        else:
+            rule = max(INTERVAL_RULES, key=lambda r: coverage[r])
+    else:
+        rule = GROUP_QUANTILE
+    return IntervalChoice(rule, values[rule], values, coverage, median_q, len(held), inflation)
 
 
 def select(
@@ -233,40 +470,31 @@ def select(
     idx: np.ndarray,
     grid: Sequence[float] = PRIOR_WEIGHTS,
     overlaps: Sequence[float] = OVERLAP_EXPONENTS,
+    power: bool | None = None,
 ) -> Selection:
-    """Prior weight, overlap and the interval constants from the group folds of ``idx`` only (module doc)."""
+    """Prior weight, overlap and the interval constant from the group folds of ``idx`` only (module doc);
+    with ``power`` (default ``SEPARATE_POWER_WEIGHT``) the power curve's own prior weight too
+    (``select_power_weight``), before the interval constant."""
     folds = group_folds(ds, idx)
     if not folds:
         raise EstimationError("select needs at least two GPUs or two architectures")
-    measured = ds.features.speed_measured
     scores: dict[tuple[float, float], float] = {}
-    errors: dict[tuple[float, float], list[tuple[np.ndarray, np.ndarray]]] = {}
-    bound: dict[tuple[float, float], list[np.ndarray]] = {}
+    errors: dict[tuple[float, float], list[FoldErrors]] = {}
     for weight in grid:
         for overlap in overlaps:
-            per_fold, per_fold_bound = [], []
-            for _, _, train, test in folds:
-                fitted = fit_params(ds, train, weight, overlap)
-                t, p, busy = fitted.predict_log(ds, test)
-                per_fold.append((np.abs(t + p - ds.log_e[test]), measured[test]))
-                per_fold_bound.append(busy >= physics.GPU_BOUND_SHARE)
+            per_fold = fold_errors(ds, folds, weight, overlap)
             errors[weight, overlap] = per_fold
-            bound[weight, overlap] = per_fold_bound
-            scores[weight, overlap] = float(np.mean([e.mean() for e, _ in per_fold]))
+            scores[weight, overlap] = float(np.mean([np.abs(e).mean() for e, _ in per_fold]))
     best = min(scores, key=lambda key: scores[key])
-    q = interval_q90(errors[best])
-    if math.isnan(q):
+    if math.isnan(interval_q90(errors[best])):
         raise EstimationError("select needs runs on a GPU with measured speed in its folds")
-    if not MONDRIAN_BY_REGIME:
-        return Selection(best[0], best[1], q, scores)
-    split = []
-    for gpu_bound in (True, False):
-        regime = [
-            (e, keep & (b == gpu_bound)) for (e, keep), b in zip(errors[best], bound[best], strict=True)
-        ]
-        value = interval_q90(regime)
-        split.append(q if math.isnan(value) else value)
-    return Selection(best[0], best[1], q, scores, split[0], split[1])
+    power_weight, power_scores = None, {}
+    if SEPARATE_POWER_WEIGHT if power is None else power:
+        power_weight, power_scores = select_power_weight(ds, idx, best[0], best[1])
+        if power_weight != best[0]:
+            errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
+    choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
+    return Selection(best[0], best[1], choice.log_q90, scores, choice, power_weight, power_scores)
 
 
 def repeat_log_sigma(ds: Dataset) -> float:
@@ -283,13 +511,8 @@ def repeat_log_sigma(ds: Dataset) -> float:
 
 def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple[PreEstimator, Fitted]:
     """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
-    fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap)
-    interval = IntervalConstants(
-        model_log_q90=selection.model_log_q90,
-        repeat_log_sigma=repeat_log_sigma(ds),
-        gpu_bound_log_q90=selection.gpu_bound_log_q90,
-        host_bound_log_q90=selection.host_bound_log_q90,
-    )
+    fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
+    interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
     estimator = PreEstimator(
         fitted.theta,
         fitted.phi,
@@ -299,6 +522,7 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
             "prior_weight": selection.prior_weight,
             "overlap_exponent": selection.overlap,
             "gaissa_trainable_fraction": fitted.trainable,
+            **({} if selection.power_weight is None else {"power_prior_weight": selection.power_weight}),
         },
     )
     return estimator, fitted
@@ -338,8 +562,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     estimator.save(args.out)
     print(
         f"fitted on {len(runs)} runs: prior weight {selection.prior_weight:g}, overlap "
-        f"{selection.overlap:g} (best fold score {min(selection.scores.values()):.4f}), model log q90 "
-        f"{selection.model_log_q90:.3f}, GAISSA trained share {fitted.trainable:.2f}; wrote {args.out}"
+        f"{selection.overlap:g} (best fold score {min(selection.scores.values()):.4f}), interval rule "
+        f"{selection.interval.rule!r} (nested coverage "
+        + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
+        + f"), model log q90 {selection.model_log_q90:.3f}, GAISSA trained share "
+        f"{fitted.trainable:.2f}; wrote {args.out}"
     )
     return 0
 

@@ -4,11 +4,11 @@ The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selectio
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
 
 Interval: the 90 % half-width of log energy is ``sqrt(q_model**2 + q_speed**2 + q_family**2)``.
-``q_model`` is the conformal 90 % quantile of held-out log errors (leave-one-GPU-out and
-leave-one-architecture-out, GAISSA) on GPUs whose speed is measured; ``q_speed`` the 90 % error of the
-GPU-speed fallback when the GPU's speed is not measured (0 when it is); ``q_family`` the 90 % error of
-carrying the matmul reference over to other matmul workloads x the model's matmul share (Lambda's other
-workloads), since the GAISSA runs are all CNNs.
+``q_model`` is a 90 % quantile of held-out log errors (leave-one-GPU-out and leave-one-architecture-out,
+GAISSA) on GPUs whose speed is measured, by a rule chosen by nested selection (``tools/pre_fit.py``);
+``q_speed`` the 90 % error of the GPU-speed fallback when the GPU's speed is not measured (0 when it is);
+``q_family`` the 90 % error of carrying the matmul reference over to other matmul workloads x the model's
+matmul share (Lambda's other workloads), since the GAISSA runs are all CNNs.
 """
 
 from __future__ import annotations

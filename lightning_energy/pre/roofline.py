@@ -36,10 +36,10 @@ from lightning_energy.pre.throughput import (
     MEASURED,
     POWER_LIMIT,
     SAME_GENERATION,
-    SOURCES,
+    cuda_core_cap,
     precision_bucket,
+    worse_source,
 )
-from lightning_energy.pre.throughput import _table as _throughput_table
 
 #: Regimes a run can be predicted in (``Estimate.regime``).
 COMPUTE, BANDWIDTH, HOST = "compute-bound", "bandwidth-bound", "host-bound"
@@ -116,17 +116,11 @@ def gpu_roofline(
             q,
             source,
         )
-    if bucket != "fp32" or matmul_tf32 or conv_share >= 1.0:
+    cap = cuda_core_cap(gpu, precision, matmul_tf32) if conv_share < 1.0 else None
+    if cap is None or cap.flops >= roof.matmul_flops:
         return roof
-    cuda = _throughput_table()["fallback"]["fp32"]["matmul"]["cuda_cores"]
-    if gpu.architecture not in cuda["tf32_architectures"]:
-        return roof
-    flops = gpu.peak_fp32_tflops * 1e12 * float(cuda["ratio_to_peak_fp32"])
-    if flops >= roof.matmul_flops:
-        return roof
-    worst = max(SOURCES.index(roof.source), SOURCES.index(CUDA_CORES))
-    q = math.hypot(float(cuda["log_q90"]), roof.log_q90)
-    return Roofline(roof.conv_flops, flops, roof.bandwidth_bs, q, SOURCES[worst])
+    q = math.hypot(cap.log_q90, roof.log_q90)
+    return Roofline(roof.conv_flops, cap.flops, roof.bandwidth_bs, q, worse_source(roof.source, CUDA_CORES))
 
 
 @dataclass(frozen=True)

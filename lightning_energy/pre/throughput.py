@@ -82,17 +82,39 @@ def family_speed(
     with TF32 off run on the CUDA cores, slower than the TF32 runs the table measured.
     """
     speed = _table_speed(gpu, precision, family)
-    if family != "matmul" or precision_bucket(precision) != "fp32" or matmul_tf32:
+    cap = cuda_core_cap(gpu, precision, matmul_tf32) if family == "matmul" else None
+    if cap is None or cap.flops >= speed.training_flops:
         return speed
+    q = math.hypot(cap.log_q90, 0.0 if speed.source == MEASURED else speed.log_q90)
+    return FamilySpeed(cap.flops, q, worse_source(speed.source, CUDA_CORES))
+
+
+@dataclass(frozen=True)
+class CudaCoreCap:
+    """FP32 matmul FLOP/s on a GPU's CUDA cores (TF32 off) and the 90 % log error of that rule."""
+
+    flops: float
+    log_q90: float
+
+
+def cuda_core_cap(gpu: GpuDescriptor, precision: str, matmul_tf32: bool | None) -> CudaCoreCap | None:
+    """The ceiling on FP32 matmul speed when TF32 is off (PyTorch's default, ``matmul_tf32`` None or False)
+    on a GPU with TF32 cores: its FP32 peak x the achieved/peak ratio of GPUs without TF32. None where it
+    does not apply: another precision, TF32 on, or a GPU without TF32 cores (its measured FP32 speed
+    already ran on CUDA cores). The one rule for both the throughput table and the roofline."""
+    if precision_bucket(precision) != "fp32" or matmul_tf32:
+        return None
     cuda = _table()["fallback"]["fp32"]["matmul"]["cuda_cores"]
     if gpu.architecture not in cuda["tf32_architectures"]:
-        return speed
-    flops = gpu.peak_fp32_tflops * 1e12 * float(cuda["ratio_to_peak_fp32"])
-    if flops >= speed.training_flops:
-        return speed
-    q = math.hypot(float(cuda["log_q90"]), 0.0 if speed.source == MEASURED else speed.log_q90)
-    worst = max(SOURCES.index(speed.source), SOURCES.index(CUDA_CORES))
-    return FamilySpeed(flops, q, SOURCES[worst])
+        return None
+    return CudaCoreCap(
+        gpu.peak_fp32_tflops * 1e12 * float(cuda["ratio_to_peak_fp32"]), float(cuda["log_q90"])
+    )
+
+
+def worse_source(a: str, b: str) -> str:
+    """The less direct of two speed sources (``SOURCES`` is ordered best first)."""
+    return SOURCES[max(SOURCES.index(a), SOURCES.index(b))]
 
 
 def _table_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed:

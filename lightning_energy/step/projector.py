@@ -138,8 +138,9 @@ class StepProjector:
                 raise ValueError(str(err).replace("epoch_energy_j", "prior_epoch_energy_j")) from err
         self._reset()
 
-    def fresh(self) -> StepProjector:
-        """A projector with the same settings (and prior) that has seen nothing: for a new run."""
+    def fresh(self, *, keep_prior: bool = True) -> StepProjector:
+        """A projector with the same settings (and prior, unless ``keep_prior`` is false) that has seen
+        nothing: for a new run."""
         twin = StepProjector(
             confidence=self.confidence,
             val_every_n_epochs=self.val_every_n_epochs,
@@ -147,7 +148,7 @@ class StepProjector:
             unit_name=self.unit_name,
             known_changes=self.known_changes,
         )
-        if self._prior_j is not None and self._prior_rel_sigma is not None:
+        if keep_prior and self._prior_j is not None and self._prior_rel_sigma is not None:
             twin.set_prior(self._prior_j, self._prior_rel_sigma)
         return twin
 
@@ -180,6 +181,11 @@ class StepProjector:
     def work_seen(self) -> float:
         """Work seen so far in units (a partial unit counts as its share), measured or skipped."""
         return self._history.work_seen
+
+    @property
+    def seconds_seen(self) -> float:
+        """Seconds of all the units seen so far, measured or skipped."""
+        return self._history.elapsed_s
 
     def update(
         self,

@@ -58,6 +58,7 @@ class StopTracker:
     def __init__(self, settings: StopSettings, schedule: EvalSchedule, max_epochs: int | None) -> None:
         self.settings = settings
         self.schedule = schedule
+        self.max_epochs = max_epochs
         bound = None if max_epochs is None else max(schedule.evaluations_in(max_epochs), 1)
         self.forecaster = StopForecaster(
             settings.mode,
@@ -70,6 +71,10 @@ class StopTracker:
         self.forecast: StopForecast | None = None
         self.problem: str | None = None
         self.values: list[float] = []
+
+    def fresh(self) -> StopTracker:
+        """A tracker with the same settings that has seen nothing."""
+        return StopTracker(self.settings, self.schedule, self.max_epochs)
 
     def evaluate(self, value: float) -> StopForecast | None:
         """One evaluation of the monitored metric; the forecast, or ``None`` once the forecast failed."""

@@ -184,8 +184,11 @@ def test_history_calibration_improves_second_run(tmp_path: Path) -> None:
 
 def test_calibration_interval_keeps_the_spread_of_different_runs() -> None:
     """Runs on one GPU that disagree with each other (different models) keep the interval wide: the
-    offset is their mean, the spread is theirs (the GAISSA runs differ by ~0.35 in log on one GPU)."""
-    model = PreEstimator.default()
+    offset is their mean, the spread is theirs (the GAISSA runs differ by ~0.35 in log on one GPU).
+    The prior interval is set wide (1.5 in log) so that the cap at the uncalibrated interval does not bind
+    whatever the shipped constant is."""
+    shipped = PreEstimator.default()
+    model = dataclasses.replace(shipped, interval=dataclasses.replace(shipped.interval, model_log_q90=1.5))
     descriptors = synthetic_descriptors(("A10",))
     base = model.predict(descriptors[0])
     runs = []
@@ -196,6 +199,11 @@ def test_calibration_interval_keeps_the_spread_of_different_runs() -> None:
     calibrated = model.calibrated_on(runs).predict(descriptors[0])  # a model the history ran
     assert calibrated.epoch_energy_j == pytest.approx(base.epoch_energy_j, rel=0.05)
     assert calibrated.log_sigma * Z_90 > 0.5 * 1.6449 * 0.9  # at least the runs' own 90 % spread
+    assert calibrated.log_sigma <= base.log_sigma  # and never wider than without the history
+    narrow = shipped.calibrated_on(runs).predict(descriptors[0])  # the shipped interval: not narrowed
+    assert narrow.log_sigma * Z_90 >= min(
+        shipped.predict(descriptors[0]).log_sigma * Z_90, 0.5 * 1.6449 * 0.9
+    )
     with pytest.raises(EstimationError, match=r"runs\[0\] must be a LabelledRun"):
         model.calibrated_on(["x"])  # type: ignore[list-item]
 

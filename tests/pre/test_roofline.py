@@ -186,3 +186,19 @@ def test_traffic_is_fp32_equivalent_and_describe_runs_one_forward_pass() -> None
     calls.clear()
     describe_model(net.float(), torch.zeros(4, 8))
     assert len(calls) == 1
+
+
+def test_tf32_off_cap_is_one_rule_for_the_table_and_the_roofline() -> None:
+    from lightning_energy.pre.throughput import CUDA_CORES, cuda_core_cap, family_speed
+
+    a100 = lookup_gpu("A100 80GB SXM4")
+    cap = cuda_core_cap(a100, "32-true", None)
+    assert cap is not None and cap.flops > 0 and cap.log_q90 > 0
+    roof = gpu_roofline(a100, "32-true", None, conv_share=0.0)
+    speed = family_speed(a100, "32-true", "matmul", None)
+    assert roof.matmul_flops == speed.training_flops == cap.flops
+    assert roof.source == speed.source == CUDA_CORES
+    # no cap with TF32 on, at 16 bit, for a convolution-only model, or on a GPU without TF32 cores
+    assert cuda_core_cap(a100, "32-true", True) is None and cuda_core_cap(a100, "16-mixed", None) is None
+    assert gpu_roofline(a100, "32-true", None, conv_share=1.0).matmul_flops > cap.flops
+    assert cuda_core_cap(lookup_gpu("V100 SXM2"), "32-true", None) is None

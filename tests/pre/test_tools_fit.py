@@ -11,7 +11,18 @@ import pytest
 
 from lightning_energy.errors import EstimationError
 from tools.gaissa import load_gaissa_runs
-from tools.pre_fit import Dataset, fit_params, fit_shipped, main, select, with_trainable
+from tools.pre_fit import (
+    Dataset,
+    conformal_q90,
+    fit_params,
+    fit_shipped,
+    interval_q90,
+    main,
+    random_effects_q90,
+    select,
+    split_conformal_q90,
+    with_trainable,
+)
 
 from .synthetic import TRUE_PHI, TRUE_THETA, synthetic_descriptors, synthetic_runs
 
@@ -85,8 +96,6 @@ def test_gaissa_loader_errors_name_the_field(tmp_path: Path, gaissa_dir: Path) -
 
 
 def test_conformal_constant_treats_each_held_out_group_as_one_unit() -> None:
-    from tools.pre_fit import conformal_q90
-
     def fold(q: float) -> tuple[np.ndarray, np.ndarray]:
         errors = np.full(50, q)  # every run of the group has the group's error
         return errors, np.ones(50, dtype=bool)
@@ -100,8 +109,6 @@ def test_conformal_constant_treats_each_held_out_group_as_one_unit() -> None:
 
 
 def test_interval_constant_is_the_larger_of_the_run_and_group_quantiles() -> None:
-    from tools.pre_fit import conformal_q90, interval_q90, split_conformal_q90
-
     ones = np.ones(50, dtype=bool)
     # one group far off, the others exact: the group rule (n < 9: the largest group score) dominates
     spread = [(np.full(50, 0.1), ones), (np.full(50, 0.1), ones), (np.full(50, 0.8), ones)]
@@ -120,17 +127,124 @@ def test_interval_constant_is_the_larger_of_the_run_and_group_quantiles() -> Non
 
 
 def test_shipped_interval_constant_follows_the_rule(gaissa_dir: Path) -> None:
-    """The shipped ``q_model`` is max(run-level, group-conformal) of the selected fit's held-out errors."""
-    from tools.pre_fit import conformal_q90, group_folds, split_conformal_q90
+    """The shipped ``q_model`` is the chosen rule's constant on the selected fit's held-out errors."""
+    from tools.pre_fit import INFLATED, RANDOM_EFFECTS, choose_interval_rule, fold_errors, group_folds
 
     runs = load_gaissa_runs(gaissa_dir)
     ds = Dataset.from_runs(runs)
     shipped = json.loads((REPO / "lightning_energy/pre/coefficients.json").read_text())
     weight = shipped["selected"]["prior_weight"]
     overlap = shipped["selected"]["overlap_exponent"]
-    errors = []
-    for _, _, train, test in group_folds(ds, np.arange(len(runs))):
-        t, p, _ = fit_params(ds, train, weight, overlap).predict_log(ds, test)
-        errors.append((np.abs(t + p - ds.log_e[test]), ds.features.speed_measured[test]))
-    run_q, group_q = split_conformal_q90(errors), conformal_q90(errors)
-    assert shipped["interval"]["model_log_q90"] == pytest.approx(max(run_q, group_q), rel=1e-9)
+    folds = group_folds(ds, np.arange(len(runs)))
+    errors = fold_errors(ds, folds, weight, overlap)
+    choice = choose_interval_rule(ds, folds, errors, weight, overlap)
+    assert shipped["interval"]["model_log_q90"] == pytest.approx(choice.log_q90, rel=1e-9)
+    assert choice.values[choice.rule] == choice.log_q90 and choice.groups >= 2
+    assert choice.values[RANDOM_EFFECTS] == pytest.approx(random_effects_q90(errors))
+    assert choice.values[INFLATED] == pytest.approx(choice.inflation * interval_q90(errors))
+
+
+def test_random_effects_constant_grows_with_the_group_shifts_and_few_groups() -> None:
+    ones = np.ones(200, dtype=bool)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0.0, 0.1, 200)
+    noise = (noise - noise.mean()) / noise.std() * 0.1  # exactly mean 0, SD 0.1
+    # no shift: the within-group 95 % point of a normal, 1.645 x 0.1
+    assert random_effects_q90([(noise, ones)] * 3) == pytest.approx(0.16449, rel=1e-3)
+    # shifts +-0.3 (tau 0.3): Student's t with as many degrees of freedom as groups
+    shifted = [(noise + m, ones) for m in (0.3, -0.3, 0.3, -0.3)]
+    from scipy.stats import t
+
+    expected = np.hypot(t.ppf(0.95, 4) * 0.3, 1.6449 * 0.1)
+    assert random_effects_q90(shifted) == pytest.approx(expected, rel=1e-9)
+    more = [(noise + m, ones) for m in (0.3, -0.3) * 10]
+    assert random_effects_q90(more) < random_effects_q90(shifted)  # more groups: a smaller correction
+    assert np.isnan(random_effects_q90([(noise, np.zeros(200, dtype=bool))]))
+
+
+def test_inflation_covers_the_target_share_of_each_group_on_average() -> None:
+    from tools.pre_fit import coverage_inflation
+
+    # two groups of ratios (held-out error / rule's constant): 1..10 and 0.1..1.0 in tenths
+    low, high = np.linspace(0.1, 1.0, 10), np.linspace(1.0, 10.0, 10)
+    k = coverage_inflation([low, high], 0.9)  # group mean coverage >= 0.9: the low group 1.0, the high 0.8
+    assert k == pytest.approx(8.0)
+    assert coverage_inflation([low], 0.9) == pytest.approx(0.9)  # an over-covering rule shrinks
+    assert coverage_inflation([low, high], 1.0) == pytest.approx(10.0)
+    with pytest.raises(EstimationError, match="at least one group"):
+        coverage_inflation([])
+
+
+def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
+    """On exact synthetic physics every rule covers; the choice is the narrowest that reaches 90 %."""
+    from tools.pre_fit import INTERVAL_RULES, TARGET_COVERAGE, choose_interval_rule, fold_errors, group_folds
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.05)
+    ds = Dataset.from_runs(runs)
+    folds = group_folds(ds, np.arange(len(runs)))
+    errors = fold_errors(ds, folds, 0.01, float(TRUE_THETA[4]))
+    choice = choose_interval_rule(ds, folds, errors, 0.01, float(TRUE_THETA[4]))
+    assert set(choice.values) == set(INTERVAL_RULES) == set(choice.inner_coverage)
+    assert choice.groups == len(folds)
+    reaching = [r for r in INTERVAL_RULES if choice.inner_coverage[r] >= TARGET_COVERAGE]
+    if reaching:
+        assert choice.rule == min(reaching, key=choice.inner_log_q90.__getitem__)
+    else:
+        assert choice.rule == max(INTERVAL_RULES, key=choice.inner_coverage.__getitem__)
+    assert choice.log_q90 == choice.values[choice.rule] > 0
+
+
+def test_power_only_rows_move_the_power_curve_not_the_time_model() -> None:
+    """Rows with a measured power and no epoch (Perseus) enter the power fit only."""
+    from tools.perseus import PowerRun
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    plain = Dataset.from_runs(runs)
+    # the same descriptors drawing 30 % more than the physics says, as power-only rows
+    extra = [PowerRun(r.descriptor, r.power_w * 1.3, r.gpu_name, "m", r.descriptor.gpu.tdp_w) for r in runs]
+    both = Dataset.from_runs(runs, extra)
+    idx = np.arange(len(runs))
+    a = fit_params(plain, idx, 0.01, float(TRUE_THETA[4]))
+    b = fit_params(both, idx, 0.01, float(TRUE_THETA[4]))
+    assert b.theta == pytest.approx(a.theta) and b.trainable == pytest.approx(a.trainable)
+    _, pa, _ = a.predict_log(plain, idx)
+    _, pb, _ = b.predict_log(both, idx)
+    assert 0.05 < float(np.mean(pb - pa)) < np.log(1.3)  # pulled towards the rows, half-way or so
+    none = fit_params(both, idx, 0.01, float(TRUE_THETA[4]), power_idx=np.arange(0))
+    assert none.phi == pytest.approx(a.phi)  # no power-only row selected: as without them
+    assert both.power_rows is not None and len(both.power_rows.subset(np.arange(3)).log_p) == 3
+
+
+def test_power_weight_is_chosen_leaving_one_gpu_out() -> None:
+    from tools.pre_fit import PRIOR_WEIGHTS, select_power_weight
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    ds = Dataset.from_runs(runs)
+    idx = np.arange(len(runs))
+    weight, scores = select_power_weight(ds, idx, 0.01, float(TRUE_THETA[4]))
+    assert set(scores) == set(PRIOR_WEIGHTS) and weight == min(scores, key=scores.__getitem__)
+    assert weight <= 1.0  # exact physics: the data beat the prior
+    one_gpu = idx[ds.gpu == "RTX 3070"]
+    assert select_power_weight(ds, one_gpu, 10.0, 2.0) == (10.0, {})  # one GPU: nothing to hold out
+    chosen = select(ds, idx, grid=(0.01,), overlaps=(float(TRUE_THETA[4]),), power=True)
+    assert chosen.power_weight == weight and chosen.power_scores == pytest.approx(scores)
+
+
+def test_perseus_rows_are_read_per_gpu_at_one_power_limit(tmp_path: Path) -> None:
+    from tools.perseus import default_perseus_dir, load_perseus_power
+
+    folder = default_perseus_dir(REPO)
+    if not (folder / "sosp24_A100_zeus_global.csv").is_file():
+        pytest.skip(f"Perseus data not found at {folder}")
+    runs = load_perseus_power(folder)
+    assert {r.gpu_name for r in runs} == {"A100 80GB PCIe", "A40"}
+    a100 = [r for r in runs if r.gpu_name == "A100 80GB PCIe" and r.power_limit_w == 300]
+    assert len(a100) == 5 and all(0.85 < r.power_w / 300 < 0.95 for r in a100)  # the README's 0.89-0.93
+    assert all(r.descriptor.gpu.tdp_w == r.power_limit_w for r in runs)
+    bad = tmp_path / "perseus"
+    bad.mkdir()
+    (bad / "sosp24_A100_zeus_global.csv").write_text("model_name,time\nx,1\n")
+    with pytest.raises(EstimationError, match=r"line 2: bad or missing field"):
+        load_perseus_power(bad)
+    with pytest.raises(EstimationError, match="cannot read Perseus data"):
+        load_perseus_power(tmp_path / "nowhere")

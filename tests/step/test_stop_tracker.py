@@ -100,3 +100,25 @@ def test_load_needs_a_fresh_tracker() -> None:
     used.evaluate(0.5)
     with pytest.raises(ValueError, match="seen nothing"):
         used.load_state_dict(SavedStop("acc", (0.5,)))
+
+
+def test_a_foreign_saved_state_dropped_on_resume_drops_the_replayed_forecast_too() -> None:
+    from lightning_energy.accounting import EpochRecord
+    from lightning_energy.budget import Budget
+    from lightning_energy.run import EnergyRun
+
+    saved = EnergyRun()
+    saved.set_budget(Budget(max_epochs=60))
+    saved.set_stop(tracker())
+    for epoch, value in enumerate(VALUES[:4]):
+        saved.finish_epoch(EpochRecord(epoch, 1.0, 100.0, {"gpu": 100.0}, None, 4))
+        assert saved.stop is not None
+        saved.stop.evaluate(value)
+    run = EnergyRun()
+    run.load_state_dict(saved.state_dict())
+    run.set_budget(Budget(max_epochs=60))
+    run.set_stop(tracker())
+    assert run.stop is not None and run.stop.forecaster.seen == 4  # replayed
+    assert run.note_unmetered(2) is not None  # the state holds epochs 0-3, training resumes at 2: dropped
+    assert run.stop is not None and run.stop.forecaster.seen == 0 and run.stop.values == []
+    assert run.stop.settings == tracker().settings

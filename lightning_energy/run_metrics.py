@@ -1,0 +1,117 @@
+"""The figures a run shows while it trains: the progress-bar unit and the logged metric groups (names and
+units: ``docs/callback.md``), plus the conversions from STEP's results to the report's points.
+
+Pure Python (no torch, no Lightning).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from lightning_energy import metric_names as M
+from lightning_energy.accounting import category_of
+from lightning_energy.carbon import CarbonIntensity
+from lightning_energy.report_model import ExpectedPoint, ProjectionPoint
+from lightning_energy.step import Projection
+from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.units import joules_to_kwh
+
+__all__ = [
+    "BAR_UNITS",
+    "bar_unit",
+    "carbon_metrics",
+    "component_labels",
+    "expected_metrics",
+    "expected_point",
+    "finite",
+    "projection_metrics",
+    "projection_point",
+]
+
+# progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
+# so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
+BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
+
+
+def bar_unit(expected_total_j: float) -> tuple[str, float]:
+    """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
+    for unit, scale in BAR_UNITS:
+        if expected_total_j >= scale:
+            return unit, scale
+    return BAR_UNITS[-1]
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else ``None``."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def projection_point(
+    epoch: int, projection: Projection, step: int | None = None, planned_epochs: float | None = None
+) -> ProjectionPoint:
+    """The report's point for STEP's projection made after ``epoch`` (and ``step``) to ``planned_epochs``."""
+    return ProjectionPoint(
+        planned_epochs=planned_epochs,
+        epoch=epoch,
+        step=step,
+        total_j=projection.total_j,
+        low_j=projection.low_j,
+        high_j=projection.high_j,
+        stable=projection.stable,
+        stable_since=projection.stable_since,
+        epoch_energy_j=projection.epoch_energy_j,
+        method=projection.method,
+        reason=projection.reason,
+    )
+
+
+def projection_metrics(point: ProjectionPoint) -> dict[str, float]:
+    """``energy/projected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/stable``."""
+    return {
+        M.PROJECTED_KWH: joules_to_kwh(point.total_j),
+        M.PROJECTED_LOW_KWH: joules_to_kwh(point.low_j),
+        M.PROJECTED_HIGH_KWH: joules_to_kwh(point.high_j),
+        M.STABLE: float(point.stable),
+    }
+
+
+def expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
+    """The report's point for the expected total (EarlyStopping) after ``epoch``."""
+    return ExpectedPoint(
+        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
+    )
+
+
+def expected_metrics(point: ExpectedPoint) -> dict[str, float]:
+    """``energy/expected_kwh``, ``_low_kwh``, ``_high_kwh`` and ``energy/expected_stop_epoch``."""
+    return {
+        M.EXPECTED_KWH: joules_to_kwh(point.total_j),
+        M.EXPECTED_LOW_KWH: joules_to_kwh(point.low_j),
+        M.EXPECTED_HIGH_KWH: joules_to_kwh(point.high_j),
+        M.EXPECTED_STOP_EPOCH: point.stop_epoch,
+    }
+
+
+def carbon_metrics(
+    carbon: CarbonIntensity | None, total_j: float | None, point: ProjectionPoint | None
+) -> dict[str, float]:
+    """``energy/co2_kg`` and ``energy/projected_co2_kg`` (empty without a grid intensity)."""
+    if carbon is None:
+        return {}
+    metrics: dict[str, float] = {}
+    if total_j is not None:
+        metrics[M.CO2_KG] = carbon.co2_kg(joules_to_kwh(total_j))
+    if point is not None and finite(point.total_j) is not None and point.total_j >= 0:
+        metrics[M.PROJECTED_CO2_KG] = carbon.co2_kg(joules_to_kwh(point.total_j))
+    return metrics
+
+
+def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Per-category label (``gpu``: ``measured``...) from a meter's per-component labels."""
+    out: dict[str, str] = {}
+    for component, label in labels.items():
+        category = category_of(component)
+        previous = out.get(category)
+        out[category] = label if previous in (None, label) else "mixed"
+    return out

@@ -1,0 +1,84 @@
+"""Reading back a saved :class:`~lightning_energy.run.EnergyRun` state: the version check and the checks
+that the saved ledger, projections and projector belong together.
+
+Pure Python (no torch, no Lightning). A state that fails a check raises
+:class:`~lightning_energy.errors.RunStateError` before anything is changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lightning_energy.accounting import EnergyLedger
+from lightning_energy.errors import RunStateError
+from lightning_energy.report_model import PreSummary, ProjectionPoint
+from lightning_energy.step import StepProjector
+from lightning_energy.windows import WindowSeries
+
+__all__ = ["STATE_VERSION", "check_agreement", "load_state"]
+
+STATE_VERSION = 2
+
+
+def check_agreement(
+    ledger: EnergyLedger, history: Sequence[ProjectionPoint], projector: StepProjector
+) -> None:
+    """A saved projector fed more epochs, or more measured energy, than the saved ledger holds is damaged
+    (or mixed up with another run's): every later projection would fail or be wrong."""
+    epochs = len(ledger.records)
+    if projector.epochs_seen > epochs:
+        raise RunStateError(
+            f"the saved STEP projector has seen {projector.epochs_seen} epochs but the saved ledger holds "
+            f"{epochs}: the state is damaged"
+        )
+    measured_j = projector.state_dict()["measured_j"]
+    if isinstance(measured_j, float) and measured_j > ledger.total_j * (1 + 1e-9) + 1e-6:
+        raise RunStateError(
+            f"the saved STEP projector has measured {measured_j:g} J but the saved ledger only "
+            f"{ledger.total_j:g} J: the state is damaged"
+        )
+    last_epoch = ledger.records[-1].epoch if ledger.records else -1
+    if len(history) > epochs or any(h.epoch > last_epoch for h in history):
+        raise RunStateError(
+            f"the saved projections go beyond the {epochs} epochs of the saved ledger: the state is damaged"
+        )
+
+
+def load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parts of a saved state, checked: ``(ledger, history, window_state, pre, warnings, started_at,
+    unit, projector_state, fit_energy_j)``; ``fit_energy_j`` (the earlier fits' energy up to the saved
+    point) is ``None`` when unknown: in states saved before 0.3.0, or when a fit could not measure it."""
+    if not isinstance(state, Mapping):
+        raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
+    version = state.get("version", 1)
+    if not isinstance(version, int) or version > STATE_VERSION:
+        raise RunStateError(
+            f"the saved state has version {version!r}; this lightning_energy reads versions up to "
+            f"{STATE_VERSION} (saved by a newer version?)"
+        )
+    ledger = EnergyLedger()
+    ledger.load_state_dict(state.get("ledger") or {})
+    raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
+    history = [ProjectionPoint.from_json(h) for h in raw_history]
+    window_state = state.get("windows") or {}
+    if not isinstance(window_state, Mapping):
+        raise RunStateError(f"the saved windows are a {type(window_state).__name__}, not a mapping")
+    raw_pre = state.get("pre")
+    pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
+    warnings = [str(w) for w in state.get("warnings") or []]
+    raw_unit = state.get("unit")
+    unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
+    projector_state = state.get("projector") or {}
+    # check the projectors' states on copies first: a failure must leave the run unchanged
+    check = StepProjector()
+    check.load_state_dict(projector_state)
+    check_agreement(ledger, history, check)
+    WindowSeries.check_state(window_state)
+    raw_fit = state.get("fit_energy_j")
+    fit_j = None if raw_fit is None else float(raw_fit)
+    if fit_j is not None and not (math.isfinite(fit_j) and fit_j >= 0):
+        raise RunStateError(f"the saved fit_energy_j is {raw_fit!r}, not a finite number of joules >= 0")
+    started = state.get("started_at")
+    return ledger, history, window_state, pre, warnings, started, unit, projector_state, fit_j

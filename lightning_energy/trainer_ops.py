@@ -1,0 +1,108 @@
+"""What the callback does through a Lightning ``Trainer``: print a line to the user past a live progress
+bar, sum figures over ranks, synchronise the training device, meter ``validate``/``test``/``predict``.
+
+The callback's hooks call these so that they stay a few lines; what they compute lives in the pure core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from lightning_energy import trainer_info
+from lightning_energy.meter_session import MeterSession, Warn
+from lightning_energy.metering import Reading
+from lightning_energy.run_metrics import component_labels
+from lightning_energy.stages import StageEnergy, stage_sums
+
+PREFIX = "lightning_energy: "
+
+
+def _live_console(trainer: pl.Trainer) -> Any | None:
+    """The Rich console of a ``RichProgressBar`` whose live display is running, else ``None``."""
+    try:
+        from lightning.pytorch.callbacks import RichProgressBar
+    except ImportError:  # pragma: no cover - RichProgressBar ships with Lightning >= 2
+        return None
+    bar = trainer.progress_bar_callback
+    progress = getattr(bar, "progress", None) if isinstance(bar, RichProgressBar) else None
+    live = getattr(progress, "live", None)
+    return progress.console if live is not None and getattr(live, "is_started", False) else None  # type: ignore[union-attr]
+
+
+def print_line(trainer: pl.Trainer, text: str) -> None:
+    """Show ``lightning_energy: text`` to the user on global rank 0.
+
+    While a ``RichProgressBar`` is live, the line goes through its console: Rich prints it above the bar
+    and keeps it there. Written past the bar (as Lightning's logger does), the bar's next redraw would
+    overwrite it, and the bar redraws one last time when it stops, after the fit's last hook.
+    """
+    if not trainer.is_global_zero:
+        return
+    console = _live_console(trainer)
+    if console is None:
+        rank_zero_info(PREFIX + text)
+    else:
+        console.print(PREFIX + text, markup=False, highlight=False, soft_wrap=True)
+
+
+def sum_over_ranks(trainer: pl.Trainer, values: dict[str, float]) -> dict[str, float]:
+    """``values`` summed over all ranks, by name (one collective; every rank must call it)."""
+    if trainer.world_size <= 1:
+        return values
+    names = sorted(values)
+    device = trainer.strategy.root_device
+    tensor = torch.tensor([values[n] for n in names], dtype=torch.float64, device=device)
+    reduced = trainer.strategy.reduce(tensor, reduce_op="sum")
+    return dict(zip(names, (float(v) for v in reduced.cpu().tolist()), strict=True))
+
+
+def count_ranks(trainer: pl.Trainer, flag: bool) -> int:
+    """How many ranks have ``flag`` set (one collective; every rank must call it), e.g. the ranks with
+    nothing to meter by design under CPU DDP: they add 0 J, and the report says how many."""
+    return int(sum_over_ranks(trainer, {"n": float(flag)})["n"])
+
+
+def synchronize_device(trainer: pl.Trainer) -> None:
+    """Wait for the work queued on this rank's training device (CUDA only; a no-op on CPU)."""
+    device = trainer.strategy.root_device
+    if device.type == "cuda" and torch.cuda.is_initialized():
+        torch.cuda.synchronize(device)
+
+
+class StageMeter:
+    """Meters ``trainer.validate/test/predict`` called on their own: one span from the stage's start to its
+    end, summed over ranks; ``results`` holds the last :class:`StageEnergy` of each stage."""
+
+    def __init__(self) -> None:
+        self.start_reading: Reading | None = None
+        self.results: dict[str, StageEnergy] = {}
+
+    def start(self, trainer: pl.Trainer, session: MeterSession) -> None:
+        if trainer_info.stage(trainer) is not None:  # not the validation loops inside fit
+            synchronize_device(trainer)
+            self.start_reading = session.read()
+
+    def end(self, trainer: pl.Trainer, session: MeterSession, log_dir: Path | None, warn: Warn) -> None:
+        """Measure the stage that ends (a collective), show its line on global rank 0 and write
+        ``energy_<stage>.json`` into ``log_dir`` (``None``: no file); a failure to write only warns."""
+        stage = trainer_info.stage(trainer)
+        if stage is None:
+            return
+        synchronize_device(trainer)
+        summed = sum_over_ranks(trainer, stage_sums(self.start_reading, session.read()))
+        labels = component_labels(session.extra("labels"))
+        result = self.results[stage] = StageEnergy.from_sums(stage, summed, labels, trainer.world_size)
+        self.start_reading = None
+        if not trainer.is_global_zero:
+            return
+        print_line(trainer, result.line())
+        if log_dir is not None:
+            try:
+                result.write(log_dir)
+            except OSError as exc:
+                warn("stage-file", f"the {stage} energy file was not written: {exc}")
