@@ -49,7 +49,14 @@ from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.perseus import default_perseus_dir  # noqa: E402
-from tools.pre_fit import Dataset, Selection, build_estimator, select, with_trainable  # noqa: E402
+from tools.pre_fit import (  # noqa: E402
+    Dataset,
+    Selection,
+    build_estimator,
+    select,
+    trained_share_note,
+    with_trainable,
+)
 
 PAPER_FEATURES = (
     "batch_size",
@@ -362,7 +369,7 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
         f"{selection.model_log_q90:.3f} (log; candidates "
         + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
         + f"; inflation {selection.interval.inflation:.2f}), "
-        f"GAISSA trained share {fitted.trainable:.2f}\n"
+        f"{trained_share_note(ds, fitted)}\n"
     )
     print("| figure (in-sample) | value |")
     print("|---|---|")
