@@ -5,8 +5,9 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
 
 * time: ``log_half_step_flop``, ``log_step_overhead_s``, ``log_host_s_per_sample``, ``numel_exponent`` and,
   for runs whose trained share is unknown, one data-set nuisance share (GAISSA's runs carry theirs, derived
-  from the authors' protocols by ``tools/gaissa.py``, so the nuisance is unused there). ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it
-  comes from the measured throughput table.
+  from the authors' protocols by ``tools/gaissa.py``, so the nuisance is unused there).
+  ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it comes from the
+  measured throughput table.
 * power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s``.
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the

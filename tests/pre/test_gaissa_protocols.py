@@ -1,4 +1,4 @@
-"""GAISSA descriptors derived from the authors' training protocols (tools/gaissa.py, tools/gaissa_models.py)."""
+"""GAISSA descriptors from the authors' training protocols (tools/gaissa.py, tools/gaissa_models.py)."""
 
 from __future__ import annotations
 
@@ -40,14 +40,15 @@ def test_inception_head_and_base_add_up_to_the_published_flops(gaissa_dir: Path)
     for run in load_gaissa_runs(gaissa_dir):
         if run.architecture == "inception_v3":
             size = run.descriptor.model.input_shape[1]
-            published.setdefault((run.dataset, size), []).append(run.descriptor.model.forward_flops_per_sample)
+            flops = run.descriptor.model.forward_flops_per_sample
+            published.setdefault((run.dataset, size), []).append(flops)
     assert len(published) == 6
-    for (dataset, size), flops in published.items():
+    for (dataset, size), values in published.items():
         counted = table[str(size)]
         head = inception_head_flops(dataset, counted["output_features"])
         assert head is not None
         total = counted["forward_gflops"] * 1e9 + head
-        assert total == pytest.approx(statistics.median(flops), rel=0.01), (dataset, size)
+        assert total == pytest.approx(statistics.median(values), rel=0.01), (dataset, size)
     assert inception_head_flops("imagenet", 2048.0) is None
 
 
@@ -57,7 +58,9 @@ def test_mobilenet_is_counted_at_the_width_gaissa_trained() -> None:
     assert counted["forward_gflops"] == pytest.approx(0.064, rel=0.05)
 
 
-def test_without_the_run_table_the_chesslive_share_is_left_to_the_fit(gaissa_dir: Path, tmp_path: Path) -> None:
+def test_without_the_run_table_the_chesslive_share_is_left_to_the_fit(
+    gaissa_dir: Path, tmp_path: Path
+) -> None:
     shutil.copy(gaissa_dir / "pre_runs.csv", tmp_path / "pre_runs.csv")
     runs = load_gaissa_runs(tmp_path)
     unknown = {r.architecture for r in runs if r.descriptor.model.trainable_fraction is None}
