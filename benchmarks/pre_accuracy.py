@@ -163,7 +163,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
     print("### Nested outer folds: held-out group, selection on the training part only\n")
     print(
-        "| split | held out | runs | prior weight, overlap (selection rule) | interval rule: q90 (log) | energy MAPE % | "
+        "| split | held out | runs | prior weight, overlap (selection rule) | interval rule: q90 (log) | "
+        "energy MAPE % | "
         "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
         "KRR power MAPE % |"
     )

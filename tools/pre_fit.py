@@ -12,7 +12,8 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
-equally), and the interval constant ``model_log_q90`` from those folds' held-out errors (runs on GPUs with
+equally; the lowest score, or the strongest prior within one standard error of it, whichever rule predicts
+the held-out groups of a nested selection better: ``choose_selection_rule``), and the interval constant ``model_log_q90`` from those folds' held-out errors (runs on GPUs with
 measured speed) by one of three rules, itself chosen by nested selection (``choose_interval_rule``): the
 group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
 random-effects predictive quantile (a new group's shift drawn like the observed groups', Student-t with as
@@ -493,9 +494,10 @@ def score_grid(
 
 
 def pick(scores: dict[ScoreKey, float], errors: dict[ScoreKey, list[FoldErrors]], rule: str) -> ScoreKey:
-    """The (prior weight, overlap) that ``rule`` picks: ``BEST_SCORE``, the lowest score; ``ONE_SE``, the
-    strongest prior whose score is within one standard error (over folds) of the lowest (the usual guard
-    against a noisy cross-validation minimum, Hastie et al., ESL 7.10), the lowest score among its overlaps."""
+    """The (prior weight, overlap) that ``rule`` picks: ``BEST_SCORE``, the lowest score; ``ONE_SE``,
+    the strongest prior whose score is within one standard error (over folds) of the lowest (the usual
+    guard against a noisy cross-validation minimum, Hastie et al., ESL 7.10), the lowest score among its
+    overlaps."""
     best = min(scores, key=lambda key: scores[key])
     if rule == BEST_SCORE:
         return best
