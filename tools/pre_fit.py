@@ -14,8 +14,8 @@ Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-archit
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
 equally; the lowest score, or the strongest prior within one standard error of it, whichever rule predicts
 the held-out groups of a nested selection better: ``choose_selection_rule``), and the interval constant
-``model_log_q90`` from those folds' held-out errors (runs on GPUs with measured speed) by one of three rules, itself chosen by nested selection (``choose_interval_rule``): the
-group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
+``model_log_q90`` from those folds' held-out errors (runs on GPUs with measured speed) by one of three
+rules, itself chosen by nested selection (``choose_interval_rule``): the group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
 random-effects predictive quantile (a new group's shift drawn like the observed groups', Student-t with as
 many degrees of freedom as groups), or the group quantile inflated by the factor that made it cover 90 % of
 groups it had not seen. A split of the constant by the predicted regime (GPU-bound or not) was tried in v5
