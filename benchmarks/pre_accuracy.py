@@ -49,7 +49,14 @@ from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.perseus import default_perseus_dir  # noqa: E402
-from tools.pre_fit import Dataset, Selection, build_estimator, select, with_trainable  # noqa: E402
+from tools.pre_fit import (  # noqa: E402
+    Dataset,
+    Selection,
+    build_estimator,
+    select,
+    trained_share_note,
+    with_trainable,
+)
 
 PAPER_FEATURES = (
     "batch_size",
@@ -156,7 +163,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
     print("### Nested outer folds: held-out group, selection on the training part only\n")
     print(
-        "| split | held out | runs | prior weight, overlap | interval rule: q90 (log) | energy MAPE % | "
+        "| split | held out | runs | prior weight, overlap (selection rule) | interval rule: q90 (log) | "
+        "energy MAPE % | "
         "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
         "KRR power MAPE % |"
     )
@@ -170,7 +178,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         width = np.median([x.high_j / x.low_j for x in f.estimates])
         print(
             f"| {f.kind} | {f.group} | {len(f.test)} | {f.selection.prior_weight:g}, "
-            f"{f.selection.overlap:g} | {f.selection.interval.rule}: {f.selection.model_log_q90:.2f} | "
+            f"{f.selection.overlap:g} ({f.selection.rule}) | {f.selection.interval.rule}: "
+            f"{f.selection.model_log_q90:.2f} | "
             f"{ape(e, energy[f.test]).mean():.1f} | {np.median(ape(e, energy[f.test])):.1f} | "
             f"{ape(p, power[f.test]).mean():.1f} | {100 * covered.mean():.0f} | x{width:.2f} | "
             f"{ape(f.krr_energy, energy[f.test]).mean():.1f} | {ape(f.krr_power, power[f.test]).mean():.1f} |"
@@ -357,12 +366,15 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
     print("\n### Shipped model (selection and fit on all 857 runs) — IN-SAMPLE figures\n")
     scores = ", ".join(f"{w:g}/{k:g}: {s:.3f}" for (w, k), s in selection.scores.items())
     print(
-        f"prior weight {selection.prior_weight:g}, overlap exponent {selection.overlap:g} (fold scores, "
+        f"prior weight {selection.prior_weight:g}, overlap exponent {selection.overlap:g}, picked by the "
+        f"{selection.rule!r} rule (nested scores: "
+        + ", ".join(f"{r} {v:.4f}" for r, v in selection.rule_scores.items())
+        + "; fold scores, "
         f"weight/overlap: {scores}), interval rule {selection.interval.rule}, model q90 "
         f"{selection.model_log_q90:.3f} (log; candidates "
         + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
         + f"; inflation {selection.interval.inflation:.2f}), "
-        f"GAISSA trained share {fitted.trainable:.2f}\n"
+        f"{trained_share_note(ds, fitted)}\n"
     )
     print("| figure (in-sample) | value |")
     print("|---|---|")

@@ -5,7 +5,10 @@ throughput, never copied) and ``lightning_energy/pre/workloads.json`` (descripto
 built by ``tools/lambda_workloads.py``).
 
 For each GPU of the table and precision (fp32 = FP32/TF32, fp16 = FP16/AMP), the machine generation
-(harness) with the most workloads is used (one software stack per GPU), its median per workload. The
+(harness) with the most workloads is used (one software stack per GPU), its median per workload, converted
+to the ``v1`` generation's level by the throughput table's per-workload harness factors
+(``tools/build_throughput_table.harness_factors``: the same GPU runs 9-16 % slower under ``v0-20.10``
+than under ``v1``, so a GPU measured only under an older generation would look slower than it is). The
 fit (log-space least squares, ``scipy.optimize.least_squares``) finds per GPU and precision the achieved
 conv FLOP/s, matmul FLOP/s and bandwidth, and one launch latency per kernel shared by all, with weak
 priors around the datasheet (see ``PRIORS``). ``lightning_energy.pre.roofline`` documents the time model.
@@ -39,7 +42,12 @@ if str(REPO) not in sys.path:  # run as a script from the repository
 
 from lightning_energy.pre.gpus import lookup_gpu  # noqa: E402
 from lightning_energy.pre.roofline import peak_flops  # noqa: E402
-from tools.build_throughput_table import DEFAULT_DATA, GPU_OF_LAMBDA, read_rows  # noqa: E402
+from tools.build_throughput_table import (  # noqa: E402
+    DEFAULT_DATA,
+    GPU_OF_LAMBDA,
+    harness_factors,
+    read_rows,
+)
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "roofline.json"
 WORKLOADS_JSON = REPO / "lightning_energy" / "pre" / "workloads.json"
@@ -91,23 +99,30 @@ def observations(data: Path, workloads: Iterable[str]) -> list[Observation]:
     groups: dict[tuple[str, str, str], dict[str, list[dict[str, str]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for row in read_rows(data):
+    rows = read_rows(data)
+    for row in rows:
         gpu = GPU_OF_LAMBDA.get(row["gpu"])
         if gpu is None or row["workload"] not in wanted:
             continue
         groups[(gpu, row["precision"], row["harness"])][row["workload"]].append(row)
+    factors = {
+        (workload, bucket): harness_factors(rows, workload, bucket)
+        for workload in wanted
+        for bucket in {row["precision"] for row in rows}
+    }
     best: dict[tuple[str, str], tuple[str, dict[str, list[dict[str, str]]]]] = {}
     for (gpu, bucket, harness), by_workload in sorted(groups.items()):
         current = best.get((gpu, bucket))
         if current is None or len(by_workload) >= len(current[1]):
             best[(gpu, bucket)] = (harness, by_workload)
     result = []
-    for (gpu, bucket), (_, by_workload) in sorted(best.items()):
-        for workload, rows in sorted(by_workload.items()):
-            batches = [b for b in (_batch(r["batch_size"]) for r in rows) if b]
+    for (gpu, bucket), (harness, by_workload) in sorted(best.items()):
+        for workload, chosen in sorted(by_workload.items()):
+            batches = [b for b in (_batch(r["batch_size"]) for r in chosen) if b]
             if not batches:
                 continue
-            throughput = statistics.median(float(r["throughput"]) for r in rows)
+            factor = factors[(workload, bucket)].get(harness, 1.0)
+            throughput = factor * statistics.median(float(r["throughput"]) for r in chosen)
             result.append(Observation(gpu, bucket, workload, 1.0 / throughput, statistics.median(batches)))
     return result
 

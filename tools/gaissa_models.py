@@ -5,7 +5,11 @@ the bytes its layers move; this script writes them as **bytes per FLOP by op cla
 (``tools/gaissa_traffic.json``), which ``tools/gaissa.py`` multiplies by the published GFLOPs. The models
 follow the Keras applications' architectures (without the classification head, as the runs replace it):
 
-* ``vgg16``, ``resnet50``, ``mobilenet_v2``, ``xception``: the published layer lists;
+* ``vgg16``, ``resnet50``, ``xception``: the published layer lists;
+* ``mobilenet_v2``: the published layer list at width multiplier ``alpha = 0.5``, as GAISSA trained it
+  (``MobileNetV2(..., alpha=0.5)`` in the authors' ``seaa2023_ect/src/models/train_model.py``; its published
+  0.064 GFLOPs at 128 px are the 0.5-width model's, the full-width model has 0.196): channels
+  ``_make_divisible(c x alpha, 8)``, the last 1x1 convolution keeps 1280;
 * ``inception_v3``: the published blocks (A x3, B, C x4, D, E x2) with their branch widths;
 * ``nasnet_mobile``: **approximate**: NASNet-A Mobile's layout (stem, 2 reduction stem cells, 3 stages of
   4 normal cells with 44/88/176 filters and 2 reduction cells), each cell as 1x1 input convolutions, its
@@ -82,9 +86,20 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
 
-def mobilenet_v2() -> nn.Module:
-    layers: list[nn.Module] = [conv_bn(3, 32, 3, 2)]
-    inp = 32
+#: MobileNetV2's width multiplier in GAISSA's runs (see the module docstring).
+MOBILENET_ALPHA = 0.5
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Keras' channel rounding for MobileNet widths."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def mobilenet_v2(alpha: float = MOBILENET_ALPHA) -> nn.Module:
+    first = make_divisible(32 * alpha)
+    layers: list[nn.Module] = [conv_bn(3, first, 3, 2)]
+    inp = first
     for t, c, n, s in (
         (1, 16, 1, 1),
         (6, 24, 2, 2),
@@ -95,8 +110,9 @@ def mobilenet_v2() -> nn.Module:
         (6, 320, 1, 1),
     ):
         for i in range(n):
-            layers.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
-            inp = c
+            out = make_divisible(c * alpha)
+            layers.append(InvertedResidual(inp, out, s if i == 0 else 1, t))
+            inp = out
     layers.append(conv_bn(inp, 1280, 1))
     return nn.Sequential(*layers)
 
@@ -261,7 +277,7 @@ def nasnet_mobile() -> nn.Module:
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "vgg16": vgg16,
     "resnet50": lambda: resnet50_layers(),
-    "mobilenet_v2": mobilenet_v2,
+    "mobilenet_v2": lambda: mobilenet_v2(),
     "xception": xception,
     "inception_v3": inception_v3,
     "nasnet_mobile": nasnet_mobile,
@@ -282,10 +298,13 @@ def per_flop(name: str, size: int) -> dict[str, float]:
         flops.append(float(counter.get_total_flops()))
     a, b = count_traffic(module, small), count_traffic(module, large)
     flop = flops[1] - flops[0]
+    with torch.no_grad():
+        features = module(torch.zeros(1, 3, size, size, device="meta")).numel()
     return {k: (b.activation_bytes[k] - a.activation_bytes[k]) / flop for k in TRAFFIC_CLASSES} | {
         "forward_gflops": flop / 2 / 1e9,
         "forward_kernels": float(b.kernels),
         "parameter_count": float(sum(p.numel() for p in module.parameters())),
+        "output_features": float(features),
     }
 
 
@@ -294,7 +313,8 @@ def main() -> int:
         "_about": "Forward activation bytes per forward FLOP by op class (FP32-counted) of GAISSA's "
         "architectures "
         "at each input size, from torch re-implementations on meta tensors by tools/gaissa_models.py "
-        "(nasnet_mobile approximate); forward_gflops is the re-implementation's own count (check).",
+        "(nasnet_mobile approximate; mobilenet_v2 at width 0.5); forward_gflops is the re-implementation's "
+        "own count (check); output_features: the base's output elements per sample (the head's input).",
         "architectures": {
             name: {str(s): per_flop(name, s) for s in SIZES.get(name, DEFAULT_SIZES)}
             for name in ARCHITECTURES

@@ -3,20 +3,23 @@
 Research/fitting code (not part of the runtime package). What is fitted (log-space least squares with weak
 Gaussian priors, weight ``prior_weight x sqrt(n)``):
 
-* time: ``log_half_step_flop``, ``log_step_overhead_s``, ``log_host_s_per_sample``, ``numel_exponent`` and
-  a data-set nuisance, the trained share of the parameters of the GAISSA runs (transfer learning; not
-  published per run). ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it
-  comes from the measured throughput table.
+* time: ``log_half_step_flop``, ``log_step_overhead_s``, ``log_host_s_per_sample``, ``numel_exponent`` and,
+  for runs whose trained share is unknown, one data-set nuisance share (GAISSA's runs carry theirs, derived
+  from the authors' protocols by ``tools/gaissa.py``, so the nuisance is unused there).
+  ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it comes from the
+  measured throughput table.
 * power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s``.
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
-equally), and the interval constant ``model_log_q90`` from those folds' held-out errors (runs on GPUs with
-measured speed) by one of three rules, itself chosen by nested selection (``choose_interval_rule``): the
-group quantile (the larger of the run-level split-conformal and the group-conformal 90 % quantiles), a
-random-effects predictive quantile (a new group's shift drawn like the observed groups', Student-t with as
-many degrees of freedom as groups), or the group quantile inflated by the factor that made it cover 90 % of
-groups it had not seen. A split of the constant by the predicted regime (GPU-bound or not) was tried in v5
+equally; the lowest score, or the strongest prior within one standard error of it, whichever rule predicts
+the held-out groups of a nested selection better: ``choose_selection_rule``), and the interval constant
+``model_log_q90`` from those folds' held-out errors (runs on GPUs with measured speed) by one of three
+rules, itself chosen by nested selection (``choose_interval_rule``): the group quantile (the larger of the
+run-level split-conformal and the group-conformal 90 % quantiles), a random-effects predictive quantile (a
+new group's shift drawn like the observed groups', Student-t with as many degrees of freedom as groups), or
+the group quantile inflated by the factor that made it cover 90 % of groups it had not seen. A split of the
+constant by the predicted regime (GPU-bound or not) was tried in v5
 and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
 outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
 outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
@@ -54,6 +57,10 @@ PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: the nested table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring).
 SEPARATE_POWER_WEIGHT = False
 OVERLAP_EXPONENTS = (1.0, 2.0, 4.0)
+BEST_SCORE, ONE_SE = "best score", "one standard error"
+#: The candidate rules that pick the prior weight and overlap from the fold scores (``pick``), themselves
+#: chosen by nested selection (``choose_selection_rule``).
+SELECTION_RULES = (BEST_SCORE, ONE_SE)
 MIN_TRAIN_RUNS = 8
 
 #: Prior centres (physical orders of magnitude, not fitted): a step of ~3e10 forward FLOPs (e.g. ResNet-50
@@ -306,6 +313,10 @@ class Selection:
     #: the power curve's own prior weight (``select_power_weight``); None: ``prior_weight``
     power_weight: float | None = None
     power_scores: dict[float, float] = dataclasses.field(default_factory=dict)
+    #: the rule that picked the prior weight and overlap from ``scores`` (``choose_selection_rule``), and
+    #: each rule's held-out score on the group folds
+    rule: str = "best score"
+    rule_scores: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -465,6 +476,68 @@ def choose_interval_rule(
     return IntervalChoice(rule, values[rule], values, coverage, median_q, len(held), inflation)
 
 
+ScoreKey = tuple[float, float]
+
+
+def score_grid(
+    ds: Dataset, folds: Sequence[Fold], grid: Sequence[float], overlaps: Sequence[float]
+) -> tuple[dict[ScoreKey, float], dict[ScoreKey, list[FoldErrors]]]:
+    """Per (prior weight, overlap): the mean over ``folds`` of the held-out mean absolute log energy error
+    (each fold weighing 1), and the folds' errors."""
+    scores: dict[ScoreKey, float] = {}
+    errors: dict[ScoreKey, list[FoldErrors]] = {}
+    for weight in grid:
+        for overlap in overlaps:
+            per_fold = fold_errors(ds, folds, weight, overlap)
+            errors[weight, overlap] = per_fold
+            scores[weight, overlap] = float(np.mean([np.abs(e).mean() for e, _ in per_fold]))
+    return scores, errors
+
+
+def pick(scores: dict[ScoreKey, float], errors: dict[ScoreKey, list[FoldErrors]], rule: str) -> ScoreKey:
+    """The (prior weight, overlap) that ``rule`` picks: ``BEST_SCORE``, the lowest score; ``ONE_SE``,
+    the strongest prior whose score is within one standard error (over folds) of the lowest (the usual
+    guard against a noisy cross-validation minimum, Hastie et al., ESL 7.10), the lowest score among its
+    overlaps."""
+    best = min(scores, key=lambda key: scores[key])
+    if rule == BEST_SCORE:
+        return best
+    if rule != ONE_SE:
+        raise EstimationError(f"rule must be one of {SELECTION_RULES}, got {rule!r}")
+    per_fold = [float(np.abs(e).mean()) for e, _ in errors[best]]
+    se = float(np.std(per_fold, ddof=1) / math.sqrt(len(per_fold))) if len(per_fold) > 1 else 0.0
+    within = [key for key in scores if scores[key] <= scores[best] + se]
+    strongest = max(key[0] for key in within)
+    return min((key for key in within if key[0] == strongest), key=lambda key: scores[key])
+
+
+def choose_selection_rule(
+    ds: Dataset, folds: Sequence[Fold], grid: Sequence[float], overlaps: Sequence[float]
+) -> tuple[str, dict[str, float]]:
+    """The rule of ``pick``, chosen by nested selection: each group fold's training part is scored on its own
+    group folds, each rule picks from those scores, the picked model is fitted on the training part and
+    judged on the fold's held-out group (mean absolute log energy error, each fold weighing 1). The rule
+    with the lower mean wins (``BEST_SCORE`` on a tie or with no fold to judge on). Nothing outside
+    ``folds`` is seen."""
+    judged: dict[str, list[float]] = {rule: [] for rule in SELECTION_RULES}
+    for _, _, train, test in folds:
+        inner = group_folds(ds, train)
+        if len(inner) < 2:
+            continue
+        scores, errors = score_grid(ds, inner, grid, overlaps)
+        fitted: dict[ScoreKey, float] = {}
+        for rule in SELECTION_RULES:
+            key = pick(scores, errors, rule)
+            if key not in fitted:
+                t, p, _ = fit_params(ds, train, key[0], key[1]).predict_log(ds, test)
+                fitted[key] = float(np.abs(t + p - ds.log_e[test]).mean())
+            judged[rule].append(fitted[key])
+    if not judged[BEST_SCORE]:
+        return BEST_SCORE, {}
+    means = {rule: float(np.mean(values)) for rule, values in judged.items()}
+    return min(SELECTION_RULES, key=lambda rule: (means[rule], SELECTION_RULES.index(rule))), means
+
+
 def select(
     ds: Dataset,
     idx: np.ndarray,
@@ -478,23 +551,21 @@ def select(
     folds = group_folds(ds, idx)
     if not folds:
         raise EstimationError("select needs at least two GPUs or two architectures")
-    scores: dict[tuple[float, float], float] = {}
-    errors: dict[tuple[float, float], list[FoldErrors]] = {}
-    for weight in grid:
-        for overlap in overlaps:
-            per_fold = fold_errors(ds, folds, weight, overlap)
-            errors[weight, overlap] = per_fold
-            scores[weight, overlap] = float(np.mean([np.abs(e).mean() for e, _ in per_fold]))
-    best = min(scores, key=lambda key: scores[key])
+    scores, errors = score_grid(ds, folds, grid, overlaps)
+    rule, rule_scores = choose_selection_rule(ds, folds, grid, overlaps)
+    best = pick(scores, errors, rule)
     if math.isnan(interval_q90(errors[best])):
         raise EstimationError("select needs runs on a GPU with measured speed in its folds")
-    power_weight, power_scores = None, {}
+    power_weight: float | None = None
+    power_scores: dict[float, float] = {}
     if SEPARATE_POWER_WEIGHT if power is None else power:
         power_weight, power_scores = select_power_weight(ds, idx, best[0], best[1])
         if power_weight != best[0]:
             errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
     choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
-    return Selection(best[0], best[1], choice.log_q90, scores, choice, power_weight, power_scores)
+    return Selection(
+        best[0], best[1], choice.log_q90, scores, choice, power_weight, power_scores, rule, rule_scores
+    )
 
 
 def repeat_log_sigma(ds: Dataset) -> float:
@@ -513,6 +584,7 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
     """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
     interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
+    nuisance = bool(ds.unknown_trainable[idx].any())
     estimator = PreEstimator(
         fitted.theta,
         fitted.phi,
@@ -521,11 +593,19 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
         selected={
             "prior_weight": selection.prior_weight,
             "overlap_exponent": selection.overlap,
-            "gaissa_trainable_fraction": fitted.trainable,
+            **({"gaissa_trainable_fraction": fitted.trainable} if nuisance else {}),
             **({} if selection.power_weight is None else {"power_prior_weight": selection.power_weight}),
         },
     )
     return estimator, fitted
+
+
+def trained_share_note(ds: Dataset, fitted: Fitted) -> str:
+    """How the runs' trained shares were set, for printouts."""
+    unknown = int(ds.unknown_trainable.sum())
+    if not unknown:
+        return "trained shares from the runs' descriptors"
+    return f"trained share {fitted.trainable:.2f} fitted for the {unknown} runs without one"
 
 
 def with_trainable(descriptor: RunDescriptor, trainable: float) -> RunDescriptor:
@@ -556,17 +636,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         runs = load_gaissa_runs(args.data)
         estimator, selection, fitted = fit_shipped(runs)
+        ds = Dataset.from_runs(runs)
     except EstimationError as exc:
         print(f"pre_fit: error: {exc}", file=sys.stderr)
         return 2
     estimator.save(args.out)
     print(
         f"fitted on {len(runs)} runs: prior weight {selection.prior_weight:g}, overlap "
-        f"{selection.overlap:g} (best fold score {min(selection.scores.values()):.4f}), interval rule "
+        f"{selection.overlap:g} (rule {selection.rule!r}; best fold score "
+        f"{min(selection.scores.values()):.4f}), interval rule "
         f"{selection.interval.rule!r} (nested coverage "
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
-        + f"), model log q90 {selection.model_log_q90:.3f}, GAISSA trained share "
-        f"{fitted.trainable:.2f}; wrote {args.out}"
+        + f"), model log q90 {selection.model_log_q90:.3f}, {trained_share_note(ds, fitted)}; wrote "
+        f"{args.out}"
     )
     return 0
 

@@ -12,12 +12,15 @@ import pytest
 from lightning_energy.errors import EstimationError
 from tools.gaissa import load_gaissa_runs
 from tools.pre_fit import (
+    BEST_SCORE,
+    ONE_SE,
     Dataset,
     conformal_q90,
     fit_params,
     fit_shipped,
     interval_q90,
     main,
+    pick,
     random_effects_q90,
     select,
     split_conformal_q90,
@@ -47,6 +50,7 @@ def test_selection_uses_group_folds_only() -> None:
     ds = Dataset.from_runs(runs)
     chosen = select(ds, np.arange(len(runs)), grid=(0.01, 100.0))
     assert chosen.prior_weight == 0.01  # on exact physics the data beat the prior
+    assert chosen.rule == BEST_SCORE and set(chosen.rule_scores) == {BEST_SCORE, ONE_SE}
     assert 0.0 < chosen.model_log_q90 < 0.3
     estimator, selection, _ = fit_shipped(runs)
     assert estimator.interval.model_log_q90 == selection.model_log_q90
@@ -57,6 +61,27 @@ def test_selection_uses_group_folds_only() -> None:
         Dataset.from_runs(runs[:3])
     with pytest.raises(EstimationError, match=r"runs\[0\] must be a LabelledRun"):
         Dataset.from_runs(["x"] * 9)  # type: ignore[list-item]
+
+
+def test_one_standard_error_rule_takes_the_strongest_prior_within_the_noise() -> None:
+    keep = np.ones(1, dtype=bool)
+
+    def folds(*errors: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(np.array([e]), keep) for e in errors]
+
+    errors = {
+        (0.1, 1.0): folds(0.2, 0.3),  # best: 0.25, one standard error = 0.05
+        (100.0, 1.0): folds(0.27, 0.29),  # 0.28: within
+        (100.0, 2.0): folds(0.28, 0.30),  # 0.29: within, but worse than (100, 1)
+        (10.0, 1.0): folds(0.4, 0.4),  # outside
+    }
+    scores = {key: float(np.mean([e[0] for e, _ in value])) for key, value in errors.items()}
+    assert pick(scores, errors, BEST_SCORE) == (0.1, 1.0)
+    assert pick(scores, errors, ONE_SE) == (100.0, 1.0)
+    narrow = {**errors, (0.1, 1.0): folds(0.25, 0.25)}  # no spread: only the best is within
+    assert pick({**scores, (0.1, 1.0): 0.25}, narrow, ONE_SE) == (0.1, 1.0)
+    with pytest.raises(EstimationError, match="rule must be one of"):
+        pick(scores, errors, "median")
 
 
 def test_shipped_coefficients_are_what_the_script_fits(gaissa_dir: Path, tmp_path: Path) -> None:
