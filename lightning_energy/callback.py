@@ -107,7 +107,7 @@ class EnergyCallback(pl.Callback):
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
-            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.extra("hardware")
+            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.hardware()
             pre, line, failed = fit_estimate.estimate_before_training(
                 trainer, pl_module, cuda, hardware, self.history_path, self.run.budget
             )
@@ -242,7 +242,7 @@ class EnergyCallback(pl.Callback):
     def _write_report(self, trainer: pl.Trainer, status: str) -> None:
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
+        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.hardware()
         facts = trainer_info.report_facts(trainer)
         problem = self.run.write_report(self._log_dir, status, components=labels, hardware=hardware, **facts)
         self._written = problem is None

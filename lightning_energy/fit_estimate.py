@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lightning_energy.accounting import EnergyLedger
 from lightning_energy.budget import Budget
+from lightning_energy.hardware import GpuInfo, Hardware
 from lightning_energy.report_model import PreSummary
 from lightning_energy.units import format_energy
 
@@ -29,19 +29,18 @@ def estimate_fit(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     *,
-    hardware: Mapping[str, Any],
+    hardware: Hardware,
     history_path: HistoryPath,
     budget: Budget,
 ) -> PreSummary:
     """The PRE estimate of this fit on the GPU the meter reports, calibrated with the local run history."""
     from lightning_energy.pre import estimate_for_fit
 
-    gpus = hardware.get("gpus") or [{}]
     estimator, notes = _calibrated(history_path)
     fit = estimate_for_fit(
         trainer,
         pl_module,
-        gpu_info=gpus[0],
+        gpu_info=hardware.first_gpu or GpuInfo(),
         total_epochs=budget.total_epochs or 1,
         estimator=estimator,
     )
@@ -134,7 +133,7 @@ def estimate_before_training(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     cuda: bool,
-    hardware: Mapping[str, Any],
+    hardware: Hardware,
     history_path: HistoryPath,
     budget: Budget,
 ) -> tuple[PreSummary, str, bool]:

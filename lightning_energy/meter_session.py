@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from lightning_energy.hardware import Hardware
 from lightning_energy.metering import Reading, take_reading
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
 
@@ -76,6 +77,10 @@ class MeterSession:
         except Exception as exc:  # a user's property may raise anything: the report must still be written
             self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
             return {}
+
+    def hardware(self) -> Hardware:
+        """What the meter knows about its devices (empty when a user's meter raises reading it)."""
+        return Hardware.from_json(self.extra("hardware"))
 
     def close(self) -> None:
         """Close the meter if this session opened it; a failure only warns."""

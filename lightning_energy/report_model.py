@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.errors import ReportError
+from lightning_energy.hardware import Hardware
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
 
 REPORT_FORMAT = "lightning_energy.report"
@@ -415,7 +416,7 @@ class RunReport:
     projection_note: str | None = None
     pre: PreSummary | None = None
     carbon: CarbonSummary | None = None
-    hardware: Mapping[str, Any] = field(default_factory=dict)
+    hardware: Hardware = field(default_factory=Hardware)
     versions: Mapping[str, str] = field(default_factory=dict)
     warnings: Sequence[str] = ()
     max_steps: int | None = None
@@ -471,7 +472,7 @@ class RunReport:
             },
             "pre": None if self.pre is None else self.pre.to_json(),
             "carbon": None if self.carbon is None else self.carbon.to_json(),
-            "hardware": dict(self.hardware),
+            "hardware": self.hardware.to_json(),
             "versions": dict(self.versions),
             "warnings": list(self.warnings),
         }
@@ -510,7 +511,7 @@ class RunReport:
             ),
             pre=PreSummary.from_json(pre) if isinstance(pre, Mapping) else None,
             carbon=CarbonSummary.from_json(carbon) if isinstance(carbon, Mapping) else None,
-            hardware=dict(_mapping(data, "hardware")),
+            hardware=Hardware.from_json(_mapping(data, "hardware")),
             versions={str(k): str(v) for k, v in _mapping(data, "versions").items()},
             warnings=tuple(str(w) for w in _list(data, "warnings")),
         )

@@ -22,6 +22,7 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.hardware import Hardware
 from lightning_energy.report_model import ExpectedPoint, PreSummary, ProjectionPoint, RunReport, WindowRecord
 from lightning_energy.run_metrics import (
     BAR_UNITS,
@@ -319,7 +320,7 @@ class EnergyRun:
         world_size: int,
         num_nodes: int,
         components: Mapping[str, str],
-        hardware: Mapping[str, Any],
+        hardware: Hardware,
         versions: Mapping[str, str],
     ) -> RunReport:
         """The typed report of the run as it stands (:func:`~lightning_energy.run_report.build_report`)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
+from lightning_energy.hardware import Hardware
 from lightning_energy.report_model import CarbonSummary, RunReport, Totals
 from lightning_energy.units import joules_to_kwh
 
@@ -29,7 +30,7 @@ def build_report(
     world_size: int,
     num_nodes: int,
     components: Mapping[str, str],
-    hardware: Mapping[str, Any],
+    hardware: Hardware,
     versions: Mapping[str, str],
 ) -> RunReport:
     """The typed report of ``run`` as it stands."""
@@ -79,7 +80,7 @@ def build_report(
         projection_note=budget.unknown_reason(),
         pre=run.pre,
         carbon=carbon,
-        hardware=dict(hardware),
+        hardware=hardware,
         versions=dict(versions),
         warnings=tuple(run.warnings),
     )

@@ -158,7 +158,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "lightning_energy._io",
         "lightning_energy.metric_names",
     ),
-    ("lightning_energy.units", "lightning_energy.budget", "lightning_energy.accounting"),
+    (
+        "lightning_energy.units",
+        "lightning_energy.budget",
+        "lightning_energy.accounting",
+        "lightning_energy.hardware",
+    ),
     ("lightning_energy.meters", "lightning_energy.step", "lightning_energy.pre", "lightning_energy.carbon"),
     ("lightning_energy.report_model", "lightning_energy.windows", "lightning_energy.metering"),
     (

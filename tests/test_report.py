@@ -15,6 +15,7 @@ from report_examples import example_report, example_report_json
 
 from lightning_energy import _io
 from lightning_energy.accounting import EpochRecord
+from lightning_energy.hardware import Hardware
 from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
     REPORT_FILENAME,
@@ -288,7 +289,7 @@ def test_projection_points_from_an_old_report_take_defaults() -> None:
 
 
 def test_report_json_survives_nan(tmp_path: Path) -> None:
-    report = replace(example_report(num_epochs=2), hardware={"odd": float("nan")})
+    report = replace(example_report(num_epochs=2), hardware=Hardware(extra={"odd": float("nan")}))
     data = json.loads(write_report(tmp_path, report).read_text())
     assert data["hardware"] == {"odd": None}
     assert isinstance(load_report(tmp_path), RunReport)
