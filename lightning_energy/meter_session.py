@@ -49,7 +49,8 @@ class MeterSession:
         from lightning_energy.meters import auto_meter
 
         try:
-            return cls(auto_meter(list(cuda_indices), meter_host=meter_host), warn, owned=True)
+            meter = auto_meter(list(cuda_indices), meter_host=meter_host, lazy_host=True)
+            return cls(meter, warn, owned=True)
         except Exception as exc:  # any failure to open hardware means "no meter", never a crashed fit
             reason = f"no energy meter available: {exc}"
             warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
