@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from lightning_energy.accounting import EpochRecord
+from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
@@ -274,33 +275,38 @@ class PreSummary:
 
 @dataclass(frozen=True)
 class CarbonSummary:
-    """CO₂e of the measured and projected energy, with the intensity and its source."""
+    """CO₂e of the measured and projected energy, with the intensity (and its source) that gave them.
 
-    g_per_kwh: float
-    pue: float
-    source: str
-    year: int | None
-    country_iso3: str | None
-    country_name: str | None
+    The report's ``carbon`` section is the intensity's fields (:meth:`CarbonIntensity.to_dict`) followed by
+    ``co2_kg`` and ``projected_co2_kg``.
+    """
+
+    intensity: CarbonIntensity
     co2_kg: float | None
     projected_co2_kg: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **self.intensity.to_dict(),
+            "co2_kg": self.co2_kg,
+            "projected_co2_kg": self.projected_co2_kg,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CarbonSummary:
         iso3, name = data.get("country_iso3"), data.get("country_name")
-        return cls(
-            g_per_kwh=_float(data, "g_per_kwh"),
-            pue=_float(data, "pue", 1.0),
-            source=str(data.get("source") or "user"),
-            year=_opt_int(data, "year"),
-            country_iso3=None if iso3 is None else str(iso3),
-            country_name=None if name is None else str(name),
-            co2_kg=_opt_float(data, "co2_kg"),
-            projected_co2_kg=_opt_float(data, "projected_co2_kg"),
-        )
+        try:
+            intensity = CarbonIntensity(
+                g_per_kwh=_float(data, "g_per_kwh"),
+                pue=_float(data, "pue", 1.0),
+                source=str(data.get("source") or "user"),
+                year=_opt_int(data, "year"),
+                country_iso3=None if iso3 is None else str(iso3),
+                country_name=None if name is None else str(name),
+            )
+        except ValueError as exc:  # a negative intensity or a PUE below 1
+            raise ReportError(f"field 'carbon': {exc}") from exc
+        return cls(intensity, _opt_float(data, "co2_kg"), _opt_float(data, "projected_co2_kg"))
 
 
 @dataclass(frozen=True)

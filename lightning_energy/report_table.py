@@ -78,11 +78,12 @@ def _carbon_line(carbon: CarbonSummary) -> str:
     line += (
         f", {format_mass(carbon.projected_co2_kg)} projected" if carbon.projected_co2_kg is not None else ""
     )
-    intensity = f"{_num(carbon.g_per_kwh)} g/kWh, PUE {_num(carbon.pue)}"
-    if carbon.source == "user":
+    c = carbon.intensity
+    intensity = f"{_num(c.g_per_kwh)} g/kWh, PUE {_num(c.pue)}"
+    if c.source == "user":
         return f"{line} (user-given {intensity})"
-    where = carbon.country_name or carbon.country_iso3 or "?"
-    return f"{line} ({where}, {intensity}; {carbon.source}, data year {carbon.year or 'unknown'})"
+    where = c.country_name or c.country_iso3 or "?"
+    return f"{line} ({where}, {intensity}; {c.source}, data year {c.year or 'unknown'})"
 
 
 def _epoch_rows(report: RunReport, s: _Scale) -> list[list[str]]:

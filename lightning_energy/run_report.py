@@ -41,12 +41,7 @@ def build_report(
     if run.carbon is not None:
         c = run.carbon
         carbon = CarbonSummary(
-            g_per_kwh=c.g_per_kwh,
-            pue=c.pue,
-            source=c.source,
-            year=c.year,
-            country_iso3=c.country_iso3,
-            country_name=c.country_name,
+            intensity=c,
             co2_kg=None if total_j is None else c.co2_kg(joules_to_kwh(total_j)),
             projected_co2_kg=None if last is None else c.co2_kg(joules_to_kwh(max(last.total_j, 0.0))),
         )

@@ -15,6 +15,7 @@ from report_examples import example_report, example_report_json
 
 from lightning_energy import _io
 from lightning_energy.accounting import EpochRecord
+from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.hardware import Hardware
 from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
@@ -25,7 +26,7 @@ from lightning_energy.report import (
     load_report,
     write_report,
 )
-from lightning_energy.report_model import PreSummary, ProjectionPoint, RunReport, Totals
+from lightning_energy.report_model import CarbonSummary, PreSummary, ProjectionPoint, RunReport, Totals
 from lightning_energy.report_table import compare_table, format_table
 
 
@@ -293,3 +294,26 @@ def test_report_json_survives_nan(tmp_path: Path) -> None:
     data = json.loads(write_report(tmp_path, report).read_text())
     assert data["hardware"] == {"odd": None}
     assert isinstance(load_report(tmp_path), RunReport)
+
+
+def test_the_carbon_section_is_the_intensity_plus_the_co2_figures(tmp_path: Path) -> None:
+    intensity = CarbonIntensity(56.0, pue=1.2, source="codecarbon 3", year=2023, country_iso3="FRA")
+    report = replace(example_report(num_epochs=2), carbon=CarbonSummary(intensity, 0.5, 1.5))
+    data = json.loads(write_report(tmp_path, report).read_text())
+    assert list(data["carbon"]) == [
+        "g_per_kwh",
+        "pue",
+        "source",
+        "year",
+        "country_iso3",
+        "country_name",
+        "co2_kg",
+        "projected_co2_kg",
+    ]
+    loaded = load_report(tmp_path).carbon
+    assert loaded == CarbonSummary(intensity, 0.5, 1.5) and loaded.intensity is not intensity
+
+
+def test_a_carbon_section_with_an_impossible_pue_is_a_report_error() -> None:
+    with pytest.raises(ReportError, match=r"carbon.*pue"):
+        CarbonSummary.from_json({"g_per_kwh": 56.0, "pue": 0.5})
