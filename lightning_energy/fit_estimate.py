@@ -44,7 +44,6 @@ def estimate_fit(
         total_epochs=budget.total_epochs or 1,
         estimator=estimator,
     )
-    e = fit.estimate
     return PreSummary(
         total_j=fit.total_j,
         low_j=fit.low_j,
@@ -52,15 +51,8 @@ def estimate_fit(
         total_epochs=float(fit.total_epochs),
         devices=fit.devices,
         upper_bound=budget.upper_bound,
-        gpu_name=e.gpu_name,
-        epoch_energy_j=e.epoch_energy_j,
-        epoch_seconds=e.epoch_seconds,
-        power_w=e.power_w,
-        rel_sigma=e.rel_sigma,
+        estimate=fit.estimate,
         descriptor=fit.descriptor.to_dict(),
-        speed_source=e.speed_source,
-        gpu_busy_share=e.gpu_busy_share,
-        calibration_runs=e.calibration_runs,
         warnings=notes,
     )
 
@@ -86,9 +78,8 @@ def summary(pre: PreSummary) -> str:
     if pre.low_j is not None and pre.high_j is not None:
         interval = f" (90 % {format_energy(pre.low_j)} to {format_energy(pre.high_j)})"
     epochs = f"{pre.total_epochs:g} epochs" if pre.total_epochs else "the run"
-    return (
-        f"PRE estimate on {pre.gpu_name or 'this GPU'}: {format_energy(pre.total_j)} for {epochs}{interval}"
-    )
+    gpu = pre.estimate.gpu_name if pre.estimate is not None else "this GPU"
+    return f"PRE estimate on {gpu}: {format_energy(pre.total_j)} for {epochs}{interval}"
 
 
 def record_run(

@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
+
+if TYPE_CHECKING:
+    from lightning_energy.pre.model import Estimate
 
 REPORT_FORMAT = "lightning_energy.report"
 REPORT_VERSION = 1
@@ -179,7 +182,12 @@ class WindowRecord:
 
 @dataclass(frozen=True)
 class PreSummary:
-    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none."""
+    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none.
+
+    ``estimate`` is PRE's own per-epoch estimate on one GPU (:class:`~lightning_energy.pre.model.Estimate`,
+    kept as PRE made it); ``total_j``, ``low_j`` and ``high_j`` are the whole run's (``total_epochs`` epochs
+    on ``devices`` GPUs), rescaled when the planned epochs become known.
+    """
 
     total_j: float | None = None
     low_j: float | None = None
@@ -187,16 +195,9 @@ class PreSummary:
     total_epochs: float | None = None
     devices: int = 1
     upper_bound: bool = False
-    gpu_name: str | None = None
-    epoch_energy_j: float | None = None
-    epoch_seconds: float | None = None
-    power_w: float | None = None
-    rel_sigma: float | None = None
+    estimate: Estimate | None = None
     descriptor: Mapping[str, Any] = field(default_factory=dict)
     skipped: str | None = None
-    speed_source: str | None = None
-    gpu_busy_share: float | None = None
-    calibration_runs: int = 0
     warnings: tuple[str, ...] = ()  # what the estimate had to leave out (an unusable run history, ...)
 
     @property
@@ -227,16 +228,7 @@ class PreSummary:
         return {
             **notes,
             "descriptor": dict(self.descriptor),
-            "estimate": {
-                "epoch_energy_j": self.epoch_energy_j,
-                "epoch_seconds": self.epoch_seconds,
-                "power_w": self.power_w,
-                "gpu_name": self.gpu_name,
-                "rel_sigma": self.rel_sigma,
-                "speed_source": self.speed_source,
-                "gpu_busy_share": self.gpu_busy_share,
-                "calibration_runs": self.calibration_runs,
-            },
+            "estimate": _estimate_to_json(self.estimate),
             "total_epochs": self.total_epochs,
             "devices": self.devices,
             "total_j": self.total_j,
@@ -250,9 +242,7 @@ class PreSummary:
         notes = tuple(str(w) for w in _list(data, "warnings"))
         if data.get("skipped") is not None:
             return cls(skipped=str(data["skipped"]), warnings=notes)
-        estimate = _mapping(data, "estimate")
         total = _opt_float(data, "total_j")
-        name = estimate.get("gpu_name")
         return cls(
             total_j=total,
             low_j=_opt_float(data, "low_j") if data.get("low_j") is not None else total,
@@ -260,17 +250,63 @@ class PreSummary:
             total_epochs=_opt_float(data, "total_epochs"),
             devices=_opt_int(data, "devices") or 1,
             upper_bound=bool(data.get("upper_bound")),
-            gpu_name=None if name is None else str(name),
-            epoch_energy_j=_opt_float(estimate, "epoch_energy_j"),
-            epoch_seconds=_opt_float(estimate, "epoch_seconds"),
-            power_w=_opt_float(estimate, "power_w"),
-            rel_sigma=_opt_float(estimate, "rel_sigma"),
+            estimate=_estimate_from_json(_mapping(data, "estimate")),
             descriptor=dict(_mapping(data, "descriptor")),
-            speed_source=None if estimate.get("speed_source") is None else str(estimate["speed_source"]),
-            gpu_busy_share=_opt_float(estimate, "gpu_busy_share"),
-            calibration_runs=_opt_int(estimate, "calibration_runs") or 0,
             warnings=notes,
         )
+
+
+# the per-epoch estimate's fields in the report, in the order written (the first eight since 0.3.0)
+_ESTIMATE_FIELDS = (
+    "epoch_energy_j",
+    "epoch_seconds",
+    "power_w",
+    "gpu_name",
+    "rel_sigma",
+    "speed_source",
+    "gpu_busy_share",
+    "calibration_runs",
+    "log_sigma",
+    "regime",
+    "bandwidth_share",
+    "traffic_inferred",
+)
+
+
+def _estimate_to_json(estimate: Estimate | None) -> dict[str, Any]:
+    """The report's ``pre.estimate`` section: PRE's per-epoch estimate (all ``null`` when unknown)."""
+    if estimate is None:
+        return dict.fromkeys(_ESTIMATE_FIELDS)
+    return {name: getattr(estimate, name) for name in _ESTIMATE_FIELDS}
+
+
+def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
+    """PRE's per-epoch estimate from the report; ``None`` when the section lacks one of its figures (a
+    report written before ``log_sigma``/``rel_sigma`` were, or a damaged one)."""
+    from lightning_energy.pre.model import Estimate
+
+    figures = [_opt_float(data, key) for key in ("epoch_energy_j", "power_w", "epoch_seconds")]
+    log_sigma, rel_sigma = _opt_float(data, "log_sigma"), _opt_float(data, "rel_sigma")
+    if log_sigma is None and rel_sigma is not None:
+        log_sigma = math.sqrt(math.log1p(rel_sigma**2))
+    name = data.get("gpu_name")
+    energy_j, power_w, seconds = figures
+    if energy_j is None or power_w is None or seconds is None or log_sigma is None or name is None:
+        return None
+    source, regime, traffic = data.get("speed_source"), data.get("regime"), data.get("traffic_inferred")
+    return Estimate(
+        epoch_energy_j=energy_j,
+        power_w=power_w,
+        epoch_seconds=seconds,
+        log_sigma=log_sigma,
+        gpu_name=str(name),
+        calibration_runs=_opt_int(data, "calibration_runs") or 0,
+        speed_source="measured" if source is None else str(source),
+        gpu_busy_share=_opt_float(data, "gpu_busy_share"),
+        regime=None if regime is None else str(regime),
+        bandwidth_share=_opt_float(data, "bandwidth_share"),
+        traffic_inferred=None if traffic is None else bool(traffic),
+    )
 
 
 @dataclass(frozen=True)

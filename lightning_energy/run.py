@@ -109,9 +109,10 @@ class EnergyRun:
             self.warn(f"PRE estimate not used: {problem}")
             pre = PreSummary(skipped=f"the estimate is unusable: {problem}", warnings=pre.warnings)
         self.pre = pre
-        if pre.available and pre.epoch_energy_j and pre.rel_sigma:
+        estimate = pre.estimate
+        if pre.available and estimate is not None and estimate.epoch_energy_j and estimate.rel_sigma:
             try:
-                self.projector.set_prior(pre.epoch_energy_j * pre.devices, pre.rel_sigma)
+                self.projector.set_prior(estimate.epoch_energy_j * pre.devices, estimate.rel_sigma)
             except EnergyError as exc:
                 self.warn(f"PRE estimate not used as STEP's prior: {exc}")
 
@@ -373,18 +374,28 @@ def _pre_problem(pre: PreSummary) -> str | None:
     """What makes an available PRE estimate unusable (a non-finite or non-positive figure), or ``None``."""
     if not pre.available:
         return None
+    estimate = pre.estimate
+    epoch_energy_j = None if estimate is None else estimate.epoch_energy_j
     figures = {
         "total_j": pre.total_j,
         "low_j": pre.low_j,
         "high_j": pre.high_j,
-        "epoch_energy_j": pre.epoch_energy_j,
-        "rel_sigma": pre.rel_sigma,
+        "epoch_energy_j": epoch_energy_j,
+        "rel_sigma": None if estimate is None else _rel_sigma(estimate.log_sigma),
     }
     for name, value in figures.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
             return f"its {name} is {value!r}"
-    if not pre.total_j or (pre.epoch_energy_j is not None and pre.epoch_energy_j <= 0):
-        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {pre.epoch_energy_j!r})"
+    if not pre.total_j or (epoch_energy_j is not None and epoch_energy_j <= 0):
+        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {epoch_energy_j!r})"
     if pre.devices < 1:
         return f"its devices is {pre.devices!r}"
     return None
+
+
+def _rel_sigma(log_sigma: float) -> float:
+    """PRE's relative standard deviation from its log-normal sigma (infinite when that overflows)."""
+    try:
+        return math.sqrt(math.expm1(log_sigma**2))
+    except OverflowError:
+        return math.inf

@@ -17,6 +17,7 @@ from lightning_energy import _io
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.hardware import Hardware
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
     REPORT_FILENAME,
@@ -37,8 +38,10 @@ def test_write_then_load_round_trip_is_typed_and_exact(tmp_path: Path) -> None:
     assert (tmp_path / "run" / EPOCHS_CSV_FILENAME).is_file()
     loaded = load_report(tmp_path / "run")
     assert loaded == report
-    assert loaded.pre is not None and loaded.pre.speed_source == "measured"
-    assert (loaded.pre.gpu_busy_share, loaded.pre.calibration_runs) == (0.93, 2)
+    estimate = None if loaded.pre is None else loaded.pre.estimate
+    assert estimate is not None and estimate.speed_source == "measured"
+    assert (estimate.gpu_busy_share, estimate.calibration_runs) == (0.93, 2)
+    assert estimate.rel_sigma == pytest.approx(0.2)
     assert json.loads(path.read_text())["version"] == 1
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
@@ -317,3 +320,36 @@ def test_the_carbon_section_is_the_intensity_plus_the_co2_figures(tmp_path: Path
 def test_a_carbon_section_with_an_impossible_pue_is_a_report_error() -> None:
     with pytest.raises(ReportError, match=r"carbon.*pue"):
         CarbonSummary.from_json({"g_per_kwh": 56.0, "pue": 0.5})
+
+
+def test_the_pre_section_wraps_pres_estimate_and_adds_its_newer_fields(tmp_path: Path) -> None:
+    estimate = Estimate(
+        100.0, 250.0, 0.4, 0.25, "NVIDIA A100 80GB PCIe", 3, "datasheet", 0.9, "memory", 0.7, True
+    )
+    pre = PreSummary(total_j=1000.0, low_j=700.0, high_j=1400.0, total_epochs=10.0, estimate=estimate)
+    data = json.loads(write_report(tmp_path, replace(example_report(), pre=pre)).read_text())
+    written = data["pre"]["estimate"]
+    assert list(written)[:8] == [  # the 0.3.0 fields, in their order; then the added ones
+        "epoch_energy_j",
+        "epoch_seconds",
+        "power_w",
+        "gpu_name",
+        "rel_sigma",
+        "speed_source",
+        "gpu_busy_share",
+        "calibration_runs",
+    ]
+    assert written["rel_sigma"] == pytest.approx(estimate.rel_sigma)
+    assert (written["regime"], written["bandwidth_share"], written["traffic_inferred"]) == (
+        "memory",
+        0.7,
+        True,
+    )
+    loaded = load_report(tmp_path).pre
+    assert loaded == pre and loaded is not None and loaded.estimate == estimate
+
+
+def test_a_pre_section_missing_a_per_epoch_figure_keeps_the_run_figures() -> None:
+    pre = PreSummary.from_json({"total_j": 10.0, "estimate": {"epoch_energy_j": 1.0, "gpu_name": "X"}})
+    assert pre.total_j == 10.0 and pre.estimate is None and pre.available
+    assert pre.to_json()["estimate"]["epoch_energy_j"] is None  # the same keys, written as unknown

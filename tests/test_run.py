@@ -8,6 +8,7 @@ from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.hardware import Hardware
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report_model import PreSummary
 from lightning_energy.run import EnergyRun, RunStateError, bar_unit, component_labels
 
@@ -103,7 +104,11 @@ def test_pre_becomes_the_prior_and_rescales_with_the_budget() -> None:
     run = EnergyRun()
     run.set_pre(
         PreSummary(
-            total_j=1000.0, low_j=500.0, high_j=2000.0, total_epochs=10.0, epoch_energy_j=100.0, rel_sigma=0.3
+            total_j=1000.0,
+            low_j=500.0,
+            high_j=2000.0,
+            total_epochs=10.0,
+            estimate=Estimate(100.0, 100.0, 1.0, 0.3, "NVIDIA H100 80GB HBM3"),
         )
     )
     run.set_budget(Budget(max_epochs=5))
