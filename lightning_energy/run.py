@@ -40,7 +40,7 @@ from lightning_energy.run_state import STATE_VERSION, load_state
 from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
-from lightning_energy.windows import WindowSeries, whole_units
+from lightning_energy.windows import WindowSeries
 
 # BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
 __all__ = ["BAR_UNITS", "STATE_VERSION", "EnergyRun", "RunStateError", "bar_unit", "component_labels"]
@@ -153,14 +153,11 @@ class EnergyRun:
         if plan is None:
             return EpochOutcome(record, None)
         work = self._work(record)
-        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
-        if plan.total_epochs is not None:
-            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         try:
             if record.energy_j is None:
-                projection = self.projector.skip(record.duration_s, **kwargs)
+                projection = self.projector.skip(record.duration_s, budget=plan, work=work)
             else:
-                projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
+                projection = self.projector.update(record.energy_j, record.duration_s, budget=plan, work=work)
         except Exception as exc:  # a projection never stops training, whatever the projector does
             self.warn(f"STEP projection failed at epoch {record.epoch}: {type(exc).__name__}: {exc}")
             return EpochOutcome(record, None)
