@@ -25,7 +25,7 @@ from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
 from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.report_model import WindowRecord
-from lightning_energy.run import EnergyRun, RunStateError, component_labels
+from lightning_energy.run import EnergyRun, RunStateError, RunStatus, component_labels
 from lightning_energy.step import StepProjector
 
 
@@ -239,7 +239,7 @@ class EnergyCallback(pl.Callback):
             self._warned.add(cause)
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
-    def _write_report(self, trainer: pl.Trainer, status: str) -> None:
+    def _write_report(self, trainer: pl.Trainer, status: RunStatus) -> None:
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
         labels, hardware = component_labels(self._meter.extra("labels")), self._meter.hardware()

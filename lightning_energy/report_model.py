@@ -12,28 +12,37 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
+from lightning_energy.step.projector import PROJECTION_METHODS, ProjectionMethod
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
 
 if TYPE_CHECKING:
     from lightning_energy.pre.model import Estimate
 
+_T = TypeVar("_T", bound=str)
+
 REPORT_FORMAT = "lightning_energy.report"
 REPORT_VERSION = 1
+
+# how the run ended: every epoch measured, some missing (or none measured), or the fit raised
+RunStatus = Literal["complete", "partial", "failed"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 __all__ = [
     "REPORT_FORMAT",
     "REPORT_VERSION",
+    "RUN_STATUSES",
     "CarbonSummary",
     "PreSummary",
     "ProjectionPoint",
     "ReportError",
     "RunReport",
+    "RunStatus",
     "Totals",
     "WindowRecord",
 ]
@@ -92,6 +101,17 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _one_of(data: Mapping[str, Any], key: str, allowed: tuple[_T, ...], default: _T | None) -> _T:
+    """A value of a closed vocabulary (``default`` when absent and one is given)."""
+    value = data.get(key)
+    if value is None and default is not None:
+        return default
+    for name in allowed:
+        if value == name:
+            return name
+    raise ReportError(f"field {key!r} must be one of {', '.join(map(repr, allowed))}, got {_shown(value)}")
+
+
 @dataclass(frozen=True)
 class ProjectionPoint:
     """The STEP projection of the run's total energy made after ``epoch`` (and, inside an epoch, ``step``)."""
@@ -103,7 +123,7 @@ class ProjectionPoint:
     stable: bool
     stable_since: int | None
     epoch_energy_j: float
-    method: str
+    method: ProjectionMethod
     reason: str = ""
     step: int | None = None
 
@@ -133,7 +153,7 @@ class ProjectionPoint:
             stable=bool(data.get("stable")),
             stable_since=_opt_int(data, "stable_since"),
             epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
-            method=str(data.get("method") or "level"),
+            method=_one_of(data, "method", PROJECTION_METHODS, "level"),
             reason=str(data.get("reason") or ""),
         )
 
@@ -442,7 +462,7 @@ class ExpectedPoint:
 class RunReport:
     """Everything the run report holds (``energy_report.json``; schema in ``docs/report.md``)."""
 
-    status: str  # "complete", "partial" or "failed"
+    status: RunStatus
     started_at: str
     ended_at: str
     world_size: int
@@ -529,7 +549,6 @@ class RunReport:
         pre, carbon = data.get("pre"), data.get("carbon")
         note = projection.get("note")
         return cls(
-            status=str(data.get("status") or "unknown"),
             started_at=str(data.get("started_at") or ""),
             ended_at=str(data.get("ended_at") or ""),
             world_size=_opt_int(data, "world_size") or 1,
@@ -556,4 +575,5 @@ class RunReport:
             hardware=Hardware.from_json(_mapping(data, "hardware")),
             versions={str(k): str(v) for k, v in _mapping(data, "versions").items()},
             warnings=tuple(str(w) for w in _list(data, "warnings")),
+            status=_one_of(data, "status", RUN_STATUSES, None),  # last: the structure's errors first
         )

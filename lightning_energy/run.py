@@ -23,7 +23,14 @@ from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.hardware import Hardware
-from lightning_energy.report_model import ExpectedPoint, PreSummary, ProjectionPoint, RunReport, WindowRecord
+from lightning_energy.report_model import (
+    ExpectedPoint,
+    PreSummary,
+    ProjectionPoint,
+    RunReport,
+    RunStatus,
+    WindowRecord,
+)
 from lightning_energy.run_metrics import (
     BAR_UNITS,
     bar_unit,
@@ -43,7 +50,15 @@ from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries
 
 # BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
-__all__ = ["BAR_UNITS", "STATE_VERSION", "EnergyRun", "RunStateError", "bar_unit", "component_labels"]
+__all__ = [
+    "BAR_UNITS",
+    "STATE_VERSION",
+    "EnergyRun",
+    "RunStateError",
+    "RunStatus",
+    "bar_unit",
+    "component_labels",
+]
 
 _LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
 
@@ -306,14 +321,14 @@ class EnergyRun:
             return f" (an upper bound for max_epochs={total:g}: EarlyStopping may stop earlier)"
         return ""
 
-    def status(self, failed: bool = False) -> str:
+    def status(self, failed: bool = False) -> RunStatus:
         if failed:
             return "failed"
         return "partial" if self.ledger.missing_epochs or not self.ledger.measured else "complete"
 
     def report(
         self,
-        status: str,
+        status: RunStatus,
         *,
         world_size: int,
         num_nodes: int,
@@ -333,7 +348,7 @@ class EnergyRun:
         )
 
     # -------------------------------------------------------------------------------------------- state
-    def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
+    def write_report(self, directory: str | os.PathLike[str], status: RunStatus, **facts: Any) -> str | None:
         """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
         the warning to show when they were not written, else ``None``."""
         return write_run_report(self, directory, status, **facts)

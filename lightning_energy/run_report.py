@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
 from lightning_energy.hardware import Hardware
-from lightning_energy.report_model import CarbonSummary, RunReport, Totals
+from lightning_energy.report_model import CarbonSummary, RunReport, RunStatus, Totals
 from lightning_energy.units import joules_to_kwh
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ __all__ = ["build_report", "write_run_report"]
 
 def build_report(
     run: EnergyRun,
-    status: str,
+    status: RunStatus,
     *,
     world_size: int,
     num_nodes: int,
@@ -82,7 +82,7 @@ def build_report(
 
 
 def write_run_report(
-    run: EnergyRun, directory: str | os.PathLike[str], status: str, **facts: Any
+    run: EnergyRun, directory: str | os.PathLike[str], status: RunStatus, **facts: Any
 ) -> str | None:
     """Write ``energy_report.json`` and ``energy_epochs.csv`` of ``run`` (``facts``:
     :func:`build_report`'s keywords); the warning to show when they were not written, else ``None``."""

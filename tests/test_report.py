@@ -353,3 +353,21 @@ def test_a_pre_section_missing_a_per_epoch_figure_keeps_the_run_figures() -> Non
     pre = PreSummary.from_json({"total_j": 10.0, "estimate": {"epoch_energy_j": 1.0, "gpu_name": "X"}})
     assert pre.total_j == 10.0 and pre.estimate is None and pre.available
     assert pre.to_json()["estimate"]["epoch_energy_j"] is None  # the same keys, written as unknown
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("status", "finished"), ("status", None), ("status", 1)],
+    ids=["word", "absent", "number"],
+)
+def test_a_status_outside_the_vocabulary_is_a_report_error(field: str, value: object) -> None:
+    data = example_report_json()
+    data[field] = value
+    with pytest.raises(ReportError, match="'status' must be one of 'complete', 'partial', 'failed'"):
+        RunReport.from_json(data)
+
+
+def test_a_projection_method_outside_the_vocabulary_is_a_report_error() -> None:
+    assert ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0}).method == "level"  # absent: the default
+    with pytest.raises(ReportError, match="'method' must be one of 'level'"):
+        ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0, "method": "magic"})

@@ -44,3 +44,18 @@ def test_a_budget_below_the_epochs_seen_is_refused_as_with_keywords() -> None:
     projector.update(100.0, 10.0, budget=ProjectionBudget(2.0, None))
     with pytest.raises(ProjectionError, match="total_epochs must be >= the epochs seen"):
         projector.update(100.0, 10.0, budget=ProjectionBudget(2.0, None))
+
+
+def test_every_projection_names_a_method_of_the_vocabulary() -> None:
+    from lightning_energy.step import PROJECTION_METHODS
+
+    seen = set()
+    for budget in (ProjectionBudget(10.0, None), ProjectionBudget(None, 600.0)):
+        projector = StepProjector()
+        seen.add(projector.skip(10.0, budget=budget).method)  # nothing measured yet
+        for energy_j in [*ENERGY_J, 300.0]:
+            seen.add(projector.update(energy_j, 10.0, budget=budget).method)
+    prior = StepProjector()
+    prior.set_prior(100.0, 0.2)
+    seen.add(prior.update(100.0, 10.0, total_epochs=10).method)
+    assert seen <= set(PROJECTION_METHODS) and {"none", "unstable", "power-unstable", "prior"} <= seen

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -39,6 +40,11 @@ STATE_VERSION = 2
 MAX_WORK = 1e6
 
 
+# how a projection was made (see Projection)
+ProjectionMethod = Literal["level", "unstable", "power", "power-unstable", "prior", "none"]
+PROJECTION_METHODS: tuple[ProjectionMethod, ...] = get_args(ProjectionMethod)
+
+
 @dataclass(frozen=True)
 class Projection:
     """One projection of the run's total energy, made after ``epochs_seen`` units (epochs).
@@ -65,7 +71,7 @@ class Projection:
     regime_start: int
     remaining_epochs: float | None
     remaining_s: float | None
-    method: str
+    method: ProjectionMethod
     confidence: float
     reason: str = ""
     interval_group: str = ""
@@ -401,7 +407,7 @@ class StepProjector:
             power_w = level / mean_train_s if mean_train_s > 0 else 0.0
         total_j = self._history.measured_j + skipped_j + remaining_j
         noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
-        method = (
+        method: ProjectionMethod = (
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
         )
         if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:
