@@ -107,7 +107,7 @@ class EnergyCallback(pl.Callback):
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
-            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.hardware()
+            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.hardware
             pre, line, failed = fit_estimate.estimate_before_training(
                 trainer, pl_module, cuda, hardware, self.history_path, self.run.budget
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lightning_energy.accounting import EnergyLedger
@@ -124,16 +125,17 @@ def estimate_before_training(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     cuda: bool,
-    hardware: Hardware,
+    hardware: Callable[[], Hardware],
     history_path: HistoryPath,
     budget: Budget,
 ) -> tuple[PreSummary, str, bool]:
     """The PRE summary for the run, its console line and whether that line is a warning (the estimate
-    failed). Never raises: an estimate never stops training."""
+    failed). ``hardware`` is called only on GPU (a host meter still opening is not waited for on CPU).
+    Never raises: an estimate never stops training."""
     if not cuda:
         return PreSummary(skipped="CPU-only training: PRE models GPU energy"), _SKIPPED_CPU, False
     try:
-        pre = estimate_fit(trainer, pl_module, hardware=hardware, history_path=history_path, budget=budget)
+        pre = estimate_fit(trainer, pl_module, hardware=hardware(), history_path=history_path, budget=budget)
     except Exception as exc:  # an estimate never stops training: any failure is a warning
         skipped = PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}")
         return skipped, f"PRE estimate failed, training continues without it: {exc}", True

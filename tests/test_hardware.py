@@ -119,3 +119,15 @@ def test_the_session_gives_the_meters_hardware_typed_or_empty() -> None:
     broken = MeterSession(Broken(powers_w={"gpu0": 100.0}), lambda cause, message: warned.append(message))
     assert broken.hardware() == Hardware() and Hardware().to_json() == {}
     assert any("no sensors" in w for w in warned)
+
+
+def test_pre_on_cpu_does_not_ask_for_the_hardware() -> None:
+    """The host meter may still be opening in the background: CPU training must not wait for it."""
+    from lightning_energy.budget import Budget
+    from lightning_energy.fit_estimate import estimate_before_training
+
+    def never() -> Hardware:
+        raise AssertionError("hardware was read on CPU")
+
+    pre, line, failed = estimate_before_training(None, None, False, never, False, Budget(max_epochs=2))  # type: ignore[arg-type]
+    assert pre.skipped is not None and "CPU" in line and not failed

@@ -83,6 +83,7 @@ class BackgroundMeter(EnergyMeter):
         self._thread.start()
 
     def _run(self) -> None:
+        time.sleep(0)  # hand the interpreter back to the thread that started this one (its hook returns now)
         try:
             meter = self._open()
         except Exception as exc:  # any failure to open: every later reading says why
