@@ -159,3 +159,56 @@ def test_the_callbacks_session_opens_the_host_meter_in_the_background() -> None:
     assert isinstance(session.meter, LazyHostMeter) and session.owned
     assert session.read().joules is not None
     session.close()
+
+
+def test_a_fit_with_a_meter_still_opening_loses_no_energy(tmp_path: Any) -> None:
+    """The callback's first reading is the zero baseline; the meter opens later and counts from it."""
+    import time
+
+    import lightning.pytorch as pl
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    from lightning_energy import EnergyCallback
+    from lightning_energy.report import load_report
+
+    opened: list[ModelMeter] = []
+
+    class Recorded(ModelMeter):
+        last_j = 0.0
+
+        def read(self) -> Mapping[str, float]:
+            reading = super().read()
+            self.last_j = reading["cpu"]
+            return reading
+
+    fit_started = threading.Event()
+
+    class Gate(pl.Callback):  # after EnergyCallback: its fit-start reading has been taken
+        def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            fit_started.set()
+
+    def slow_open() -> ModelMeter:
+        assert fit_started.wait(30)
+        time.sleep(0.2)  # still opening after the fit started
+        opened.append(Recorded(time.monotonic))  # type: ignore[arg-type]
+        return opened[-1]
+
+    meter = BackgroundMeter(slow_open, ("cpu", "ram"), name="host")
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=4,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[EnergyCallback(meter=meter, history_path=False, estimate=False), Gate()],
+    )
+    trainer.fit(BoringModel())
+    report = load_report(tmp_path)
+    assert [e.missing for e in report.epochs] == [False, False]
+    assert all(e.energy_j is not None and e.energy_j > 0 for e in report.epochs)
+    # the fit's energy is everything the meter counted since the baseline, the 0.2 s before it opened included
+    assert report.totals.fit_energy_j == pytest.approx(opened[0].last_j)
+    assert len(opened[0].count_from_calls) == 1 and opened[0].last_j >= 10.0 * 0.2
