@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-__all__ = ["GpuInfo", "Hardware", "HostInfo", "PowerSource"]
+__all__ = ["POWER_SOURCES", "GpuInfo", "Hardware", "HostInfo", "PowerSource"]
 
 # how a GPU's power is read when it has no energy counter (NVML names)
 PowerSource = Literal["NVML_FI_DEV_POWER_INSTANT", "nvmlDeviceGetPowerUsage"]
+POWER_SOURCES: tuple[PowerSource, ...] = get_args(PowerSource)
 
 _NUMBER = (int, float)
 
@@ -86,13 +87,15 @@ class GpuInfo:
     memory_gb: float | None = None  # GiB
     energy_counter: bool | None = None  # whether the energy counter is used
     mig: bool | None = None
-    power_source: str | None = None  # a PowerSource when known
+    power_source: PowerSource | None = None
     energy_counter_problem: str | None = None  # why the counter is not used
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GpuInfo:
         values, extra = _split(data, _GPU_KINDS)
+        if values.get("power_source") not in (None, *POWER_SOURCES):
+            extra["power_source"] = values.pop("power_source")  # a source this version does not know
         return cls(**values, extra=extra)
 
     def to_json(self) -> dict[str, object]:

@@ -131,3 +131,11 @@ def test_pre_on_cpu_does_not_ask_for_the_hardware() -> None:
 
     pre, line, failed = estimate_before_training(None, None, False, never, False, Budget(max_epochs=2))  # type: ignore[arg-type]
     assert pre.skipped is not None and "CPU" in line and not failed
+
+
+def test_a_power_source_outside_the_vocabulary_is_kept_aside() -> None:
+    known = GpuInfo.from_json({"power_source": "NVML_FI_DEV_POWER_INSTANT"})
+    assert known.power_source == "NVML_FI_DEV_POWER_INSTANT" and known.extra == {}
+    odd = GpuInfo.from_json({"power_source": "smi"})
+    assert odd.power_source is None and odd.extra == {"power_source": "smi"}
+    assert odd.to_json()["power_source"] == "smi"
