@@ -18,7 +18,7 @@ from lightning_energy.accounting import EpochRecord
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
-from lightning_energy.step.projector import PROJECTION_METHODS, ProjectionMethod
+from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
 
 if TYPE_CHECKING:
@@ -114,48 +114,97 @@ def _one_of(data: Mapping[str, Any], key: str, allowed: tuple[_T, ...], default:
 
 @dataclass(frozen=True)
 class ProjectionPoint:
-    """The STEP projection of the run's total energy made after ``epoch`` (and, inside an epoch, ``step``)."""
+    """STEP's projection of the run's total energy (:class:`~lightning_energy.step.Projection`, kept whole)
+    made after ``epoch`` (and, inside an epoch, ``step``). Its figures read through to the projection."""
 
     epoch: int
-    total_j: float
-    low_j: float
-    high_j: float
-    stable: bool
-    stable_since: int | None
-    epoch_energy_j: float
-    method: ProjectionMethod
-    reason: str = ""
+    projection: Projection
     step: int | None = None
 
+    @property
+    def total_j(self) -> float:
+        return self.projection.total_j
+
+    @property
+    def low_j(self) -> float:
+        return self.projection.low_j
+
+    @property
+    def high_j(self) -> float:
+        return self.projection.high_j
+
+    @property
+    def stable(self) -> bool:
+        return self.projection.stable
+
+    @property
+    def stable_since(self) -> int | None:
+        return self.projection.stable_since
+
+    @property
+    def epoch_energy_j(self) -> float:
+        return self.projection.epoch_energy_j
+
+    @property
+    def method(self) -> ProjectionMethod:
+        return self.projection.method
+
+    @property
+    def reason(self) -> str:
+        return self.projection.reason
+
     def to_json(self) -> dict[str, Any]:
+        """The ten fields of 0.3.0 in their order, then the rest of the projection (added after 0.3.0)."""
+        p = self.projection
         return {
             "epoch": self.epoch,
             "step": self.step,
-            "total_j": self.total_j,
-            "low_j": self.low_j,
-            "high_j": self.high_j,
-            "stable": self.stable,
-            "stable_since": self.stable_since,
-            "epoch_energy_j": self.epoch_energy_j,
-            "method": self.method,
-            "reason": self.reason,
+            "total_j": p.total_j,
+            "low_j": p.low_j,
+            "high_j": p.high_j,
+            "stable": p.stable,
+            "stable_since": p.stable_since,
+            "epoch_energy_j": p.epoch_energy_j,
+            "method": p.method,
+            "reason": p.reason,
+            "epochs_seen": p.epochs_seen,
+            "measured_j": p.measured_j,
+            "power_w": p.power_w,
+            "regime_start": p.regime_start,
+            "remaining_epochs": p.remaining_epochs,
+            "remaining_s": p.remaining_s,
+            "confidence": p.confidence,
+            "interval_group": p.interval_group,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectionPoint:
+        """A point of the report's history; the fields a 0.3.0 report lacks read as unknown (NaN), except
+        ``epochs_seen`` (``epoch + 1``) and ``regime_start`` (``stable_since``, else 0)."""
+        epoch = _opt_int(data, "epoch") or 0
         total = _float(data, "total_j", math.nan)
-        return cls(
-            epoch=_opt_int(data, "epoch") or 0,
-            step=_opt_int(data, "step"),
+        stable_since = _opt_int(data, "stable_since")
+        group = data.get("interval_group")
+        seen, regime = _opt_int(data, "epochs_seen"), _opt_int(data, "regime_start")
+        projection = Projection(
             total_j=total,
             low_j=_float(data, "low_j", total),
             high_j=_float(data, "high_j", total),
             stable=bool(data.get("stable")),
-            stable_since=_opt_int(data, "stable_since"),
+            stable_since=stable_since,
             epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
+            epochs_seen=epoch + 1 if seen is None else seen,
+            measured_j=_float(data, "measured_j", math.nan),
+            power_w=_float(data, "power_w", math.nan),
+            regime_start=regime if regime is not None else stable_since or 0,
+            remaining_epochs=_opt_float(data, "remaining_epochs"),
+            remaining_s=_opt_float(data, "remaining_s"),
             method=_one_of(data, "method", PROJECTION_METHODS, "level"),
+            confidence=_float(data, "confidence", math.nan),
             reason=str(data.get("reason") or ""),
+            interval_group="" if group is None else str(group),
         )
+        return cls(epoch=epoch, projection=projection, step=_opt_int(data, "step"))
 
 
 @dataclass(frozen=True)

@@ -49,18 +49,7 @@ def finite(value: float | None) -> float | None:
 
 def projection_point(epoch: int, projection: Projection, step: int | None = None) -> ProjectionPoint:
     """The report's point for STEP's projection made after ``epoch`` (and ``step``)."""
-    return ProjectionPoint(
-        epoch=epoch,
-        step=step,
-        total_j=projection.total_j,
-        low_j=projection.low_j,
-        high_j=projection.high_j,
-        stable=projection.stable,
-        stable_since=projection.stable_since,
-        epoch_energy_j=projection.epoch_energy_j,
-        method=projection.method,
-        reason=projection.reason,
-    )
+    return ProjectionPoint(epoch, projection, step)
 
 
 def projection_metrics(point: ProjectionPoint) -> dict[str, float]:

@@ -209,7 +209,10 @@ def test_header_of_a_max_steps_run_says_steps_and_epochs() -> None:
 def test_report_explains_why_stable_since_and_first_declared_differ() -> None:
     report = example_report(num_epochs=10)
     history = tuple(
-        replace(h, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None) for h in report.history
+        replace(
+            h, projection=replace(h.projection, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None)
+        )
+        for h in report.history
     )
     text = format_table(replace(report, history=history))
     assert "one per-epoch energy level since epoch 2" in text
@@ -281,7 +284,10 @@ def test_compare_table_puts_runs_side_by_side() -> None:
 def test_first_stable_is_the_first_declaration_not_the_last() -> None:
     report = example_report(num_epochs=6)
     flags = [False, True, False, True, True, True]
-    history = tuple(replace(h, stable=f) for h, f in zip(report.history, flags, strict=True))
+    history = tuple(
+        replace(h, projection=replace(h.projection, stable=f))
+        for h, f in zip(report.history, flags, strict=True)
+    )
     report = replace(report, history=history)
     assert report.first_stable is history[1]
     assert replace(report, history=()).first_stable is None
@@ -371,3 +377,42 @@ def test_a_projection_method_outside_the_vocabulary_is_a_report_error() -> None:
     assert ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0}).method == "level"  # absent: the default
     with pytest.raises(ReportError, match="'method' must be one of 'level'"):
         ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0, "method": "magic"})
+
+
+def test_a_history_point_keeps_steps_whole_projection(tmp_path: Path) -> None:
+    from lightning_energy.step import StepProjector
+
+    projector = StepProjector()
+    for energy_j in (100.0, 101.0, 99.0, 100.5):
+        projection = projector.update(energy_j, 10.0, total_epochs=8)
+    point = ProjectionPoint(3, projection)
+    assert (point.total_j, point.stable, point.method) == (
+        projection.total_j,
+        projection.stable,
+        projection.method,
+    )
+    written = point.to_json()
+    assert list(written)[:10] == [  # the 0.3.0 fields first, in their order
+        "epoch",
+        "step",
+        "total_j",
+        "low_j",
+        "high_j",
+        "stable",
+        "stable_since",
+        "epoch_energy_j",
+        "method",
+        "reason",
+    ]
+    assert written["epochs_seen"] == 4 and written["confidence"] == projection.confidence
+    assert ProjectionPoint.from_json(json.loads(json.dumps(written))) == point
+
+
+def test_a_history_point_of_an_older_report_reads_its_unknown_figures_as_nan() -> None:
+    point = ProjectionPoint.from_json({"epoch": 2, "total_j": 10.0, "stable": True, "stable_since": 1})
+    p = point.projection
+    assert (p.epochs_seen, p.regime_start, p.remaining_epochs) == (3, 1, None)
+    assert all(v != v for v in (p.measured_j, p.power_w, p.confidence))  # NaN: unknown
+    written = {"epoch": 2, "total_j": 10.0, "stable_since": 1, "regime_start": 0, "epochs_seen": 0}
+    again = ProjectionPoint.from_json(written).projection
+    assert (again.regime_start, again.epochs_seen) == (0, 0)  # zeros are values, not "unknown"
