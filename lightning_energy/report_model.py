@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
+from lightning_energy.step.expected import ExpectedTotal
 from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
 
@@ -480,31 +481,64 @@ def _epoch_to_json(record: EpochRecord) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ExpectedPoint:
-    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's projection
-    times the predicted stop, with a 90 % interval, and the predicted stop epoch (``None``: open top)."""
+    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's
+    :class:`~lightning_energy.step.ExpectedTotal` kept whole (the projection times the predicted stop, with a
+    90 % interval, and the predicted stop epoch; ``stop_epoch_high`` ``None``: open top)."""
 
     epoch: int
-    total_j: float
-    low_j: float
-    high_j: float
-    stop_epoch: float
-    stop_epoch_low: float
-    stop_epoch_high: float | None
+    expected: ExpectedTotal
+
+    @property
+    def total_j(self) -> float:
+        return self.expected.total_j
+
+    @property
+    def low_j(self) -> float:
+        return self.expected.low_j
+
+    @property
+    def high_j(self) -> float:
+        return self.expected.high_j
+
+    @property
+    def stop_epoch(self) -> float:
+        return self.expected.stop_epoch
+
+    @property
+    def stop_epoch_low(self) -> float:
+        return self.expected.stop_epoch_low
+
+    @property
+    def stop_epoch_high(self) -> float | None:
+        return self.expected.stop_epoch_high
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The seven fields of 0.3.0 in their order, then ``bound_j`` (added after 0.3.0)."""
+        e = self.expected
+        return {
+            "epoch": self.epoch,
+            "total_j": e.total_j,
+            "low_j": e.low_j,
+            "high_j": e.high_j,
+            "stop_epoch": e.stop_epoch,
+            "stop_epoch_low": e.stop_epoch_low,
+            "stop_epoch_high": e.stop_epoch_high,
+            "bound_j": e.bound_j,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExpectedPoint:
-        return cls(
-            epoch=_opt_int(data, "epoch") or 0,
+        """A point of the report's expected totals; ``bound_j`` of a 0.3.0 report reads as unknown (NaN)."""
+        expected = ExpectedTotal(
             total_j=_float(data, "total_j"),
             low_j=_float(data, "low_j"),
             high_j=_float(data, "high_j"),
             stop_epoch=_float(data, "stop_epoch"),
             stop_epoch_low=_float(data, "stop_epoch_low"),
             stop_epoch_high=_opt_float(data, "stop_epoch_high"),
+            bound_j=_float(data, "bound_j", math.nan),
         )
+        return cls(epoch=_opt_int(data, "epoch") or 0, expected=expected)
 
 
 @dataclass(frozen=True)

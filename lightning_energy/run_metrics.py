@@ -64,9 +64,7 @@ def projection_metrics(point: ProjectionPoint) -> dict[str, float]:
 
 def expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
     """The report's point for the expected total (EarlyStopping) after ``epoch``."""
-    return ExpectedPoint(
-        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
-    )
+    return ExpectedPoint(epoch, e)
 
 
 def expected_metrics(point: ExpectedPoint) -> dict[str, float]:

@@ -416,3 +416,26 @@ def test_a_history_point_of_an_older_report_reads_its_unknown_figures_as_nan() -
     written = {"epoch": 2, "total_j": 10.0, "stable_since": 1, "regime_start": 0, "epochs_seen": 0}
     again = ProjectionPoint.from_json(written).projection
     assert (again.regime_start, again.epochs_seen) == (0, 0)  # zeros are values, not "unknown"
+
+
+def test_an_expected_point_keeps_the_whole_expected_total() -> None:
+    from lightning_energy.report_model import ExpectedPoint
+    from lightning_energy.step import ExpectedTotal
+
+    expected = ExpectedTotal(900.0, 700.0, 1100.0, 9.0, 7.0, None, 1200.0)
+    point = ExpectedPoint(4, expected)
+    assert (point.total_j, point.stop_epoch_high) == (900.0, None)
+    written = point.to_json()
+    assert list(written) == [
+        "epoch",
+        "total_j",
+        "low_j",
+        "high_j",
+        "stop_epoch",
+        "stop_epoch_low",
+        "stop_epoch_high",
+        "bound_j",
+    ]
+    assert ExpectedPoint.from_json(json.loads(json.dumps(written))) == point
+    old = ExpectedPoint.from_json({k: v for k, v in written.items() if k != "bound_j"})
+    assert old.total_j == 900.0 and old.expected.bound_j != old.expected.bound_j  # NaN: unknown
