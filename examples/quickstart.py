@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> RunReport:
     elif final is not None:
         print(f"STEP: {final.reason or 'not stable'}")
     if report.carbon is not None and report.carbon.co2_kg is not None:
-        carbon = report.carbon
-        print(f"CO2: {format_mass(carbon.co2_kg)} at {carbon.g_per_kwh:.0f} g/kWh ({carbon.source})")
+        carbon, intensity = report.carbon, report.carbon.intensity
+        print(f"CO2: {format_mass(carbon.co2_kg)} at {intensity.g_per_kwh:.0f} g/kWh ({intensity.source})")
     print(f"report: {report_dir / 'energy_report.json'}   TensorBoard: tensorboard --logdir {args.out}")
     return report
 

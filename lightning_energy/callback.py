@@ -21,7 +21,7 @@ from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
 from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.report_model import RunReport, WindowRecord
-from lightning_energy.run import EnergyRun, component_labels
+from lightning_energy.run import EnergyRun, RunStatus, component_labels
 from lightning_energy.step import StepProjector
 
 
@@ -110,7 +110,7 @@ class EnergyCallback(pl.Callback):
         if problem := self.run.note_unmetered(trainer.current_epoch):
             self._warn("unmetered", problem)
         if self.estimate and self.run.pre is None:  # the data is set up (public loaders), no step has run
-            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.extra("hardware")
+            cuda, hardware = bool(trainer_info.cuda_device_indices(trainer)), self._meter.hardware
             pre, line, failed = fit_estimate.estimate_before_training(
                 trainer, pl_module, cuda, hardware, self.history_path, self.run.budget
             )
@@ -238,8 +238,8 @@ class EnergyCallback(pl.Callback):
             self._warned.add(cause)
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
-    def _write_report(self, trainer: pl.Trainer, status: str) -> None:
-        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.extra("hardware")
+    def _write_report(self, trainer: pl.Trainer, status: RunStatus) -> None:
+        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.hardware()
         facts = {"components": labels, "hardware": hardware, **trainer_info.report_facts(trainer)}
         self.fit_report = self.run.report(status, **facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:

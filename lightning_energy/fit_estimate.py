@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lightning_energy.accounting import EnergyLedger
 from lightning_energy.budget import Budget
+from lightning_energy.hardware import GpuInfo, Hardware
 from lightning_energy.report_model import PreSummary
 from lightning_energy.units import format_energy
 
@@ -29,23 +30,21 @@ def estimate_fit(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     *,
-    hardware: Mapping[str, Any],
+    hardware: Hardware,
     history_path: HistoryPath,
     budget: Budget,
 ) -> PreSummary:
     """The PRE estimate of this fit on the GPU the meter reports, calibrated with the local run history."""
     from lightning_energy.pre import estimate_for_fit
 
-    gpus = hardware.get("gpus") or [{}]
     estimator, notes = _calibrated(history_path)
     fit = estimate_for_fit(
         trainer,
         pl_module,
-        gpu_info=gpus[0],
+        gpu_info=hardware.first_gpu or GpuInfo(),
         total_epochs=budget.total_epochs or 1,
         estimator=estimator,
     )
-    e = fit.estimate
     return PreSummary(
         total_j=fit.total_j,
         low_j=fit.low_j,
@@ -53,15 +52,8 @@ def estimate_fit(
         total_epochs=float(fit.total_epochs),
         devices=fit.devices,
         upper_bound=budget.upper_bound,
-        gpu_name=e.gpu_name,
-        epoch_energy_j=e.epoch_energy_j,
-        epoch_seconds=e.epoch_seconds,
-        power_w=e.power_w,
-        rel_sigma=e.rel_sigma,
+        estimate=fit.estimate,
         descriptor=fit.descriptor.to_dict(),
-        speed_source=e.speed_source,
-        gpu_busy_share=e.gpu_busy_share,
-        calibration_runs=e.calibration_runs,
         warnings=notes,
     )
 
@@ -87,9 +79,8 @@ def summary(pre: PreSummary) -> str:
     if pre.low_j is not None and pre.high_j is not None:
         interval = f" (90 % {format_energy(pre.low_j)} to {format_energy(pre.high_j)})"
     epochs = f"{pre.total_epochs:g} epochs" if pre.total_epochs else "the run"
-    return (
-        f"PRE estimate on {pre.gpu_name or 'this GPU'}: {format_energy(pre.total_j)} for {epochs}{interval}"
-    )
+    gpu = pre.estimate.gpu_name if pre.estimate is not None else "this GPU"
+    return f"PRE estimate on {gpu}: {format_energy(pre.total_j)} for {epochs}{interval}"
 
 
 def record_run(
@@ -134,16 +125,17 @@ def estimate_before_training(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     cuda: bool,
-    hardware: Mapping[str, Any],
+    hardware: Callable[[], Hardware],
     history_path: HistoryPath,
     budget: Budget,
 ) -> tuple[PreSummary, str, bool]:
     """The PRE summary for the run, its console line and whether that line is a warning (the estimate
-    failed). Never raises: an estimate never stops training."""
+    failed). ``hardware`` is called only on GPU (a host meter still opening is not waited for on CPU).
+    Never raises: an estimate never stops training."""
     if not cuda:
         return PreSummary(skipped="CPU-only training: PRE models GPU energy"), _SKIPPED_CPU, False
     try:
-        pre = estimate_fit(trainer, pl_module, hardware=hardware, history_path=history_path, budget=budget)
+        pre = estimate_fit(trainer, pl_module, hardware=hardware(), history_path=history_path, budget=budget)
     except Exception as exc:  # an estimate never stops training: any failure is a warning
         skipped = PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}")
         return skipped, f"PRE estimate failed, training continues without it: {exc}", True

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from lightning_energy.hardware import Hardware
 from lightning_energy.metering import Reading, take_reading
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
 
@@ -58,7 +59,8 @@ class MeterSession:
         from lightning_energy.meters import auto_meter
 
         try:
-            return cls(auto_meter(list(cuda_indices), meter_host=meter_host), warn, owned=True)
+            meter = auto_meter(list(cuda_indices), meter_host=meter_host, lazy_host=True)
+            return cls(meter, warn, owned=True)
         except Exception as exc:  # any failure to open hardware means "no meter", never a crashed fit
             reason = f"no energy meter available: {exc}"
             warn("no-meter", f"{reason}. Epoch energy will be reported as missing.")
@@ -88,6 +90,10 @@ class MeterSession:
         except Exception as exc:  # a user's property may raise anything: the report must still be written
             self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
             return {}
+
+    def hardware(self) -> Hardware:
+        """What the meter knows about its devices (empty when a user's meter raises reading it)."""
+        return Hardware.from_json(self.extra("hardware"))
 
     def close(self) -> None:
         """Close the meter if this session opened it; a failure only warns."""

@@ -11,24 +11,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from lightning_energy.accounting import EpochRecord
+from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
+from lightning_energy.hardware import Hardware
+from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
+
+if TYPE_CHECKING:
+    from lightning_energy.pre.model import Estimate
+
+_T = TypeVar("_T", bound=str)
 
 REPORT_FORMAT = "lightning_energy.report"
 REPORT_VERSION = 1
 
+# how the run ended: every epoch measured, some missing (or none measured), or the fit raised
+RunStatus = Literal["complete", "partial", "failed"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
 __all__ = [
     "REPORT_FORMAT",
     "REPORT_VERSION",
+    "RUN_STATUSES",
     "CarbonSummary",
     "PreSummary",
     "ProjectionPoint",
     "ReportError",
     "RunReport",
+    "RunStatus",
     "Totals",
     "WindowRecord",
 ]
@@ -87,51 +102,115 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _one_of(data: Mapping[str, Any], key: str, allowed: tuple[_T, ...], default: _T | None) -> _T:
+    """A value of a closed vocabulary (``default`` when absent and one is given)."""
+    value = data.get(key)
+    if value is None and default is not None:
+        return default
+    for name in allowed:
+        if value == name:
+            return name
+    raise ReportError(f"field {key!r} must be one of {', '.join(map(repr, allowed))}, got {_shown(value)}")
+
+
 @dataclass(frozen=True)
 class ProjectionPoint:
-    """The STEP projection of the run's total energy made after ``epoch`` (and, inside an epoch, ``step``)."""
+    """STEP's projection of the run's total energy (:class:`~lightning_energy.step.Projection`, kept whole)
+    made after ``epoch`` (and, inside an epoch, ``step``). Its figures read through to the projection."""
 
     epoch: int
-    total_j: float
-    low_j: float
-    high_j: float
-    stable: bool
-    stable_since: int | None
-    epoch_energy_j: float
-    method: str
-    reason: str = ""
+    projection: Projection
     step: int | None = None
     planned_epochs: float | None = None  # the run's planned epochs when it was made (a resume may change it)
 
+    @property
+    def total_j(self) -> float:
+        return self.projection.total_j
+
+    @property
+    def low_j(self) -> float:
+        return self.projection.low_j
+
+    @property
+    def high_j(self) -> float:
+        return self.projection.high_j
+
+    @property
+    def stable(self) -> bool:
+        return self.projection.stable
+
+    @property
+    def stable_since(self) -> int | None:
+        return self.projection.stable_since
+
+    @property
+    def epoch_energy_j(self) -> float:
+        return self.projection.epoch_energy_j
+
+    @property
+    def method(self) -> ProjectionMethod:
+        return self.projection.method
+
+    @property
+    def reason(self) -> str:
+        return self.projection.reason
+
     def to_json(self) -> dict[str, Any]:
+        """The ten fields of 0.3.0 in their order, then the rest of the projection (added after 0.3.0)."""
+        p = self.projection
         return {
             "epoch": self.epoch,
             "step": self.step,
+            "total_j": p.total_j,
+            "low_j": p.low_j,
+            "high_j": p.high_j,
+            "stable": p.stable,
+            "stable_since": p.stable_since,
+            "epoch_energy_j": p.epoch_energy_j,
+            "method": p.method,
+            "reason": p.reason,
+            "epochs_seen": p.epochs_seen,
+            "measured_j": p.measured_j,
+            "power_w": p.power_w,
+            "regime_start": p.regime_start,
+            "remaining_epochs": p.remaining_epochs,
+            "remaining_s": p.remaining_s,
+            "confidence": p.confidence,
+            "interval_group": p.interval_group,
             "planned_epochs": self.planned_epochs,
-            "total_j": self.total_j,
-            "low_j": self.low_j,
-            "high_j": self.high_j,
-            "stable": self.stable,
-            "stable_since": self.stable_since,
-            "epoch_energy_j": self.epoch_energy_j,
-            "method": self.method,
-            "reason": self.reason,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectionPoint:
+        """A point of the report's history; the fields a 0.3.0 report lacks read as unknown (NaN), except
+        ``epochs_seen`` (``epoch + 1``) and ``regime_start`` (``stable_since``, else 0)."""
+        epoch = _opt_int(data, "epoch") or 0
         total = _float(data, "total_j", math.nan)
-        return cls(
-            epoch=_opt_int(data, "epoch") or 0,
-            step=_opt_int(data, "step"),
+        stable_since = _opt_int(data, "stable_since")
+        group = data.get("interval_group")
+        seen, regime = _opt_int(data, "epochs_seen"), _opt_int(data, "regime_start")
+        projection = Projection(
             total_j=total,
             low_j=_float(data, "low_j", total),
             high_j=_float(data, "high_j", total),
             stable=bool(data.get("stable")),
-            stable_since=_opt_int(data, "stable_since"),
+            stable_since=stable_since,
             epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
-            method=str(data.get("method") or "level"),
+            epochs_seen=epoch + 1 if seen is None else seen,
+            measured_j=_float(data, "measured_j", math.nan),
+            power_w=_float(data, "power_w", math.nan),
+            regime_start=regime if regime is not None else stable_since or 0,
+            remaining_epochs=_opt_float(data, "remaining_epochs"),
+            remaining_s=_opt_float(data, "remaining_s"),
+            method=_one_of(data, "method", PROJECTION_METHODS, "level"),
+            confidence=_float(data, "confidence", math.nan),
             reason=str(data.get("reason") or ""),
+            interval_group="" if group is None else str(group),
+        )
+        return cls(
+            epoch=epoch,
+            projection=projection,
+            step=_opt_int(data, "step"),
             planned_epochs=_opt_float(data, "planned_epochs"),
         )
 
@@ -207,7 +286,12 @@ class WindowRecord:
 
 @dataclass(frozen=True)
 class PreSummary:
-    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none."""
+    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none.
+
+    ``estimate`` is PRE's own per-epoch estimate on one GPU (:class:`~lightning_energy.pre.model.Estimate`,
+    kept as PRE made it); ``total_j``, ``low_j`` and ``high_j`` are the whole run's (``total_epochs`` epochs
+    on ``devices`` GPUs), rescaled when the planned epochs become known.
+    """
 
     total_j: float | None = None
     low_j: float | None = None
@@ -215,16 +299,9 @@ class PreSummary:
     total_epochs: float | None = None
     devices: int = 1
     upper_bound: bool = False
-    gpu_name: str | None = None
-    epoch_energy_j: float | None = None
-    epoch_seconds: float | None = None
-    power_w: float | None = None
-    rel_sigma: float | None = None
+    estimate: Estimate | None = None
     descriptor: Mapping[str, Any] = field(default_factory=dict)
     skipped: str | None = None
-    speed_source: str | None = None
-    gpu_busy_share: float | None = None
-    calibration_runs: int = 0
     warnings: tuple[str, ...] = ()  # what the estimate had to leave out (an unusable run history, ...)
 
     @property
@@ -255,16 +332,7 @@ class PreSummary:
         return {
             **notes,
             "descriptor": dict(self.descriptor),
-            "estimate": {
-                "epoch_energy_j": self.epoch_energy_j,
-                "epoch_seconds": self.epoch_seconds,
-                "power_w": self.power_w,
-                "gpu_name": self.gpu_name,
-                "rel_sigma": self.rel_sigma,
-                "speed_source": self.speed_source,
-                "gpu_busy_share": self.gpu_busy_share,
-                "calibration_runs": self.calibration_runs,
-            },
+            "estimate": _estimate_to_json(self.estimate),
             "total_epochs": self.total_epochs,
             "devices": self.devices,
             "total_j": self.total_j,
@@ -278,9 +346,7 @@ class PreSummary:
         notes = tuple(str(w) for w in _list(data, "warnings"))
         if data.get("skipped") is not None:
             return cls(skipped=str(data["skipped"]), warnings=notes)
-        estimate = _mapping(data, "estimate")
         total = _opt_float(data, "total_j")
-        name = estimate.get("gpu_name")
         return cls(
             total_j=total,
             low_j=_opt_float(data, "low_j") if data.get("low_j") is not None else total,
@@ -288,48 +354,99 @@ class PreSummary:
             total_epochs=_opt_float(data, "total_epochs"),
             devices=_opt_int(data, "devices") or 1,
             upper_bound=bool(data.get("upper_bound")),
-            gpu_name=None if name is None else str(name),
-            epoch_energy_j=_opt_float(estimate, "epoch_energy_j"),
-            epoch_seconds=_opt_float(estimate, "epoch_seconds"),
-            power_w=_opt_float(estimate, "power_w"),
-            rel_sigma=_opt_float(estimate, "rel_sigma"),
+            estimate=_estimate_from_json(_mapping(data, "estimate")),
             descriptor=dict(_mapping(data, "descriptor")),
-            speed_source=None if estimate.get("speed_source") is None else str(estimate["speed_source"]),
-            gpu_busy_share=_opt_float(estimate, "gpu_busy_share"),
-            calibration_runs=_opt_int(estimate, "calibration_runs") or 0,
             warnings=notes,
         )
 
 
+# the per-epoch estimate's fields in the report, in the order written (the first eight since 0.3.0)
+_ESTIMATE_FIELDS = (
+    "epoch_energy_j",
+    "epoch_seconds",
+    "power_w",
+    "gpu_name",
+    "rel_sigma",
+    "speed_source",
+    "gpu_busy_share",
+    "calibration_runs",
+    "log_sigma",
+    "regime",
+    "bandwidth_share",
+    "traffic_inferred",
+)
+
+
+def _estimate_to_json(estimate: Estimate | None) -> dict[str, Any]:
+    """The report's ``pre.estimate`` section: PRE's per-epoch estimate (all ``null`` when unknown)."""
+    if estimate is None:
+        return dict.fromkeys(_ESTIMATE_FIELDS)
+    return {name: getattr(estimate, name) for name in _ESTIMATE_FIELDS}
+
+
+def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
+    """PRE's per-epoch estimate from the report; ``None`` when the section lacks one of its figures (a
+    report written before ``log_sigma``/``rel_sigma`` were, or a damaged one)."""
+    from lightning_energy.pre.model import Estimate
+
+    figures = [_opt_float(data, key) for key in ("epoch_energy_j", "power_w", "epoch_seconds")]
+    log_sigma, rel_sigma = _opt_float(data, "log_sigma"), _opt_float(data, "rel_sigma")
+    if log_sigma is None and rel_sigma is not None:
+        log_sigma = math.sqrt(math.log1p(rel_sigma**2))
+    name = data.get("gpu_name")
+    energy_j, power_w, seconds = figures
+    if energy_j is None or power_w is None or seconds is None or log_sigma is None or name is None:
+        return None
+    source, regime, traffic = data.get("speed_source"), data.get("regime"), data.get("traffic_inferred")
+    return Estimate(
+        epoch_energy_j=energy_j,
+        power_w=power_w,
+        epoch_seconds=seconds,
+        log_sigma=log_sigma,
+        gpu_name=str(name),
+        calibration_runs=_opt_int(data, "calibration_runs") or 0,
+        speed_source="measured" if source is None else str(source),
+        gpu_busy_share=_opt_float(data, "gpu_busy_share"),
+        regime=None if regime is None else str(regime),
+        bandwidth_share=_opt_float(data, "bandwidth_share"),
+        traffic_inferred=None if traffic is None else bool(traffic),
+    )
+
+
 @dataclass(frozen=True)
 class CarbonSummary:
-    """CO₂e of the measured and projected energy, with the intensity and its source."""
+    """CO₂e of the measured and projected energy, with the intensity (and its source) that gave them.
 
-    g_per_kwh: float
-    pue: float
-    source: str
-    year: int | None
-    country_iso3: str | None
-    country_name: str | None
+    The report's ``carbon`` section is the intensity's fields (:meth:`CarbonIntensity.to_dict`) followed by
+    ``co2_kg`` and ``projected_co2_kg``.
+    """
+
+    intensity: CarbonIntensity
     co2_kg: float | None
     projected_co2_kg: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **self.intensity.to_dict(),
+            "co2_kg": self.co2_kg,
+            "projected_co2_kg": self.projected_co2_kg,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CarbonSummary:
         iso3, name = data.get("country_iso3"), data.get("country_name")
-        return cls(
-            g_per_kwh=_float(data, "g_per_kwh"),
-            pue=_float(data, "pue", 1.0),
-            source=str(data.get("source") or "user"),
-            year=_opt_int(data, "year"),
-            country_iso3=None if iso3 is None else str(iso3),
-            country_name=None if name is None else str(name),
-            co2_kg=_opt_float(data, "co2_kg"),
-            projected_co2_kg=_opt_float(data, "projected_co2_kg"),
-        )
+        try:
+            intensity = CarbonIntensity(
+                g_per_kwh=_float(data, "g_per_kwh"),
+                pue=_float(data, "pue", 1.0),
+                source=str(data.get("source") or "user"),
+                year=_opt_int(data, "year"),
+                country_iso3=None if iso3 is None else str(iso3),
+                country_name=None if name is None else str(name),
+            )
+        except ValueError as exc:  # a negative intensity or a PUE below 1
+            raise ReportError(f"field 'carbon': {exc}") from exc
+        return cls(intensity, _opt_float(data, "co2_kg"), _opt_float(data, "projected_co2_kg"))
 
 
 @dataclass(frozen=True)
@@ -406,38 +523,71 @@ def _epoch_to_json(record: EpochRecord, categories: Iterable[str]) -> dict[str, 
 
 @dataclass(frozen=True)
 class ExpectedPoint:
-    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's projection
-    times the predicted stop, with a 90 % interval, and the predicted stop epoch (``None``: open top)."""
+    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's
+    :class:`~lightning_energy.step.ExpectedTotal` kept whole (the projection times the predicted stop, with a
+    90 % interval, and the predicted stop epoch; ``stop_epoch_high`` ``None``: open top)."""
 
     epoch: int
-    total_j: float
-    low_j: float
-    high_j: float
-    stop_epoch: float
-    stop_epoch_low: float
-    stop_epoch_high: float | None
+    expected: ExpectedTotal
+
+    @property
+    def total_j(self) -> float:
+        return self.expected.total_j
+
+    @property
+    def low_j(self) -> float:
+        return self.expected.low_j
+
+    @property
+    def high_j(self) -> float:
+        return self.expected.high_j
+
+    @property
+    def stop_epoch(self) -> float:
+        return self.expected.stop_epoch
+
+    @property
+    def stop_epoch_low(self) -> float:
+        return self.expected.stop_epoch_low
+
+    @property
+    def stop_epoch_high(self) -> float | None:
+        return self.expected.stop_epoch_high
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The seven fields of 0.3.0 in their order, then ``bound_j`` (added after 0.3.0)."""
+        e = self.expected
+        return {
+            "epoch": self.epoch,
+            "total_j": e.total_j,
+            "low_j": e.low_j,
+            "high_j": e.high_j,
+            "stop_epoch": e.stop_epoch,
+            "stop_epoch_low": e.stop_epoch_low,
+            "stop_epoch_high": e.stop_epoch_high,
+            "bound_j": e.bound_j,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExpectedPoint:
-        return cls(
-            epoch=_opt_int(data, "epoch") or 0,
+        """A point of the report's expected totals; ``bound_j`` of a 0.3.0 report reads as unknown (NaN)."""
+        expected = ExpectedTotal(
             total_j=_float(data, "total_j"),
             low_j=_float(data, "low_j"),
             high_j=_float(data, "high_j"),
             stop_epoch=_float(data, "stop_epoch"),
             stop_epoch_low=_float(data, "stop_epoch_low"),
             stop_epoch_high=_opt_float(data, "stop_epoch_high"),
+            bound_j=_float(data, "bound_j", math.nan),
         )
+        return cls(epoch=_opt_int(data, "epoch") or 0, expected=expected)
 
 
 @dataclass(frozen=True)
 class RunReport:
     """Everything the run report holds (``energy_report.json``; schema in ``docs/report.md``)."""
 
-    status: str  # "complete", "partial" or "failed"
+    status: RunStatus
     started_at: str
     ended_at: str
     world_size: int
@@ -453,7 +603,7 @@ class RunReport:
     projection_note: str | None = None
     pre: PreSummary | None = None
     carbon: CarbonSummary | None = None
-    hardware: Mapping[str, Any] = field(default_factory=dict)
+    hardware: Hardware = field(default_factory=Hardware)
     versions: Mapping[str, str] = field(default_factory=dict)
     warnings: Sequence[str] = ()
     max_steps: int | None = None
@@ -522,7 +672,7 @@ class RunReport:
             },
             "pre": None if self.pre is None else self.pre.to_json(),
             "carbon": None if self.carbon is None else self.carbon.to_json(),
-            "hardware": dict(self.hardware),
+            "hardware": self.hardware.to_json(),
             "versions": dict(self.versions),
             "warnings": list(self.warnings),
         }
@@ -537,7 +687,6 @@ class RunReport:
         pre, carbon = data.get("pre"), data.get("carbon")
         note = projection.get("note")
         return cls(
-            status=str(data.get("status") or "unknown"),
             started_at=str(data.get("started_at") or ""),
             ended_at=str(data.get("ended_at") or ""),
             world_size=_opt_int(data, "world_size") or 1,
@@ -562,7 +711,8 @@ class RunReport:
             ),
             pre=PreSummary.from_json(pre) if isinstance(pre, Mapping) else None,
             carbon=CarbonSummary.from_json(carbon) if isinstance(carbon, Mapping) else None,
-            hardware=dict(_mapping(data, "hardware")),
+            hardware=Hardware.from_json(_mapping(data, "hardware")),
             versions={str(k): str(v) for k, v in _mapping(data, "versions").items()},
             warnings=tuple(str(w) for w in _list(data, "warnings")),
+            status=_one_of(data, "status", RUN_STATUSES, None),  # last: the structure's errors first
         )

@@ -6,9 +6,9 @@ three significant figures; power in W, CO₂ in t, kg, g or mg.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from lightning_energy.hardware import Hardware
 from lightning_energy.report_model import CarbonSummary, RunReport
 from lightning_energy.units import energy_unit, format_mass, mass_unit, sig
 
@@ -61,17 +61,14 @@ def _measured_vs_pre(report: RunReport) -> str | None:
     return f"{100 * (energy_j - pre.total_j) / pre.total_j:+.1f} %"
 
 
-def _hardware_lines(hardware: Mapping[str, Any]) -> list[str]:
+def _hardware_lines(hardware: Hardware) -> list[str]:
     """``hardware: 2 x NVIDIA A100; host AMD EPYC`` from the report's hardware section, if it says."""
     parts = []
-    listed = hardware.get("gpus")
-    listed = listed if isinstance(listed, list) else []
-    gpus = [str(g["name"]) for g in listed if isinstance(g, Mapping) and g.get("name")]
+    gpus = [g.name for g in hardware.gpus if g.name]
     for name in dict.fromkeys(gpus):
         parts.append(f"{gpus.count(name)} x {name}")
-    host = hardware.get("host")
-    if isinstance(host, Mapping) and host.get("cpu_model"):
-        parts.append(f"host {host['cpu_model']}")
+    if hardware.host is not None and hardware.host.cpu_model:
+        parts.append(f"host {hardware.host.cpu_model}")
     return ["hardware: " + "; ".join(parts)] if parts else []
 
 
@@ -81,11 +78,12 @@ def _carbon_line(carbon: CarbonSummary) -> str:
     line += (
         f", {format_mass(carbon.projected_co2_kg)} projected" if carbon.projected_co2_kg is not None else ""
     )
-    intensity = f"{_num(carbon.g_per_kwh)} g/kWh, PUE {_num(carbon.pue)}"
-    if carbon.source == "user":
+    c = carbon.intensity
+    intensity = f"{_num(c.g_per_kwh)} g/kWh, PUE {_num(c.pue)}"
+    if c.source == "user":
         return f"{line} (user-given {intensity})"
-    where = carbon.country_name or carbon.country_iso3 or "?"
-    return f"{line} ({where}, {intensity}; {carbon.source}, data year {carbon.year or 'unknown'})"
+    where = c.country_name or c.country_iso3 or "?"
+    return f"{line} ({where}, {intensity}; {c.source}, data year {c.year or 'unknown'})"
 
 
 def _epoch_rows(report: RunReport, s: _Scale) -> list[list[str]]:

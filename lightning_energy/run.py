@@ -22,12 +22,14 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.hardware import Hardware
 from lightning_energy.metering import NOT_METERED_START
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
     ProjectionPoint,
     RunReport,
+    RunStatus,
     WindowRecord,
     budget_segments,
     first_stable,
@@ -49,10 +51,18 @@ from lightning_energy.run_state import STATE_VERSION, load_state
 from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import SavedStop, StopTracker
 from lightning_energy.units import format_energy, joules_to_kwh
-from lightning_energy.windows import WindowSeries, whole_units
+from lightning_energy.windows import WindowSeries
 
 # BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
-__all__ = ["BAR_UNITS", "STATE_VERSION", "EnergyRun", "RunStateError", "bar_unit", "component_labels"]
+__all__ = [
+    "BAR_UNITS",
+    "STATE_VERSION",
+    "EnergyRun",
+    "RunStateError",
+    "RunStatus",
+    "bar_unit",
+    "component_labels",
+]
 
 _LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
 
@@ -127,9 +137,10 @@ class EnergyRun:
             self.warn(f"PRE estimate not used: {problem}")
             pre = PreSummary(skipped=f"the estimate is unusable: {problem}", warnings=pre.warnings)
         self.pre = pre
-        if pre.available and pre.epoch_energy_j and pre.rel_sigma:
+        estimate = pre.estimate
+        if pre.available and estimate is not None and estimate.epoch_energy_j and estimate.rel_sigma:
             try:
-                self.projector.set_prior(pre.epoch_energy_j * pre.devices, pre.rel_sigma)
+                self.projector.set_prior(estimate.epoch_energy_j * pre.devices, estimate.rel_sigma)
             except EnergyError as exc:
                 self.warn(f"PRE estimate not used as STEP's prior: {exc}")
 
@@ -216,14 +227,11 @@ class EnergyRun:
         if plan is None:
             return EpochOutcome(record, None)
         work = self._work(record)
-        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
-        if plan.total_epochs is not None:
-            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         try:
             if record.energy_j is None:
-                projection = self.projector.skip(record.duration_s, **kwargs)
+                projection = self.projector.skip(record.duration_s, budget=plan, work=work)
             else:
-                projection = self.projector.update(record.energy_j, record.duration_s, **kwargs)
+                projection = self.projector.update(record.energy_j, record.duration_s, budget=plan, work=work)
         except Exception as exc:  # a projection never stops training, whatever the projector does
             self.warn(f"STEP projection failed at epoch {record.epoch}: {type(exc).__name__}: {exc}")
             return EpochOutcome(record, None)
@@ -382,19 +390,19 @@ class EnergyRun:
             self.budget.total_epochs, trained, bool(self.expected) or self.budget.upper_bound
         )
 
-    def status(self, failed: bool = False) -> str:
+    def status(self, failed: bool = False) -> RunStatus:
         if failed:
             return "failed"
         return "partial" if self.ledger.missing_epochs or not self.ledger.measured else "complete"
 
     def report(
         self,
-        status: str,
+        status: RunStatus,
         *,
         world_size: int,
         num_nodes: int,
         components: Mapping[str, str],
-        hardware: Mapping[str, Any],
+        hardware: Hardware,
         versions: Mapping[str, str],
     ) -> RunReport:
         """The typed report of the run as it stands (:func:`~lightning_energy.run_report.build_report`)."""
@@ -409,7 +417,7 @@ class EnergyRun:
         )
 
     # -------------------------------------------------------------------------------------------- state
-    def write_report(self, directory: str | os.PathLike[str], status: str, **facts: Any) -> str | None:
+    def write_report(self, directory: str | os.PathLike[str], status: RunStatus, **facts: Any) -> str | None:
         """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
         the warning to show when they were not written, else ``None``."""
         return write_run_report(self, directory, status, **facts)
@@ -478,18 +486,28 @@ def _pre_problem(pre: PreSummary) -> str | None:
     """What makes an available PRE estimate unusable (a non-finite or non-positive figure), or ``None``."""
     if not pre.available:
         return None
+    estimate = pre.estimate
+    epoch_energy_j = None if estimate is None else estimate.epoch_energy_j
     figures = {
         "total_j": pre.total_j,
         "low_j": pre.low_j,
         "high_j": pre.high_j,
-        "epoch_energy_j": pre.epoch_energy_j,
-        "rel_sigma": pre.rel_sigma,
+        "epoch_energy_j": epoch_energy_j,
+        "rel_sigma": None if estimate is None else _rel_sigma(estimate.log_sigma),
     }
     for name, value in figures.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
             return f"its {name} is {value!r}"
-    if not pre.total_j or (pre.epoch_energy_j is not None and pre.epoch_energy_j <= 0):
-        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {pre.epoch_energy_j!r})"
+    if not pre.total_j or (epoch_energy_j is not None and epoch_energy_j <= 0):
+        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {epoch_energy_j!r})"
     if pre.devices < 1:
         return f"its devices is {pre.devices!r}"
     return None
+
+
+def _rel_sigma(log_sigma: float) -> float:
+    """PRE's relative standard deviation from its log-normal sigma (infinite when that overflows)."""
+    try:
+        return math.sqrt(math.expm1(log_sigma**2))
+    except OverflowError:
+        return math.inf

@@ -51,19 +51,7 @@ def projection_point(
     epoch: int, projection: Projection, step: int | None = None, planned_epochs: float | None = None
 ) -> ProjectionPoint:
     """The report's point for STEP's projection made after ``epoch`` (and ``step``) to ``planned_epochs``."""
-    return ProjectionPoint(
-        planned_epochs=planned_epochs,
-        epoch=epoch,
-        step=step,
-        total_j=projection.total_j,
-        low_j=projection.low_j,
-        high_j=projection.high_j,
-        stable=projection.stable,
-        stable_since=projection.stable_since,
-        epoch_energy_j=projection.epoch_energy_j,
-        method=projection.method,
-        reason=projection.reason,
-    )
+    return ProjectionPoint(epoch, projection, step, planned_epochs)
 
 
 def projection_metrics(point: ProjectionPoint) -> dict[str, float]:
@@ -78,9 +66,7 @@ def projection_metrics(point: ProjectionPoint) -> dict[str, float]:
 
 def expected_point(epoch: int, e: ExpectedTotal) -> ExpectedPoint:
     """The report's point for the expected total (EarlyStopping) after ``epoch``."""
-    return ExpectedPoint(
-        epoch, e.total_j, e.low_j, e.high_j, e.stop_epoch, e.stop_epoch_low, e.stop_epoch_high
-    )
+    return ExpectedPoint(epoch, e)
 
 
 def expected_metrics(point: ExpectedPoint) -> dict[str, float]:

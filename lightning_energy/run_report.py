@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
-from lightning_energy.report_model import CarbonSummary, RunReport, Totals, metered_only
+from lightning_energy.hardware import Hardware
+from lightning_energy.report_model import CarbonSummary, RunReport, RunStatus, Totals, metered_only
 from lightning_energy.units import joules_to_kwh
 
 if TYPE_CHECKING:
@@ -24,12 +25,12 @@ __all__ = ["build_report", "write_run_report"]
 
 def build_report(
     run: EnergyRun,
-    status: str,
+    status: RunStatus,
     *,
     world_size: int,
     num_nodes: int,
     components: Mapping[str, str],
-    hardware: Mapping[str, Any],
+    hardware: Hardware,
     versions: Mapping[str, str],
 ) -> RunReport:
     """The typed report of ``run`` as it stands."""
@@ -40,12 +41,7 @@ def build_report(
     if run.carbon is not None:
         c = run.carbon
         carbon = CarbonSummary(
-            g_per_kwh=c.g_per_kwh,
-            pue=c.pue,
-            source=c.source,
-            year=c.year,
-            country_iso3=c.country_iso3,
-            country_name=c.country_name,
+            intensity=c,
             co2_kg=None if total_j is None else c.co2_kg(joules_to_kwh(total_j)),
             projected_co2_kg=None if last is None else c.co2_kg(joules_to_kwh(max(last.total_j, 0.0))),
         )
@@ -80,14 +76,14 @@ def build_report(
         projection_note=budget.unknown_reason(),
         pre=run.pre,
         carbon=carbon,
-        hardware=dict(hardware),
+        hardware=hardware,
         versions=dict(versions),
         warnings=tuple(run.warnings),
     )
 
 
 def write_run_report(
-    run: EnergyRun, directory: str | os.PathLike[str], status: str, **facts: Any
+    run: EnergyRun, directory: str | os.PathLike[str], status: RunStatus, **facts: Any
 ) -> str | None:
     """Write ``energy_report.json`` and ``energy_epochs.csv`` of ``run`` (``facts``:
     :func:`build_report`'s keywords); the warning to show when they were not written, else ``None``."""

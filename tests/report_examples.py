@@ -95,6 +95,7 @@ def example_report_json(
                 "power_w": 270.0,
                 "epoch_seconds": 62.0,
                 "gpu_name": "Example GPU",
+                "rel_sigma": 0.2,
                 "speed_source": "measured",
                 "gpu_busy_share": 0.93,
                 "calibration_runs": 2,

@@ -66,8 +66,8 @@ def test_lightningcli_fit_with_energy_callback(tmp_path: Path) -> None:
     assert report.totals.energy_j == pytest.approx(200.0)
     carbon = report.carbon
     assert carbon is not None
-    assert carbon.country_iso3 == "FRA" and carbon.source.startswith("codecarbon")
-    assert carbon.co2_kg == pytest.approx(200.0 / 3.6e6 * carbon.g_per_kwh / 1000)
+    assert carbon.intensity.country_iso3 == "FRA" and carbon.intensity.source.startswith("codecarbon")
+    assert carbon.co2_kg == pytest.approx(200.0 / 3.6e6 * carbon.intensity.g_per_kwh / 1000)
     assert len(report.history) == 2
     assert list(tmp_path.rglob("events.out.tfevents.*")), "the default TensorBoard logger got the layout"
 

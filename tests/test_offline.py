@@ -84,7 +84,7 @@ def test_quickstart_opens_no_network_connection(
     printed = capsys.readouterr().out
     assert "measured " in printed and "projected " in printed and "Wh" in printed
     assert report.status == "complete"
-    assert report.carbon is not None and report.carbon.country_iso3 == "FRA"
+    assert report.carbon is not None and report.carbon.intensity.country_iso3 == "FRA"
     written = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
     assert "energy_report.json" in written and "energy_epochs.csv" in written
     assert not [name for name in written if name.endswith(".lock")]

@@ -15,6 +15,9 @@ from report_examples import example_report, example_report_json
 
 from lightning_energy import _io
 from lightning_energy.accounting import EpochRecord
+from lightning_energy.carbon import CarbonIntensity
+from lightning_energy.hardware import Hardware
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report import (
     EPOCHS_CSV_FILENAME,
     REPORT_FILENAME,
@@ -24,7 +27,7 @@ from lightning_energy.report import (
     load_report,
     write_report,
 )
-from lightning_energy.report_model import PreSummary, ProjectionPoint, RunReport, Totals
+from lightning_energy.report_model import CarbonSummary, PreSummary, ProjectionPoint, RunReport, Totals
 from lightning_energy.report_table import compare_table, format_table
 
 
@@ -35,8 +38,10 @@ def test_write_then_load_round_trip_is_typed_and_exact(tmp_path: Path) -> None:
     assert (tmp_path / "run" / EPOCHS_CSV_FILENAME).is_file()
     loaded = load_report(tmp_path / "run")
     assert loaded == report
-    assert loaded.pre is not None and loaded.pre.speed_source == "measured"
-    assert (loaded.pre.gpu_busy_share, loaded.pre.calibration_runs) == (0.93, 2)
+    estimate = None if loaded.pre is None else loaded.pre.estimate
+    assert estimate is not None and estimate.speed_source == "measured"
+    assert (estimate.gpu_busy_share, estimate.calibration_runs) == (0.93, 2)
+    assert estimate.rel_sigma == pytest.approx(0.2)
     assert json.loads(path.read_text())["version"] == 1
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
 
@@ -207,7 +212,10 @@ def test_header_of_a_max_steps_run_says_steps_and_epochs() -> None:
 def test_report_explains_why_stable_since_and_first_declared_differ() -> None:
     report = example_report(num_epochs=10)
     history = tuple(
-        replace(h, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None) for h in report.history
+        replace(
+            h, projection=replace(h.projection, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None)
+        )
+        for h in report.history
     )
     text = format_table(replace(report, history=history))
     assert "one per-epoch energy level since epoch 2" in text
@@ -279,7 +287,10 @@ def test_compare_table_puts_runs_side_by_side() -> None:
 def test_first_stable_is_the_first_declaration_not_the_last() -> None:
     report = example_report(num_epochs=6)
     flags = [False, True, False, True, True, True]
-    history = tuple(replace(h, stable=f) for h, f in zip(report.history, flags, strict=True))
+    history = tuple(
+        replace(h, projection=replace(h.projection, stable=f))
+        for h, f in zip(report.history, flags, strict=True)
+    )
     report = replace(report, history=history)
     assert report.first_stable is history[1]
     assert replace(report, history=()).first_stable is None
@@ -291,7 +302,7 @@ def test_projection_points_from_an_old_report_take_defaults() -> None:
 
 
 def test_report_json_survives_nan(tmp_path: Path) -> None:
-    report = replace(example_report(num_epochs=2), hardware={"odd": float("nan")})
+    report = replace(example_report(num_epochs=2), hardware=Hardware(extra={"odd": float("nan")}))
     data = json.loads(write_report(tmp_path, report).read_text())
     assert data["hardware"] == {"odd": None}
     assert isinstance(load_report(tmp_path), RunReport)
@@ -303,7 +314,7 @@ def test_a_cpu_runs_report_names_no_gpu_in_its_epochs(tmp_path: Path) -> None:
 
     run = EnergyRun()
     run.finish_epoch(EpochRecord(0, 2.0, 35.0, {"gpu": 0.0, "cpu": 30.0, "ram": 5.0, "other": 0.0}))
-    facts = {"world_size": 1, "num_nodes": 1, "hardware": {}, "versions": {}}
+    facts = {"world_size": 1, "num_nodes": 1, "hardware": Hardware(), "versions": {}}
     assert (
         run.write_report(tmp_path, "complete", components={"cpu": "estimated", "ram": "estimated"}, **facts)
         is None
@@ -326,3 +337,139 @@ def test_the_projection_line_says_upper_bound_whenever_the_run_stopped_before_it
     assert line.endswith("(an upper bound for max_epochs=10: EarlyStopping may stop earlier)")
     plain = example_report(num_epochs=10, max_epochs=10)
     assert "upper bound" not in format_table(plain)
+
+
+def test_the_carbon_section_is_the_intensity_plus_the_co2_figures(tmp_path: Path) -> None:
+    intensity = CarbonIntensity(56.0, pue=1.2, source="codecarbon 3", year=2023, country_iso3="FRA")
+    report = replace(example_report(num_epochs=2), carbon=CarbonSummary(intensity, 0.5, 1.5))
+    data = json.loads(write_report(tmp_path, report).read_text())
+    assert list(data["carbon"]) == [
+        "g_per_kwh",
+        "pue",
+        "source",
+        "year",
+        "country_iso3",
+        "country_name",
+        "co2_kg",
+        "projected_co2_kg",
+    ]
+    loaded = load_report(tmp_path).carbon
+    assert loaded == CarbonSummary(intensity, 0.5, 1.5) and loaded.intensity is not intensity
+
+
+def test_a_carbon_section_with_an_impossible_pue_is_a_report_error() -> None:
+    with pytest.raises(ReportError, match=r"carbon.*pue"):
+        CarbonSummary.from_json({"g_per_kwh": 56.0, "pue": 0.5})
+
+
+def test_the_pre_section_wraps_pres_estimate_and_adds_its_newer_fields(tmp_path: Path) -> None:
+    estimate = Estimate(
+        100.0, 250.0, 0.4, 0.25, "NVIDIA A100 80GB PCIe", 3, "datasheet", 0.9, "memory", 0.7, True
+    )
+    pre = PreSummary(total_j=1000.0, low_j=700.0, high_j=1400.0, total_epochs=10.0, estimate=estimate)
+    data = json.loads(write_report(tmp_path, replace(example_report(), pre=pre)).read_text())
+    written = data["pre"]["estimate"]
+    assert list(written)[:8] == [  # the 0.3.0 fields, in their order; then the added ones
+        "epoch_energy_j",
+        "epoch_seconds",
+        "power_w",
+        "gpu_name",
+        "rel_sigma",
+        "speed_source",
+        "gpu_busy_share",
+        "calibration_runs",
+    ]
+    assert written["rel_sigma"] == pytest.approx(estimate.rel_sigma)
+    assert (written["regime"], written["bandwidth_share"], written["traffic_inferred"]) == (
+        "memory",
+        0.7,
+        True,
+    )
+    loaded = load_report(tmp_path).pre
+    assert loaded == pre and loaded is not None and loaded.estimate == estimate
+
+
+def test_a_pre_section_missing_a_per_epoch_figure_keeps_the_run_figures() -> None:
+    pre = PreSummary.from_json({"total_j": 10.0, "estimate": {"epoch_energy_j": 1.0, "gpu_name": "X"}})
+    assert pre.total_j == 10.0 and pre.estimate is None and pre.available
+    assert pre.to_json()["estimate"]["epoch_energy_j"] is None  # the same keys, written as unknown
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("status", "finished"), ("status", None), ("status", 1)],
+    ids=["word", "absent", "number"],
+)
+def test_a_status_outside_the_vocabulary_is_a_report_error(field: str, value: object) -> None:
+    data = example_report_json()
+    data[field] = value
+    with pytest.raises(ReportError, match="'status' must be one of 'complete', 'partial', 'failed'"):
+        RunReport.from_json(data)
+
+
+def test_a_projection_method_outside_the_vocabulary_is_a_report_error() -> None:
+    assert ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0}).method == "level"  # absent: the default
+    with pytest.raises(ReportError, match="'method' must be one of 'level'"):
+        ProjectionPoint.from_json({"epoch": 0, "total_j": 1.0, "method": "magic"})
+
+
+def test_a_history_point_keeps_steps_whole_projection(tmp_path: Path) -> None:
+    from lightning_energy.step import StepProjector
+
+    projector = StepProjector()
+    for energy_j in (100.0, 101.0, 99.0, 100.5):
+        projection = projector.update(energy_j, 10.0, total_epochs=8)
+    point = ProjectionPoint(3, projection)
+    assert (point.total_j, point.stable, point.method) == (
+        projection.total_j,
+        projection.stable,
+        projection.method,
+    )
+    written = point.to_json()
+    assert list(written)[:10] == [  # the 0.3.0 fields first, in their order
+        "epoch",
+        "step",
+        "total_j",
+        "low_j",
+        "high_j",
+        "stable",
+        "stable_since",
+        "epoch_energy_j",
+        "method",
+        "reason",
+    ]
+    assert written["epochs_seen"] == 4 and written["confidence"] == projection.confidence
+    assert ProjectionPoint.from_json(json.loads(json.dumps(written))) == point
+
+
+def test_a_history_point_of_an_older_report_reads_its_unknown_figures_as_nan() -> None:
+    point = ProjectionPoint.from_json({"epoch": 2, "total_j": 10.0, "stable": True, "stable_since": 1})
+    p = point.projection
+    assert (p.epochs_seen, p.regime_start, p.remaining_epochs) == (3, 1, None)
+    assert all(v != v for v in (p.measured_j, p.power_w, p.confidence))  # NaN: unknown
+    written = {"epoch": 2, "total_j": 10.0, "stable_since": 1, "regime_start": 0, "epochs_seen": 0}
+    again = ProjectionPoint.from_json(written).projection
+    assert (again.regime_start, again.epochs_seen) == (0, 0)  # zeros are values, not "unknown"
+
+
+def test_an_expected_point_keeps_the_whole_expected_total() -> None:
+    from lightning_energy.report_model import ExpectedPoint
+    from lightning_energy.step import ExpectedTotal
+
+    expected = ExpectedTotal(900.0, 700.0, 1100.0, 9.0, 7.0, None, 1200.0)
+    point = ExpectedPoint(4, expected)
+    assert (point.total_j, point.stop_epoch_high) == (900.0, None)
+    written = point.to_json()
+    assert list(written) == [
+        "epoch",
+        "total_j",
+        "low_j",
+        "high_j",
+        "stop_epoch",
+        "stop_epoch_low",
+        "stop_epoch_high",
+        "bound_j",
+    ]
+    assert ExpectedPoint.from_json(json.loads(json.dumps(written))) == point
+    old = ExpectedPoint.from_json({k: v for k, v in written.items() if k != "bound_j"})
+    assert old.total_j == 900.0 and old.expected.bound_j != old.expected.bound_j  # NaN: unknown

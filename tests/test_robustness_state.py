@@ -15,6 +15,7 @@ from lightning_energy import _io
 from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.errors import EnergyError, StateError
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report import EPOCHS_CSV_FILENAME, REPORT_FILENAME, write_report
 from lightning_energy.report_model import PreSummary
 from lightning_energy.run import EnergyRun, RunStateError
@@ -149,14 +150,19 @@ def test_an_unbounded_run_state_with_an_unfed_projector_still_loads() -> None:
 
 
 # ----------------------------------------------------------------------------------------- item 12
+def _estimate(epoch_energy_j: float, log_sigma: float = 0.3) -> Estimate:
+    return Estimate(epoch_energy_j, 100.0, 1.0, log_sigma, "NVIDIA H100 80GB HBM3")
+
+
 @pytest.mark.parametrize(
     "pre",
     [
-        PreSummary(total_j=math.nan, epoch_energy_j=math.nan, rel_sigma=0.3, total_epochs=3.0),
-        PreSummary(total_j=math.inf, epoch_energy_j=math.inf, rel_sigma=0.3, total_epochs=3.0),
-        PreSummary(total_j=300.0, epoch_energy_j=100.0, rel_sigma=math.nan, total_epochs=3.0),
-        PreSummary(total_j=0.0, epoch_energy_j=0.0, rel_sigma=0.3, total_epochs=3.0),
-        PreSummary(total_j=3e308, epoch_energy_j=1e308, rel_sigma=0.3, total_epochs=3.0, devices=8),
+        PreSummary(total_j=math.nan, estimate=_estimate(math.nan), total_epochs=3.0),
+        PreSummary(total_j=math.inf, estimate=_estimate(math.inf), total_epochs=3.0),
+        PreSummary(total_j=300.0, estimate=_estimate(100.0, log_sigma=math.nan), total_epochs=3.0),
+        PreSummary(total_j=300.0, estimate=_estimate(100.0, log_sigma=1e200), total_epochs=3.0),
+        PreSummary(total_j=0.0, estimate=_estimate(0.0), total_epochs=3.0),
+        PreSummary(total_j=3e308, estimate=_estimate(1e308), total_epochs=3.0, devices=8),
     ],
 )
 def test_an_unusable_pre_estimate_is_a_warning_never_an_error(pre: PreSummary) -> None:

@@ -7,6 +7,8 @@ import pytest
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.carbon import CarbonIntensity
+from lightning_energy.hardware import Hardware
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report_model import PreSummary
 from lightning_energy.run import EnergyRun, RunStateError, bar_unit, component_labels
 
@@ -47,7 +49,7 @@ def test_nothing_measured_logs_no_total_and_no_co2_and_never_crashes() -> None:
     metrics = run.epoch_metrics(outcome)
     assert "energy/total_kwh" not in metrics and "energy/co2_kg" not in metrics
     assert "energy/projected_co2_kg" not in metrics
-    report = run.report("partial", world_size=1, num_nodes=1, components={}, hardware={}, versions={})
+    report = run.report("partial", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={})
     assert report.totals.energy_j is None
     assert report.carbon is not None and report.carbon.co2_kg is None
     assert run.status() == "partial"
@@ -66,7 +68,9 @@ def test_unbounded_run_has_no_projection_and_says_why() -> None:
     run = _run(Budget())
     assert run.finish_epoch(_epoch(0)).projection is None
     assert "no end" in run.stability_line()
-    report = run.report("complete", world_size=1, num_nodes=1, components={}, hardware={}, versions={})
+    report = run.report(
+        "complete", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={}
+    )
     assert report.projection_note is not None and "max_epochs=-1" in report.projection_note
 
 
@@ -118,7 +122,11 @@ def test_pre_becomes_the_prior_and_rescales_with_the_budget() -> None:
     run = EnergyRun()
     run.set_pre(
         PreSummary(
-            total_j=1000.0, low_j=500.0, high_j=2000.0, total_epochs=10.0, epoch_energy_j=100.0, rel_sigma=0.3
+            total_j=1000.0,
+            low_j=500.0,
+            high_j=2000.0,
+            total_epochs=10.0,
+            estimate=Estimate(100.0, 100.0, 1.0, 0.3, "NVIDIA H100 80GB HBM3"),
         )
     )
     run.set_budget(Budget(max_epochs=5))

@@ -19,6 +19,7 @@ from lightning_energy.meters.composite import CompositeMeter
 from lightning_energy.meters.fake import FakeMeter
 from lightning_energy.meters.gpu_select import NvmlTarget, parse_cuda_visible_devices, resolve_nvml_targets
 from lightning_energy.meters.host import HostMeter
+from lightning_energy.meters.lazy import BackgroundMeter, LazyHostMeter
 from lightning_energy.meters.nvml import NvmlMeter
 from lightning_energy.meters.recording import RecordingMeter
 from lightning_energy.meters.replay import ReplayMeter
@@ -31,10 +32,12 @@ __all__ = [
     "MEASURED",
     "SAMPLED",
     "UNKNOWN",
+    "BackgroundMeter",
     "CompositeMeter",
     "EnergyMeter",
     "FakeMeter",
     "HostMeter",
+    "LazyHostMeter",
     "NullMeter",
     "NvmlMeter",
     "NvmlTarget",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Sequence
 
@@ -9,13 +10,18 @@ from lightning_energy.errors import MeterError, MeterUnavailable
 from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.meters.composite import CompositeMeter
 from lightning_energy.meters.host import HostMeter
+from lightning_energy.meters.lazy import LazyHostMeter
 from lightning_energy.meters.nvml import NvmlMeter
 
 __all__ = ["auto_meter"]
 
 
 def auto_meter(
-    cuda_device_indices: Sequence[int] | None, *, meter_host: bool, sample_hz: float = 20.0
+    cuda_device_indices: Sequence[int] | None,
+    *,
+    meter_host: bool,
+    sample_hz: float = 20.0,
+    lazy_host: bool = False,
 ) -> EnergyMeter:
     """The best meter available.
 
@@ -24,6 +30,9 @@ def auto_meter(
         meter_host: meter host CPU/RAM too. Pass ``True`` on exactly one process per node (local rank 0 under
             DDP) so the host is not counted once per GPU.
         sample_hz: power sampling rate for GPUs without an energy counter.
+        lazy_host: open the host meter in the background (``LazyHostMeter``:
+            its first reading is a zero baseline, and it counts from then); a failure to open it then shows
+            at the next reading instead of here. The callback sets it, so that set-up costs nothing.
 
     Returns:
         :class:`NvmlMeter`, :class:`HostMeter`, or a :class:`CompositeMeter` of both.
@@ -44,7 +53,13 @@ def auto_meter(
             gpu_problem = ""
         except MeterError as err:
             gpu_problem = str(err)
-    if meter_host:
+    if meter_host and lazy_host:
+        if importlib.util.find_spec("codecarbon") is None:
+            host_problem = "host CPU/RAM energy needs CodeCarbon (pip install codecarbon)"
+        else:
+            meters.append(LazyHostMeter(drop_on_failure=bool(meters)))
+            host_problem = ""
+    elif meter_host:
         try:
             meters.append(HostMeter())
             host_problem = ""

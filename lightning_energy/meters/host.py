@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.hardware import Hardware, HostInfo
 from lightning_energy.meters.base import ESTIMATED, MEASURED, EnergyMeter
 from lightning_energy.units import kwh_to_joules
 
@@ -88,7 +89,7 @@ class HostMeter(EnergyMeter):
             import codecarbon
             from codecarbon.core import cpu as cc_cpu
             from codecarbon.core import util as cc_util
-            from codecarbon.external.hardware import CPU, MODE_CPU_LOAD
+            from codecarbon.external.hardware import CPU, MODE_CPU_LOAD, POWER_CONSTANT
             from codecarbon.external.ram import RAM
         except ImportError as err:
             raise MeterUnavailable(
@@ -129,24 +130,23 @@ class HostMeter(EnergyMeter):
             raise MeterUnavailable(
                 f"CodeCarbon {version} could not set up CPU/RAM measurement: {err!r}"
             ) from err
-        self._cpu_mode = str(getattr(self._cpu, "_mode", "unknown"))
+        # the mode and TDP CodeCarbon's CPU was given (without a TDP it uses its generic POWER_CONSTANT)
+        self._cpu_mode = "intel_rapl" if rapl else str(MODE_CPU_LOAD)
         self._labels = {
             "cpu": MEASURED if self._cpu_mode in _COUNTER_MODES else ESTIMATED,
             "ram": ESTIMATED,
         }
-        if tdp_w is None:
-            tdp_w = getattr(self._cpu, "_tdp", None)
-        self._hardware: dict[str, object] = {
-            "host": {
-                "cpu_model": model,
-                "cpu_mode": self._cpu_mode,
-                "cpu_tdp_w": tdp_w,
-                "ram_gb": round(ram_gb, 2),
-                "tracking_mode": tracking_mode,
-                "codecarbon": version,
-            }
-        }
+        self._host = HostInfo(
+            cpu_model=model,
+            cpu_mode=self._cpu_mode,
+            cpu_tdp_w=POWER_CONSTANT if tdp_w is None else tdp_w,
+            ram_gb=round(ram_gb, 2),
+            tracking_mode=tracking_mode,
+            codecarbon=version,
+        )
         self._last_t_s = self._clock()
+        self._counter_gap_s = 0.0  # seconds before the counter started that the first reading covers
+        self._read_once = False
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -154,7 +154,23 @@ class HostMeter(EnergyMeter):
 
     @property
     def hardware(self) -> Mapping[str, object]:
-        return dict(self._hardware)
+        return Hardware(host=self._host).to_json()
+
+    def count_from(self, start_s: float) -> None:
+        """Let the first reading cover the time since ``start_s`` (on this meter's clock), as when the
+        meter is opened in the background around the fit's first reading.
+
+        The load and RAM models turn the interval's power into energy over the whole interval; a counter
+        (RAPL) starts when the meter is constructed, so its first delta is scaled by the interval's length
+        over the seconds it counted (the first interval's mean power, assumed over the seconds before).
+        """
+        with self._lock:
+            if self._read_once:
+                raise MeterError("HostMeter.count_from() after the first read()")
+            now_s = self._last_t_s
+            # a counter counts from construction: the gap (negative when start_s came later) scales it
+            self._counter_gap_s = now_s - start_s if self._cpu_mode in _COUNTER_MODES else 0.0
+            self._last_t_s = start_s
 
     def read(self) -> Mapping[str, float]:
         """Cumulative joules of ``cpu`` and ``ram`` since construction."""
@@ -171,6 +187,9 @@ class HostMeter(EnergyMeter):
                 ram_kwh = float(ram_energy.kWh)
             except Exception as err:
                 raise MeterError(f"CodeCarbon CPU/RAM measurement failed: {err!r}") from err
+            if self._counter_gap_s and duration_s > self._counter_gap_s:
+                cpu_kwh *= duration_s / (duration_s - self._counter_gap_s)
+            self._counter_gap_s, self._read_once = 0.0, True
             self._last_t_s = now_s
             # A RAPL wrap or glitch can yield a negative delta; never let the cumulative value go down.
             self._cpu_kwh += max(0.0, cpu_kwh)

@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
+from lightning_energy.hardware import GpuInfo, Hardware
 from lightning_energy.meters import nvml_devices as dev
 from lightning_energy.meters.base import MEASURED, SAMPLED, EnergyMeter
 from lightning_energy.meters.gpu_select import NvmlTarget, resolve_nvml_targets
@@ -78,7 +79,7 @@ class _Gpu:
     # Power sampling state (used when there is no counter, or when sample_power=True).
     sampled_mj: float = 0.0
     last_sample: tuple[float, float] | None = None  # (t_s, power_mw)
-    hardware: dict[str, object] = field(default_factory=dict)
+    info: GpuInfo = field(default_factory=GpuInfo)  # what the report says about this GPU
 
 
 class NvmlMeter(EnergyMeter):
@@ -269,24 +270,22 @@ class NvmlMeter(EnergyMeter):
                     f"gpu{cuda_index} ({name}): NVML reports neither an energy counter ({counter_problem}) "
                     f"nor power: {power_err}"
                 ) from power_err
-        gpu.hardware = {
-            "index": cuda_index,
-            "name": name,
-            "uuid": uuid,
-            "pci_bus_id": dev.optional(
-                pynvml, lambda: dev.as_str(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)
-            ),
-            "power_limit_w": dev.optional(
+        gpu.info = GpuInfo(
+            index=cuda_index,
+            name=name,
+            uuid=uuid,
+            pci_bus_id=dev.optional(pynvml, lambda: dev.as_str(pynvml.nvmlDeviceGetPciInfo_v3(handle).busId)),
+            power_limit_w=dev.optional(
                 pynvml, lambda: milliwatts_to_watts(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(handle))
             ),
-            "memory_gb": dev.optional(
+            memory_gb=dev.optional(
                 pynvml, lambda: round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / _BYTES_PER_GIB, 2)
             ),
-            "energy_counter": counter_problem is None,
-            "mig": mig,
-            "power_source": dev.POWER_INSTANT_FIELD if instant_power else dev.POWER_USAGE_FUNCTION,
-            "energy_counter_problem": counter_problem,
-        }
+            energy_counter=counter_problem is None,
+            mig=mig,
+            power_source=dev.POWER_INSTANT_FIELD if instant_power else dev.POWER_USAGE_FUNCTION,
+            energy_counter_problem=counter_problem,
+        )
         return gpu
 
     def _power_mw(self, gpu: _Gpu) -> float:
@@ -302,7 +301,7 @@ class NvmlMeter(EnergyMeter):
 
     @property
     def hardware(self) -> Mapping[str, object]:
-        return {"gpus": [dict(gpu.hardware) for gpu in self._gpus], "driver": self._driver}
+        return Hardware(gpus=tuple(gpu.info for gpu in self._gpus), driver=self._driver).to_json()
 
     @property
     def problems(self) -> list[str]:

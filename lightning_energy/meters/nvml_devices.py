@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 from lightning_energy.errors import MeterUnavailable
 from lightning_energy.meters.gpu_select import NvmlTarget
 
-POWER_INSTANT_FIELD = "NVML_FI_DEV_POWER_INSTANT"
-POWER_USAGE_FUNCTION = "nvmlDeviceGetPowerUsage"
+POWER_INSTANT_FIELD: Final = "NVML_FI_DEV_POWER_INSTANT"
+POWER_USAGE_FUNCTION: Final = "nvmlDeviceGetPowerUsage"
 
 # c_nvmlValue_t member per NVML_VALUE_TYPE_* constant (pynvml's names).
 _VALUE_MEMBERS = (

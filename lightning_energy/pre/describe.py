@@ -16,6 +16,7 @@ from typing import Any
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
+from lightning_energy.hardware import GpuInfo
 from lightning_energy.pre.descriptors import DataDescriptor, ModelDescriptor, RunDescriptor
 from lightning_energy.pre.gpus import gpu_from_nvml
 from lightning_energy.pre.history import RunHistory
@@ -445,7 +446,7 @@ def describe_data(trainer: Any, loader: Any, example_batch_size: int) -> DataDes
     return DataDescriptor(batch_size, train_samples, val_samples, steps, val_steps)
 
 
-def describe_fit(trainer: Any, pl_module: Any, gpu_info: Mapping[str, object]) -> RunDescriptor:
+def describe_fit(trainer: Any, pl_module: Any, gpu_info: GpuInfo | Mapping[str, object]) -> RunDescriptor:
     """RunDescriptor of the fit about to start: one real batch from the train dataloader."""
     import torch
 
@@ -463,7 +464,7 @@ def estimate_for_fit(
     trainer: Any,
     pl_module: Any,
     *,
-    gpu_info: Mapping[str, object],
+    gpu_info: GpuInfo | Mapping[str, object],
     total_epochs: float,
     estimator: PreEstimator | None = None,
     history: RunHistory | None = None,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from lightning_energy.errors import EstimationError
+from lightning_energy.hardware import GpuInfo
 from lightning_energy.pre.descriptors import GpuDescriptor
 
 _NOISE_WORDS = ("nvidia", "geforce", "tesla")
@@ -133,26 +134,27 @@ def lookup_gpu(name: str) -> GpuDescriptor:
     return gpu
 
 
-def gpu_from_nvml(info: Mapping[str, object]) -> GpuDescriptor:
-    """A GPU descriptor from what NVML reports (``name``, ``power_limit_w``, ``memory_gb``).
+def gpu_from_nvml(info: GpuInfo | Mapping[str, object]) -> GpuDescriptor:
+    """A GPU descriptor from what NVML reports (``name``, ``power_limit_w``, ``memory_gb``; a
+    :class:`~lightning_energy.hardware.GpuInfo` or a meter's mapping).
 
     Known GPUs come from the table. An unknown GPU gets a warning and a descriptor whose throughput and
     bandwidth are scaled from its power limit by the table's median FLOPS/W and bandwidth/W
     (``from_table=False``; the estimator widens its interval for it).
     """
-    name = info.get("name")
+    gpu_info = info if isinstance(info, GpuInfo) else GpuInfo.from_json(info)
+    name = gpu_info.name
     if not isinstance(name, str) or not name.strip():
         raise EstimationError(f"gpu_info['name'] must be a non-empty string, got {name!r}")
     gpu = find_gpu(name)
     if gpu is not None:
         return gpu
-    power_w = info.get("power_limit_w")
-    memory_gb = info.get("memory_gb")
-    if not isinstance(power_w, (int, float)) or power_w <= 0:
+    power_w, memory_gb = gpu_info.power_limit_w, gpu_info.memory_gb
+    if power_w is None or power_w <= 0:
         raise EstimationError(
             f"gpu_info['power_limit_w'] must be > 0 for an unknown GPU {name!r}, got {power_w!r}"
         )
-    if not isinstance(memory_gb, (int, float)) or memory_gb <= 0:
+    if memory_gb is None or memory_gb <= 0:
         raise EstimationError(
             f"gpu_info['memory_gb'] must be > 0 for an unknown GPU {name!r}, got {memory_gb!r}"
         )

@@ -24,16 +24,18 @@ from lightning_energy.step.analysis import (
 from lightning_energy.step.expected import ExpectedTotal, expected_total
 from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
 from lightning_energy.step.params import StepParams
-from lightning_energy.step.projector import Projection, StepProjector
+from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod, StepProjector
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams
 from lightning_energy.step.stop_rule import StopRule
 
 __all__ = [
+    "PROJECTION_METHODS",
     "Analysis",
     "EvalSchedule",
     "ExpectedTotal",
     "KnownChange",
     "Projection",
+    "ProjectionMethod",
     "StepParams",
     "StepProjector",
     "StopForecast",

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from lightning_energy._validate import finite_number
+from lightning_energy.budget import ProjectionBudget
 from lightning_energy.errors import ProjectionError
 from lightning_energy.step.analysis import (
     analyse,
@@ -36,6 +38,11 @@ from lightning_energy.step.params import StepParams
 
 STATE_VERSION = 2
 MAX_WORK = 1e6
+
+
+# how a projection was made (see Projection)
+ProjectionMethod = Literal["level", "unstable", "power", "power-unstable", "prior", "none"]
+PROJECTION_METHODS: tuple[ProjectionMethod, ...] = get_args(ProjectionMethod)
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class Projection:
     regime_start: int
     remaining_epochs: float | None
     remaining_s: float | None
-    method: str
+    method: ProjectionMethod
     confidence: float
     reason: str = ""
     interval_group: str = ""
@@ -72,6 +79,25 @@ class Projection:
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
         return asdict(self)
+
+
+def _units(
+    total_epochs: float | None, total_seconds: float | None, budget: ProjectionBudget | None
+) -> tuple[float | None, float | None]:
+    """The planned epochs or seconds: from ``budget`` when given (then neither of the others)."""
+    if budget is None:
+        return total_epochs, total_seconds
+    if not isinstance(budget, ProjectionBudget):
+        raise TypeError(f"budget must be a ProjectionBudget or None, got {type(budget).__name__}")
+    if total_epochs is not None or total_seconds is not None:
+        raise ProjectionError(
+            "give the budget either as budget= or as total_epochs/total_seconds, not both: got "
+            f"budget={budget!r}, total_epochs={total_epochs!r}, total_seconds={total_seconds!r}"
+        )
+    epochs = budget.total_epochs
+    if isinstance(epochs, float) and epochs.is_integer():
+        epochs = int(epochs)  # whole epoch counts read as ints (in messages too)
+    return epochs, budget.total_seconds
 
 
 class StepProjector:
@@ -195,12 +221,15 @@ class StepProjector:
         *,
         total_seconds: float | None = None,
         work: float = 1.0,
+        budget: ProjectionBudget | None = None,
     ) -> Projection:
-        """Add one measured unit and project. Give exactly one of ``total_epochs`` / ``total_seconds``.
+        """Add one measured unit and project. Give exactly one of ``total_epochs`` / ``total_seconds``, or
+        the run's ``budget`` (a :class:`~lightning_energy.budget.ProjectionBudget`) instead of both.
 
         ``work`` is the share of a full unit this update covers (a partial last epoch: 0.5); the level uses
         ``energy_j / work`` and the remaining units are ``total_epochs`` minus the work seen.
         """
+        total_epochs, total_seconds = _units(total_epochs, total_seconds, budget)
         energy = check_number("energy_j", energy_j)
         duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
@@ -215,16 +244,27 @@ class StepProjector:
         *,
         total_seconds: float | None = None,
         work: float = 1.0,
+        budget: ProjectionBudget | None = None,
     ) -> Projection:
-        """Count a unit whose energy could not be measured; its energy is taken at the current level."""
+        """Count a unit whose energy could not be measured; its energy is taken at the current level
+        (the budget as in :meth:`update`)."""
+        total_epochs, total_seconds = _units(total_epochs, total_seconds, budget)
         duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
         self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
         self._history.push(math.nan, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
         return self._settle(total_epochs, total_seconds)
 
-    def project(self, total_epochs: float | None = None, *, total_seconds: float | None = None) -> Projection:
-        """Projection from the units seen so far, without adding one or changing any state."""
+    def project(
+        self,
+        total_epochs: float | None = None,
+        *,
+        total_seconds: float | None = None,
+        budget: ProjectionBudget | None = None,
+    ) -> Projection:
+        """Projection from the units seen so far, without adding one or changing any state (the budget as
+        in :meth:`update`)."""
+        total_epochs, total_seconds = _units(total_epochs, total_seconds, budget)
         if self.epochs_seen == 0:
             raise ProjectionError("project() needs at least one epoch; call update() first")
         self._check_budget(total_epochs, total_seconds, self._history.work_seen)
@@ -382,7 +422,7 @@ class StepProjector:
             power_w = level / mean_train_s if mean_train_s > 0 else 0.0
         total_j = self._history.measured_j + skipped_j + remaining_j
         noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
-        method = (
+        method: ProjectionMethod = (
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
         )
         if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:

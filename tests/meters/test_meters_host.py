@@ -168,3 +168,38 @@ def test_codecarbon_tdp_table_is_reachable_without_its_slow_detection() -> None:
     assert _registry_tdp_w("intel xeon gold 6148") == 150.0
     assert _registry_tdp_w("AMD EPYC 7763 64-Core Processor") == 280.0
     assert _registry_tdp_w("Imaginary CPU 1") is None
+
+
+def test_count_from_lets_the_models_cover_the_seconds_before_the_meter_opened(
+    fake_codecarbon: dict[str, Any], fake_clock: Any
+) -> None:
+    fake_codecarbon["rapl"] = False
+    fake_clock.t_s = 1.0
+    meter = HostMeter(clock=fake_clock, cpu_power_w=50.0)  # opened 1 s after the fit's first reading
+    meter.count_from(0.0)
+    fake_clock.t_s = 3.0
+    assert meter.read() == {"cpu": pytest.approx(150.0), "ram": pytest.approx(30.0)}  # 3 s at 50 W and 10 W
+    with pytest.raises(MeterError, match="after the first read"):
+        meter.count_from(0.0)
+
+
+@pytest.mark.parametrize(("opened_s", "start_s", "cpu_j"), [(1.0, 0.0, 150.0), (0.0, 1.0, 100.0)])
+def test_count_from_scales_a_counters_first_delta_to_the_interval(
+    fake_codecarbon: dict[str, Any], fake_clock: Any, opened_s: float, start_s: float, cpu_j: float
+) -> None:
+    fake_clock.t_s = opened_s
+    meter = HostMeter(clock=fake_clock)
+    counted = {"since_s": opened_s}
+
+    def counter(last_duration: float) -> tuple[Any, Any]:  # RAPL: energy since the counter's last read
+        kwh = 50.0 * (fake_clock.t_s - counted["since_s"]) / 3.6e6
+        counted["since_s"] = fake_clock.t_s
+        return types.SimpleNamespace(W=50.0), types.SimpleNamespace(kWh=kwh)
+
+    fake_codecarbon["cpu"].measure_power_and_energy = counter
+    fake_clock.t_s = max(opened_s, start_s)
+    meter.count_from(start_s)
+    fake_clock.t_s = 3.0
+    assert meter.read()["cpu"] == pytest.approx(cpu_j)  # 50 W over the 3 - start_s seconds
+    fake_clock.t_s = 4.0
+    assert meter.read()["cpu"] == pytest.approx(cpu_j + 50.0)  # later deltas are not scaled

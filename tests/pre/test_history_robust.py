@@ -19,6 +19,7 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.errors import EstimationError
 from lightning_energy.fit_estimate import epoch_share, record_run
 from lightning_energy.pre import RunHistory, calibrated_estimator
+from lightning_energy.pre.model import Estimate
 from lightning_energy.report_model import PreSummary
 
 from .synthetic import synthetic_descriptors
@@ -157,9 +158,8 @@ def test_an_unusable_history_is_kept_in_the_report_warnings(
 
 
 def test_pre_warnings_round_trip_through_the_report_model() -> None:
-    pre = PreSummary(
-        total_j=1.0, low_j=0.5, high_j=2.0, epoch_energy_j=1.0, rel_sigma=0.1, warnings=("PRE: x",)
-    )
+    estimate = Estimate(1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3", regime="compute", traffic_inferred=True)
+    pre = PreSummary(total_j=1.0, low_j=0.5, high_j=2.0, estimate=estimate, warnings=("PRE: x",))
     assert PreSummary.from_json(pre.to_json()) == pre
     skipped = PreSummary(skipped="why", warnings=("PRE: y",))
     assert PreSummary.from_json(skipped.to_json()) == skipped
@@ -177,7 +177,9 @@ def _pre_for(steps_per_epoch: int) -> PreSummary:
     d = synthetic_descriptors(("T4",))[0]
     data = d.to_dict()
     data["data"]["steps_per_epoch"] = steps_per_epoch  # type: ignore[index]
-    return PreSummary(total_j=1.0, epoch_energy_j=1.0, rel_sigma=0.1, descriptor=data)
+    return PreSummary(
+        total_j=1.0, estimate=Estimate(1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3"), descriptor=data
+    )
 
 
 def test_record_run_counts_a_partial_epoch_as_its_share(tmp_path: Path) -> None:
