@@ -12,20 +12,29 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 from lightning_energy.accounting import EpochRecord
-from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
-from lightning_energy.step.expected import ExpectedTotal
-from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
+from lightning_energy.report_fields import (
+    float_or,
+    list_field,
+    mapping_field,
+    one_of,
+    opt_float,
+    opt_int,
+)
+from lightning_energy.report_projection import (
+    ExpectedPoint,
+    ProjectionPoint,
+    WindowRecord,
+    budget_segments,
+    first_stable,
+    upper_bound_note,
+)
+from lightning_energy.report_sections import CarbonSummary, PreSummary
 from lightning_energy.units import joules_to_kwh, kwh_to_joules
-
-if TYPE_CHECKING:
-    from lightning_energy.pre.model import Estimate
-
-_T = TypeVar("_T", bound=str)
 
 REPORT_FORMAT = "lightning_energy.report"
 REPORT_VERSION = 1
@@ -39,6 +48,7 @@ __all__ = [
     "REPORT_VERSION",
     "RUN_STATUSES",
     "CarbonSummary",
+    "ExpectedPoint",
     "PreSummary",
     "ProjectionPoint",
     "ReportError",
@@ -46,407 +56,10 @@ __all__ = [
     "RunStatus",
     "Totals",
     "WindowRecord",
+    "budget_segments",
+    "first_stable",
+    "upper_bound_note",
 ]
-
-
-def _shown(value: Any) -> str:
-    """``value`` for an error message, cut short (a damaged file may hold a huge number or string)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print
-        return f"a {type(value).__name__} too long to show"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _opt_float(data: Mapping[str, Any], key: str) -> float | None:
-    """A finite number or ``None``: a report never holds NaN or an infinity (they are written as null)."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ReportError(f"field {key!r} must be a number or null, got {_shown(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise ReportError(f"field {key!r} must be a finite number or null, got {_shown(value)}")
-    return number
-
-
-def _float(data: Mapping[str, Any], key: str, default: float = 0.0) -> float:
-    value = _opt_float(data, key)
-    return default if value is None else value
-
-
-def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
-    value = _opt_float(data, key)
-    return None if value is None else int(value)
-
-
-def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ReportError(f"field {key!r} must be an object, got {type(value).__name__}")
-    return value
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ReportError(f"field {key!r} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _one_of(data: Mapping[str, Any], key: str, allowed: tuple[_T, ...], default: _T | None) -> _T:
-    """A value of a closed vocabulary (``default`` when absent and one is given)."""
-    value = data.get(key)
-    if value is None and default is not None:
-        return default
-    for name in allowed:
-        if value == name:
-            return name
-    raise ReportError(f"field {key!r} must be one of {', '.join(map(repr, allowed))}, got {_shown(value)}")
-
-
-@dataclass(frozen=True)
-class ProjectionPoint:
-    """STEP's projection of the run's total energy (:class:`~lightning_energy.step.Projection`, kept whole)
-    made after ``epoch`` (and, inside an epoch, ``step``). Its figures read through to the projection."""
-
-    epoch: int
-    projection: Projection
-    step: int | None = None
-    planned_epochs: float | None = None  # the run's planned epochs when it was made (a resume may change it)
-
-    @property
-    def total_j(self) -> float:
-        return self.projection.total_j
-
-    @property
-    def low_j(self) -> float:
-        return self.projection.low_j
-
-    @property
-    def high_j(self) -> float:
-        return self.projection.high_j
-
-    @property
-    def stable(self) -> bool:
-        return self.projection.stable
-
-    @property
-    def stable_since(self) -> int | None:
-        return self.projection.stable_since
-
-    @property
-    def epoch_energy_j(self) -> float:
-        return self.projection.epoch_energy_j
-
-    @property
-    def method(self) -> ProjectionMethod:
-        return self.projection.method
-
-    @property
-    def reason(self) -> str:
-        return self.projection.reason
-
-    def to_json(self) -> dict[str, Any]:
-        """The ten fields of 0.3.0 in their order, then the rest of the projection (added after 0.3.0)."""
-        p = self.projection
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "total_j": p.total_j,
-            "low_j": p.low_j,
-            "high_j": p.high_j,
-            "stable": p.stable,
-            "stable_since": p.stable_since,
-            "epoch_energy_j": p.epoch_energy_j,
-            "method": p.method,
-            "reason": p.reason,
-            "epochs_seen": p.epochs_seen,
-            "measured_j": p.measured_j,
-            "power_w": p.power_w,
-            "regime_start": p.regime_start,
-            "remaining_epochs": p.remaining_epochs,
-            "remaining_s": p.remaining_s,
-            "confidence": p.confidence,
-            "interval_group": p.interval_group,
-            "planned_epochs": self.planned_epochs,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ProjectionPoint:
-        """A point of the report's history; the fields a 0.3.0 report lacks read as unknown (NaN), except
-        ``epochs_seen`` (``epoch + 1``) and ``regime_start`` (``stable_since``, else 0)."""
-        epoch = _opt_int(data, "epoch") or 0
-        total = _float(data, "total_j", math.nan)
-        stable_since = _opt_int(data, "stable_since")
-        group = data.get("interval_group")
-        seen, regime = _opt_int(data, "epochs_seen"), _opt_int(data, "regime_start")
-        projection = Projection(
-            total_j=total,
-            low_j=_float(data, "low_j", total),
-            high_j=_float(data, "high_j", total),
-            stable=bool(data.get("stable")),
-            stable_since=stable_since,
-            epoch_energy_j=_float(data, "epoch_energy_j", math.nan),
-            epochs_seen=epoch + 1 if seen is None else seen,
-            measured_j=_float(data, "measured_j", math.nan),
-            power_w=_float(data, "power_w", math.nan),
-            regime_start=regime if regime is not None else stable_since or 0,
-            remaining_epochs=_opt_float(data, "remaining_epochs"),
-            remaining_s=_opt_float(data, "remaining_s"),
-            method=_one_of(data, "method", PROJECTION_METHODS, "level"),
-            confidence=_float(data, "confidence", math.nan),
-            reason=str(data.get("reason") or ""),
-            interval_group="" if group is None else str(group),
-        )
-        return cls(
-            epoch=epoch,
-            projection=projection,
-            step=_opt_int(data, "step"),
-            planned_epochs=_opt_float(data, "planned_epochs"),
-        )
-
-
-def budget_segments(
-    history: Sequence[ProjectionPoint],
-) -> tuple[Sequence[ProjectionPoint], Sequence[ProjectionPoint]]:
-    """``history`` split where the planned epochs last changed (a resume with a new ``max_epochs``):
-    the projections made to earlier budgets, and those made to the run's final budget."""
-    start = len(history)
-    while start > 0 and history[start - 1].planned_epochs == history[-1].planned_epochs:
-        start -= 1
-    return history[:start], history[start:]
-
-
-def first_stable(history: Sequence[ProjectionPoint]) -> ProjectionPoint | None:
-    """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
-    return next((h for h in history if h.stable), None)
-
-
-def upper_bound_note(planned_epochs: float | None, trained_epochs: int, may_stop_early: bool) -> str:
-    """`` (an upper bound: ...)`` when the projection is to more epochs than the run trained or may train."""
-    if planned_epochs is None:
-        return ""
-    if trained_epochs < planned_epochs:
-        return f" (an upper bound: the run stopped after {trained_epochs} of {planned_epochs:g} epochs)"
-    if may_stop_early:
-        return f" (an upper bound for max_epochs={planned_epochs:g}: EarlyStopping may stop earlier)"
-    return ""
-
-
-@dataclass(frozen=True)
-class WindowRecord:
-    """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks)."""
-
-    epoch: int
-    step: int  # the global step read at the start of its last batch (where Lightning logs that batch)
-    time_s: float  # seconds since the fit started
-    steps: int  # batches in the window
-    energy_j: float | None
-    total_j: float | None = None  # projection made at the window's end
-    low_j: float | None = None
-    high_j: float | None = None
-    stable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "time_s": self.time_s,
-            "steps": self.steps,
-            "energy_j": self.energy_j,
-            "projected_total_j": self.total_j,
-            "projected_low_j": self.low_j,
-            "projected_high_j": self.high_j,
-            "stable": self.stable,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> WindowRecord:
-        return cls(
-            epoch=_opt_int(data, "epoch") or 0,
-            step=_opt_int(data, "step") or 0,
-            time_s=_float(data, "time_s"),
-            steps=_opt_int(data, "steps") or 0,
-            energy_j=_opt_float(data, "energy_j"),
-            total_j=_opt_float(data, "projected_total_j"),
-            low_j=_opt_float(data, "projected_low_j"),
-            high_j=_opt_float(data, "projected_high_j"),
-            stable=bool(data.get("stable")),
-        )
-
-
-@dataclass(frozen=True)
-class PreSummary:
-    """The pre-training (PRE) estimate of the whole run, all GPUs together, or why there is none.
-
-    ``estimate`` is PRE's own per-epoch estimate on one GPU (:class:`~lightning_energy.pre.model.Estimate`,
-    kept as PRE made it); ``total_j``, ``low_j`` and ``high_j`` are the whole run's (``total_epochs`` epochs
-    on ``devices`` GPUs), rescaled when the planned epochs become known.
-    """
-
-    total_j: float | None = None
-    low_j: float | None = None
-    high_j: float | None = None
-    total_epochs: float | None = None
-    devices: int = 1
-    upper_bound: bool = False
-    estimate: Estimate | None = None
-    descriptor: Mapping[str, Any] = field(default_factory=dict)
-    skipped: str | None = None
-    warnings: tuple[str, ...] = ()  # what the estimate had to leave out (an unusable run history, ...)
-
-    @property
-    def available(self) -> bool:
-        return self.skipped is None and self.total_j is not None
-
-    def scaled_to(self, total_epochs: float) -> PreSummary:
-        """The same estimate for another planned number of epochs (known once the data is set up)."""
-        if not self.available or not self.total_epochs or total_epochs == self.total_epochs:
-            return self
-        scale = total_epochs / self.total_epochs
-
-        def times(value: float | None) -> float | None:
-            return None if value is None else value * scale
-
-        return replace(
-            self,
-            total_j=times(self.total_j),
-            low_j=times(self.low_j),
-            high_j=times(self.high_j),
-            total_epochs=total_epochs,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        notes = {"warnings": list(self.warnings)} if self.warnings else {}
-        if self.skipped is not None:
-            return {"skipped": self.skipped, **notes}
-        return {
-            **notes,
-            "descriptor": dict(self.descriptor),
-            "estimate": _estimate_to_json(self.estimate),
-            "total_epochs": self.total_epochs,
-            "devices": self.devices,
-            "total_j": self.total_j,
-            "low_j": self.low_j,
-            "high_j": self.high_j,
-            "upper_bound": self.upper_bound,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PreSummary:
-        notes = tuple(str(w) for w in _list(data, "warnings"))
-        if data.get("skipped") is not None:
-            return cls(skipped=str(data["skipped"]), warnings=notes)
-        total = _opt_float(data, "total_j")
-        return cls(
-            total_j=total,
-            low_j=_opt_float(data, "low_j") if data.get("low_j") is not None else total,
-            high_j=_opt_float(data, "high_j") if data.get("high_j") is not None else total,
-            total_epochs=_opt_float(data, "total_epochs"),
-            devices=_opt_int(data, "devices") or 1,
-            upper_bound=bool(data.get("upper_bound")),
-            estimate=_estimate_from_json(_mapping(data, "estimate")),
-            descriptor=dict(_mapping(data, "descriptor")),
-            warnings=notes,
-        )
-
-
-# the per-epoch estimate's fields in the report, in the order written (the first eight since 0.3.0)
-_ESTIMATE_FIELDS = (
-    "epoch_energy_j",
-    "epoch_seconds",
-    "power_w",
-    "gpu_name",
-    "rel_sigma",
-    "speed_source",
-    "gpu_busy_share",
-    "calibration_runs",
-    "log_sigma",
-    "regime",
-    "bandwidth_share",
-    "traffic_inferred",
-)
-
-
-def _estimate_to_json(estimate: Estimate | None) -> dict[str, Any]:
-    """The report's ``pre.estimate`` section: PRE's per-epoch estimate (all ``null`` when unknown)."""
-    if estimate is None:
-        return dict.fromkeys(_ESTIMATE_FIELDS)
-    return {name: getattr(estimate, name) for name in _ESTIMATE_FIELDS}
-
-
-def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
-    """PRE's per-epoch estimate from the report; ``None`` when the section lacks one of its figures (a
-    report written before ``log_sigma``/``rel_sigma`` were, or a damaged one)."""
-    from lightning_energy.pre.model import Estimate
-
-    figures = [_opt_float(data, key) for key in ("epoch_energy_j", "power_w", "epoch_seconds")]
-    log_sigma, rel_sigma = _opt_float(data, "log_sigma"), _opt_float(data, "rel_sigma")
-    if log_sigma is None and rel_sigma is not None:
-        log_sigma = math.sqrt(math.log1p(rel_sigma**2))
-    name = data.get("gpu_name")
-    energy_j, power_w, seconds = figures
-    if energy_j is None or power_w is None or seconds is None or log_sigma is None or name is None:
-        return None
-    source, regime, traffic = data.get("speed_source"), data.get("regime"), data.get("traffic_inferred")
-    return Estimate(
-        epoch_energy_j=energy_j,
-        power_w=power_w,
-        epoch_seconds=seconds,
-        log_sigma=log_sigma,
-        gpu_name=str(name),
-        calibration_runs=_opt_int(data, "calibration_runs") or 0,
-        speed_source="measured" if source is None else str(source),
-        gpu_busy_share=_opt_float(data, "gpu_busy_share"),
-        regime=None if regime is None else str(regime),
-        bandwidth_share=_opt_float(data, "bandwidth_share"),
-        traffic_inferred=None if traffic is None else bool(traffic),
-    )
-
-
-@dataclass(frozen=True)
-class CarbonSummary:
-    """CO₂e of the measured and projected energy, with the intensity (and its source) that gave them.
-
-    The report's ``carbon`` section is the intensity's fields (:meth:`CarbonIntensity.to_dict`) followed by
-    ``co2_kg`` and ``projected_co2_kg``.
-    """
-
-    intensity: CarbonIntensity
-    co2_kg: float | None
-    projected_co2_kg: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            **self.intensity.to_dict(),
-            "co2_kg": self.co2_kg,
-            "projected_co2_kg": self.projected_co2_kg,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CarbonSummary:
-        iso3, name = data.get("country_iso3"), data.get("country_name")
-        try:
-            intensity = CarbonIntensity(
-                g_per_kwh=_float(data, "g_per_kwh"),
-                pue=_float(data, "pue", 1.0),
-                source=str(data.get("source") or "user"),
-                year=_opt_int(data, "year"),
-                country_iso3=None if iso3 is None else str(iso3),
-                country_name=None if name is None else str(name),
-            )
-        except ValueError as exc:  # a negative intensity or a PUE below 1
-            raise ReportError(f"field 'carbon': {exc}") from exc
-        return cls(intensity, _opt_float(data, "co2_kg"), _opt_float(data, "projected_co2_kg"))
 
 
 @dataclass(frozen=True)
@@ -473,30 +86,30 @@ class Totals:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Totals:
-        components = _mapping(data, "components_kwh")
+        components = mapping_field(data, "components_kwh")
         return cls(
-            energy_j=_opt_float(data, "energy_j"),
-            components_j={str(k): kwh_to_joules(_float(components, k)) for k in components},
-            fit_energy_j=_opt_float(data, "fit_energy_j"),
-            duration_s=_float(data, "duration_s"),
-            measured_epochs=_opt_int(data, "measured_epochs") or 0,
-            missing_epochs=_opt_int(data, "missing_epochs") or 0,
+            energy_j=opt_float(data, "energy_j"),
+            components_j={str(k): kwh_to_joules(float_or(components, k)) for k in components},
+            fit_energy_j=opt_float(data, "fit_energy_j"),
+            duration_s=float_or(data, "duration_s"),
+            measured_epochs=opt_int(data, "measured_epochs") or 0,
+            missing_epochs=opt_int(data, "missing_epochs") or 0,
         )
 
 
 def _epoch_from_json(data: Any) -> EpochRecord:
     if not isinstance(data, Mapping):
         raise ReportError(f"each entry of 'epochs' must be an object, got {type(data).__name__}")
-    energy = _opt_float(data, "energy_j")
-    parts = _mapping(data, "components_j")
+    energy = opt_float(data, "energy_j")
+    parts = mapping_field(data, "components_j")
     reason = data.get("reason")
     return EpochRecord(
-        epoch=_opt_int(data, "epoch") or 0,
-        duration_s=_float(data, "duration_s"),
+        epoch=opt_int(data, "epoch") or 0,
+        duration_s=float_or(data, "duration_s"),
         energy_j=energy,
-        components_j={str(k): _float(parts, k) for k in parts},
+        components_j={str(k): float_or(parts, k) for k in parts},
         reason=None if reason is None else str(reason),
-        batches=_opt_int(data, "batches"),
+        batches=opt_int(data, "batches"),
     )
 
 
@@ -519,68 +132,6 @@ def _epoch_to_json(record: EpochRecord, categories: Iterable[str]) -> dict[str, 
         "reason": record.reason,
         "batches": record.batches,
     }
-
-
-@dataclass(frozen=True)
-class ExpectedPoint:
-    """The expected total of an ``EarlyStopping`` run after epoch ``epoch`` (0-based): STEP's
-    :class:`~lightning_energy.step.ExpectedTotal` kept whole (the projection times the predicted stop, with a
-    90 % interval, and the predicted stop epoch; ``stop_epoch_high`` ``None``: open top)."""
-
-    epoch: int
-    expected: ExpectedTotal
-
-    @property
-    def total_j(self) -> float:
-        return self.expected.total_j
-
-    @property
-    def low_j(self) -> float:
-        return self.expected.low_j
-
-    @property
-    def high_j(self) -> float:
-        return self.expected.high_j
-
-    @property
-    def stop_epoch(self) -> float:
-        return self.expected.stop_epoch
-
-    @property
-    def stop_epoch_low(self) -> float:
-        return self.expected.stop_epoch_low
-
-    @property
-    def stop_epoch_high(self) -> float | None:
-        return self.expected.stop_epoch_high
-
-    def to_json(self) -> dict[str, Any]:
-        """The seven fields of 0.3.0 in their order, then ``bound_j`` (added after 0.3.0)."""
-        e = self.expected
-        return {
-            "epoch": self.epoch,
-            "total_j": e.total_j,
-            "low_j": e.low_j,
-            "high_j": e.high_j,
-            "stop_epoch": e.stop_epoch,
-            "stop_epoch_low": e.stop_epoch_low,
-            "stop_epoch_high": e.stop_epoch_high,
-            "bound_j": e.bound_j,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ExpectedPoint:
-        """A point of the report's expected totals; ``bound_j`` of a 0.3.0 report reads as unknown (NaN)."""
-        expected = ExpectedTotal(
-            total_j=_float(data, "total_j"),
-            low_j=_float(data, "low_j"),
-            high_j=_float(data, "high_j"),
-            stop_epoch=_float(data, "stop_epoch"),
-            stop_epoch_low=_float(data, "stop_epoch_low"),
-            stop_epoch_high=_opt_float(data, "stop_epoch_high"),
-            bound_j=_float(data, "bound_j", math.nan),
-        )
-        return cls(epoch=_opt_int(data, "epoch") or 0, expected=expected)
 
 
 @dataclass(frozen=True)
@@ -683,36 +234,40 @@ class RunReport:
         for key, kind in (("epochs", list), ("totals", dict)):
             if not isinstance(data.get(key), kind):
                 raise ReportError(f"field {key!r} is missing or not a {kind.__name__}")
-        projection = _mapping(data, "projection")
+        projection = mapping_field(data, "projection")
         pre, carbon = data.get("pre"), data.get("carbon")
         note = projection.get("note")
         return cls(
             started_at=str(data.get("started_at") or ""),
             ended_at=str(data.get("ended_at") or ""),
-            world_size=_opt_int(data, "world_size") or 1,
-            num_nodes=_opt_int(data, "num_nodes") or 1,
-            unmetered_ranks=_opt_int(data, "unmetered_ranks") or 0,
-            max_epochs=_opt_float(data, "max_epochs"),
-            max_steps=_opt_int(data, "max_steps"),
-            max_time_s=_opt_float(data, "max_time_s"),
+            world_size=opt_int(data, "world_size") or 1,
+            num_nodes=opt_int(data, "num_nodes") or 1,
+            unmetered_ranks=opt_int(data, "unmetered_ranks") or 0,
+            max_epochs=opt_float(data, "max_epochs"),
+            max_steps=opt_int(data, "max_steps"),
+            max_time_s=opt_float(data, "max_time_s"),
             upper_bound=bool(data.get("upper_bound")),
-            components={str(k): str(v) for k, v in _mapping(data, "components").items()},
-            epochs=tuple(_epoch_from_json(e) for e in _list(data, "epochs")),
+            components={str(k): str(v) for k, v in mapping_field(data, "components").items()},
+            epochs=tuple(_epoch_from_json(e) for e in list_field(data, "epochs")),
             windows=tuple(
-                WindowRecord.from_json(w) for w in _list(data, "windows") if isinstance(w, Mapping)
+                WindowRecord.from_json(w) for w in list_field(data, "windows") if isinstance(w, Mapping)
             ),
-            totals=Totals.from_json(_mapping(data, "totals")),
+            totals=Totals.from_json(mapping_field(data, "totals")),
             history=tuple(
-                ProjectionPoint.from_json(h) for h in _list(projection, "history") if isinstance(h, Mapping)
+                ProjectionPoint.from_json(h)
+                for h in list_field(projection, "history")
+                if isinstance(h, Mapping)
             ),
             projection_note=None if note is None else str(note),
             expected=tuple(
-                ExpectedPoint.from_json(e) for e in _list(projection, "expected") if isinstance(e, Mapping)
+                ExpectedPoint.from_json(e)
+                for e in list_field(projection, "expected")
+                if isinstance(e, Mapping)
             ),
             pre=PreSummary.from_json(pre) if isinstance(pre, Mapping) else None,
             carbon=CarbonSummary.from_json(carbon) if isinstance(carbon, Mapping) else None,
-            hardware=Hardware.from_json(_mapping(data, "hardware")),
-            versions={str(k): str(v) for k, v in _mapping(data, "versions").items()},
-            warnings=tuple(str(w) for w in _list(data, "warnings")),
-            status=_one_of(data, "status", RUN_STATUSES, None),  # last: the structure's errors first
+            hardware=Hardware.from_json(mapping_field(data, "hardware")),
+            versions={str(k): str(v) for k, v in mapping_field(data, "versions").items()},
+            warnings=tuple(str(w) for w in list_field(data, "warnings")),
+            status=one_of(data, "status", RUN_STATUSES, None),  # last: the structure's errors first
         )
