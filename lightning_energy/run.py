@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from lightning_energy import metric_names as M
 from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.hardware import Hardware
-from lightning_energy.metering import NOT_METERED_START
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
@@ -31,26 +29,22 @@ from lightning_energy.report_model import (
     RunReport,
     RunStatus,
     WindowRecord,
-    budget_segments,
-    first_stable,
-    upper_bound_note,
 )
+from lightning_energy.run_inputs import default_budget_warning, learn_epoch_length, pre_problem
 from lightning_energy.run_metrics import (
     BAR_UNITS,
     bar_unit,
-    carbon_metrics,
     component_labels,
-    expected_metrics,
+    epoch_metrics,
     expected_point,
     finite,
-    projection_metrics,
     projection_point,
 )
 from lightning_energy.run_report import build_report, write_run_report
-from lightning_energy.run_state import STATE_VERSION, load_state
+from lightning_energy.run_state import STATE_VERSION, load_state, save_state
+from lightning_energy.run_text import bar_figures, stability_line
 from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import SavedStop, StopTracker
-from lightning_energy.units import format_energy, joules_to_kwh
 from lightning_energy.windows import WindowSeries
 
 # BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
@@ -63,8 +57,6 @@ __all__ = [
     "bar_unit",
     "component_labels",
 ]
-
-_LIGHTNING_DEFAULT_MAX_EPOCHS = 1000
 
 
 @dataclass(frozen=True)
@@ -109,16 +101,13 @@ class EnergyRun:
     def set_budget(self, budget: Budget, window_batches: int | None = None) -> str | None:
         """The run's plan (known once the data is set up) and the configured window size, if any; the
         warning to show when a resumed run keeps another window size (also kept for the report)."""
-        budget = self.budget = _learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
+        budget = self.budget = learn_epoch_length(budget, self.ledger.records)  # a resumed run's epochs
         problem = self.window_series.plan(budget, window_batches)
         if problem is not None:
             self.warn(problem)
-        if budget.max_epochs == _LIGHTNING_DEFAULT_MAX_EPOCHS and budget.max_steps is None:
-            # Lightning >= 2 sets 1000 when neither max_epochs nor max_steps is given (it warns itself)
-            self.warn(
-                f"max_epochs is {_LIGHTNING_DEFAULT_MAX_EPOCHS}, Lightning's default when max_epochs is not "
-                "set: the projection is to that many epochs; set max_epochs to your real budget"
-            )
+        default = default_budget_warning(budget)
+        if default is not None:
+            self.warn(default)
         total = budget.total_epochs
         if self.pre is not None and total is not None:
             self.pre = self.pre.scaled_to(total)
@@ -132,7 +121,7 @@ class EnergyRun:
         """
         for message in pre.warnings:
             self.warn(message)
-        problem = _pre_problem(pre)
+        problem = pre_problem(pre)
         if problem is not None:
             self.warn(f"PRE estimate not used: {problem}")
             pre = PreSummary(skipped=f"the estimate is unusable: {problem}", warnings=pre.warnings)
@@ -220,7 +209,7 @@ class EnergyRun:
         """Add one epoch (summed over ranks) and project the run's total from it."""
         self.ledger.add(record)
         if self.budget.batches_per_epoch is None:  # iterable data: the first epoch's length
-            self.budget = _learn_epoch_length(self.budget, self.ledger.records)
+            self.budget = learn_epoch_length(self.budget, self.ledger.records)
             if self.window_series.unit_batches is None:  # no size yet (automatic): 1/20 of that epoch
                 self.window_series.plan(self.budget, None)
         plan = self._projection_budget()
@@ -318,77 +307,41 @@ class EnergyRun:
         chosen = self.choose_unit(expected if expected is not None else extrapolated_j)
         if chosen is None:
             return {}
-        unit, scale = chosen
-        bar: dict[str, float] = {}
-        so_far = live_total_j if live_total_j is not None else self.ledger.measured_total_j
-        if so_far is not None:
-            bar[unit] = so_far / scale
-        if projected_j is not None and math.isfinite(projected_j):
-            bar[f"proj_{unit}"] = max(projected_j, so_far or 0.0) / scale
-        if self.expected:  # EarlyStopping: the expected total next to the max_epochs bound
-            bar[f"exp_{unit}"] = self.expected[-1].total_j / scale
-        if self.pre is not None and self.pre.available and self.pre.total_j is not None:
-            bar[f"pre_{unit}"] = self.pre.total_j / scale
-        return bar
+        return bar_figures(
+            chosen,
+            so_far_j=live_total_j if live_total_j is not None else self.ledger.measured_total_j,
+            projected_j=projected_j,
+            # EarlyStopping: the expected total next to the max_epochs bound
+            expected_j=self.expected[-1].total_j if self.expected else None,
+            pre_j=self._pre_total_j(),
+        )
+
+    def _pre_total_j(self) -> float | None:
+        """PRE's estimate of the whole run, ``None`` when there is none."""
+        return self.pre.total_j if self.pre is not None and self.pre.available else None
 
     def epoch_metrics(self, outcome: EpochOutcome) -> dict[str, float]:
         """The metrics logged at an epoch's end (names and units: ``docs/callback.md``)."""
-        metrics: dict[str, float] = {}
-        record, point = outcome.record, outcome.projection
-        total_j = self.ledger.measured_total_j
-        if total_j is not None:
-            metrics[M.TOTAL_KWH] = joules_to_kwh(total_j)
-            totals_j = self.ledger.category_totals_j()
-            for category in self.ledger.present_categories():
-                metrics[M.CATEGORY_KWH[category]] = joules_to_kwh(totals_j[category])
-        if record.energy_j is not None:
-            metrics[M.EPOCH_KWH] = joules_to_kwh(record.energy_j)
-            if record.power_w is not None:
-                metrics[M.EPOCH_POWER_W] = record.power_w
-        if point is not None:
-            metrics.update(projection_metrics(point))
-            if self.expected and self.expected[-1].epoch == point.epoch:
-                metrics.update(expected_metrics(self.expected[-1]))
-        if self.pre is not None and self.pre.available and self.pre.total_j is not None:
-            metrics[M.PRE_KWH] = joules_to_kwh(self.pre.total_j)
-        metrics.update(carbon_metrics(self.carbon, total_j, point))
-        return metrics
+        point = outcome.projection
+        expected = self.expected[-1] if self.expected else None
+        if expected is not None and (point is None or expected.epoch != point.epoch):
+            expected = None
+        return epoch_metrics(
+            self.ledger,
+            outcome.record,
+            point,
+            expected=expected,
+            pre_j=self._pre_total_j(),
+            carbon=self.carbon,
+        )
 
     def window_metrics(self, window: WindowRecord, live_total_j: float | None) -> dict[str, float]:
         """The metrics logged at a window's end (at the global step)."""
         return WindowSeries.metrics(window, live_total_j)
 
     def stability_line(self) -> str:
-        """One line on STEP for the console: when it declared stability, or why it did not. Only the
-        projections made to the run's final budget count (a resume may have changed ``max_epochs``)."""
-        earlier, current = budget_segments(self.history)
-        declared, before = first_stable(current), first_stable(earlier)
-        note = ""
-        if before is not None and before.planned_epochs is not None:
-            note = (
-                f"; before the resume, for {before.planned_epochs:g} planned epochs, it was declared "
-                f"stable after epoch {before.epoch} ({format_energy(before.total_j)})"
-            )
-        if declared is not None:
-            return (
-                f"STEP declared stable energy after epoch {declared.epoch}: projected "
-                f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
-                f"{format_energy(declared.high_j)}]{self._upper_bound_note()}{note}"
-            )
-        last = self.last_projection
-        if last is None:
-            reason = self.budget.unknown_reason() or "no epoch was measured"
-            return f"STEP: no projection ({reason})"
-        return f"STEP: {last.reason or 'not stable'}"
-
-    def _upper_bound_note(self) -> str:
-        """Says the projection is an upper bound when the run ended (or may end) before its budget."""
-        if not self.history:
-            return ""
-        trained = self.history[-1].epoch + 1
-        return upper_bound_note(
-            self.budget.total_epochs, trained, bool(self.expected) or self.budget.upper_bound
-        )
+        """One line on STEP for the console (:func:`~lightning_energy.run_text.stability_line`)."""
+        return stability_line(self.history, self.budget, may_stop_early=bool(self.expected))
 
     def status(self, failed: bool = False) -> RunStatus:
         if failed:
@@ -423,21 +376,7 @@ class EnergyRun:
         return write_run_report(self, directory, status, **facts)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "version": STATE_VERSION,
-            "ledger": self.ledger.state_dict(),
-            "history": [h.to_json() for h in self.history],
-            "projector": self.projector.state_dict(),
-            "windows": self.window_series.state_dict(),
-            "pre": None if self.pre is None else self.pre.to_json(),
-            "warnings": list(self.warnings),
-            "started_at": self.started_at,
-            "unit": None if self.unit is None else list(self.unit),
-            "stop": None if self.stop is None else self.stop.state_dict(),
-            "expected": [e.to_json() for e in self.expected],
-            # the energy a fit resumed from this state starts with: the earlier fits', up to this point
-            "fit_energy_j": _sum_or_none(self.earlier_fits_j, self.fit_through_epoch_j),
-        }
+        return save_state(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict` (version 1 checkpoints too), or raise
@@ -468,46 +407,3 @@ class EnergyRun:
             self.warn(f"checkpoint state not loaded: {exc}")
             return f"{exc}; energy metering starts afresh from this epoch"
         return None
-
-
-def _sum_or_none(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
-
-
-def _learn_epoch_length(budget: Budget, records: Sequence[EpochRecord]) -> Budget:
-    """``budget`` with the epoch length the trainer cannot tell (iterable data) taken from the first epoch
-    metered from its start: it projects ``max_steps`` as a share of ``max_epochs`` from then on (the
-    windows keep the size they were planned with)."""
-    first = next((r for r in records if r.batches and r.reason != NOT_METERED_START), None)
-    return budget if first is None else budget.learned(first.batches)
-
-
-def _pre_problem(pre: PreSummary) -> str | None:
-    """What makes an available PRE estimate unusable (a non-finite or non-positive figure), or ``None``."""
-    if not pre.available:
-        return None
-    estimate = pre.estimate
-    epoch_energy_j = None if estimate is None else estimate.epoch_energy_j
-    figures = {
-        "total_j": pre.total_j,
-        "low_j": pre.low_j,
-        "high_j": pre.high_j,
-        "epoch_energy_j": epoch_energy_j,
-        "rel_sigma": None if estimate is None else _rel_sigma(estimate.log_sigma),
-    }
-    for name, value in figures.items():
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            return f"its {name} is {value!r}"
-    if not pre.total_j or (epoch_energy_j is not None and epoch_energy_j <= 0):
-        return f"it estimates no energy (total_j {pre.total_j!r}, epoch_energy_j {epoch_energy_j!r})"
-    if pre.devices < 1:
-        return f"its devices is {pre.devices!r}"
-    return None
-
-
-def _rel_sigma(log_sigma: float) -> float:
-    """PRE's relative standard deviation from its log-normal sigma (infinite when that overflows)."""
-    try:
-        return math.sqrt(math.expm1(log_sigma**2))
-    except OverflowError:
-        return math.inf

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 
 from lightning_energy import metric_names as M
-from lightning_energy.accounting import category_of
+from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.report_model import ExpectedPoint, ProjectionPoint
 from lightning_energy.step import Projection
@@ -22,6 +22,7 @@ __all__ = [
     "bar_unit",
     "carbon_metrics",
     "component_labels",
+    "epoch_metrics",
     "expected_metrics",
     "expected_point",
     "finite",
@@ -90,6 +91,39 @@ def carbon_metrics(
         metrics[M.CO2_KG] = carbon.co2_kg(joules_to_kwh(total_j))
     if point is not None and finite(point.total_j) is not None and point.total_j >= 0:
         metrics[M.PROJECTED_CO2_KG] = carbon.co2_kg(joules_to_kwh(point.total_j))
+    return metrics
+
+
+def epoch_metrics(
+    ledger: EnergyLedger,
+    record: EpochRecord,
+    point: ProjectionPoint | None,
+    *,
+    expected: ExpectedPoint | None,
+    pre_j: float | None,
+    carbon: CarbonIntensity | None,
+) -> dict[str, float]:
+    """The metrics logged at an epoch's end: the measured totals (all, per category), ``record``'s energy
+    and power, the projection ``point`` made from it, the ``expected`` total made with it, PRE's estimate
+    ``pre_j`` and the CO₂e figures."""
+    metrics: dict[str, float] = {}
+    total_j = ledger.measured_total_j
+    if total_j is not None:
+        metrics[M.TOTAL_KWH] = joules_to_kwh(total_j)
+        totals_j = ledger.category_totals_j()
+        for category in ledger.present_categories():
+            metrics[M.CATEGORY_KWH[category]] = joules_to_kwh(totals_j[category])
+    if record.energy_j is not None:
+        metrics[M.EPOCH_KWH] = joules_to_kwh(record.energy_j)
+        if record.power_w is not None:
+            metrics[M.EPOCH_POWER_W] = record.power_w
+    if point is not None:
+        metrics.update(projection_metrics(point))
+        if expected is not None:
+            metrics.update(expected_metrics(expected))
+    if pre_j is not None:
+        metrics[M.PRE_KWH] = joules_to_kwh(pre_j)
+    metrics.update(carbon_metrics(carbon, total_j, point))
     return metrics
 
 

@@ -1,5 +1,5 @@
-"""Reading back a saved :class:`~lightning_energy.run.EnergyRun` state: the version check and the checks
-that the saved ledger, projections and projector belong together.
+"""Saving an :class:`~lightning_energy.run.EnergyRun`'s state and reading it back: the version check and
+the checks that the saved ledger, projections and projector belong together.
 
 Pure Python (no torch, no Lightning). A state that fails a check raises
 :class:`~lightning_energy.errors.RunStateError` before anything is changed.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lightning_energy.accounting import EnergyLedger
 from lightning_energy.errors import RunStateError
@@ -17,9 +17,35 @@ from lightning_energy.report_model import PreSummary, ProjectionPoint
 from lightning_energy.step import StepProjector
 from lightning_energy.windows import WindowSeries
 
-__all__ = ["STATE_VERSION", "check_agreement", "load_state"]
+if TYPE_CHECKING:
+    from lightning_energy.run import EnergyRun
+
+__all__ = ["STATE_VERSION", "check_agreement", "load_state", "save_state"]
 
 STATE_VERSION = 2
+
+
+def save_state(run: EnergyRun) -> dict[str, Any]:
+    """``run``'s state, as a checkpoint keeps it (:func:`load_state` reads it back)."""
+    return {
+        "version": STATE_VERSION,
+        "ledger": run.ledger.state_dict(),
+        "history": [h.to_json() for h in run.history],
+        "projector": run.projector.state_dict(),
+        "windows": run.window_series.state_dict(),
+        "pre": None if run.pre is None else run.pre.to_json(),
+        "warnings": list(run.warnings),
+        "started_at": run.started_at,
+        "unit": None if run.unit is None else list(run.unit),
+        "stop": None if run.stop is None else run.stop.state_dict(),
+        "expected": [e.to_json() for e in run.expected],
+        # the energy a fit resumed from this state starts with: the earlier fits', up to this point
+        "fit_energy_j": _sum_or_none(run.earlier_fits_j, run.fit_through_epoch_j),
+    }
+
+
+def _sum_or_none(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
 
 
 def check_agreement(
