@@ -158,19 +158,45 @@ def upper_bound_note(planned_epochs: float | None, trained_epochs: int, may_stop
 
 @dataclass(frozen=True)
 class WindowRecord:
-    """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks)."""
+    """One window of training steps inside an epoch: its energy (this rank's meter scaled to all ranks) and
+    STEP's projection of the run's total made at its end (:class:`~lightning_energy.step.Projection`, kept
+    whole; ``None`` when none was made). The figures read through to the projection: ``total_j``, ``low_j``
+    and ``high_j`` are ``None`` unless its total is a finite number."""
 
     epoch: int
     step: int  # the global step read at the start of its last batch (where Lightning logs that batch)
     time_s: float  # seconds since the fit started
     steps: int  # batches in the window
     energy_j: float | None
-    total_j: float | None = None  # projection made at the window's end
-    low_j: float | None = None
-    high_j: float | None = None
-    stable: bool = False
+    projection: Projection | None = None
+
+    @property
+    def total_j(self) -> float | None:
+        return self._figure(None if self.projection is None else self.projection.total_j)
+
+    @property
+    def low_j(self) -> float | None:
+        return self._figure(None if self.projection is None else self.projection.low_j)
+
+    @property
+    def high_j(self) -> float | None:
+        return self._figure(None if self.projection is None else self.projection.high_j)
+
+    @property
+    def stable(self) -> bool:
+        return self.projection is not None and self.projection.stable
+
+    def _figure(self, value: float | None) -> float | None:
+        """``value`` when the projection's total is finite (an interval bound that is not a number reads as
+        unknown too), else ``None``."""
+        p = self.projection
+        if p is None or value is None or not math.isfinite(p.total_j) or math.isnan(value):
+            return None
+        return value
 
     def to_json(self) -> dict[str, Any]:
+        """The window's figures and the projection's total, interval and stability (the fields of 0.3.0,
+        in their order)."""
         return {
             "epoch": self.epoch,
             "step": self.step,
@@ -185,17 +211,46 @@ class WindowRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WindowRecord:
+        """A window of the report; its projection keeps what the report says of it (total, interval,
+        stability) and reads the rest as unknown (NaN)."""
+        total, stable = opt_float(data, "projected_total_j"), bool(data.get("stable"))
+        projection = None
+        if total is not None or stable:
+            projection = _partial_projection(
+                total_j=math.nan if total is None else total,
+                low_j=float_or(data, "projected_low_j", math.nan),
+                high_j=float_or(data, "projected_high_j", math.nan),
+                stable=stable,
+            )
         return cls(
             epoch=opt_int(data, "epoch") or 0,
             step=opt_int(data, "step") or 0,
             time_s=float_or(data, "time_s"),
             steps=opt_int(data, "steps") or 0,
             energy_j=opt_float(data, "energy_j"),
-            total_j=opt_float(data, "projected_total_j"),
-            low_j=opt_float(data, "projected_low_j"),
-            high_j=opt_float(data, "projected_high_j"),
-            stable=bool(data.get("stable")),
+            projection=projection,
         )
+
+
+def _partial_projection(*, total_j: float, low_j: float, high_j: float, stable: bool) -> Projection:
+    """A projection known only by its total, interval and stability (a window read from a report)."""
+    return Projection(
+        total_j=total_j,
+        low_j=low_j,
+        high_j=high_j,
+        stable=stable,
+        stable_since=None,
+        epoch_energy_j=math.nan,
+        epochs_seen=0,
+        measured_j=math.nan,
+        power_w=math.nan,
+        regime_start=0,
+        remaining_epochs=None,
+        remaining_s=None,
+        method="level",
+        confidence=math.nan,
+        reason="",
+    )
 
 
 @dataclass(frozen=True)

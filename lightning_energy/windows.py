@@ -110,17 +110,8 @@ class WindowSeries:
             point = None
         except Exception as exc:  # a projection never stops training, whatever the projector does
             self.problem = f"in-epoch projection failed: {type(exc).__name__}: {exc}"
-        finite = point is not None and math.isfinite(point.total_j)
         window = WindowRecord(
-            epoch=epoch,
-            step=step,
-            time_s=time_s,
-            steps=batches,
-            energy_j=energy_j,
-            total_j=point.total_j if point is not None and finite else None,
-            low_j=point.low_j if point is not None and finite else None,
-            high_j=point.high_j if point is not None and finite else None,
-            stable=bool(point is not None and point.stable),
+            epoch=epoch, step=step, time_s=time_s, steps=batches, energy_j=energy_j, projection=point
         )
         self.records.append(window)
         return window

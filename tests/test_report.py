@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import stat
 from dataclasses import replace
@@ -473,3 +474,43 @@ def test_an_expected_point_keeps_the_whole_expected_total() -> None:
     assert ExpectedPoint.from_json(json.loads(json.dumps(written))) == point
     old = ExpectedPoint.from_json({k: v for k, v in written.items() if k != "bound_j"})
     assert old.total_j == 900.0 and old.expected.bound_j != old.expected.bound_j  # NaN: unknown
+
+
+def test_a_window_keeps_steps_whole_projection_and_writes_the_030_fields() -> None:
+    from lightning_energy.report_model import WindowRecord
+    from lightning_energy.step import StepProjector
+
+    projector = StepProjector(unit_name="window")
+    for energy_j in (10.0, 10.2, 9.9, 10.1, 10.0, 10.0):
+        projection = projector.update(energy_j, 1.0, total_epochs=40)
+    window = WindowRecord(2, 57, 12.5, 4, 10.0, projection)
+    written = window.to_json()
+    assert written == {  # the fields of 0.3.0, in their order, and nothing else
+        "epoch": 2,
+        "step": 57,
+        "time_s": 12.5,
+        "steps": 4,
+        "energy_j": 10.0,
+        "projected_total_j": projection.total_j,
+        "projected_low_j": projection.low_j,
+        "projected_high_j": projection.high_j,
+        "stable": projection.stable,
+    }
+    assert list(written) == list(WindowRecord.from_json(written).to_json())
+    text = json.dumps(written)
+    assert json.dumps(WindowRecord.from_json(json.loads(text)).to_json()) == text  # byte for byte
+
+
+def test_a_window_without_a_finite_projection_writes_nulls() -> None:
+    from lightning_energy.report_model import WindowRecord
+    from lightning_energy.step import StepProjector
+
+    projection = StepProjector().update(1.0, 1.0, total_epochs=4)
+    unmeasured = WindowRecord(0, 3, 1.0, 4, None)
+    assert (unmeasured.total_j, unmeasured.stable) == (None, False)
+    infinite = WindowRecord(0, 3, 1.0, 4, 1.0, replace(projection, total_j=math.inf, stable=True))
+    written = infinite.to_json()
+    assert [written[k] for k in ("projected_total_j", "projected_low_j", "projected_high_j")] == [None] * 3
+    assert written["stable"] is True  # as STEP said, even without a finite total
+    assert WindowRecord.from_json(written).to_json() == written
+    assert WindowRecord.from_json({}).to_json()["projected_total_j"] is None
