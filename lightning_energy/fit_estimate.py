@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lightning_energy.accounting import EnergyLedger
@@ -45,17 +46,7 @@ def estimate_fit(
         total_epochs=budget.total_epochs or 1,
         estimator=estimator,
     )
-    return PreSummary(
-        total_j=fit.total_j,
-        low_j=fit.low_j,
-        high_j=fit.high_j,
-        total_epochs=float(fit.total_epochs),
-        devices=fit.devices,
-        upper_bound=budget.upper_bound,
-        estimate=fit.estimate,
-        descriptor=fit.descriptor.to_dict(),
-        warnings=notes,
-    )
+    return replace(fit, upper_bound=budget.upper_bound, warnings=notes)
 
 
 def _calibrated(history_path: HistoryPath) -> tuple[PreEstimator, tuple[str, ...]]:

@@ -195,9 +195,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "lightning_energy.budget",
         "lightning_energy.accounting",
         "lightning_energy.hardware",
+        "lightning_energy.report_fields",
     ),
     ("lightning_energy.meters", "lightning_energy.step", "lightning_energy.pre", "lightning_energy.carbon"),
-    ("lightning_energy.report_fields",),
     ("lightning_energy.report_projection", "lightning_energy.report_sections"),
     ("lightning_energy.report_model", "lightning_energy.windows", "lightning_energy.metering"),
     (

@@ -14,90 +14,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.hardware import GpuInfo
 from lightning_energy.pre.descriptors import DataDescriptor, ModelDescriptor, RunDescriptor
+from lightning_energy.pre.fit import PreSummary, check_total_epochs
 from lightning_energy.pre.gpus import gpu_from_nvml
 from lightning_energy.pre.history import RunHistory
-from lightning_energy.pre.model import Estimate, PreEstimator
-from lightning_energy.units import format_energy, sig
+from lightning_energy.pre.model import PreEstimator
+from lightning_energy.units import sig
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FitEstimate:
-    """The estimate of a whole fit: per-epoch estimate x total_epochs x devices.
-
-    ``total_epochs`` may be fractional (a step budget that ends mid-epoch).
-    """
-
-    descriptor: RunDescriptor
-    estimate: Estimate
-    total_epochs: float
-    devices: int = 1
-
-    def __post_init__(self) -> None:
-        _check_total_epochs(self.total_epochs)
-        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 1:
-            raise EstimationError(f"devices must be an integer >= 1, got {self.devices!r}")
-
-    def with_total_epochs(self, total_epochs: float) -> FitEstimate:
-        """The same estimate for another budget (a new object)."""
-        return FitEstimate(self.descriptor, self.estimate, total_epochs, self.devices)
-
-    @property
-    def total_j(self) -> float:
-        return self.estimate.total_j(self.total_epochs) * self.devices
-
-    @property
-    def low_j(self) -> float:
-        return self.estimate.total_interval_j(self.total_epochs)[0] * self.devices
-
-    @property
-    def high_j(self) -> float:
-        return self.estimate.total_interval_j(self.total_epochs)[1] * self.devices
-
-    def summary(self) -> str:
-        """One line for the console (3 significant figures, readable units)."""
-        e = self.estimate
-        devices = f" x {self.devices} GPUs" if self.devices > 1 else ""
-        return (
-            f"PRE estimate on {e.gpu_name}{devices}: {format_energy(self.total_j)} for "
-            f"{format_epochs(self.total_epochs)} epochs "
-            f"(90% {format_energy(self.low_j)} to {format_energy(self.high_j)}; "
-            f"per epoch {format_energy(e.epoch_energy_j)}, {_duration(e.epoch_seconds)}, {sig(e.power_w)} W)"
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "descriptor": self.descriptor.to_dict(),
-            "estimate": self.estimate.to_dict(),
-            "total_epochs": self.total_epochs,
-            "devices": self.devices,
-            "total_j": self.total_j,
-            "low_j": self.low_j,
-            "high_j": self.high_j,
-        }
-
-
-def _check_total_epochs(total_epochs: object) -> None:
-    if not is_number(total_epochs) or not math.isfinite(float(total_epochs)) or float(total_epochs) <= 0:  # type: ignore[arg-type]
-        raise EstimationError(f"total_epochs must be a finite number > 0, got {total_epochs!r}")
+# the estimate of a whole fit, once a type of its own, is PreSummary (one type per concept): the old name
+FitEstimate = PreSummary
 
 
 def format_epochs(epochs: float) -> str:
     """``90`` for a whole number of epochs, else 3 significant figures (``2.50``)."""
     return str(int(epochs)) if float(epochs).is_integer() else sig(float(epochs))
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{sig(seconds / 3600)} h"
-    if seconds >= 60:
-        return f"{sig(seconds / 60)} min"
-    return f"{sig(seconds)} s"
 
 
 @contextmanager
@@ -468,17 +403,17 @@ def estimate_for_fit(
     total_epochs: float,
     estimator: PreEstimator | None = None,
     history: RunHistory | None = None,
-) -> FitEstimate:
+) -> PreSummary:
     """Descriptors and estimate of the fit about to train (called by EnergyCallback.on_train_start).
 
     The model's forward runs on the first tensor of one batch (``pl_module(x)``; token inputs keep their
     integer dtype). Raises EstimationError (or whatever the user's code raises); the caller catches
     everything so that training goes on.
     """
-    _check_total_epochs(total_epochs)
+    check_total_epochs(total_epochs)
     descriptor = describe_fit(trainer, pl_module, gpu_info)
     model = estimator if estimator is not None else PreEstimator.default()
     if history is not None:
         model = model.calibrated(history)
     devices = max(int(getattr(trainer, "world_size", 1)), 1)
-    return FitEstimate(descriptor, model.predict(descriptor), total_epochs, devices)
+    return PreSummary.of_fit(descriptor, model.predict(descriptor), total_epochs, devices)

@@ -10,8 +10,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_energy.errors import EstimationError
-from lightning_energy.pre import FitEstimate, estimate_for_fit
+from lightning_energy.pre import FitEstimate, RunDescriptor, estimate_for_fit
 from lightning_energy.pre.describe import count_forward_flop_breakdown, count_forward_flops, describe_model
+from lightning_energy.report_model import PreSummary
 
 H100_INFO = {"name": "NVIDIA H100 80GB HBM3", "power_limit_w": 700.0, "memory_gb": 79.6, "uuid": "GPU-x"}
 
@@ -124,8 +125,8 @@ def test_estimate_for_fit_in_a_real_fit() -> None:
     )
     trainer.fit(model, DataLoader(data, batch_size=32, shuffle=True), DataLoader(data, batch_size=50))
     fit_estimate, rng_untouched = model.results
-    assert rng_untouched and isinstance(fit_estimate, FitEstimate)
-    d = fit_estimate.descriptor
+    assert rng_untouched and isinstance(fit_estimate, FitEstimate) and isinstance(fit_estimate, PreSummary)
+    d = RunDescriptor.from_dict(fit_estimate.descriptor)
     assert d.model.forward_flops_per_sample == 2 * 16 * 2 and d.model.input_shape == (16,)
     assert d.model.conv_flop_fraction == 0.0
     assert (d.data.batch_size, d.data.train_samples, d.data.val_samples, d.data.steps_per_epoch) == (
@@ -136,31 +137,33 @@ def test_estimate_for_fit_in_a_real_fit() -> None:
     )
     assert d.gpu.name == "H100 SXM" and d.host_ram_gb > 0
     assert fit_estimate.low_j < fit_estimate.total_j < fit_estimate.high_j
-    assert fit_estimate.to_dict()["total_epochs"] == 2
+    assert fit_estimate.to_json()["total_epochs"] == 2 and fit_estimate.devices == 1
     with pytest.raises(EstimationError, match="total_epochs"):
         estimate_for_fit(trainer, model, gpu_info=H100_INFO, total_epochs=0)
 
 
 def test_fit_estimate_budget_and_summary() -> None:
-    from lightning_energy.pre import DataDescriptor, ModelDescriptor, PreEstimator, RunDescriptor, lookup_gpu
+    from lightning_energy.fit_estimate import summary
+    from lightning_energy.pre import DataDescriptor, ModelDescriptor, PreEstimator, lookup_gpu
 
     d = RunDescriptor(
         ModelDescriptor(8.18e9, (3, 224, 224)), DataDescriptor(256, 1_281_167), lookup_gpu("A40")
     )
-    est = FitEstimate(d, PreEstimator.default().predict(d), total_epochs=90, devices=2)
-    shorter = est.with_total_epochs(2.5)
+    est = PreSummary.of_fit(d, PreEstimator.default().predict(d), total_epochs=90, devices=2)
+    assert est.estimate is not None and est.descriptor == d.to_dict()
+    shorter = est.scaled_to(2.5)
     assert shorter is not est and shorter.total_epochs == 2.5 and est.total_epochs == 90
     assert shorter.total_j == pytest.approx(est.total_j * 2.5 / 90)
     assert shorter.low_j < shorter.total_j < shorter.high_j
     assert est.total_j == pytest.approx(2 * 90 * est.estimate.epoch_energy_j)
-    summary = est.summary()
-    assert "A40 x 2 GPUs" in summary and "kWh" in summary and "90 epochs" in summary
-    assert "0.0000" not in summary
+    line = summary(est)
+    assert "A40" in line and "kWh" in line and "90 epochs" in line
+    assert "0.0000" not in line
     tiny = RunDescriptor(ModelDescriptor(1e3, (4,)), DataDescriptor(4, 8), lookup_gpu("A40"))
-    small = FitEstimate(tiny, PreEstimator.default().predict(tiny), total_epochs=1).summary()
+    small = summary(PreSummary.of_fit(tiny, PreEstimator.default().predict(tiny), total_epochs=1))
     assert " J " in small or " J;" in small or " J (" in small  # a tiny run in joules, not "0.0000 kWh"
     for bad in (0, -1, float("inf"), True):
         with pytest.raises(EstimationError, match="total_epochs"):
-            est.with_total_epochs(bad)  # type: ignore[arg-type]
+            PreSummary.of_fit(d, est.estimate, bad)  # type: ignore[arg-type]
     with pytest.raises(EstimationError, match="devices"):
-        FitEstimate(d, est.estimate, 1, devices=0)
+        PreSummary.of_fit(d, est.estimate, 1, devices=0)
