@@ -19,7 +19,7 @@ from lightning_energy._validate import check_callback_flags, finite_number
 from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
-from lightning_energy.meters.base import EnergyMeter
+from lightning_energy.meters.base import EnergyMeter, MarkEvent
 from lightning_energy.report_model import RunReport, WindowRecord
 from lightning_energy.run import EnergyRun, RunStatus, component_labels
 from lightning_energy.step import StepProjector
@@ -199,7 +199,7 @@ class EnergyCallback(pl.Callback):
         if problem := self.run.load_or_start_afresh(state):
             self._warn("state", problem)
 
-    def _boundary_read(self, trainer: pl.Trainer, event: str) -> Reading:
+    def _boundary_read(self, trainer: pl.Trainer, event: MarkEvent) -> Reading:
         trainer_ops.synchronize_device(trainer)
         self._meter.mark(event, trainer.current_epoch, synchronize=True)
         return self._meter.read()
@@ -239,7 +239,7 @@ class EnergyCallback(pl.Callback):
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
     def _write_report(self, trainer: pl.Trainer, status: RunStatus) -> None:
-        labels, hardware = component_labels(self._meter.extra("labels")), self._meter.hardware()
+        labels, hardware = component_labels(self._meter.labels()), self._meter.hardware()
         facts = {"components": labels, "hardware": hardware, **trainer_info.report_facts(trainer)}
         self.fit_report = self.run.report(status, **facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:

@@ -84,11 +84,11 @@ def record_run(
     Returns ``False`` when there is nothing to add (no PRE descriptor, no measured GPU energy, no history).
     """
     measured = ledger.measured
-    if history_path is False or pre is None or not pre.available or not pre.descriptor or not measured:
+    descriptor = None if pre is None or not pre.available else pre.descriptor
+    if history_path is False or descriptor is None or not measured:
         return False
-    from lightning_energy.pre import RunDescriptor, RunHistory
+    from lightning_energy.pre import RunHistory
 
-    descriptor = RunDescriptor.from_dict(pre.descriptor)
     full = descriptor.data.steps_per_epoch
     epochs = sum(epoch_share(r.batches, full) for r in measured)
     gpu_j = sum(r.components_j.get("gpu", 0.0) for r in measured) / max(1, world_size)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lightning_energy.hardware import Hardware
+from lightning_energy.labels import MarkEvent, MeterLabel, known_labels
 from lightning_energy.metering import Reading, take_reading
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
 
@@ -72,7 +73,7 @@ class MeterSession:
             return Reading(time.monotonic(), {})
         return take_reading(self.meter.read, time.monotonic())
 
-    def mark(self, event: str, epoch: int, *, synchronize: bool = False) -> None:
+    def mark(self, event: MarkEvent, epoch: int, *, synchronize: bool = False) -> None:
         """Tell the meter about a boundary (and let it synchronise first); a failure only warns."""
         try:
             if synchronize:
@@ -90,6 +91,14 @@ class MeterSession:
         except Exception as exc:  # a user's property may raise anything: the report must still be written
             self._warn(f"meter-{name}", f"the meter's {name} could not be read: {exc}")
             return {}
+
+    def labels(self) -> dict[str, MeterLabel]:
+        """The meter's label per component; one outside :data:`~lightning_energy.labels.LABELS` reads as
+        ``"unknown"`` with one warning, and a user's meter that raises reading them gives ``{}``."""
+        labels, problems = known_labels(self.extra("labels"))
+        for problem in problems:
+            self._warn("meter-labels-vocabulary", f"the meter's {problem}")
+        return labels
 
     def hardware(self) -> Hardware:
         """What the meter knows about its devices (empty when a user's meter raises reading it)."""

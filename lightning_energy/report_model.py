@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.errors import ReportError
 from lightning_energy.hardware import Hardware
+from lightning_energy.labels import ComponentLabel, component_label
 from lightning_energy.report_fields import (
     float_or,
     list_field,
@@ -146,7 +147,7 @@ class RunReport:
     max_epochs: float | None
     max_time_s: float | None
     upper_bound: bool
-    components: Mapping[str, str]
+    components: Mapping[str, ComponentLabel]
     epochs: Sequence[EpochRecord]
     totals: Totals
     history: Sequence[ProjectionPoint] = ()
@@ -247,7 +248,7 @@ class RunReport:
             max_steps=opt_int(data, "max_steps"),
             max_time_s=opt_float(data, "max_time_s"),
             upper_bound=bool(data.get("upper_bound")),
-            components={str(k): str(v) for k, v in mapping_field(data, "components").items()},
+            components={str(k): component_label(v) for k, v in mapping_field(data, "components").items()},
             epochs=tuple(_epoch_from_json(e) for e in list_field(data, "epochs")),
             windows=tuple(
                 WindowRecord.from_json(w) for w in list_field(data, "windows") if isinstance(w, Mapping)

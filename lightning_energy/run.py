@@ -22,6 +22,7 @@ from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
 from lightning_energy.hardware import Hardware
+from lightning_energy.labels import ComponentLabel
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
@@ -354,7 +355,7 @@ class EnergyRun:
         *,
         world_size: int,
         num_nodes: int,
-        components: Mapping[str, str],
+        components: Mapping[str, ComponentLabel],
         hardware: Hardware,
         versions: Mapping[str, str],
     ) -> RunReport:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from lightning_energy import metric_names as M
 from lightning_energy.accounting import EnergyLedger, EpochRecord, category_of
 from lightning_energy.carbon import CarbonIntensity
+from lightning_energy.labels import MIXED, ComponentLabel, MeterLabel
 from lightning_energy.report_model import ExpectedPoint, ProjectionPoint
 from lightning_energy.step import Projection
 from lightning_energy.step.expected import ExpectedTotal
@@ -127,11 +128,11 @@ def epoch_metrics(
     return metrics
 
 
-def component_labels(labels: Mapping[str, str]) -> dict[str, str]:
+def component_labels(labels: Mapping[str, MeterLabel]) -> dict[str, ComponentLabel]:
     """Per-category label (``gpu``: ``measured``...) from a meter's per-component labels."""
-    out: dict[str, str] = {}
+    out: dict[str, ComponentLabel] = {}
     for component, label in labels.items():
         category = category_of(component)
         previous = out.get(category)
-        out[category] = label if previous in (None, label) else "mixed"
+        out[category] = label if previous in (None, label) else MIXED
     return out

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
 from lightning_energy.hardware import Hardware
+from lightning_energy.labels import UNKNOWN, ComponentLabel
 from lightning_energy.report_model import CarbonSummary, RunReport, RunStatus, Totals, metered_only
 from lightning_energy.units import joules_to_kwh
 
@@ -29,7 +30,7 @@ def build_report(
     *,
     world_size: int,
     num_nodes: int,
-    components: Mapping[str, str],
+    components: Mapping[str, ComponentLabel],
     hardware: Hardware,
     versions: Mapping[str, str],
 ) -> RunReport:
@@ -47,7 +48,7 @@ def build_report(
         )
     labels = dict(components)
     for category in ledger.present_categories():
-        labels.setdefault(category, "unknown")
+        labels.setdefault(category, UNKNOWN)
     budget = run.budget
     return RunReport(
         status=status,

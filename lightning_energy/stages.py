@@ -18,6 +18,7 @@ from typing import Any
 from lightning_energy._io import atomic_write_text
 from lightning_energy.accounting import CATEGORIES, by_category, reading_delta
 from lightning_energy.errors import MeterError
+from lightning_energy.labels import UNKNOWN, ComponentLabel
 from lightning_energy.metering import Reading
 from lightning_energy.units import format_energy, joules_to_kwh
 
@@ -60,14 +61,18 @@ class StageEnergy:
     energy_j: float | None
     components_j: Mapping[str, float]
     duration_s: float
-    components: Mapping[str, str] = field(default_factory=dict)
+    components: Mapping[str, ComponentLabel] = field(default_factory=dict)
     world_size: int = 1
     reason: str | None = None
     ended_at: str = ""
 
     @classmethod
     def from_sums(
-        cls, stage: str, summed: Mapping[str, float], components: Mapping[str, str], world_size: int
+        cls,
+        stage: str,
+        summed: Mapping[str, float],
+        components: Mapping[str, ComponentLabel],
+        world_size: int,
     ) -> StageEnergy:
         """The stage on all ranks from :func:`stage_sums` summed over ranks."""
         ranks = max(summed["ranks"], 1.0)
@@ -76,7 +81,7 @@ class StageEnergy:
         labels = dict(components)
         for category in CATEGORIES:
             if summed[category] > 0:
-                labels.setdefault(category, "unknown")
+                labels.setdefault(category, UNKNOWN)
         if summed["missing"] > 0:
             reason = f"the meter failed on {int(summed['missing'])} of {int(ranks)} ranks"
             return cls(stage, None, {}, duration_s, labels, world_size, reason, ended_at)

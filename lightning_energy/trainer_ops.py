@@ -95,7 +95,7 @@ class StageMeter:
             return
         synchronize_device(trainer)
         summed = sum_over_ranks(trainer, stage_sums(self.start_reading, session.read()))
-        labels = component_labels(session.extra("labels"))
+        labels = component_labels(session.labels())
         result = self.results[stage] = StageEnergy.from_sums(stage, summed, labels, trainer.world_size)
         self.start_reading = None
         if not trainer.is_global_zero:

@@ -189,6 +189,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "lightning_energy._validate",
         "lightning_energy._io",
         "lightning_energy.metric_names",
+        "lightning_energy.labels",
     ),
     (
         "lightning_energy.units",

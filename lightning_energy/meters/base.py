@@ -8,11 +8,12 @@ everything else has a no-op default on the base class, so callers use the extras
 * ``close()`` -- release threads and handles. Idempotent.
 * ``labels`` -- per component, how the number is obtained: :data:`MEASURED` (a hardware energy counter or
   RAPL), :data:`SAMPLED` (power sampled and integrated by us), :data:`ESTIMATED` (a model, e.g. load x TDP).
-  Components without a label count as :data:`UNKNOWN`. Default ``{}``.
+  Components without a label count as :data:`UNKNOWN`, and so does a label outside :data:`LABELS` (a user's
+  meter is told once, in ``problems`` and the fit's warnings). Typed :data:`MeterLabel`. Default ``{}``.
 * ``hardware`` -- what is metered (GPU names, driver version, CPU model, ...) for the report. Default ``{}``.
 * ``mark(event, epoch)`` -- told right before a boundary ``read()``; ``event`` is one of
-  :data:`MARK_EVENTS` (``"epoch_start"``, ``"epoch_end"``, ``"window_end"``). Recording and replay meters use
-  it to label readings. Default: nothing.
+  :data:`MARK_EVENTS` (``"epoch_start"``, ``"epoch_end"``, ``"window_end"``; typed :data:`MarkEvent`).
+  Recording and replay meters use it to label readings. Default: nothing.
 * ``synchronize()`` -- flush work *specific to the meter* that is still pending, so the next ``read()``
   covers everything up to now. Called before boundary reads, never per step. Default: nothing.
 * ``power_samples()`` -- see below. Default ``[]``.
@@ -44,6 +45,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lightning_energy.errors import MeterError
+from lightning_energy.labels import (
+    ESTIMATED,
+    LABELS,
+    MARK_EVENTS,
+    MEASURED,
+    SAMPLED,
+    UNKNOWN,
+    MarkEvent,
+    MeterLabel,
+    known_labels,
+)
 
 __all__ = [
     "ESTIMATED",
@@ -53,16 +65,13 @@ __all__ = [
     "SAMPLED",
     "UNKNOWN",
     "EnergyMeter",
+    "MarkEvent",
+    "MeterLabel",
     "NullMeter",
     "as_meter",
 ]
 
-MEASURED = "measured"
-SAMPLED = "sampled"
-ESTIMATED = "estimated"
-UNKNOWN = "unknown"
-LABELS = (MEASURED, SAMPLED, ESTIMATED, UNKNOWN)
-MARK_EVENTS = ("epoch_start", "epoch_end", "window_end")
+# the vocabularies live in lightning_energy.labels; their constants keep this module's names too
 
 
 class EnergyMeter(abc.ABC):
@@ -81,7 +90,7 @@ class EnergyMeter(abc.ABC):
         return True
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         """Per component, one of :data:`LABELS`. Default: none known."""
         return {}
 
@@ -90,7 +99,7 @@ class EnergyMeter(abc.ABC):
         """What is metered, for the report. Default: nothing known."""
         return {}
 
-    def mark(self, event: str, epoch: int) -> None:  # noqa: B027  # an optional hook
+    def mark(self, event: MarkEvent, epoch: int) -> None:  # noqa: B027  # an optional hook
         """Told right before a boundary ``read()``; ``event`` is one of :data:`MARK_EVENTS`."""
 
     def synchronize(self) -> None:  # noqa: B027  # an optional hook
@@ -164,7 +173,7 @@ class _DuckMeter(EnergyMeter):
         self._problems: list[str] = []
         self._read: Callable[[], Mapping[str, float]] = getattr(inner, "read")  # noqa: B009
         self._close: Callable[[], None] = getattr(inner, "close")  # noqa: B009
-        self._mark: Callable[[str, int], None] | None = _optional_method(inner, "mark")
+        self._mark: Callable[[MarkEvent, int], None] | None = _optional_method(inner, "mark")
         self._synchronize: Callable[[], None] | None = _optional_method(inner, "synchronize")
         self._power_samples: Callable[[], Any] | None = _optional_method(inner, "power_samples")
         self._has_labels = _has_attribute(inner, "labels")
@@ -177,10 +186,13 @@ class _DuckMeter(EnergyMeter):
         self._close()
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         if not self._has_labels:
             return {}
-        return {str(k): str(v) for k, v in self._guarded("labels").items()}
+        labels, problems = known_labels(self._guarded("labels"))
+        for problem in problems:
+            self._problem(f"{type(self.inner).__name__}.labels: {problem}")
+        return labels
 
     @property
     def hardware(self) -> Mapping[str, object]:
@@ -188,7 +200,7 @@ class _DuckMeter(EnergyMeter):
             return {}
         return dict(self._guarded("hardware"))
 
-    def mark(self, event: str, epoch: int) -> None:
+    def mark(self, event: MarkEvent, epoch: int) -> None:
         if self._mark is not None:
             self._mark(event, epoch)
 

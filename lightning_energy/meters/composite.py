@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import EnergyMeter, as_meter
+from lightning_energy.meters.base import EnergyMeter, MarkEvent, MeterLabel, as_meter
 
 __all__ = ["CompositeMeter"]
 
@@ -44,8 +44,8 @@ class CompositeMeter(EnergyMeter):
         self._closed = False
 
     @property
-    def labels(self) -> Mapping[str, str]:
-        merged: dict[str, str] = {}
+    def labels(self) -> Mapping[str, MeterLabel]:
+        merged: dict[str, MeterLabel] = {}
         for meter in self.meters.values():
             merged.update(meter.labels)
         return merged
@@ -80,7 +80,7 @@ class CompositeMeter(EnergyMeter):
                 merged[component] = joules
         return merged
 
-    def mark(self, event: str, epoch: int) -> None:
+    def mark(self, event: MarkEvent, epoch: int) -> None:
         for meter in self.meters.values():
             meter.mark(event, epoch)
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import LABELS, MEASURED, EnergyMeter
+from lightning_energy.meters.base import LABELS, MEASURED, EnergyMeter, MarkEvent, MeterLabel
 
 __all__ = ["FakeMeter"]
 
@@ -37,7 +37,7 @@ class FakeMeter(EnergyMeter):
         *,
         readings: Sequence[Mapping[str, float]] | None = None,
         seconds_per_read: float = 1.0,
-        labels: Mapping[str, str] | None = None,
+        labels: Mapping[str, MeterLabel] | None = None,
         hardware: Mapping[str, object] | None = None,
         raise_on: Iterable[int] = (),
         nan_on: Iterable[int] = (),
@@ -73,7 +73,9 @@ class FakeMeter(EnergyMeter):
         self._powers_w = dict(powers_w) if powers_w is not None else None
         self._script = [dict(r) for r in readings] if readings is not None else None
         self._seconds_per_read = float(seconds_per_read)
-        self._labels = dict(labels) if labels is not None else {c: MEASURED for c in components}
+        self._labels: dict[str, MeterLabel] = (
+            dict(labels) if labels is not None else dict.fromkeys(components, MEASURED)
+        )
         self._hardware = dict(hardware) if hardware is not None else {"fake": True}
         self._raise_on = set(raise_on)
         self._nan_on = set(nan_on)
@@ -86,7 +88,7 @@ class FakeMeter(EnergyMeter):
         self.synchronize_calls = 0
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         return dict(self._labels)
 
     @property
@@ -120,7 +122,7 @@ class FakeMeter(EnergyMeter):
             return {name: math.nan for name in truth}
         return {name: value - self._origin.get(name, 0.0) for name, value in truth.items()}
 
-    def mark(self, event: str, epoch: int) -> None:
+    def mark(self, event: MarkEvent, epoch: int) -> None:
         self.marks.append((event, epoch))
 
     def synchronize(self) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
 from lightning_energy.hardware import Hardware, HostInfo
-from lightning_energy.meters.base import ESTIMATED, MEASURED, EnergyMeter
+from lightning_energy.meters.base import ESTIMATED, MEASURED, EnergyMeter, MeterLabel
 from lightning_energy.units import kwh_to_joules
 
 __all__ = ["HostMeter"]
@@ -132,7 +132,7 @@ class HostMeter(EnergyMeter):
             ) from err
         # the mode and TDP CodeCarbon's CPU was given (without a TDP it uses its generic POWER_CONSTANT)
         self._cpu_mode = "intel_rapl" if rapl else str(MODE_CPU_LOAD)
-        self._labels = {
+        self._labels: dict[str, MeterLabel] = {
             "cpu": MEASURED if self._cpu_mode in _COUNTER_MODES else ESTIMATED,
             "ram": ESTIMATED,
         }
@@ -149,7 +149,7 @@ class HostMeter(EnergyMeter):
         self._read_once = False
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         return dict(self._labels)
 
     @property

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import EnergyMeter
+from lightning_energy.meters.base import UNKNOWN, EnergyMeter, MeterLabel
 
 __all__ = ["BackgroundMeter", "Countable", "LazyHostMeter"]
 
@@ -40,7 +40,7 @@ class Countable(Protocol):
     def count_from(self, start_s: float) -> None: ...
 
     @property
-    def labels(self) -> Mapping[str, str]: ...
+    def labels(self) -> Mapping[str, MeterLabel]: ...
 
     @property
     def hardware(self) -> Mapping[str, object]: ...
@@ -127,12 +127,12 @@ class BackgroundMeter(EnergyMeter):
         return meter.read()
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         """The real meter's labels; before the first reading, while it is not open, its components
         labelled ``"unknown"`` without waiting (a composite meter checks the components when it is built)."""
         with self._lock:
             if self._meter is None and self._problem is None and self._baseline_s is None:
-                return dict.fromkeys(self._components, "unknown")
+                return dict.fromkeys(self._components, UNKNOWN)
         try:
             return self._opened().labels
         except MeterError:

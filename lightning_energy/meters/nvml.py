@@ -34,7 +34,7 @@ from typing import Any
 from lightning_energy.errors import MeterError, MeterUnavailable
 from lightning_energy.hardware import GpuInfo, Hardware
 from lightning_energy.meters import nvml_devices as dev
-from lightning_energy.meters.base import MEASURED, SAMPLED, EnergyMeter
+from lightning_energy.meters.base import MEASURED, SAMPLED, EnergyMeter, MeterLabel
 from lightning_energy.meters.gpu_select import NvmlTarget, resolve_nvml_targets
 from lightning_energy.units import millijoules_to_joules, milliwatts_to_watts
 
@@ -296,7 +296,7 @@ class NvmlMeter(EnergyMeter):
     # -- the protocol ---------------------------------------------------------------------------------
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         return {gpu.component: MEASURED if gpu.has_counter else SAMPLED for gpu in self._gpus}
 
     @property

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning_energy.meters.base import MARK_EVENTS, EnergyMeter, as_meter
+from lightning_energy.meters.base import MARK_EVENTS, EnergyMeter, MarkEvent, MeterLabel, as_meter
 from lightning_energy.meters.trace import Trace, TraceReading, write_trace
 
 __all__ = ["RecordingMeter"]
@@ -48,11 +48,11 @@ class RecordingMeter(EnergyMeter):
         self._readings: list[TraceReading] = []
         self._power_samples: list[tuple[float, float]] = []
         self._samples_given = 0  # how many of _power_samples power_samples() has returned
-        self._pending: tuple[str, int] | None = None
+        self._pending: tuple[MarkEvent, int] | None = None
         self._closed = False
 
     @property
-    def labels(self) -> Mapping[str, str]:
+    def labels(self) -> Mapping[str, MeterLabel]:
         return dict(self.inner.labels)
 
     @property
@@ -63,7 +63,7 @@ class RecordingMeter(EnergyMeter):
     def problems(self) -> list[str]:
         return self.inner.problems
 
-    def mark(self, event: str, epoch: int) -> None:
+    def mark(self, event: MarkEvent, epoch: int) -> None:
         if event not in MARK_EVENTS:
             raise ValueError(f"event must be one of {MARK_EVENTS}, got {event!r}")
         self._pending = (event, int(epoch))

@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 
 from lightning_energy.errors import MeterError
-from lightning_energy.meters.base import MARK_EVENTS, EnergyMeter
+from lightning_energy.labels import MARK_EVENTS, MarkEvent, MeterLabel, known_labels
+from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.meters.trace import Trace, TraceReading, load_trace, trace_from_dict
 
 __all__ = ["ReplayMeter"]
@@ -43,13 +44,13 @@ class ReplayMeter(EnergyMeter):
         if not trace.readings:
             raise ValueError("trace_or_path: the trace has no readings to replay")
         self.trace = trace
-        self._boundaries: dict[tuple[str, int], list[TraceReading]] = {}
+        self._boundaries: dict[tuple[MarkEvent, int], list[TraceReading]] = {}
         for reading in trace.readings:
             if reading.event is not None and reading.epoch is not None:
                 self._boundaries.setdefault((reading.event, reading.epoch), []).append(reading)
-        self._boundary_uses: dict[tuple[str, int], int] = {}
+        self._boundary_uses: dict[tuple[MarkEvent, int], int] = {}
         self._next = 0
-        self._pending: tuple[str, int] | None = None
+        self._pending: tuple[MarkEvent, int] | None = None
         self._marked = False
         self._last_boundary: TraceReading | None = None
         self._closed = False
@@ -57,14 +58,15 @@ class ReplayMeter(EnergyMeter):
         self._samples_given = 0
 
     @property
-    def labels(self) -> Mapping[str, str]:
-        return dict(self.trace.labels)
+    def labels(self) -> Mapping[str, MeterLabel]:
+        """The trace's labels; one outside :data:`~lightning_energy.labels.LABELS` reads as ``"unknown"``."""
+        return known_labels(self.trace.labels)[0]
 
     @property
     def hardware(self) -> Mapping[str, object]:
         return dict(self.trace.hardware)
 
-    def mark(self, event: str, epoch: int) -> None:
+    def mark(self, event: MarkEvent, epoch: int) -> None:
         if event not in MARK_EVENTS:
             raise ValueError(f"event must be one of {MARK_EVENTS}, got {event!r}")
         self._pending = (event, epoch)

@@ -33,7 +33,7 @@ from typing import Any
 
 from lightning_energy._io import atomic_write_text
 from lightning_energy.errors import TraceFormatError
-from lightning_energy.meters.base import MARK_EVENTS
+from lightning_energy.labels import MARK_EVENTS, MarkEvent
 
 __all__ = [
     "BOUNDARY_EVENTS",
@@ -56,7 +56,7 @@ BOUNDARY_EVENTS = MARK_EVENTS  # the events a reading may carry: "epoch_start", 
 class TraceReading:
     t_s: float
     joules: dict[str, float] | None
-    event: str | None = None
+    event: MarkEvent | None = None
     epoch: int | None = None
     error: str | None = None
 
@@ -156,9 +156,10 @@ def _reading(raw: object, where: str) -> TraceReading:
     if not isinstance(raw, Mapping):
         raise TraceFormatError(f"{where} must be an object, got {raw!r}")
     t_s = _number(raw.get("t_s"), f"{where}.t_s")
-    event = raw.get("event")
-    if event is not None and event not in BOUNDARY_EVENTS:
-        raise TraceFormatError(f"{where}.event must be null or one of {BOUNDARY_EVENTS}, got {event!r}")
+    raw_event = raw.get("event")
+    event = next((e for e in BOUNDARY_EVENTS if e == raw_event), None)
+    if raw_event is not None and event is None:
+        raise TraceFormatError(f"{where}.event must be null or one of {BOUNDARY_EVENTS}, got {raw_event!r}")
     epoch = raw.get("epoch")
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
         raise TraceFormatError(f"{where}.epoch must be null or an int, got {epoch!r}")

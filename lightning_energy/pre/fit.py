@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
+from lightning_energy.pre.descriptors import RunDescriptor
 from lightning_energy.pre.model import Estimate
 from lightning_energy.report_fields import list_field, mapping_field, opt_float, opt_int
-
-if TYPE_CHECKING:
-    from lightning_energy.pre.descriptors import RunDescriptor
 
 __all__ = ["PreSummary", "check_total_epochs"]
 
@@ -36,8 +34,8 @@ class PreSummary:
     ``estimate`` is PRE's own per-epoch estimate on one GPU (:class:`~lightning_energy.pre.model.Estimate`,
     kept as PRE made it); ``total_j``, ``low_j`` and ``high_j`` are the whole run's (``total_epochs`` epochs
     on ``devices`` GPUs, :meth:`of_fit`), rescaled when the planned epochs become known (:meth:`scaled_to`).
-    ``descriptor`` is the :class:`~lightning_energy.pre.descriptors.RunDescriptor` it was made from, as its
-    ``to_dict()``.
+    ``descriptor`` is the :class:`~lightning_energy.pre.descriptors.RunDescriptor` it was made from (``None``
+    when unknown: a report that does not hold a readable one).
     """
 
     total_j: float | None = None
@@ -47,7 +45,7 @@ class PreSummary:
     devices: int = 1
     upper_bound: bool = False
     estimate: Estimate | None = None
-    descriptor: Mapping[str, Any] = field(default_factory=dict)
+    descriptor: RunDescriptor | None = None
     skipped: str | None = None
     warnings: tuple[str, ...] = ()  # what the estimate had to leave out (an unusable run history, ...)
 
@@ -76,7 +74,7 @@ class PreSummary:
             devices=devices,
             upper_bound=upper_bound,
             estimate=estimate,
-            descriptor=descriptor.to_dict(),
+            descriptor=descriptor,
             warnings=warnings,
         )
 
@@ -107,7 +105,7 @@ class PreSummary:
             return {"skipped": self.skipped, **notes}
         return {
             **notes,
-            "descriptor": dict(self.descriptor),
+            "descriptor": {} if self.descriptor is None else self.descriptor.to_dict(),
             "estimate": _estimate_to_json(self.estimate),
             "total_epochs": self.total_epochs,
             "devices": self.devices,
@@ -131,7 +129,7 @@ class PreSummary:
             devices=opt_int(data, "devices") or 1,
             upper_bound=bool(data.get("upper_bound")),
             estimate=_estimate_from_json(mapping_field(data, "estimate")),
-            descriptor=dict(mapping_field(data, "descriptor")),
+            descriptor=_descriptor_from_json(mapping_field(data, "descriptor")),
             warnings=notes,
         )
 
@@ -185,3 +183,14 @@ def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
         bandwidth_share=opt_float(data, "bandwidth_share"),
         traffic_inferred=None if traffic is None else bool(traffic),
     )
+
+
+def _descriptor_from_json(data: Mapping[str, Any]) -> RunDescriptor | None:
+    """The descriptor of the report's ``pre`` section; ``None`` when it is empty or not a readable one (a
+    report written by another version, or a damaged one: the estimate's figures are kept)."""
+    if not data:
+        return None
+    try:
+        return RunDescriptor.from_dict(data)
+    except (EstimationError, TypeError, ValueError, AttributeError):
+        return None

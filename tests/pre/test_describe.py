@@ -126,7 +126,8 @@ def test_estimate_for_fit_in_a_real_fit() -> None:
     trainer.fit(model, DataLoader(data, batch_size=32, shuffle=True), DataLoader(data, batch_size=50))
     fit_estimate, rng_untouched = model.results
     assert rng_untouched and isinstance(fit_estimate, FitEstimate) and isinstance(fit_estimate, PreSummary)
-    d = RunDescriptor.from_dict(fit_estimate.descriptor)
+    d = fit_estimate.descriptor
+    assert d is not None
     assert d.model.forward_flops_per_sample == 2 * 16 * 2 and d.model.input_shape == (16,)
     assert d.model.conv_flop_fraction == 0.0
     assert (d.data.batch_size, d.data.train_samples, d.data.val_samples, d.data.steps_per_epoch) == (
@@ -150,7 +151,7 @@ def test_fit_estimate_budget_and_summary() -> None:
         ModelDescriptor(8.18e9, (3, 224, 224)), DataDescriptor(256, 1_281_167), lookup_gpu("A40")
     )
     est = PreSummary.of_fit(d, PreEstimator.default().predict(d), total_epochs=90, devices=2)
-    assert est.estimate is not None and est.descriptor == d.to_dict()
+    assert est.estimate is not None and est.descriptor == d
     shorter = est.scaled_to(2.5)
     assert shorter is not est and shorter.total_epochs == 2.5 and est.total_epochs == 90
     assert shorter.total_j == pytest.approx(est.total_j * 2.5 / 90)

@@ -7,6 +7,7 @@ import json
 import math
 import sqlite3
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +176,9 @@ def test_epoch_share() -> None:
 
 def _pre_for(steps_per_epoch: int) -> PreSummary:
     d = synthetic_descriptors(("T4",))[0]
-    data = d.to_dict()
-    data["data"]["steps_per_epoch"] = steps_per_epoch  # type: ignore[index]
+    d = replace(d, data=replace(d.data, steps_per_epoch=steps_per_epoch))
     return PreSummary(
-        total_j=1.0, estimate=Estimate(1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3"), descriptor=data
+        total_j=1.0, estimate=Estimate(1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3"), descriptor=d
     )
 
 
