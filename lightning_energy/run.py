@@ -390,12 +390,12 @@ class EnergyRun:
             raise
         except Exception as exc:  # any malformed field: the state as a whole is unreadable
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
-        ledger, history, window_state, pre, warnings, started_at, unit, projector_state, fit_j = loaded
-        self.projector.load_state_dict(projector_state)
-        windows_problem = self.window_series.load_state_dict(window_state)
-        self.ledger, self.history, self.pre = ledger, history, pre
-        self.warnings, self.started_at, self.unit = warnings, started_at or self.started_at, unit
-        self.earlier_fits_j, self.fit_through_epoch_j = fit_j, 0.0
+        self.projector.load_state_dict(loaded.projector_state)
+        windows_problem = self.window_series.load_state_dict(loaded.window_state)
+        self.ledger, self.history, self.pre = loaded.ledger, loaded.history, loaded.pre
+        self.warnings, self.unit = loaded.warnings, loaded.unit
+        self.started_at = loaded.started_at or self.started_at
+        self.earlier_fits_j, self.fit_through_epoch_j = loaded.fit_energy_j, 0.0
         self.saved_stop, self.expected = saved_stop, expected
         if windows_problem is not None:
             self.warn(windows_problem)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lightning_energy.accounting import EnergyLedger
@@ -20,7 +21,7 @@ from lightning_energy.windows import WindowSeries
 if TYPE_CHECKING:
     from lightning_energy.run import EnergyRun
 
-__all__ = ["STATE_VERSION", "check_agreement", "load_state", "save_state"]
+__all__ = ["STATE_VERSION", "SavedRun", "check_agreement", "load_state", "save_state"]
 
 STATE_VERSION = 2
 
@@ -72,10 +73,26 @@ def check_agreement(
         )
 
 
-def load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The parts of a saved state, checked: ``(ledger, history, window_state, pre, warnings, started_at,
-    unit, projector_state, fit_energy_j)``; ``fit_energy_j`` (the earlier fits' energy up to the saved
-    point) is ``None`` when unknown: in states saved before 0.3.0, or when a fit could not measure it."""
+@dataclass(frozen=True)
+class SavedRun:
+    """The parts of a saved state, checked (:func:`load_state`). ``fit_energy_j`` (the earlier fits' energy
+    up to the saved point) is ``None`` when unknown: in states saved before 0.3.0, or when a fit could not
+    measure it; ``started_at`` is ``None`` when the state does not say."""
+
+    ledger: EnergyLedger
+    history: list[ProjectionPoint]
+    window_state: Mapping[str, Any]
+    pre: PreSummary | None
+    warnings: list[str]
+    started_at: str | None
+    unit: tuple[str, float] | None
+    projector_state: Mapping[str, Any]
+    fit_energy_j: float | None
+
+
+def load_state(state: Mapping[str, Any]) -> SavedRun:
+    """The parts of a saved state, checked; raises :class:`~lightning_energy.errors.RunStateError` on a
+    state from a newer version or one whose parts do not belong together."""
     if not isinstance(state, Mapping):
         raise RunStateError(f"the saved state is a {type(state).__name__}, not a mapping")
     version = state.get("version", 1)
@@ -107,4 +124,14 @@ def load_state(state: Mapping[str, Any]) -> tuple[Any, ...]:
     if fit_j is not None and not (math.isfinite(fit_j) and fit_j >= 0):
         raise RunStateError(f"the saved fit_energy_j is {raw_fit!r}, not a finite number of joules >= 0")
     started = state.get("started_at")
-    return ledger, history, window_state, pre, warnings, started, unit, projector_state, fit_j
+    return SavedRun(
+        ledger=ledger,
+        history=history,
+        window_state=window_state,
+        pre=pre,
+        warnings=warnings,
+        started_at=None if started is None else str(started),
+        unit=unit,
+        projector_state=projector_state,
+        fit_energy_j=fit_j,
+    )

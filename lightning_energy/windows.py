@@ -97,15 +97,12 @@ class WindowSeries:
         )
         if plan is None:
             return None
-        kwargs: dict[str, Any] = {"total_seconds": plan.total_seconds, "work": work}
-        if plan.total_epochs is not None:
-            kwargs = {"total_epochs": whole_units(plan.total_epochs), "work": work}
         point: Projection | None = None
-        try:
+        try:  # the projector counts windows as its units (whole counts read as ints, as whole_units does)
             if energy_j is None:
-                point = self.projector.skip(duration_s, **kwargs)
+                point = self.projector.skip(duration_s, budget=plan, work=work)
             else:
-                point = self.projector.update(energy_j, duration_s, **kwargs)
+                point = self.projector.update(energy_j, duration_s, budget=plan, work=work)
         except EnergyError:
             point = None
         except Exception as exc:  # a projection never stops training, whatever the projector does
