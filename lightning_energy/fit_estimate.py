@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 HistoryPath = str | os.PathLike[str] | bool | None
 
 
-def estimate_fit(
+def _estimate_calibrated(
     trainer: pl.Trainer,
     pl_module: pl.LightningModule,
     *,
@@ -126,7 +126,9 @@ def estimate_before_training(
     if not cuda:
         return PreSummary(skipped="CPU-only training: PRE models GPU energy"), _SKIPPED_CPU, False
     try:
-        pre = estimate_fit(trainer, pl_module, hardware=hardware(), history_path=history_path, budget=budget)
+        pre = _estimate_calibrated(
+            trainer, pl_module, hardware=hardware(), history_path=history_path, budget=budget
+        )
     except Exception as exc:  # an estimate never stops training: any failure is a warning
         skipped = PreSummary(skipped=f"estimation failed: {type(exc).__name__}: {exc}")
         return skipped, f"PRE estimate failed, training continues without it: {exc}", True

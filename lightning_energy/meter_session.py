@@ -83,7 +83,7 @@ class MeterSession:
             what = f"synchronize()/mark({event!r})" if synchronize else f"mark({event!r})"
             self._warn(f"hook-{event}", f"the meter's {what} failed: {exc}")
 
-    def extra(self, name: str) -> dict[str, Any]:
+    def _extra(self, name: str) -> dict[str, Any]:
         """The meter's ``labels`` or ``hardware``, or ``{}`` when a user's meter raises reading it."""
         try:
             value = getattr(self.meter, name)
@@ -95,14 +95,14 @@ class MeterSession:
     def labels(self) -> dict[str, MeterLabel]:
         """The meter's label per component; one outside :data:`~lightning_energy.labels.LABELS` reads as
         ``"unknown"`` with one warning, and a user's meter that raises reading them gives ``{}``."""
-        labels, problems = known_labels(self.extra("labels"))
+        labels, problems = known_labels(self._extra("labels"))
         for problem in problems:
             self._warn("meter-labels-vocabulary", f"the meter's {problem}")
         return labels
 
     def hardware(self) -> Hardware:
         """What the meter knows about its devices (empty when a user's meter raises reading it)."""
-        return Hardware.from_json(self.extra("hardware"))
+        return Hardware.from_json(self._extra("hardware"))
 
     def close(self) -> None:
         """Close the meter if this session opened it; a failure only warns."""
