@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lightning_energy._io import atomic_write_text
 from lightning_energy.accounting import CATEGORIES, by_category, reading_delta
@@ -22,14 +22,21 @@ from lightning_energy.labels import UNKNOWN, ComponentLabel
 from lightning_energy.metering import Reading
 from lightning_energy.units import format_energy, joules_to_kwh
 
-__all__ = ["STAGES", "STAGE_FORMAT", "StageEnergy", "stage_file_name", "stage_sums"]
+__all__ = ["STAGES", "STAGE_FORMAT", "Stage", "StageEnergy", "as_stage", "stage_file_name", "stage_sums"]
 
-STAGES = ("validate", "test", "predict")
+# the Trainer's entry points other than fit, metered as one span each
+Stage = Literal["validate", "test", "predict"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 STAGE_FORMAT = "lightning_energy.stage"
 STAGE_VERSION = 1
 
 
-def stage_file_name(stage: str) -> str:
+def as_stage(value: object) -> Stage | None:
+    """``value`` when it names one of :data:`STAGES`, else ``None``."""
+    return next((s for s in STAGES if s == value), None)
+
+
+def stage_file_name(stage: Stage) -> str:
     """``energy_validate.json``, ``energy_test.json`` or ``energy_predict.json``."""
     return f"energy_{stage}.json"
 
@@ -57,7 +64,7 @@ class StageEnergy:
     ``components_j`` holds the metered categories (``components``: their labels, as in the fit report).
     """
 
-    stage: str
+    stage: Stage
     energy_j: float | None
     components_j: Mapping[str, float]
     duration_s: float
@@ -69,7 +76,7 @@ class StageEnergy:
     @classmethod
     def from_sums(
         cls,
-        stage: str,
+        stage: Stage,
         summed: Mapping[str, float],
         components: Mapping[str, ComponentLabel],
         world_size: int,

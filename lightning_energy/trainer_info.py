@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning, EarlyStopping, Stoch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from lightning_energy.budget import Budget
+from lightning_energy.stages import Stage, as_stage
 from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
 from lightning_energy.step.params import StepParams
 from lightning_energy.step.projector import StepProjector
@@ -62,12 +63,11 @@ def budget(trainer: pl.Trainer) -> Budget:
     )
 
 
-def stage(trainer: pl.Trainer) -> str | None:
+def stage(trainer: pl.Trainer) -> Stage | None:
     """``"validate"``, ``"test"`` or ``"predict"`` while the Trainer runs that entry point on its own;
     ``None`` during ``fit`` (its validation loops belong to the training epochs)."""
     fn = trainer.state.fn
-    value = None if fn is None else str(fn.value)
-    return value if value in ("validate", "test", "predict") else None
+    return None if fn is None else as_stage(str(fn.value))
 
 
 def cuda_device_indices(trainer: pl.Trainer) -> list[int]:

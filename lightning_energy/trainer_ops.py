@@ -17,7 +17,7 @@ from lightning_energy import trainer_info
 from lightning_energy.meter_session import MeterSession, Warn
 from lightning_energy.metering import Reading
 from lightning_energy.run_metrics import component_labels
-from lightning_energy.stages import StageEnergy, stage_sums
+from lightning_energy.stages import Stage, StageEnergy, stage_sums
 
 PREFIX = "lightning_energy: "
 
@@ -80,7 +80,7 @@ class StageMeter:
 
     def __init__(self) -> None:
         self.start_reading: Reading | None = None
-        self.results: dict[str, StageEnergy] = {}
+        self.results: dict[Stage, StageEnergy] = {}
 
     def start(self, trainer: pl.Trainer, session: MeterSession) -> None:
         if trainer_info.stage(trainer) is not None:  # not the validation loops inside fit
