@@ -74,6 +74,13 @@ def synchronize_device(trainer: pl.Trainer) -> None:
         torch.cuda.synchronize(device)
 
 
+def boundary_read(trainer: pl.Trainer, session: MeterSession, event: str) -> Reading:
+    """Read the meter at an epoch's boundary ``event``: the device synchronised, the meter told first."""
+    synchronize_device(trainer)
+    session.mark(event, trainer.current_epoch, synchronize=True)
+    return session.read()
+
+
 class StageMeter:
     """Meters ``trainer.validate/test/predict`` called on their own: one span from the stage's start to its
     end, summed over ranks; ``results`` holds the last :class:`StageEnergy` of each stage."""
