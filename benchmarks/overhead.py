@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help="one epoch of 2048 batches of 16 (in-epoch windows at work) instead of epochs of 128 batches",
     )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1000,
+        help="training batches per epoch of the hook-cost fit (default 1000)",
+    )
     parser.add_argument("--fit", action="store_true", help="the whole-fit comparison instead of hook costs")
     args = parser.parse_args(argv)
     args.runs = args.runs or (5 if args.fit else 3)
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> str:
         warnings.filterwarnings("ignore")
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
         torch.set_num_threads(2)
-        table = hook_table(runs=args.runs, epochs=args.epochs)
+        table = hook_table(runs=args.runs, epochs=args.epochs, batches=args.batches)
         print(table)
         return table
     batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]
