@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from fit_harness import HookProfile, offline_tracker, quiet_trainer
 from quickstart import SmallCNN, synthetic_images
 
 from lightning_energy import EnergyCallback
@@ -48,50 +49,7 @@ def fit_once(callbacks: list[pl.Callback], epochs: int, root: Path, batch_size: 
     samples = LONG_EPOCH_SAMPLES if batch_size == BATCH_SIZE["long"] else TRAIN_SAMPLES
     train = DataLoader(synthetic_images(samples, 10, seed=1), batch_size=batch_size, shuffle=True)
     val = DataLoader(synthetic_images(512, 10, seed=2), batch_size=256)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        default_root_dir=root,
-        callbacks=callbacks,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        log_every_n_steps=10,
-    )
-    trainer.fit(SmallCNN(), train, val)
-
-
-HOOKS = (
-    "setup",
-    "on_fit_start",
-    "on_train_start",
-    "on_train_epoch_start",
-    "on_train_batch_start",
-    "on_train_batch_end",
-    "on_train_epoch_end",
-    "on_fit_end",
-    "teardown",
-)
-
-
-class HookTimer:
-    """Wraps a callback's hooks and adds up the wall time spent inside them."""
-
-    def __init__(self, callback: pl.Callback) -> None:
-        self.spent_s = 0.0
-        for name in HOOKS:
-            setattr(callback, name, self._timed(getattr(callback, name)))
-
-    def _timed(self, hook: Callable[..., None]) -> Callable[..., None]:
-        def timed(*args: object, **kwargs: object) -> None:
-            start = time.perf_counter()
-            try:
-                hook(*args, **kwargs)
-            finally:
-                self.spent_s += time.perf_counter() - start
-
-        return timed
+    quiet_trainer(callbacks, root, epochs, log_every_n_steps=10).fit(SmallCNN(), train, val)
 
 
 def run_plain(epochs: int, root: Path, batch_size: int) -> float:
@@ -99,27 +57,19 @@ def run_plain(epochs: int, root: Path, batch_size: int) -> float:
     return 0.0
 
 
-def run_callback(epochs: int, root: Path, batch_size: int) -> float:
-    callback = EnergyCallback(history_path=False)
-    timer = HookTimer(callback)
+def run_callback(epochs: int, root: Path, batch_size: int, window_batches: int | None = None) -> float:
+    callback = EnergyCallback(history_path=False, window_batches=window_batches)
+    profile = HookProfile(callback)
     fit_once([callback], epochs, root, batch_size)
-    return timer.spent_s
+    return profile.total_s()
 
 
 def run_callback_no_windows(epochs: int, root: Path, batch_size: int) -> float:
-    callback = EnergyCallback(history_path=False, window_batches=0)
-    timer = HookTimer(callback)
-    fit_once([callback], epochs, root, batch_size)
-    return timer.spent_s
+    return run_callback(epochs, root, batch_size, window_batches=0)
 
 
 def run_codecarbon(epochs: int, root: Path, batch_size: int) -> float:
-    from codecarbon import OfflineEmissionsTracker
-
-    root.mkdir(parents=True, exist_ok=True)  # CodeCarbon needs its output folder to exist
-    tracker = OfflineEmissionsTracker(
-        country_iso_code="DEU", output_dir=str(root), save_to_file=False, log_level="error"
-    )
+    tracker = offline_tracker(root)
     start = time.perf_counter()
     tracker.start()
     spent = time.perf_counter() - start
@@ -143,6 +93,12 @@ def main(argv: list[str] | None = None) -> str:
         action="store_true",
         help="one epoch of 2048 batches of 16 (in-epoch windows at work) instead of epochs of 128 batches",
     )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1000,
+        help="training batches per epoch of the hook-cost fit (default 1000)",
+    )
     parser.add_argument("--fit", action="store_true", help="the whole-fit comparison instead of hook costs")
     args = parser.parse_args(argv)
     args.runs = args.runs or (5 if args.fit else 3)
@@ -153,7 +109,7 @@ def main(argv: list[str] | None = None) -> str:
         warnings.filterwarnings("ignore")
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
         torch.set_num_threads(2)
-        table = hook_table(runs=args.runs, epochs=args.epochs)
+        table = hook_table(runs=args.runs, epochs=args.epochs, batches=args.batches)
         print(table)
         return table
     batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]

@@ -19,7 +19,7 @@ from lightning_energy._validate import check_callback_flags, finite_number
 from lightning_energy.carbon import resolve_carbon_intensity
 from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
-from lightning_energy.meters.base import EnergyMeter, MarkEvent
+from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.report_model import RunReport, WindowRecord
 from lightning_energy.run import EnergyRun, RunStatus, component_labels
 from lightning_energy.step import StepProjector
@@ -65,9 +65,8 @@ class EnergyCallback(pl.Callback):
             raise TypeError(f"projector must be a StepProjector or None, got {type(projector).__name__}")
         check_callback_flags(estimate, report, history_path, window_batches)
         self.carbon = resolve_carbon_intensity(carbon_intensity, pue=pue)
-        self.estimate = estimate
+        self.estimate, self.report = estimate, report
         self.history_path: str | Path | bool | None = None if history_path is True else history_path
-        self.report = report
         self.refresh_s = finite_number("refresh_s", refresh_s, minimum=0.0, what="a number of seconds")
         self.window_batches = None if window_batches is None else int(window_batches)  # numpy ints too
         self.projector = projector
@@ -136,26 +135,31 @@ class EnergyCallback(pl.Callback):
         return self.run.ledger.measured_total_j
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        reading = self._boundary_read(trainer, "epoch_start")
-        self._metering.start_epoch(trainer.current_epoch, reading, trainer.global_step)
+        reading = trainer_ops.boundary_read(trainer, self._meter, "epoch_start")
+        self._metering.start_epoch(trainer.current_epoch, reading, trainer.global_step, self.run.budget)
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        if self._metering.window_due:  # the last batch filled a window: validation after it included
-            self._close_window(trainer, pl_module, time.monotonic())
+        metering = self._metering  # the hot path: attribute tests, unless the core scheduled work here
+        if metering.window_due or metering.batches >= metering.quiet_below:  # Metering.watching(), inlined
+            if metering.window_due:  # the last batch filled a window: validation after it included
+                self._close_window(trainer, pl_module, time.monotonic())
+            metering.batch_start(trainer.global_step)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        now = time.monotonic()
-        if self._metering.batch_end(now, self.run.window_batches, trainer.global_step) is Due.REFRESH:
+        metering = self._metering
+        if metering.batches < metering.quiet_below:  # nothing can be due: only count the batch
+            metering.batches += 1
+        elif metering.batch_end(now := time.monotonic(), self.run.window_batches) is Due.REFRESH:
             self._refresh_bar(pl_module, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch, metering = trainer.current_epoch, self._metering
-        end = self._boundary_read(trainer, "epoch_end")
+        end = trainer_ops.boundary_read(trainer, self._meter, "epoch_end")
         trainer_info.feed_stop_forecast(trainer, self.run.stop, train_epoch_end=True)
         summed = trainer_ops.sum_over_ranks(trainer, metering.epoch_sums(epoch, end))  # a collective
         record = metering.epoch_record(epoch, end, summed)
         self.run.set_fit_energy(metering.summed_fit_j(summed), at_epoch_end=True)  # for a checkpoint
-        self._add_window(metering.finish_epoch(record, end, self.run.window_batches))
+        self._add_window(metering.finish_epoch(record, end, self.run.window_batches, trainer.global_step))
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn("missing-epoch", missing_epoch_message(record))
@@ -198,11 +202,6 @@ class EnergyCallback(pl.Callback):
         self._pending_state = None
         if problem := self.run.load_or_start_afresh(state):
             self._warn("state", problem)
-
-    def _boundary_read(self, trainer: pl.Trainer, event: MarkEvent) -> Reading:
-        trainer_ops.synchronize_device(trainer)
-        self._meter.mark(event, trainer.current_epoch, synchronize=True)
-        return self._meter.read()
 
     def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
         self._meter.mark("window_end", trainer.current_epoch)

@@ -36,6 +36,8 @@ WINDOW_ALLOWANCE_S = 0.01
 LONG_EPOCH_S = 30.0
 # a slow meter is read for the live bar no more often than this many times its read time
 SLOW_READ_FACTOR = 20.0
+# the hot path checks at least every this many batches (a batch time that jumps is noticed this late at most)
+MAX_QUIET_BATCHES = 64
 
 NOT_METERED_START = "the epoch's start was not metered (resumed from a mid-epoch checkpoint)"
 
@@ -123,13 +125,20 @@ class Metering:
         self.epoch_start = Boundary(Reading(now))
         self.window = Boundary(Reading(now))
         self.batches = 0  # training batches run in the current epoch
-        self.window_batches_run = 0  # training batches run since the current window opened
+        self.window_opened_at = 0  # ``batches`` when the current window opened
         self.window_due = False  # the open window is full: close it at the next batch start or epoch end
-        self.step = 0  # the global step after the last batch (or at the epoch's start)
-        self.batch_start_step = 0  # the global step read at the start of the last batch
+        self.batch_start_step = 0  # the global step read at the start of the last checked batch
         self.window_cost_s = 0.0  # time spent closing windows in this fit
         self.windows_on = window_batches != 0  # the first epoch always; later ones when they are long
         self.next_refresh_at = 0.0
+        # the hot path: a batch that ends while ``batches < quiet_below`` is only counted (no clock read,
+        # no check); the schedule below converts the next window and bar refresh into batch counts
+        self.quiet_below = 0
+        self.epoch_batches: int | None = None  # the epoch's planned length, when known
+        self._unit: int | None = None  # batches per window, as last given to batch_end
+        self._pace = (0, now)  # (batches, time) at the last check that measured the batch time
+        self._batch_s = 0.0  # the batch time measured at that check (0: not yet)
+        self._step_batch = 0  # ``batches`` when ``batch_start_step`` was read
         self.rank_ratio = float(world_size)  # all-rank energy / this rank's, from the last measured epoch
 
     # ------------------------------------------------------------------------------------------ the fit
@@ -159,14 +168,17 @@ class Metering:
         return None if summed["fit_unknown"] else summed["fit_j"]
 
     # ------------------------------------------------------------------------------------------ epochs
-    def start_epoch(self, epoch: int, reading: Reading, step: int = 0) -> None:
-        """The epoch starts at ``reading``, at global step ``step``."""
+    def start_epoch(self, epoch: int, reading: Reading, step: int = 0, budget: Budget | None = None) -> None:
+        """The epoch starts at ``reading``, at global step ``step``, of ``budget.batches_per_epoch``
+        batches (``None``: unknown)."""
         self.epoch_start = Boundary(reading, epoch)
         self.window = Boundary(reading, epoch)
-        self.batches = self.window_batches_run = 0
+        self.batches = self.window_opened_at = self.quiet_below = 0  # the first batch is checked
         self.window_due = False
-        self.step = self.batch_start_step = step
+        self.batch_start_step = step
+        self.epoch_batches = None if budget is None else budget.batches_per_epoch
         self.next_refresh_at = reading.time_s + self.refresh_s
+        self._pace, self._batch_s, self._step_batch = (0, reading.time_s), 0.0, 0
 
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
         """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks, and
@@ -205,16 +217,20 @@ class Metering:
         components = {c: summed[c] for c in CATEGORIES}
         return EpochRecord(epoch, duration_s, sum(components.values()), components, None, self.batches)
 
-    def finish_epoch(self, record: EpochRecord, end: Reading, unit: int | None) -> Window | None:
+    def finish_epoch(
+        self, record: EpochRecord, end: Reading, unit: int | None, end_step: int | None = None
+    ) -> Window | None:
         """Close the epoch: its last window (up to ``end``, validation included; also when the epoch is
-        missing), the new rank ratio and whether the next epoch has windows."""
-        last = self.remainder_window(record.epoch, end, unit)
+        missing), the new rank ratio and whether the next epoch has windows. ``end_step``: the global step
+        at the epoch's end, the last window's step when the epoch stopped before its planned last batch
+        (whose start step was then not read)."""
+        last = self.remainder_window(record.epoch, end, unit, end_step)
         local_j = energy_between(self.epoch_start.reading, end)
         if record.energy_j is not None and local_j:
             self.rank_ratio = record.energy_j / local_j
         self.windows_on = self.window_batches != 0 and record.duration_s >= LONG_EPOCH_S
         self.window = Boundary(Reading(end.time_s))  # the next epoch's start reading opens the next window
-        self.window_batches_run, self.window_due = 0, False
+        self.window_opened_at, self.window_due = self.batches, False
         return last
 
     # ------------------------------------------------------------------------------------------ windows
@@ -223,36 +239,79 @@ class Metering:
         local_j = energy_between(start, end)
         return None if local_j is None else local_j * self.rank_ratio
 
-    def batch_end(self, now: float, unit: int | None, step: int = 0) -> Due:
-        """Count one training batch that ended at global step ``step``; say whether the bar refreshes now or
-        the open window is full (:data:`Due.WINDOW`). A full window is closed lazily, at the next batch's
-        start (:meth:`close_window`) or at the epoch's end (:meth:`finish_epoch`), so that a validation run
-        after its last batch -- mid-epoch or at the epoch's end, of a known length or not -- lands in it."""
+    @property
+    def window_batches_run(self) -> int:
+        """Training batches run since the current window opened."""
+        return self.batches - self.window_opened_at
+
+    def watching(self) -> bool:
+        """Whether the coming batch's start matters: a full window closes there, or its end is checked (its
+        start step is then read with :meth:`batch_start`). The callback inlines this test in its hot path."""
+        return self.window_due or self.batches >= self.quiet_below
+
+    def batch_start(self, step: int) -> None:
+        """A training batch starts at global step ``step`` (read only when :meth:`watching`)."""
+        self.batch_start_step, self._step_batch = step, self.batches
+
+    def batch_end(self, now: float, unit: int | None) -> Due:
+        """Count one training batch and check it; say whether the bar refreshes now or the open window is
+        full (:data:`Due.WINDOW`). A full window is closed lazily, at the next batch's start
+        (:meth:`close_window`) or at the epoch's end (:meth:`finish_epoch`), so that a validation run after
+        its last batch -- mid-epoch or at the epoch's end, of a known length or not -- lands in it.
+
+        A batch ending while ``batches < quiet_below`` (counted before it) cannot be due: the callback then
+        only counts it (``batches += 1``) and does not call this method."""
         self.batches += 1
-        self.window_batches_run += 1
-        self.batch_start_step, self.step = self.step, step
+        self._unit = unit
+        due = Due.NOTHING
         if self.window_due:  # not closed since (no batch start came): it grows, it is still due
-            return Due.WINDOW
-        if unit and self.windows_on and self.window_batches_run >= unit:
+            due = Due.WINDOW
+        elif unit and self.windows_on and self.window_batches_run >= unit:
             budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
             if self.window_cost_s <= budget_s:
                 self.window_due = True
-                return Due.WINDOW
-        return Due.REFRESH if now >= self.next_refresh_at else Due.NOTHING
+                due = Due.WINDOW
+        if due is Due.NOTHING and now >= self.next_refresh_at:
+            due = Due.REFRESH
+        self._plan(now)
+        return due
+
+    def _plan(self, now: float) -> None:
+        """The next batch to check (``quiet_below``): the open window's last batch, the epoch's planned last
+        batch (its start step is read for the epoch's last window), and about half the time left until the
+        next bar refresh at the batch time measured since the last check (so a batch time that doubles still
+        refreshes on time), at most :data:`MAX_QUIET_BATCHES` ahead; every batch while a window is due or
+        over its time budget."""
+        done, since = self.batches - self._pace[0], now - self._pace[1]
+        if done > 0 and since > 0:
+            self._pace, self._batch_s = (self.batches, now), since / done
+        ahead = 1
+        if self._batch_s and not self.window_due:
+            ahead = max(1, min(MAX_QUIET_BATCHES, int(0.5 * (self.next_refresh_at - now) / self._batch_s)))
+            if self._unit and self.windows_on:
+                ahead = min(ahead, max(1, self._unit - self.window_batches_run))
+            if self.epoch_batches:
+                ahead = min(ahead, max(1, self.epoch_batches - self.batches))
+        self.quiet_below = self.batches + ahead - 1
 
     def close_window(self, epoch: int, end: Reading) -> Window:
         """The window that :meth:`batch_end` said is due, closed at ``end`` (the next batch's start); the
         next one opens there."""
         window = self._window(epoch, self.window, end, self.window_batches_run)
-        self.window, self.window_batches_run, self.window_due = Boundary(end, epoch), 0, False
+        self.window, self.window_opened_at, self.window_due = Boundary(end, epoch), self.batches, False
+        self._plan(end.time_s)
         return window
 
-    def remainder_window(self, epoch: int, end: Reading, unit: int | None) -> Window | None:
+    def remainder_window(
+        self, epoch: int, end: Reading, unit: int | None, end_step: int | None = None
+    ) -> Window | None:
         """The epoch's last window up to ``end`` (full and due, or partial); ``None`` when there is none
         (no windows, no batch since the last one, or no window opened in this epoch)."""
         batches = self.window_batches_run
         if not unit or self.window_batches == 0 or batches <= 0 or self.window.epoch != epoch:
             return None
+        if end_step is not None and self._step_batch != self.batches - 1:  # the last batch was not watched
+            self.batch_start_step = end_step
         return self._window(epoch, self.window, end, batches)
 
     def _window(self, epoch: int, start: Boundary, end: Reading, batches: int) -> Window:
@@ -278,6 +337,7 @@ class Metering:
     def schedule_refresh(self, done_at: float, read_s: float) -> None:
         """The next bar refresh: ``refresh_s`` after this one ended, and a slow meter read less often."""
         self.next_refresh_at = done_at + max(self.refresh_s, SLOW_READ_FACTOR * read_s)
+        self._plan(done_at)
 
     def live_total_j(self, measured_total_j: float | None, reading: Reading) -> float | None:
         """Energy of the run so far: measured epochs plus this rank's in-epoch energy scaled to all ranks."""

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_energy import trainer_info
+from lightning_energy.labels import MarkEvent
 from lightning_energy.meter_session import MeterSession, Warn
 from lightning_energy.metering import Reading
 from lightning_energy.run_metrics import component_labels
@@ -72,6 +73,13 @@ def synchronize_device(trainer: pl.Trainer) -> None:
     device = trainer.strategy.root_device
     if device.type == "cuda" and torch.cuda.is_initialized():
         torch.cuda.synchronize(device)
+
+
+def boundary_read(trainer: pl.Trainer, session: MeterSession, event: MarkEvent) -> Reading:
+    """Read the meter at an epoch's boundary ``event``: the device synchronised, the meter told first."""
+    synchronize_device(trainer)
+    session.mark(event, trainer.current_epoch, synchronize=True)
+    return session.read()
 
 
 class StageMeter:

@@ -10,6 +10,7 @@ from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 from lightning_energy.metering import (
     LONG_EPOCH_S,
+    MAX_QUIET_BATCHES,
     NOT_METERED_START,
     SLOW_READ_FACTOR,
     WINDOW_ALLOWANCE_S,
@@ -198,16 +199,76 @@ def test_a_window_is_logged_at_the_global_step_read_at_its_last_batchs_start() -
     # logged at the step after its last batch would put a smaller total after a larger one
     m = metering()
     m.start_epoch(1, reading(0.0, 0.0), step=8)
-    m.batch_end(0.1, unit=2, step=9)
-    assert m.batch_end(0.2, unit=2, step=10) is Due.WINDOW
+    for time_s, start_step in ((0.1, 8), (0.2, 9)):
+        m.batch_start(start_step)
+        due = m.batch_end(time_s, unit=2)
+    assert due is Due.WINDOW
     assert m.close_window(1, reading(0.2, 20.0)).step == 9
-    m.batch_end(0.3, unit=2, step=10)  # accumulating gradients: no optimizer step at this batch
-    m.batch_end(0.4, unit=2, step=11)
+    for time_s, start_step in ((0.3, 10), (0.4, 10)):  # accumulating gradients: no optimizer step at 0.3
+        m.batch_start(start_step)
+        m.batch_end(time_s, unit=2)
     assert m.close_window(1, reading(0.4, 40.0)).step == 10
-    m.batch_end(0.5, unit=2, step=12)
+    m.batch_start(11)
+    m.batch_end(0.5, unit=2)
     end = reading(1.0, 50.0)
-    last = m.finish_epoch(m.epoch_record(1, end, m.epoch_sums(1, end)), end, unit=2)
+    last = m.finish_epoch(m.epoch_record(1, end, m.epoch_sums(1, end)), end, unit=2, end_step=12)
     assert last is not None and last.step == 11
+
+
+def run_batches(m: Metering, count: int, batch_s: float, unit: int | None, t0: float = 0.0) -> list[tuple]:
+    """Drive ``m`` as the callback does: a batch is only counted while ``batches < quiet_below``; returns
+    (batch number, what was due) for every checked batch, closing each due window at the next start."""
+    checked = []
+    for i in range(1, count + 1):
+        if m.watching():
+            if m.window_due:
+                m.close_window(0, reading(t0 + (i - 1) * batch_s, float(i)))
+            m.batch_start(i - 1)
+        if m.batches < m.quiet_below:
+            m.batches += 1
+            continue
+        due = m.batch_end(t0 + i * batch_s, unit)
+        if due is Due.REFRESH:
+            m.schedule_refresh(t0 + i * batch_s, read_s=0.0)
+        checked.append((i, due))
+    return checked
+
+
+def test_the_hot_path_checks_few_batches_yet_refreshes_and_closes_windows_on_time() -> None:
+    m = metering(refresh_s=2.0)
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(0.0, 0.0), budget=Budget(batches_per_epoch=10_000))
+    checked = run_batches(m, 10_000, 0.001, unit=500)  # 10 s of 1 ms batches, a window every 500
+    windows = [i for i, due in checked if due is Due.WINDOW]
+    assert windows == list(range(500, 10_001, 500))  # exactly at each window's last batch
+    refreshes = [i for i, due in checked if due is Due.REFRESH]
+    assert refreshes and all(i % 500 for i in refreshes)
+    # every 2 s (2000 batches), never early, at most a few batches late
+    assert all(0 <= i - 2000 * (n + 1) <= 3 * (n + 1) for n, i in enumerate(refreshes))
+    assert len(checked) < 10_000 / MAX_QUIET_BATCHES + 60
+    assert checked[-1][0] == 10_000  # the epoch's planned last batch: its start step is read
+    assert m.batches == 10_000
+
+
+def test_a_slower_batch_time_still_refreshes_the_bar_on_time() -> None:
+    m = metering(refresh_s=2.0)
+    m.start_epoch(0, reading(0.0, 0.0))
+    fast = run_batches(m, 1000, 0.001, unit=None)  # 1 s: the schedule learns 1 ms batches
+    slow = run_batches(m, 200, 0.01, unit=None, t0=1.0)  # then batches take 10 times as long
+    refresh = next(i for i, due in slow if due is Due.REFRESH)
+    assert not any(due is Due.REFRESH for _, due in fast)
+    # due at 2 s: late by at most the batches the hot path may skip, at the new batch time
+    assert 2.0 <= 1.0 + refresh * 0.01 <= 2.0 + MAX_QUIET_BATCHES * 0.01
+
+
+def test_an_epoch_stopped_early_logs_its_last_window_at_the_step_of_its_end() -> None:
+    m = metering()
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(0.0, 0.0), step=0, budget=Budget(batches_per_epoch=1000))
+    run_batches(m, 300, 0.001, unit=200)  # stopped after 300 of 1000 batches: the last one not watched
+    end = reading(1.0, 50.0)
+    last = m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=200, end_step=300)
+    assert last is not None and (last.batches, last.step) == (100, 300)
 
 
 def test_a_missing_epoch_still_closes_its_last_window() -> None:

@@ -36,16 +36,21 @@ TRACKING_MODES = ("machine", "process")
 _COUNTER_MODES = ("intel_rapl", "windows_emi", "intel_power_gadget", "apple_powermetrics")
 
 
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
 @contextlib.contextmanager
 def _quiet_codecarbon() -> Iterator[None]:
-    """CodeCarbon logs warnings on its own handler; keep it at ERROR while we call it, then restore."""
-    cc_logger = logging.getLogger("codecarbon")
-    previous = cc_logger.level
-    cc_logger.setLevel(logging.ERROR)
+    """CodeCarbon logs warnings on its own handler; let only its errors through while we call it. A filter,
+    not ``setLevel``: that clears the cache of every logger in the process (about 0.1 ms a call)."""
+    cc_logger, errors_only = logging.getLogger("codecarbon"), _ErrorsOnly()
+    cc_logger.addFilter(errors_only)
     try:
         yield
     finally:
-        cc_logger.setLevel(previous)
+        cc_logger.removeFilter(errors_only)
 
 
 class HostMeter(EnergyMeter):
