@@ -129,6 +129,11 @@ def gpu_summaries(groups: Sequence[GroupResidual]) -> list[GpuSummary]:
     return out
 
 
+def _signed(value: float, digits: int) -> str:
+    """``value`` with its sign, or "-" where there are no runs (NaN)."""
+    return "-" if np.isnan(value) else f"{value:+.{digits}f}"
+
+
 def markdown(groups: Sequence[GroupResidual], summaries: Sequence[GpuSummary]) -> str:
     lines = [
         "#### Epoch-time residuals by configuration (IN-SAMPLE, shipped coefficients)",
@@ -154,9 +159,9 @@ def markdown(groups: Sequence[GroupResidual], summaries: Sequence[GpuSummary]) -
     ]
     for s in summaries:
         lines.append(
-            f"| {s.gpu} | {s.step_bound_runs} | {s.step_bound_log_error:+.2f} "
-            f"| {s.step_bound_ms_per_step:+.1f} "
-            f"| {s.gpu_bound_runs} | {s.gpu_bound_log_error:+.2f} |"
+            f"| {s.gpu} | {s.step_bound_runs} | {_signed(s.step_bound_log_error, 2)} "
+            f"| {_signed(s.step_bound_ms_per_step, 1)} "
+            f"| {s.gpu_bound_runs} | {_signed(s.gpu_bound_log_error, 2)} |"
         )
     return "\n".join(lines)
 

@@ -52,3 +52,7 @@ def test_summary_splits_each_gpu_by_the_predicted_busy_share(gaissa_dir: Path) -
     text = markdown(groups, summaries)
     assert "IN-SAMPLE" in text
     assert text.count("\n| ") == len(groups) + len(summaries) + 2  # rows plus the two header rows
+    no_step_bound = [s for s in summaries if s.step_bound_runs == 0]
+    for s in no_step_bound:  # shown as "-", never "nan"
+        assert f"| {s.gpu} | 0 | - | - |" in text
+    assert "nan" not in text
