@@ -11,7 +11,9 @@ workload (``PROXY``: the transformer LMs BERT-large's, Wide-ResNet-101 ResNet-50
 precision and its micro-batch size, on the GPU with its board limit set to the row's power limit. What the
 rows can teach the power curve is therefore how much of its limit a busy data-centre board draws, not the
 per-model differences (A40 on T5-3B draws 0.54 of its limit, the other models 0.78-0.87): an approximation,
-stated wherever the rows are used.
+stated wherever the rows are used. What the partitioning does say is how long each stage idles in the
+pipeline's fill and drain (``pipeline_bubble``: 3-18 % here); a row carries it as ``idle_share``, and the
+power fit predicts ``(1 - idle_share) x P(descriptor) + idle_share x idle power``.
 """
 
 from __future__ import annotations
@@ -52,12 +54,22 @@ class PowerRun:
     gpu_name: str
     model_name: str
     power_limit_w: float
+    #: weight of the row in the power fit (1: a measured GPU; less where the GPU's power is modelled)
+    weight: float = 1.0
+    #: share of the time the GPU idles for a known reason outside the descriptor (a pipeline's bubble)
+    idle_share: float = 0.0
 
 
 def default_perseus_dir(repo: Path) -> Path:
     """``$LIGHTNING_ENERGY_PERSEUS`` or ``../shared/data/perseus`` beside the repository."""
     env = os.environ.get("LIGHTNING_ENERGY_PERSEUS")
     return Path(env) if env else repo.parent / "shared" / "data" / "perseus"
+
+
+def pipeline_bubble(stages: int, microbatches: int) -> float:
+    """Share of an iteration a pipeline stage idles (fill and drain of a GPipe/1F1B schedule):
+    ``(stages - 1) / (microbatches + stages - 1)``."""
+    return (stages - 1) / (microbatches + stages - 1)
 
 
 def load_perseus_power(folder: Path) -> list[PowerRun]:
@@ -80,6 +92,7 @@ def load_perseus_power(folder: Path) -> list[PowerRun]:
                 watts = float(row["energy"]) / float(row["time"]) / stages
                 model = row["model_name"]
                 micro = int(row["microbatch_size"])
+                bubble = pipeline_bubble(int(row["pp"]), int(row["num_microbatches"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise EstimationError(f"{path}: line {line}: bad or missing field: {exc!r}") from exc
             if model not in PROXY:
@@ -88,5 +101,5 @@ def load_perseus_power(folder: Path) -> list[PowerRun]:
             descriptor = RunDescriptor(
                 workload_descriptor(PROXY[model], "16-mixed"), DataDescriptor(micro, micro * STEPS), gpu
             )
-            runs.append(PowerRun(descriptor, watts, gpu_name, model, limit))
+            runs.append(PowerRun(descriptor, watts, gpu_name, model, limit, idle_share=bubble))
     return runs

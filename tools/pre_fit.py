@@ -85,6 +85,9 @@ class PowerRows:
     features: physics.Features
     log_p: np.ndarray
     gpu: np.ndarray
+    #: per row: its weight in the power fit and the share of time it idles outside the descriptor
+    weight: np.ndarray
+    idle_share: np.ndarray
 
     @classmethod
     def from_runs(cls, runs: Sequence[PowerRun]) -> PowerRows:
@@ -92,7 +95,16 @@ class PowerRows:
             features=physics.Features.from_descriptors([r.descriptor for r in runs]),
             log_p=np.log([r.power_w for r in runs]),
             gpu=np.array([r.gpu_name for r in runs]),
+            weight=np.array([r.weight for r in runs], dtype=float),
+            idle_share=np.array([r.idle_share for r in runs], dtype=float),
         )
+
+    def predict_w(self, phi: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Predicted mean power of the rows: the descriptor's power while busy, idle power in
+        ``idle_share``."""
+        busy = physics.power_w(phi, theta, self.features)
+        idle = physics.idle_power_w(phi, self.features.tdp_w)
+        return (1.0 - self.idle_share) * busy + self.idle_share * idle
 
     def subset(self, idx: np.ndarray | None) -> PowerRows:
         """Rows ``idx`` (all when None)."""
@@ -103,7 +115,13 @@ class PowerRows:
         for fld in dataclasses.fields(f):
             value = getattr(f, fld.name)
             columns[fld.name] = tuple(value[i] for i in idx) if isinstance(value, tuple) else value[idx]
-        return PowerRows(physics.Features(**columns), self.log_p[idx], self.gpu[idx])
+        return PowerRows(
+            physics.Features(**columns),
+            self.log_p[idx],
+            self.gpu[idx],
+            self.weight[idx],
+            self.idle_share[idx],
+        )
 
 
 @dataclass(frozen=True)
@@ -176,7 +194,7 @@ class Fitted:
         out = [log_p - ds.log_p[idx]]
         if ds.power_rows is not None and len(power_idx):
             rows = ds.power_rows.subset(power_idx)
-            out.append(np.log(physics.power_w(self.phi, self.theta, rows.features)) - rows.log_p)
+            out.append(np.log(rows.predict_w(self.phi, self.theta)) - rows.log_p)
         return np.concatenate(out)
 
 
@@ -217,7 +235,7 @@ def fit_params(
         fit = np.log(physics.power_w(phi, theta, f)) - log_p
         parts = [fit, p_weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD]
         if extra is not None:
-            parts.append(np.log(physics.power_w(phi, theta, extra.features)) - extra.log_p)
+            parts.append(extra.weight * (np.log(extra.predict_w(phi, theta)) - extra.log_p))
         return np.concatenate(parts)
 
     phi = least_squares(power_residuals, POWER_PRIOR).x
