@@ -14,7 +14,10 @@ Perseus GPU's rows); its own rows are never seen. Variants:
 * ``own power weight + Perseus``: the same with the Perseus rows of the training GPUs in the power fit;
 * ``own power weight + Perseus + MLPerf``: the same with the MLPerf single-node 8 x H100 SXM rows as well
   (``tools/mlperf_power.py``: the GPU power is the server's DC power less a **stated** 1.6 kW +- 0.5 kW for
-  the rest of the server, / 8; never held out, since no GPU measurement of the H100 exists to check it on).
+  the rest of the server, / 8; never held out, since no GPU measurement of the H100 exists to check it on);
+* ``roofline shares, ...``: the same rows with the candidate power form ``tools/pre_fit.ROOFLINE`` (mean power
+  from the roofline's compute-bound, bandwidth-bound and launch/overhead shares of the epoch, rest idle;
+  ``form_power_w``) instead of the shipped utilisation curve.
 
 Perseus rows carry their pipeline bubble (``tools/perseus.pipeline_bubble``: 3-18 % of an iteration a stage
 idles), predicted at the curve's idle power; held out, a Perseus GPU's power is predicted the same way.
@@ -25,7 +28,9 @@ Decision rule (fixed before the second and third variants' figures were first pr
 compared v5 with Perseus rows under v5's shared weight, where the prior of weight 100 left the power curve
 unchanged): the variant with the lowest mean power MAPE over the five held-out GPUs ships, provided its
 pooled held-out-GPU energy MAPE on GAISSA is not above v5's; otherwise v5 stays. The MLPerf variant was
-added as a fourth candidate under this same rule, before its figures were first printed.
+added as a fourth candidate under this same rule before its figures were first printed; the roofline-shares
+variant as a fifth **after** a scratch run of that form (with Perseus and MLPerf) had been seen: it did not
+win there either.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_power.py`` (about a minute); ``pre_accuracy.py`` prints
 it too.
@@ -49,7 +54,7 @@ from lightning_energy.pre.descriptors import LabelledRun  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.mlperf_power import default_mlperf_dir, load_mlperf_power  # noqa: E402
 from tools.perseus import PowerRun, default_perseus_dir, load_perseus_power  # noqa: E402
-from tools.pre_fit import Dataset, Fitted, PowerRows, fit_params, select  # noqa: E402
+from tools.pre_fit import CURVE, ROOFLINE, Dataset, Fitted, PowerRows, fit_params, select  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -63,22 +68,29 @@ class HeldOut:
     power_mape: dict[str, float]
     energy_mape: dict[str, float]
     power_weight: dict[str, float]
+    #: max / min over architectures of the median power on the held-out GPU: measured, then per variant
+    measured_spread: float
+    spread: dict[str, float]
     #: per variant and predicted regime (compute, bandwidth, host: the v5 time model's): runs, power MAPE %
     regimes: dict[str, dict[str, tuple[int, float]]]
 
 
 V5, OWN, PERSEUS = "v5", "own power weight", "own power weight + Perseus"
 MLPERF = "own power weight + Perseus + MLPerf"
-VARIANTS = (V5, OWN, PERSEUS, MLPERF)
+ROOF = "roofline shares, own power weight + Perseus + MLPerf"
+VARIANTS = (V5, OWN, PERSEUS, MLPERF, ROOF)
 
 
 def _mape(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(pred / truth - 1.0)) * 100.0)
 
 
-def _by_regime(
-    regimes: Sequence[str], pred: np.ndarray, truth: np.ndarray
-) -> dict[str, tuple[int, float]]:
+def _spread(labels: np.ndarray, watts: np.ndarray) -> float:
+    medians = [float(np.median(watts[labels == a])) for a in sorted(set(labels.tolist()))]
+    return max(medians) / min(medians) if medians else float("nan")
+
+
+def _by_regime(regimes: Sequence[str], pred: np.ndarray, truth: np.ndarray) -> dict[str, tuple[int, float]]:
     labels = np.array(regimes)
     return {
         regime: (int((labels == regime).sum()), _mape(pred[labels == regime], truth[labels == regime]))
@@ -93,8 +105,8 @@ def _fit(
     variant: str,
     mlperf: Sequence[PowerRun] = (),
 ) -> tuple[Dataset, Fitted, float]:
-    rows = {PERSEUS: list(perseus), MLPERF: [*perseus, *mlperf]}.get(variant, [])
-    ds = Dataset.from_runs(gaissa, rows)
+    rows = {PERSEUS: list(perseus), MLPERF: [*perseus, *mlperf], ROOF: [*perseus, *mlperf]}.get(variant, [])
+    ds = Dataset.from_runs(gaissa, rows, ROOFLINE if variant == ROOF else CURVE)
     chosen = select(ds, train, power=variant != V5)
     fitted = fit_params(ds, train, chosen.prior_weight, chosen.overlap, chosen.power_weight)
     weight = chosen.prior_weight if chosen.power_weight is None else chosen.power_weight
@@ -111,8 +123,9 @@ def evaluate(
     out = []
     for gpu in sorted(set(plain.gpu.tolist())):
         test, train = every[plain.gpu == gpu], every[plain.gpu != gpu]
-        pred_w, power, energy, weights, regimes = {}, {}, {}, {}, {}
+        pred_w, power, energy, weights, regimes, spread = {}, {}, {}, {}, {}, {}
         truth = np.exp(plain.log_p[test])
+        architectures = plain.architecture[test]
         labels: tuple[str, ...] = ()
         for variant in VARIANTS:
             ds, fitted, weights[variant] = _fit(gaissa, perseus, train, variant, mlperf)
@@ -123,24 +136,53 @@ def evaluate(
             power[variant] = _mape(np.exp(p), truth)
             energy[variant] = _mape(np.exp(t + p), np.exp(ds.log_e[test]))
             regimes[variant] = _by_regime(labels, np.exp(p), truth)
+            spread[variant] = _spread(architectures, np.exp(p))
         measured = float(np.median(truth))
-        out.append(HeldOut(gpu, "GAISSA", len(test), measured, pred_w, power, energy, weights, regimes))
+        out.append(
+            HeldOut(
+                gpu,
+                "GAISSA",
+                len(test),
+                measured,
+                pred_w,
+                power,
+                energy,
+                weights,
+                _spread(architectures, truth),
+                spread,
+                regimes,
+            )
+        )
     for gpu in sorted({r.gpu_name for r in perseus}):
         held = [r for r in perseus if r.gpu_name == gpu]
         rows = PowerRows.from_runs(held)
         truth = np.exp(rows.log_p)
         others = [r for r in perseus if r.gpu_name != gpu]
-        pred_w, power, weights, regimes = {}, {}, {}, {}
+        pred_w, power, weights, regimes, spread = {}, {}, {}, {}, {}
+        models = np.array([r.model_name for r in held])
         for variant in VARIANTS:
             _, fitted, weights[variant] = _fit(gaissa, others, every, variant, mlperf)
-            predicted = rows.predict_w(fitted.phi, fitted.theta)
+            predicted = rows.predict_w(fitted.phi, fitted.theta, ROOFLINE if variant == ROOF else CURVE)
             if variant == V5:
                 labels = physics.time_parts(fitted.theta, rows.features).regimes()
             pred_w[variant] = float(np.median(predicted))
             power[variant] = _mape(predicted, truth)
             regimes[variant] = _by_regime(labels, predicted, truth)
+            spread[variant] = _spread(models, predicted)
         out.append(
-            HeldOut(gpu, "Perseus", len(held), float(np.median(truth)), pred_w, power, {}, weights, regimes)
+            HeldOut(
+                gpu,
+                "Perseus",
+                len(held),
+                float(np.median(truth)),
+                pred_w,
+                power,
+                {},
+                weights,
+                _spread(models, truth),
+                spread,
+                regimes,
+            )
         )
     return out
 
@@ -197,6 +239,17 @@ def print_table(results: Sequence[HeldOut]) -> None:
         for regime, (n, _) in r.regimes[V5].items():
             cells = " | ".join(f"{r.regimes[v][regime][1]:.1f}" for v in VARIANTS)
             print(f"| {r.gpu} | {regime} | {n} | {cells} |")
+    print()
+    print("#### How much power varies between models on the held-out GPU\n")
+    print(
+        "Max / min over architectures (GAISSA) or models (Perseus, every power limit pooled) of the median "
+        "power on the held-out GPU: measured, and as each variant predicts it (1.00: every model the same).\n"
+    )
+    print(f"| held out | measured | {' | '.join(VARIANTS)} |")
+    print("|---|---|" + "---|" * len(VARIANTS))
+    for r in results:
+        cells = " | ".join(f"x{r.spread[v]:.2f}" for v in VARIANTS)
+        print(f"| {r.gpu} | x{r.measured_spread:.2f} | {cells} |")
     print()
 
 

@@ -1,8 +1,9 @@
 """MLPerf Training whole-server power of 8 x H100 SXM nodes, as GPU power-only rows for the PRE power fit.
 
-Research/fitting code (not part of the runtime package). ``../shared/data/mlperf/mlperf_training_power_runs.csv``
-gives the mean power of whole servers while training (``mean_node_power_W``: GPUs, CPUs, memory, fans, NICs
-and, for AC, power-supply losses). **A server is not a GPU**: a row's GPU power is a *modelled* share of it::
+Research/fitting code (not part of the runtime package).
+``../shared/data/mlperf/mlperf_training_power_runs.csv`` gives the mean power of whole servers while
+training (``mean_node_power_W``: GPUs, CPUs, memory, fans, NICs and, for AC, power-supply losses).
+**A server is not a GPU**: a row's GPU power is a *modelled* share of it::
 
     dc_w      = mean_node_power_W                      (DC rows)
               = mean_node_power_W x conversion_eff     (AC rows with a published efficiency; other AC rows

@@ -336,3 +336,41 @@ def test_mlperf_rows_are_single_node_h100_gpu_shares(tmp_path: Path) -> None:
         load_mlperf_power(one)
     with pytest.raises(EstimationError, match="cannot read MLPerf data"):
         load_mlperf_power(tmp_path / "nowhere")
+
+
+def test_roofline_power_form_spans_idle_to_the_limit() -> None:
+    """The candidate form: a fully compute-bound epoch draws the limit, an epoch without kernels idles;
+    only the shipped curve can be built into an estimator."""
+    import dataclasses
+
+    from lightning_energy.pre import physics
+    from tools.pre_fit import (
+        CURVE,
+        ROOFLINE,
+        ROOFLINE_PRIOR,
+        Selection,
+        build_estimator,
+        form_power_w,
+        power_prior,
+    )
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    ds = Dataset.from_runs(runs, power_form=ROOFLINE)
+    parts = physics.time_parts(np.asarray(TRUE_THETA, dtype=float), ds.features)
+    tdp = ds.features.tdp_w
+    busy = dataclasses.replace(parts, flop_s=parts.epoch_s, compute_s=parts.epoch_s, overhead_s=0 * tdp)
+    assert form_power_w(ROOFLINE, ROOFLINE_PRIOR, busy, tdp) == pytest.approx(tdp)
+    none = dataclasses.replace(parts, flop_s=0 * tdp, compute_s=0 * tdp, overhead_s=0 * tdp)
+    idle = form_power_w(ROOFLINE, ROOFLINE_PRIOR, none, tdp)
+    assert idle == pytest.approx(physics.idle_power_w(ROOFLINE_PRIOR, tdp), rel=1e-6)
+    assert power_prior(ROOFLINE)[0] is ROOFLINE_PRIOR
+    with pytest.raises(EstimationError, match="power form must be one of"):
+        form_power_w("nope", ROOFLINE_PRIOR, parts, tdp)
+    idx = np.arange(len(runs))
+    fitted = fit_params(ds, idx, 0.01, float(TRUE_THETA[4]))
+    _, log_p, _ = fitted.predict_log(ds, idx)
+    assert np.all(np.isfinite(log_p)) and fitted.phi.shape == ROOFLINE_PRIOR.shape
+    chosen = select(ds, idx, grid=(0.01,), overlaps=(float(TRUE_THETA[4]),))
+    assert isinstance(chosen, Selection)
+    with pytest.raises(EstimationError, match=f"only the {CURVE!r} power form ships"):
+        build_estimator(ds, idx, chosen)
