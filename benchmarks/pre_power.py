@@ -212,11 +212,15 @@ def print_table(results: Sequence[HeldOut]) -> None:
         "Each GPU held out in turn (selection and fit on the rest; a Perseus GPU is predicted by a model "
         "fitted on all GAISSA runs and, with Perseus, the other Perseus GPU's rows). Variants: `v5` (one "
         "prior weight for time and power), `own power weight` (the power curve's prior weight chosen by "
-        "leave-one-GPU-out power error on the training GPUs), `+ Perseus` (with the training GPUs' Perseus "
-        "rows in the power fit). Perseus models are described by a Lambda proxy (BERT-large for the "
-        "transformers, ResNet-50 for Wide-ResNet), so the rows teach the curve how much of its limit a busy "
-        "data-centre board draws, not the models' differences (`tools/perseus.py`). Power MAPE % "
-        "(predicted median W; selected power prior weight).\n"
+        "leave-one-GPU-out power error on the training GPUs), `+ Perseus` (with the training GPUs' "
+        "Perseus rows in the power fit), `+ MLPerf` (and single-node 8 x H100 SXM rows whose GPU power "
+        "is a stated share of the server's: `tools/mlperf_power.py`), `roofline shares` (the candidate "
+        "power form `tools/pre_fit.ROOFLINE`, from the compute-bound, bandwidth-bound and launch shares "
+        "of the epoch, with the same rows). Perseus models are described by a Lambda proxy (BERT-large "
+        "for the transformers, ResNet-50 for Wide-ResNet), so the rows teach the curve how much of its "
+        "limit a busy data-centre board draws, not the models' differences (`tools/perseus.py`); their "
+        "pipeline bubble (3-18 % of an iteration) is predicted at idle power. Power MAPE % (predicted "
+        "median W; selected power prior weight).\n"
     )
     print(f"| held out | source | rows | measured W (median) | {' | '.join(VARIANTS)} |")
     print("|---|---|---|---|" + "---|" * len(VARIANTS))
