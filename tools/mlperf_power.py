@@ -27,7 +27,6 @@ differences (which the server figures barely show: 6.7-7.0 kW DC for every singl
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections import defaultdict
@@ -36,7 +35,7 @@ from pathlib import Path
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre import DataDescriptor, RunDescriptor, lookup_gpu
 from lightning_energy.pre.roofline import workload_descriptor
-from tools.perseus import PowerRun
+from tools.perseus import PowerRun, read_rows
 
 FILENAME = "mlperf_training_power_runs.csv"
 #: The Lambda workload standing in for each MLPerf benchmark (descriptors are not published).
@@ -74,11 +73,7 @@ def load_mlperf_power(folder: Path) -> list[PowerRun]:
     """One row per (benchmark, submitter) of single-node H100 runs: the mean modelled GPU power of its runs
     (module docstring); raises EstimationError naming the file and field when the data are malformed."""
     path = Path(folder) / FILENAME
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise EstimationError(f"cannot read MLPerf data {str(path)!r}: {exc}") from exc
+    rows = read_rows(path, "MLPerf")
     groups: dict[tuple[str, str], list[tuple[float, int, int]]] = defaultdict(list)
     for line, row in enumerate(rows, start=2):
         try:

@@ -66,6 +66,15 @@ def default_perseus_dir(repo: Path) -> Path:
     return Path(env) if env else repo.parent / "shared" / "data" / "perseus"
 
 
+def read_rows(path: Path, source: str) -> list[dict[str, str]]:
+    """The rows of a CSV file; raises EstimationError naming ``source`` and the file when unreadable."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as exc:
+        raise EstimationError(f"cannot read {source} data {str(path)!r}: {exc}") from exc
+
+
 def pipeline_bubble(stages: int, microbatches: int) -> float:
     """Share of an iteration a pipeline stage idles (fill and drain of a GPipe/1F1B schedule):
     ``(stages - 1) / (microbatches + stages - 1)``."""
@@ -78,11 +87,7 @@ def load_perseus_power(folder: Path) -> list[PowerRun]:
     runs = []
     for gpu_name, filename, stages in FILES:
         path = Path(folder) / filename
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as exc:
-            raise EstimationError(f"cannot read Perseus data {str(path)!r}: {exc}") from exc
+        rows = read_rows(path, "Perseus")
         for line, row in enumerate(rows, start=2):
             try:
                 limits = {float(row[f"power_limit_{i}"]) for i in range(stages)}
