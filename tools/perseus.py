@@ -11,7 +11,9 @@ workload (``PROXY``: the transformer LMs BERT-large's, Wide-ResNet-101 ResNet-50
 precision and its micro-batch size, on the GPU with its board limit set to the row's power limit. What the
 rows can teach the power curve is therefore how much of its limit a busy data-centre board draws, not the
 per-model differences (A40 on T5-3B draws 0.54 of its limit, the other models 0.78-0.87): an approximation,
-stated wherever the rows are used.
+stated wherever the rows are used. What the partitioning does say is how long each stage idles in the
+pipeline's fill and drain (``pipeline_bubble``: 3-18 % here); a row carries it as ``idle_share``, and the
+power fit predicts ``(1 - idle_share) x P(descriptor) + idle_share x idle power``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ class PowerRun:
     gpu_name: str
     model_name: str
     power_limit_w: float
+    #: weight of the row in the power fit (1: a measured GPU; less where the GPU's power is modelled)
+    weight: float = 1.0
+    #: share of the time the GPU idles for a known reason outside the descriptor (a pipeline's bubble)
+    idle_share: float = 0.0
 
 
 def default_perseus_dir(repo: Path) -> Path:
@@ -60,17 +66,28 @@ def default_perseus_dir(repo: Path) -> Path:
     return Path(env) if env else repo.parent / "shared" / "data" / "perseus"
 
 
+def read_rows(path: Path, source: str) -> list[dict[str, str]]:
+    """The rows of a CSV file; raises EstimationError naming ``source`` and the file when unreadable."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as exc:
+        raise EstimationError(f"cannot read {source} data {str(path)!r}: {exc}") from exc
+
+
+def pipeline_bubble(stages: int, microbatches: int) -> float:
+    """Share of an iteration a pipeline stage idles (fill and drain of a GPipe/1F1B schedule):
+    ``(stages - 1) / (microbatches + stages - 1)``."""
+    return (stages - 1) / (microbatches + stages - 1)
+
+
 def load_perseus_power(folder: Path) -> list[PowerRun]:
     """Rows with every GPU at one power limit, one per (GPU, model, batch, limit); raises EstimationError
     naming the file and field when the data are missing or malformed."""
     runs = []
     for gpu_name, filename, stages in FILES:
         path = Path(folder) / filename
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as exc:
-            raise EstimationError(f"cannot read Perseus data {str(path)!r}: {exc}") from exc
+        rows = read_rows(path, "Perseus")
         for line, row in enumerate(rows, start=2):
             try:
                 limits = {float(row[f"power_limit_{i}"]) for i in range(stages)}
@@ -80,6 +97,7 @@ def load_perseus_power(folder: Path) -> list[PowerRun]:
                 watts = float(row["energy"]) / float(row["time"]) / stages
                 model = row["model_name"]
                 micro = int(row["microbatch_size"])
+                bubble = pipeline_bubble(int(row["pp"]), int(row["num_microbatches"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise EstimationError(f"{path}: line {line}: bad or missing field: {exc!r}") from exc
             if model not in PROXY:
@@ -88,5 +106,5 @@ def load_perseus_power(folder: Path) -> list[PowerRun]:
             descriptor = RunDescriptor(
                 workload_descriptor(PROXY[model], "16-mixed"), DataDescriptor(micro, micro * STEPS), gpu
             )
-            runs.append(PowerRun(descriptor, watts, gpu_name, model, limit))
+            runs.append(PowerRun(descriptor, watts, gpu_name, model, limit, idle_share=bubble))
     return runs

@@ -77,6 +77,43 @@ TIME_UPPER = np.array([math.log(1e14), 0.0, 0.0, 1.5, 6.0])
 POWER_PRIOR = np.array([-1.0, 1.0, 1.0, 0.3])
 POWER_PRIOR_SD = np.array([1.5, 2.0, 1.0, 1.0])
 
+#: The power forms the benchmarks compare (``form_power_w``). Only ``CURVE`` (``physics.power_from_parts``)
+#: ships; ``ROOFLINE`` is a candidate that ``benchmarks/pre_power.py`` judges by its decision rule.
+CURVE, ROOFLINE = "utilisation curve", "roofline shares"
+POWER_FORMS = (CURVE, ROOFLINE)
+#: ``ROOFLINE`` priors: idle ~27 % of the limit (logit -1); bandwidth-bound kernels draw ~62 % of what
+#: compute-bound ones do (logit 0.5), launch-bound steps ~27 % (logit -1); exponent 1 (log 0).
+ROOFLINE_PRIOR = np.array([-1.0, 0.5, -1.0, 0.0])
+ROOFLINE_PRIOR_SD = np.array([1.5, 1.5, 1.5, 1.0])
+
+
+def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np.ndarray) -> np.ndarray:
+    """Mean board power of ``form`` from the time parts.
+
+    ``CURVE``: the shipped utilisation curve (``physics.power_from_parts``). ``ROOFLINE``: from the roofline's
+    busy shares of the epoch, compute-bound ``s_c`` (FLOP-limited kernels), bandwidth-bound ``s_b`` and
+    launch/overhead ``s_o`` (the rest idles or waits on the host)::
+
+        activity = s_c + s_b * sigmoid(phi[1]) + s_o * sigmoid(phi[2])
+        power_w  = tdp_w * (idle + (1 - idle) * activity ** exp(phi[3])),   idle = sigmoid(phi[0])
+    """
+    if form == CURVE:
+        return physics.power_from_parts(phi, parts, tdp_w)
+    if form != ROOFLINE:
+        raise EstimationError(f"power form must be one of {POWER_FORMS}, got {form!r}")
+    flop_s = np.minimum(parts.flop_s, parts.compute_s)
+    bytes_s = parts.compute_s - flop_s
+    activity = (
+        flop_s + bytes_s / (1.0 + np.exp(-phi[1])) + parts.overhead_s / (1.0 + np.exp(-phi[2]))
+    ) / parts.epoch_s
+    idle = 1.0 / (1.0 + np.exp(-phi[0]))
+    return tdp_w * (idle + (1.0 - idle) * np.clip(activity, 1e-9, 1.0) ** np.exp(phi[3]))
+
+
+def power_prior(form: str) -> tuple[np.ndarray, np.ndarray]:
+    """Prior centres and sds of ``form``'s parameters."""
+    return (POWER_PRIOR, POWER_PRIOR_SD) if form == CURVE else (ROOFLINE_PRIOR, ROOFLINE_PRIOR_SD)
+
 
 @dataclass(frozen=True)
 class PowerRows:
@@ -85,6 +122,9 @@ class PowerRows:
     features: physics.Features
     log_p: np.ndarray
     gpu: np.ndarray
+    #: per row: its weight in the power fit and the share of time it idles outside the descriptor
+    weight: np.ndarray
+    idle_share: np.ndarray
 
     @classmethod
     def from_runs(cls, runs: Sequence[PowerRun]) -> PowerRows:
@@ -92,7 +132,17 @@ class PowerRows:
             features=physics.Features.from_descriptors([r.descriptor for r in runs]),
             log_p=np.log([r.power_w for r in runs]),
             gpu=np.array([r.gpu_name for r in runs]),
+            weight=np.array([r.weight for r in runs], dtype=float),
+            idle_share=np.array([r.idle_share for r in runs], dtype=float),
         )
+
+    def predict_w(self, phi: np.ndarray, theta: np.ndarray, form: str = CURVE) -> np.ndarray:
+        """Predicted mean power of the rows (``form``: ``form_power_w``): the descriptor's power while busy,
+        idle power in ``idle_share``."""
+        f = self.features
+        busy = form_power_w(form, phi, physics.time_parts(theta, f), f.tdp_w)
+        idle = physics.idle_power_w(phi, self.features.tdp_w)
+        return (1.0 - self.idle_share) * busy + self.idle_share * idle
 
     def subset(self, idx: np.ndarray | None) -> PowerRows:
         """Rows ``idx`` (all when None)."""
@@ -103,7 +153,13 @@ class PowerRows:
         for fld in dataclasses.fields(f):
             value = getattr(f, fld.name)
             columns[fld.name] = tuple(value[i] for i in idx) if isinstance(value, tuple) else value[idx]
-        return PowerRows(physics.Features(**columns), self.log_p[idx], self.gpu[idx])
+        return PowerRows(
+            physics.Features(**columns),
+            self.log_p[idx],
+            self.gpu[idx],
+            self.weight[idx],
+            self.idle_share[idx],
+        )
 
 
 @dataclass(frozen=True)
@@ -119,9 +175,13 @@ class Dataset:
     gpu: np.ndarray
     architecture: np.ndarray
     power_rows: PowerRows | None = None
+    #: the power form fitted and predicted (``form_power_w``)
+    power_form: str = CURVE
 
     @classmethod
-    def from_runs(cls, runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = ()) -> Dataset:
+    def from_runs(
+        cls, runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = (), power_form: str = CURVE
+    ) -> Dataset:
         runs = list(runs)
         if len(runs) < MIN_TRAIN_RUNS:
             raise EstimationError(f"runs must hold at least {MIN_TRAIN_RUNS} labelled runs, got {len(runs)}")
@@ -137,6 +197,7 @@ class Dataset:
             gpu=np.array([r.gpu_name for r in runs]),
             architecture=np.array([r.architecture for r in runs]),
             power_rows=PowerRows.from_runs(power_runs) if power_runs else None,
+            power_form=power_form,
         )
 
     @property
@@ -167,7 +228,7 @@ class Fitted:
         """Log time, log power and the predicted GPU busy share of runs ``idx``."""
         f = ds.subset(idx, self.trainable)
         parts = physics.time_parts(self.theta, f)
-        power = physics.power_from_parts(self.phi, parts, f.tdp_w)
+        power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w)
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
     def power_errors(self, ds: Dataset, idx: np.ndarray, power_idx: np.ndarray) -> np.ndarray:
@@ -176,7 +237,7 @@ class Fitted:
         out = [log_p - ds.log_p[idx]]
         if ds.power_rows is not None and len(power_idx):
             rows = ds.power_rows.subset(power_idx)
-            out.append(np.log(physics.power_w(self.phi, self.theta, rows.features)) - rows.log_p)
+            out.append(np.log(rows.predict_w(self.phi, self.theta, ds.power_form)) - rows.log_p)
         return np.concatenate(out)
 
 
@@ -213,14 +274,17 @@ def fit_params(
     rows = len(idx) + (len(extra.log_p) if extra is not None else 0)
     p_weight = (prior_weight if power_weight is None else power_weight) * math.sqrt(rows)
 
+    prior, prior_sd = power_prior(ds.power_form)
+    time_parts = physics.time_parts(theta, f)
+
     def power_residuals(phi: np.ndarray) -> np.ndarray:
-        fit = np.log(physics.power_w(phi, theta, f)) - log_p
-        parts = [fit, p_weight * (phi - POWER_PRIOR) / POWER_PRIOR_SD]
+        fit = np.log(form_power_w(ds.power_form, phi, time_parts, f.tdp_w)) - log_p
+        parts = [fit, p_weight * (phi - prior) / prior_sd]
         if extra is not None:
-            parts.append(np.log(physics.power_w(phi, theta, extra.features)) - extra.log_p)
+            parts.append(extra.weight * (np.log(extra.predict_w(phi, theta, ds.power_form)) - extra.log_p))
         return np.concatenate(parts)
 
-    phi = least_squares(power_residuals, POWER_PRIOR).x
+    phi = least_squares(power_residuals, prior).x
     return Fitted(theta, phi, trainable)
 
 
@@ -582,6 +646,8 @@ def repeat_log_sigma(ds: Dataset) -> float:
 
 def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple[PreEstimator, Fitted]:
     """The estimator fitted on ``idx`` with the selected constants (the GAISSA nuisance kept aside)."""
+    if ds.power_form != CURVE:
+        raise EstimationError(f"only the {CURVE!r} power form ships, got {ds.power_form!r}")
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
     interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
     nuisance = bool(ds.unknown_trainable[idx].any())

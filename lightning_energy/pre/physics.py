@@ -217,6 +217,11 @@ def power_w(phi: np.ndarray, theta: np.ndarray, f: Features) -> np.ndarray:
     return power_from_parts(phi, time_parts(theta, f), f.tdp_w)
 
 
+def idle_power_w(phi: np.ndarray, tdp_w: np.ndarray) -> np.ndarray:
+    """Power of the board while it runs no kernel (the curve's floor)."""
+    return tdp_w / (1.0 + np.exp(-phi[0]))
+
+
 def power_from_parts(phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray) -> np.ndarray:
     """Mean GPU power from the time parts: the busy share and the GPU time of one step."""
     logit_idle, a0, a1, a2 = phi

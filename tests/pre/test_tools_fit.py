@@ -273,3 +273,104 @@ def test_perseus_rows_are_read_per_gpu_at_one_power_limit(tmp_path: Path) -> Non
         load_perseus_power(bad)
     with pytest.raises(EstimationError, match="cannot read Perseus data"):
         load_perseus_power(tmp_path / "nowhere")
+
+
+def test_pipeline_bubble_is_the_fill_and_drain_share() -> None:
+    from tools.perseus import pipeline_bubble
+
+    assert pipeline_bubble(1, 8) == 0.0
+    assert pipeline_bubble(8, 32) == pytest.approx(7 / 39)
+    assert pipeline_bubble(4, 128) < pipeline_bubble(4, 32)
+
+
+def test_power_rows_idle_share_pulls_towards_idle_power() -> None:
+    """A row that idles half its time is predicted half-way between busy and idle power."""
+    import dataclasses
+
+    from lightning_energy.pre import physics
+    from tools.perseus import PowerRun
+    from tools.pre_fit import POWER_PRIOR, PowerRows
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)[:4]
+    busy = [PowerRun(r.descriptor, r.power_w, r.gpu_name, "m", r.descriptor.gpu.tdp_w) for r in runs]
+    half = [dataclasses.replace(r, idle_share=0.5) for r in busy]
+    theta = np.asarray(TRUE_THETA, dtype=float)
+    full = PowerRows.from_runs(busy).predict_w(POWER_PRIOR, theta)
+    mixed = PowerRows.from_runs(half).predict_w(POWER_PRIOR, theta)
+    idle = physics.idle_power_w(POWER_PRIOR, PowerRows.from_runs(busy).features.tdp_w)
+    assert mixed == pytest.approx(0.5 * full + 0.5 * idle)
+    assert np.all(idle < mixed) and np.all(mixed < full)
+
+
+def test_mlperf_rows_are_single_node_h100_gpu_shares(tmp_path: Path) -> None:
+    from tools.mlperf_power import NON_GPU_DC_W, default_mlperf_dir, load_mlperf_power
+
+    folder = default_mlperf_dir(REPO)
+    if not (folder / "mlperf_training_power_runs.csv").is_file():
+        pytest.skip(f"MLPerf data not found at {folder}")
+    runs = load_mlperf_power(folder)
+    assert {r.gpu_name for r in runs} == {"H100 SXM"}
+    assert {r.model_name for r in runs} >= {"bert", "resnet", "ssd", "unet3d"}
+    # 6.7-7.0 kW DC servers less the stated non-GPU power: 0.85-0.98 of the 700 W limit per GPU
+    assert all(0.85 < r.power_w / 700 < 0.98 for r in runs)
+    assert all(0.5 < r.weight < 1.0 for r in runs)  # modelled, so counted less than a measured GPU
+    header = (
+        "round,submitter,system,benchmark,run_id,n_nodes,accel,accel_per_node,n_accel,meas_type,"
+        "conversion_eff,global_batch_size,mean_node_power_W\n"
+    )
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "mlperf_training_power_runs.csv").write_text(
+        header
+        + "v,s,x,resnet,r1,1,NVIDIA H100-SXM5-80GB,8,8,DC,,3200,7000\n"
+        + "v,s,x,resnet,r2,8,NVIDIA H100-SXM5-80GB,8,64,DC,,3200,5000\n"  # multi-node: skipped
+        + "v,t,x,resnet,r3,1,NVIDIA H100-SXM5-80GB,8,8,AC,,3200,7000\n"  # AC without efficiency: skipped
+    )
+    (row,) = load_mlperf_power(one)
+    assert row.power_w == pytest.approx((7000 - NON_GPU_DC_W) / 8)
+    assert row.descriptor.data.batch_size == 400
+    (one / "mlperf_training_power_runs.csv").write_text(
+        header + "v,s,x,resnet,r1,one,NVIDIA H100-SXM5-80GB,8,8,DC,,3200,7000\n"
+    )
+    with pytest.raises(EstimationError, match=r"line 2: bad or missing field"):
+        load_mlperf_power(one)
+    with pytest.raises(EstimationError, match="cannot read MLPerf data"):
+        load_mlperf_power(tmp_path / "nowhere")
+
+
+def test_roofline_power_form_spans_idle_to_the_limit() -> None:
+    """The candidate form: a fully compute-bound epoch draws the limit, an epoch without kernels idles;
+    only the shipped curve can be built into an estimator."""
+    import dataclasses
+
+    from lightning_energy.pre import physics
+    from tools.pre_fit import (
+        CURVE,
+        ROOFLINE,
+        ROOFLINE_PRIOR,
+        Selection,
+        build_estimator,
+        form_power_w,
+        power_prior,
+    )
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    ds = Dataset.from_runs(runs, power_form=ROOFLINE)
+    parts = physics.time_parts(np.asarray(TRUE_THETA, dtype=float), ds.features)
+    tdp = ds.features.tdp_w
+    busy = dataclasses.replace(parts, flop_s=parts.epoch_s, compute_s=parts.epoch_s, overhead_s=0 * tdp)
+    assert form_power_w(ROOFLINE, ROOFLINE_PRIOR, busy, tdp) == pytest.approx(tdp)
+    none = dataclasses.replace(parts, flop_s=0 * tdp, compute_s=0 * tdp, overhead_s=0 * tdp)
+    idle = form_power_w(ROOFLINE, ROOFLINE_PRIOR, none, tdp)
+    assert idle == pytest.approx(physics.idle_power_w(ROOFLINE_PRIOR, tdp), rel=1e-6)
+    assert power_prior(ROOFLINE)[0] is ROOFLINE_PRIOR
+    with pytest.raises(EstimationError, match="power form must be one of"):
+        form_power_w("nope", ROOFLINE_PRIOR, parts, tdp)
+    idx = np.arange(len(runs))
+    fitted = fit_params(ds, idx, 0.01, float(TRUE_THETA[4]))
+    _, log_p, _ = fitted.predict_log(ds, idx)
+    assert np.all(np.isfinite(log_p)) and fitted.phi.shape == ROOFLINE_PRIOR.shape
+    chosen = select(ds, idx, grid=(0.01,), overlaps=(float(TRUE_THETA[4]),))
+    assert isinstance(chosen, Selection)
+    with pytest.raises(EstimationError, match=f"only the {CURVE!r} power form ships"):
+        build_estimator(ds, idx, chosen)
