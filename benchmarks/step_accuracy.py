@@ -200,7 +200,7 @@ def noise_scale(tr: Trace, power: float) -> np.ndarray:
 
 def fit_hazard(
     series: list[Series], traces: list[Trace], edges: tuple[float, ...], power: float = 0.0
-) -> dict[str, tuple[float, ...]]:
+) -> dict[str, Any]:
     """Hazard half-widths per (interval group, remaining-fraction bucket, side) from zero-hazard traces.
 
     For every update the half-width ``H`` needed to cover the true total is ``sqrt(max(r^2 - a^2, 0))``
@@ -261,7 +261,7 @@ def fit_hazard(
         table[f"hazard_unstable_{side}"] = [
             max(a, b) for a, b in zip(table[f"hazard_unstable_{side}"], stable, strict=True)
         ]
-    out: dict[str, object] = {"hazard_edges": edges, "hazard_noise_power": power}
+    out: dict[str, Any] = {"hazard_edges": edges, "hazard_noise_power": power}
     return out | {k: tuple(round(float(v), 4) for v in vals) for k, vals in table.items()}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ TABLE = (0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.1)
 
 
 def _params(power: float) -> StepParams:
-    tables = {f.name: TABLE for f in dataclasses.fields(StepParams) if f.name.endswith(("_low", "_high"))}
+    tables: dict[str, Any] = {
+        f.name: TABLE for f in dataclasses.fields(StepParams) if f.name.endswith(("_low", "_high"))
+    }
     return dataclasses.replace(StepParams(), hazard_noise_power=power, **tables)
 
 
