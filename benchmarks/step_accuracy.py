@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import math
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +42,7 @@ import gaissa_traces
 import step_scenarios
 
 from lightning_energy.step import KnownChange, StepParams, StepProjector
-from lightning_energy.step.params import INTERVAL_GROUPS, hazard_bucket
+from lightning_energy.step.params import INTERVAL_GROUPS, hazard_bucket, hazard_scale
 from tools import stop_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +61,8 @@ EDGES = {
     "coarse": (0.05, 0.15, 0.3, 0.5, 0.7, 0.9),
     "fine": (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95),
 }
+# Powers of the run's own noise half-width that scale its hazard (0: one hazard per group and bucket).
+NOISE_POWERS = (0.0, 0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -185,13 +189,23 @@ def shortest_pair(
     return best[1], best[2]
 
 
+def noise_scale(tr: Trace, power: float) -> np.ndarray:
+    """Per update, the factor of the hazard from the run's own 90 % noise half-width (a zero-hazard trace:
+    the smaller of its two log half-widths, as a pending change or a clamp only widens one side)."""
+    a_lo = np.log(tr.total_j / np.maximum(tr.low_j, 1e-300))
+    a_hi = np.log(tr.high_j / tr.total_j)
+    a = np.nan_to_num(np.minimum(a_lo, a_hi), nan=0.0)
+    return np.array([hazard_scale(float(v), power) for v in a])
+
+
 def fit_hazard(
-    series: list[Series], traces: list[Trace], edges: tuple[float, ...]
-) -> dict[str, tuple[float, ...]]:
+    series: list[Series], traces: list[Trace], edges: tuple[float, ...], power: float = 0.0
+) -> dict[str, Any]:
     """Hazard half-widths per (interval group, remaining-fraction bucket, side) from zero-hazard traces.
 
     For every update the half-width ``H`` needed to cover the true total is ``sqrt(max(r^2 - a^2, 0))``
-    (``r`` = log(true / projected), ``a`` = the noise half-width on that side); per cell of a Mondrian
+    (``r`` = log(true / projected), ``a`` = the noise half-width on that side), divided by the run's noise
+    factor (:func:`noise_scale` with ``power``: a normalised conformal score); per cell of a Mondrian
     group (the projector's ``interval_group``: steady, stable, unstable, change ahead) the table holds the
     narrowest pair of quantiles of the two sides that covers a conformal 90 % of the cell
     (:func:`shortest_pair`), each run weighing 1 per cell, taken per source (GAISSA, synthetic) and the
@@ -206,6 +220,10 @@ def fit_hazard(
         a_hi = np.log(tr.high_j / tr.total_j)
         need_lo = np.where(r < 0, np.sqrt(np.maximum(r**2 - a_lo**2, 0.0)), 0.0)
         need_hi = np.where(r > 0, np.sqrt(np.maximum(r**2 - a_hi**2, 0.0)), 0.0)
+        if power > 0:
+            factor = noise_scale(tr, power)
+            need_lo = np.where(need_lo > 0, need_lo / np.maximum(factor, 1e-12), 0.0)
+            need_hi = np.where(need_hi > 0, need_hi / np.maximum(factor, 1e-12), 0.0)
         buckets = np.array([hazard_bucket(f, edges) for f in tr.remaining_fraction])
         for group in INTERVAL_GROUPS:
             for b in range(len(edges) + 1):
@@ -243,11 +261,11 @@ def fit_hazard(
         table[f"hazard_unstable_{side}"] = [
             max(a, b) for a, b in zip(table[f"hazard_unstable_{side}"], stable, strict=True)
         ]
-    out: dict[str, tuple[float, ...]] = {"hazard_edges": edges}
+    out: dict[str, Any] = {"hazard_edges": edges, "hazard_noise_power": power}
     return out | {k: tuple(round(float(v), 4) for v in vals) for k, vals in table.items()}
 
 
-def apply_hazard(tr: Trace, table: dict[str, tuple[float, ...]]) -> Trace:
+def apply_hazard(tr: Trace, table: dict[str, Any]) -> Trace:
     """The interval a zero-hazard trace would have had with ``table`` (for selection only)."""
     assert tr.group is not None
     a_lo = np.log(tr.total_j / np.maximum(tr.low_j, 1e-300))
@@ -255,6 +273,8 @@ def apply_hazard(tr: Trace, table: dict[str, tuple[float, ...]]) -> Trace:
     b = np.array([hazard_bucket(f, table["hazard_edges"]) for f in tr.remaining_fraction])
     h_lo = np.array([table[f"hazard_{g}_low"][i] for g, i in zip(tr.group, b, strict=True)])
     h_hi = np.array([table[f"hazard_{g}_high"][i] for g, i in zip(tr.group, b, strict=True)])
+    factor = noise_scale(tr, float(table["hazard_noise_power"]))
+    h_lo, h_hi = h_lo * factor, h_hi * factor
     low = tr.total_j * np.exp(-np.hypot(a_lo, h_lo))
     high = tr.total_j * np.exp(np.hypot(a_hi, h_hi))
     return Trace(tr.total_j, low, high, tr.stable, tr.remaining_fraction, tr.declared, tr.group)
@@ -274,10 +294,11 @@ def selection_score(series: list[Series], traces: list[Trace]) -> float:
     return float(np.mean(scores) + np.mean(decl))
 
 
-def zero_hazard(edges: tuple[float, ...]) -> dict[str, tuple[float, ...]]:
+def zero_hazard(edges: tuple[float, ...], power: float = 0.0) -> dict[str, Any]:
     zero = tuple(0.0 for _ in range(len(edges) + 1))
     names = tuple(f"hazard_{g}_{side}" for g in INTERVAL_GROUPS for side in ("low", "high"))
-    return {"hazard_edges": edges} | {name: zero for name in names}
+    out: dict[str, Any] = {"hazard_edges": edges, "hazard_noise_power": power}
+    return out | {name: zero for name in names}
 
 
 def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
@@ -298,20 +319,22 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
         }
         params = StepParams(**values, **zero_hazard(StepParams().hazard_edges))  # type: ignore[arg-type]
         traces = [run_step(s, params) for s in series]
-        for edge_name, edges in EDGES.items():
+        for (edge_name, edges), power in itertools.product(EDGES.items(), NOISE_POWERS):
             fold_scores = []
             for k in range(INNER_FOLDS):
                 fit_idx = np.flatnonzero(folds != k)
                 test_idx = np.flatnonzero(folds == k)
-                table = fit_hazard([series[i] for i in fit_idx], [traces[i] for i in fit_idx], edges)
+                table = fit_hazard([series[i] for i in fit_idx], [traces[i] for i in fit_idx], edges, power)
                 applied = [apply_hazard(traces[i], table) for i in test_idx]
                 fold_scores.append(selection_score([series[i] for i in test_idx], applied))
             score = float(np.mean(fold_scores))
-            log.append(f"{values}, {edge_name} hazard buckets: inner-fold score {score:.4f}")
-            scored.append((score, dataclasses.replace(params, **zero_hazard(edges)), traces))  # type: ignore[arg-type]
+            log.append(
+                f"{values}, {edge_name} hazard buckets, noise power {power}: inner-fold score {score:.4f}"
+            )
+            scored.append((score, dataclasses.replace(params, **zero_hazard(edges, power)), traces))
     # The best score, or the earliest-declaring grid point within 1 % of it (smallest min_units, then
-    # level_tolerance, then min_change_rel, then fewer buckets): an earlier declaration is worth something the
-    # score does not see, and fewer buckets are simpler.
+    # level_tolerance, then min_change_rel, then fewer buckets, then the smaller noise power): an earlier
+    # declaration is worth something the score does not see, and fewer buckets are simpler.
     top = min(item[0] for item in scored)
     near = [item for item in scored if item[0] <= top * (1.0 + TIE_TOLERANCE)]
     best = min(
@@ -321,10 +344,11 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
             item[1].level_tolerance,
             item[1].min_change_rel,
             len(item[1].hazard_edges),
+            item[1].hazard_noise_power,
         ),
     )
-    table = fit_hazard(series, best[2], best[1].hazard_edges)
-    return dataclasses.replace(best[1], **table), log  # type: ignore[arg-type]
+    table = fit_hazard(series, best[2], best[1].hazard_edges, best[1].hazard_noise_power)
+    return dataclasses.replace(best[1], **table), log
 
 
 # --------------------------------------------------------------------------------------- summaries

@@ -12,7 +12,13 @@ from statistics import NormalDist
 
 import numpy as np
 
-from lightning_energy.step.params import HAZARD_CONFIDENCE, INTERVAL_GROUPS, StepParams, hazard_bucket
+from lightning_energy.step.params import (
+    HAZARD_CONFIDENCE,
+    INTERVAL_GROUPS,
+    StepParams,
+    hazard_bucket,
+    hazard_scale,
+)
 
 _WINSOR_SIGMAS = 3.0  # values are winsorised at median +- this many sigma in the change test
 SETTLE_SIGMAS = 2.0  # leading units of a regime further than this from the rest are settling, not level
@@ -357,8 +363,11 @@ def log_half_widths(
 ) -> tuple[float, float]:
     """Lower and upper half-widths (log scale of the total): noise term and hazard table in quadrature.
 
-    ``group`` (:func:`interval_group`) picks the table. The hazard table holds 90 % half-widths; another
-    ``confidence`` scales them by the normal quantiles.
+    ``group`` (:func:`interval_group`) picks the table. The hazard table holds 90 % half-widths of a run
+    whose own 90 % noise half-width is ``HAZARD_NOISE_REF``, scaled for this run by
+    :func:`~lightning_energy.step.params.hazard_scale` of its own noise half-width and
+    ``params.hazard_noise_power`` (the shipped 0, chosen by nested selection, keeps one table value per
+    group and bucket). Another ``confidence`` scales them by the normal quantiles.
     """
     if group not in INTERVAL_GROUPS:
         raise ValueError(f"group must be one of {', '.join(INTERVAL_GROUPS)}, got {group!r}")
@@ -368,4 +377,7 @@ def log_half_widths(
     low_table: tuple[float, ...] = getattr(params, f"hazard_{group}_low")
     high_table: tuple[float, ...] = getattr(params, f"hazard_{group}_high")
     a = z * noise_log_sd
-    return math.hypot(a, scale * low_table[b]), math.hypot(a, scale * high_table[b])
+    factor = scale * hazard_scale(
+        noise_log_sd * normal_quantile(0.5 + HAZARD_CONFIDENCE / 2.0), params.hazard_noise_power
+    )
+    return math.hypot(a, factor * low_table[b]), math.hypot(a, factor * high_table[b])

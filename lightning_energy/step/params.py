@@ -2,7 +2,8 @@
 
 How the defaults were chosen:
 
-* ``min_units``, ``level_tolerance``, ``min_change_rel``, ``hazard_edges`` and the four ``hazard_*``
+* ``min_units``, ``level_tolerance``, ``min_change_rel``, ``hazard_edges``, ``hazard_noise_power`` and the
+  four ``hazard_*``
   tables (and ``trend_units``, in an earlier run of the same grid): by
   ``benchmarks/step_accuracy.py`` on the *tuning part* only (half of the GAISSA groups, architecture x
   GPU, and half of the seeds of every synthetic scenario kind; the split is fixed by hashing the names,
@@ -24,6 +25,9 @@ from dataclasses import dataclass, fields
 MIN_TREND_UNITS = 5
 HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
 INTERVAL_GROUPS = ("steady", "stable", "unstable", "ahead")  # the hazard tables, one per run condition
+HAZARD_NOISE_REF = 0.01  # the tables hold the half-widths of a run whose own 90 % noise half-width is 1 %
+HAZARD_SCALE_RANGE = (0.25, 4.0)  # the run's factor is kept within this range (a normalised score is
+# unbounded for a run with almost no noise left; the range keeps every run within 4x of the table)
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,17 @@ class StepParams:
             regime, no trend, low noise), ``stable`` (other stable runs: a recent change, a trend, noise),
             ``unstable`` and ``ahead`` (a change announced by the Trainer still to come): the risk that the
             regime still changes, as this run's condition shows it.
+        hazard_noise_power: the hazard half-width of a run is its table value times
+            ``(a / HAZARD_NOISE_REF) ** hazard_noise_power``, ``a`` being the run's own 90 % noise half-width
+            (log scale: its per-unit noise since the regime start, the units seen, the share of the run
+            left, its trend): 0 = the same hazard for every run of a group, 1 = proportional to the run's
+            own noise (a normalised conformal score).
         steady_noise: a stable run is ``steady`` only with a long-run noise at most this (relative).
         skipped_rel_sigma: relative standard deviation of the energy of a skipped (unmeasured) unit.
     """
 
     # Chosen on the tuning part by benchmarks/step_accuracy.py: min_units, level_tolerance, min_change_rel,
+    # hazard_noise_power,
     # trend_units and the hazard_* tables (see the module docstring); the rest by reasoning or kept from
     # release 1.
     warmup_units: int = 1
@@ -88,6 +98,7 @@ class StepParams:
     history: int = 128
     skipped_rel_sigma: float = 0.2
     steady_noise: float = 0.02
+    hazard_noise_power: float = 0.0
     hazard_edges: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
     hazard_stable_low: tuple[float, ...] = (0.0016, 0.003, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
     hazard_stable_high: tuple[float, ...] = (0.0, 0.0029, 0.006, 0.0093, 0.017, 0.0964, 0.0964)
@@ -118,6 +129,7 @@ class StepParams:
         _int("history", self.history, 8, 10**6)
         _num("skipped_rel_sigma", self.skipped_rel_sigma, 0.0, 10.0)
         _num("steady_noise", self.steady_noise, 0.0, 10.0)
+        _num("hazard_noise_power", self.hazard_noise_power, 0.0, 2.0)
         if self.history < self.window + self.confirm_units:
             raise ValueError(
                 f"history must be >= window + confirm_units ({self.window + self.confirm_units}), "
@@ -132,7 +144,7 @@ class StepParams:
             raise ValueError(f"hazard_edges must be an increasing tuple of numbers in (0, 1), got {edges!r}")
         buckets = len(edges) + 1
         for f in fields(self):
-            if f.name.startswith("hazard_") and f.name != "hazard_edges":
+            if f.name.startswith("hazard_") and f.name not in ("hazard_edges", "hazard_noise_power"):
                 table = getattr(self, f.name)
                 if not isinstance(table, tuple) or len(table) != buckets:
                     raise ValueError(f"{f.name} must be a tuple of {buckets} numbers, got {table!r}")
@@ -152,6 +164,16 @@ def _num(name: str, value: object, low: float, high: float) -> None:
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not (math.isfinite(value) and low <= value <= high):
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def hazard_scale(noise_half_width_90: float, power: float) -> float:
+    """Factor of a run's hazard half-width: ``(noise_half_width_90 / HAZARD_NOISE_REF) ** power``, kept
+    within ``HAZARD_SCALE_RANGE`` (1 for ``power`` 0)."""
+    if power == 0.0:
+        return 1.0
+    low, high = HAZARD_SCALE_RANGE
+    ratio = max(noise_half_width_90, 0.0) / HAZARD_NOISE_REF
+    return float(min(max(ratio**power, low), high)) if ratio > 0 else low
 
 
 def hazard_bucket(remaining_fraction: float, edges: tuple[float, ...]) -> int:
