@@ -161,13 +161,18 @@ def stopped(values: np.ndarray, rule: StopRule) -> np.ndarray:
     return values
 
 
+def run_setup(key: str) -> tuple[np.random.Generator, int, np.ndarray, int]:
+    """The generator seeded by ``key``, then the run's bound, its evaluation numbers and a patience."""
+    rng = np.random.default_rng(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16))
+    bound = int(rng.integers(40, 200))
+    patience = int(rng.integers(3, 11))
+    return rng, bound, np.arange(1, bound + 1, dtype=float), patience
+
+
 def make(kind: str, seed: int) -> Curve:
     """A generated run of ``kind`` (deterministic)."""
-    rng = np.random.default_rng(int(hashlib.sha256(f"{kind}/{seed}".encode()).hexdigest()[:8], 16))
-    bound = int(rng.integers(40, 200))
-    n = np.arange(1, bound + 1, dtype=float)
+    rng, bound, n, patience = run_setup(f"{kind}/{seed}")
     u = rng.uniform
-    patience = int(rng.integers(3, 11))
     if kind == "powerlaw_loss":
         a, b, c = u(0.5, 2.0), u(1.0, 3.0), u(0.3, 1.5)
         clean = a + b * n**-c

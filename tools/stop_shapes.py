@@ -10,13 +10,12 @@ does not hold. ``shaped(kind, seed)`` is deterministic.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
 
 from lightning_energy.step.stop_rule import StopRule
-from tools.stop_data import SEEDS_PER_KIND, Curve, stopped
+from tools.stop_data import SEEDS_PER_KIND, Curve, run_setup, stopped
 
 SHAPE_KINDS = (
     "jump_creep",
@@ -34,11 +33,8 @@ def _step(n: np.ndarray, mid: float, width: float) -> np.ndarray:
 
 def shaped(kind: str, seed: int) -> Curve:
     """A generated run of ``kind`` (one of :data:`SHAPE_KINDS`; deterministic)."""
-    rng = np.random.default_rng(int(hashlib.sha256(f"shapes/{kind}/{seed}".encode()).hexdigest()[:8], 16))
-    bound = int(rng.integers(40, 200))
-    n = np.arange(1, bound + 1, dtype=float)
+    rng, bound, n, patience = run_setup(f"shapes/{kind}/{seed}")
     u = rng.uniform
-    patience = int(rng.integers(3, 11))
     noise = u(0.001, 0.006)
     if kind == "jump_creep":  # accuracy: a plateau, a jump, then a slow power-law creep to the target
         base, top, at, width = u(0.2, 0.4), u(0.7, 0.9), u(2, 0.15 * bound), u(0.3, 1.5)
