@@ -43,7 +43,7 @@ def test_evaluations_every_n_epochs_map_to_epochs() -> None:
 
 
 def test_no_answer_and_a_stopped_run() -> None:
-    projection, forecast, schedule = _run(2)
+    projection, forecast, schedule = _run(1)  # fewer than min_evaluations (2 or more)
     assert forecast.epochs is None and expected_total(projection, forecast, schedule) is None
     step = StepProjector()
     stop = StopForecaster("max", stopping_threshold=0.5)

@@ -1,13 +1,15 @@
 """Choose the stop forecaster's constants on the tuning part by nested selection; write ``stop_params.json``.
 
 Research/fitting code (not part of the runtime package). Data: :mod:`tools.stop_data` (MLPerf curves split
-by benchmark, generated curves split by kind; only the tuning part is read here).
+by benchmark, generated curves split by kind) and :mod:`tools.stop_shapes` (generated curves that jump, rise
+late or warm up, split by kind); only the tuning part is read here.
 
 * Grid (chosen by nested selection): ``recency`` (0 or 0.5), ``min_evaluations`` (2 or 3),
   ``noise_floor`` (0 or 1), ``bootstrap`` (normal noise or resampled residuals) and ``horizon_factor``
   (futures simulated up to 10 or 30 x the evaluations seen: how far the forecaster looks before it says
   it cannot tell) and ``length_prior`` (0, 1, 1.5, 2 or 3: the prior ``(seen / T) ^ length_prior`` on the
-  run's length ``T``; it reweighs the simulated stops and needs no new simulation).
+  run's length ``T``; it reweighs the simulated stops and needs no new simulation) and ``shapes`` (whether
+  the ``sigmoid`` and ``jump`` families, for delayed rises and jumps, are fitted too).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -40,6 +42,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
 
 from lightning_energy.step.stop import PARAMS_FILE, StopParams, predictive, raw_stop_samples, summarise  # noqa: E402
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
+from tools.stop_shapes import shaped_curves  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75)
 GRID = {
@@ -49,6 +52,7 @@ GRID = {
     "bootstrap": (False, True),
     "horizon_factor": (10.0, 30.0),
     "length_prior": (0.0, 1.0, 1.5, 2.0, 3.0),
+    "shapes": (False, True),
 }
 REWEIGHED = ("length_prior",)  # grid entries that reuse the simulated stops of the others
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
@@ -218,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=PARAMS_FILE)
     args = parser.parse_args(argv)
-    curves = load_mlperf() + generated()
+    curves = load_mlperf() + generated() + shaped_curves()
     _, tune = parts(curves)
     if not any(c.source == "mlperf" for c in tune):
         raise SystemExit("the MLPerf curves are missing (../shared/data/mlperf): cannot fit")

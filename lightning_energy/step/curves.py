@@ -11,6 +11,12 @@ solves over a small grid of shape constants:
 * ``log``: ``z = a + b log x`` (a slow creep that does not saturate within the run);
 * ``drift``: ``z = a + b x^-c + d x`` (a saturating curve that turns: over-fitting, divergence).
 
+With ``shapes=True`` two families for curves that do not start to saturate at once are added:
+
+* ``sigmoid``: ``z = a + b s(x)``, ``s(x) = 1 / (1 + exp(-(x - m) / w))`` with the midpoint ``m`` and the
+  width ``w`` on a grid relative to the evaluations seen (a delayed rise, a late drop, a jump);
+* ``jump``: ``z = a + b s(x) + d log x`` (a jump followed by a slow creep that does not saturate).
+
 Every (family, shape) pair is weighted by its BIC (``exp(-BIC / 2)``, a uniform prior over the families
 and over each family's grid), and a future is drawn by picking a pair by weight, its coefficients from their
 Gaussian posterior and independent Gaussian noise of the pair's residual standard deviation.
@@ -25,6 +31,9 @@ import numpy as np
 
 POWER_SHAPES = tuple(float(c) for c in np.geomspace(0.05, 3.0, 16))
 EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 16))  # tau / evaluations seen
+SIGMOID_MIDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # midpoint / evaluations seen
+SIGMOID_WIDTHS = (0.02, 0.08, 0.25)  # width / evaluations seen
+SIGMOID_GRID = tuple((m, w) for m in SIGMOID_MIDS for w in SIGMOID_WIDTHS)  # a sigmoid's shape: an index
 MIN_DRIFT_POINTS = 6  # the three-coefficient family needs this many evaluations
 MIN_BOOTSTRAP = 8  # residuals needed before they are resampled as noise
 REL_NOISE_FLOOR = 1e-6  # of the curve's scale: a noiseless curve still gets a tiny noise
@@ -56,20 +65,36 @@ def design(family: str, shape: float, x: np.ndarray, seen: int) -> np.ndarray:
         return np.column_stack([ones, np.log(x)])
     if family == "drift":
         return np.column_stack([ones, x**-shape, x / seen])
+    if family == "sigmoid":
+        return np.column_stack([ones, _sigmoid(x, shape, seen)])
+    if family == "jump":
+        return np.column_stack([ones, _sigmoid(x, shape, seen), np.log(x)])
     raise ValueError(f"unknown curve family {family!r}")
 
 
-def _candidates(seen: int) -> list[tuple[str, float]]:
+def _sigmoid(x: np.ndarray, shape: float, seen: int) -> np.ndarray:
+    """The logistic step whose (midpoint, width), as fractions of ``seen``, is ``SIGMOID_GRID[shape]``."""
+    mid, width = SIGMOID_GRID[int(shape)]
+    u = (x - mid * seen) / (width * seen)
+    return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+
+def _candidates(seen: int, shapes: bool = False) -> list[tuple[str, float]]:
     pairs: list[tuple[str, float]] = [("flat", 0.0)]
     pairs += [("power", c) for c in POWER_SHAPES]
     pairs += [("exp", r) for r in EXP_SHAPES]
     pairs.append(("log", 0.0))
     if seen >= MIN_DRIFT_POINTS:
         pairs += [("drift", c) for c in POWER_SHAPES]
+    if shapes and seen >= MIN_DRIFT_POINTS:
+        pairs += [("sigmoid", float(i)) for i in range(len(SIGMOID_GRID))]
+        pairs += [("jump", float(i)) for i in range(len(SIGMOID_GRID))]
     return pairs
 
 
-def fit_curves(z: np.ndarray, recency: float, noise_sigma: float, bootstrap: bool = False) -> list[CurveFit]:
+def fit_curves(
+    z: np.ndarray, recency: float, noise_sigma: float, bootstrap: bool = False, shapes: bool = False
+) -> list[CurveFit]:
     """Fit every (family, shape) pair to ``z`` (lower is better), oldest first, weighted and normalised.
 
     ``recency`` > 0 down-weights old evaluations: evaluation ``i`` of ``n`` weighs
@@ -77,6 +102,7 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float, bootstrap: boo
     standard deviation (the series' own unit-to-unit noise, so a lucky fit is not believed too much).
     ``bootstrap``: the futures' noise is resampled from each pair's standardised residuals (skewed or
     heavy-tailed noise, from ``MIN_BOOTSTRAP`` evaluations on) instead of drawn from a normal.
+    ``shapes``: fit the ``sigmoid`` and ``jump`` families too (from ``MIN_DRIFT_POINTS`` evaluations on).
     """
     n = int(z.size)
     x = np.arange(1, n + 1, dtype=float)
@@ -84,7 +110,7 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float, bootstrap: boo
     n_eff = float(w.sum() ** 2 / np.sum(w**2))
     sw = np.sqrt(w)
     fits: list[tuple[str, float, np.ndarray, np.ndarray, float, float, np.ndarray]] = []
-    for family, shape in _candidates(n):
+    for family, shape in _candidates(n, shapes):
         X = design(family, shape, x, n)
         k = X.shape[1]
         if n < k:
@@ -114,8 +140,8 @@ def fit_curves(z: np.ndarray, recency: float, noise_sigma: float, bootstrap: boo
     for f, p in zip(fits, raw, strict=True):
         resid = f[6] - f[6].mean()
         sd = float(resid.std())
-        shapes = resid / sd if bootstrap and resid.size >= MIN_BOOTSTRAP and sd > 0 else None
-        out.append(CurveFit(f[0], f[1], f[2], f[3], f[4], float(p), shapes))
+        standard = resid / sd if bootstrap and resid.size >= MIN_BOOTSTRAP and sd > 0 else None
+        out.append(CurveFit(f[0], f[1], f[2], f[3], f[4], float(p), standard))
     return out
 
 

@@ -56,6 +56,8 @@ class StopParams:
         length_prior: the prior on the run's length ``T`` given ``seen`` evaluations weighs
             ``(seen / T) ^ length_prior`` (0: none; 1: scale-free; 2: the run is seen at a uniformly random
             point of its length, Gott's "Copernican" prior); see :func:`weigh_by_length`.
+        shapes: fit the delayed-rise families too (``sigmoid``: a delayed rise, a late drop or a jump;
+            ``jump``: a jump then a slow creep); see :mod:`lightning_energy.step.curves`.
     """
 
     draws: int = 256
@@ -69,6 +71,7 @@ class StopParams:
     min_horizon: int = 100
     max_horizon: int = 5000
     length_prior: float = 0.0
+    shapes: bool = False
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -82,8 +85,9 @@ class StopParams:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
         for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor", "length_prior"):
             finite_number(name, getattr(self, name), minimum=0.0)
-        if not isinstance(self.bootstrap, bool):
-            raise TypeError(f"bootstrap must be a bool, got {self.bootstrap!r}")
+        for name in ("bootstrap", "shapes"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     @classmethod
     def shipped(cls) -> StopParams:
@@ -223,7 +227,7 @@ def raw_stop_samples(
     seen = state.evaluations
     if z.size < params.min_evaluations:
         return None
-    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap)
+    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap, params.shapes)
     if not fits:
         return None
     rng = np.random.default_rng([seed, seen])
