@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -31,12 +32,22 @@ BUDGET = {"batch_median_us": 2.0, "epoch_ms": 2.0, "setup_ms": 5.0, "share_pct":
 
 
 class TinyMLP(pl.LightningModule):
-    """About 1 ms per training batch on two CPU cores."""
+    """About 1 ms per training batch on two CPU cores; times the ``log_dict`` calls made on it (only the
+    callback logs: its figures go through Lightning's ``LightningModule.log``)."""
 
     def __init__(self, width: int = 256) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         self.head = nn.Linear(width, 10)
+        self.log_s, self.logged = 0.0, 0  # time in log_dict, figures logged
+
+    def log_dict(self, dictionary: Any, *args: Any, **kwargs: Any) -> None:
+        start = time.perf_counter()
+        try:
+            super().log_dict(dictionary, *args, **kwargs)
+        finally:
+            self.log_s += time.perf_counter() - start
+            self.logged += len(dictionary)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -46,15 +57,23 @@ class TinyMLP(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def fit(callbacks: list[pl.Callback], root: Path, *, epochs: int, batches: int, batch_size: int) -> float:
-    """One fit; its wall time in seconds."""
+def fit(
+    callbacks: list[pl.Callback],
+    root: Path,
+    *,
+    epochs: int,
+    batches: int,
+    batch_size: int,
+    model: TinyMLP | None = None,
+) -> float:
+    """One fit (of ``model``, default a new ``TinyMLP``); its wall time in seconds."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batches * batch_size, 64, generator=generator)
     y = torch.randint(0, 10, (batches * batch_size,), generator=generator)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
     trainer = quiet_trainer(callbacks, root, epochs, logger=False, num_sanity_val_steps=0)
     start = time.perf_counter()
-    trainer.fit(TinyMLP(), loader)
+    trainer.fit(model or TinyMLP(), loader)
     return time.perf_counter() - start
 
 
@@ -112,9 +131,14 @@ def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_siz
         for i in range(runs):
             plain_s = fit([], root / f"plain{i}", epochs=epochs, batches=batches, batch_size=batch_size)
             callback, no_op = EnergyCallback(history_path=False), NoOpCallback()
-            profile, timer = HookProfile(callback), HookProfile(no_op)
+            profile, timer, model = HookProfile(callback), HookProfile(no_op), TinyMLP()
             wall_s = fit(
-                [no_op, callback], root / f"cb{i}", epochs=epochs, batches=batches, batch_size=batch_size
+                [no_op, callback],
+                root / f"cb{i}",
+                epochs=epochs,
+                batches=batches,
+                batch_size=batch_size,
+                model=model,
             )
             cc = codecarbon_cost(root / f"cc{i}", epochs=epochs, batches=batches, batch_size=batch_size)
             rows["batch_ms"].append(1000 * plain_s / (epochs * batches))
@@ -130,6 +154,8 @@ def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_siz
                 profile.times["on_train_epoch_end"][1:]
             )
             rows["later_epoch_ms"].append(1000 * later / max(1, epochs - 1))
+            rows["log_ms"].append(1000 * model.log_s / epochs)
+            rows["logged"].append(model.logged / epochs)
             rows["host_open_ms"].append(host_meter_open_ms())
             rows["setup_ms"].append(1000 * profile.total_s(SETUP_HOOKS))
             rows["end_ms"].append(1000 * profile.total_s(END_HOOKS))
@@ -163,6 +189,8 @@ def hook_table(*, runs: int = 3, epochs: int = 3, batches: int = 1000, batch_siz
         f"| of which the first `on_train_epoch_start` (waits for the host meter if it is still opening) "
         f"| {med['first_epoch_start_ms']:.2f} ms | | |",
         f"| per epoch after the first (no wait for the host meter) | {med['later_epoch_ms']:.2f} ms | | |",
+        f"| in Lightning's `LightningModule.log`, per epoch ({med['logged']:.1f} figures: the epoch's and "
+        f"the progress bar's refreshes) | {med['log_ms']:.2f} ms | | |",
         f"| set-up (`setup`, `on_fit_start`, `on_train_start`) | {med['setup_ms']:.2f} ms | ≤ 5 ms "
         f"| {verdict('setup_ms')} |",
         f"| host meter opening, done in a background thread (`HostMeter()` timed on its own) "

@@ -246,38 +246,39 @@ def _registry_tdp_w(model: str) -> float | None:
     an exact (case-insensitive) name, else the one table name whose
     words are all in the model's cleaned name (or the reverse). Ambiguous or unknown: ``None``.
     """
+    lowered = model.lower().strip()
+    words = set(_clean_cpu_name(model).split())
+    longest = max(words, key=len) if words else None
+    exact: float | None = None
+    matches: set[float] = set()
     try:
         from codecarbon.input import DataSource
 
+        # one pass with the C csv reader (a DictReader over the ~5000 rows took most of the meter's opening)
         with open(DataSource().cpu_power_path, encoding="utf-8", newline="") as handle:
-            rows = [(row.get("Name"), row.get("TDP")) for row in csv.DictReader(handle)]
+            rows = csv.reader(handle)
+            header = next(rows)
+            name_at, tdp_at = header.index("Name"), header.index("TDP")
+            for row in rows:
+                low = row[name_at].lower() if len(row) > max(name_at, tdp_at) else ""
+                # a table name matches when one word set holds the other: it contains the model's longest
+                # word, or all its (already clean) words are the model's; only those few names are cleaned
+                if low != lowered and (longest is None or (longest not in low and not set(low.split()) <= words)):
+                    continue
+                try:
+                    tdp = float(row[tdp_at])
+                except ValueError:
+                    continue  # a malformed row of the table (it has a few)
+                if low == lowered:
+                    exact = tdp if exact is None else exact
+                    continue
+                table_words = set(_clean_cpu_name(row[name_at]).split())
+                if table_words and (table_words <= words or words <= table_words):
+                    matches.add(tdp)
     except Exception:  # CodeCarbon's table missing or reshaped: fall back to its own detection
         return None
-    names, tdps = [], []
-    for name, tdp in rows:
-        try:
-            tdps.append(float(tdp))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue  # a malformed row of the table (it has a few)
-        names.append(str(name))
-    lowered = model.lower().strip()
-    exact = [tdp for name, tdp in zip(names, tdps, strict=True) if name.lower() == lowered]
-    if exact:
-        return exact[0]
-    words = set(_clean_cpu_name(model).split())
-    if not words:
-        return None
-    # a table name matches when one word set holds the other: it contains the model's longest word, or all
-    # its (already clean) words are the model's. Only those few names are cleaned (the table has ~5000).
-    longest = max(words, key=len)
-    matches = set()
-    for name, tdp in zip(names, tdps, strict=True):
-        low = name.lower()
-        if longest not in low and not set(low.split()) <= words:
-            continue
-        table_words = set(_clean_cpu_name(name).split())
-        if table_words and (table_words <= words or words <= table_words):
-            matches.add(tdp)
+    if exact is not None:
+        return exact
     return matches.pop() if len(matches) == 1 else None
 
 
