@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from lightning_energy.errors import MeterError, MeterUnavailable
@@ -220,6 +221,18 @@ def _proc_cpu_model(path: str = "/proc/cpuinfo") -> str | None:
     return None
 
 
+def _sysfs_sockets(root: str = "/sys/devices/system/cpu") -> int | None:
+    """The number of CPU packages (sockets) from Linux's sysfs topology, as ``lscpu`` counts them (no
+    subprocess: CodeCarbon runs ``lscpu``, a few milliseconds), or ``None`` when sysfs does not say."""
+    packages: set[str] = set()
+    for path in Path(root).glob("cpu[0-9]*/topology/physical_package_id"):
+        try:
+            packages.add(path.read_text(encoding="ascii").strip())
+        except OSError:
+            continue
+    return len(packages) or None
+
+
 def _cpu_model(cc_util: Any) -> str:
     model = _proc_cpu_model()
     if model:
@@ -260,10 +273,14 @@ def _registry_tdp_w(model: str) -> float | None:
             header = next(rows)
             name_at, tdp_at = header.index("Name"), header.index("TDP")
             for row in rows:
-                low = row[name_at].lower() if len(row) > max(name_at, tdp_at) else ""
+                if len(row) <= max(name_at, tdp_at):
+                    continue  # a short row
+                low = row[name_at].lower()
                 # a table name matches when one word set holds the other: it contains the model's longest
                 # word, or all its (already clean) words are the model's; only those few names are cleaned
-                if low != lowered and (longest is None or (longest not in low and not set(low.split()) <= words)):
+                if low != lowered and (
+                    longest is None or (longest not in low and not set(low.split()) <= words)
+                ):
                     continue
                 try:
                     tdp = float(row[tdp_at])
@@ -286,7 +303,7 @@ def _cpu_model_and_tdp(cc_cpu: Any, cc_util: Any, cpu_power_w: float | None) -> 
     """CPU model and the TDP (W, all sockets) for CodeCarbon's load model, as its ResourceTracker does."""
     if cpu_power_w is not None:
         return _cpu_model(cc_util), float(cpu_power_w)
-    sockets = int(cc_util.count_physical_cpus() or 1)
+    sockets = _sysfs_sockets() or int(cc_util.count_physical_cpus() or 1)
     model = _proc_cpu_model()
     fast_tdp_w = _registry_tdp_w(model) if model else None
     if model and fast_tdp_w is None:  # not in the table: CodeCarbon's default power per thread

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +57,7 @@ def fake_codecarbon(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(cc_cpu, "is_rapl_available", lambda *a, **k: made["rapl"])
     monkeypatch.setattr(cc_cpu, "TDP", lambda: types.SimpleNamespace(model="Fake CPU 9000", tdp=120))
     monkeypatch.setattr(cc_util, "count_physical_cpus", lambda: 2)
+    monkeypatch.setattr("lightning_energy.meters.host._sysfs_sockets", lambda *args: None)  # CodeCarbon's
     monkeypatch.setattr(cc_util, "detect_cpu_model", lambda: "Fake CPU 9000")
     monkeypatch.setattr(hardware.CPU, "from_utils", staticmethod(from_utils))
     monkeypatch.setattr(ram, "RAM", make_ram)
@@ -158,6 +160,49 @@ def test_cpu_model_from_proc_cpuinfo(tmp_path: Any) -> None:
     )
     assert _proc_cpu_model(str(cpuinfo)) == "AMD EPYC 7763 64-Core Processor"
     assert _proc_cpu_model(str(tmp_path / "absent")) is None
+
+
+def test_sockets_are_counted_from_sysfs_as_lscpu_counts_them(tmp_path: Path) -> None:
+    from lightning_energy.meters.host import _sysfs_sockets
+
+    for cpu, package in enumerate(["0", "0", "1", "1"]):
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text(f"{package}\n")
+    (tmp_path / "cpufreq").mkdir()  # not a CPU
+    assert _sysfs_sockets(str(tmp_path)) == 2
+    assert _sysfs_sockets(str(tmp_path / "absent")) is None  # no sysfs: CodeCarbon's lscpu decides
+
+
+def test_sysfs_socket_count_is_the_fallback_for_the_tdp_model(
+    fake_codecarbon: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lightning_energy.meters.host._proc_cpu_model", lambda *args: None)
+    monkeypatch.setattr("lightning_energy.meters.host._sysfs_sockets", lambda *args: 4)
+    fake_codecarbon["rapl"] = False
+    HostMeter()
+    assert fake_codecarbon["cpu_kwargs"]["tdp"] == 480.0  # 120 W x 4 sockets from sysfs, not lscpu's 2
+
+
+def test_tdp_table_lookup_prefers_an_exact_name_and_skips_malformed_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codecarbon.input import DataSource
+
+    from lightning_energy.meters.host import _registry_tdp_w
+
+    table = tmp_path / "cpu_power.csv"
+    table.write_text(
+        "Name,TDP\nXeon Gold 6148,140\nIntel Xeon Gold 6148,150\nshort\nEPYC 7763,n/a\n"
+        '"EPYC 7763, rev B",280\nCore i7-8700,65\nCore i7-8700K,95\n'
+    )
+    monkeypatch.setattr(DataSource, "cpu_power_path", property(lambda self: str(table)))
+    assert _registry_tdp_w("intel xeon gold 6148") == 150.0  # exact first, though a fuzzy row came before
+    assert _registry_tdp_w("AMD EPYC 7763 64-Core Processor") is None  # malformed TDP, quoted longer name
+    assert _registry_tdp_w("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz") == 65.0  # words: the one match
+    assert _registry_tdp_w("Core") is None  # ambiguous: two TDPs
+    table.write_text("Model,Watts\nCore i7-8700,65\n")  # reshaped: CodeCarbon's own detection decides
+    assert _registry_tdp_w("Core i7-8700") is None
 
 
 def test_codecarbon_tdp_table_is_reachable_without_its_slow_detection() -> None:
