@@ -8,8 +8,9 @@ scheduler, no lock file, no output files, no API, no GPU (NVML meters that), and
 * RAM: always CodeCarbon's RAM power model (DIMM count x W per DIMM) -- label ``"estimated"``.
 
 Cost: a ``read()`` reads RAPL files or ``psutil`` CPU times and memory size, well under a few milliseconds;
-construction looks the CPU model up in CodeCarbon's TDP table (about a second, once). Reads happen at epoch
-boundaries and at most every few seconds for the live bar.
+construction reads the CPU model from ``/proc/cpuinfo`` and the sockets from sysfs and looks the model up in
+CodeCarbon's TDP table (a few milliseconds; CodeCarbon's own detection, about a second, only where Linux does
+not say). Reads happen at epoch boundaries and at most every few seconds for the live bar.
 """
 
 from __future__ import annotations
