@@ -9,7 +9,12 @@ late or warm up, split by kind); only the tuning part is read here.
   (futures simulated up to 10 or 30 x the evaluations seen: how far the forecaster looks before it says
   it cannot tell) and ``length_prior`` (0, 1, 1.5, 2 or 3: the prior ``(seen / T) ^ length_prior`` on the
   run's length ``T``; it reweighs the simulated stops and needs no new simulation) and ``shapes`` (whether
-  the ``sigmoid`` and ``jump`` families, for delayed rises and jumps, are fitted too).
+  the ``sigmoid`` and ``jump`` families, for delayed rises and jumps, are fitted too) and ``spread_power``
+  (-1, -0.5, 0, 0.5 or 1: the spreads scaled by the run's own spread of simulated stops to that power; 0
+  is one spread for every run; no new simulation either).
+* ``--reduced``: the simulated entries are fixed at the shipped file's values and only the reweighed ones
+  (``length_prior``, ``spread_power``) are selected (minutes instead of half an hour; the fixed entries
+  were themselves chosen on the tuning part only).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -20,7 +25,8 @@ late or warm up, split by kind); only the tuning part is read here.
   not answered scoring ``2 log 2`` for the point and for the interval; groups weigh the same. The best
   grid point wins; its ``kappa`` pair is refitted on the whole tuning part.
 
-Run: ``python tools/fit_stop.py [--out PATH]`` (default: ``lightning_energy/step/stop_params.json``).
+Run: ``python tools/fit_stop.py [--reduced] [--out PATH]`` (default:
+``lightning_energy/step/stop_params.json``).
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ GRID = {
     "horizon_factor": (10.0, 30.0),
     "length_prior": (0.0, 1.0, 1.5, 2.0, 3.0),
     "shapes": (False, True),
+    "spread_power": (-1.0, -0.5, 0.0, 0.5, 1.0),
 }
-REWEIGHED = ("length_prior",)  # grid entries that reuse the simulated stops of the others
+REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
@@ -187,11 +194,15 @@ def nested_score(recs: list[Record]) -> float:
     return float(np.mean(scores))
 
 
-def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[str, object]]:
-    """Nested selection on ``curves`` (the tuning part): the chosen params and a summary."""
+def select(
+    curves: list[Curve], verbose: bool = True, fixed: StopParams | None = None
+) -> tuple[StopParams, dict[str, object]]:
+    """Nested selection on ``curves`` (the tuning part): the chosen params and a summary. With ``fixed``,
+    the simulated grid entries are taken from it and only the reweighed ones are selected."""
     results = []
     simulated = [k for k in GRID if k not in REWEIGHED]
-    for values in itertools.product(*(GRID[k] for k in simulated)):
+    grid = dict(GRID) if fixed is None else {**GRID, **{k: (getattr(fixed, k),) for k in simulated}}
+    for values in itertools.product(*(grid[k] for k in simulated)):
         base = dataclasses.replace(StopParams(), **dict(zip(simulated, values, strict=True)))
         base_recs = records(curves, base)
         for extra in itertools.product(*(GRID[k] for k in REWEIGHED)):
@@ -209,7 +220,7 @@ def select(curves: list[Curve], verbose: bool = True) -> tuple[StopParams, dict[
     chosen = dataclasses.replace(best_params, kappa_low=kappa[0], kappa_high=kappa[1])
     summary: dict[str, object] = {
         "nested_score": round(best_score, 4),
-        "grid": {k: list(v) for k, v in GRID.items()},
+        "grid": {k: list(v) for k, v in grid.items()},
         "tuning_groups": sorted({c.group for c in curves}),
         "tuning_runs": len(curves),
     }
@@ -221,12 +232,13 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=PARAMS_FILE)
+    parser.add_argument("--reduced", action="store_true", help="select only the reweighed entries")
     args = parser.parse_args(argv)
     curves = load_mlperf() + generated() + shaped_curves()
     _, tune = parts(curves)
     if not any(c.source == "mlperf" for c in tune):
         raise SystemExit("the MLPerf curves are missing (../shared/data/mlperf): cannot fit")
-    params, summary = select(tune)
+    params, summary = select(tune, fixed=StopParams.shipped() if args.reduced else None)
     out = {"params": dataclasses.asdict(params), "selection": summary}
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}: {out['params']}")

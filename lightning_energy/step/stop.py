@@ -34,6 +34,8 @@ from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance,
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
 CONFIDENCE = 0.9
+SPREAD_REF = 0.5  # a run spread (log scale) at which the spreads are kappa_low / kappa_high
+SPREAD_CLIP = (0.1, 10.0)  # bounds of the run-dependent factor on the spreads
 CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
 
 
@@ -58,6 +60,9 @@ class StopParams:
             point of its length, Gott's "Copernican" prior); see :func:`weigh_by_length`.
         shapes: fit the delayed-rise families too (``sigmoid``: a delayed rise, a late drop or a jump;
             ``jump``: a jump then a slow creep); see :mod:`lightning_energy.step.curves`.
+        spread_power: the model error's spreads are scaled by ``(d / SPREAD_REF) ^ spread_power``, ``d`` the
+            run's own spread of simulated stops (:func:`run_spread`: how much the weighted curve families
+            and the curve's noise disagree about the stop); 0 (the default): one spread for every run.
     """
 
     draws: int = 256
@@ -72,6 +77,7 @@ class StopParams:
     max_horizon: int = 5000
     length_prior: float = 0.0
     shapes: bool = False
+    spread_power: float = 0.0
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -85,6 +91,7 @@ class StopParams:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
         for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor", "length_prior"):
             finite_number(name, getattr(self, name), minimum=0.0)
+        finite_number("spread_power", self.spread_power)
         for name in ("bootstrap", "shapes"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
@@ -256,6 +263,27 @@ def calibrate(
     return np.sort(out)
 
 
+def run_spread(samples: np.ndarray, seen: int, limit: float) -> float:
+    """The run's own spread of its simulated stops: the 5-95 % range of the log of the remaining
+    evaluations, in normal standard deviations (a stop beyond the horizon counts at ``limit``).
+
+    It grows when the weighted curve families disagree about the stop and when the curve's noise is large
+    against its distance to the stopping threshold or to the patience's plateau."""
+    if samples.size == 0:
+        return 0.0
+    remaining = np.log(np.maximum(np.minimum(samples, limit) - seen, 1.0))
+    q05, q95 = np.quantile(remaining, [0.05, 0.95])
+    return float(q95 - q05) / (2.0 * 1.6449)
+
+
+def spread_factor(samples: np.ndarray, seen: int, limit: float, spread_power: float) -> float:
+    """The factor on the model error's spreads: ``(run_spread / SPREAD_REF) ^ spread_power``, clipped."""
+    if spread_power == 0.0:
+        return 1.0
+    ratio = run_spread(samples, seen, limit) / SPREAD_REF
+    return float(np.clip(max(ratio, SPREAD_CLIP[0]) ** spread_power, *SPREAD_CLIP))
+
+
 def weigh_by_length(samples: np.ndarray, seen: int, length_prior: float, limit: float) -> np.ndarray:
     """Sorted ``samples`` resampled with weights ``(seen / T) ^ length_prior`` (deterministic, same size).
 
@@ -281,7 +309,8 @@ def predictive(
     kappa: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Sorted stop samples of the forecast: the raw simulated stops weighed by the length prior
-    (:func:`weigh_by_length`), then calibrated (:func:`calibrate`, with ``kappa`` or the params' pair).
+    (:func:`weigh_by_length`), then calibrated (:func:`calibrate`, with ``kappa`` or the params' pair,
+    scaled by the run's :func:`spread_factor`).
 
     The prior acts on the curve model's stops and the model error is spread after it, so the interval
     widens steadily with ``kappa`` and ``kappa`` can be fitted for coverage (``tools/fit_stop.py``).
@@ -289,7 +318,8 @@ def predictive(
     pair = (params.kappa_low, params.kappa_high) if kappa is None else kappa
     limit = float(seen + horizon(rule, seen, params))
     weighed = weigh_by_length(np.sort(raw), seen, params.length_prior, limit)
-    return calibrate(weighed, seen, rule, pair, seed)
+    factor = spread_factor(weighed, seen, limit, params.spread_power)
+    return calibrate(weighed, seen, rule, (pair[0] * factor, pair[1] * factor), seed)
 
 
 def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, int | None]:
