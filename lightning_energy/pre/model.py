@@ -127,6 +127,9 @@ class IntervalConstants:
     #: pooled ``model_log_q90`` for every run
     gpu_bound_log_q90: float | None = None
     host_bound_log_q90: float | None = None
+    #: log of the factor H by which the per-step overhead and the host input cost may be off on an unseen
+    #: machine (no descriptor carries the host): adds ``host_log_term`` in quadrature; None: no such term
+    host_log_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,23 @@ class GpuCorrection:
     log_power: float
     log_q90: float
     models: frozenset[tuple[object, ...]] = frozenset()
+
+
+def host_log_term(theta: np.ndarray, f: physics.Features, log_factor: float) -> np.ndarray:
+    """How far log epoch time moves, per run, when the per-step overhead and the host input cost are both
+    off by the factor ``exp(log_factor)`` (the larger move of scaling them up or down; launches excluded).
+    About ``log_factor`` for a step- or host-bound run, near 0 for a GPU-bound one."""
+    if log_factor < 0 or not math.isfinite(log_factor):
+        raise EstimationError(f"log_factor must be finite and >= 0, got {log_factor!r}")
+    base = np.log(physics.time_parts(theta, f).epoch_s)
+    if log_factor == 0:
+        return np.zeros_like(base)
+    moves = []
+    for sign in (1.0, -1.0):
+        scaled = np.array(theta, dtype=float)
+        scaled[1:3] += sign * log_factor
+        moves.append(np.abs(np.log(physics.time_parts(scaled, f).epoch_s) - base))
+    return np.maximum(moves[0], moves[1])
 
 
 def model_key(descriptor: RunDescriptor) -> tuple[object, ...]:
@@ -222,7 +242,8 @@ class PreEstimator:
         if c.gpu_bound_log_q90 is not None and c.host_bound_log_q90 is not None:
             gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
             model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
-        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2)
+        host = host_log_term(self.theta, f, c.host_log_factor or 0.0)
+        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2 + host**2)
 
     # ------------------------------------------------------------ calibration
     def calibrated(self, history: RunSource) -> PreEstimator:
@@ -308,6 +329,7 @@ class PreEstimator:
                     repeat_log_sigma=float(interval["repeat_log_sigma"]),
                     gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
                     host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
+                    host_log_factor=_optional_float(interval.get("host_log_factor")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
                 selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]
