@@ -528,7 +528,9 @@ def choose_interval_rule(
     seen. To judge the (rule, H) pairs, each group ``g`` of ``folds`` is held out once more: each rule is
     computed from the group folds of the rest (same prior weight and overlap; for ``INFLATED``, ``k`` from
     the other groups only) and scored on ``g``'s runs on GPUs with measured speed. A pair's score is its
-    coverage averaged over the ``g`` (each weighing 1, as a new group would), its width the median over the
+    coverage averaged over the ``g`` (each weighing 1, as a new group would) and, the same way, over the
+    GPU-bound runs and over the other runs of the ``g`` (``physics.GPU_BOUND_SHARE``): the lowest of the
+    three; its width the median over the
     ``g`` of the median half-width ``sqrt(q**2 + host**2)`` of ``g``'s runs. The chosen pair is the
     narrowest of those whose score reaches ``TARGET_COVERAGE``; if none does, the one that scores highest
     (ties: the first rule, the smallest H). With fewer than two groups to judge on: ``GROUP_QUANTILE``
@@ -539,12 +541,17 @@ def choose_interval_rule(
         raise EstimationError(f"host_factors must be factors >= 1, got {host_factors!r}")
     factors = sorted(set(host_factors))
     fits = [fitted for _, fitted in fold_fits(ds, folds, weight, overlap, power_weight)]
+    gpu_bound = [
+        fitted.predict_log(ds, test)[2] >= physics.GPU_BOUND_SHARE
+        for (_, _, _, test), fitted in zip(folds, fits, strict=True)
+    ]
     outer_hosts = {h: fold_host_terms(ds, folds, fits, h) for h in factors}
     outer = {h: without_host(errors, outer_hosts[h]) for h in factors}
     # per judged group and factor: absolute errors without the host term, host terms, both rules' constants
     held: dict[float, list[tuple[np.ndarray, np.ndarray, float, float]]] = {h: [] for h in factors}
-    for (_, _, train, _), (e, keep), g_hosts in zip(
-        folds, errors, zip(*(outer_hosts[h] for h in factors), strict=True), strict=True
+    regimes: list[np.ndarray] = []
+    for (_, _, train, _), (e, keep), g_hosts, bound in zip(
+        folds, errors, zip(*(outer_hosts[h] for h in factors), strict=True), gpu_bound, strict=True
     ):
         inner = group_folds(ds, train)
         if not keep.any() or not inner:
@@ -563,6 +570,7 @@ def choose_interval_rule(
         else:
             for h, item in judged:
                 held[h].append(item)
+            regimes.append(bound[keep])
     n_held = len(held[factors[0]])
     inflations = {
         h: coverage_inflation([a / b for a, _, b, _ in held[h]]) if held[h] else 1.0 for h in factors
@@ -584,6 +592,7 @@ def choose_interval_rule(
             constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
             widths: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
             covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+            by_regime: dict[tuple[str, bool], list[float]] = {}
             for i, (a, host, base, effects) in enumerate(held[h]):
                 others = [x / b for j, (x, _, b, _) in enumerate(held[h]) if j != i]
                 for rule, q in (
@@ -594,8 +603,15 @@ def choose_interval_rule(
                     constants[rule].append(q)
                     widths[rule].append(float(np.median(np.hypot(q, host))))
                     covered[rule].append(float(np.mean(a <= q)))
+                    for regime in (True, False):
+                        inside = regimes[i] == regime
+                        if inside.any():
+                            by_regime.setdefault((rule, regime), []).append(float(np.mean(a[inside] <= q)))
             for rule in INTERVAL_RULES:
-                coverage[rule, h] = float(np.mean(covered[rule]))
+                coverage[rule, h] = min(
+                    float(np.mean(covered[rule])),
+                    *(float(np.mean(v)) for (r, _), v in by_regime.items() if r == rule),
+                )
                 median_q[rule, h] = float(np.median(constants[rule]))
                 median_width[rule, h] = float(np.median(widths[rule]))
         reaching = [pair for pair in pairs if coverage[pair] >= TARGET_COVERAGE - 1e-12]
