@@ -18,9 +18,11 @@ the held-out groups of a nested selection better: ``choose_selection_rule``), an
 rules, itself chosen by nested selection (``choose_interval_rule``): the group quantile (the larger of the
 run-level split-conformal and the group-conformal 90 % quantiles), a random-effects predictive quantile (a
 new group's shift drawn like the observed groups', Student-t with as many degrees of freedom as groups), or
-the group quantile inflated by the factor that made it cover 90 % of groups it had not seen. A split of the
-constant by the predicted regime (GPU-bound or not) was tried in v5
-and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
+the group quantile inflated by the factor that made it cover 90 % of groups it had not seen; with the rule,
+the host factor H of the per-run host term (``model.host_log_term``: the per-step and host cost off by H,
+which no descriptor can know), the errors being calibrated with that term taken out in quadrature. A
+split of the constant by the predicted regime (GPU-bound or not) was tried in v5 and dropped: its
+GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
 outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
 outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 

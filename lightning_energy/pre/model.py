@@ -3,9 +3,14 @@
 The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selection on the GAISSA data; see
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
 
-Interval: the 90 % half-width of log energy is ``sqrt(q_model**2 + q_speed**2 + q_family**2)``.
+Interval: the 90 % half-width of log energy is
+``sqrt(q_model**2 + q_speed**2 + q_family**2 + q_traffic**2 + q_host**2)``.
 ``q_model`` is a 90 % quantile of held-out log errors (leave-one-GPU-out and leave-one-architecture-out,
-GAISSA) on GPUs whose speed is measured, by a rule chosen by nested selection (``tools/pre_fit.py``);
+GAISSA) on GPUs whose speed is measured, with ``q_host`` taken out of them, by a rule chosen by nested
+selection (``tools/pre_fit.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
+the per-step overhead and the host input cost are off by the factor H chosen with that rule (no
+descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one);
+``q_traffic`` how far it moves when inferred memory traffic is off by its rule's 90 % error;
 ``q_speed`` the 90 % error of the GPU-speed fallback when the GPU's speed is not measured (0 when it is);
 ``q_family`` the 90 % error of carrying the matmul reference over to other matmul workloads x the model's
 matmul share (Lambda's other workloads), since the GAISSA runs are all CNNs.
