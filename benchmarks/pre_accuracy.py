@@ -163,8 +163,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
     energy, power = np.exp(ds.log_e), np.exp(ds.log_p)
     print("### Nested outer folds: held-out group, selection on the training part only\n")
     print(
-        "| split | held out | runs | prior weight, overlap (selection rule) | interval rule: q90 (log) | "
-        "energy MAPE % | "
+        "| split | held out | runs | prior weight, overlap (selection rule) | "
+        "interval rule, host factor: q90 (log) | energy MAPE % | "
         "energy median APE % | power MAPE % | 90% coverage % | median width (high/low) | KRR energy MAPE % | "
         "KRR power MAPE % |"
     )
@@ -178,7 +178,8 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         width = np.median([x.high_j / x.low_j for x in f.estimates])
         print(
             f"| {f.kind} | {f.group} | {len(f.test)} | {f.selection.prior_weight:g}, "
-            f"{f.selection.overlap:g} ({f.selection.rule}) | {f.selection.interval.rule}: "
+            f"{f.selection.overlap:g} ({f.selection.rule}) | {f.selection.interval.rule}, "
+            f"H={f.selection.interval.host_factor:g}: "
             f"{f.selection.model_log_q90:.2f} | "
             f"{ape(e, energy[f.test]).mean():.1f} | {np.median(ape(e, energy[f.test])):.1f} | "
             f"{ape(p, power[f.test]).mean():.1f} | {100 * covered.mean():.0f} | x{width:.2f} | "
@@ -370,7 +371,8 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
         f"{selection.rule!r} rule (nested scores: "
         + ", ".join(f"{r} {v:.4f}" for r, v in selection.rule_scores.items())
         + "; fold scores, "
-        f"weight/overlap: {scores}), interval rule {selection.interval.rule}, model q90 "
+        f"weight/overlap: {scores}), interval rule {selection.interval.rule} with host factor "
+        f"H={selection.interval.host_factor:g}, model q90 "
         f"{selection.model_log_q90:.3f} (log; candidates "
         + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
         + f"; inflation {selection.interval.inflation:.2f}), "

@@ -18,9 +18,11 @@ the held-out groups of a nested selection better: ``choose_selection_rule``), an
 rules, itself chosen by nested selection (``choose_interval_rule``): the group quantile (the larger of the
 run-level split-conformal and the group-conformal 90 % quantiles), a random-effects predictive quantile (a
 new group's shift drawn like the observed groups', Student-t with as many degrees of freedom as groups), or
-the group quantile inflated by the factor that made it cover 90 % of groups it had not seen. A split of the
-constant by the predicted regime (GPU-bound or not) was tried in v5
-and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
+the group quantile inflated by the factor that made it cover 90 % of groups it had not seen; with the rule,
+the host factor H of the per-run host term (``model.host_log_term``: the per-step and host cost off by H,
+which no descriptor can know), the errors being calibrated with that term taken out in quadrature. A
+split of the constant by the predicted regime (GPU-bound or not) was tried in v5 and dropped: its
+GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
 outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
 outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 
@@ -47,7 +49,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
 from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
-from lightning_energy.pre.model import IntervalConstants, PreEstimator  # noqa: E402
+from lightning_energy.pre.model import IntervalConstants, PreEstimator, host_log_term  # noqa: E402
 from tools.perseus import PowerRun  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
@@ -365,6 +367,10 @@ class IntervalChoice:
     #: held-out groups the choice was made on, and the inflation of ``INFLATED`` on all of them
     groups: int
     inflation: float
+    #: the chosen host factor H (1: no host term; ``host_log_term``)
+    host_factor: float = 1.0
+    #: every (rule, H) pair's group-averaged coverage and median half-width on the groups held out once more
+    pair_scores: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -463,15 +469,46 @@ def coverage_inflation(ratios: Sequence[np.ndarray], coverage: float = TARGET_CO
     return float(candidates[min(int(np.searchsorted(covered, coverage - 1e-12)), len(candidates) - 1)])
 
 
+def fold_fits(
+    ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float, power_weight: float | None = None
+) -> list[tuple[FoldErrors, Fitted]]:
+    """Per fold: its held-out errors (``fold_errors``) and the fit on its training part."""
+    out = []
+    for _, _, train, test in folds:
+        fitted = fit_params(ds, train, weight, overlap, power_weight)
+        t, p, _ = fitted.predict_log(ds, test)
+        out.append(((t + p - ds.log_e[test], ds.features.speed_measured[test]), fitted))
+    return out
+
+
 def fold_errors(
     ds: Dataset, folds: Sequence[Fold], weight: float, overlap: float, power_weight: float | None = None
 ) -> list[FoldErrors]:
-    """Per fold: signed held-out log energy errors and which runs are on a GPU with measured speed."""
-    out = []
-    for _, _, train, test in folds:
-        t, p, _ = fit_params(ds, train, weight, overlap, power_weight).predict_log(ds, test)
-        out.append((t + p - ds.log_e[test], ds.features.speed_measured[test]))
-    return out
+    """Per fold: signed held-out log energy errors and which are on a GPU with measured speed."""
+    return [errors for errors, _ in fold_fits(ds, folds, weight, overlap, power_weight)]
+
+
+#: Candidate factors H for the host term (``host_log_term``): 1 is no term.
+HOST_FACTORS = (1.0, 1.5, 2.0, 3.0)
+
+
+def fold_host_terms(
+    ds: Dataset, folds: Sequence[Fold], fits: Sequence[Fitted], factor: float
+) -> list[np.ndarray]:
+    """Per fold: the host term of its held-out runs at factor ``factor``, from the fold's own fit."""
+    return [
+        host_log_term(fitted.theta, ds.subset(test, fitted.trainable), math.log(factor))
+        for (_, _, _, test), fitted in zip(folds, fits, strict=True)
+    ]
+
+
+def without_host(errors: Sequence[FoldErrors], hosts: Sequence[np.ndarray]) -> list[FoldErrors]:
+    """Errors with the host term taken out in quadrature: ``sign(e) sqrt(max(e**2 - host**2, 0))``; a run is
+    inside ``sqrt(q**2 + host**2)`` exactly when this is inside ``q``."""
+    return [
+        (np.sign(e) * np.sqrt(np.maximum(e**2 - h**2, 0.0)), keep)
+        for (e, keep), h in zip(errors, hosts, strict=True)
+    ]
 
 
 def choose_interval_rule(
@@ -481,63 +518,122 @@ def choose_interval_rule(
     weight: float,
     overlap: float,
     power_weight: float | None = None,
+    host_factors: Sequence[float] = HOST_FACTORS,
 ) -> IntervalChoice:
-    """The interval rule, chosen by how well each covers groups it has not seen (nested).
+    """The interval rule and the host factor, chosen by how well each covers groups it has not seen (nested).
 
-    ``errors`` are the held-out errors of ``folds`` (one group each). Each rule turns held-out errors into a
-    constant: ``GROUP_QUANTILE`` (``interval_q90``), ``RANDOM_EFFECTS`` (``random_effects_q90``) and
-    ``INFLATED``: ``interval_q90`` x ``k``, with ``k`` (``coverage_inflation``) the factor that made the
-    rule cover ``TARGET_COVERAGE`` of groups it had not seen. To judge them, each group ``g`` of ``folds``
-    is held out once more: each rule is computed from the group folds of the rest (same prior weight and
-    overlap; for ``INFLATED``, ``k`` from the other groups only) and scored on ``g``'s runs on GPUs with
-    measured speed. A rule's score is its coverage averaged over the ``g`` (each weighing 1, as a new group
-    would). The chosen rule is the narrowest (median constant over the ``g``) of those whose score reaches
-    ``TARGET_COVERAGE``; if none does, the one that scores highest. With fewer than two groups to judge
-    on: ``GROUP_QUANTILE``. Nothing here sees data outside ``folds``: in
-    ``benchmarks/pre_accuracy.py`` the outer fold's group is not among them.
+    ``errors`` are the held-out errors of ``folds`` (one group each). For a host factor ``H``
+    (``host_factors``; 1 is no host term) the errors are first taken out of the host term
+    (``without_host``), then each rule turns them into a constant: ``GROUP_QUANTILE`` (``interval_q90``),
+    ``RANDOM_EFFECTS`` (``random_effects_q90``) and ``INFLATED``: ``interval_q90`` x ``k``, with ``k``
+    (``coverage_inflation``) the factor that made the rule cover ``TARGET_COVERAGE`` of groups it had not
+    seen. To judge the (rule, H) pairs, each group ``g`` of ``folds`` is held out once more: each rule is
+    computed from the group folds of the rest (same prior weight and overlap; for ``INFLATED``, ``k`` from
+    the other groups only) and scored on ``g``'s runs on GPUs with measured speed. A pair's score is its
+    coverage averaged over the ``g`` (each weighing 1, as a new group would) and, the same way, over the
+    GPU-bound runs and over the other runs of the ``g`` (``physics.GPU_BOUND_SHARE``): the lowest of the
+    three; its width the median over the
+    ``g`` of the median half-width ``sqrt(q**2 + host**2)`` of ``g``'s runs. The chosen pair is the
+    narrowest of those whose score reaches ``TARGET_COVERAGE``; if none does, the one that scores highest
+    (ties: the first rule, the smallest H). With fewer than two groups to judge on: ``GROUP_QUANTILE``
+    without a host term. Nothing here sees data outside ``folds``: in ``benchmarks/pre_accuracy.py`` the
+    outer fold's group is not among them.
     """
-    values = {
-        GROUP_QUANTILE: interval_q90(errors),
-        RANDOM_EFFECTS: random_effects_q90(errors),
-    }
-    # per judged group: absolute errors, both rules' constants without the group
-    held: list[tuple[np.ndarray, float, float]] = []
-    for (_, _, train, _), (e, keep) in zip(folds, errors, strict=True):
+    if not host_factors or any(not h >= 1.0 for h in host_factors):
+        raise EstimationError(f"host_factors must be factors >= 1, got {host_factors!r}")
+    factors = sorted(set(host_factors))
+    fits = [fitted for _, fitted in fold_fits(ds, folds, weight, overlap, power_weight)]
+    gpu_bound = [
+        fitted.predict_log(ds, test)[2] >= physics.GPU_BOUND_SHARE
+        for (_, _, _, test), fitted in zip(folds, fits, strict=True)
+    ]
+    outer_hosts = {h: fold_host_terms(ds, folds, fits, h) for h in factors}
+    outer = {h: without_host(errors, outer_hosts[h]) for h in factors}
+    # per judged group and factor: absolute errors without the host term, host terms, both rules' constants
+    held: dict[float, list[tuple[np.ndarray, np.ndarray, float, float]]] = {h: [] for h in factors}
+    regimes: list[np.ndarray] = []
+    for (_, _, train, _), (e, keep), g_hosts, bound in zip(
+        folds, errors, zip(*(outer_hosts[h] for h in factors), strict=True), gpu_bound, strict=True
+    ):
         inner = group_folds(ds, train)
         if not keep.any() or not inner:
             continue
-        inner_errors = fold_errors(ds, inner, weight, overlap, power_weight)
-        base, effects = interval_q90(inner_errors), random_effects_q90(inner_errors)
-        if math.isnan(base) or base <= 0 or math.isnan(effects):
-            continue
-        held.append((np.abs(e[keep]), base, effects))
-    inflation = coverage_inflation([a / b for a, b, _ in held]) if held else 1.0
-    values[INFLATED] = inflation * values[GROUP_QUANTILE]
-    coverage: dict[str, float] = {}
-    median_q: dict[str, float] = {}
-    if len(held) >= 2:
-        constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
-        covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
-        for i, (a, base, effects) in enumerate(held):
-            others = [x / b for j, (x, b, _) in enumerate(held) if j != i]
-            for rule, q in (
-                (GROUP_QUANTILE, base),
-                (RANDOM_EFFECTS, effects),
-                (INFLATED, coverage_inflation(others) * base),
-            ):
-                constants[rule].append(q)
-                covered[rule].append(float(np.mean(a <= q)))
-        for rule in INTERVAL_RULES:
-            coverage[rule] = float(np.mean(covered[rule]))
-            median_q[rule] = float(np.median(constants[rule]))
-        reaching = [rule for rule in INTERVAL_RULES if coverage[rule] >= TARGET_COVERAGE - 1e-12]
-        if reaching:
-            rule = min(reaching, key=lambda r: median_q[r])
+        inner_fits = fold_fits(ds, inner, weight, overlap, power_weight)
+        inner_errors = [x for x, _ in inner_fits]
+        judged = []
+        for h, host in zip(factors, g_hosts, strict=True):
+            hosts = fold_host_terms(ds, inner, [f for _, f in inner_fits], h)
+            normalised = without_host(inner_errors, hosts)
+            base, effects = interval_q90(normalised), random_effects_q90(normalised)
+            if math.isnan(base) or base <= 0 or math.isnan(effects):
+                break
+            ((a, _),) = without_host([(e, keep)], [host])
+            judged.append((h, (np.abs(a[keep]), host[keep], base, effects)))
         else:
-            rule = max(INTERVAL_RULES, key=lambda r: coverage[r])
+            for h, item in judged:
+                held[h].append(item)
+            regimes.append(bound[keep])
+    n_held = len(held[factors[0]])
+    inflations = {
+        h: coverage_inflation([a / b for a, _, b, _ in held[h]]) if held[h] else 1.0 for h in factors
+    }
+    values_by = {
+        h: {
+            GROUP_QUANTILE: interval_q90(outer[h]),
+            RANDOM_EFFECTS: random_effects_q90(outer[h]),
+            INFLATED: inflations[h] * interval_q90(outer[h]),
+        }
+        for h in factors
+    }
+    coverage: dict[tuple[str, float], float] = {}
+    median_q: dict[tuple[str, float], float] = {}
+    median_width: dict[tuple[str, float], float] = {}
+    pairs = [(rule, h) for h in factors for rule in INTERVAL_RULES]
+    if n_held >= 2:
+        for h in factors:
+            constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+            widths: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+            covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
+            by_regime: dict[tuple[str, bool], list[float]] = {}
+            for i, (a, host, base, effects) in enumerate(held[h]):
+                others = [x / b for j, (x, _, b, _) in enumerate(held[h]) if j != i]
+                for rule, q in (
+                    (GROUP_QUANTILE, base),
+                    (RANDOM_EFFECTS, effects),
+                    (INFLATED, coverage_inflation(others) * base),
+                ):
+                    constants[rule].append(q)
+                    widths[rule].append(float(np.median(np.hypot(q, host))))
+                    covered[rule].append(float(np.mean(a <= q)))
+                    for regime in (True, False):
+                        inside = regimes[i] == regime
+                        if inside.any():
+                            by_regime.setdefault((rule, regime), []).append(float(np.mean(a[inside] <= q)))
+            for rule in INTERVAL_RULES:
+                coverage[rule, h] = min(
+                    float(np.mean(covered[rule])),
+                    *(float(np.mean(v)) for (r, _), v in by_regime.items() if r == rule),
+                )
+                median_q[rule, h] = float(np.median(constants[rule]))
+                median_width[rule, h] = float(np.median(widths[rule]))
+        reaching = [pair for pair in pairs if coverage[pair] >= TARGET_COVERAGE - 1e-12]
+        if reaching:
+            rule, factor = min(reaching, key=lambda pair: (median_width[pair], pairs.index(pair)))
+        else:
+            rule, factor = max(pairs, key=lambda pair: (coverage[pair], -pairs.index(pair)))
     else:
-        rule = GROUP_QUANTILE
-    return IntervalChoice(rule, values[rule], values, coverage, median_q, len(held), inflation)
+        rule, factor = GROUP_QUANTILE, factors[0]
+    return IntervalChoice(
+        rule,
+        values_by[factor][rule],
+        values_by[factor],
+        {r: coverage[r, factor] for r in INTERVAL_RULES if (r, factor) in coverage},
+        {r: median_q[r, factor] for r in INTERVAL_RULES if (r, factor) in median_q},
+        n_held,
+        inflations[factor],
+        factor,
+        {f"{r}, H={h:g}": (coverage[r, h], median_width[r, h]) for r, h in pairs if (r, h) in coverage},
+    )
 
 
 ScoreKey = tuple[float, float]
@@ -649,7 +745,12 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
     if ds.power_form != CURVE:
         raise EstimationError(f"only the {CURVE!r} power form ships, got {ds.power_form!r}")
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
-    interval = IntervalConstants(model_log_q90=selection.model_log_q90, repeat_log_sigma=repeat_log_sigma(ds))
+    host = selection.interval.host_factor
+    interval = IntervalConstants(
+        model_log_q90=selection.model_log_q90,
+        repeat_log_sigma=repeat_log_sigma(ds),
+        host_log_factor=math.log(host) if host > 1.0 else None,
+    )
     nuisance = bool(ds.unknown_trainable[idx].any())
     estimator = PreEstimator(
         fitted.theta,
@@ -711,7 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"fitted on {len(runs)} runs: prior weight {selection.prior_weight:g}, overlap "
         f"{selection.overlap:g} (rule {selection.rule!r}; best fold score "
         f"{min(selection.scores.values()):.4f}), interval rule "
-        f"{selection.interval.rule!r} (nested coverage "
+        f"{selection.interval.rule!r} with host factor H={selection.interval.host_factor:g} (nested coverage "
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
         + f"), model log q90 {selection.model_log_q90:.3f}, {trained_share_note(ds, fitted)}; wrote "
         f"{args.out}"

@@ -3,9 +3,14 @@
 The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selection on the GAISSA data; see
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
 
-Interval: the 90 % half-width of log energy is ``sqrt(q_model**2 + q_speed**2 + q_family**2)``.
+Interval: the 90 % half-width of log energy is
+``sqrt(q_model**2 + q_speed**2 + q_family**2 + q_traffic**2 + q_host**2)``.
 ``q_model`` is a 90 % quantile of held-out log errors (leave-one-GPU-out and leave-one-architecture-out,
-GAISSA) on GPUs whose speed is measured, by a rule chosen by nested selection (``tools/pre_fit.py``);
+GAISSA) on GPUs whose speed is measured, with ``q_host`` taken out of them, by a rule chosen by nested
+selection (``tools/pre_fit.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
+the per-step overhead and the host input cost are off by the factor H chosen with that rule (no
+descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one);
+``q_traffic`` how far it moves when inferred memory traffic is off by its rule's 90 % error;
 ``q_speed`` the 90 % error of the GPU-speed fallback when the GPU's speed is not measured (0 when it is);
 ``q_family`` the 90 % error of carrying the matmul reference over to other matmul workloads x the model's
 matmul share (Lambda's other workloads), since the GAISSA runs are all CNNs.
@@ -127,6 +132,9 @@ class IntervalConstants:
     #: pooled ``model_log_q90`` for every run
     gpu_bound_log_q90: float | None = None
     host_bound_log_q90: float | None = None
+    #: log of the factor H by which the per-step overhead and the host input cost may be off on an unseen
+    #: machine (no descriptor carries the host): adds ``host_log_term`` in quadrature; None: no such term
+    host_log_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,23 @@ class GpuCorrection:
     log_power: float
     log_q90: float
     models: frozenset[tuple[object, ...]] = frozenset()
+
+
+def host_log_term(theta: np.ndarray, f: physics.Features, log_factor: float) -> np.ndarray:
+    """How far log epoch time moves, per run, when the per-step overhead and the host input cost are both
+    off by the factor ``exp(log_factor)`` (the larger move of scaling them up or down; launches excluded).
+    About ``log_factor`` for a step- or host-bound run, near 0 for a GPU-bound one."""
+    if log_factor < 0 or not math.isfinite(log_factor):
+        raise EstimationError(f"log_factor must be finite and >= 0, got {log_factor!r}")
+    base = np.log(physics.time_parts(theta, f).epoch_s)
+    if log_factor == 0:
+        return np.zeros_like(base)
+    moves = []
+    for sign in (1.0, -1.0):
+        scaled = np.array(theta, dtype=float)
+        scaled[1:3] += sign * log_factor
+        moves.append(np.abs(np.log(physics.time_parts(scaled, f).epoch_s) - base))
+    return np.maximum(moves[0], moves[1])
 
 
 def model_key(descriptor: RunDescriptor) -> tuple[object, ...]:
@@ -222,7 +247,8 @@ class PreEstimator:
         if c.gpu_bound_log_q90 is not None and c.host_bound_log_q90 is not None:
             gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
             model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
-        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2)
+        host = host_log_term(self.theta, f, c.host_log_factor or 0.0)
+        return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2 + host**2)
 
     # ------------------------------------------------------------ calibration
     def calibrated(self, history: RunSource) -> PreEstimator:
@@ -308,6 +334,7 @@ class PreEstimator:
                     repeat_log_sigma=float(interval["repeat_log_sigma"]),
                     gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
                     host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
+                    host_log_factor=_optional_float(interval.get("host_log_factor")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
                 selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]

@@ -245,3 +245,33 @@ def test_mondrian_constants_apply_by_regime_and_old_coefficients_still_load() ->
     a, b = split.predict_many([busy, tiny])
     assert (a.gpu_busy_share or 0) >= 0.8 > (b.gpu_busy_share or 1)
     assert a.log_sigma < b.log_sigma and b.log_sigma * Z_90 >= 2.0
+
+
+def test_host_term_widens_step_bound_runs_and_round_trips() -> None:
+    """An unseen machine's per-step and host cost off by H: a step-bound run moves by up to log H, a
+    GPU-bound one hardly at all; the factor is written and read back, and old coefficients load without it."""
+    from lightning_energy.pre import physics
+    from lightning_energy.pre.model import host_log_term
+
+    busy = RunDescriptor(RESNET50, IMAGENET, lookup_gpu("A40"))
+    tiny = RunDescriptor(ModelDescriptor(1e6, (3, 224, 224)), DataDescriptor(8, 10_000), lookup_gpu("A40"))
+    f = physics.Features.from_descriptors([busy, tiny])
+    term = host_log_term(TRUE_THETA, f, math.log(2.0))
+    assert 0 < term[0] < 0.02 and 10 * term[0] < term[1] <= math.log(2.0) + 1e-9
+    assert host_log_term(TRUE_THETA, f, 0.0).tolist() == [0.0, 0.0]
+    with pytest.raises(EstimationError, match="log_factor"):
+        host_log_term(TRUE_THETA, f, -0.1)
+    plain = _true_model()
+    wide = dataclasses.replace(
+        plain, interval=dataclasses.replace(plain.interval, host_log_factor=math.log(2.0))
+    )
+    a0, b0 = plain.predict_many([busy, tiny])
+    a1, b1 = wide.predict_many([busy, tiny])
+    assert (a1.log_sigma * Z_90) ** 2 == pytest.approx((a0.log_sigma * Z_90) ** 2 + term[0] ** 2)
+    assert (b1.log_sigma * Z_90) ** 2 == pytest.approx((b0.log_sigma * Z_90) ** 2 + term[1] ** 2)
+    assert b1.log_sigma - b0.log_sigma > a1.log_sigma - a0.log_sigma
+    data = wide.to_dict()
+    assert data["interval"]["host_log_factor"] == pytest.approx(math.log(2.0))  # type: ignore[index]
+    assert PreEstimator.from_dict(data).interval == wide.interval
+    assert "host_log_factor" not in plain.to_dict()["interval"]  # type: ignore[operator]
+    assert PreEstimator.from_dict(plain.to_dict()).interval.host_log_factor is None

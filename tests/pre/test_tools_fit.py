@@ -153,7 +153,16 @@ def test_interval_constant_is_the_larger_of_the_run_and_group_quantiles() -> Non
 
 def test_shipped_interval_constant_follows_the_rule(gaissa_dir: Path) -> None:
     """The shipped ``q_model`` is the chosen rule's constant on the selected fit's held-out errors."""
-    from tools.pre_fit import INFLATED, RANDOM_EFFECTS, choose_interval_rule, fold_errors, group_folds
+    from tools.pre_fit import (
+        INFLATED,
+        RANDOM_EFFECTS,
+        choose_interval_rule,
+        fold_errors,
+        fold_fits,
+        fold_host_terms,
+        group_folds,
+        without_host,
+    )
 
     runs = load_gaissa_runs(gaissa_dir)
     ds = Dataset.from_runs(runs)
@@ -164,6 +173,11 @@ def test_shipped_interval_constant_follows_the_rule(gaissa_dir: Path) -> None:
     errors = fold_errors(ds, folds, weight, overlap)
     choice = choose_interval_rule(ds, folds, errors, weight, overlap)
     assert shipped["interval"]["model_log_q90"] == pytest.approx(choice.log_q90, rel=1e-9)
+    host = shipped["interval"].get("host_log_factor")
+    assert (choice.host_factor == 1.0) if host is None else host == pytest.approx(np.log(choice.host_factor))
+    # the constants are the rules' on the errors with the chosen host term taken out
+    fits = [fitted for _, fitted in fold_fits(ds, folds, weight, overlap)]
+    errors = without_host(errors, fold_host_terms(ds, folds, fits, choice.host_factor))
     assert choice.values[choice.rule] == choice.log_q90 and choice.groups >= 2
     assert choice.values[RANDOM_EFFECTS] == pytest.approx(random_effects_q90(errors))
     assert choice.values[INFLATED] == pytest.approx(choice.inflation * interval_q90(errors))
@@ -202,7 +216,14 @@ def test_inflation_covers_the_target_share_of_each_group_on_average() -> None:
 
 def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
     """On exact synthetic physics every rule covers; the choice is the narrowest that reaches 90 %."""
-    from tools.pre_fit import INTERVAL_RULES, TARGET_COVERAGE, choose_interval_rule, fold_errors, group_folds
+    from tools.pre_fit import (
+        HOST_FACTORS,
+        INTERVAL_RULES,
+        TARGET_COVERAGE,
+        choose_interval_rule,
+        fold_errors,
+        group_folds,
+    )
 
     runs = synthetic_runs(synthetic_descriptors(), noise=0.05)
     ds = Dataset.from_runs(runs)
@@ -217,6 +238,36 @@ def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
     else:
         assert choice.rule == max(INTERVAL_RULES, key=choice.inner_coverage.__getitem__)
     assert choice.log_q90 == choice.values[choice.rule] > 0
+    # every (rule, H) pair was judged; the choice is the narrowest reaching the target, else the best covered
+    assert len(choice.pair_scores) == len(INTERVAL_RULES) * len(HOST_FACTORS)
+    scores = choice.pair_scores
+    chosen = f"{choice.rule}, H={choice.host_factor:g}"
+    reaching_pairs = [k for k, (c, _) in scores.items() if c >= TARGET_COVERAGE]
+    if reaching_pairs:
+        assert scores[chosen][1] == min(scores[k][1] for k in reaching_pairs)
+    else:
+        assert scores[chosen][0] == max(c for c, _ in scores.values())
+    # H = 1 only: no host term, the width is the constant itself
+    plain = choose_interval_rule(ds, folds, errors, 0.01, float(TRUE_THETA[4]), host_factors=(1.0,))
+    assert plain.host_factor == 1.0
+    for rule in INTERVAL_RULES:
+        assert plain.pair_scores[f"{rule}, H=1"] == (plain.inner_coverage[rule], plain.inner_log_q90[rule])
+    with pytest.raises(EstimationError, match="host_factors"):
+        choose_interval_rule(ds, folds, errors, 0.01, float(TRUE_THETA[4]), host_factors=(0.5,))
+
+
+def test_taking_the_host_term_out_keeps_coverage_exact() -> None:
+    """|e'| <= q exactly when |e| <= sqrt(q**2 + host**2); runs inside the host term alone become 0."""
+    from tools.pre_fit import without_host
+
+    e = np.array([0.5, -0.5, 0.1, -0.3, 0.0])
+    host = np.array([0.3, 0.4, 0.2, 0.0, 0.1])
+    keep = np.ones(5, dtype=bool)
+    ((out, kept),) = without_host([(e, keep)], [host])
+    assert out == pytest.approx([0.4, -0.3, 0.0, -0.3, 0.0])
+    assert kept is keep
+    for q in (0.0, 0.25, 0.35, 0.45):
+        assert ((np.abs(out) <= q + 1e-12) == (np.abs(e) <= np.hypot(q, host) + 1e-12)).all()
 
 
 def test_power_only_rows_move_the_power_curve_not_the_time_model() -> None:
