@@ -21,7 +21,7 @@ from lightning_energy.meter_session import MeterSession
 from lightning_energy.metering import Due, Metering, Reading, Window, missing_epoch_message
 from lightning_energy.meters.base import EnergyMeter
 from lightning_energy.report_model import RunReport, WindowRecord
-from lightning_energy.run import EnergyRun, RunStatus, component_labels
+from lightning_energy.run import EnergyRun, RunStatus
 from lightning_energy.step import StepProjector
 
 
@@ -135,6 +135,7 @@ class EnergyCallback(pl.Callback):
         return self.run.ledger.measured_total_j
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer_info.feed_late_evaluation(trainer, self.run)  # logged in the module's on_train_epoch_end
         reading = trainer_ops.boundary_read(trainer, self._meter, "epoch_start")
         self._metering.start_epoch(trainer.current_epoch, reading, trainer.global_step, self.run.budget)
 
@@ -169,6 +170,7 @@ class EnergyCallback(pl.Callback):
         pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)  # this rank's: no collective
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer_info.feed_late_evaluation(trainer, self.run)  # the last epoch's
         # the whole fit on all ranks together: unknown when any rank could not measure it (a collective)
         summed = trainer_ops.sum_over_ranks(trainer, self._metering.fit_sums(self._meter.read()))
         self.run.set_fit_energy(self._metering.summed_fit_j(summed))
@@ -238,12 +240,11 @@ class EnergyCallback(pl.Callback):
             rank_zero_warn(f"lightning_energy: {message}", stacklevel=2)
 
     def _write_report(self, trainer: pl.Trainer, status: RunStatus) -> None:
-        labels, hardware = component_labels(self._meter.labels()), self._meter.hardware()
-        facts = {"components": labels, "hardware": hardware, **trainer_info.report_facts(trainer)}
-        self.fit_report = self.run.report(status, **facts)
+        facts = trainer_info.report_facts(trainer, self._meter.labels(), self._meter.hardware())
+        self.fit_report = self.run.report(status, facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        problem = self.run.write_report(self._log_dir, status, **facts)
+        problem = self.run.write_report(self._log_dir, status, facts)
         self._written = problem is None
         if problem is not None:
             self._warn("report", problem)

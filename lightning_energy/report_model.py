@@ -56,6 +56,7 @@ __all__ = [
     "RunReport",
     "RunStatus",
     "Totals",
+    "TrainerFacts",
     "WindowRecord",
     "budget_segments",
     "first_stable",
@@ -133,6 +134,18 @@ def _epoch_to_json(record: EpochRecord, categories: Iterable[str]) -> dict[str, 
         "reason": record.reason,
         "batches": record.batches,
     }
+
+
+@dataclass(frozen=True)
+class TrainerFacts:
+    """What the report says about the run's setting, gathered by the Lightning adapter at the fit's end:
+    ranks and nodes, how each energy component was obtained, the hardware and the library versions."""
+
+    world_size: int = 1
+    num_nodes: int = 1
+    components: Mapping[str, ComponentLabel] = field(default_factory=dict)
+    hardware: Hardware = field(default_factory=Hardware)
+    versions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

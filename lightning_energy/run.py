@@ -21,14 +21,13 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
-from lightning_energy.hardware import Hardware
-from lightning_energy.labels import ComponentLabel
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
     ProjectionPoint,
     RunReport,
     RunStatus,
+    TrainerFacts,
     WindowRecord,
 )
 from lightning_energy.run_inputs import default_budget_warning, learn_epoch_length, pre_problem
@@ -41,7 +40,7 @@ from lightning_energy.run_metrics import (
     finite,
     projection_point,
 )
-from lightning_energy.run_report import build_report, write_run_report
+from lightning_energy.run_report import build_report, facts_from_keywords, write_run_report
 from lightning_energy.run_state import STATE_VERSION, load_state, save_state
 from lightning_energy.run_text import bar_figures, stability_line
 from lightning_energy.step import StepProjector
@@ -55,6 +54,7 @@ __all__ = [
     "EnergyRun",
     "RunStateError",
     "RunStatus",
+    "TrainerFacts",
     "bar_unit",
     "component_labels",
 ]
@@ -235,6 +235,20 @@ class EnergyRun:
                 self.expected.append(expected_point(record.epoch, expected))
         return EpochOutcome(record, point)
 
+    def refresh_expected(self, epoch: int) -> None:
+        """The expected total after ``epoch`` again, from its projection and the stop forecast now: an
+        evaluation read after the epoch's own metrics (logged in the module's ``on_train_epoch_end``)."""
+        point = self.history[-1] if self.history else None
+        if self.stop is None or point is None or point.epoch != epoch:
+            return
+        if point.projection.remaining_epochs is None:
+            return
+        expected = self.stop.expected(point.projection)
+        if self.expected and self.expected[-1].epoch == epoch:
+            self.expected.pop()
+        if expected is not None:
+            self.expected.append(expected_point(epoch, expected))
+
     def close_window(
         self, *, epoch: int, step: int, time_s: float, batches: int, energy_j: float | None, duration_s: float
     ) -> WindowRecord | None:
@@ -349,32 +363,23 @@ class EnergyRun:
             return "failed"
         return "partial" if self.ledger.missing_epochs or not self.ledger.measured else "complete"
 
-    def report(
-        self,
-        status: RunStatus,
-        *,
-        world_size: int,
-        num_nodes: int,
-        components: Mapping[str, ComponentLabel],
-        hardware: Hardware,
-        versions: Mapping[str, str],
-    ) -> RunReport:
-        """The typed report of the run as it stands (:func:`~lightning_energy.run_report.build_report`)."""
-        return build_report(
-            self,
-            status,
-            world_size=world_size,
-            num_nodes=num_nodes,
-            components=components,
-            hardware=hardware,
-            versions=versions,
-        )
+    def report(self, status: RunStatus, facts: TrainerFacts | None = None, **keywords: Any) -> RunReport:
+        """The typed report of the run as it stands, in the setting ``facts`` describes
+        (:func:`~lightning_energy.run_report.build_report`; default: one rank, nothing known about the
+        hardware). ``facts``' fields as keywords still work, deprecated."""
+        return build_report(self, status, facts_from_keywords(facts, keywords))
 
     # -------------------------------------------------------------------------------------------- state
-    def write_report(self, directory: str | os.PathLike[str], status: RunStatus, **facts: Any) -> str | None:
-        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts``: :meth:`report`'s keywords);
-        the warning to show when they were not written, else ``None``."""
-        return write_run_report(self, directory, status, **facts)
+    def write_report(
+        self,
+        directory: str | os.PathLike[str],
+        status: RunStatus,
+        facts: TrainerFacts | None = None,
+        **keywords: Any,
+    ) -> str | None:
+        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts`` as in :meth:`report`); the
+        warning to show when they were not written, else ``None``."""
+        return write_run_report(self, directory, status, facts_from_keywords(facts, keywords))
 
     def state_dict(self) -> dict[str, Any]:
         return save_state(self)

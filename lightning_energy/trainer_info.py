@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import platform
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
@@ -12,6 +13,10 @@ from lightning.pytorch.callbacks import BackboneFinetuning, EarlyStopping, Stoch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from lightning_energy.budget import Budget
+from lightning_energy.hardware import Hardware
+from lightning_energy.labels import MeterLabel
+from lightning_energy.report_model import TrainerFacts
+from lightning_energy.run_metrics import component_labels
 from lightning_energy.stages import Stage, as_stage
 from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
 from lightning_energy.step.params import StepParams
@@ -100,9 +105,11 @@ def versions() -> dict[str, str]:
     }
 
 
-def report_facts(trainer: pl.Trainer) -> dict[str, Any]:
-    """What the report says about the trainer: ranks, nodes and library versions."""
-    return {"world_size": trainer.world_size, "num_nodes": trainer.num_nodes, "versions": versions()}
+def report_facts(trainer: pl.Trainer, labels: Mapping[str, MeterLabel], hardware: Hardware) -> TrainerFacts:
+    """What the report says about the run's setting: ranks, nodes and library versions from the Trainer,
+    with the meter's ``labels`` (as the report's component labels) and ``hardware``."""
+    components = component_labels(labels)
+    return TrainerFacts(trainer.world_size, trainer.num_nodes, components, hardware, versions())
 
 
 def early_stopping(trainer: pl.Trainer) -> EarlyStopping | None:
@@ -257,15 +264,34 @@ def start_forecasts(trainer: pl.Trainer, run: EnergyRun, template: StepProjector
         run.projector.announce(lr_schedule_changes(trainer, run.projector.params.min_units))
 
 
+def _monitored(trainer: pl.Trainer, stop: StopTracker) -> float | None:
+    value = trainer.callback_metrics.get(stop.settings.monitor)
+    return None if value is None else float(value)
+
+
 def feed_stop_forecast(
     trainer: pl.Trainer, stop: StopTracker | None, *, train_epoch_end: bool = False
 ) -> None:
     """Give the monitored metric to the stop forecast where ``EarlyStopping`` checks it: after a validation
-    (not the sanity check), or at the end of a training epoch (``train_epoch_end``) when it checks there."""
+    (not the sanity check), or at the end of a training epoch (``train_epoch_end``) when it checks there
+    (a metric the module logs in its own ``on_train_epoch_end``, after this hook, is read by
+    :func:`feed_late_evaluation`)."""
     if stop is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
         return
     if stop.settings.at_train_epoch_end != train_epoch_end:
         return
-    value = trainer.callback_metrics.get(stop.settings.monitor)
-    if value is not None:
-        stop.evaluate(float(value))
+    if train_epoch_end:
+        stop.at_epoch_end(trainer.current_epoch, _monitored(trainer, stop))
+    elif (value := _monitored(trainer, stop)) is not None:
+        stop.evaluate(value)
+
+
+def feed_late_evaluation(trainer: pl.Trainer, run: EnergyRun) -> None:
+    """At the first hook after the module's ``on_train_epoch_end`` (the next ``on_train_epoch_start``, or
+    ``on_fit_end`` after the last epoch): the metric the module logged there, attributed to its epoch."""
+    stop = run.stop
+    if stop is None or stop.pending_epoch is None:
+        return
+    epoch = stop.after_epoch_end(_monitored(trainer, stop))
+    if epoch is not None:
+        run.refresh_expected(epoch)

@@ -28,7 +28,14 @@ from lightning_energy.report import (
     load_report,
     write_report,
 )
-from lightning_energy.report_model import CarbonSummary, PreSummary, ProjectionPoint, RunReport, Totals
+from lightning_energy.report_model import (
+    CarbonSummary,
+    PreSummary,
+    ProjectionPoint,
+    RunReport,
+    Totals,
+    TrainerFacts,
+)
 from lightning_energy.report_table import compare_table, format_table
 
 
@@ -315,14 +322,11 @@ def test_a_cpu_runs_report_names_no_gpu_in_its_epochs(tmp_path: Path) -> None:
 
     run = EnergyRun()
     run.finish_epoch(EpochRecord(0, 2.0, 35.0, {"gpu": 0.0, "cpu": 30.0, "ram": 5.0, "other": 0.0}))
-    facts = {"world_size": 1, "num_nodes": 1, "hardware": Hardware(), "versions": {}}
-    assert (
-        run.write_report(tmp_path, "complete", components={"cpu": "estimated", "ram": "estimated"}, **facts)
-        is None
-    )
+    facts = TrainerFacts(components={"cpu": "estimated", "ram": "estimated"})
+    assert run.write_report(tmp_path, "complete", facts) is None
     data = json.loads((tmp_path / "energy_report.json").read_text())
     assert data["epochs"][0]["components_j"] == {"cpu": 30.0, "ram": 5.0}
-    assert run.report("complete", components={"cpu": "estimated"}, **facts).epochs[0].components_j == {
+    assert run.report("complete", TrainerFacts(components={"cpu": "estimated"})).epochs[0].components_j == {
         "cpu": 30.0,
         "ram": 5.0,  # metered (non-zero) though unlabelled: kept
     }

@@ -21,8 +21,8 @@ from lightning_energy import cli
 from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget
 from lightning_energy.errors import EnergyError
-from lightning_energy.hardware import Hardware
 from lightning_energy.report import REPORT_FILENAME, ReportError, load_report, write_report
+from lightning_energy.report_model import TrainerFacts
 from lightning_energy.report_table import format_table
 from lightning_energy.run import EnergyRun
 from lightning_energy.step import StepProjector
@@ -289,9 +289,7 @@ def test_property_state_loaders_only_give_the_projects_errors(tmp_path: Path) ->
             run.set_budget(Budget(max_epochs=8, batches_per_epoch=8), window_batches=4)
             run.close_window(epoch=3, step=0, time_s=1.0, batches=4, energy_j=50.0, duration_s=1.0)
             run.finish_epoch(EpochRecord(len(run.ledger.records) + 10, 10.0, 100.0, {"gpu": 100.0}, None, 8))
-            report = run.report(
-                "complete", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={}
-            )
+            report = run.report("complete", TrainerFacts())
             assert report.totals.energy_j is None or report.totals.energy_j >= 0
             write_report(tmp_path / f"s{case}", report)
             load_report(tmp_path / f"s{case}")

@@ -21,7 +21,7 @@ from lightning_energy import EnergyCallback
 from lightning_energy import metric_names as M
 from lightning_energy.accounting import EpochRecord
 from lightning_energy.budget import Budget
-from lightning_energy.hardware import Hardware
+from lightning_energy.report_model import TrainerFacts
 from lightning_energy.run import EnergyRun, RunStateError
 from lightning_energy.units import JOULES_PER_KWH
 from lightning_energy.windows import WindowSeries
@@ -391,23 +391,10 @@ def test_fit_again_on_a_finished_trainer_keeps_the_complete_report(tmp_path: Pat
 
 def test_an_empty_run_never_replaces_an_existing_report(tmp_path: Path) -> None:
     (tmp_path / "energy_report.json").write_text("{}")
-    problem = EnergyRun().write_report(
-        tmp_path, "partial", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={}
-    )
+    problem = EnergyRun().write_report(tmp_path, "partial", TrainerFacts())
     assert problem is not None and "trained nothing" in problem
     assert (tmp_path / "energy_report.json").read_text() == "{}"
-    assert (
-        EnergyRun().write_report(
-            tmp_path / "new",
-            "partial",
-            world_size=1,
-            num_nodes=1,
-            components={},
-            hardware=Hardware(),
-            versions={},
-        )
-        is None
-    )  # no report yet: one is written
+    assert EnergyRun().write_report(tmp_path / "new", "partial", TrainerFacts()) is None  # none yet: written
 
 
 def test_a_checkpoint_whose_energy_state_is_ahead_of_its_epoch_is_not_used(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import fields, replace
+from pathlib import Path
+
 import pytest
 
 from lightning_energy.accounting import EpochRecord
@@ -9,7 +13,7 @@ from lightning_energy.budget import Budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.hardware import Hardware
 from lightning_energy.pre.model import Estimate
-from lightning_energy.report_model import PreSummary
+from lightning_energy.report_model import PreSummary, TrainerFacts
 from lightning_energy.run import EnergyRun, RunStateError, bar_unit, component_labels
 
 
@@ -49,7 +53,7 @@ def test_nothing_measured_logs_no_total_and_no_co2_and_never_crashes() -> None:
     metrics = run.epoch_metrics(outcome)
     assert "energy/total_kwh" not in metrics and "energy/co2_kg" not in metrics
     assert "energy/projected_co2_kg" not in metrics
-    report = run.report("partial", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={})
+    report = run.report("partial", TrainerFacts())
     assert report.totals.energy_j is None
     assert report.carbon is not None and report.carbon.co2_kg is None
     assert run.status() == "partial"
@@ -68,10 +72,29 @@ def test_unbounded_run_has_no_projection_and_says_why() -> None:
     run = _run(Budget())
     assert run.finish_epoch(_epoch(0)).projection is None
     assert "no end" in run.stability_line()
-    report = run.report(
-        "complete", world_size=1, num_nodes=1, components={}, hardware=Hardware(), versions={}
-    )
+    report = run.report("complete", TrainerFacts())
     assert report.projection_note is not None and "max_epochs=-1" in report.projection_note
+
+
+def test_report_takes_the_trainer_facts_and_still_takes_their_deprecated_keywords(tmp_path: Path) -> None:
+    run = _run()
+    run.finish_epoch(_epoch(0))
+    facts = TrainerFacts(2, 1, {"gpu": "measured"}, Hardware(driver="550"), {"torch": "2.13.0"})
+    report = run.report("partial", facts)
+    assert (report.world_size, report.num_nodes, report.versions) == (2, 1, {"torch": "2.13.0"})
+    assert report.components["gpu"] == "measured" and report.hardware.driver == "550"
+    with pytest.warns(DeprecationWarning, match="TrainerFacts"):
+        old = run.report("partial", **{f.name: getattr(facts, f.name) for f in fields(facts)})
+    assert replace(old, ended_at=report.ended_at) == report
+    with pytest.warns(DeprecationWarning):
+        assert run.write_report(tmp_path, "partial", world_size=2, num_nodes=1) is None
+    assert json.loads((tmp_path / "energy_report.json").read_text())["world_size"] == 2
+    with pytest.raises(TypeError, match="not both"):
+        run.report("partial", facts, world_size=2)
+    with pytest.raises(TypeError, match="worldsize"):
+        run.report("partial", worldsize=2)
+    with pytest.raises(TypeError, match="TrainerFacts"):
+        run.report("partial", {"world_size": 2})  # type: ignore[arg-type]
 
 
 def test_stability_line_says_why_not_stable() -> None:

@@ -71,9 +71,11 @@ class StopTracker:
         self.forecast: StopForecast | None = None
         self.problem: str | None = None
         self.values: list[float] = []
+        self.reads_late: bool | None = None  # the metric is logged after the epoch-end read (decided once)
+        self.pending_epoch: int | None = None  # the epoch whose evaluation is read at the next hook
 
     def fresh(self) -> StopTracker:
-        """A tracker with the same settings that has seen nothing."""
+        """A tracker with the same settings that has seen nothing (and has not yet decided where to read)."""
         return StopTracker(self.settings, self.schedule, self.max_epochs)
 
     def evaluate(self, value: float) -> StopForecast | None:
@@ -87,6 +89,30 @@ class StopTracker:
         except (TypeError, ValueError) as exc:
             self.problem = f"stop forecast failed: {exc}"
         return self.forecast
+
+    def at_epoch_end(self, epoch: int, value: float | None) -> None:
+        """The monitored value as it stands when the energy callback's ``on_train_epoch_end`` runs.
+
+        Lightning calls that hook before the module's ``on_train_epoch_end`` (``EarlyStopping`` reads the
+        metric after it): a metric missing here at the first epoch end is one the module logs there, and
+        every epoch's evaluation is then read at the next hook (:meth:`after_epoch_end`), attributed to
+        ``epoch``. A metric present here is fed now.
+        """
+        if self.reads_late is None:
+            self.reads_late = value is None
+        if self.reads_late:
+            self.pending_epoch = epoch
+        elif value is not None:
+            self.evaluate(value)
+
+    def after_epoch_end(self, value: float | None) -> int | None:
+        """At the first hook after the module's ``on_train_epoch_end`` (the next epoch's start, the fit's
+        end): the pending epoch's evaluation. Returns that epoch when a value was fed, else ``None``."""
+        epoch, self.pending_epoch = self.pending_epoch, None
+        if epoch is None or value is None:
+            return None
+        self.evaluate(value)
+        return epoch
 
     def expected(self, projection: Projection) -> ExpectedTotal | None:
         """The expected total from ``projection`` (to the ``max_epochs`` bound) and the last forecast."""

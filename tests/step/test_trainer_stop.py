@@ -36,6 +36,14 @@ class TrainAccuracy(BoringModel):
         return out
 
 
+class EpochEndAccuracy(BoringModel):
+    """Logs the accuracy in its own ``on_train_epoch_end``: Lightning runs that hook after the energy
+    callback's and before ``EarlyStopping``'s."""
+
+    def on_train_epoch_end(self) -> None:
+        self.log("epoch_acc", accuracy(self.current_epoch))
+
+
 class ValAccuracy(BoringModel):
     def validation_step(self, batch: Any, batch_idx: int) -> Any:
         out = super().validation_step(batch, batch_idx)
@@ -65,6 +73,40 @@ def test_a_metric_checked_at_train_epoch_end_without_validation_is_forecast(tmp_
     assert points[-1].stop_epoch == pytest.approx(10)
     measured = float(trainer.logged_metrics["energy/total_kwh"])
     assert float(trainer.logged_metrics["energy/expected_kwh"]) == pytest.approx(measured, rel=0.01)
+
+
+@pytest.mark.parametrize("max_epochs", [60, 6])
+def test_a_metric_the_module_logs_in_its_own_on_train_epoch_end_counts_for_its_epoch(
+    tmp_path: Path, max_epochs: int
+) -> None:
+    stopper = EarlyStopping(
+        monitor="epoch_acc", mode="max", stopping_threshold=0.85, patience=1000, check_on_train_epoch_end=True
+    )
+    energy = callback()
+    trainer = make_trainer(tmp_path, energy, max_epochs=max_epochs, limit_val_batches=0, callbacks=[stopper])
+    trainer.fit(EpochEndAccuracy())
+    epochs = min(10, max_epochs)  # the threshold stops it after epoch 9; else max_epochs ends it
+    assert trainer.current_epoch == epochs
+    stop = energy.run.stop
+    assert stop is not None and stop.reads_late and stop.pending_epoch is None
+    # every epoch's value, the last one's too, in order: none read a hook early (stale) or lost
+    assert stop.values == pytest.approx([accuracy(e) for e in range(epochs)])
+    assert stop.forecast is not None and stop.forecast.seen == epochs
+    assert stop.forecast.stopped  # by the threshold, or at the bound of max_epochs
+    points = energy.run.expected
+    assert [p.epoch for p in points] == list(range(points[0].epoch, epochs))
+    if max_epochs == 60:  # the last expected total knows the run stopped after its 10th epoch
+        assert points[-1].stop_epoch == pytest.approx(10)
+        assert points[-1].total_j == pytest.approx(energy.run.ledger.measured_total_j, rel=0.01)
+    # each epoch's expected total uses the evaluations up to that epoch, as a fresh tracker fed in order does
+    replay = stop.fresh()
+    for epoch, value in enumerate(stop.values):
+        replay.evaluate(value)
+        point = next((p for p in points if p.epoch == epoch), None)
+        projection = energy.run.history[epoch].projection
+        assert energy.run.history[epoch].epoch == epoch
+        if point is not None:
+            assert point.expected == replay.expected(projection)
 
 
 def test_validation_every_second_epoch_maps_two_epochs_per_evaluation(tmp_path: Path) -> None:
