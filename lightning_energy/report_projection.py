@@ -15,6 +15,7 @@ from lightning_energy.report_fields import (
     opt_int,
 )
 from lightning_energy.step.expected import ExpectedTotal
+from lightning_energy.step.params import read_interval_group
 from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
 
 __all__ = [
@@ -119,7 +120,7 @@ class ProjectionPoint:
             method=one_of(data, "method", PROJECTION_METHODS, "level"),
             confidence=float_or(data, "confidence", math.nan),
             reason=str(data.get("reason") or ""),
-            interval_group="" if group is None else str(group),
+            interval_group=read_interval_group(group),
         )
         return cls(
             epoch=epoch,

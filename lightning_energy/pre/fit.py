@@ -15,6 +15,8 @@ from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import RunDescriptor
 from lightning_energy.pre.model import Estimate
+from lightning_energy.pre.roofline import read_regime
+from lightning_energy.pre.throughput import read_speed_source
 from lightning_energy.report_fields import list_field, mapping_field, opt_float, opt_int
 
 __all__ = ["PreSummary", "check_total_epochs"]
@@ -177,9 +179,9 @@ def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
         log_sigma=log_sigma,
         gpu_name=str(name),
         calibration_runs=opt_int(data, "calibration_runs") or 0,
-        speed_source="measured" if source is None else str(source),
+        speed_source=read_speed_source(source),
         gpu_busy_share=opt_float(data, "gpu_busy_share"),
-        regime=None if regime is None else str(regime),
+        regime=read_regime(regime),
         bandwidth_share=opt_float(data, "bandwidth_share"),
         traffic_inferred=None if traffic is None else bool(traffic),
     )

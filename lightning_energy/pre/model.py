@@ -26,7 +26,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre import physics
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
+from lightning_energy.pre.roofline import Regime
+from lightning_energy.pre.throughput import SpeedSource
 
 
 class RunSource(Protocol):
@@ -61,9 +63,9 @@ class Estimate:
     log_sigma: float
     gpu_name: str
     calibration_runs: int = 0
-    speed_source: str = "measured"
+    speed_source: SpeedSource | Literal["unknown"] = "measured"
     gpu_busy_share: float | None = None
-    regime: str | None = None
+    regime: Regime | None = None
     bandwidth_share: float | None = None
     traffic_inferred: bool | None = None
 

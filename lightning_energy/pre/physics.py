@@ -37,7 +37,7 @@ import numpy as np
 
 from lightning_energy.pre import roofline
 from lightning_energy.pre.descriptors import RunDescriptor
-from lightning_energy.pre.throughput import gpu_speed
+from lightning_energy.pre.throughput import SpeedSource, gpu_speed
 
 #: Forward FLOPs of one step of the throughput references (ResNet-50 x 256 images = 2.1e12, BERT-base x 32
 #: sequences = 2.3e12): a step this large runs at the table's speed.
@@ -82,7 +82,7 @@ class Features:
     family_log_q90: np.ndarray
     conv_share: np.ndarray
     tdp_w: np.ndarray
-    speed_source: tuple[str, ...]
+    speed_source: tuple[SpeedSource, ...]
     conv_flops: np.ndarray
     matmul_flops: np.ndarray
     bandwidth_bs: np.ndarray
@@ -159,10 +159,10 @@ class TimeParts:
         """Share of the GPU's kernel time bound by memory bandwidth rather than FLOP/s."""
         return self.bytes_s / self.compute_s
 
-    def regimes(self) -> tuple[str, ...]:
+    def regimes(self) -> tuple[roofline.Regime, ...]:
         """Per run: host-bound (loading, launches and Python outweigh the GPU's kernels), else bandwidth- or
         compute-bound by the larger side of the roofline."""
-        out = []
+        out: list[roofline.Regime] = []
         for compute, overhead, host, share in zip(
             self.compute_s, self.overhead_s, self.host_s, self.bandwidth_share, strict=True
         ):

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import TRAFFIC_FIELDS, GpuDescriptor, ModelDescriptor
@@ -36,14 +36,27 @@ from lightning_energy.pre.throughput import (
     MEASURED,
     POWER_LIMIT,
     SAME_GENERATION,
+    SpeedSource,
     cuda_core_cap,
     precision_bucket,
     worse_source,
 )
 
 #: Regimes a run can be predicted in (``Estimate.regime``).
-COMPUTE, BANDWIDTH, HOST = "compute-bound", "bandwidth-bound", "host-bound"
-REGIMES = (COMPUTE, BANDWIDTH, HOST)
+Regime = Literal["compute-bound", "bandwidth-bound", "host-bound"]
+COMPUTE: Final = "compute-bound"
+BANDWIDTH: Final = "bandwidth-bound"
+HOST: Final = "host-bound"
+REGIMES: tuple[Regime, ...] = get_args(Regime)
+
+
+def read_regime(value: object) -> Regime | None:
+    """``value`` when it is one of :data:`REGIMES`, else ``None`` (not said): reading a report written by
+    another version never fails on it."""
+    for regime in REGIMES:
+        if value == regime:
+            return regime
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,7 +82,7 @@ class Roofline:
     matmul_flops: float
     bandwidth_bs: float
     log_q90: float
-    source: str
+    source: SpeedSource
 
 
 def peak_flops(gpu: GpuDescriptor, bucket: str) -> float:
@@ -102,6 +115,7 @@ def gpu_roofline(
     else:
         fallback = table["fallback"][bucket]
         same = fallback["by_architecture"].get(gpu.architecture) if gpu.from_table else None
+        source: SpeedSource
         if same is not None:
             ratios, q, source = same, float(fallback["same_architecture_log_q90"]), SAME_GENERATION
         elif gpu.from_table:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Final, Literal, get_args
 
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre.descriptors import GpuDescriptor
@@ -27,14 +27,26 @@ from lightning_energy.pre.descriptors import GpuDescriptor
 FAMILIES = ("conv", "matmul")
 #: Where a GPU's speed comes from, best first. "FP32 CUDA cores": FP32 matmuls with TF32 off on a GPU whose
 #: measured FP32 speed used TF32 (its FP32 peak x the achieved/peak ratio of GPUs without TF32).
-MEASURED, CUDA_CORES, SAME_GENERATION, DATASHEET, POWER_LIMIT = (
-    "measured",
-    "FP32 CUDA cores",
-    "same-generation datasheet",
-    "datasheet",
-    "power limit",
-)
-SOURCES = (MEASURED, CUDA_CORES, SAME_GENERATION, DATASHEET, POWER_LIMIT)
+SpeedSource = Literal["measured", "FP32 CUDA cores", "same-generation datasheet", "datasheet", "power limit"]
+MEASURED: Final = "measured"
+CUDA_CORES: Final = "FP32 CUDA cores"
+SAME_GENERATION: Final = "same-generation datasheet"
+DATASHEET: Final = "datasheet"
+POWER_LIMIT: Final = "power limit"
+SOURCES: tuple[SpeedSource, ...] = get_args(SpeedSource)
+#: a source read from a file written by another version, outside :data:`SOURCES`
+UNKNOWN_SOURCE: Final = "unknown"
+
+
+def read_speed_source(value: object) -> SpeedSource | Literal["unknown"]:
+    """``value`` when it is one of :data:`SOURCES` (absent: ``"measured"``, as 0.3.0 reports wrote no
+    source for measured GPUs), else ``"unknown"``: reading a report or a history file never fails on it."""
+    if value is None:
+        return MEASURED
+    for source in SOURCES:
+        if value == source:
+            return source
+    return UNKNOWN_SOURCE
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,7 +67,7 @@ class FamilySpeed:
 
     training_flops: float
     log_q90: float
-    source: str
+    source: SpeedSource
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ class GpuSpeed:
 
     training_flops: float
     log_q90: float
-    source: str
+    source: SpeedSource
     family_log_q90: float
 
 
@@ -112,7 +124,7 @@ def cuda_core_cap(gpu: GpuDescriptor, precision: str, matmul_tf32: bool | None) 
     )
 
 
-def worse_source(a: str, b: str) -> str:
+def worse_source(a: SpeedSource, b: SpeedSource) -> SpeedSource:
     """The less direct of two speed sources (``SOURCES`` is ordered best first)."""
     return SOURCES[max(SOURCES.index(a), SOURCES.index(b))]
 
@@ -131,6 +143,7 @@ def _table_speed(gpu: GpuDescriptor, precision: str, family: str) -> FamilySpeed
         )
     if gpu.from_table:
         by_arch = fallback["ratio_to_capability_by_architecture"]
+        source: SpeedSource
         if gpu.architecture in by_arch:
             ratio, q, source = (
                 by_arch[gpu.architecture],

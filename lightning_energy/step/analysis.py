@@ -15,6 +15,7 @@ import numpy as np
 from lightning_energy.step.params import (
     HAZARD_CONFIDENCE,
     INTERVAL_GROUPS,
+    IntervalGroup,
     StepParams,
     hazard_bucket,
     hazard_scale,
@@ -339,7 +340,7 @@ def noise_rel_sd(info: Analysis, remaining_units: float, stable: bool) -> float:
 
 def interval_group(
     info: Analysis, stable: bool, *, change_ahead: bool, regime_first_unit: int, params: StepParams
-) -> str:
+) -> IntervalGroup:
     """The run's condition for the interval (one of :data:`INTERVAL_GROUPS`, a Mondrian group).
 
     ``"ahead"``: the Trainer announced a change still to come; ``"unstable"``: not declared stable;
@@ -359,7 +360,11 @@ def interval_group(
 
 
 def log_half_widths(
-    noise_log_sd: float, remaining_fraction: float, group: str, confidence: float, params: StepParams
+    noise_log_sd: float,
+    remaining_fraction: float,
+    group: IntervalGroup,
+    confidence: float,
+    params: StepParams,
 ) -> tuple[float, float]:
     """Lower and upper half-widths (log scale of the total): noise term and hazard table in quadrature.
 
@@ -374,8 +379,7 @@ def log_half_widths(
     z = normal_quantile(0.5 + confidence / 2.0)
     scale = z / normal_quantile(0.5 + HAZARD_CONFIDENCE / 2.0)
     b = hazard_bucket(remaining_fraction, params.hazard_edges)
-    low_table: tuple[float, ...] = getattr(params, f"hazard_{group}_low")
-    high_table: tuple[float, ...] = getattr(params, f"hazard_{group}_high")
+    low_table, high_table = params.hazard_table(group)
     a = z * noise_log_sd
     factor = scale * hazard_scale(
         noise_log_sd * normal_quantile(0.5 + HAZARD_CONFIDENCE / 2.0), params.hazard_noise_power

@@ -21,13 +21,25 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, fields
+from typing import Literal, get_args
 
 MIN_TREND_UNITS = 5
 HAZARD_CONFIDENCE = 0.9  # the table holds the half-widths of a 90 % interval (5 % each side)
-INTERVAL_GROUPS = ("steady", "stable", "unstable", "ahead")  # the hazard tables, one per run condition
+# the run's condition that sets the interval's width (a Mondrian group): one hazard table each
+IntervalGroup = Literal["steady", "stable", "unstable", "ahead"]
+INTERVAL_GROUPS: tuple[IntervalGroup, ...] = get_args(IntervalGroup)
 HAZARD_NOISE_REF = 0.01  # the tables hold the half-widths of a run whose own 90 % noise half-width is 1 %
 HAZARD_SCALE_RANGE = (0.25, 4.0)  # the run's factor is kept within this range (a normalised score is
 # unbounded for a run with almost no noise left; the range keeps every run within 4x of the table)
+
+
+def read_interval_group(value: object) -> IntervalGroup | Literal[""]:
+    """``value`` when it is one of :data:`INTERVAL_GROUPS`, else ``""`` (not said): reading a report
+    written by another version never fails on it."""
+    for group in INTERVAL_GROUPS:
+        if value == group:
+            return group
+    return ""
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,16 @@ class StepParams:
     hazard_steady_high: tuple[float, ...] = (0.0, 0.0016, 0.006, 0.0068, 0.0097, 0.0964, 0.0964)
     hazard_ahead_low: tuple[float, ...] = (0.0007, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075)
     hazard_ahead_high: tuple[float, ...] = (0.0, 0.0056, 0.0059, 0.3055, 0.6497, 0.6527, 0.6534)
+
+    def hazard_table(self, group: IntervalGroup) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The lower and upper hazard half-widths (per remaining-fraction bucket) of ``group``."""
+        tables = {
+            "steady": (self.hazard_steady_low, self.hazard_steady_high),
+            "stable": (self.hazard_stable_low, self.hazard_stable_high),
+            "unstable": (self.hazard_unstable_low, self.hazard_unstable_high),
+            "ahead": (self.hazard_ahead_low, self.hazard_ahead_high),
+        }
+        return tables[group]
 
     def __post_init__(self) -> None:
         _int("warmup_units", self.warmup_units, 0, 10**6)

@@ -34,7 +34,7 @@ from lightning_energy.step.history import (
     main_series,
     val_ratio,
 )
-from lightning_energy.step.params import StepParams
+from lightning_energy.step.params import IntervalGroup, StepParams
 
 STATE_VERSION = 2
 MAX_WORK = 1e6
@@ -74,7 +74,7 @@ class Projection:
     method: ProjectionMethod
     confidence: float
     reason: str = ""
-    interval_group: str = ""
+    interval_group: IntervalGroup | Literal[""] = ""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-able dict."""
@@ -463,7 +463,7 @@ class StepProjector:
         )
 
     def _interval(
-        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str
+        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: IntervalGroup
     ) -> tuple[float, float]:
         if total_j <= 0:
             return 0.0, 0.0
@@ -472,7 +472,9 @@ class StepProjector:
         )
         return total_j * math.exp(-low), total_j * math.exp(high)
 
-    def _data_sd_j(self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: str) -> float:
+    def _data_sd_j(
+        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: IntervalGroup
+    ) -> float:
         low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
         return (high_j - low_j) / (2.0 * self._z)
 
