@@ -45,12 +45,14 @@ from lightning_energy.run_state import STATE_VERSION, load_state, save_state
 from lightning_energy.run_text import bar_figures, stability_line
 from lightning_energy.step import StepProjector
 from lightning_energy.step.stop_tracker import SavedStop, StopTracker
+from lightning_energy.units import BarUnit
 from lightning_energy.windows import WindowSeries
 
-# BAR_UNITS, bar_unit, component_labels, STATE_VERSION: re-exported from their modules (old import paths)
+# BAR_UNITS, BarUnit, bar_unit, component_labels, STATE_VERSION: re-exported (old import paths)
 __all__ = [
     "BAR_UNITS",
     "STATE_VERSION",
+    "BarUnit",
     "EnergyRun",
     "RunStateError",
     "RunStatus",
@@ -91,7 +93,7 @@ class EnergyRun:
         self.fit_through_epoch_j: float | None = 0.0
         self.started_at = datetime.now(timezone.utc).isoformat()
         self.warnings: list[str] = []
-        self.unit: tuple[str, float] | None = None  # the progress-bar unit, chosen once per run
+        self.unit: BarUnit | None = None  # the progress-bar unit, chosen once per run
         self.window_series = WindowSeries(self.projector.confidence)
         self.stop: StopTracker | None = None  # set when the Trainer has an EarlyStopping callback
         self.saved_stop: SavedStop | None = None  # a resumed run's stop forecast, until set_stop replays it
@@ -280,7 +282,7 @@ class EnergyRun:
     def last_projection(self) -> ProjectionPoint | None:
         return self.history[-1] if self.history else None
 
-    def choose_unit(self, expected_total_j: float | None) -> tuple[str, float] | None:
+    def choose_unit(self, expected_total_j: float | None) -> BarUnit | None:
         """The progress-bar unit: chosen once, from the first usable expected total, then kept (a bar
         key that changed unit would leave the old one standing in the bar). ``None`` while unknown."""
         if self.unit is None:

@@ -16,10 +16,11 @@ from lightning_energy.labels import MIXED, ComponentLabel, MeterLabel
 from lightning_energy.report_model import ExpectedPoint, ProjectionPoint
 from lightning_energy.step import Projection
 from lightning_energy.step.expected import ExpectedTotal
-from lightning_energy.units import joules_to_kwh
+from lightning_energy.units import BarUnit, joules_to_kwh
 
 __all__ = [
     "BAR_UNITS",
+    "BarUnit",
     "bar_unit",
     "carbon_metrics",
     "component_labels",
@@ -33,14 +34,19 @@ __all__ = [
 
 # progress-bar units, largest first: the bar shows the run in the largest unit its projected total reaches,
 # so both TQDM (3 significant figures) and Rich (3 decimals) show at least 3 significant figures
-BAR_UNITS: tuple[tuple[str, float], ...] = (("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3600.0), ("mWh", 3.6))
+BAR_UNITS: tuple[BarUnit, ...] = (
+    BarUnit("MWh", 3.6e9),
+    BarUnit("kWh", 3.6e6),
+    BarUnit("Wh", 3600.0),
+    BarUnit("mWh", 3.6),
+)
 
 
-def bar_unit(expected_total_j: float) -> tuple[str, float]:
+def bar_unit(expected_total_j: float) -> BarUnit:
     """The progress-bar unit for a run expected to use ``expected_total_j`` in all."""
-    for unit, scale in BAR_UNITS:
-        if expected_total_j >= scale:
-            return unit, scale
+    for unit in BAR_UNITS:
+        if expected_total_j >= unit.joules:
+            return unit
     return BAR_UNITS[-1]
 
 

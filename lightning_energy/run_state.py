@@ -16,6 +16,7 @@ from lightning_energy.accounting import EnergyLedger
 from lightning_energy.errors import RunStateError
 from lightning_energy.report_model import PreSummary, ProjectionPoint
 from lightning_energy.step import StepProjector
+from lightning_energy.units import BarUnit
 from lightning_energy.windows import WindowSeries
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def save_state(run: EnergyRun) -> dict[str, Any]:
         "pre": None if run.pre is None else run.pre.to_json(),
         "warnings": list(run.warnings),
         "started_at": run.started_at,
-        "unit": None if run.unit is None else list(run.unit),
+        "unit": None if run.unit is None else [run.unit.name, run.unit.joules],
         "stop": None if run.stop is None else run.stop.state_dict(),
         "expected": [e.to_json() for e in run.expected],
         # the energy a fit resumed from this state starts with: the earlier fits', up to this point
@@ -85,7 +86,7 @@ class SavedRun:
     pre: PreSummary | None
     warnings: list[str]
     started_at: str | None
-    unit: tuple[str, float] | None
+    unit: BarUnit | None
     projector_state: Mapping[str, Any]
     fit_energy_j: float | None
 
@@ -112,7 +113,7 @@ def load_state(state: Mapping[str, Any]) -> SavedRun:
     pre = PreSummary.from_json(raw_pre) if isinstance(raw_pre, Mapping) else None
     warnings = [str(w) for w in state.get("warnings") or []]
     raw_unit = state.get("unit")
-    unit = (str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
+    unit = BarUnit(str(raw_unit[0]), float(raw_unit[1])) if raw_unit else None
     projector_state = state.get("projector") or {}
     # check the projectors' states on copies first: a failure must leave the run unchanged
     check = StepProjector()

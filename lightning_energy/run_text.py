@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from lightning_energy.budget import Budget
 from lightning_energy.report_model import ProjectionPoint, budget_segments, first_stable, upper_bound_note
-from lightning_energy.units import format_energy
+from lightning_energy.units import BarUnit, format_energy
 
 __all__ = ["bar_figures", "run_upper_bound_note", "stability_line"]
 
@@ -53,18 +53,18 @@ def run_upper_bound_note(history: Sequence[ProjectionPoint], budget: Budget, may
 
 
 def bar_figures(
-    unit: tuple[str, float],
+    unit: BarUnit,
     *,
     so_far_j: float | None,
     projected_j: float | None,
     expected_j: float | None,
     pre_j: float | None,
 ) -> dict[str, float]:
-    """Progress-bar figures in ``unit`` (name, joules per unit): the energy so far, the projection (never
+    """Progress-bar figures in ``unit``: the energy so far, the projection (never
     shown below the energy so far: the run uses at least what it has used), the expected total
     (EarlyStopping) and PRE's estimate; the keys name the unit (``mWh``, ``proj_mWh``, ``exp_mWh``,
     ``pre_mWh``)."""
-    name, scale = unit
+    name, scale = unit.name, unit.joules
     bar: dict[str, float] = {}
     if so_far_j is not None:
         bar[name] = so_far_j / scale

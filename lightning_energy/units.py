@@ -6,6 +6,8 @@ Pure Python; every module converts through these functions instead of writing ``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 JOULES_PER_WH = 3600.0
 JOULES_PER_KWH = 3.6e6
@@ -16,6 +18,19 @@ MILLI = 1e-3
 _ENERGY_UNITS = (("MWh", JOULES_PER_MWH), ("kWh", JOULES_PER_KWH), ("Wh", JOULES_PER_WH), ("J", 1.0))
 # (unit, kilograms per unit), largest first: for CO2e masses
 _MASS_UNITS = (("t", 1e3), ("kg", 1.0), ("g", 1e-3), ("mg", 1e-6))
+
+
+@dataclass(frozen=True)
+class BarUnit:
+    """A progress-bar energy unit: its ``name`` (the bar's keys carry it: ``kWh``, ``proj_kWh``) and
+    ``joules`` in one unit."""
+
+    name: str
+    joules: float
+
+    def __iter__(self) -> Iterator[str | float]:
+        """``name, joules = unit``: the ``(name, scale)`` tuple this was up to 0.3.0 (deprecated)."""
+        return iter((self.name, self.joules))
 
 
 def joules_to_kwh(energy_j: float) -> float:

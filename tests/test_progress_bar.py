@@ -117,7 +117,7 @@ class _BarSpy(pl.Callback):
         unit = next((k[5:] for k in bar if k.startswith("proj_")), None)
         windows = [w.total_j for w in self.energy.run.windows if w.epoch == trainer.current_epoch]
         if unit is not None and unit in bar:
-            scale = dict(BAR_UNITS)[unit]
+            scale = next(u.joules for u in BAR_UNITS if u.name == unit)
             latest = next((j for j in reversed(windows) if j is not None), None)
             shown = (float(bar[unit]) * scale, float(bar[f"proj_{unit}"]) * scale)
             self.seen.append((trainer.current_epoch, *shown, latest))

@@ -110,9 +110,10 @@ def test_stability_line_says_why_not_stable() -> None:
     ids=["1mWh", "28mWh", "1Wh", "2kWh", "10MWh"],
 )
 def test_bar_unit_keeps_three_significant_figures(total_j: float, unit: str) -> None:
-    name, scale = bar_unit(total_j)
-    assert name == unit
-    assert total_j / scale >= 1.0  # Rich shows 3 decimals: a value >= 1 has >= 3 significant figures
+    chosen = bar_unit(total_j)
+    assert chosen.name == unit
+    assert tuple(chosen) == (chosen.name, chosen.joules)  # 0.3.0's (name, scale) unpacking still works
+    assert total_j / chosen.joules >= 1.0  # Rich shows 3 decimals: a value >= 1 has >= 3 significant figures
 
 
 def test_bar_unit_is_chosen_once_per_run() -> None:

@@ -159,7 +159,9 @@ def test_an_unusable_history_is_kept_in_the_report_warnings(
 
 
 def test_pre_warnings_round_trip_through_the_report_model() -> None:
-    estimate = Estimate(1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3", regime="compute-bound", traffic_inferred=True)
+    estimate = Estimate(
+        1.0, 10.0, 0.1, 0.1, "NVIDIA H100 80GB HBM3", regime="compute-bound", traffic_inferred=True
+    )
     pre = PreSummary(total_j=1.0, low_j=0.5, high_j=2.0, estimate=estimate, warnings=("PRE: x",))
     assert PreSummary.from_json(pre.to_json()) == pre
     skipped = PreSummary(skipped="why", warnings=("PRE: y",))
