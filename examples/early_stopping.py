@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> RunReport:
         print("no energy measured")
         return report
     print(f"measured {format_energy(measured)}")
-    bounds = {p.epoch: p.total_j for p in report.history}
+    bounds = {p.epoch: p.total_j for p in report.projections}
     for point in report.expected:
         bound = bounds.get(point.epoch)
         print(

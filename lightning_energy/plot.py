@@ -52,7 +52,7 @@ class _Series:
     done: list[int]  # x: epochs completed
     energy: list[float | None]
     cumulative: list[float]
-    history: list[ProjectionPoint]
+    projections: list[ProjectionPoint]
 
 
 def _series(report: RunReport) -> _Series:
@@ -63,7 +63,7 @@ def _series(report: RunReport) -> _Series:
     for value in energy:
         running += value or 0.0
         cumulative.append(running)
-    history = [h for h in report.history if h.step is None and math.isfinite(h.total_j)]
+    history = [h for h in report.projections if h.step is None and math.isfinite(h.total_j)]
     return _Series(done, energy, cumulative, history)
 
 
@@ -110,7 +110,7 @@ def _draw_convergence(ax: Axes, report: RunReport, scale: float, unit: str) -> N
         color=_MEASURED,
         label="measured so far",
     )
-    history = s.history
+    history = s.projections
     if history:
         x = [h.epoch + 1 for h in history]
         total = [h.total_j / scale for h in history]
@@ -196,8 +196,8 @@ def _title(report: RunReport, scale: float, unit: str) -> str:
         f"{report.status} run, {len(s.done)} epoch{'' if len(s.done) == 1 else 's'}, measured "
         + ("nothing" if measured is None else f"{sig(measured / scale)} {unit}")
     ]
-    if s.history:
-        parts.append(f"projected {sig(s.history[-1].total_j / scale)} {unit}")
+    if s.projections:
+        parts.append(f"projected {sig(s.projections[-1].total_j / scale)} {unit}")
     pre = report.pre_available
     if pre is not None and pre.total_j is not None:
         parts.append(f"PRE {sig(pre.total_j / scale)} {unit}")
@@ -273,10 +273,10 @@ def plot_compare(
         left.plot(
             [0, *s.done], [c / scale for c in s.cumulative], "-", color=color, label=f"{label} measured"
         )
-        if s.history:
-            x = [h.epoch + 1 for h in s.history]
+        if s.projections:
+            x = [h.epoch + 1 for h in s.projections]
             left.plot(
-                x, [h.total_j / scale for h in s.history], "--", color=color, label=f"{label} projected"
+                x, [h.total_j / scale for h in s.projections], "--", color=color, label=f"{label} projected"
             )
     left.set_xlabel("epochs completed")
     left.set_ylabel(f"energy ({unit})")
@@ -287,7 +287,7 @@ def plot_compare(
     for i, report in enumerate(reports):
         measured = (report.totals.energy_j or 0.0) / scale
         right.bar(i - width, measured, width, color=_MEASURED, label="measured" if i == 0 else None)
-        history = _series(report).history
+        history = _series(report).projections
         if history:
             last = history[-1]
             err = [[(last.total_j - last.low_j) / scale], [(last.high_j - last.total_j) / scale]]

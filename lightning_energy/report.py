@@ -51,7 +51,7 @@ def epoch_csv_text(report: RunReport) -> str:
     A component the run did not meter (not in ``report.components``, e.g. the GPU of a CPU-only run) has an
     empty cell, never ``0.0``: the JSON leaves it out, and an empty cell is an unknown value, not zero.
     """
-    history = {h.epoch: h for h in report.history if h.step is None}
+    history = {h.epoch: h for h in report.projections if h.step is None}
     names = {name for e in report.epochs for name in e.components_j}
     # the four categories always have a column (empty where not metered), whatever the epochs name
     components = list(_COMPONENT_ORDER) + sorted(names - set(_COMPONENT_ORDER))

@@ -10,6 +10,7 @@ added or left out, and strict about their types.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
@@ -163,7 +164,7 @@ class RunReport:
     components: Mapping[str, ComponentLabel]
     epochs: Sequence[EpochRecord]
     totals: Totals
-    history: Sequence[ProjectionPoint] = ()
+    projections: Sequence[ProjectionPoint] = ()  # STEP's, over time (JSON: projection.history)
     windows: Sequence[WindowRecord] = ()
     projection_note: str | None = None
     pre: PreSummary | None = None
@@ -177,19 +178,25 @@ class RunReport:
 
     # -------------------------------------------------------------------------------------------- queries
     @property
+    def history(self) -> Sequence[ProjectionPoint]:
+        """Deprecated name of :attr:`projections` (the JSON key stays ``projection.history``)."""
+        warnings.warn("RunReport.history is deprecated: use RunReport.projections", DeprecationWarning, 2)
+        return self.projections
+
+    @property
     def final_projection(self) -> ProjectionPoint | None:
-        return self.history[-1] if self.history else None
+        return self.projections[-1] if self.projections else None
 
     @property
     def first_stable(self) -> ProjectionPoint | None:
         """The projection at which STEP first declared the per-epoch energy stable for the run's final
         budget (projections to an earlier budget, before a resume changed it, are left out), or ``None``."""
-        return first_stable(budget_segments(self.history)[1])
+        return first_stable(budget_segments(self.projections)[1])
 
     @property
     def earlier_budget_stable(self) -> ProjectionPoint | None:
         """The first stable projection made to an earlier budget (before a resume changed it), or ``None``."""
-        return first_stable(budget_segments(self.history)[0])
+        return first_stable(budget_segments(self.projections)[0])
 
     def upper_bound_note(self) -> str:
         """Says the final projection is an upper bound (the run stopped early, or EarlyStopping may)."""
@@ -203,7 +210,7 @@ class RunReport:
     def max_j(self) -> float:
         """The largest energy the report shows (for choosing a readable unit)."""
         values = [self.totals.energy_j or 0.0]
-        values += [h.high_j for h in self.history if math.isfinite(h.high_j)]
+        values += [h.high_j for h in self.projections if math.isfinite(h.high_j)]
         pre = self.pre_available
         if pre is not None:
             values += [v for v in (pre.total_j, pre.high_j) if v is not None]
@@ -232,7 +239,7 @@ class RunReport:
                 "method": "step",
                 "upper_bound": self.upper_bound,
                 "note": self.projection_note,
-                "history": [h.to_json() for h in self.history],
+                "history": [h.to_json() for h in self.projections],
                 "expected": [e.to_json() for e in self.expected],
             },
             "pre": None if self.pre is None else self.pre.to_json(),
@@ -267,7 +274,7 @@ class RunReport:
                 WindowRecord.from_json(w) for w in list_field(data, "windows") if isinstance(w, Mapping)
             ),
             totals=Totals.from_json(mapping_field(data, "totals")),
-            history=tuple(
+            projections=tuple(
                 ProjectionPoint.from_json(h)
                 for h in list_field(projection, "history")
                 if isinstance(h, Mapping)

@@ -1,5 +1,6 @@
 """The report's STEP sections: a projection of the run's total (kept whole), the in-epoch windows and the
-expected total of an ``EarlyStopping`` run, with the rules that read the projection history. Pure Python."""
+expected total of an ``EarlyStopping`` run, with the rules that read the projections over time.
+Pure Python."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class ProjectionPoint:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProjectionPoint:
-        """A point of the report's history; the fields a 0.3.0 report lacks read as unknown (NaN), except
+        """A point of ``projection.history``; the fields a 0.3.0 report lacks read as unknown (NaN), except
         ``epochs_seen`` (``epoch + 1``) and ``regime_start`` (``stable_since``, else 0)."""
         epoch = opt_int(data, "epoch") or 0
         total = float_or(data, "total_j", math.nan)
@@ -131,19 +132,19 @@ class ProjectionPoint:
 
 
 def budget_segments(
-    history: Sequence[ProjectionPoint],
+    projections: Sequence[ProjectionPoint],
 ) -> tuple[Sequence[ProjectionPoint], Sequence[ProjectionPoint]]:
-    """``history`` split where the planned epochs last changed (a resume with a new ``max_epochs``):
+    """``projections`` split where the planned epochs last changed (a resume with a new ``max_epochs``):
     the projections made to earlier budgets, and those made to the run's final budget."""
-    start = len(history)
-    while start > 0 and history[start - 1].planned_epochs == history[-1].planned_epochs:
+    start = len(projections)
+    while start > 0 and projections[start - 1].planned_epochs == projections[-1].planned_epochs:
         start -= 1
-    return history[:start], history[start:]
+    return projections[:start], projections[start:]
 
 
-def first_stable(history: Sequence[ProjectionPoint]) -> ProjectionPoint | None:
+def first_stable(projections: Sequence[ProjectionPoint]) -> ProjectionPoint | None:
     """The projection at which STEP first declared the per-epoch energy stable, or ``None``."""
-    return next((h for h in history if h.stable), None)
+    return next((h for h in projections if h.stable), None)
 
 
 def upper_bound_note(planned_epochs: float | None, trained_epochs: int, may_stop_early: bool) -> str:

@@ -87,7 +87,7 @@ def _carbon_line(carbon: CarbonSummary) -> str:
 
 
 def _epoch_rows(report: RunReport, s: _Scale) -> list[list[str]]:
-    history = {h.epoch: h for h in report.history if h.step is None}
+    history = {h.epoch: h for h in report.projections if h.step is None}
     rows = [["epoch", "time s", f"energy {s.unit}", "power W", f"projected {s.unit}", f"interval {s.unit}"]]
     rows[0].append("stable")
     for e in report.epochs:

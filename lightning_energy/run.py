@@ -1,9 +1,9 @@
 """``EnergyRun``: the Lightning-free model of one metered training run.
 
-It owns what a run knows -- the epoch ledger, the STEP projector and its history, the in-epoch windows, the
-budget, the PRE estimate, the warnings -- and turns it into logged metrics, the progress-bar figures and the
-typed :class:`~lightning_energy.report_model.RunReport`. The callback only feeds it from Lightning's hooks
-(as Lightning's ``ThroughputMonitor`` feeds fabric's ``Throughput``).
+It owns what a run knows -- the epoch ledger, the STEP projector and its projections, the in-epoch
+windows, the budget, the PRE estimate, the warnings -- and turns it into logged metrics, the progress-bar
+figures and the typed :class:`~lightning_energy.report_model.RunReport`. The callback only feeds it from
+Lightning's hooks (as Lightning's ``ThroughputMonitor`` feeds fabric's ``Throughput``).
 
 Pure Python plus numpy through the projector: no torch, no Lightning, so it is tested without a Trainer.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,7 +85,7 @@ class EnergyRun:
         self.projector = projector if projector is not None else StepProjector()
         self.carbon = carbon
         self.ledger = EnergyLedger()
-        self.history: list[ProjectionPoint] = []
+        self.projections: list[ProjectionPoint] = []  # STEP's projection after each epoch
         self.pre: PreSummary | None = None
         self.budget = Budget()
         self.fit_energy_j: float | None = None  # every fit of the run on all ranks (see set_fit_energy)
@@ -164,7 +165,7 @@ class EnergyRun:
     def _forget_saved_state(self) -> None:
         """Back to a run that has measured nothing (the budget, the stop forecast's settings and warnings
         stay; the values it replayed from the saved state go)."""
-        self.ledger, self.history, self.expected, self.pre, self.unit = EnergyLedger(), [], [], None, None
+        self.ledger, self.projections, self.expected, self.pre, self.unit = EnergyLedger(), [], [], None, None
         self.saved_stop, self.stop = None, None if self.stop is None else self.stop.fresh()
         self.projector = self.projector.fresh(keep_prior=False)
         self.window_series.restart()
@@ -230,7 +231,7 @@ class EnergyRun:
         if not math.isfinite(projection.total_j):
             return EpochOutcome(record, None)
         point = projection_point(record.epoch, projection, planned_epochs=self.budget.total_epochs)
-        self.history.append(point)
+        self.projections.append(point)
         if self.stop is not None and projection.remaining_epochs is not None:
             expected = self.stop.expected(projection)
             if expected is not None:
@@ -240,7 +241,7 @@ class EnergyRun:
     def refresh_expected(self, epoch: int) -> None:
         """The expected total after ``epoch`` again, from its projection and the stop forecast now: an
         evaluation read after the epoch's own metrics (logged in the module's ``on_train_epoch_end``)."""
-        point = self.history[-1] if self.history else None
+        point = self.projections[-1] if self.projections else None
         if self.stop is None or point is None or point.epoch != epoch:
             return
         if point.projection.remaining_epochs is None:
@@ -279,8 +280,14 @@ class EnergyRun:
 
     # ------------------------------------------------------------------------------------------ outputs
     @property
+    def history(self) -> list[ProjectionPoint]:
+        """Deprecated name of :attr:`projections` (STEP's projection after each epoch)."""
+        warnings.warn("EnergyRun.history is deprecated: use EnergyRun.projections", DeprecationWarning, 2)
+        return self.projections
+
+    @property
     def last_projection(self) -> ProjectionPoint | None:
-        return self.history[-1] if self.history else None
+        return self.projections[-1] if self.projections else None
 
     def choose_unit(self, expected_total_j: float | None) -> BarUnit | None:
         """The progress-bar unit: chosen once, from the first usable expected total, then kept (a bar
@@ -294,8 +301,8 @@ class EnergyRun:
 
     def expected_total_j(self) -> float | None:
         """The best guess of the whole run's energy so far: the projection, else PRE."""
-        if self.history:
-            return self.history[-1].total_j
+        if self.projections:
+            return self.projections[-1].total_j
         if self.pre is not None and self.pre.available:
             return self.pre.total_j
         return None
@@ -358,7 +365,7 @@ class EnergyRun:
 
     def stability_line(self) -> str:
         """One line on STEP for the console (:func:`~lightning_energy.run_text.stability_line`)."""
-        return stability_line(self.history, self.budget, may_stop_early=bool(self.expected))
+        return stability_line(self.projections, self.budget, may_stop_early=bool(self.expected))
 
     def status(self, failed: bool = False) -> RunStatus:
         if failed:
@@ -399,7 +406,7 @@ class EnergyRun:
             raise RunStateError(f"unreadable lightning_energy state ({type(exc).__name__}: {exc})") from exc
         self.projector.load_state_dict(loaded.projector_state)
         windows_problem = self.window_series.load_state_dict(loaded.window_state)
-        self.ledger, self.history, self.pre = loaded.ledger, loaded.history, loaded.pre
+        self.ledger, self.projections, self.pre = loaded.ledger, loaded.projections, loaded.pre
         self.warnings, self.unit = loaded.warnings, loaded.unit
         self.started_at = loaded.started_at or self.started_at
         self.earlier_fits_j, self.fit_through_epoch_j = loaded.fit_energy_j, 0.0

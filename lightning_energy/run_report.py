@@ -91,7 +91,7 @@ def build_report(run: EnergyRun, status: RunStatus, facts: TrainerFacts) -> RunR
             measured_epochs=len(ledger.measured),
             missing_epochs=ledger.missing_epochs,
         ),
-        history=tuple(run.history),
+        projections=tuple(run.projections),
         expected=tuple(run.expected),
         unmetered_ranks=run.unmetered_ranks,
         projection_note=budget.unknown_reason(),

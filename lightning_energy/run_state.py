@@ -32,7 +32,7 @@ def save_state(run: EnergyRun) -> dict[str, Any]:
     return {
         "version": STATE_VERSION,
         "ledger": run.ledger.state_dict(),
-        "history": [h.to_json() for h in run.history],
+        "history": [h.to_json() for h in run.projections],
         "projector": run.projector.state_dict(),
         "windows": run.window_series.state_dict(),
         "pre": None if run.pre is None else run.pre.to_json(),
@@ -51,7 +51,7 @@ def _sum_or_none(a: float | None, b: float | None) -> float | None:
 
 
 def check_agreement(
-    ledger: EnergyLedger, history: Sequence[ProjectionPoint], projector: StepProjector
+    ledger: EnergyLedger, projections: Sequence[ProjectionPoint], projector: StepProjector
 ) -> None:
     """A saved projector fed more epochs, or more measured energy, than the saved ledger holds is damaged
     (or mixed up with another run's): every later projection would fail or be wrong."""
@@ -68,7 +68,7 @@ def check_agreement(
             f"{ledger.total_j:g} J: the state is damaged"
         )
     last_epoch = ledger.records[-1].epoch if ledger.records else -1
-    if len(history) > epochs or any(h.epoch > last_epoch for h in history):
+    if len(projections) > epochs or any(h.epoch > last_epoch for h in projections):
         raise RunStateError(
             f"the saved projections go beyond the {epochs} epochs of the saved ledger: the state is damaged"
         )
@@ -81,7 +81,7 @@ class SavedRun:
     measure it; ``started_at`` is ``None`` when the state does not say."""
 
     ledger: EnergyLedger
-    history: list[ProjectionPoint]
+    projections: list[ProjectionPoint]
     window_state: Mapping[str, Any]
     pre: PreSummary | None
     warnings: list[str]
@@ -105,7 +105,7 @@ def load_state(state: Mapping[str, Any]) -> SavedRun:
     ledger = EnergyLedger()
     ledger.load_state_dict(state.get("ledger") or {})
     raw_history: Sequence[Mapping[str, Any]] = state.get("history" if version >= 2 else "projections") or []
-    history = [ProjectionPoint.from_json(h) for h in raw_history]
+    projections = [ProjectionPoint.from_json(h) for h in raw_history]
     window_state = state.get("windows") or {}
     if not isinstance(window_state, Mapping):
         raise RunStateError(f"the saved windows are a {type(window_state).__name__}, not a mapping")
@@ -118,7 +118,7 @@ def load_state(state: Mapping[str, Any]) -> SavedRun:
     # check the projectors' states on copies first: a failure must leave the run unchanged
     check = StepProjector()
     check.load_state_dict(projector_state)
-    check_agreement(ledger, history, check)
+    check_agreement(ledger, projections, check)
     WindowSeries.check_state(window_state)
     raw_fit = state.get("fit_energy_j")
     fit_j = None if raw_fit is None else float(raw_fit)
@@ -127,7 +127,7 @@ def load_state(state: Mapping[str, Any]) -> SavedRun:
     started = state.get("started_at")
     return SavedRun(
         ledger=ledger,
-        history=history,
+        projections=projections,
         window_state=window_state,
         pre=pre,
         warnings=warnings,

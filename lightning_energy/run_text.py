@@ -1,6 +1,6 @@
 """What a run shows people: the console line on STEP's stability and the progress-bar figures.
 
-Plain functions over the run's typed parts (its projection history, budget, unit), so that
+Plain functions over the run's typed parts (its projections over time, budget, unit), so that
 :class:`~lightning_energy.run.EnergyRun` only gathers them. Pure Python (no torch, no Lightning).
 """
 
@@ -16,14 +16,14 @@ from lightning_energy.units import BarUnit, format_energy
 __all__ = ["bar_figures", "run_upper_bound_note", "stability_line"]
 
 
-def stability_line(history: Sequence[ProjectionPoint], budget: Budget, may_stop_early: bool) -> str:
+def stability_line(projections: Sequence[ProjectionPoint], budget: Budget, may_stop_early: bool) -> str:
     """One line on STEP for the console: when it declared stability, or why it did not. Only the
     projections made to the run's final budget count (a resume may have changed ``max_epochs``).
 
     ``may_stop_early``: the run may end before its budget (EarlyStopping, or a budget that is itself a
     bound), so a declared projection is an upper bound.
     """
-    earlier, current = budget_segments(history)
+    earlier, current = budget_segments(projections)
     declared, before = first_stable(current), first_stable(earlier)
     note = ""
     if before is not None and before.planned_epochs is not None:
@@ -32,23 +32,23 @@ def stability_line(history: Sequence[ProjectionPoint], budget: Budget, may_stop_
             f"stable after epoch {before.epoch} ({format_energy(before.total_j)})"
         )
     if declared is not None:
-        bound = run_upper_bound_note(history, budget, may_stop_early)
+        bound = run_upper_bound_note(projections, budget, may_stop_early)
         return (
             f"STEP declared stable energy after epoch {declared.epoch}: projected "
             f"{format_energy(declared.total_j)} [{format_energy(declared.low_j)}, "
             f"{format_energy(declared.high_j)}]{bound}{note}"
         )
-    if not history:
+    if not projections:
         reason = budget.unknown_reason() or "no epoch was measured"
         return f"STEP: no projection ({reason})"
-    return f"STEP: {history[-1].reason or 'not stable'}"
+    return f"STEP: {projections[-1].reason or 'not stable'}"
 
 
-def run_upper_bound_note(history: Sequence[ProjectionPoint], budget: Budget, may_stop_early: bool) -> str:
+def run_upper_bound_note(projections: Sequence[ProjectionPoint], budget: Budget, may_stop_early: bool) -> str:
     """Says the projection is an upper bound when the run ended (or may end) before its budget."""
-    if not history:
+    if not projections:
         return ""
-    trained = history[-1].epoch + 1
+    trained = projections[-1].epoch + 1
     return upper_bound_note(budget.total_epochs, trained, may_stop_early or budget.upper_bound)
 
 

@@ -172,7 +172,7 @@ def test_old_checkpoint_state_loads_with_defaults() -> None:
     callback = EnergyCallback(meter=EpochMeter(), history_path=False)
     callback.load_state_dict({})
     assert callback.run.ledger.records == []
-    assert callback.run.history == []
+    assert callback.run.projections == []
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ def test_cpu_ddp_with_the_default_meter_measures_every_epoch(tmp_path: Path) -> 
     assert report.totals.measured_epochs == 3 and report.totals.missing_epochs == 0
     assert report.totals.energy_j == pytest.approx(sum(e.energy_j or 0.0 for e in report.epochs))
     assert report.totals.fit_energy_j is not None and report.totals.fit_energy_j >= report.totals.energy_j
-    assert len(report.history) == 3  # a projection after every epoch
+    assert len(report.projections) == 3  # a projection after every epoch
     assert not (tmp_path / "stability_line.txt").read_text().startswith("STEP: no projection")
     assert "1 rank has nothing to meter by design" in format_table(report)
     (test_file,) = tmp_path.glob("**/energy_test.json")

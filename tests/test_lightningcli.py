@@ -68,7 +68,7 @@ def test_lightningcli_fit_with_energy_callback(tmp_path: Path) -> None:
     assert carbon is not None
     assert carbon.intensity.country_iso3 == "FRA" and carbon.intensity.source.startswith("codecarbon")
     assert carbon.co2_kg == pytest.approx(200.0 / 3.6e6 * carbon.intensity.g_per_kwh / 1000)
-    assert len(report.history) == 2
+    assert len(report.projections) == 2
     assert list(tmp_path.rglob("events.out.tfevents.*")), "the default TensorBoard logger got the layout"
 
 

@@ -31,7 +31,9 @@ def test_plot_report_copes_with_missing_epochs_no_projection_no_pre(tmp_path: Pa
     report = example_report(num_epochs=3, status="partial")
     epochs = list(report.epochs)
     epochs[1] = EpochRecord(1, 60.0, None, {}, "dead")
-    report = replace(report, epochs=tuple(epochs), history=(), pre=PreSummary(skipped="CPU-only training"))
+    report = replace(
+        report, epochs=tuple(epochs), projections=(), pre=PreSummary(skipped="CPU-only training")
+    )
     assert _is_png(plot_report(report, tmp_path / "r.png"))
     assert plot_report(replace(report, epochs=()), tmp_path / "empty.png").is_file()
 

@@ -109,7 +109,7 @@ def test_epoch_csv_has_one_row_per_epoch_with_projection() -> None:
     assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
     assert {"gpu_j", "cpu_j", "ram_j", "projected_total_j", "projected_low_j", "stable"} <= set(rows[0])
     assert float(rows[0]["energy_kwh"]) == pytest.approx(report.epochs[0].energy_j / 3.6e6)  # type: ignore[operator]
-    assert float(rows[3]["projected_total_j"]) == pytest.approx(report.history[3].total_j)
+    assert float(rows[3]["projected_total_j"]) == pytest.approx(report.projections[3].total_j)
     assert (
         rows[2]["energy_j"] == ""
         and rows[2]["missing"] == "True"
@@ -144,7 +144,7 @@ def test_nothing_measured_is_null_never_zero(tmp_path: Path) -> None:
         example_report(num_epochs=2, status="partial"),
         epochs=(EpochRecord(0, 1.0, None, {}, "dead meter"),),
         totals=Totals(None, {}, None, 1.0, 0, 1),
-        history=(),
+        projections=(),
     )
     data = json.loads(write_report(tmp_path, report).read_text())
     assert data["totals"]["energy_j"] is None and data["totals"]["energy_kwh"] is None
@@ -223,9 +223,9 @@ def test_report_explains_why_stable_since_and_first_declared_differ() -> None:
         replace(
             h, projection=replace(h.projection, stable=h.epoch >= 7, stable_since=2 if h.epoch >= 7 else None)
         )
-        for h in report.history
+        for h in report.projections
     )
-    text = format_table(replace(report, history=history))
+    text = format_table(replace(report, projections=history))
     assert "one per-epoch energy level since epoch 2" in text
     assert "STEP first declared stable after epoch 7: " in text
     assert "(dated back to epoch 2, where the level began; declared only after epoch 7, once enough" in text
@@ -262,7 +262,7 @@ def test_format_table_handles_missing_epochs_skipped_pre_and_no_carbon() -> None
         epochs=tuple(epochs),
         pre=PreSummary(skipped="CPU-only training: PRE models GPU energy"),
         carbon=None,
-        history=(),
+        projections=(),
         warnings=("something odd",),
     )
     text = format_table(report)
@@ -297,11 +297,11 @@ def test_first_stable_is_the_first_declaration_not_the_last() -> None:
     flags = [False, True, False, True, True, True]
     history = tuple(
         replace(h, projection=replace(h.projection, stable=f))
-        for h, f in zip(report.history, flags, strict=True)
+        for h, f in zip(report.projections, flags, strict=True)
     )
-    report = replace(report, history=history)
+    report = replace(report, projections=history)
     assert report.first_stable is history[1]
-    assert replace(report, history=()).first_stable is None
+    assert replace(report, projections=()).first_stable is None
 
 
 def test_projection_points_from_an_old_report_take_defaults() -> None:
@@ -369,7 +369,7 @@ def test_a_carbon_section_with_an_impossible_pue_is_a_report_error() -> None:
 
 def test_the_pre_section_wraps_pres_estimate_and_adds_its_newer_fields(tmp_path: Path) -> None:
     estimate = Estimate(
-        100.0, 250.0, 0.4, 0.25, "NVIDIA A100 80GB PCIe", 3, "datasheet", 0.9, "memory", 0.7, True
+        100.0, 250.0, 0.4, 0.25, "NVIDIA A100 80GB PCIe", 3, "datasheet", 0.9, "bandwidth-bound", 0.7, True
     )
     pre = PreSummary(total_j=1000.0, low_j=700.0, high_j=1400.0, total_epochs=10.0, estimate=estimate)
     data = json.loads(write_report(tmp_path, replace(example_report(), pre=pre)).read_text())
@@ -386,7 +386,7 @@ def test_the_pre_section_wraps_pres_estimate_and_adds_its_newer_fields(tmp_path:
     ]
     assert written["rel_sigma"] == pytest.approx(estimate.rel_sigma)
     assert (written["regime"], written["bandwidth_share"], written["traffic_inferred"]) == (
-        "memory",
+        "bandwidth-bound",
         0.7,
         True,
     )

@@ -80,7 +80,7 @@ def test_a_resumed_run_reports_one_consistent_story(tmp_path: Path) -> None:
     assert report.totals.energy_j == pytest.approx(200.0)
     assert report.totals.fit_energy_j == pytest.approx(220.0)  # both fits, gaps included: never below 200 J
     assert report.first_stable is not None and report.first_stable.epoch == 11
-    assert [h.planned_epochs for h in report.history] == [10.0] * 10 + [20.0] * 10
+    assert [h.planned_epochs for h in report.projections] == [10.0] * 10 + [20.0] * 10
 
     rows = [
         _row(0, "100", "[93.1, 113]", "no"),

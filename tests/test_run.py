@@ -97,6 +97,17 @@ def test_report_takes_the_trainer_facts_and_still_takes_their_deprecated_keyword
         run.report("partial", {"world_size": 2})  # type: ignore[arg-type]
 
 
+def test_the_projections_old_name_history_still_reads_them() -> None:
+    run = _run()
+    run.finish_epoch(_epoch(0))
+    with pytest.warns(DeprecationWarning, match="projections"):
+        assert run.history is run.projections and len(run.projections) == 1
+    report = run.report("partial")
+    with pytest.warns(DeprecationWarning, match="projections"):
+        assert report.history == report.projections == tuple(run.projections)
+    assert report.to_json()["projection"]["history"] == [p.to_json() for p in run.projections]  # the format
+
+
 def test_stability_line_says_why_not_stable() -> None:
     run = _run()
     run.finish_epoch(_epoch(0))
@@ -165,7 +176,7 @@ def test_state_round_trip_continues_the_run() -> None:
     resumed = _run()
     resumed.load_state_dict(run.state_dict())
     assert resumed.ledger.records == run.ledger.records
-    assert resumed.history == run.history
+    assert resumed.projections == run.projections
     a = run.finish_epoch(_epoch(4)).projection
     b = resumed.finish_epoch(_epoch(4)).projection
     assert a == b
@@ -184,7 +195,7 @@ def test_version_1_state_loads() -> None:
     }
     run = _run()
     run.load_state_dict(old)
-    assert run.ledger.total_j == 5.0 and run.history[0].total_j == 50.0
+    assert run.ledger.total_j == 5.0 and run.projections[0].total_j == 50.0
     assert run.pre is not None and run.pre.skipped == "CPU-only training"
 
 
@@ -235,7 +246,7 @@ def test_stability_line_of_an_early_stopped_run_says_upper_bound() -> None:
     run = _run(Budget(max_epochs=20))
     for epoch in range(12):
         run.finish_epoch(_epoch(epoch))
-    assert run.history and run.history[-1].stable  # a flat run is declared stable
+    assert run.projections and run.projections[-1].stable  # a flat run is declared stable
     line = run.stability_line()
     assert "upper bound" in line and "12 of 20 epochs" in line
 

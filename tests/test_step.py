@@ -428,7 +428,7 @@ def test_unit_name_and_windows_of_steps() -> None:
 
 
 def test_future_validation_work_counts_the_schedule() -> None:
-    from lightning_energy.step.history import future_val_work, is_val_unit
+    from lightning_energy.step.buffer import future_val_work, is_val_unit
 
     every = 3
     for start in range(6):

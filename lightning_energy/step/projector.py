@@ -1,4 +1,4 @@
-"""The online STEP projector: keeps a bounded history of units and projects the run's total energy.
+"""The online STEP projector: keeps a bounded buffer of units and projects the run's total energy.
 
 See ``docs/step.md`` for the method; the analysis is :mod:`lightning_energy.step.analysis` and every tuning
 constant lives in :class:`~lightning_energy.step.params.StepParams`.
@@ -25,15 +25,15 @@ from lightning_energy.step.analysis import (
     normal_quantile,
     pattern_units,
 )
-from lightning_energy.step.hints import KnownChange
-from lightning_energy.step.history import (
-    History,
+from lightning_energy.step.buffer import (
+    UnitBuffer,
     check_number,
     future_val_work,
     is_val_unit,
     main_series,
     val_ratio,
 )
+from lightning_energy.step.hints import KnownChange
 from lightning_energy.step.params import IntervalGroup, StepParams
 
 STATE_VERSION = 2
@@ -188,7 +188,7 @@ class StepProjector:
         self.known_changes = tuple(sorted(set(self.known_changes) | set(changes)))
 
     def _reset(self) -> None:
-        self._history = History(self.params.history)
+        self._buffer = UnitBuffer(self.params.history)
         self._was_stable = False  # hysteresis: once stable, one departing unit does not end stability
 
     # ----------------------------------------------------------------------------------------- inputs
@@ -201,17 +201,17 @@ class StepProjector:
     @property
     def epochs_seen(self) -> int:
         """Units seen so far (measured or skipped)."""
-        return self._history.units_seen
+        return self._buffer.units_seen
 
     @property
     def work_seen(self) -> float:
         """Work seen so far in units (a partial unit counts as its share), measured or skipped."""
-        return self._history.work_seen
+        return self._buffer.work_seen
 
     @property
     def seconds_seen(self) -> float:
         """Seconds of all the units seen so far, measured or skipped."""
-        return self._history.elapsed_s
+        return self._buffer.elapsed_s
 
     def update(
         self,
@@ -233,8 +233,8 @@ class StepProjector:
         energy = check_number("energy_j", energy_j)
         duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
-        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
-        self._history.push(energy, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
+        self._check_budget(total_epochs, total_seconds, self._buffer.work_seen + share)
+        self._buffer.push(energy, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
         return self._settle(total_epochs, total_seconds)
 
     def skip(
@@ -251,8 +251,8 @@ class StepProjector:
         total_epochs, total_seconds = _units(total_epochs, total_seconds, budget)
         duration = check_number("duration_s", duration_s)
         share = self._check_work(work)
-        self._check_budget(total_epochs, total_seconds, self._history.work_seen + share)
-        self._history.push(math.nan, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
+        self._check_budget(total_epochs, total_seconds, self._buffer.work_seen + share)
+        self._buffer.push(math.nan, duration, share, is_val_unit(self.epochs_seen, self.val_every_n_epochs))
         return self._settle(total_epochs, total_seconds)
 
     def project(
@@ -267,7 +267,7 @@ class StepProjector:
         total_epochs, total_seconds = _units(total_epochs, total_seconds, budget)
         if self.epochs_seen == 0:
             raise ProjectionError("project() needs at least one epoch; call update() first")
-        self._check_budget(total_epochs, total_seconds, self._history.work_seen)
+        self._check_budget(total_epochs, total_seconds, self._buffer.work_seen)
         return self._project(total_epochs, total_seconds)
 
     def _settle(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
@@ -304,7 +304,7 @@ class StepProjector:
         """Plain JSON-able state (NaN marks a skipped unit and is stored as ``None``)."""
         return {
             "version": STATE_VERSION,
-            **self._history.to_state(),
+            **self._buffer.to_state(),
             "prior_epoch_energy_j": self._prior_j,
             "prior_rel_sigma": self._prior_rel_sigma,
             "val_every_n_epochs": self.val_every_n_epochs,
@@ -340,7 +340,7 @@ class StepProjector:
         if val_every is not None and val_every < 1:
             raise ProjectionError(f"state val_every_n_epochs must be >= 1, got {val_every!r}")
         self.val_every_n_epochs = val_every
-        self._history = History.from_state(
+        self._buffer = UnitBuffer.from_state(
             state, version, self.params.history, lambda i: is_val_unit(i, val_every)
         )
         prior = state.get("prior_epoch_energy_j")
@@ -356,7 +356,7 @@ class StepProjector:
     def _project(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
         power_mode = total_seconds is not None
         values, train_s, indices = main_series(
-            self._history, self.val_every_n_epochs, self.params.warmup_units, power_mode
+            self._buffer, self.val_every_n_epochs, self.params.warmup_units, power_mode
         )
         seen = self.epochs_seen
         if values.size == 0:
@@ -367,10 +367,10 @@ class StepProjector:
             values, train_s, indices = values[keep], train_s[keep], indices[keep]
         info = analyse(values, self.params)
         since = int(indices[min(info.start, values.size - 1)])
-        mean_unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
+        mean_unit_s = self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12)
         if power_mode:
             assert total_seconds is not None
-            left_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
+            left_s = max(float(total_seconds) - self._buffer.elapsed_s, 0.0)
             remaining_s: float | None = left_s
             remaining_epochs: float | None = None
             remaining_units = left_s / mean_unit_s if mean_unit_s > 0 else 0.0
@@ -379,7 +379,7 @@ class StepProjector:
         else:
             assert total_epochs is not None
             remaining_s = None
-            remaining_epochs = max(float(total_epochs) - self._history.work_seen, 0.0)
+            remaining_epochs = max(float(total_epochs) - self._buffer.work_seen, 0.0)
             remaining_units = remaining_epochs
             remaining_fraction = remaining_epochs / float(total_epochs)
             total_units = float(total_epochs)
@@ -408,19 +408,19 @@ class StepProjector:
             assert remaining_s is not None
             power_w = level
             remaining_j = level * remaining_s
-            skipped_j = level * self._history.skipped_s
+            skipped_j = level * self._buffer.skipped_s
             epoch_energy_j = level * mean_unit_s
         else:
-            ratio_or_none = val_ratio(self._history, self.val_every_n_epochs, self.params.warmup_units)
+            ratio_or_none = val_ratio(self._buffer, self.val_every_n_epochs, self.params.warmup_units)
             ratio = 1.0 if ratio_or_none is None else ratio_or_none
             future_val = future_val_work(seen, remaining_units, self.val_every_n_epochs)
             future_units = pattern_units(info.pattern, remaining_units) if stable else remaining_units
             remaining_j = level * (future_units + (ratio - 1.0) * future_val)
-            skipped_j = level * (self._history.skipped_work + ratio * self._history.skipped_val_work)
+            skipped_j = level * (self._buffer.skipped_work + ratio * self._buffer.skipped_val_work)
             epoch_energy_j = level
             mean_train_s = float(np.mean(train_s)) if train_s.size else 0.0
             power_w = level / mean_train_s if mean_train_s > 0 else 0.0
-        total_j = self._history.measured_j + skipped_j + remaining_j
+        total_j = self._buffer.measured_j + skipped_j + remaining_j
         noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
         method: ProjectionMethod = (
             ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
@@ -432,7 +432,7 @@ class StepProjector:
             if data_sd_j > 0 and prior_sd_j > 0:
                 w_data, w_prior = 1.0 / data_sd_j**2, 1.0 / prior_sd_j**2
                 remaining_j = (w_data * remaining_j + w_prior * prior_remaining_j) / (w_data + w_prior)
-                total_j = self._history.measured_j + skipped_j + remaining_j
+                total_j = self._buffer.measured_j + skipped_j + remaining_j
                 half = self._z * math.sqrt(1.0 / (w_data + w_prior))
                 low_j, high_j = total_j - half, total_j + half
                 method = "prior"
@@ -445,13 +445,13 @@ class StepProjector:
             low_j, high_j = min(low_j, alt_j), max(high_j, alt_j)
         return Projection(
             total_j=total_j,
-            low_j=max(low_j, self._history.measured_j),
+            low_j=max(low_j, self._buffer.measured_j),
             high_j=max(high_j, total_j),
             stable=stable,
             stable_since=since if stable else None,
             epoch_energy_j=epoch_energy_j,
             epochs_seen=seen,
-            measured_j=self._history.measured_j,
+            measured_j=self._buffer.measured_j,
             power_w=power_w,
             regime_start=since,
             remaining_epochs=remaining_epochs,
@@ -483,13 +483,13 @@ class StepProjector:
         seen = self.epochs_seen
         if total_epochs is not None:
             units = float(total_epochs)
-            remaining_epochs: float | None = max(units - self._history.work_seen, 0.0)
+            remaining_epochs: float | None = max(units - self._buffer.work_seen, 0.0)
             remaining_s = None
         else:
             assert total_seconds is not None
-            remaining_s = max(float(total_seconds) - self._history.elapsed_s, 0.0)
+            remaining_s = max(float(total_seconds) - self._buffer.elapsed_s, 0.0)
             units = float(total_seconds) / max(
-                self._history.elapsed_s / max(self._history.work_seen, 1e-12), 1e-9
+                self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12), 1e-9
             )
             remaining_epochs = None
         reason = f"not stable: no {self.unit_name} measured yet"
@@ -502,7 +502,7 @@ class StepProjector:
             )  # fmt: skip
         total = self._prior_j * units
         half = self._z * self._prior_rel_sigma * total
-        unit_s = self._history.elapsed_s / max(self._history.work_seen, 1e-12)
+        unit_s = self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12)
         return Projection(
             total_j=total, low_j=max(total - half, 0.0), high_j=total + half, stable=False, stable_since=None,
             epoch_energy_j=self._prior_j, epochs_seen=seen, measured_j=0.0,

@@ -103,8 +103,8 @@ def test_a_metric_the_module_logs_in_its_own_on_train_epoch_end_counts_for_its_e
     for epoch, value in enumerate(stop.values):
         replay.evaluate(value)
         point = next((p for p in points if p.epoch == epoch), None)
-        projection = energy.run.history[epoch].projection
-        assert energy.run.history[epoch].epoch == epoch
+        projection = energy.run.projections[epoch].projection
+        assert energy.run.projections[epoch].epoch == epoch
         if point is not None:
             assert point.expected == replay.expected(projection)
 

@@ -1,6 +1,6 @@
-"""The bounded history of a STEP projector: the last units, running totals, and what is read from them.
+"""The unit buffer of a STEP projector: the last units, running totals, and what is read from them.
 
-:class:`History` is the only mutable part (``push``); the functions below are pure.
+:class:`UnitBuffer` is the only mutable part (``push``); the functions below are pure.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def is_val_unit(index: int, every: int | None) -> bool:
 
 
 @dataclass
-class History:
+class UnitBuffer:
     """The last ``keep`` units (NaN energy: skipped) and running totals of everything seen."""
 
     keep: int
@@ -92,7 +92,7 @@ class History:
     @classmethod
     def from_state(
         cls, state: Mapping[str, object], version: int, keep: int, is_val: Callable[[int], bool]
-    ) -> History:
+    ) -> UnitBuffer:
         """Read :meth:`to_state` output (version 2) or a version-1 series (replayed); ``ProjectionError``."""
         energy = _number_list(state, "energy_j", allow_none=True)
         duration = _number_list(state, "duration_s")
@@ -102,32 +102,32 @@ class History:
                 "state energy_j, duration_s and work must have the same length, got "
                 f"{len(energy)}, {len(duration)} and {len(work)}"
             )
-        history = cls(keep)
-        if version == 1:  # the whole series: replay it through the bounded history
+        buffer = cls(keep)
+        if version == 1:  # the whole series: replay it through the bounded buffer
             for i, (e, d) in enumerate(zip(energy, duration, strict=True)):
-                history.push(e, d, 1.0, is_val(i))
-            return history
-        history.energy_j, history.duration_s, history.work = energy[-keep:], duration[-keep:], work[-keep:]
-        history.first_index = _count(state, "first_index") + max(len(energy) - keep, 0)
-        history.work_seen = _number(state, "work_seen")
-        history.measured_j = _number(state, "measured_j")
-        history.elapsed_s = _number(state, "elapsed_s")
-        history.skipped_work = _number(state, "skipped_work")
-        history.skipped_val_work = _number(state, "skipped_val_work")
-        history.skipped_s = _number(state, "skipped_s")
-        return history
+                buffer.push(e, d, 1.0, is_val(i))
+            return buffer
+        buffer.energy_j, buffer.duration_s, buffer.work = energy[-keep:], duration[-keep:], work[-keep:]
+        buffer.first_index = _count(state, "first_index") + max(len(energy) - keep, 0)
+        buffer.work_seen = _number(state, "work_seen")
+        buffer.measured_j = _number(state, "measured_j")
+        buffer.elapsed_s = _number(state, "elapsed_s")
+        buffer.skipped_work = _number(state, "skipped_work")
+        buffer.skipped_val_work = _number(state, "skipped_val_work")
+        buffer.skipped_s = _number(state, "skipped_s")
+        return buffer
 
 
 def main_series(
-    history: History, every: int | None, warmup_units: int, power_mode: bool
+    buffer: UnitBuffer, every: int | None, warmup_units: int, power_mode: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The per-unit values the level is read from (J per unit of work, or W with a time budget), their
     durations per unit of work and their unit indices: measured units, without validation units when the
     schedule is known and without the warm-up units (each only when something is left)."""
-    energy = np.asarray(history.energy_j, dtype=np.float64)
-    duration = np.asarray(history.duration_s, dtype=np.float64)
-    work = np.asarray(history.work, dtype=np.float64)
-    index = np.arange(history.first_index, history.first_index + energy.size)
+    energy = np.asarray(buffer.energy_j, dtype=np.float64)
+    duration = np.asarray(buffer.duration_s, dtype=np.float64)
+    work = np.asarray(buffer.work, dtype=np.float64)
+    index = np.arange(buffer.first_index, buffer.first_index + energy.size)
     usable = ~np.isnan(energy)
     if power_mode:
         usable &= duration > 0
@@ -142,10 +142,10 @@ def main_series(
     return values, duration[usable] / work[usable], index[usable]
 
 
-def val_ratio(history: History, every: int | None, warmup_units: int) -> float | None:
+def val_ratio(buffer: UnitBuffer, every: int | None, warmup_units: int) -> float | None:
     """Median ratio of the last validation units to the mean of the (up to 3) training units before each."""
-    first = history.first_index
-    energy = [e / w for e, w in zip(history.energy_j, history.work, strict=True)]
+    first = buffer.first_index
+    energy = [e / w for e, w in zip(buffer.energy_j, buffer.work, strict=True)]
     ratios: list[float] = []
     for pos in range(len(energy) - 1, -1, -1):
         if not is_val_unit(first + pos, every) or math.isnan(energy[pos]):
