@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +220,7 @@ class EnergyCallback(pl.Callback):
             self._refresh_bar(pl_module, time.monotonic(), end)
 
     def _add_window(self, window: Window | None) -> WindowRecord | None:
-        return None if window is None else self.run.close_window(**asdict(window))
+        return self.run.add_window(window)
 
     def _refresh_bar(self, pl_module: Any, now: float, reading: Reading | None = None) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""

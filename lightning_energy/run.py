@@ -22,6 +22,7 @@ from lightning_energy.accounting import EnergyLedger, EpochRecord
 from lightning_energy.budget import Budget, ProjectionBudget, choose_budget
 from lightning_energy.carbon import CarbonIntensity
 from lightning_energy.errors import EnergyError, RunStateError
+from lightning_energy.metering import Window
 from lightning_energy.report_model import (
     ExpectedPoint,
     PreSummary,
@@ -251,6 +252,19 @@ class EnergyRun:
             self.expected.pop()
         if expected is not None:
             self.expected.append(expected_point(epoch, expected))
+
+    def add_window(self, window: Window | None) -> WindowRecord | None:
+        """Add the in-epoch window the metering core closed (``None``: none closed)."""
+        if window is None:
+            return None
+        return self.close_window(
+            epoch=window.epoch,
+            step=window.step,
+            time_s=window.time_s,
+            batches=window.batches,
+            energy_j=window.energy_j,
+            duration_s=window.duration_s,
+        )
 
     def close_window(
         self, *, epoch: int, step: int, time_s: float, batches: int, energy_j: float | None, duration_s: float

@@ -33,6 +33,13 @@ def _finite_positive(value: Any) -> bool:
     )
 
 
+def _callbacks(trainer: pl.Trainer) -> list[pl.Callback]:
+    """The Trainer's callbacks (Lightning's callback connector sets ``trainer.callbacks``; it is not
+    declared on the class, so it is read here once, typed)."""
+    callbacks: list[pl.Callback] = getattr(trainer, "callbacks", None) or []
+    return callbacks
+
+
 def batches_per_epoch(trainer: pl.Trainer) -> int | None:
     """Training batches per epoch after ``limit_train_batches``; ``None`` when unknown (iterable data)."""
     batches = trainer.num_training_batches
@@ -41,7 +48,7 @@ def batches_per_epoch(trainer: pl.Trainer) -> int | None:
 
 def time_budget_s(trainer: pl.Trainer) -> float | None:
     """The ``max_time`` budget of the training stage in seconds, or ``None`` without one."""
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+    for callback in _callbacks(trainer):
         if isinstance(callback, Timer):
             elapsed = callback.time_elapsed("train")
             remaining = callback.time_remaining("train")
@@ -51,7 +58,7 @@ def time_budget_s(trainer: pl.Trainer) -> float | None:
 
 
 def has_early_stopping(trainer: pl.Trainer) -> bool:
-    return any(isinstance(c, EarlyStopping) for c in trainer.callbacks)  # type: ignore[attr-defined]
+    return any(isinstance(c, EarlyStopping) for c in _callbacks(trainer))
 
 
 def budget(trainer: pl.Trainer) -> Budget:
@@ -114,7 +121,7 @@ def report_facts(trainer: pl.Trainer, labels: Mapping[str, MeterLabel], hardware
 
 def early_stopping(trainer: pl.Trainer) -> EarlyStopping | None:
     """The Trainer's first ``EarlyStopping`` callback, if any."""
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+    for callback in _callbacks(trainer):
         if isinstance(callback, EarlyStopping):
             return callback
     return None
@@ -170,7 +177,7 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
 def _swa_epoch_start(trainer: pl.Trainer) -> int | float | None:
     """``StochasticWeightAveraging``'s start (1-based int, or a fraction of ``max_epochs`` before its
     ``on_fit_start``); Lightning keeps it in a private attribute: ``None`` when it cannot be read."""
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+    for callback in _callbacks(trainer):
         if isinstance(callback, StochasticWeightAveraging):
             start = getattr(callback, "_swa_epoch_start", None)
             if isinstance(start, int | float) and not isinstance(start, bool):
@@ -188,7 +195,7 @@ def announced_changes(trainer: pl.Trainer, min_period: int | None = None) -> tup
     """
     period = StepParams().min_units if min_period is None else min_period
     unfreeze = None
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+    for callback in _callbacks(trainer):
         if isinstance(callback, BackboneFinetuning):
             unfreeze = callback.unfreeze_backbone_at_epoch
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
