@@ -122,3 +122,27 @@ def test_a_foreign_saved_state_dropped_on_resume_drops_the_replayed_forecast_too
     assert run.note_unmetered(2) is not None  # the state holds epochs 0-3, training resumes at 2: dropped
     assert run.stop is not None and run.stop.forecaster.seen == 0 and run.stop.values == []
     assert run.stop.settings == tracker().settings
+
+
+def test_a_metric_present_at_the_first_epoch_end_is_fed_there() -> None:
+    t = tracker()
+    t.at_epoch_end(0, VALUES[0])
+    assert t.reads_late is False and t.values == [VALUES[0]] and t.pending_epoch is None
+    assert t.after_epoch_end(VALUES[0]) is None  # nothing pending: the value is not fed twice
+    t.at_epoch_end(1, None)  # a missing value later is just missing, not a switch to reading late
+    assert t.reads_late is False and t.values == [VALUES[0]]
+
+
+def test_a_metric_missing_at_the_first_epoch_end_is_read_after_the_modules_hook() -> None:
+    t = tracker()
+    for epoch, value in enumerate(VALUES[:4]):
+        t.at_epoch_end(epoch, None if epoch == 0 else VALUES[epoch - 1])  # what the hook sees: stale
+        assert t.reads_late and t.pending_epoch == epoch
+        assert t.values == VALUES[:epoch]  # the stale value is not fed
+        assert t.after_epoch_end(value) == epoch
+        assert t.pending_epoch is None and t.values == VALUES[: epoch + 1]
+    assert t.after_epoch_end(VALUES[5]) is None  # nothing pending
+    t.at_epoch_end(4, VALUES[3])
+    assert t.after_epoch_end(None) is None and t.values == VALUES[:4]  # logged nothing that epoch
+    fresh = t.fresh()
+    assert fresh.reads_late is None and fresh.pending_epoch is None
