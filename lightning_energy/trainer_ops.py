@@ -122,10 +122,12 @@ def synchronize_device(trainer: pl.Trainer) -> None:
 
 
 def boundary_read(trainer: pl.Trainer, session: MeterSession, event: MarkEvent) -> Reading:
-    """Read the meter at an epoch's boundary ``event``: the device synchronised, the meter told first."""
+    """Read the meter at an epoch's boundary ``event``: the device synchronised, the meter told first. An
+    epoch's start does not wait for a meter still opening in the background (the first epoch's, normally):
+    its components are settled at the next reading (:meth:`~lightning_energy.metering.Metering.settle`)."""
     synchronize_device(trainer)
     session.mark(event, trainer.current_epoch, synchronize=True)
-    return session.read()
+    return session.read_nowait() if event == "epoch_start" else session.read()
 
 
 class StageMeter:
