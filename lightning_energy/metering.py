@@ -28,10 +28,10 @@ from lightning_energy.accounting import (
 from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 
-# windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
+# windows may cost at most this share of the fit's time so far, the fit's first window aside (its cost is
+# not known before it closes): a window closes only once the windows before it are paid for at this share
 # (the progress bar's refresh is not counted here: refresh_s bounds it)
 WINDOW_TIME_SHARE = 0.0005
-WINDOW_ALLOWANCE_S = 0.01
 # after the first epoch, windows only when epochs are this long: shorter ones project often enough
 LONG_EPOCH_S = 30.0
 # a slow meter is read for the live bar no more often than this many times its read time
@@ -321,11 +321,9 @@ class Metering:
         due = Due.NOTHING
         if self.window_due:  # not closed since (no batch start came): it grows, it is still due
             due = Due.WINDOW
-        elif unit and self.windows_on and self.window_batches_run >= unit:
-            budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
-            if self.window_cost_s <= budget_s:
-                self.window_due = True
-                due = Due.WINDOW
+        elif unit and self.windows_on and self.window_batches_run >= unit and self.window_affordable(now):
+            self.window_due = True
+            due = Due.WINDOW
         if due is Due.NOTHING and now >= self.next_refresh_at:
             due = Due.REFRESH
         self._plan(now)
@@ -381,7 +379,15 @@ class Metering:
             time_s=self.since_fit_start(end.time_s),
         )
 
+    def window_affordable(self, now: float) -> bool:
+        """Whether a window may close at ``now``: the windows closed so far cost at most
+        :data:`WINDOW_TIME_SHARE` of the fit's time (the first one always may). So their cost stays within
+        that share of any fit plus one window's cost, whatever the meter's or the projector's speed; a
+        window that may not close yet grows until it may (STEP counts its batches as its work)."""
+        return self.window_cost_s <= WINDOW_TIME_SHARE * self.since_fit_start(now)
+
     def add_window_cost(self, seconds: float) -> None:
+        """Count the time spent closing a window (the meter read, the projector update, the loggers)."""
         self.window_cost_s += seconds
 
     def first_window_in_epoch(self, window: Window) -> bool:

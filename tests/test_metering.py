@@ -13,7 +13,7 @@ from lightning_energy.metering import (
     MAX_QUIET_BATCHES,
     NOT_METERED_START,
     SLOW_READ_FACTOR,
-    WINDOW_ALLOWANCE_S,
+    WINDOW_TIME_SHARE,
     Boundary,
     Due,
     Metering,
@@ -153,16 +153,38 @@ def test_windows_off_never_close_one() -> None:
     assert m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=1) is None
 
 
-def test_windows_wait_when_they_have_cost_more_than_their_time_budget() -> None:
+def test_windows_wait_when_they_have_cost_more_than_their_time_share() -> None:
     m = metering()
     m.start_fit(reading(0.0, 0.0))
     m.start_epoch(0, reading(0.0, 0.0))
-    m.add_window_cost(WINDOW_ALLOWANCE_S * 2)
-    # the budget is a share of the fit's time so far plus the allowance: not affordable yet
-    assert m.batch_end(1.0, unit=1) is not Due.WINDOW
+    assert m.batch_end(0.001, unit=1) is Due.WINDOW  # the fit's first window: its cost is not known yet
+    m.close_window(0, reading(0.001, 1.0))
+    m.add_window_cost(0.002)  # it cost 2 ms: the next may close once the fit is 2 ms / share old
+    affordable_s = 0.002 / WINDOW_TIME_SHARE
+    assert m.batch_end(0.5 * affordable_s, unit=1) is not Due.WINDOW
     assert m.window_batches_run == 1  # the batch is kept for the next window
-    assert m.batch_end(1000.0, unit=1) is Due.WINDOW
-    assert m.close_window(0, reading(1000.0, 5.0)).batches == 2
+    assert m.batch_end(affordable_s, unit=1) is Due.WINDOW
+    assert m.close_window(0, reading(affordable_s, 5.0)).batches == 2
+
+
+def test_windows_cost_at_most_their_share_of_any_fit_plus_one_window() -> None:
+    for window_s, batch_s in ((0.001, 0.001), (0.02, 0.001), (0.001, 0.5)):
+        m = metering()
+        m.start_fit(reading(0.0, 0.0))
+        m.start_epoch(0, reading(0.0, 0.0))
+        now, closed = 0.0, 0
+        for _ in range(20_000):
+            now += batch_s
+            if m.window_due:
+                m.close_window(0, reading(now, now))
+                m.add_window_cost(window_s)
+                now += window_s
+                closed += 1
+            m.batch_end(now, unit=5)
+        assert closed >= 1
+        assert m.window_cost_s <= WINDOW_TIME_SHARE * now + window_s
+        if batch_s * 5 >= window_s / WINDOW_TIME_SHARE:  # windows affordable at their size: all close
+            assert closed == 20_000 // 5 - 1  # the last full one closes at the epoch end
 
 
 def test_the_last_window_closes_at_the_epoch_end() -> None:
