@@ -1,4 +1,4 @@
-"""The first epoch's start does not wait for a meter still opening in the background (CPU, real clock)."""
+"""The first epoch's start does not wait for a meter still opening in the background (CPU, virtual clock)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,18 @@ from tests.test_callback import make_trainer
 POWER_W = 10.0
 
 
+class VirtualClock:
+    """``time.monotonic`` for the fit: 10 ms per training batch, 1 s between set-up and the first epoch."""
+
+    def __init__(self) -> None:
+        self.t_s = 0.0
+
+    def __call__(self) -> float:
+        return self.t_s
+
+
 class SteadyMeter:
-    """10 W on the monotonic clock from the moment it is told to count from."""
+    """10 W on the (virtual) monotonic clock from the moment it is told to count from."""
 
     def __init__(self) -> None:
         self.start_s = time.monotonic()
@@ -39,32 +49,43 @@ class SteadyMeter:
 
 
 class OpenAtFirstBatch(pl.Callback):
-    """Lets the meter finish opening only once the first training batch has started: an epoch start that
-    waited for it would wait until the opening thread gives up."""
+    """Lets the meter finish opening only once the first training batch has started (an epoch start that
+    waited for it would wait until the opening thread gives up); moves the clock."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: VirtualClock) -> None:
         self.gate = threading.Event()
+        self.clock = clock
+
+    def on_train_start(self, *args: Any) -> None:
+        self.clock.t_s += 1.0  # the first epoch starts 1 s after the fit's first reading (the baseline)
 
     def on_train_batch_start(self, *args: Any) -> None:
         self.gate.set()
 
+    def on_train_batch_end(self, *args: Any) -> None:
+        self.clock.t_s += 0.01
+
 
 def test_the_first_epoch_starts_without_waiting_and_is_measured_from_the_settled_start(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    opener = OpenAtFirstBatch()
+    clock = VirtualClock()
+    monkeypatch.setattr(time, "monotonic", clock)
+    opener = OpenAtFirstBatch(clock)
 
     def open_meter() -> SteadyMeter:
         if not opener.gate.wait(5):
             raise RuntimeError("the first epoch's start waited for the meter")
         return SteadyMeter()
 
-    meter = BackgroundMeter(open_meter, ("cpu",), name="steady", clock=time.monotonic)
+    meter = BackgroundMeter(open_meter, ("cpu",), name="steady", clock=clock)
     callback = EnergyCallback(meter=meter, history_path=False, window_batches=0)
     trainer = make_trainer(tmp_path, callback, callbacks=[opener], max_epochs=2, limit_val_batches=0)
     trainer.fit(BoringModel())
     epochs = callback.run.ledger.records
     assert [e.missing for e in epochs] == [False, False]
-    for epoch in epochs:  # constant power: the settled start gives the epoch its time's share exactly
-        assert epoch.energy_j == pytest.approx(POWER_W * epoch.duration_s, rel=0.01)
-    assert callback.total_j == pytest.approx(sum(e.energy_j or 0.0 for e in epochs))
+    # constant power: the settled start gives the first epoch exactly its time's share (4 batches, 40 ms)
+    assert [e.energy_j for e in epochs] == pytest.approx([POWER_W * 0.04] * 2, rel=1e-9)
+    assert [e.duration_s for e in epochs] == pytest.approx([0.04] * 2, rel=1e-9)
+    assert callback.fit_report is not None
+    assert callback.fit_report.totals.fit_energy_j == pytest.approx(POWER_W * 1.08, rel=1e-9)
