@@ -333,8 +333,9 @@ class Metering:
         """The next batch to check (``quiet_below``): the open window's last batch, the epoch's planned last
         batch (its start step is read for the epoch's last window), and about half the time left until the
         next bar refresh at the batch time measured since the last check (so a batch time that doubles still
-        refreshes on time), at most :data:`MAX_QUIET_BATCHES` ahead; every batch while a window is due or
-        over its time budget."""
+        refreshes on time), at most :data:`MAX_QUIET_BATCHES` ahead; every batch while a window is due. A
+        full window over its time share is checked again about when it will be affordable at that batch
+        time (so it grows by whole batches, not by a check per batch)."""
         done, since = self.batches - self._pace[0], now - self._pace[1]
         if done > 0 and since > 0:
             self._pace, self._batch_s = (self.batches, now), since / done
@@ -342,7 +343,11 @@ class Metering:
         if self._batch_s and not self.window_due:
             ahead = max(1, min(MAX_QUIET_BATCHES, int(0.5 * (self.next_refresh_at - now) / self._batch_s)))
             if self._unit and self.windows_on:
-                ahead = min(ahead, max(1, self._unit - self.window_batches_run))
+                left = self._unit - self.window_batches_run
+                if left <= 0:  # full but not affordable yet: the batches until it is
+                    wait_s = self.window_cost_s / WINDOW_TIME_SHARE - self.since_fit_start(now)
+                    left = int(wait_s / self._batch_s)
+                ahead = min(ahead, max(1, left))
             if self.epoch_batches:
                 ahead = min(ahead, max(1, self.epoch_batches - self.batches))
         self.quiet_below = self.batches + ahead - 1

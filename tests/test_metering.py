@@ -463,3 +463,28 @@ def test_the_live_total_settles_the_start_and_a_missing_end_leaves_the_epoch_mis
     end = Reading(2.0, None, "meter raised OSError: gone")
     record = m.epoch_record(0, end, m.epoch_sums(0, end))
     assert record.missing and record.reason == "meter raised OSError: gone"
+
+
+def test_a_full_window_over_its_share_is_not_checked_at_every_batch() -> None:
+    m = metering(refresh_s=1000.0)  # no bar refresh in sight: only the window schedules checks
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(0.0, 0.0))
+    now, checks = 0.0, 0
+    for _ in range(4):  # the first window: 4 batches of 1 ms
+        now += 0.001
+        checks += 1
+        m.batch_end(now, unit=4)
+    assert m.window_due
+    m.close_window(0, reading(now, 1.0))
+    m.add_window_cost(0.001)  # affordable again once the fit is 2 s old: about 2000 batches from now
+    for _ in range(3000):
+        now += 0.001
+        if m.window_due:
+            break
+        if m.batches < m.quiet_below:  # what the callback's hot path does
+            m.batches += 1
+        else:
+            checks += 1
+            m.batch_end(now, unit=4)
+    assert m.window_due and now == pytest.approx(0.001 / WINDOW_TIME_SHARE, abs=0.07)
+    assert checks < 4 + 2000 / MAX_QUIET_BATCHES + 5  # at most every 64 batches, not every batch
