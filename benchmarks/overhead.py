@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from fit_harness import HookProfile, offline_tracker, quiet_trainer
+from hook_cost import TYPICAL, hook_table
 from quickstart import SmallCNN, synthetic_images
 
 from lightning_energy import EnergyCallback
@@ -99,17 +100,33 @@ def main(argv: list[str] | None = None) -> str:
         default=1000,
         help="training batches per epoch of the hook-cost fit (default 1000)",
     )
+    parser.add_argument(
+        "--typical-epochs",
+        type=int,
+        default=TYPICAL["epochs"],
+        help=f"epochs of the typical fit the share is judged on (default {TYPICAL['epochs']})",
+    )
+    parser.add_argument(
+        "--typical-batches",
+        type=int,
+        default=TYPICAL["batches"],
+        help=f"batches per epoch of that fit (default {TYPICAL['batches']}: CIFAR-10 in batches of 32)",
+    )
     parser.add_argument("--fit", action="store_true", help="the whole-fit comparison instead of hook costs")
     args = parser.parse_args(argv)
     args.runs = args.runs or (5 if args.fit else 3)
     args.epochs = args.epochs or (10 if args.fit else 3)
     if not args.fit:
-        from hook_cost import hook_table
-
         warnings.filterwarnings("ignore")
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
         torch.set_num_threads(2)
-        table = hook_table(runs=args.runs, epochs=args.epochs, batches=args.batches)
+        table = hook_table(
+            runs=args.runs,
+            epochs=args.epochs,
+            batches=args.batches,
+            typical_epochs=args.typical_epochs,
+            typical_batches=args.typical_batches,
+        )
         print(table)
         return table
     batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]

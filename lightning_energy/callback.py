@@ -142,7 +142,7 @@ class EnergyCallback(pl.Callback):
         metering = self._metering  # the hot path: attribute tests, unless the core scheduled work here
         if metering.window_due or metering.batches >= metering.quiet_below:  # Metering.watching(), inlined
             if metering.window_due:  # the last batch filled a window: validation after it included
-                self._close_window(trainer, pl_module, time.monotonic())
+                self._close_window(trainer, time.monotonic())
             metering.batch_start(trainer.global_step)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
@@ -150,7 +150,7 @@ class EnergyCallback(pl.Callback):
         if metering.batches < metering.quiet_below:  # nothing can be due: only count the batch
             metering.batches += 1
         elif metering.batch_end(now := time.monotonic(), self.run.window_batches) is Due.REFRESH:
-            self._refresh_bar(pl_module, now)
+            self._refresh_bar(trainer, now)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch, metering = trainer.current_epoch, self._metering
@@ -163,10 +163,8 @@ class EnergyCallback(pl.Callback):
         outcome = self.run.finish_epoch(record)
         if record.missing:
             self._warn("missing-epoch", missing_epoch_message(record))
-        # already summed over ranks and equal everywhere: "max" only tells Lightning so
-        metrics, sync = self.run.epoch_metrics(outcome), trainer.world_size > 1
-        pl_module.log_dict(metrics, logger=bool(trainer.loggers), sync_dist=sync, reduce_fx="max")
-        pl_module.log_dict(self.run.bar_metrics(), prog_bar=True, logger=False)  # this rank's: no collective
+        # where self.log would put them, at a fraction of its cost (epoch figures: summed, equal on all ranks)
+        trainer_ops.publish(trainer, self.run.bar_metrics(), self.run.epoch_metrics(outcome))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer_info.feed_late_evaluation(trainer, self.run)  # the last epoch's
@@ -204,7 +202,7 @@ class EnergyCallback(pl.Callback):
         if problem := self.run.load_or_start_afresh(state):
             self._warn("state", problem)
 
-    def _close_window(self, trainer: pl.Trainer, pl_module: pl.LightningModule, now: float) -> None:
+    def _close_window(self, trainer: pl.Trainer, now: float) -> None:
         self._meter.mark("window_end", trainer.current_epoch)
         end = self._meter.read()
         window = self._metering.close_window(trainer.current_epoch, end)
@@ -217,19 +215,17 @@ class EnergyCallback(pl.Callback):
                 logger.log_metrics(metrics, step=window.step)  # Lightning's step for the window's last batch
         self._metering.add_window_cost(time.monotonic() - now)
         if self._metering.first_window_in_epoch(window) or self._metering.refresh_due(now):
-            self._refresh_bar(pl_module, time.monotonic(), end)
+            self._refresh_bar(trainer, time.monotonic(), end)
 
     def _add_window(self, window: Window | None) -> WindowRecord | None:
         return self.run.add_window(window)
 
-    def _refresh_bar(self, pl_module: Any, now: float, reading: Reading | None = None) -> None:
+    def _refresh_bar(self, trainer: pl.Trainer, now: float, reading: Reading | None = None) -> None:
         """The live progress bar from this rank's meter (read here unless ``reading`` is given)."""
         reading, ledger = reading or self._meter.read(), self.run.ledger  # the read is timed below
         self._metering.schedule_refresh(time.monotonic(), time.monotonic() - now)
         live_j, extrapolated_j = self._metering.live_figures(reading, ledger, self.run.budget)
-        bar = self.run.bar_metrics(live_j, extrapolated_j=extrapolated_j)
-        if bar:
-            pl_module.log_dict(bar, prog_bar=True, logger=False)
+        trainer_ops.publish(trainer, self.run.bar_metrics(live_j, extrapolated_j=extrapolated_j))
 
     def _warn(self, cause: str, message: str) -> None:
         """Warn once per cause, on global rank 0 only; keep the message for the report."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from lightning_energy.hardware import Hardware
 from lightning_energy.labels import MarkEvent, MeterLabel, known_labels
-from lightning_energy.metering import Reading, take_reading
+from lightning_energy.metering import Reading, take_reading, take_reading_nowait
 from lightning_energy.meters.base import EnergyMeter, NullMeter, as_meter
 
 Warn = Callable[[str, str], None]  # (cause, message): warn once per cause
@@ -72,6 +72,13 @@ class MeterSession:
         if self.nothing_to_meter:
             return Reading(time.monotonic(), {})
         return take_reading(self.meter.read, time.monotonic())
+
+    def read_nowait(self) -> Reading:
+        """:meth:`read` without waiting for a meter still opening in the background: its components are
+        the reading's ``pending`` ones (the metering core settles them at the next reading)."""
+        if self.nothing_to_meter:
+            return Reading(time.monotonic(), {})
+        return take_reading_nowait(self.meter.read_nowait, time.monotonic())
 
     def mark(self, event: MarkEvent, epoch: int, *, synchronize: bool = False) -> None:
         """Tell the meter about a boundary (and let it synchronise first); a failure only warns."""

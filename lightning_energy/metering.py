@@ -28,10 +28,10 @@ from lightning_energy.accounting import (
 from lightning_energy.budget import Budget
 from lightning_energy.errors import MeterError
 
-# windows may cost at most this share of the fit's time so far, plus a small allowance for the first ones
+# windows may cost at most this share of the fit's time so far, the fit's first window aside (its cost is
+# not known before it closes): a window closes only once the windows before it are paid for at this share
 # (the progress bar's refresh is not counted here: refresh_s bounds it)
 WINDOW_TIME_SHARE = 0.0005
-WINDOW_ALLOWANCE_S = 0.01
 # after the first epoch, windows only when epochs are this long: shorter ones project often enough
 LONG_EPOCH_S = 30.0
 # a slow meter is read for the live bar no more often than this many times its read time
@@ -45,11 +45,13 @@ NOT_METERED_START = "the epoch's start was not metered (resumed from a mid-epoch
 @dataclass(frozen=True)
 class Reading:
     """One read of this rank's meter at ``time_s`` (monotonic seconds): cumulative joules per component,
-    or ``None`` with the ``problem`` that made it missing."""
+    or ``None`` with the ``problem`` that made it missing. ``pending``: components not read because their
+    meter was still opening in the background (an epoch's start read without waiting: :func:`settled`)."""
 
     time_s: float
     joules: Mapping[str, float] | None = None
     problem: str | None = None
+    pending: frozenset[str] = frozenset()
 
     @property
     def missing(self) -> bool:
@@ -92,9 +94,46 @@ def take_reading(read: Callable[[], Mapping[str, float]], time_s: float) -> Read
     try:
         return Reading(time_s, check_reading(read()))
     except Exception as exc:  # any meter failure makes this reading missing, never training
-        if isinstance(exc, MeterError):
-            return Reading(time_s, None, str(exc))
-        return Reading(time_s, None, f"meter raised {type(exc).__name__}: {exc}")
+        return _failed(exc, time_s)
+
+
+def take_reading_nowait(
+    read_nowait: Callable[[], tuple[Mapping[str, float], frozenset[str]]], time_s: float
+) -> Reading:
+    """:func:`take_reading` of a meter's ``read_nowait()``: the components it read at once, and those whose
+    meter is still opening as the reading's ``pending`` (the read ones may then be none)."""
+    try:
+        joules, pending = read_nowait()
+        checked = check_reading(joules) if joules or not pending else {}
+        return Reading(time_s, checked, pending=frozenset(pending))
+    except Exception as exc:  # as take_reading
+        return _failed(exc, time_s)
+
+
+def _failed(exc: Exception, time_s: float) -> Reading:
+    if isinstance(exc, MeterError):
+        return Reading(time_s, None, str(exc))
+    return Reading(time_s, None, f"meter raised {type(exc).__name__}: {exc}")
+
+
+def settled(start: Reading, base: Reading, later: Reading) -> Reading:
+    """``start`` with its ``pending`` components filled in by constant power between ``base`` (an earlier
+    reading that has them: the fit's first, the meter's zero baseline) and ``later`` (the first reading that
+    has them again): ``base + (later - base) x (start - base time) / (later - base time)`` -- the
+    assumption the background-opened meter itself makes over its first interval. A pending component
+    that ``later`` lacks (its meter failed to open and is dropped) is left out, as it is from ``later``;
+    ``start`` is returned as it is while ``later`` or ``base`` cannot settle it (missing, or no later)."""
+    if not start.pending or start.joules is None or later.joules is None or base.joules is None:
+        return start
+    span_s = later.time_s - base.time_s
+    if span_s <= 0:
+        return start
+    share = min(max((start.time_s - base.time_s) / span_s, 0.0), 1.0)
+    joules = dict(start.joules)
+    for name in start.pending:
+        if name in later.joules and name in base.joules:
+            joules[name] = base.joules[name] + (later.joules[name] - base.joules[name]) * share
+    return Reading(start.time_s, joules, start.problem)
 
 
 def energy_between(start: Reading, end: Reading) -> float | None:
@@ -180,9 +219,24 @@ class Metering:
         self.next_refresh_at = reading.time_s + self.refresh_s
         self._pace, self._batch_s, self._step_batch = (0, reading.time_s), 0.0, 0
 
+    def settle(self, later: Reading) -> None:
+        """Fill in the epoch's start reading (and its first window's) where it was taken without waiting
+        for a meter still opening (``pending`` components), from ``later``: :func:`settled`. Called by
+        every method given a later reading; does nothing once settled."""
+        start = self.epoch_start.reading
+        if not start.pending:
+            return
+        done = settled(start, self.fit_start.reading, later)
+        if done is start:
+            return
+        self.epoch_start = Boundary(done, self.epoch_start.epoch)
+        if self.window.reading is start:
+            self.window = Boundary(done, self.window.epoch)
+
     def epoch_sums(self, epoch: int, end: Reading) -> dict[str, float]:
         """This rank's epoch, by name, to be summed over ranks (categories, missing, duration, ranks, and
         the fit so far: :meth:`fit_sums`)."""
+        self.settle(end)
         categories = dict.fromkeys(CATEGORIES, 0.0)
         problem = self.epoch_problem(epoch, end)
         start = self.epoch_start.reading.joules
@@ -194,6 +248,7 @@ class Metering:
 
     def epoch_problem(self, epoch: int, end: Reading) -> str | None:
         """Why this rank cannot measure ``epoch`` ending at ``end``; ``None`` when it can."""
+        self.settle(end)
         start = self.epoch_start
         if start.epoch != epoch:
             return NOT_METERED_START
@@ -266,11 +321,9 @@ class Metering:
         due = Due.NOTHING
         if self.window_due:  # not closed since (no batch start came): it grows, it is still due
             due = Due.WINDOW
-        elif unit and self.windows_on and self.window_batches_run >= unit:
-            budget_s = WINDOW_TIME_SHARE * (now - self.fit_start.reading.time_s) + WINDOW_ALLOWANCE_S
-            if self.window_cost_s <= budget_s:
-                self.window_due = True
-                due = Due.WINDOW
+        elif unit and self.windows_on and self.window_batches_run >= unit and self.window_affordable(now):
+            self.window_due = True
+            due = Due.WINDOW
         if due is Due.NOTHING and now >= self.next_refresh_at:
             due = Due.REFRESH
         self._plan(now)
@@ -280,8 +333,9 @@ class Metering:
         """The next batch to check (``quiet_below``): the open window's last batch, the epoch's planned last
         batch (its start step is read for the epoch's last window), and about half the time left until the
         next bar refresh at the batch time measured since the last check (so a batch time that doubles still
-        refreshes on time), at most :data:`MAX_QUIET_BATCHES` ahead; every batch while a window is due or
-        over its time budget."""
+        refreshes on time), at most :data:`MAX_QUIET_BATCHES` ahead; every batch while a window is due. A
+        full window over its time share is checked again about when it will be affordable at that batch
+        time (so it grows by whole batches, not by a check per batch)."""
         done, since = self.batches - self._pace[0], now - self._pace[1]
         if done > 0 and since > 0:
             self._pace, self._batch_s = (self.batches, now), since / done
@@ -289,7 +343,11 @@ class Metering:
         if self._batch_s and not self.window_due:
             ahead = max(1, min(MAX_QUIET_BATCHES, int(0.5 * (self.next_refresh_at - now) / self._batch_s)))
             if self._unit and self.windows_on:
-                ahead = min(ahead, max(1, self._unit - self.window_batches_run))
+                left = self._unit - self.window_batches_run
+                if left <= 0:  # full but not affordable yet: the batches until it is
+                    wait_s = self.window_cost_s / WINDOW_TIME_SHARE - self.since_fit_start(now)
+                    left = int(wait_s / self._batch_s)
+                ahead = min(ahead, max(1, left))
             if self.epoch_batches:
                 ahead = min(ahead, max(1, self.epoch_batches - self.batches))
         self.quiet_below = self.batches + ahead - 1
@@ -297,6 +355,7 @@ class Metering:
     def close_window(self, epoch: int, end: Reading) -> Window:
         """The window that :meth:`batch_end` said is due, closed at ``end`` (the next batch's start); the
         next one opens there."""
+        self.settle(end)
         window = self._window(epoch, self.window, end, self.window_batches_run)
         self.window, self.window_opened_at, self.window_due = Boundary(end, epoch), self.batches, False
         self._plan(end.time_s)
@@ -307,6 +366,7 @@ class Metering:
     ) -> Window | None:
         """The epoch's last window up to ``end`` (full and due, or partial); ``None`` when there is none
         (no windows, no batch since the last one, or no window opened in this epoch)."""
+        self.settle(end)
         batches = self.window_batches_run
         if not unit or self.window_batches == 0 or batches <= 0 or self.window.epoch != epoch:
             return None
@@ -324,7 +384,15 @@ class Metering:
             time_s=self.since_fit_start(end.time_s),
         )
 
+    def window_affordable(self, now: float) -> bool:
+        """Whether a window may close at ``now``: the windows closed so far cost at most
+        :data:`WINDOW_TIME_SHARE` of the fit's time (the first one always may). So their cost stays within
+        that share of any fit plus one window's cost, whatever the meter's or the projector's speed; a
+        window that may not close yet grows until it may (STEP counts its batches as its work)."""
+        return self.window_cost_s <= WINDOW_TIME_SHARE * self.since_fit_start(now)
+
     def add_window_cost(self, seconds: float) -> None:
+        """Count the time spent closing a window (the meter read, the projector update, the loggers)."""
         self.window_cost_s += seconds
 
     def first_window_in_epoch(self, window: Window) -> bool:
@@ -341,6 +409,7 @@ class Metering:
 
     def live_total_j(self, measured_total_j: float | None, reading: Reading) -> float | None:
         """Energy of the run so far: measured epochs plus this rank's in-epoch energy scaled to all ranks."""
+        self.settle(reading)
         in_epoch_j = self.scaled_j(self.epoch_start.reading, reading)
         if in_epoch_j is None:
             return None

@@ -40,6 +40,14 @@ def _working_tree_untouched() -> Iterator[None]:
     assert created == [], f"tests wrote into the working tree: {created[:20]}"
 
 
+@pytest.fixture
+def free_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-epoch windows that cost no share of the fit: for Trainer tests that pin which batches windows
+    hold, on fits of milliseconds where the real share would let only the fit's first window close (the
+    rule itself is tested in tests/test_metering.py)."""
+    monkeypatch.setattr("lightning_energy.metering.WINDOW_TIME_SHARE", 1e9)
+
+
 FAKE_NVML_SOURCE = Path(__file__).resolve().parent / "nvml_fake" / "fake_nvml.c"
 FAKE_NVML_SONAME = "libnvidia-ml.so.1"
 

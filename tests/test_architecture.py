@@ -92,8 +92,10 @@ _ALLOWED = {"_SubParsersAction"}
 # prefix it was given only as ``_prefix`` (no public accessor); the chart must name the prefixed tags.
 # Lightning's EarlyStopping keeps ``check_on_train_epoch_end`` and StochasticWeightAveraging its start epoch
 # only as private attributes: the stop forecast and STEP's announced changes read them, guarded, with a
-# fallback when a Lightning version renames them
+# fallback when a Lightning version renames them. Lightning logs epoch-level metrics at its fit loop's
+# ``_batches_that_stepped`` less one, kept only privately: the epoch's figures go to the loggers at that step
 _ALLOWED_GETATTR = {
+    ("trainer_ops.py", "_batches_that_stepped"),
     ("tensorboard.py", "_prefix"),
     ("trainer_info.py", "_check_on_train_epoch_end"),
     ("trainer_info.py", "_swa_epoch_start"),

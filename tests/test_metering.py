@@ -13,13 +13,15 @@ from lightning_energy.metering import (
     MAX_QUIET_BATCHES,
     NOT_METERED_START,
     SLOW_READ_FACTOR,
-    WINDOW_ALLOWANCE_S,
+    WINDOW_TIME_SHARE,
     Boundary,
     Due,
     Metering,
     Reading,
     energy_between,
+    settled,
     take_reading,
+    take_reading_nowait,
 )
 
 
@@ -151,16 +153,38 @@ def test_windows_off_never_close_one() -> None:
     assert m.finish_epoch(m.epoch_record(0, end, m.epoch_sums(0, end)), end, unit=1) is None
 
 
-def test_windows_wait_when_they_have_cost_more_than_their_time_budget() -> None:
+def test_windows_wait_when_they_have_cost_more_than_their_time_share() -> None:
     m = metering()
     m.start_fit(reading(0.0, 0.0))
     m.start_epoch(0, reading(0.0, 0.0))
-    m.add_window_cost(WINDOW_ALLOWANCE_S * 2)
-    # the budget is a share of the fit's time so far plus the allowance: not affordable yet
-    assert m.batch_end(1.0, unit=1) is not Due.WINDOW
+    assert m.batch_end(0.001, unit=1) is Due.WINDOW  # the fit's first window: its cost is not known yet
+    m.close_window(0, reading(0.001, 1.0))
+    m.add_window_cost(0.002)  # it cost 2 ms: the next may close once the fit is 2 ms / share old
+    affordable_s = 0.002 / WINDOW_TIME_SHARE
+    assert m.batch_end(0.5 * affordable_s, unit=1) is not Due.WINDOW
     assert m.window_batches_run == 1  # the batch is kept for the next window
-    assert m.batch_end(1000.0, unit=1) is Due.WINDOW
-    assert m.close_window(0, reading(1000.0, 5.0)).batches == 2
+    assert m.batch_end(affordable_s, unit=1) is Due.WINDOW
+    assert m.close_window(0, reading(affordable_s, 5.0)).batches == 2
+
+
+def test_windows_cost_at_most_their_share_of_any_fit_plus_one_window() -> None:
+    for window_s, batch_s in ((0.001, 0.001), (0.02, 0.001), (0.001, 0.5)):
+        m = metering()
+        m.start_fit(reading(0.0, 0.0))
+        m.start_epoch(0, reading(0.0, 0.0))
+        now, closed = 0.0, 0
+        for _ in range(20_000):
+            now += batch_s
+            if m.window_due:
+                m.close_window(0, reading(now, now))
+                m.add_window_cost(window_s)
+                now += window_s
+                closed += 1
+            m.batch_end(now, unit=5)
+        assert closed >= 1
+        assert m.window_cost_s <= WINDOW_TIME_SHARE * now + window_s
+        if batch_s * 5 >= window_s / WINDOW_TIME_SHARE:  # windows affordable at their size: all close
+            assert closed == 20_000 // 5 - 1  # the last full one closes at the epoch end
 
 
 def test_the_last_window_closes_at_the_epoch_end() -> None:
@@ -357,3 +381,110 @@ def test_a_rank_with_nothing_to_meter_adds_zero_and_the_epoch_stays_measured() -
     assert host.scaled_j(Reading(0.0, {"cpu": 0.0}), Reading(1.0, {"cpu": 10.0})) == 10.0
     session.close()
     assert session.read().joules == {}
+
+
+# --------------------------------------------------------------- an epoch start read without waiting
+def opening(time_s: float, gpu_j: float | None = None) -> Reading:
+    """An epoch's start read while the host meter (``cpu``, ``ram``) is still opening."""
+    joules = {} if gpu_j is None else {"gpu0": gpu_j}
+    return Reading(time_s, joules, pending=frozenset({"cpu", "ram"}))
+
+
+def test_take_reading_nowait_keeps_what_was_read_and_names_what_is_pending() -> None:
+    assert take_reading_nowait(lambda: ({"gpu0": 5.0}, frozenset({"cpu"})), 1.0) == Reading(
+        1.0, {"gpu0": 5.0}, pending=frozenset({"cpu"})
+    )
+    assert take_reading_nowait(lambda: ({}, frozenset({"cpu"})), 1.0) == Reading(
+        1.0, {}, pending=frozenset({"cpu"})
+    )
+    assert take_reading_nowait(lambda: ({"gpu0": 5.0}, frozenset()), 1.0) == Reading(1.0, {"gpu0": 5.0})
+    assert (
+        take_reading_nowait(lambda: ({}, frozenset()), 1.0).problem == "meter.read() returned no components"
+    )
+
+    def broken() -> tuple[dict[str, float], frozenset[str]]:
+        raise MeterError("bus error")
+
+    assert take_reading_nowait(broken, 2.0) == Reading(2.0, None, "bus error")
+
+
+def test_a_pending_component_is_settled_by_constant_power_from_the_baseline() -> None:
+    base = Reading(0.0, {"cpu": 0.0, "ram": 0.0})
+    later = Reading(4.0, {"cpu": 40.0, "ram": 8.0})
+    start = settled(opening(1.0), base, later)
+    assert start == Reading(1.0, {"cpu": 10.0, "ram": 2.0})  # a quarter of the way: a quarter of the joules
+    with_gpu = settled(opening(1.0, gpu_j=7.0), base, later)
+    assert with_gpu.joules == {"gpu0": 7.0, "cpu": 10.0, "ram": 2.0}  # what was read is kept as read
+    assert settled(opening(1.0), base, Reading(4.0, None, "x")) == opening(1.0)  # nothing to settle from
+    dropped = settled(
+        opening(1.0, gpu_j=7.0),
+        Reading(0.0, {"gpu0": 0.0, "cpu": 0.0, "ram": 0.0}),
+        Reading(4.0, {"gpu0": 9.0}),
+    )
+    assert dropped == Reading(1.0, {"gpu0": 7.0})  # the host meter failed to open: left out, as later
+
+
+def test_an_epoch_started_while_the_meter_opens_is_measured_from_the_settled_start() -> None:
+    m = metering()
+    m.start_fit(Reading(0.0, {"cpu": 0.0, "ram": 0.0}))  # the zero baseline
+    m.start_epoch(0, opening(1.0))
+    for t in (2.0, 3.0):
+        m.batch_end(t, unit=None)
+    end = Reading(5.0, {"cpu": 50.0, "ram": 5.0})  # 10 W + 1 W since the baseline
+    sums = m.epoch_sums(0, end)
+    assert (sums["cpu"], sums["ram"], sums["missing"]) == (pytest.approx(40.0), pytest.approx(4.0), 0.0)
+    record = m.epoch_record(0, end, sums)
+    assert record.energy_j == pytest.approx(44.0) and not record.missing
+    assert m.fit_energy_j(end) == pytest.approx(55.0)  # the fit from its baseline, untouched
+
+
+def test_the_first_window_settles_the_epoch_start_too() -> None:
+    m = metering()
+    m.start_fit(Reading(0.0, {"gpu0": 0.0, "cpu": 0.0}))
+    m.start_epoch(0, Reading(2.0, {"gpu0": 3.0}, pending=frozenset({"cpu"})))
+    for t in (3.0, 4.0):
+        m.batch_end(t, unit=2)
+    assert m.window_due
+    window = m.close_window(0, Reading(4.0, {"gpu0": 13.0, "cpu": 20.0}))
+    assert window.energy_j == pytest.approx(10.0 + 10.0)  # gpu 13 - 3, cpu 20 - 20 x 2 / 4
+    assert m.epoch_start.reading == Reading(2.0, {"gpu0": 3.0, "cpu": 10.0})
+    end = Reading(6.0, {"gpu0": 23.0, "cpu": 30.0})
+    assert m.epoch_record(0, end, m.epoch_sums(0, end)).energy_j == pytest.approx(20.0 + 20.0)
+
+
+def test_the_live_total_settles_the_start_and_a_missing_end_leaves_the_epoch_missing() -> None:
+    m = metering()
+    m.start_fit(Reading(0.0, {"cpu": 0.0}))
+    m.start_epoch(0, Reading(1.0, {}, pending=frozenset({"cpu"})))
+    assert m.live_total_j(None, Reading(2.0, {"cpu": 20.0})) == pytest.approx(10.0)
+    m = metering()
+    m.start_fit(Reading(0.0, {"cpu": 0.0}))
+    m.start_epoch(0, Reading(1.0, {}, pending=frozenset({"cpu"})))
+    end = Reading(2.0, None, "meter raised OSError: gone")
+    record = m.epoch_record(0, end, m.epoch_sums(0, end))
+    assert record.missing and record.reason == "meter raised OSError: gone"
+
+
+def test_a_full_window_over_its_share_is_not_checked_at_every_batch() -> None:
+    m = metering(refresh_s=1000.0)  # no bar refresh in sight: only the window schedules checks
+    m.start_fit(reading(0.0, 0.0))
+    m.start_epoch(0, reading(0.0, 0.0))
+    now, checks = 0.0, 0
+    for _ in range(4):  # the first window: 4 batches of 1 ms
+        now += 0.001
+        checks += 1
+        m.batch_end(now, unit=4)
+    assert m.window_due
+    m.close_window(0, reading(now, 1.0))
+    m.add_window_cost(0.001)  # affordable again once the fit is 2 s old: about 2000 batches from now
+    for _ in range(3000):
+        now += 0.001
+        if m.window_due:
+            break
+        if m.batches < m.quiet_below:  # what the callback's hot path does
+            m.batches += 1
+        else:
+            checks += 1
+            m.batch_end(now, unit=4)
+    assert m.window_due and now == pytest.approx(0.001 / WINDOW_TIME_SHARE, abs=0.07)
+    assert checks < 4 + 2000 / MAX_QUIET_BATCHES + 5  # at most every 64 batches, not every batch

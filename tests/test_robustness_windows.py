@@ -108,6 +108,7 @@ def test_windows_cover_the_whole_epoch_when_the_window_divides_it(
     assert sum(w["steps"] for w in report["windows"]) == 4
 
 
+@pytest.mark.usefixtures("free_windows")
 def test_a_window_ending_on_an_epoch_of_unknown_length_keeps_its_validation(tmp_path: Path) -> None:
     # the trainer cannot tell the last batch of iterable data: the window full at that batch closes
     # lazily, at the epoch's end, with the validation run after it
@@ -222,6 +223,7 @@ def test_window_series_projects_to_the_budget_that_ends_the_run_first() -> None:
 
 
 # ------------------------------------------------------------------------------------------ item 4
+@pytest.mark.usefixtures("free_windows")
 def test_iterable_data_with_max_steps_and_max_epochs_projects_the_step_budget(tmp_path: Path) -> None:
     meter = WorkMeter()
     callback = EnergyCallback(meter=meter, history_path=False, window_batches=2)

@@ -85,6 +85,7 @@ def _fit(tmp_path: Path, model: pl.LightningModule | None = None, **trainer_kwar
     return trainer, spy, logger, callback
 
 
+@pytest.mark.usefixtures("free_windows")
 def test_one_long_epoch_projects_within_the_epoch(tmp_path: Path) -> None:
     trainer, spy, logger, _ = _fit(
         tmp_path, LongEpochModel(), max_epochs=1, limit_val_batches=2, val_check_interval=0.25
@@ -150,6 +151,7 @@ class IterableModel(BoringModel):
         return DataLoader(RandomIterableDataset(32, 10_000), batch_size=2)
 
 
+@pytest.mark.usefixtures("free_windows")
 def test_iterable_data_of_unknown_length_projects_by_steps(tmp_path: Path) -> None:
     _, spy, _, callback = _fit(tmp_path, IterableModel(), max_steps=200, limit_val_batches=0)
     windows = callback.run.windows

@@ -16,6 +16,9 @@ everything else has a no-op default on the base class, so callers use the extras
   Recording and replay meters use it to label readings. Default: nothing.
 * ``synchronize()`` -- flush work *specific to the meter* that is still pending, so the next ``read()``
   covers everything up to now. Called before boundary reads, never per step. Default: nothing.
+* ``read_nowait()`` -- ``(joules, opening)``: the components that can be read without waiting, and the
+  names of those whose meter is still opening in the background (a later ``read()`` waits for them).
+  Default: ``(read(), frozenset())``.
 * ``power_samples()`` -- see below. Default ``[]``.
 * ``problems`` -- what went wrong without stopping the meter (e.g. a duck-typed meter's raising ``labels``
   property), once each, for the report. Default ``[]``.
@@ -83,6 +86,11 @@ class EnergyMeter(abc.ABC):
 
     def close(self) -> None:  # noqa: B027  # an optional hook: the default does nothing
         """Release resources (threads, handles). Idempotent. Default: nothing to release."""
+
+    def read_nowait(self) -> tuple[Mapping[str, float], frozenset[str]]:
+        """The components readable without waiting for a meter still opening, and the names of those that
+        are (a later :meth:`read` waits for them). Default: :meth:`read`, nothing opening."""
+        return self.read(), frozenset()
 
     @property
     def available(self) -> bool:

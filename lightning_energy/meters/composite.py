@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lightning_energy.errors import MeterError
 from lightning_energy.meters.base import EnergyMeter, MarkEvent, MeterLabel, as_meter
@@ -64,11 +64,30 @@ class CompositeMeter(EnergyMeter):
 
     def read(self) -> Mapping[str, float]:
         """Merged cumulative joules. A failing meter raises MeterError naming it."""
+        return self._merged({name: meter.read for name, meter in self.meters.items()})
+
+    def read_nowait(self) -> tuple[Mapping[str, float], frozenset[str]]:
+        """:meth:`read` of the meters that are open; the components of those still opening, by name."""
+        opening: set[str] = set()
+
+        def reader(meter: EnergyMeter) -> Callable[[], Mapping[str, float]]:
+            def read() -> Mapping[str, float]:
+                joules, still_opening = meter.read_nowait()
+                opening.update(still_opening)
+                return joules
+
+            return read
+
+        merged = self._merged({name: reader(meter) for name, meter in self.meters.items()})
+        return merged, frozenset(opening)
+
+    @staticmethod
+    def _merged(reads: Mapping[str, Callable[[], Mapping[str, float]]]) -> dict[str, float]:
         merged: dict[str, float] = {}
         owners: dict[str, str] = {}
-        for name, meter in self.meters.items():
+        for name, read in reads.items():
             try:
-                reading = meter.read()
+                reading = read()
             except Exception as err:
                 raise MeterError(f"meter {name!r} failed: {err}") from err
             for component, joules in reading.items():

@@ -6,7 +6,9 @@ host meter takes tens of milliseconds to import and set up). Until it is open:
 * the **first** ``read()`` returns zero joules for each component at once -- the baseline: the meter's count
   starts then, and the real meter, once open, counts from that moment (:meth:`Countable.count_from`);
 * any **later** ``read()``, ``hardware``, ``close()`` and, once a reading was taken, ``labels`` wait for it
-  to open (by the fit's second reading, the start of its first epoch, it normally is).
+  to open; ``read_nowait()`` does not: it reads no components and says that they are still opening (the
+  callback reads the start of the first epoch so, and settles that reading by constant power at its next
+  one: :func:`lightning_energy.metering.settled`).
 
 So no energy is lost: the fit's first reading is the start of the count, as with a meter opened in the
 hooks. A meter that fails to open is listed in ``problems``; then every later reading either raises
@@ -125,6 +127,14 @@ class BackgroundMeter(EnergyMeter):
                 warnings.warn(f"{self._name} energy is not metered: {exc}", stacklevel=2)
             return {}
         return meter.read()
+
+    def read_nowait(self) -> tuple[Mapping[str, float], frozenset[str]]:
+        """No components and all of them opening while the real meter opens after its baseline was read;
+        otherwise :meth:`read` (the baseline itself, or the open meter)."""
+        with self._lock:
+            if self._meter is None and self._problem is None and self._baseline_s is not None:
+                return {}, frozenset(self._components)
+        return self.read(), frozenset()
 
     @property
     def labels(self) -> Mapping[str, MeterLabel]:

@@ -212,3 +212,41 @@ def test_a_fit_with_a_meter_still_opening_loses_no_energy(tmp_path: Any) -> None
     # the fit's energy is everything the meter counted since the baseline, the 0.2 s before it opened included
     assert report.totals.fit_energy_j == pytest.approx(opened[0].last_j)
     assert len(opened[0].count_from_calls) == 1 and opened[0].last_j >= 10.0 * 0.2
+
+
+def test_read_nowait_does_not_wait_for_the_meter_and_names_what_is_still_opening() -> None:
+    clock = Clock()
+    gate, _, open_meter = _gated(clock)
+    meter = BackgroundMeter(open_meter, ("cpu", "ram"), name="host", clock=clock)
+    assert meter.read_nowait() == ({"cpu": 0.0, "ram": 0.0}, frozenset())  # the first: the baseline
+    clock.t_s = 2.0
+    assert meter.read_nowait() == ({}, frozenset({"cpu", "ram"}))  # opening: nothing read, nothing waited
+    gate.set()
+    clock.t_s = 4.0
+    assert meter.read() == {"cpu": pytest.approx(40.0), "ram": 0.0}  # waits; counts from the baseline
+    assert meter.read_nowait() == ({"cpu": pytest.approx(40.0), "ram": 0.0}, frozenset())  # open: a read
+
+
+def test_a_composite_reads_its_open_meters_at_once_and_names_the_components_still_opening() -> None:
+    clock = Clock()
+    gate, _, open_meter = _gated(clock)
+    host = BackgroundMeter(open_meter, ("cpu", "ram"), name="host", clock=clock)
+    gpu = FakeMeter({"gpu0": 100.0}, seconds_per_read=1.0)
+    composite = CompositeMeter({"gpu": gpu, "host": host})
+    assert composite.read_nowait() == ({"gpu0": 100.0, "cpu": 0.0, "ram": 0.0}, frozenset())
+    assert composite.read_nowait() == ({"gpu0": 200.0}, frozenset({"cpu", "ram"}))
+    gate.set()
+    composite.read()  # waits for the host meter to open
+    joules, opening = composite.read_nowait()
+    assert set(joules) == {"gpu0", "cpu", "ram"} and opening == frozenset()
+
+
+def test_a_meter_that_fails_to_open_is_not_opening_any_more() -> None:
+    def broken() -> ModelMeter:
+        raise RuntimeError("no RAPL")
+
+    meter = BackgroundMeter(broken, ("cpu", "ram"), name="host", drop_on_failure=True)
+    meter.read()  # the baseline
+    meter._thread.join(5)
+    with pytest.warns(UserWarning, match="no RAPL"):
+        assert meter.read_nowait() == ({}, frozenset())  # dropped: no components, none pending
