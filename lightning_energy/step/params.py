@@ -80,7 +80,7 @@ class StepParams:
     # trend_units and the hazard_* tables (see the module docstring); the rest by reasoning or kept from
     # release 1.
     warmup_units: int = 1
-    min_units: int = 12
+    min_units: int = 10
     short_run_fraction: float = 0.6
     min_stable_units: int = 3
     confirm_units: int = 2
@@ -100,12 +100,12 @@ class StepParams:
     steady_noise: float = 0.02
     hazard_noise_power: float = 0.0
     hazard_edges: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
-    hazard_stable_low: tuple[float, ...] = (0.0016, 0.003, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
-    hazard_stable_high: tuple[float, ...] = (0.0, 0.0029, 0.006, 0.0093, 0.017, 0.0964, 0.0964)
-    hazard_unstable_low: tuple[float, ...] = (0.0016, 0.0075, 0.0075, 0.0634, 0.0701, 0.0719, 0.2317)
-    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0056, 0.006, 0.0093, 0.0295, 0.1214, 0.4357)
-    hazard_steady_low: tuple[float, ...] = (0.0016, 0.0019, 0.0035, 0.0634, 0.0701, 0.0719, 0.0719)
-    hazard_steady_high: tuple[float, ...] = (0.0, 0.0016, 0.006, 0.0068, 0.0097, 0.0964, 0.0964)
+    hazard_stable_low: tuple[float, ...] = (0.0013, 0.0027, 0.0035, 0.0115, 0.0701, 0.0722, 0.0723)
+    hazard_stable_high: tuple[float, ...] = (0.0, 0.0015, 0.0047, 0.0282, 0.0282, 0.0282, 0.0833)
+    hazard_unstable_low: tuple[float, ...] = (0.0013, 0.0075, 0.0075, 0.0366, 0.0701, 0.0722, 0.2423)
+    hazard_unstable_high: tuple[float, ...] = (0.0, 0.0056, 0.0059, 0.0282, 0.0297, 0.1281, 0.4365)
+    hazard_steady_low: tuple[float, ...] = (0.0013, 0.0027, 0.0035, 0.0115, 0.0701, 0.0722, 0.0723)
+    hazard_steady_high: tuple[float, ...] = (0.0, 0.0015, 0.0047, 0.0282, 0.0282, 0.0282, 0.0833)
     hazard_ahead_low: tuple[float, ...] = (0.0007, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075, 0.0075)
     hazard_ahead_high: tuple[float, ...] = (0.0, 0.0056, 0.0059, 0.3055, 0.6497, 0.6527, 0.6534)
 
