@@ -8,7 +8,9 @@ How the defaults were chosen:
   ``benchmarks/step_accuracy.py`` on the *tuning part* only (half of the GAISSA groups, architecture x
   GPU, and half of the seeds of every synthetic scenario kind; the split is fixed by hashing the names,
   see ``docs/step.md``): a small grid scored by nested selection (inner folds over tuning groups), the
-  hazard table fitted as the narrowest conformal 90 % pair of quantiles on the tuning part. The benchmark
+  hazard table fitted as the narrowest conformal 90 % pair of quantiles on the tuning part. The selection
+  also chose to fit one table for the ``steady`` and ``stable`` groups together (so their tables are
+  equal): a separate steady cell held too few runs and carried one drifting GAISSA group. The benchmark
   checks that these defaults equal what it chooses. The reporting part was never used to choose them.
 * the others by reasoning: statistical conventions (95 % trend intervals, 6-sigma outliers, Bonferroni at
   5 %), ``recent_units``, ``short_run_fraction``, ``max_period`` and ``history`` by what they must
@@ -65,7 +67,8 @@ class StepParams:
             condition (a Mondrian group, ``analysis.interval_group``): ``steady`` (stable, one settled
             regime, no trend, low noise), ``stable`` (other stable runs: a recent change, a trend, noise),
             ``unstable`` and ``ahead`` (a change announced by the Trainer still to come): the risk that the
-            regime still changes, as this run's condition shows it.
+            regime still changes, as this run's condition shows it. The shipped steady and stable tables
+            are one table (chosen by the nested selection); other values may make them differ.
         hazard_noise_power: the hazard half-width of a run is its table value times
             ``(a / HAZARD_NOISE_REF) ** hazard_noise_power``, ``a`` being the run's own 90 % noise half-width
             (log scale: its per-unit noise since the regime start, the units seen, the share of the run
