@@ -63,6 +63,14 @@ EDGES = {
 }
 # Powers of the run's own noise half-width that scale its hazard (0: one hazard per group and bucket).
 NOISE_POWERS = (0.0, 0.5, 1.0)
+# Whether the declared groups share one hazard table: "separate" fits the steady and the stable cells
+# apart (stable >= steady); "shared" fits one table on the updates of both and gives it to both.
+QUIET_TABLES = ("separate", "shared")
+# How the tuning sources are weighed in a cell: "max" = each source (GAISSA, synthetic) covered 90 % on
+# its own, the larger half-width kept (the shipped rule); "pooled" = every tuning run one vote, whatever its
+# source (for the diagnostic in docs/step.md only: the inner-fold score is itself pooled over the tuning
+# runs, so it cannot judge the mix, which is set by how many runs of each source and kind we hold).
+MIXES = ("max", "pooled")
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,12 @@ def noise_scale(tr: Trace, power: float) -> np.ndarray:
 
 
 def fit_hazard(
-    series: list[Series], traces: list[Trace], edges: tuple[float, ...], power: float = 0.0
+    series: list[Series],
+    traces: list[Trace],
+    edges: tuple[float, ...],
+    power: float = 0.0,
+    quiet: str = "separate",
+    mix: str = "max",
 ) -> dict[str, Any]:
     """Hazard half-widths per (interval group, remaining-fraction bucket, side) from zero-hazard traces.
 
@@ -211,7 +224,15 @@ def fit_hazard(
     (:func:`shortest_pair`), each run weighing 1 per cell, taken per source (GAISSA, synthetic) and the
     larger kept, so that both hold; then made non-decreasing in the remaining fraction, with
     unstable >= stable >= steady; an empty cell takes the unstable value.
+
+    ``quiet="shared"``: the steady and the stable updates form one cell, whose values both tables take.
+    ``mix="pooled"``: one cell for all sources, every run weighing 1 (see :data:`MIXES`).
     """
+    if quiet not in QUIET_TABLES or mix not in MIXES:
+        raise ValueError(
+            f"quiet must be one of {QUIET_TABLES} and mix one of {MIXES}, got {quiet!r}, {mix!r}"
+        )
+    sources = ("gaissa", "synthetic") if mix == "max" else ("all",)
     cells: dict[tuple[str, str, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for s, tr in zip(series, traces, strict=True):
         assert tr.group is not None
@@ -225,12 +246,14 @@ def fit_hazard(
             need_lo = np.where(need_lo > 0, need_lo / np.maximum(factor, 1e-12), 0.0)
             need_hi = np.where(need_hi > 0, need_hi / np.maximum(factor, 1e-12), 0.0)
         buckets = np.array([hazard_bucket(f, edges) for f in tr.remaining_fraction])
+        run_group = np.where(tr.group == "steady", "stable", tr.group) if quiet == "shared" else tr.group
+        source = s.source if mix == "max" else "all"
         for group in INTERVAL_GROUPS:
             for b in range(len(edges) + 1):
-                mask = (tr.group == group) & (buckets == b)
+                mask = (run_group == group) & (buckets == b)
                 if mask.any():
                     w = np.full(int(mask.sum()), 1.0 / mask.sum())
-                    cells.setdefault((s.source, group, b), []).append((need_lo[mask], need_hi[mask], w))
+                    cells.setdefault((source, group, b), []).append((need_lo[mask], need_hi[mask], w))
     raw: dict[tuple[str, str], list[float | None]] = {}
     for group in INTERVAL_GROUPS:
         lows: list[float | None] = []
@@ -238,7 +261,7 @@ def fit_hazard(
         for b in range(len(edges) + 1):
             lo: float | None = None
             hi: float | None = None
-            for source in ("gaissa", "synthetic"):
+            for source in sources:
                 parts = cells.get((source, group, b), [])
                 if parts:
                     need_lo = np.concatenate([p[0] for p in parts])
@@ -249,6 +272,8 @@ def fit_hazard(
             lows.append(lo)
             highs.append(hi)
         raw[(group, "low")], raw[(group, "high")] = lows, highs
+    if quiet == "shared":
+        raw[("steady", "low")], raw[("steady", "high")] = raw[("stable", "low")], raw[("stable", "high")]
     table: dict[str, list[float]] = {}
     for side in ("low", "high"):
         unstable = [v or 0.0 for v in raw[("unstable", side)]]
@@ -301,17 +326,39 @@ def zero_hazard(edges: tuple[float, ...], power: float = 0.0) -> dict[str, Any]:
     return out | {name: zero for name in names}
 
 
+def inner_folds(
+    series: list[Series], traces: list[Trace], folds: np.ndarray, edges: tuple[float, ...], power: float,
+    quiet: str = "separate", mix: str = "max",
+) -> tuple[float, list[Trace]]:  # fmt: skip
+    """Inner-fold score and the held-out traces: the table fitted on 4 folds, applied to the fifth."""
+    applied: list[Trace | None] = [None] * len(series)
+    fold_scores = []
+    for k in range(INNER_FOLDS):
+        fit_idx = np.flatnonzero(folds != k)
+        test_idx = np.flatnonzero(folds == k)
+        table = fit_hazard(
+            [series[i] for i in fit_idx], [traces[i] for i in fit_idx], edges, power, quiet, mix
+        )
+        held = [apply_hazard(traces[i], table) for i in test_idx]
+        for i, tr in zip(test_idx, held, strict=True):
+            applied[i] = tr
+        fold_scores.append(selection_score([series[i] for i in test_idx], held))
+    return float(np.mean(fold_scores)), [tr for tr in applied if tr is not None]
+
+
 def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
     """Nested selection on the tuning part; returns the chosen params and a log of the grid.
 
-    Every grid point runs once on all tuning runs with a zero hazard; for every bucket-edge set the hazard
-    table is fitted on 4 inner folds of tuning groups and the grid point scored on the fifth.
+    Every grid point runs once on all tuning runs with a zero hazard; for every bucket-edge set, noise power
+    and quiet-table choice the hazard table is fitted on 4 inner folds of tuning groups and the grid point
+    scored on the fifth. The log ends with the inner-fold coverage and width per class of run at the chosen
+    grid point for every quiet-table choice and source mix (:data:`MIXES`; the mix is not selected).
     """
     groups = sorted({s.group for s in series})
     fold_of = {g: i % INNER_FOLDS for i, g in enumerate(groups)}
     folds = np.array([fold_of[s.group] for s in series])
     log = []
-    scored: list[tuple[float, StepParams, list[Trace]]] = []
+    scored: list[tuple[float, StepParams, str, list[Trace]]] = []
     keys = list(GRID)
     for combo in np.array(np.meshgrid(*GRID.values(), indexing="ij")).reshape(len(keys), -1).T:
         values = {
@@ -319,22 +366,17 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
         }
         params = StepParams(**values, **zero_hazard(StepParams().hazard_edges))  # type: ignore[arg-type]
         traces = [run_step(s, params) for s in series]
-        for (edge_name, edges), power in itertools.product(EDGES.items(), NOISE_POWERS):
-            fold_scores = []
-            for k in range(INNER_FOLDS):
-                fit_idx = np.flatnonzero(folds != k)
-                test_idx = np.flatnonzero(folds == k)
-                table = fit_hazard([series[i] for i in fit_idx], [traces[i] for i in fit_idx], edges, power)
-                applied = [apply_hazard(traces[i], table) for i in test_idx]
-                fold_scores.append(selection_score([series[i] for i in test_idx], applied))
-            score = float(np.mean(fold_scores))
+        for (edge_name, edges), power, quiet in itertools.product(EDGES.items(), NOISE_POWERS, QUIET_TABLES):
+            score, _ = inner_folds(series, traces, folds, edges, power, quiet)
             log.append(
-                f"{values}, {edge_name} hazard buckets, noise power {power}: inner-fold score {score:.4f}"
+                f"{values}, {edge_name} hazard buckets, noise power {power}, {quiet} quiet tables: "
+                f"inner-fold score {score:.4f}"
             )
-            scored.append((score, dataclasses.replace(params, **zero_hazard(edges, power)), traces))
+            scored.append((score, dataclasses.replace(params, **zero_hazard(edges, power)), quiet, traces))
     # The best score, or the earliest-declaring grid point within 1 % of it (smallest min_units, then
-    # level_tolerance, then min_change_rel, then fewer buckets, then the smaller noise power): an earlier
-    # declaration is worth something the score does not see, and fewer buckets are simpler.
+    # level_tolerance, then min_change_rel, then fewer buckets, then the smaller noise power, then separate
+    # quiet tables): an earlier declaration is worth something the score does not see, and fewer buckets
+    # are simpler.
     top = min(item[0] for item in scored)
     near = [item for item in scored if item[0] <= top * (1.0 + TIE_TOLERANCE)]
     best = min(
@@ -345,10 +387,19 @@ def tune(series: list[Series]) -> tuple[StepParams, list[str]]:
             item[1].min_change_rel,
             len(item[1].hazard_edges),
             item[1].hazard_noise_power,
+            QUIET_TABLES.index(item[2]),
         ),
     )
-    table = fit_hazard(series, best[2], best[1].hazard_edges, best[1].hazard_noise_power)
-    return dataclasses.replace(best[1], **table), log
+    chosen, quiet, traces = best[1], best[2], best[3]
+    log.append(f"\nChosen: {quiet} quiet tables. Inner folds at the chosen grid point, per class of run:")
+    for q, mix in itertools.product(QUIET_TABLES, MIXES):
+        score, applied = inner_folds(
+            series, traces, folds, chosen.hazard_edges, chosen.hazard_noise_power, q, mix
+        )
+        log.append(f"\n{q} quiet tables, {mix} source mix: inner-fold score {score:.4f}\n")
+        log.append(condition_table(series, applied, per_group=False))
+    table = fit_hazard(series, traces, chosen.hazard_edges, chosen.hazard_noise_power, quiet)
+    return dataclasses.replace(chosen, **table), log
 
 
 # --------------------------------------------------------------------------------------- summaries
@@ -437,7 +488,7 @@ def _condition_row(label: str, series: list[Series], traces: list[Trace]) -> str
     return f"| {label} | {len(series)} | {cover} | {_pct(decl_width, 50)} | {after} | {_pct(width_50, 50)} |"
 
 
-def condition_table(series: list[Series], traces: list[Trace]) -> str:
+def condition_table(series: list[Series], traces: list[Trace], per_group: bool = True) -> str:
     """Coverage and median width per class of run (steady vs changing, by the truth) and per interval
     group as the projector sees it (every update)."""
     lines = [
@@ -457,6 +508,8 @@ def condition_table(series: list[Series], traces: list[Trace]) -> str:
         idx = [i for i, s in enumerate(series) if keep(s)]
         if idx:
             lines.append(_condition_row(label, [series[i] for i in idx], [traces[i] for i in idx]))
+    if not per_group:
+        return "\n".join(lines)
     lines += [
         "",
         "| interval group (as the projector sees the run) | updates | coverage | median width |",

@@ -85,7 +85,9 @@ def test_changing_kind_is_followed_after_the_change(kind: str) -> None:
     truth = s.total_j
     last_third = ps[2 * len(ps) // 3 :]
     assert np.median([abs(p.total_j - truth) / truth for p in last_third]) < 0.03
-    assert np.mean([p.low_j <= truth <= p.high_j for p in ps]) >= 0.5
+    # once the change is seen the interval follows it; before an unannounced change (throttling, a late
+    # step) it cannot know of it, and the interval of a quiet run is not widened for it (docs/step.md)
+    assert np.mean([p.low_j <= truth <= p.high_j for p in last_third]) >= 0.9
 
 
 def test_short_runs_never_declare_on_a_visible_warmup() -> None:
