@@ -188,7 +188,11 @@ def draw_curves(fits: list[CurveFit], seen: int, draws: int, rng: np.random.Gene
         mine = np.flatnonzero(picks == index)
         rows.append(mine)
         if mine.size:
-            coefs.append(rng.multivariate_normal(f.coef, f.cov, size=mine.size, method="eigh"))
+            # a nearly collinear design (a far origin makes x^-c nearly constant) can leave the covariance
+            # indefinite by rounding; "eigh" draws with the eigenvalues' magnitudes, so the check is off
+            coefs.append(
+                rng.multivariate_normal(f.coef, f.cov, size=mine.size, method="eigh", check_valid="ignore")
+            )
         else:
             coefs.append(np.empty((0, f.coef.size)))
     return Draws(fits, picks, coefs, rows, seen)
