@@ -133,7 +133,8 @@ def lines(group: str, curves: list[Curve], label: str, params: StopParams) -> li
         answered = [p.signed for p in pts if p.signed is not None]
         raws = [p.raw_signed for p in pts if p.raw_signed is not None]
         if not answered:
-            out.append(f"| {group} ({len(curves)}) | {label} | {frac:.0%} | no answer ({len(pts)} points) |||||")
+            none = f"no answer ({len(pts)} points)"
+            out.append(f"| {group} ({len(curves)}) | {label} | {frac:.0%} | {none} |||||")
             continue
         early = np.mean([s < 0 for s in answered])
         late = np.mean([s > 0 for s in answered])
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         mine = [c for c in tune if c.group == group]
         axes = np.array([axis_facts(counters[c.name]) for c in mine])
         noise = np.array([noise_facts(c) for c in mine])
-        med = [float(np.nanmedian(col)) if np.isfinite(col).any() else math.nan for col in (*axes.T, *noise.T)]
+        columns = (*axes.T, *noise.T)
+        med = [float(np.nanmedian(col)) if np.isfinite(col).any() else math.nan for col in columns]
         stops = [c.stop for c in mine]
         print(
             f"| {group} ({len(mine)}) | {min(stops)}-{max(stops)} | {med[0]:.2f} | {med[1]:.3f} "

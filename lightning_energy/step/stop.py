@@ -61,7 +61,8 @@ class StopParams:
         shapes: fit the delayed-rise families too (``sigmoid``: a delayed rise, a late drop or a jump;
             ``jump``: a jump then a slow creep); see :mod:`lightning_energy.step.curves`.
         offsets: fit the ``power``, ``log`` and ``drift`` families with their origin before the first
-            evaluation too (a curve seen from a late first evaluation); see :mod:`lightning_energy.step.curves`.
+            evaluation too (a curve seen from a late first evaluation); see
+            :mod:`lightning_energy.step.curves`.
         spread_power: the model error's spreads are scaled by ``(d / SPREAD_REF) ^ spread_power``, ``d`` the
             run's own spread of simulated stops (:func:`run_spread`: how much the weighted curve families
             and the curve's noise disagree about the stop); 0 (the default): one spread for every run.
@@ -237,9 +238,8 @@ def raw_stop_samples(
     seen = state.evaluations
     if z.size < params.min_evaluations:
         return None
-    fits = fit_curves(
-        z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap, params.shapes, params.offsets
-    )
+    noise = params.noise_floor * noise_scale(z)
+    fits = fit_curves(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
     if not fits:
         return None
     rng = np.random.default_rng([seed, seen])
