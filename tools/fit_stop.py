@@ -11,10 +11,12 @@ late or warm up, split by kind); only the tuning part is read here.
   run's length ``T``; it reweighs the simulated stops and needs no new simulation) and ``shapes`` (whether
   the ``sigmoid`` and ``jump`` families, for delayed rises and jumps, are fitted too) and ``spread_power``
   (-1, -0.5, 0, 0.5 or 1: the spreads scaled by the run's own spread of simulated stops to that power; 0
-  is one spread for every run; no new simulation either).
-* ``--reduced``: the simulated entries are fixed at the shipped file's values and only the reweighed ones
-  (``length_prior``, ``spread_power``) are selected (minutes instead of half an hour; the fixed entries
-  were themselves chosen on the tuning part only).
+  is one spread for every run; no new simulation either) and ``offsets`` (whether ``power``, ``log`` and
+  ``drift`` are also fitted with their origin before the first evaluation: a curve seen from a late first
+  evaluation).
+* ``--reduced``: the simulated entries chosen before ``offsets`` existed are fixed at the shipped file's
+  values; ``offsets`` and the reweighed entries (``length_prior``, ``spread_power``) are selected (minutes
+  instead of an hour; the fixed entries were themselves chosen on the tuning part only).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -60,8 +62,10 @@ GRID = {
     "length_prior": (0.0, 1.0, 1.5, 2.0, 3.0),
     "shapes": (False, True),
     "spread_power": (-1.0, -0.5, 0.0, 0.5, 1.0),
+    "offsets": (False, True),
 }
 REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
+FREE_WHEN_REDUCED = ("offsets",)  # simulated entries still searched by --reduced (added after its fixed ones)
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
@@ -198,10 +202,12 @@ def select(
     curves: list[Curve], verbose: bool = True, fixed: StopParams | None = None
 ) -> tuple[StopParams, dict[str, object]]:
     """Nested selection on ``curves`` (the tuning part): the chosen params and a summary. With ``fixed``,
-    the simulated grid entries are taken from it and only the reweighed ones are selected."""
+    the simulated grid entries but ``FREE_WHEN_REDUCED`` are taken from it."""
     results = []
     simulated = [k for k in GRID if k not in REWEIGHED]
-    grid = dict(GRID) if fixed is None else {**GRID, **{k: (getattr(fixed, k),) for k in simulated}}
+    grid = dict(GRID)
+    if fixed is not None:
+        grid.update({k: (getattr(fixed, k),) for k in simulated if k not in FREE_WHEN_REDUCED})
     for values in itertools.product(*(grid[k] for k in simulated)):
         base = dataclasses.replace(StopParams(), **dict(zip(simulated, values, strict=True)))
         base_recs = records(curves, base)
@@ -232,7 +238,9 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=PARAMS_FILE)
-    parser.add_argument("--reduced", action="store_true", help="select only the reweighed entries")
+    parser.add_argument(
+        "--reduced", action="store_true", help="keep the shipped simulated entries but FREE_WHEN_REDUCED"
+    )
     args = parser.parse_args(argv)
     curves = load_mlperf() + generated() + shaped_curves()
     _, tune = parts(curves)

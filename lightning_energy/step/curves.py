@@ -17,6 +17,13 @@ With ``shapes=True`` two families for curves that do not start to saturate at on
   width ``w`` on a grid relative to the evaluations seen (a delayed rise, a late drop, a jump);
 * ``jump``: ``z = a + b s(x) + d log x`` (a jump followed by a slow creep that does not saturate).
 
+With ``offsets=True`` the families whose shape depends on where the curve starts (``power``, ``log``,
+``drift``) are also fitted against ``x + x0``, the origin ``x0`` on a grid relative to the evaluations seen
+(``OFFSET_RATIOS``): the first evaluation of a real run often comes after several evaluations' worth of
+training (a warm-up, a late first evaluation, a resumed or fine-tuned model), and a curve that saturates in
+its training progress is then far less curved in the evaluation number than ``x^-c`` from ``x = 1``
+(``exp`` and ``sigmoid`` are unchanged by a shift of ``x``).
+
 Every (family, shape) pair is weighted by its BIC (``exp(-BIC / 2)``, a uniform prior over the families
 and over each family's grid), and a future is drawn by picking a pair by weight, its coefficients from their
 Gaussian posterior and independent Gaussian noise of the pair's residual standard deviation.
@@ -34,6 +41,8 @@ EXP_SHAPES = tuple(float(r) for r in np.geomspace(0.05, 3.0, 16))  # tau / evalu
 SIGMOID_MIDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # midpoint / evaluations seen
 SIGMOID_WIDTHS = (0.02, 0.08, 0.25)  # width / evaluations seen
 SIGMOID_GRID = tuple((m, w) for m in SIGMOID_MIDS for w in SIGMOID_WIDTHS)  # a sigmoid's shape: an index
+OFFSET_RATIOS = (0.5, 1.0, 2.0, 4.0, 8.0)  # the curve's origin before the first evaluation / evaluations seen
+SHIFTED = ("power", "log", "drift")  # the families fitted with an origin offset too (offsets=True)
 MIN_DRIFT_POINTS = 6  # the three-coefficient family needs this many evaluations
 MIN_BOOTSTRAP = 8  # residuals needed before they are resampled as noise
 REL_NOISE_FLOOR = 1e-6  # of the curve's scale: a noiseless curve still gets a tiny noise
@@ -50,6 +59,11 @@ class CurveFit:
     sigma: float
     weight: float
     shapes: np.ndarray | None = None  # standardised residuals (unit sd) to resample as noise, or None
+    offset: float = 0.0  # the curve's origin lies ``offset`` evaluations before the first (x -> x + offset)
+
+    def design(self, x: np.ndarray, seen: int) -> np.ndarray:
+        """This pair's design matrix at evaluation numbers ``x``."""
+        return design(self.family, self.shape, x + self.offset, seen)
 
 
 def design(family: str, shape: float, x: np.ndarray, seen: int) -> np.ndarray:
@@ -79,7 +93,8 @@ def _sigmoid(x: np.ndarray, shape: float, seen: int) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * u))
 
 
-def _candidates(seen: int, shapes: bool = False) -> list[tuple[str, float]]:
+def _candidates(seen: int, shapes: bool = False, offsets: bool = False) -> list[tuple[str, float, float]]:
+    """Every (family, shape, offset) triple fitted after ``seen`` evaluations."""
     pairs: list[tuple[str, float]] = [("flat", 0.0)]
     pairs += [("power", c) for c in POWER_SHAPES]
     pairs += [("exp", r) for r in EXP_SHAPES]
@@ -89,11 +104,17 @@ def _candidates(seen: int, shapes: bool = False) -> list[tuple[str, float]]:
     if shapes and seen >= MIN_DRIFT_POINTS:
         pairs += [("sigmoid", float(i)) for i in range(len(SIGMOID_GRID))]
         pairs += [("jump", float(i)) for i in range(len(SIGMOID_GRID))]
-    return pairs
+    shifts = (0.0,) + (tuple(r * seen for r in OFFSET_RATIOS) if offsets else ())
+    return [(f, s, x0) for f, s in pairs for x0 in (shifts if f in SHIFTED else (0.0,))]
 
 
 def fit_curves(
-    z: np.ndarray, recency: float, noise_sigma: float, bootstrap: bool = False, shapes: bool = False
+    z: np.ndarray,
+    recency: float,
+    noise_sigma: float,
+    bootstrap: bool = False,
+    shapes: bool = False,
+    offsets: bool = False,
 ) -> list[CurveFit]:
     """Fit every (family, shape) pair to ``z`` (lower is better), oldest first, weighted and normalised.
 
@@ -103,15 +124,17 @@ def fit_curves(
     ``bootstrap``: the futures' noise is resampled from each pair's standardised residuals (skewed or
     heavy-tailed noise, from ``MIN_BOOTSTRAP`` evaluations on) instead of drawn from a normal.
     ``shapes``: fit the ``sigmoid`` and ``jump`` families too (from ``MIN_DRIFT_POINTS`` evaluations on).
+    ``offsets``: fit ``power``, ``log`` and ``drift`` with their origin ``OFFSET_RATIOS x seen``
+    evaluations before the first too (each family's prior weight is shared by all its shapes and origins).
     """
     n = int(z.size)
     x = np.arange(1, n + 1, dtype=float)
     w = np.ones(n) if recency <= 0 else np.exp(-(n - x) / (recency * n))
     n_eff = float(w.sum() ** 2 / np.sum(w**2))
     sw = np.sqrt(w)
-    fits: list[tuple[str, float, np.ndarray, np.ndarray, float, float, np.ndarray]] = []
-    for family, shape in _candidates(n, shapes):
-        X = design(family, shape, x, n)
+    fits: list[tuple[str, float, float, np.ndarray, np.ndarray, float, float, np.ndarray]] = []
+    for family, shape, offset in _candidates(n, shapes, offsets):
+        X = design(family, shape, x + offset, n)
         k = X.shape[1]
         if n < k:
             continue
@@ -127,21 +150,21 @@ def fit_curves(
         except np.linalg.LinAlgError:
             continue
         raw_resid = z - X @ coef
-        fits.append((family, shape, coef, cov, sigma, bic, raw_resid))
+        fits.append((family, shape, offset, coef, cov, sigma, bic, raw_resid))
     if not fits:
         return []
     family_sizes: dict[str, int] = {}
     for f in fits:
         family_sizes[f[0]] = family_sizes.get(f[0], 0) + 1
-    best = min(f[5] for f in fits)
-    raw = np.array([math.exp(-(f[5] - best) / 2.0) / family_sizes[f[0]] for f in fits])
+    best = min(f[6] for f in fits)
+    raw = np.array([math.exp(-(f[6] - best) / 2.0) / family_sizes[f[0]] for f in fits])
     raw /= raw.sum()
     out = []
     for f, p in zip(fits, raw, strict=True):
-        resid = f[6] - f[6].mean()
+        resid = f[7] - f[7].mean()
         sd = float(resid.std())
         standard = resid / sd if bootstrap and resid.size >= MIN_BOOTSTRAP and sd > 0 else None
-        out.append(CurveFit(f[0], f[1], f[2], f[3], f[4], float(p), standard))
+        out.append(CurveFit(f[0], f[1], f[3], f[4], f[5], float(p), standard, f[2]))
     return out
 
 
@@ -165,7 +188,11 @@ def draw_curves(fits: list[CurveFit], seen: int, draws: int, rng: np.random.Gene
         mine = np.flatnonzero(picks == index)
         rows.append(mine)
         if mine.size:
-            coefs.append(rng.multivariate_normal(f.coef, f.cov, size=mine.size, method="eigh"))
+            # a nearly collinear design (a far origin makes x^-c nearly constant) can leave the covariance
+            # indefinite by rounding; "eigh" draws with the eigenvalues' magnitudes, so the check is off
+            coefs.append(
+                rng.multivariate_normal(f.coef, f.cov, size=mine.size, method="eigh", check_valid="ignore")
+            )
         else:
             coefs.append(np.empty((0, f.coef.size)))
     return Draws(fits, picks, coefs, rows, seen)
@@ -177,7 +204,7 @@ def future_values(curves: Draws, start: int, steps: int, rng: np.random.Generato
     out = np.empty((curves.picks.size, steps))
     for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
         if rows.size:
-            X = design(f.family, f.shape, x, curves.seen)
+            X = f.design(x, curves.seen)
             if f.shapes is None:
                 noise = rng.standard_normal((rows.size, steps))
             else:
@@ -197,7 +224,7 @@ def mean_curve(fits: list[CurveFit], x: np.ndarray, seen: int) -> np.ndarray:
     """The weighted mean of the fitted curves at evaluation numbers ``x`` (no noise)."""
     total = np.zeros_like(x, dtype=float)
     for f in fits:
-        total += f.weight * (design(f.family, f.shape, x, seen) @ f.coef)
+        total += f.weight * (f.design(x, seen) @ f.coef)
     return total
 
 

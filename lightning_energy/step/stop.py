@@ -60,6 +60,9 @@ class StopParams:
             point of its length, Gott's "Copernican" prior); see :func:`weigh_by_length`.
         shapes: fit the delayed-rise families too (``sigmoid``: a delayed rise, a late drop or a jump;
             ``jump``: a jump then a slow creep); see :mod:`lightning_energy.step.curves`.
+        offsets: fit the ``power``, ``log`` and ``drift`` families with their origin before the first
+            evaluation too (a curve seen from a late first evaluation); see
+            :mod:`lightning_energy.step.curves`.
         spread_power: the model error's spreads are scaled by ``(d / SPREAD_REF) ^ spread_power``, ``d`` the
             run's own spread of simulated stops (:func:`run_spread`: how much the weighted curve families
             and the curve's noise disagree about the stop); 0 (the default): one spread for every run.
@@ -78,6 +81,7 @@ class StopParams:
     length_prior: float = 0.0
     shapes: bool = False
     spread_power: float = 0.0
+    offsets: bool = False
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -92,7 +96,7 @@ class StopParams:
         for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor", "length_prior"):
             finite_number(name, getattr(self, name), minimum=0.0)
         finite_number("spread_power", self.spread_power)
-        for name in ("bootstrap", "shapes"):
+        for name in ("bootstrap", "shapes", "offsets"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
@@ -234,7 +238,8 @@ def raw_stop_samples(
     seen = state.evaluations
     if z.size < params.min_evaluations:
         return None
-    fits = fit_curves(z, params.recency, params.noise_floor * noise_scale(z), params.bootstrap, params.shapes)
+    noise = params.noise_floor * noise_scale(z)
+    fits = fit_curves(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
     if not fits:
         return None
     rng = np.random.default_rng([seed, seen])
