@@ -1,5 +1,8 @@
 """PreEstimator: the fitted PRE model (7 parameters, interval constants), per-GPU calibration from history.
 
+A history also gives each machine its host effect (``lightning_energy.pre.machine``) when the fit selected
+a ridge for it (``selected["machine_host_ridge"]``).
+
 The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selection on the GAISSA data; see
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
 
@@ -269,6 +272,10 @@ class PreEstimator:
         offset's posterior variance: one run moves the estimate half-way and narrows the interval a little,
         runs that agree with each other narrow it more. A model the history has not run keeps the
         uncalibrated interval (its own error is not in the history), around the shifted estimate.
+
+        When the coefficients carry a selected ``machine_host_ridge``, each GPU's machine first gets its host
+        effect (:meth:`machine_effects_on`: a shrunk log factor on the per-step overhead and host cost,
+        which moves step-bound runs and hardly GPU-bound ones), and the offsets are the residuals after it.
         """
         return self.calibrated_on(history.runs())
 
