@@ -344,7 +344,8 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
     print("\n#### With a run history on the same machines (held-out architecture)\n")
     print(
         "The training part of each leave-one-architecture-out fold serves as the run history "
-        "(`PreEstimator.calibrated_on`: per-GPU offset and spread), as for a user who trained other models "
+        "(`PreEstimator.calibrated_on`: the machine's host effect, then a per-GPU offset and spread), as for "
+        "a user who trained other models "
         "on the same machines before; the held-out architecture is still unseen.\n"
     )
     print(
