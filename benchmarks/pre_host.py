@@ -10,7 +10,10 @@ The second table summarises per GPU (each GAISSA GPU sits in its own host machin
 step-bound (GPU busy share < 0.5) and GPU-bound. A per-step cost that differs by machine and not by model
 shows up as a step-bound log error of one sign per GPU with a similar ms/step across architectures. The
 per-step overhead in ``lightning_energy.pre.physics`` is the same on every machine, and no descriptor says
-how fast the host's CPU and framework are, so this part is left to the interval.
+how fast the host's CPU and framework are, so this part is left to the interval and, for a machine with a
+run history, to its host effect (``lightning_energy/pre/machine.py``: a shrunk log factor on the host parts
+learned from the machine's other runs). A slowness of one model on one machine that the machine's other
+models do not share (MobileNetV2 on GAISSA's RTX 3090 host) is neither.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_host.py`` (a few seconds).
 """

@@ -47,7 +47,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
 from lightning_energy.errors import EstimationError  # noqa: E402
-from lightning_energy.pre import physics  # noqa: E402
+from lightning_energy.pre import machine, physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator, host_log_term  # noqa: E402
 from tools.perseus import PowerRun  # noqa: E402
@@ -87,6 +87,14 @@ POWER_FORMS = (CURVE, ROOFLINE)
 #: compute-bound ones do (logit 0.5), launch-bound steps ~27 % (logit -1); exponent 1 (log 0).
 ROOFLINE_PRIOR = np.array([-1.0, 0.5, -1.0, 0.0])
 ROOFLINE_PRIOR_SD = np.array([1.5, 1.5, 1.5, 1.0])
+
+#: GPUs whose power reading does not track the board's draw: their runs are fitted for time only, never for
+#: power. Decided from physics and the data's README before any comparison (docs/pre.md, "Power"): GAISSA's
+#: GTX 750 Ti reads 28.1 W +- 0.13 W (nvidia-smi ``power.draw``, 47 % of its 60 W limit) on every run, at
+#: 95 % utilisation, for five architectures and several batch sizes, whereas the same models span x1.8-2.2
+#: in power on the other two GPUs; a board's real draw moves with the kernels' mix and with temperature, so a
+#: reading constant to 0.5 % is not a measurement of it. Its epoch time (the run's duration) is measured.
+UNTRACKED_POWER_GPUS = frozenset({"GTX 750 Ti"})
 
 
 def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np.ndarray) -> np.ndarray:
@@ -179,10 +187,17 @@ class Dataset:
     power_rows: PowerRows | None = None
     #: the power form fitted and predicted (``form_power_w``)
     power_form: str = CURVE
+    #: per run: whether its power reading tracks the board's draw (``UNTRACKED_POWER_GPUS``); runs without
+    #: are fitted for time only. None: every run's power is fitted.
+    power_measured: np.ndarray | None = None
 
     @classmethod
     def from_runs(
-        cls, runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = (), power_form: str = CURVE
+        cls,
+        runs: Sequence[LabelledRun],
+        power_runs: Sequence[PowerRun] = (),
+        power_form: str = CURVE,
+        untracked_power_gpus: frozenset[str] = UNTRACKED_POWER_GPUS,
     ) -> Dataset:
         runs = list(runs)
         if len(runs) < MIN_TRAIN_RUNS:
@@ -200,7 +215,12 @@ class Dataset:
             architecture=np.array([r.architecture for r in runs]),
             power_rows=PowerRows.from_runs(power_runs) if power_runs else None,
             power_form=power_form,
+            power_measured=np.array([r.gpu_name not in untracked_power_gpus for r in runs]),
         )
+
+    def power_runs(self, idx: np.ndarray) -> np.ndarray:
+        """The runs of ``idx`` whose power reading tracks the board (fitted and scored for power)."""
+        return idx if self.power_measured is None else idx[self.power_measured[idx]]
 
     @property
     def log_e(self) -> np.ndarray:
@@ -226,10 +246,13 @@ class Fitted:
     phi: np.ndarray
     trainable: float
 
-    def predict_log(self, ds: Dataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Log time, log power and the predicted GPU busy share of runs ``idx``."""
+    def predict_log(
+        self, ds: Dataset, idx: np.ndarray, log_host_shift: np.ndarray | float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log time, log power and the predicted GPU busy share of runs ``idx`` (``log_host_shift``: per-run
+        machine host effect, ``machine_shifts``)."""
         f = ds.subset(idx, self.trainable)
-        parts = physics.time_parts(self.theta, f)
+        parts = physics.time_parts(self.theta, f, log_host_shift)
         power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w)
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
@@ -262,7 +285,7 @@ def fit_params(
     from scipy.optimize import least_squares
 
     weight = prior_weight * math.sqrt(len(idx))
-    log_t, log_p = ds.log_t[idx], ds.log_p[idx]
+    log_t = ds.log_t[idx]
 
     def time_residuals(x: np.ndarray) -> np.ndarray:
         f = ds.subset(idx, _sigmoid(x[4]))
@@ -271,9 +294,11 @@ def fit_params(
 
     x = least_squares(time_residuals, TIME_PRIOR, bounds=(TIME_LOWER, TIME_UPPER)).x
     theta, trainable = np.append(x[:4], overlap), _sigmoid(x[4])
-    f = ds.subset(idx, trainable)
+    measured = ds.power_runs(idx)
+    f = ds.subset(measured, trainable)
+    log_p = ds.log_p[measured]
     extra = ds.power_rows.subset(power_idx) if ds.power_rows is not None else None
-    rows = len(idx) + (len(extra.log_p) if extra is not None else 0)
+    rows = len(measured) + (len(extra.log_p) if extra is not None else 0)
     p_weight = (prior_weight if power_weight is None else power_weight) * math.sqrt(rows)
 
     prior, prior_sd = power_prior(ds.power_form)
@@ -293,7 +318,9 @@ def fit_params(
 def power_groups(
     ds: Dataset, idx: np.ndarray, power_idx: np.ndarray
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(GPU, its runs in ``idx``, its power-only rows in ``power_idx``) for every GPU with measured power."""
+    """(GPU, its runs in ``idx``, its power-only rows in ``power_idx``) for every GPU with measured power
+    (``Dataset.power_runs``)."""
+    idx = ds.power_runs(idx)
     names = set(ds.gpu[idx].tolist())
     if ds.power_rows is not None:
         names |= set(ds.power_rows.gpu[power_idx].tolist())
@@ -387,6 +414,9 @@ class Selection:
     #: each rule's held-out score on the group folds
     rule: str = "best score"
     rule_scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: the ridge of the per-machine host effect (``choose_machine_ridge``; inf: none) and every ridge's score
+    machine_ridge: float = math.inf
+    machine_scores: dict[float, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -486,6 +516,50 @@ def fold_errors(
 ) -> list[FoldErrors]:
     """Per fold: signed held-out log energy errors and which are on a GPU with measured speed."""
     return [errors for errors, _ in fold_fits(ds, folds, weight, overlap, power_weight)]
+
+
+#: Candidate ridges of the per-machine host effect (``lightning_energy.pre.machine.host_effect``), in units
+#: of runs whose epoch time moves fully with it: inf is no effect (the pooled host parts for every machine).
+MACHINE_RIDGES = (math.inf, 100.0, 30.0, 10.0, 3.0, 1.0)
+
+
+def machine_shifts(
+    ds: Dataset, fitted: Fitted, train: np.ndarray, test: np.ndarray, ridge: float
+) -> np.ndarray:
+    """Per run of ``test``: the host effect of its machine (GPU: GAISSA's GPUs each sit in their own host)
+    estimated from the runs of ``train`` on that machine (``machine.host_effect``); 0 for a machine with no
+    run in ``train``, or for an infinite ridge."""
+    out = np.zeros(len(test))
+    if math.isinf(ridge):
+        return out
+    for name in sorted(set(ds.gpu[test].tolist())):
+        seen = train[ds.gpu[train] == name]
+        if len(seen):
+            f = ds.subset(seen, fitted.trainable)
+            out[ds.gpu[test] == name] = machine.host_effect(fitted.theta, f, ds.log_t[seen], ridge)
+    return out
+
+
+def choose_machine_ridge(
+    ds: Dataset, folds: Sequence[Fold], fits: Sequence[Fitted], ridges: Sequence[float] = MACHINE_RIDGES
+) -> tuple[float, dict[float, float]]:
+    """The ridge of the per-machine host effect, chosen on ``folds`` (each with its fit ``fits``): for each
+    ridge the held-out runs get their machine's effect from the fold's training runs (``machine_shifts``),
+    and the score is the mean over folds of the mean absolute log energy error (each fold weighing 1, as
+    ``score_grid``). A fold whose group is a machine sees no run of it: its score is the same for every
+    ridge. The lowest score wins; ties go to the larger ridge (no effect first)."""
+    if not ridges or any(not r >= 0 for r in ridges):
+        raise EstimationError(f"ridges must be >= 0 (inf: no effect), got {ridges!r}")
+    order = sorted(set(ridges), reverse=True)
+    scores = {}
+    for ridge in order:
+        per_fold = []
+        for (_, _, train, test), fitted in zip(folds, fits, strict=True):
+            t, p, _ = fitted.predict_log(ds, test, machine_shifts(ds, fitted, train, test, ridge))
+            per_fold.append(float(np.abs(t + p - ds.log_e[test]).mean()))
+        scores[ridge] = float(np.mean(per_fold))
+    best = min(order, key=lambda r: (round(scores[r], 12), order.index(r)))
+    return best, scores
 
 
 #: Candidate factors H for the host term (``host_log_term``): 1 is no term.
@@ -704,10 +778,12 @@ def select(
     grid: Sequence[float] = PRIOR_WEIGHTS,
     overlaps: Sequence[float] = OVERLAP_EXPONENTS,
     power: bool | None = None,
+    machine_effect: bool = True,
 ) -> Selection:
     """Prior weight, overlap and the interval constant from the group folds of ``idx`` only (module doc);
     with ``power`` (default ``SEPARATE_POWER_WEIGHT``) the power curve's own prior weight too
-    (``select_power_weight``), before the interval constant."""
+    (``select_power_weight``), before the interval constant; with ``machine_effect`` the ridge of the
+    per-machine host effect (``choose_machine_ridge``) on the same folds, after it."""
     folds = group_folds(ds, idx)
     if not folds:
         raise EstimationError("select needs at least two GPUs or two architectures")
@@ -723,8 +799,22 @@ def select(
         if power_weight != best[0]:
             errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
     choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
+    ridge, ridge_scores = math.inf, {}
+    if machine_effect:
+        fits = [fitted for _, fitted in fold_fits(ds, folds, best[0], best[1], power_weight)]
+        ridge, ridge_scores = choose_machine_ridge(ds, folds, fits)
     return Selection(
-        best[0], best[1], choice.log_q90, scores, choice, power_weight, power_scores, rule, rule_scores
+        best[0],
+        best[1],
+        choice.log_q90,
+        scores,
+        choice,
+        power_weight,
+        power_scores,
+        rule,
+        rule_scores,
+        ridge,
+        ridge_scores,
     )
 
 
@@ -762,6 +852,9 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
             "overlap_exponent": selection.overlap,
             **({"gaissa_trainable_fraction": fitted.trainable} if nuisance else {}),
             **({} if selection.power_weight is None else {"power_prior_weight": selection.power_weight}),
+            **(
+                {} if math.isinf(selection.machine_ridge) else {"machine_host_ridge": selection.machine_ridge}
+            ),
         },
     )
     return estimator, fitted

@@ -1,5 +1,8 @@
 """PreEstimator: the fitted PRE model (7 parameters, interval constants), per-GPU calibration from history.
 
+A history also gives each machine its host effect (``lightning_energy.pre.machine``) when the fit selected
+a ridge for it (``selected["machine_host_ridge"]``).
+
 The parameters and constants are fitted by ``tools/pre_fit.py`` (nested selection on the GAISSA data; see
 docs/pre.md) and shipped in ``coefficients.json``: no training rows, no per-configuration table.
 
@@ -33,7 +36,7 @@ import numpy as np
 from lightning_energy._io import atomic_write_text
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
-from lightning_energy.pre import physics
+from lightning_energy.pre import machine, physics
 from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
 from lightning_energy.pre.roofline import Regime
 from lightning_energy.pre.throughput import SpeedSource
@@ -153,6 +156,10 @@ class GpuCorrection:
     log_power: float
     log_q90: float
     models: frozenset[tuple[object, ...]] = frozenset()
+    #: the machine's shrunk log factor on the per-step overhead and host cost (``machine.host_effect``;
+    #: 0: the pooled host parts), applied before ``log_time``; set when the coefficients carry a selected
+    #: ``machine_host_ridge``
+    log_host_factor: float = 0.0
 
 
 def host_log_term(theta: np.ndarray, f: physics.Features, log_factor: float) -> np.ndarray:
@@ -202,7 +209,10 @@ class PreEstimator:
         if not descriptors:
             return []
         f = physics.Features.from_descriptors(descriptors)
-        parts = physics.time_parts(self.theta, f)
+        shift = np.array(
+            [getattr(self.corrections.get(d.gpu.name), "log_host_factor", 0.0) for d in descriptors]
+        )
+        parts = physics.time_parts(self.theta, f, shift)
         log_t = np.log(parts.epoch_s)
         log_p = np.log(physics.power_from_parts(self.phi, parts, f.tdp_w))
         busy = parts.busy_share
@@ -264,15 +274,46 @@ class PreEstimator:
         offset's posterior variance: one run moves the estimate half-way and narrows the interval a little,
         runs that agree with each other narrow it more. A model the history has not run keeps the
         uncalibrated interval (its own error is not in the history), around the shifted estimate.
+
+        When the coefficients carry a selected ``machine_host_ridge``, each GPU's machine first gets its host
+        effect (:meth:`machine_effects_on`: a shrunk log factor on the per-step overhead and host cost,
+        which moves step-bound runs and hardly GPU-bound ones), and the offsets are the residuals after it.
         """
         return self.calibrated_on(history.runs())
+
+    @property
+    def machine_host_ridge(self) -> float | None:
+        """The ridge of the per-machine host effect selected by the fit (``machine.host_effect``); None
+        when the coefficients carry none (no host effect is estimated from a history)."""
+        value = self.selected.get("machine_host_ridge")
+        return None if value is None else float(value)
+
+    def machine_effects_on(self, runs: Sequence[LabelledRun]) -> PreEstimator:
+        """This estimator with only each machine's (GPU's) host effect estimated from ``runs``
+        (``machine.host_effect`` with the selected ridge; none without one): no offsets, no narrower
+        interval. :meth:`calibrated_on` applies it before its offsets."""
+        for i, run in enumerate(runs):
+            if not isinstance(run, LabelledRun):
+                raise EstimationError(f"runs[{i}] must be a LabelledRun, got {type(run)!r}")
+        ridge = self.machine_host_ridge
+        corrections = {}
+        if ridge is not None:
+            by_gpu: dict[str, list[LabelledRun]] = {}
+            for run in runs:
+                by_gpu.setdefault(run.descriptor.gpu.name, []).append(run)
+            for name, seen in by_gpu.items():
+                f = physics.Features.from_descriptors([r.descriptor for r in seen])
+                log_t = np.log([r.epoch_seconds for r in seen])
+                effect = machine.host_effect(self.theta, f, log_t, ridge)
+                corrections[name] = GpuCorrection(len(seen), 0.0, 0.0, math.inf, log_host_factor=effect)
+        return dataclasses.replace(self, corrections=corrections)
 
     def calibrated_on(self, runs: Sequence[LabelledRun]) -> PreEstimator:
         """This estimator with per-GPU corrections from measured runs (see :meth:`calibrated`)."""
         for i, run in enumerate(runs):
             if not isinstance(run, LabelledRun):
                 raise EstimationError(f"runs[{i}] must be a LabelledRun, got {type(run)!r}")
-        base = dataclasses.replace(self, corrections={})
+        base = self.machine_effects_on(runs)
         by_gpu: dict[str, list[tuple[float, float, float]]] = {}
         models: dict[str, set[tuple[object, ...]]] = {}
         predictions = base.predict_many([r.descriptor for r in runs])
@@ -304,6 +345,7 @@ class PreEstimator:
                 log_power=shrink * sum(r[1] for r in residuals) / n,
                 log_q90=Z_90 * math.sqrt(run_var + offset_var),
                 models=frozenset(models[name]),
+                log_host_factor=getattr(base.corrections.get(name), "log_host_factor", 0.0),
             )
         return dataclasses.replace(self, corrections=corrections)
 

@@ -173,9 +173,15 @@ class TimeParts:
         return tuple(out)
 
 
-def time_parts(theta: np.ndarray, f: Features) -> TimeParts:
-    """Compute, per-step overhead, host and epoch time per run (see the module docstring)."""
+def time_parts(theta: np.ndarray, f: Features, log_host_shift: np.ndarray | float = 0.0) -> TimeParts:
+    """Compute, per-step overhead, host and epoch time per run (see the module docstring).
+
+    ``log_host_shift`` (per run or one value; default 0) is added to the log per-step overhead and the log
+    host cost per sample: a machine whose host is ``exp(shift)`` times slower than the fitted one
+    (``lightning_energy.pre.machine``). Kernel launches are not shifted."""
     log_half, log_overhead, log_host, numel_exponent, overlap = theta
+    log_overhead = log_overhead + log_host_shift
+    log_host = log_host + log_host_shift
     half = np.exp(log_half)
     step_flop = f.batch_size * f.flops_per_sample
     efficiency = step_flop / (step_flop + half) * (REFERENCE_STEP_FLOP + half) / REFERENCE_STEP_FLOP

@@ -425,3 +425,89 @@ def test_roofline_power_form_spans_idle_to_the_limit() -> None:
     assert isinstance(chosen, Selection)
     with pytest.raises(EstimationError, match=f"only the {CURVE!r} power form ships"):
         build_estimator(ds, idx, chosen)
+
+
+def test_untracked_power_runs_are_fitted_for_time_only() -> None:
+    """A GPU whose power reading does not track load (``UNTRACKED_POWER_GPUS``) leaves the power curve as
+    if its runs had no power, and the time model as if its power were right."""
+    import dataclasses
+
+    from tools.pre_fit import UNTRACKED_POWER_GPUS, power_groups
+
+    assert "GTX 750 Ti" in UNTRACKED_POWER_GPUS
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
+    flat = [
+        dataclasses.replace(r, epoch_energy_j=r.epoch_seconds * 28.0, power_w=28.0)
+        if r.gpu_name == "RTX 3070"
+        else r
+        for r in runs
+    ]
+    untracked = frozenset({"RTX 3070"})
+    idx = np.arange(len(runs))
+    overlap = float(TRUE_THETA[4])
+    true_ds, flat_ds = (
+        Dataset.from_runs(runs, untracked_power_gpus=untracked),
+        Dataset.from_runs(flat, untracked_power_gpus=untracked),
+    )
+    a, b = fit_params(true_ds, idx, 0.01, overlap), fit_params(flat_ds, idx, 0.01, overlap)
+    assert b.phi == pytest.approx(a.phi, abs=1e-4) and b.theta == pytest.approx(a.theta, abs=1e-6)
+    counted = fit_params(Dataset.from_runs(flat, untracked_power_gpus=frozenset()), idx, 0.01, overlap)
+    assert counted.theta == pytest.approx(a.theta, abs=1e-6) and np.abs(counted.phi - a.phi).max() > 0.1
+    assert "RTX 3070" not in [name for name, _, _ in power_groups(flat_ds, idx, np.arange(0))]
+    assert flat_ds.power_runs(idx).tolist() == idx[flat_ds.gpu != "RTX 3070"].tolist()
+
+
+def test_machine_ridge_is_chosen_on_folds_that_see_the_machine() -> None:
+    """One machine's host 2x slower than the others': leaving an architecture out, its effect from the
+    training runs on that machine predicts the held-out runs better, so a finite ridge is chosen; a held-out
+    machine gets no effect, and the shipped coefficients carry the ridge."""
+    import dataclasses
+    import math
+
+    from lightning_energy.pre import physics
+    from tools.pre_fit import (
+        MACHINE_RIDGES,
+        build_estimator,
+        choose_machine_ridge,
+        fold_fits,
+        group_folds,
+        machine_shifts,
+    )
+
+    descriptors = synthetic_descriptors()
+    runs = synthetic_runs(descriptors, noise=0.02)
+    f = physics.Features.from_descriptors(descriptors)
+    slow = np.array([d.gpu.name == "RTX 3090" for d in descriptors])
+    ratio = physics.time_parts(TRUE_THETA, f, np.where(slow, math.log(2.0), 0.0)).epoch_s / (
+        physics.time_parts(TRUE_THETA, f).epoch_s
+    )
+    runs = [
+        dataclasses.replace(r, epoch_energy_j=r.epoch_energy_j * float(k))
+        for r, k in zip(runs, ratio, strict=True)
+    ]
+    ds = Dataset.from_runs(runs)
+    idx = np.arange(len(runs))
+    folds = group_folds(ds, idx)
+    fits = [fitted for _, fitted in fold_fits(ds, folds, 1.0, float(TRUE_THETA[4]))]
+    ridge, scores = choose_machine_ridge(ds, folds, fits)
+    assert set(scores) == set(MACHINE_RIDGES) and not math.isinf(ridge)
+    assert scores[ridge] < scores[math.inf] - 0.01
+    gpu_folds = [(fold, fit) for fold, fit in zip(folds, fits, strict=True) if fold[0] == "GPU"]
+    only_gpu = choose_machine_ridge(ds, [f for f, _ in gpu_folds], [x for _, x in gpu_folds])
+    assert (
+        only_gpu[0] == math.inf and len(set(only_gpu[1].values())) == 1
+    )  # unseen machines: nothing to learn
+    (_, _, train, test), fitted = gpu_folds[0]
+    assert machine_shifts(ds, fitted, train, test, 1.0).tolist() == [0.0] * len(test)
+    arch = next(i for i, fold in enumerate(folds) if fold[0] == "architecture")
+    _, _, train, test = folds[arch]
+    shifts = machine_shifts(ds, fits[arch], train, test, ridge)
+    assert shifts[ds.gpu[test] == "RTX 3090"].min() > shifts[ds.gpu[test] != "RTX 3090"].max() + 0.2
+    with pytest.raises(EstimationError, match="ridges"):
+        choose_machine_ridge(ds, folds, fits, ridges=(-1.0,))
+    chosen = select(ds, idx, grid=(1.0,), overlaps=(float(TRUE_THETA[4]),))
+    estimator, _ = build_estimator(ds, idx, chosen)
+    assert estimator.machine_host_ridge == (
+        None if math.isinf(chosen.machine_ridge) else chosen.machine_ridge
+    )
+    assert select(ds, idx, grid=(1.0,), overlaps=(2.0,), machine_effect=False).machine_ridge == math.inf
