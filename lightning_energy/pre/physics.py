@@ -11,8 +11,9 @@ Epoch time (s)::
     compute_s   = max(flop_s, byte_passes * bytes_matmul / BW) + bytes_s      (GPU kernels: the roofline)
     overhead_s  = (train_steps + val_steps / 3) * step_overhead_s    (optimizer, Python: per step, the same
                                                                       on every GPU)
-                  + (3 * train_steps + val_steps) * forward_kernels * launch_s   (kernel launches; launch_s
-                                                                      fitted on Lambda's workloads)
+                  + ((1 + 2 * trainable_share) * train_steps + val_steps) * forward_kernels * launch_s
+                                    (kernel launches; launch_s fitted on Lambda's workloads; a frozen
+                                     part of the model launches no backward kernels)
     host_s      = (train_samples + val_samples) * host_s_per_sample * (input_numel / 49152) ** numel_exponent
     epoch_s     = ((compute_s + overhead_s) ** k + host_s ** k) ** (1 / k)      k = overlap_exponent
 
@@ -49,8 +50,11 @@ STEP_S_REFERENCE = 0.1
 #: benchmarks (a fixed, round split; nothing is tuned on it).
 GPU_BOUND_SHARE = 0.8
 
-#: Kernels a training step launches per forward kernel (backward about twice the forward's, plus the
-#: optimizer): a round figure, not fitted.
+#: Kernels a fully trained step launches per forward kernel (backward about twice the forward's, plus the
+#: optimizer): a round figure, not fitted. A frozen part of the model (``trainable_share`` < 1) launches its
+#: forward kernels only: a training step launches ``1 + (3 - 1) x trainable_share`` forward kernels' worth,
+#: as its FLOPs are ``1 + 2 x trainable_share`` forward passes (until v5.3 every training step was charged 3,
+#: which made a frozen-backbone fine-tune, GAISSA's InceptionV3, look launch-bound).
 TRAINING_KERNELS_PER_FORWARD = 3.0
 
 #: Per-step overhead of a validation step relative to a training step (forward only: about a third of the
@@ -197,7 +201,8 @@ def time_parts(theta: np.ndarray, f: Features, log_host_shift: np.ndarray | floa
     matmul_s = np.maximum(flop_s, byte_passes * f.bytes_matmul / f.bandwidth_bs)
     compute_s = matmul_s + bytes_s
     val_steps = np.ceil(f.val_samples / f.batch_size)
-    launches = (TRAINING_KERNELS_PER_FORWARD * train_steps + val_steps) * f.forward_kernels
+    kernels_per_train_step = 1.0 + (TRAINING_KERNELS_PER_FORWARD - 1.0) * f.trainable_share
+    launches = (kernels_per_train_step * train_steps + val_steps) * f.forward_kernels
     overhead_s = (train_steps + VAL_STEP_OVERHEAD_SHARE * val_steps) * np.exp(
         log_overhead
     ) + launches * float(roofline.constants()["launch_s"])

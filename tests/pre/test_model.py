@@ -20,6 +20,7 @@ from lightning_energy.pre import (
     gpu_names,
     lookup_gpu,
 )
+from lightning_energy.pre import physics, roofline
 from lightning_energy.pre.model import Z_90, IntervalConstants
 from lightning_energy.pre.roofline import workload_descriptor
 from lightning_energy.pre.throughput import measured_samples_per_s
@@ -149,6 +150,28 @@ def test_frozen_backbone_costs_less() -> None:
     assert (
         model.predict(RunDescriptor(frozen, IMAGENET, lookup_gpu("A10"))).epoch_seconds < full.epoch_seconds
     )
+
+
+def test_a_frozen_backbone_launches_no_backward_kernels() -> None:
+    """Kernel launches per training step follow the trained share as the FLOPs do: 3 forward kernels' worth
+    when everything trains, 1 (the forward pass) when nothing does; a validation step always 1."""
+    launch_s = float(roofline.constants()["launch_s"])
+
+    def launches_s(trainable: float, train: int, val: int) -> float:
+        model = ModelDescriptor(1e9, (3, 32, 32), forward_kernels=200, trainable_fraction=trainable)
+        f = physics.Features.from_descriptors(
+            [RunDescriptor(model, DataDescriptor(10, train, val), lookup_gpu("A10"))]
+        )
+        no_step_overhead = np.array([np.log(3e10), np.log(1e-30), np.log(1e-4), 0.5, 2.0])
+        return float(physics.time_parts(no_step_overhead, f).overhead_s[0])
+
+    steps = 100  # 1000 samples at batch 10
+    assert launches_s(1.0, 1000, 0) == pytest.approx(3 * steps * 200 * launch_s)
+    assert launches_s(0.0, 1000, 0) == pytest.approx(1 * steps * 200 * launch_s)
+    assert launches_s(0.25, 1000, 0) == pytest.approx(1.5 * steps * 200 * launch_s)
+    for trainable in (0.0, 1.0):  # a validation step: the forward pass only, trained share or not
+        validation = launches_s(trainable, 1000, 1000) - launches_s(trainable, 1000, 0)
+        assert validation == pytest.approx(steps * 200 * launch_s)
 
 
 def test_history_calibration_improves_second_run(tmp_path: Path) -> None:
