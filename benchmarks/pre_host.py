@@ -15,11 +15,20 @@ run history, to its host effect (``lightning_energy/pre/machine.py``: a shrunk l
 learned from the machine's other runs). A slowness of one model on one machine that the machine's other
 models do not share (MobileNetV2 on GAISSA's RTX 3090 host) is neither.
 
+The third table is nested: each GAISSA GPU held out in turn, the time and power parameters fitted on the
+other GPUs' runs (``tools/pre_fit.fit_params``, at the shipped prior weight) for every candidate overlap
+exponent ``k`` of the selection, and the held-out GPU's median log errors of time and power and its energy
+MAPE printed by predicted busy share. It shows what a held-out machine's time error is made of: the
+overlap exponent the other machines favour, and a per-step cost that differs between machines; and how a
+power error of the opposite sign hides it in the energy (docs/pre.md, Limits). It chooses nothing: the
+selection of ``k`` in each outer fold is ``benchmarks/pre_accuracy.py``'s.
+
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_host.py`` (a few seconds).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -36,6 +45,7 @@ from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun  # noqa: E402
 from lightning_energy.pre.model import PreEstimator  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
+from tools.pre_fit import OVERLAP_EXPONENTS, Dataset, fit_params  # noqa: E402
 
 #: Predicted GPU busy share below which a run is called step-bound in the summary (a round split).
 STEP_BOUND_SHARE = 0.5
@@ -132,6 +142,57 @@ def gpu_summaries(groups: Sequence[GroupResidual]) -> list[GpuSummary]:
     return out
 
 
+@dataclass(frozen=True)
+class HeldOutTime:
+    """One GAISSA GPU held out, the model fitted on the others at overlap exponent ``overlap``: median log
+    errors (predicted - measured) of its runs' epoch time, overall and split by the predicted busy share
+    (NaN where a split has no run), its median log power error and its energy MAPE (%)."""
+
+    gpu: str
+    overlap: float
+    runs: int
+    log_time_error: float
+    step_bound_runs: int
+    step_bound_log_time_error: float
+    gpu_bound_log_time_error: float
+    log_power_error: float
+    energy_mape: float
+
+
+def held_out_gpu_time(
+    runs: Sequence[LabelledRun], prior_weight: float, overlaps: Sequence[float] = OVERLAP_EXPONENTS
+) -> list[HeldOutTime]:
+    """For every GPU and overlap exponent: fit on the other GPUs' runs, predict the held-out GPU's."""
+    ds = Dataset.from_runs(runs)
+    every = np.arange(len(ds.runs))
+    out = []
+    for gpu in sorted(set(ds.gpu.tolist())):
+        test, train = every[ds.gpu == gpu], every[ds.gpu != gpu]
+        for overlap in overlaps:
+            fitted = fit_params(ds, train, prior_weight, overlap)
+            log_t, log_p, busy = fitted.predict_log(ds, test)
+            time_error = log_t - ds.log_t[test]
+            step = busy < STEP_BOUND_SHARE
+
+            def median(mask: np.ndarray, errors: np.ndarray = time_error) -> float:
+                return float(np.median(errors[mask])) if mask.any() else math.nan
+
+            out.append(
+                HeldOutTime(
+                    gpu=gpu,
+                    overlap=overlap,
+                    runs=len(test),
+                    log_time_error=float(np.median(time_error)),
+                    step_bound_runs=int(step.sum()),
+                    step_bound_log_time_error=median(step),
+                    gpu_bound_log_time_error=median(~step),
+                    log_power_error=float(np.median(log_p - ds.log_p[test])),
+                    energy_mape=float(100.0 * np.mean(np.abs(np.exp(log_t + log_p - ds.log_e[test]) - 1.0))),
+                )
+            )
+    return out
+
+
 def _signed(value: float, digits: int) -> str:
     """``value`` with its sign, or "-" where there are no runs (NaN)."""
     return "-" if np.isnan(value) else f"{value:+.{digits}f}"
@@ -169,14 +230,37 @@ def markdown(groups: Sequence[GroupResidual], summaries: Sequence[GpuSummary]) -
     return "\n".join(lines)
 
 
+def held_out_markdown(rows: Sequence[HeldOutTime], prior_weight: float) -> str:
+    lines = [
+        "#### Held-out GPU: time and power errors by overlap exponent "
+        f"(nested; prior weight {prior_weight:g})",
+        "",
+        "| held out | overlap k | runs | median log time error | step-bound runs | their median log time "
+        "error | GPU-bound median log time error | median log power error | energy MAPE % |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.gpu} | {r.overlap:g} | {r.runs} | {r.log_time_error:+.2f} | {r.step_bound_runs} "
+            f"| {_signed(r.step_bound_log_time_error, 2)} | {_signed(r.gpu_bound_log_time_error, 2)} "
+            f"| {r.log_power_error:+.2f} | {r.energy_mape:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     folder = default_gaissa_dir(REPO)
     csv = folder / "pre_runs.csv"
     if not csv.exists():
         print(f"skipped: GAISSA data not found at {csv}")
         return 0
-    groups = group_residuals(load_gaissa_runs(csv), PreEstimator.default())
+    runs = load_gaissa_runs(csv)
+    shipped = PreEstimator.default()
+    groups = group_residuals(runs, shipped)
     print(markdown(groups, gpu_summaries(groups)))
+    weight = float(shipped.selected.get("prior_weight", 100.0))
+    print()
+    print(held_out_markdown(held_out_gpu_time(runs, weight), weight))
     return 0
 
 

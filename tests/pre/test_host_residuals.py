@@ -56,3 +56,34 @@ def test_summary_splits_each_gpu_by_the_predicted_busy_share(gaissa_dir: Path) -
     for s in no_step_bound:  # shown as "-", never "nan"
         assert f"| {s.gpu} | 0 | - | - |" in text
     assert "nan" not in text
+
+
+def test_held_out_gpu_table_never_sees_the_held_out_gpu(gaissa_dir: Path) -> None:
+    """Each GPU's row is predicted by a fit on the other GPUs' runs only (nested), one row per candidate
+    overlap exponent; the figures are recomputed by hand for one row."""
+    from benchmarks.pre_host import held_out_gpu_time, held_out_markdown
+    from tools.pre_fit import Dataset, fit_params
+
+    runs = load_gaissa_runs(gaissa_dir)
+    rows = held_out_gpu_time(runs, 100.0, overlaps=(1.0, 2.0))
+    gpus = sorted({r.gpu_name for r in runs})
+    assert [(r.gpu, r.overlap) for r in rows] == [(g, k) for g in gpus for k in (1.0, 2.0)]
+    row = next(r for r in rows if r.gpu == "RTX 3070" and r.overlap == 2.0)
+    ds = Dataset.from_runs(runs)
+    every = np.arange(len(runs))
+    test = every[ds.gpu == "RTX 3070"]
+    # the fit must not depend on the held-out GPU's runs: fitted on a data set without them, it is the same
+    others = Dataset.from_runs([r for r in runs if r.gpu_name != "RTX 3070"])
+    alone = fit_params(others, np.arange(len(others.runs)), 100.0, 2.0)
+    fitted = fit_params(ds, every[ds.gpu != "RTX 3070"], 100.0, 2.0)
+    np.testing.assert_allclose(fitted.theta, alone.theta)
+    np.testing.assert_allclose(fitted.phi, alone.phi)
+    log_t, log_p, busy = fitted.predict_log(ds, test)
+    assert row.runs == len(test) and row.step_bound_runs == int((busy < STEP_BOUND_SHARE).sum())
+    assert math.isclose(row.log_time_error, float(np.median(log_t - ds.log_t[test])), rel_tol=1e-12)
+    assert math.isclose(row.log_power_error, float(np.median(log_p - ds.log_p[test])), rel_tol=1e-12)
+    energy = 100 * np.mean(np.abs(np.exp(log_t + log_p - ds.log_e[test]) - 1))
+    assert math.isclose(row.energy_mape, float(energy), rel_tol=1e-12)
+    text = held_out_markdown(rows, 100.0)
+    assert text.count("\n| ") == len(rows) + 1 and "nan" not in text
+    assert "| GTX 750 Ti | 1 | 44 |" in text  # no step-bound run there: "-", never "nan"

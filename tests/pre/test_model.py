@@ -19,8 +19,9 @@ from lightning_energy.pre import (
     RunHistory,
     gpu_names,
     lookup_gpu,
+    physics,
+    roofline,
 )
-from lightning_energy.pre import physics, roofline
 from lightning_energy.pre.model import Z_90, IntervalConstants
 from lightning_energy.pre.roofline import workload_descriptor
 from lightning_energy.pre.throughput import measured_samples_per_s
