@@ -36,7 +36,9 @@ unchanged): the variant with the lowest mean power MAPE over the held-out GPUs (
 reading) ships, provided its pooled held-out-GPU energy MAPE on GAISSA is not above v5's; otherwise v5 stays.
 The MLPerf variant was added as a fourth candidate under this same rule before its figures were first
 printed; the roofline-shares variant as a fifth **after** a scratch run of that form (with Perseus and
-MLPerf) had been seen: it did not win there either (v5.1, with the GTX 750 Ti counted).
+MLPerf) had been seen: it did not win there either (v5.1, with the GTX 750 Ti counted). v5.3 reran the
+comparison, rule unchanged, after a fault of the time model was fixed (a frozen backbone's training step
+was charged the kernel launches of a backward pass through it: ``lightning_energy.pre.physics``).
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_power.py`` (about a minute); ``pre_accuracy.py`` prints
 it too.
