@@ -266,7 +266,7 @@ def main() -> None:
         "it knows the benchmark's typical length); the forecaster is not told it on MLPerf runs."
     )
     notes.append(
-        "\"Twice the evaluations seen\" uses nothing from the curve: it is right at 50 % of every run by "
+        '"Twice the evaluations seen" uses nothing from the curve: it is right at 50 % of every run by '
         "construction of the protocol (within one evaluation; about 50 % off at 25 %), so the 50 % figures "
         "are read beside it."
     )

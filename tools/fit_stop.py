@@ -87,8 +87,9 @@ GRID = {
 REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
 FIXED_WHEN_REDUCED = ("spread_power",)  # reweighed entries --reduced fixes too (with every simulated one)
 # The learned correction: None (off) or (features used, ridge penalty); 0 features is the intercept alone.
-CORRECTION_SPECS: tuple[tuple[int, float] | None, ...] = (None,) + tuple(
-    (k, ridge) for k in (0, 1, 2) for ridge in (1.0, 3.0, 10.0)
+CORRECTION_SPECS: tuple[tuple[int, float] | None, ...] = (
+    None,
+    *((k, ridge) for k in (0, 1, 2) for ridge in (1.0, 3.0, 10.0)),
 )
 LAD_ITERATIONS = 30  # iteratively reweighed least squares for the least-absolute-deviation fit
 LAD_EPSILON = 0.05  # residuals below this weigh as this (the reweighing's smoothing)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,11 @@ class StopParams:
         """The constants chosen on the tuning data (``stop_params.json``)."""
         data = json.loads(PARAMS_FILE.read_text())
         names = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["params"].items() if k in names})
+        values: dict[str, Any] = {}
+        for key, value in data["params"].items():
+            if key in names:
+                values[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
