@@ -14,9 +14,17 @@ late or warm up, split by kind); only the tuning part is read here.
   is one spread for every run; no new simulation either) and ``offsets`` (whether ``power``, ``log`` and
   ``drift`` are also fitted with their origin before the first evaluation: a curve seen from a late first
   evaluation).
-* ``--reduced``: the simulated entries chosen before ``offsets`` existed are fixed at the shipped file's
-  values; ``offsets`` and the reweighed entries (``length_prior``, ``spread_power``) are selected (minutes
-  instead of an hour; the fixed entries were themselves chosen on the tuning part only).
+* ``--reduced``: every simulated entry and ``spread_power`` are fixed at the shipped file's values (each was
+  chosen earlier by this selection on the tuning part); ``length_prior`` and the correction are selected
+  (minutes instead of hours).
+* The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop.correct`): whether
+  to re-centre the simulated stops, with how many of the features (``CORRECTION_SPECS``: the intercept
+  alone, i.e. a fixed share of the run seen; then the forecast's own median; then the curve model's median
+  without the length prior) and how strong a ridge penalty. Its coefficients are fitted, never chosen on
+  what they are scored on: a group-weighted least-absolute-deviation ridge regression (on standardised
+  features) of ``log(remaining / seen)`` over the forecasts of the fitting set at ``TRAIN_FRACTIONS`` of
+  every run (evenly spread over the run, as a forecast is asked at every evaluation). It reuses the
+  simulated stops (no new simulation).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -24,8 +32,9 @@ late or warm up, split by kind); only the tuning part is read here.
 * Nested: for every grid point and every tuning group, ``kappa`` is fitted on the other groups and the
   forecasts of the held-out group are scored: ``|log(predicted / true)|`` plus the log-scale interval score
   of a 90 % interval (``log(high / low) + 20 x`` the log distance by which the truth falls outside), a run
-  not answered scoring ``2 log 2`` for the point and for the interval; groups weigh the same. The best
-  grid point wins; its ``kappa`` pair is refitted on the whole tuning part.
+  not answered scoring ``2 log 2`` for the point and for the interval; groups weigh the same. With a
+  correction, it is fitted on the other groups first, then ``kappa``. The best grid point wins; its
+  correction, then its ``kappa`` pair, are refitted on the whole tuning part.
 
 Run: ``python tools/fit_stop.py [--reduced] [--out PATH]`` (default:
 ``lightning_energy/step/stop_params.json``).
@@ -48,11 +57,22 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
-from lightning_energy.step.stop import PARAMS_FILE, StopParams, predictive, raw_stop_samples, summarise  # noqa: E402
+from lightning_energy.step.stop import (  # noqa: E402
+    PARAMS_FILE,
+    StopParams,
+    calibrate,
+    centred,
+    correction_features,
+    horizon,
+    raw_stop_samples,
+    summarise,
+    weigh_by_length,
+)
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402
 
-FRACTIONS = (0.25, 0.5, 0.75)
+FRACTIONS = (0.25, 0.5, 0.75)  # where the forecasts are scored (and kappa fitted)
+TRAIN_FRACTIONS = tuple(k / 8 for k in range(1, 8))  # where the correction is fitted (holds FRACTIONS)
 GRID = {
     "recency": (0.0, 0.5),
     "min_evaluations": (2, 3),
@@ -65,7 +85,14 @@ GRID = {
     "offsets": (False, True),
 }
 REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
-FREE_WHEN_REDUCED = ("offsets",)  # simulated entries still searched by --reduced (added after its fixed ones)
+FIXED_WHEN_REDUCED = ("spread_power",)  # reweighed entries --reduced fixes too (with every simulated one)
+# The learned correction: None (off) or (features used, ridge penalty); 0 features is the intercept alone.
+CORRECTION_SPECS: tuple[tuple[int, float] | None, ...] = (
+    None,
+    *((k, ridge) for k in (0, 1, 2) for ridge in (1.0, 3.0, 10.0)),
+)
+LAD_ITERATIONS = 30  # iteratively reweighed least squares for the least-absolute-deviation fit
+LAD_EPSILON = 0.05  # residuals below this weigh as this (the reweighing's smoothing)
 KAPPAS = tuple(round(0.01 * i, 2) for i in range(0, 301))
 MISS_WEIGHT = 2.0 / 0.1
 UNANSWERED = 2.0 * math.log(2.0)
@@ -83,6 +110,7 @@ class Record:
     raw: np.ndarray | None
     curve: Curve
     params: StopParams
+    scored: bool = True  # at one of FRACTIONS (else only fits the correction)
 
 
 def forecast_points(curve: Curve, fractions: tuple[float, ...]) -> list[int]:
@@ -91,23 +119,65 @@ def forecast_points(curve: Curve, fractions: tuple[float, ...]) -> list[int]:
 
 
 def records(
-    curves: list[Curve], params: StopParams, fractions: tuple[float, ...] = FRACTIONS
+    curves: list[Curve],
+    params: StopParams,
+    fractions: tuple[float, ...] = FRACTIONS,
+    train: tuple[float, ...] = (),
 ) -> list[Record]:
-    """Simulate every curve at every forecast point."""
+    """Simulate every curve at every forecast point (at ``fractions``, scored; and at ``train``)."""
     out = []
     for curve in curves:
-        for seen in forecast_points(curve, fractions):
+        scored = set(forecast_points(curve, fractions))
+        for seen in sorted(scored | set(forecast_points(curve, train))):
             z = curve.rule.sign * curve.values[:seen]
             simulated = raw_stop_samples(curve.rule, curve.state_after(seen), z, params, seed=0)
             raw = None if simulated is None else simulated[0]
-            out.append(Record(curve.group, seen, curve.stop, raw, curve, params))
+            out.append(Record(curve.group, seen, curve.stop, raw, curve, params, seen in scored))
     return out
+
+
+def features(record: Record) -> np.ndarray:
+    """The correction's features of one answered record (under its params' length prior)."""
+    assert record.raw is not None
+    ordered = np.sort(record.raw)
+    limit = float(record.seen + horizon(record.curve.rule, record.seen, record.params))
+    weighed = weigh_by_length(ordered, record.seen, record.params.length_prior, limit)
+    return correction_features(ordered, weighed, record.seen, limit)
+
+
+def fit_correction(recs: list[Record], spec: tuple[int, float]) -> tuple[float, ...]:
+    """The correction's coefficients (intercept first, raw feature units) fitted on the answered ``recs``:
+    a least-absolute-deviation ridge regression of ``log(remaining / seen)`` on the first ``spec[0]``
+    standardised features, penalty ``spec[1]`` (the intercept is not penalised), every group weighing the
+    same."""
+    used, ridge = spec
+    answered = [r for r in recs if r.raw is not None]
+    x = np.array([features(r)[:used] for r in answered]).reshape(len(answered), used)
+    y = np.array([math.log((r.truth - r.seen) / r.seen) for r in answered])
+    group_w = _group_weights(answered)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    design = np.column_stack([np.ones(len(answered)), (x - mean) / scale])
+    penalty = ridge * np.eye(used + 1)
+    penalty[0, 0] = 0.0
+    w = group_w.copy()
+    beta = np.zeros(used + 1)
+    for _ in range(LAD_ITERATIONS):
+        beta = np.linalg.solve(design.T @ (design * w[:, None]) + penalty, design.T @ (w * y))
+        w = group_w / np.maximum(np.abs(y - design @ beta), LAD_EPSILON)
+    slopes = beta[1:] / scale
+    return (float(beta[0] - slopes @ mean), *(float(c) for c in slopes))
+
+
+def corrected(recs: list[Record], coef: tuple[float, ...]) -> list[Record]:
+    """The records under the correction ``coef`` (new objects: the memo of intervals is per object)."""
+    return [dataclasses.replace(r, params=dataclasses.replace(r.params, correction=coef)) for r in recs]
 
 
 Kappa = tuple[float, float]
 
 
 _INTERVALS: dict[tuple[int, Kappa], tuple[int | None, int | None, int | None]] = {}
+_CENTRED: dict[int, tuple[np.ndarray, float]] = {}
 
 
 def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
@@ -120,11 +190,21 @@ def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int 
 
 
 def _interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
+    """``summarise(predictive(...))`` of the forecaster, with the kappa-free part (:func:`centred`) kept
+    per record (cleared with the intervals)."""
     if record.raw is None:
         return None, None, None
-    return summarise(
-        predictive(record.raw, record.seen, record.curve.rule, record.params, 0, kappa), record.seen
-    )
+    if id(record) not in _CENTRED:
+        _CENTRED[id(record)] = centred(record.raw, record.seen, record.curve.rule, record.params)
+    weighed, factor = _CENTRED[id(record)]
+    pair = (kappa[0] * factor, kappa[1] * factor)
+    return summarise(calibrate(weighed, record.seen, record.curve.rule, pair, 0), record.seen)
+
+
+def clear_memo() -> None:
+    """Forget the memoised intervals (records are keyed by object id: call when records are dropped)."""
+    _INTERVALS.clear()
+    _CENTRED.clear()
 
 
 def _group_weights(recs: list[Record]) -> np.ndarray:
@@ -188,45 +268,56 @@ def score(record: Record, kappa: Kappa) -> float:
     return s
 
 
-def nested_score(recs: list[Record]) -> float:
-    """Leave-one-group-out: ``kappa`` fitted on the others, the held-out group scored; groups weigh 1."""
+def nested_score(recs: list[Record], spec: tuple[int, float] | None = None) -> float:
+    """Leave-one-group-out: the correction (``spec``; ``None``: none) then ``kappa`` fitted on the others,
+    the held-out group's scored records scored; groups weigh 1."""
     groups = sorted({r.group for r in recs})
     scores = []
     for held in groups:
-        kappa = fit_kappa([r for r in recs if r.group != held])
-        scores.append(float(np.mean([score(r, kappa) for r in recs if r.group == held])))
+        mine = recs
+        if spec is not None:
+            clear_memo()
+            mine = corrected(recs, fit_correction([r for r in recs if r.group != held], spec))
+        scored = [r for r in mine if r.scored]
+        kappa = fit_kappa([r for r in scored if r.group != held])
+        scores.append(float(np.mean([score(r, kappa) for r in scored if r.group == held])))
     return float(np.mean(scores))
 
 
 def select(
     curves: list[Curve], verbose: bool = True, fixed: StopParams | None = None
 ) -> tuple[StopParams, dict[str, object]]:
-    """Nested selection on ``curves`` (the tuning part): the chosen params and a summary. With ``fixed``,
-    the simulated grid entries but ``FREE_WHEN_REDUCED`` are taken from it."""
+    """Nested selection on ``curves`` (the tuning part): the chosen params and a summary. With ``fixed``
+    (``--reduced``), the simulated grid entries and ``FIXED_WHEN_REDUCED`` are taken from it."""
     results = []
     simulated = [k for k in GRID if k not in REWEIGHED]
     grid = dict(GRID)
     if fixed is not None:
-        grid.update({k: (getattr(fixed, k),) for k in simulated if k not in FREE_WHEN_REDUCED})
+        grid.update({k: (getattr(fixed, k),) for k in (*simulated, *FIXED_WHEN_REDUCED)})
     for values in itertools.product(*(grid[k] for k in simulated)):
         base = dataclasses.replace(StopParams(), **dict(zip(simulated, values, strict=True)))
-        base_recs = records(curves, base)
-        for extra in itertools.product(*(GRID[k] for k in REWEIGHED)):
+        base_recs = records(curves, base, FRACTIONS, TRAIN_FRACTIONS)
+        for extra in itertools.product(*(grid[k] for k in REWEIGHED)):
             params = dataclasses.replace(base, **dict(zip(REWEIGHED, extra, strict=True)))
             recs = [dataclasses.replace(r, params=params) for r in base_recs]
-            _INTERVALS.clear()
-            s = nested_score(recs)
-            results.append((s, values + extra, params, recs))
-            if verbose:
-                chosen = {k: getattr(params, k) for k in GRID}
-                print(f"  {chosen}: nested score {s:.4f}", flush=True)
-    best_score, _, best_params, best_recs = min(results, key=lambda item: item[0])
-    _INTERVALS.clear()
-    kappa = fit_kappa(best_recs)
-    chosen = dataclasses.replace(best_params, kappa_low=kappa[0], kappa_high=kappa[1])
+            for spec in CORRECTION_SPECS:
+                clear_memo()
+                s = nested_score(recs, spec)
+                results.append((s, params, recs, spec))
+                if verbose:
+                    chosen = {k: getattr(params, k) for k in GRID}
+                    print(f"  {chosen} correction {spec}: nested score {s:.4f}", flush=True)
+    best_score, best_params, best_recs, best_spec = min(results, key=lambda item: item[0])
+    clear_memo()
+    coef = () if best_spec is None else fit_correction(best_recs, best_spec)
+    final = corrected(best_recs, coef)
+    kappa = fit_kappa([r for r in final if r.scored])
+    chosen = dataclasses.replace(best_params, correction=coef, kappa_low=kappa[0], kappa_high=kappa[1])
     summary: dict[str, object] = {
         "nested_score": round(best_score, 4),
         "grid": {k: list(v) for k, v in grid.items()},
+        "correction": None if best_spec is None else {"features": best_spec[0], "ridge": best_spec[1]},
+        "correction_specs": [None if c is None else list(c) for c in CORRECTION_SPECS],
         "tuning_groups": sorted({c.group for c in curves}),
         "tuning_runs": len(curves),
     }
@@ -239,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=PARAMS_FILE)
     parser.add_argument(
-        "--reduced", action="store_true", help="keep the shipped simulated entries but FREE_WHEN_REDUCED"
+        "--reduced", action="store_true", help="keep the shipped simulated entries and FIXED_WHEN_REDUCED"
     )
     args = parser.parse_args(argv)
     curves = load_mlperf() + generated() + shaped_curves()

@@ -19,7 +19,8 @@ of each run:
   residuals (a normal, independent noise model expects about 0 and 0).
 
 Each line is printed for the shipped constants and for every variant named with ``--variant NAME=VALUE``
-(a :class:`~lightning_energy.step.stop.StopParams` field, e.g. ``--variant offsets=true``).
+(a :class:`~lightning_energy.step.stop.StopParams` field, e.g. ``--variant offsets=true``; a tuple as
+comma-separated numbers, ``--variant correction=`` for none).
 ``--generated`` adds the generated tuning kinds (one line each).
 
 Run: ``nice -n 10 .venv/bin/python tools/stop_diagnose.py [--variant offsets=true] [--generated]``.
@@ -153,7 +154,13 @@ def lines(group: str, curves: list[Curve], label: str, params: StopParams) -> li
 def _variant(text: str, base: StopParams) -> tuple[str, StopParams]:
     name, _, value = text.partition("=")
     kind = type(getattr(base, name))
-    parsed: object = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    parsed: object
+    if kind is bool:
+        parsed = value.lower() in ("1", "true", "yes")
+    elif kind is tuple:  # e.g. correction=0.1,0.5 (empty: correction=)
+        parsed = tuple(float(v) for v in value.split(",") if v.strip())
+    else:
+        parsed = kind(value)
     return text, dataclasses.replace(base, **{name: parsed})
 
 

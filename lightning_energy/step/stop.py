@@ -7,7 +7,9 @@ predicted number of evaluations of the whole run (counting those done) with a 90
 calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal
 error (the curve model's own error), of standard deviation ``kappa_low`` downward and ``kappa_high``
 upward, both fitted on tuning curves
-(``tools/fit_stop.py``; ``stop_params.json``). See ``docs/step.md``.
+(``tools/fit_stop.py``; ``stop_params.json``). Before that, a learned correction (``correction``) can
+re-centre the simulated stops: a linear model of the log of the remaining evaluations on features of the
+curve model's own forecast (:func:`correction_features`), fitted on tuning curves. See ``docs/step.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +40,8 @@ CONFIDENCE = 0.9
 SPREAD_REF = 0.5  # a run spread (log scale) at which the spreads are kappa_low / kappa_high
 SPREAD_CLIP = (0.1, 10.0)  # bounds of the run-dependent factor on the spreads
 CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
+# Features of the learned correction, in this order (``StopParams.correction`` uses the first ones).
+CORRECTION_FEATURES = ("prior_median", "model_median", "unstopped")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class StopParams:
         spread_power: the model error's spreads are scaled by ``(d / SPREAD_REF) ^ spread_power``, ``d`` the
             run's own spread of simulated stops (:func:`run_spread`: how much the weighted curve families
             and the curve's noise disagree about the stop); 0 (the default): one spread for every run.
+        correction: the learned re-centring of the simulated stops (empty, the default: none). The
+            intercept then one coefficient for each of the first ``len(correction) - 1`` features of
+            :data:`CORRECTION_FEATURES`; the model predicts ``log(remaining / seen)`` (see
+            :func:`correct`).
     """
 
     draws: int = 256
@@ -82,6 +91,7 @@ class StopParams:
     shapes: bool = False
     spread_power: float = 0.0
     offsets: bool = False
+    correction: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -99,13 +109,24 @@ class StopParams:
         for name in ("bootstrap", "shapes", "offsets"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.correction, tuple) or len(self.correction) > 1 + len(CORRECTION_FEATURES):
+            raise TypeError(
+                f"correction must be a tuple of at most {1 + len(CORRECTION_FEATURES)} numbers, "
+                f"got {self.correction!r}"
+            )
+        for value in self.correction:
+            finite_number("correction", value)
 
     @classmethod
     def shipped(cls) -> StopParams:
         """The constants chosen on the tuning data (``stop_params.json``)."""
         data = json.loads(PARAMS_FILE.read_text())
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data["params"].items() if k in names})
+        values: dict[str, Any] = {}
+        for key, value in data["params"].items():
+            if key in names:
+                values[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -305,6 +326,51 @@ def weigh_by_length(samples: np.ndarray, seen: int, length_prior: float, limit: 
     return samples[np.minimum(picks, samples.size - 1)]
 
 
+def correction_features(raw: np.ndarray, weighed: np.ndarray, seen: int, limit: float) -> np.ndarray:
+    """The correction's features (:data:`CORRECTION_FEATURES`) from the sorted raw simulated stops and the
+    same weighed by the length prior (a stop beyond the horizon counts at ``limit``):
+
+    * ``prior_median``: ``log(remaining / seen)`` at the median of the weighed stops (the forecast without
+      the correction);
+    * ``model_median``: the same at the median of the raw stops (the curve model alone, no prior);
+    * ``unstopped``: the share of the raw stops beyond the horizon.
+    """
+
+    def log_remaining(samples: np.ndarray) -> float:
+        mid = float(np.quantile(np.minimum(samples, limit), 0.5))
+        return math.log(max(mid - seen, 1.0) / seen)
+
+    return np.array([log_remaining(weighed), log_remaining(raw), float(np.mean(~np.isfinite(raw)))])
+
+
+def correct(
+    raw: np.ndarray, weighed: np.ndarray, seen: int, limit: float, correction: tuple[float, ...]
+) -> np.ndarray:
+    """The weighed stops re-centred by the learned correction (sorted; unchanged when it is empty).
+
+    The correction predicts ``log(remaining / seen)`` of the run, ``y = c0 + sum(c_i x_i)`` over the first
+    features ``x`` of :func:`correction_features`; the remaining evaluations of every weighed stop are
+    multiplied by ``exp(y - prior_median)``, so that their median moves to ``y`` and their spread is kept.
+    A stop moved beyond the horizon ``limit`` is beyond it (``inf``).
+    """
+    if not correction or weighed.size == 0:
+        return weighed
+    x = correction_features(raw, weighed, seen, limit)
+    y = correction[0] + float(np.dot(correction[1:], x[: len(correction) - 1]))
+    moved = seen + (weighed - seen) * math.exp(y - x[0])
+    return np.sort(np.where(moved > limit, math.inf, moved))
+
+
+def centred(raw: np.ndarray, seen: int, rule: StopRule, params: StopParams) -> tuple[np.ndarray, float]:
+    """The raw simulated stops weighed by the length prior (:func:`weigh_by_length`) and re-centred by the
+    learned correction (:func:`correct`), sorted; and the run's :func:`spread_factor` on ``kappa``."""
+    limit = float(seen + horizon(rule, seen, params))
+    ordered = np.sort(raw)
+    weighed = weigh_by_length(ordered, seen, params.length_prior, limit)
+    weighed = correct(ordered, weighed, seen, limit, params.correction)
+    return weighed, spread_factor(weighed, seen, limit, params.spread_power)
+
+
 def predictive(
     raw: np.ndarray,
     seen: int,
@@ -313,17 +379,15 @@ def predictive(
     seed: int,
     kappa: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """Sorted stop samples of the forecast: the raw simulated stops weighed by the length prior
-    (:func:`weigh_by_length`), then calibrated (:func:`calibrate`, with ``kappa`` or the params' pair,
-    scaled by the run's :func:`spread_factor`).
+    """Sorted stop samples of the forecast: the raw simulated stops weighed by the length prior and
+    re-centred by the learned correction (:func:`centred`), then calibrated (:func:`calibrate`, with
+    ``kappa`` or the params' pair, scaled by the run's :func:`spread_factor`).
 
     The prior acts on the curve model's stops and the model error is spread after it, so the interval
     widens steadily with ``kappa`` and ``kappa`` can be fitted for coverage (``tools/fit_stop.py``).
     """
     pair = (params.kappa_low, params.kappa_high) if kappa is None else kappa
-    limit = float(seen + horizon(rule, seen, params))
-    weighed = weigh_by_length(np.sort(raw), seen, params.length_prior, limit)
-    factor = spread_factor(weighed, seen, limit, params.spread_power)
+    weighed, factor = centred(raw, seen, rule, params)
     return calibrate(weighed, seen, rule, (pair[0] * factor, pair[1] * factor), seed)
 
 

@@ -61,10 +61,11 @@ def test_the_offset_flag_is_validated_defaults_off_and_changes_the_forecast() ->
     assert results[False] != results[True]
 
 
-def test_the_reduced_selection_still_searches_the_offsets() -> None:
-    assert set(fit_stop.FREE_WHEN_REDUCED) <= set(fit_stop.GRID)
+def test_the_full_selection_searches_the_offsets() -> None:
     assert fit_stop.GRID["offsets"] == (False, True)
-    assert not set(fit_stop.FREE_WHEN_REDUCED) & set(fit_stop.REWEIGHED)
+    # --reduced fixes the simulated entries (offsets among them) and only these reweighed ones
+    assert set(fit_stop.FIXED_WHEN_REDUCED) <= set(fit_stop.REWEIGHED)
+    assert "length_prior" not in fit_stop.FIXED_WHEN_REDUCED
 
 
 def test_axis_facts_give_the_first_evaluation_in_spacings_and_the_spacing_spread() -> None:
