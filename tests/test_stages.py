@@ -15,8 +15,8 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning_energy import EnergyCallback
 from lightning_energy.metering import Reading
 from lightning_energy.meters import FakeMeter
-from lightning_energy.stages import StageEnergy, stage_sums
 from lightning_energy.report import load_report
+from lightning_energy.stages import StageEnergy, stage_sums
 
 
 def trainer(root: Path, callback: EnergyCallback, **kwargs: Any) -> pl.Trainer:
