@@ -220,7 +220,14 @@ def hook_table(
         f"| CodeCarbon: total share (start/stop + thread CPU) | {med['cc_share_pct']:.3f} % | | |",
     ]
     if ab is not None:
-        ab_verdict = "within" if ab["share_pct"] <= BUDGET["share_pct"] else "over"
+        # judged on the interval: a median whose interval straddles the budget does not settle it
+        ab_verdict = (
+            "within"
+            if ab["share_high_pct"] <= BUDGET["share_pct"]
+            else "over"
+            if ab["share_low_pct"] > BUDGET["share_pct"]
+            else "not resolved"
+        )
         lines.insert(
             -3,
             f"| share of the fit's wall time added by the callback (untimed), A/B: median of {ab['pairs']} "
