@@ -18,7 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from fit_harness import fit
+import lightning.pytorch as pl
+from fit_harness import NoOpCallback, fit
 
 from lightning_energy import EnergyCallback
 
@@ -42,42 +43,55 @@ def median_interval(values: list[float], confidence: float = 0.9) -> tuple[float
     return ordered[k - 1], ordered[n - k]
 
 
+def _variant(name: str) -> list[pl.Callback]:
+    if name == "energy":
+        return [EnergyCallback(history_path=False)]
+    return [NoOpCallback()] if name == "no-op" else []
+
+
 def paired_share(root: Path, *, pairs: int, epochs: int, batches: int, batch_size: int) -> dict[str, float]:
-    """``pairs`` A/B pairs of fits of ``epochs`` x ``batches`` (ABBA order, after one warm-up fit of each)."""
-    for name, callbacks in (("a", []), ("b", [EnergyCallback(history_path=False)])):
-        fit(callbacks, root / f"ab-warm-{name}", epochs=1, batches=50, batch_size=batch_size)
+    """``pairs`` rounds of fits of ``epochs`` x ``batches`` without a callback, with a no-op callback and
+    with the callback (in ABC order, then CBA: a linear drift hits all alike), after one warm-up fit of
+    each; each round gives one difference to the fit without a callback per variant."""
+    names = ("plain", "no-op", "energy")
+    for name in names:
+        fit(_variant(name), root / f"ab-warm-{name}", epochs=1, batches=50, batch_size=batch_size)
     loads = [load_average()]
-    plain_s: list[float] = []
-    wall_diffs: list[float] = []
-    cpu_diffs: list[float] = []
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for i in range(pairs):
-        measured: dict[bool, tuple[float, float]] = {}
-        for with_callback in (False, True) if i % 2 == 0 else (True, False):
-            callbacks = [EnergyCallback(history_path=False)] if with_callback else []
-            cpu = time.process_time()
-            wall = fit(
-                callbacks,
-                root / f"ab{i}-{with_callback}",
-                epochs=epochs,
-                batches=batches,
-                batch_size=batch_size,
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.process_time()
+            wall[name].append(
+                fit(
+                    _variant(name),
+                    root / f"ab{i}-{name}",
+                    epochs=epochs,
+                    batches=batches,
+                    batch_size=batch_size,
+                )
             )
-            measured[with_callback] = (wall, time.process_time() - cpu)
-        plain_s.append(measured[False][0])
-        wall_diffs.append(measured[True][0] - measured[False][0])
-        cpu_diffs.append(measured[True][1] - measured[False][1])
+            cpu[name].append(time.process_time() - start)
         loads.append(load_average())
-    plain = statistics.median(plain_s)
-    low, high = median_interval(wall_diffs)
-    return {
-        "pairs": pairs,
+    plain = statistics.median(wall["plain"])
+    out = {
+        "pairs": float(pairs),
         "plain_s": plain,
-        "added_ms": 1000 * statistics.median(wall_diffs),
-        "share_pct": 100 * statistics.median(wall_diffs) / plain,
-        "share_low_pct": 100 * low / plain,
-        "share_high_pct": 100 * high / plain,
-        "spread_pct": 100 * (max(plain_s) - min(plain_s)) / plain,
-        "cpu_share_pct": 100 * statistics.median(cpu_diffs) / plain,
+        "spread_pct": 100 * (max(wall["plain"]) - min(wall["plain"])) / plain,
         "load_min": min(loads),
         "load_max": max(loads),
     }
+    for key, name, base in (
+        ("", "energy", "plain"),
+        ("noop_", "no-op", "plain"),
+        ("own_", "energy", "no-op"),
+    ):
+        diffs = [a - b for a, b in zip(wall[name], wall[base], strict=True)]
+        low, high = median_interval(diffs)
+        out[f"{key}added_ms"] = 1000 * statistics.median(diffs)
+        out[f"{key}share_pct"] = 100 * statistics.median(diffs) / plain
+        out[f"{key}share_low_pct"] = 100 * low / plain
+        out[f"{key}share_high_pct"] = 100 * high / plain
+        cpu_diffs = [a - b for a, b in zip(cpu[name], cpu[base], strict=True)]
+        out[f"{key}cpu_share_pct"] = 100 * statistics.median(cpu_diffs) / plain
+    return out
