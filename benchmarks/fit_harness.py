@@ -1,7 +1,9 @@
-"""What the overhead benchmarks share: a quiet CPU ``Trainer``, the callback hooks timed call by call, a
-no-op callback timed the same way (the timer's own cost) and CodeCarbon's offline tracker.
+"""What the overhead benchmarks share: a quiet CPU ``Trainer``, the fit of a small MLP (~1 ms batches), the
+callback hooks timed call by call, a no-op callback timed the same way (the timer's own cost) and
+CodeCarbon's offline tracker.
 
-Used by ``benchmarks/overhead.py`` (the whole-fit comparison) and ``benchmarks/hook_cost.py`` (hook by hook).
+Used by ``benchmarks/overhead.py`` (the whole-fit comparison), ``benchmarks/hook_cost.py`` (hook by hook)
+and ``benchmarks/share_ab.py`` (fits with and without the callback).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 HOOKS = (
     "setup",
@@ -41,6 +46,52 @@ def quiet_trainer(callbacks: list[pl.Callback], root: Path, epochs: int, **optio
         enable_checkpointing=False,
         **options,
     )
+
+
+class TinyMLP(pl.LightningModule):
+    """About 1 ms per training batch on two CPU cores; times the ``log_dict`` calls made on it (only the
+    callback logs: its figures go through Lightning's ``LightningModule.log``)."""
+
+    def __init__(self, width: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.head = nn.Linear(width, 10)
+        self.log_s, self.logged = 0.0, 0  # time in log_dict, figures logged
+
+    def log_dict(self, dictionary: Any, *args: Any, **kwargs: Any) -> None:
+        start = time.perf_counter()
+        try:
+            super().log_dict(dictionary, *args, **kwargs)
+        finally:
+            self.log_s += time.perf_counter() - start
+            self.logged += len(dictionary)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.net(x)), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def fit(
+    callbacks: list[pl.Callback],
+    root: Path,
+    *,
+    epochs: int,
+    batches: int,
+    batch_size: int,
+    model: TinyMLP | None = None,
+) -> float:
+    """One fit (of ``model``, default a new ``TinyMLP``); its wall time in seconds."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batches * batch_size, 64, generator=generator)
+    y = torch.randint(0, 10, (batches * batch_size,), generator=generator)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
+    trainer = quiet_trainer(callbacks, root, epochs, logger=False, num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(model or TinyMLP(), loader)
+    return time.perf_counter() - start
 
 
 class HookProfile:

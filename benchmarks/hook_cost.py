@@ -9,19 +9,17 @@ background thread it starts.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-import lightning.pytorch as pl
 import torch
-from fit_harness import HookProfile, NoOpCallback, offline_tracker, quiet_trainer
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from fit_harness import HookProfile, NoOpCallback, TinyMLP, fit, offline_tracker
+from share_ab import load_average, paired_share
 
 from lightning_energy import EnergyCallback
 
@@ -29,52 +27,6 @@ SETUP_HOOKS = ("setup", "on_fit_start", "on_train_start")
 EPOCH_HOOKS = ("on_train_epoch_start", "on_train_epoch_end")
 END_HOOKS = ("on_fit_end", "teardown")
 BUDGET = {"batch_median_us": 2.0, "epoch_ms": 2.0, "setup_ms": 5.0, "share_pct": 0.3}
-
-
-class TinyMLP(pl.LightningModule):
-    """About 1 ms per training batch on two CPU cores; times the ``log_dict`` calls made on it (only the
-    callback logs: its figures go through Lightning's ``LightningModule.log``)."""
-
-    def __init__(self, width: int = 256) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
-        self.head = nn.Linear(width, 10)
-        self.log_s, self.logged = 0.0, 0  # time in log_dict, figures logged
-
-    def log_dict(self, dictionary: Any, *args: Any, **kwargs: Any) -> None:
-        start = time.perf_counter()
-        try:
-            super().log_dict(dictionary, *args, **kwargs)
-        finally:
-            self.log_s += time.perf_counter() - start
-            self.logged += len(dictionary)
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.head(self.net(x)), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-
-def fit(
-    callbacks: list[pl.Callback],
-    root: Path,
-    *,
-    epochs: int,
-    batches: int,
-    batch_size: int,
-    model: TinyMLP | None = None,
-) -> float:
-    """One fit (of ``model``, default a new ``TinyMLP``); its wall time in seconds."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batches * batch_size, 64, generator=generator)
-    y = torch.randint(0, 10, (batches * batch_size,), generator=generator)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
-    trainer = quiet_trainer(callbacks, root, epochs, logger=False, num_sanity_val_steps=0)
-    start = time.perf_counter()
-    trainer.fit(model or TinyMLP(), loader)
-    return time.perf_counter() - start
 
 
 def _thread_cpu_s(threads: list[threading.Thread]) -> float:
@@ -144,10 +96,14 @@ def hook_table(
     batch_size: int = 32,
     typical_epochs: int = TYPICAL["epochs"],
     typical_batches: int = TYPICAL["batches"],
+    pairs: int = 8,
 ) -> str:
     """Run the fits and return the Markdown table: the hook-by-hook costs on a fit of ``epochs`` x
-    ``batches``, the share on it and on a fit of typical length (``typical_epochs`` x ``typical_batches``)."""
+    ``batches``, the share on it and on a fit of typical length (``typical_epochs`` x ``typical_batches``),
+    timed in the hooks and, by ``pairs`` A/B pairs of untimed fits (0: none), as the wall time added."""
     rows: dict[str, list[float]] = defaultdict(list)
+    loads = [load_average()]
+    started = time.strftime("%H:%M:%S", time.gmtime())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fit(
@@ -200,12 +156,29 @@ def hook_table(
             rows["cc_start_stop_ms"].append(1000 * cc["start_stop_s"])
             rows["cc_thread_pct"].append(100 * cc["thread_cpu_s"] / cc["wall_s"])
             rows["cc_share_pct"].append(100 * (cc["start_stop_s"] + cc["thread_cpu_s"]) / cc["wall_s"])
+            loads.append(load_average())
+        ab = (
+            paired_share(
+                root / "ab",
+                pairs=pairs,
+                epochs=typical_epochs,
+                batches=typical_batches,
+                batch_size=batch_size,
+            )
+            if pairs
+            else None
+        )
     med = {k: statistics.median(v) for k, v in rows.items()}
+    if ab is not None:
+        loads += [ab["load_min"], ab["load_max"]]
 
     def verdict(key: str) -> str:
         return "within" if med[key] <= BUDGET[key.removeprefix("typical_").removeprefix("net_")] else "over"
 
+    ended = time.strftime("%H:%M:%S", time.gmtime())
     lines = [
+        f"{started}–{ended} UTC, load average (1 min, sampled between fits) "
+        f"{min(loads):.2f}–{max(loads):.2f} on {os.cpu_count()} cores. "
         f"{runs} runs (median), {epochs} epochs of {batches} batches of {batch_size}, a 2-layer MLP on CPU "
         f"({torch.get_num_threads()} threads), {med['batch_ms']:.2f} ms per batch without a callback; "
         "`EnergyCallback(history_path=False)` with the default meter (CodeCarbon's host meter on CPU).",
@@ -246,4 +219,38 @@ def hook_table(
         f"| {med['cc_thread_pct']:.3f} % | | |",
         f"| CodeCarbon: total share (start/stop + thread CPU) | {med['cc_share_pct']:.3f} % | | |",
     ]
+    if ab is not None:
+        lines[-3:-3] = ab_rows(ab, typical_epochs, typical_batches)
     return "\n".join(lines)
+
+
+def ab_rows(ab: dict[str, float], epochs: int, batches: int) -> list[str]:
+    """The table's rows of :func:`~share_ab.paired_share`: added wall time as shares of the fit's, judged on
+    the 90 % interval of the median (one straddling the budget does not settle it)."""
+
+    def verdict(key: str) -> str:
+        if ab[f"{key}share_high_pct"] <= BUDGET["share_pct"]:
+            return "within"
+        return "over" if ab[f"{key}share_low_pct"] > BUDGET["share_pct"] else "not resolved"
+
+    def row(label: str, key: str, budget: bool) -> str:
+        interval = f"{ab[f'{key}share_low_pct']:.3f} to {ab[f'{key}share_high_pct']:.3f} %"
+        return (
+            f"| {label} ({ab[f'{key}added_ms']:.0f} ms; 90 % interval of the median {interval}; CPU time "
+            f"{ab[f'{key}cpu_share_pct']:.3f} %) | {ab[f'{key}share_pct']:.3f} % "
+            + (f"| ≤ 0.3 % | {verdict(key)} |" if budget else "| | |")
+        )
+
+    head = (
+        f"untimed fits of typical length ({epochs} x {batches} batches, {ab['plain_s']:.1f} s without a "
+        f"callback, spread {ab['spread_pct']:.1f} %), median of {ab['pairs']:.0f} paired differences "
+        f"in ABC/CBA "
+        f"order, load {ab['load_min']:.2f}–{ab['load_max']:.2f}"
+    )
+    return [
+        row(f"share of the fit's wall time added by `EnergyCallback`, A/B: {head}", "", True),
+        row(
+            "of which added by any callback: a no-op callback, Lightning's own hook dispatch", "noop_", False
+        ),
+        row("added by `EnergyCallback` beyond a no-op callback: its own cost", "own_", True),
+    ]

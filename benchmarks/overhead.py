@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> str:
         default=TYPICAL["batches"],
         help=f"batches per epoch of that fit (default {TYPICAL['batches']}: CIFAR-10 in batches of 32)",
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=8,
+        help="A/B pairs of fits of typical length, with and without the callback, for the share (0: none)",
+    )
     parser.add_argument("--fit", action="store_true", help="the whole-fit comparison instead of hook costs")
     args = parser.parse_args(argv)
     args.runs = args.runs or (5 if args.fit else 3)
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> str:
             batches=args.batches,
             typical_epochs=args.typical_epochs,
             typical_batches=args.typical_batches,
+            pairs=args.pairs,
         )
         print(table)
         return table

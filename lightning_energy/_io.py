@@ -1,4 +1,10 @@
-"""Atomic, durable file writes shared by the report, the trace recorder and the PRE coefficients."""
+"""Atomic, durable file writes shared by the report, the trace recorder and the PRE coefficients.
+
+A file is staged beside its target and renamed over it: readers see the old content or the whole new one,
+whatever happens to the writing process. A file is also *durable* when its staged content is fsynced before
+the rename: then even an operating-system crash or a power cut cannot leave it empty or partial. A file not
+fsynced reaches the disk with the system's own writeback (ext4: within about 5 to 30 seconds).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 
@@ -45,13 +52,14 @@ def _set_aside(path: Path) -> Path | None:
     return aside
 
 
-def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
+def atomic_write_texts(files: dict[Path, str], *, durable: Collection[Path] | None = None) -> list[Path]:
     """Write several files as a pair (or set): all or none of them change.
 
-    Every file is staged and fsynced, and every existing target set aside (a hard link), before the first
-    rename. If staging fails, nothing is renamed. If a rename fails, the targets already replaced are put
-    back. Either way the ``OSError`` raised ends with "no file was changed"; only when putting a file back
-    fails too does it say exactly which file holds the new content.
+    Every file is staged (and fsynced when it is ``durable``: default all of them), and every existing
+    target set aside (a hard link), before the first rename. If staging fails, nothing is renamed. If a
+    rename fails, the targets already replaced are put back. Either way the ``OSError`` raised ends with
+    "no file was changed"; only when putting a file back fails too does it say exactly which file holds the
+    new content.
     """
     staged: list[tuple[Path, Path]] = []
     kept: list[Path | None] = []
@@ -63,7 +71,8 @@ def atomic_write_texts(files: dict[Path, str]) -> list[Path]:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable is None or path in durable:
+                    os.fsync(handle.fileno())
             os.chmod(tmp, 0o666 & ~_umask())
         for _, path in staged:  # one file needs no copy: its rename is atomic
             kept.append(_set_aside(path) if len(staged) > 1 else None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from typing import Any
+from typing import Any, SupportsFloat, TypeGuard
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[SupportsFloat]:
     """A real number (int or float, numpy scalars included), not a bool."""
     if isinstance(value, bool):
         return False

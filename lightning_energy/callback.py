@@ -239,7 +239,7 @@ class EnergyCallback(pl.Callback):
         self.fit_report = self.run.report(status, facts)
         if not self.report or self._written or not trainer.is_global_zero or self._log_dir is None:
             return
-        problem = self.run.write_report(self._log_dir, status, facts)
+        problem = self.run.write_report(self._log_dir, status, facts, built=self.fit_report)
         self._written = problem is None
         if problem is not None:
             self._warn("report", problem)

@@ -216,13 +216,15 @@ def plot_report(report: RunReport, path: str | os.PathLike[str]) -> Path:
 
 def _report_figure(report: RunReport) -> Figure:
     """The figure :func:`plot_report` saves (top: convergence; bottom: energy of each epoch)."""
-    unit, scale = energy_unit(_max_j(report))
+    readable = energy_unit(_max_j(report))
+    unit, scale = readable.name, readable.joules
     figure = _new_figure(9.0, 6.5)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2.2, 1.0])
     _draw_convergence(top, report, scale, unit)
     top.set_title(_title(report, scale, unit), fontsize=10)
     s = _series(report)
-    bar_unit, bar_scale = energy_unit(max([e or 0.0 for e in s.energy], default=0.0))
+    bars_in = energy_unit(max([e or 0.0 for e in s.energy], default=0.0))
+    bar_unit, bar_scale = bars_in.name, bars_in.joules
     heights = [(e or 0.0) / bar_scale for e in s.energy]
     # each bar spans its epoch: epoch e from x = e to x = e + 1
     bars = bottom.bar(
@@ -264,7 +266,8 @@ def plot_compare(
     labels = list(names) if names is not None else [f"run {i + 1}" for i in range(len(reports))]
     if len(labels) != len(reports):
         raise ValueError(f"names must have one label per report ({len(reports)}); got {len(labels)}")
-    unit, scale = energy_unit(max(_max_j(r) for r in reports))
+    readable = energy_unit(max(_max_j(r) for r in reports))
+    unit, scale = readable.name, readable.joules
     figure = _new_figure(12.0, 5.0)
     left, right = figure.subplots(1, 2, width_ratios=[1.6, 1.0])
     colors = [f"C{i % 10}" for i in range(len(reports))]

@@ -1,7 +1,11 @@
 """The run report files: ``energy_report.json`` (schema version 1) and ``energy_epochs.csv``.
 
-:func:`write_report` writes both files as a pair: both are staged and fsynced, then renamed, so a crash or a
-full disk never leaves a half-written report, nor a new JSON beside the previous run's CSV.
+:func:`write_report` writes both files as a pair: both are staged, then renamed, so a crash of the process,
+an error or a full disk never leaves a half-written report, nor a new JSON beside the previous run's CSV.
+The JSON, the report of record, is fsynced before its rename: an operating-system crash or a power cut
+cannot leave it empty or partial either. The CSV, a table made from the JSON's epochs
+(:func:`epoch_csv_text` of :func:`load_report` makes it again), is left to the system's writeback: one
+``fsync`` per report (each costs milliseconds at the fit's end).
 :func:`load_report` reads a report back as a typed :class:`~lightning_energy.report_model.RunReport`, with
 clear :class:`ReportError` messages. :mod:`lightning_energy.report_table` renders reports as text. The
 schema is documented in ``docs/report.md``.
@@ -102,7 +106,8 @@ def write_report(directory: str | os.PathLike[str], report: RunReport) -> Path:
         raise with_note(exc, "no file was changed") from exc
     path = folder / REPORT_FILENAME
     text = json.dumps(_json_safe(report.to_json()), indent=2, allow_nan=False) + "\n"
-    atomic_write_texts({path: text, folder / EPOCHS_CSV_FILENAME: epoch_csv_text(report)})
+    csv_text = epoch_csv_text(report)
+    atomic_write_texts({path: text, folder / EPOCHS_CSV_FILENAME: csv_text}, durable={path})
     return path
 
 

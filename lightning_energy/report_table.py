@@ -44,7 +44,8 @@ class _Scale:
     """The one energy unit of a table."""
 
     def __init__(self, max_j: float) -> None:
-        self.unit, self.factor = energy_unit(max_j)
+        unit = energy_unit(max_j)
+        self.unit, self.factor = unit.name, unit.joules
 
     def __call__(self, energy_j: float | None) -> str:
         return "-" if energy_j is None else sig(energy_j / self.factor)
@@ -238,7 +239,7 @@ def compare_table(reports: Sequence[RunReport], names: Sequence[str] | None = No
         raise ValueError(f"names must have one label per report ({len(reports)}); got {len(labels)}")
     s = _Scale(max(r.max_j() for r in reports))
     co2 = [r.carbon.co2_kg if r.carbon else None for r in reports]
-    mass, _ = mass_unit(max((c for c in co2 if c is not None), default=1.0))
+    mass = mass_unit(max((c for c in co2 if c is not None), default=1.0)).name
     finals = [r.final_projection for r in reports]
     pres = [r.pre_available for r in reports]
 

@@ -398,11 +398,15 @@ class EnergyRun:
         directory: str | os.PathLike[str],
         status: RunStatus,
         facts: TrainerFacts | None = None,
+        *,
+        built: RunReport | None = None,
         **keywords: Any,
     ) -> str | None:
-        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts`` as in :meth:`report`); the
-        warning to show when they were not written, else ``None``."""
-        return write_run_report(self, directory, status, facts_from_keywords(facts, keywords))
+        """Write ``energy_report.json`` and ``energy_epochs.csv`` (``facts`` as in :meth:`report`; ``built``:
+        the report :meth:`report` returned for them, written as it is instead of built again); the warning to
+        show when they were not written, else ``None``."""
+        facts = facts_from_keywords(facts, keywords)
+        return write_run_report(self, directory, status, facts, built)
 
     def state_dict(self) -> dict[str, Any]:
         return save_state(self)

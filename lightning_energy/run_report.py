@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_energy.errors import EnergyError
 from lightning_energy.labels import UNKNOWN
+from lightning_energy.report import REPORT_FILENAME, write_report
 from lightning_energy.report_model import (
     CarbonSummary,
     RunReport,
@@ -104,18 +105,21 @@ def build_report(run: EnergyRun, status: RunStatus, facts: TrainerFacts) -> RunR
 
 
 def write_run_report(
-    run: EnergyRun, directory: str | os.PathLike[str], status: RunStatus, facts: TrainerFacts
+    run: EnergyRun,
+    directory: str | os.PathLike[str],
+    status: RunStatus,
+    facts: TrainerFacts,
+    built: RunReport | None = None,
 ) -> str | None:
-    """Write ``energy_report.json`` and ``energy_epochs.csv`` of ``run`` (see :func:`build_report`); the
-    warning to show when they were not written, else ``None``."""
-    from lightning_energy.report import REPORT_FILENAME, write_report
-
+    """Write ``energy_report.json`` and ``energy_epochs.csv`` of ``run`` (see :func:`build_report`; ``built``:
+    that report, already built for ``status`` and ``facts``, written as it is); the warning to show when
+    they were not written, else ``None``."""
     existing = Path(directory) / REPORT_FILENAME
     if not run.ledger.records and not run.windows and status != "failed" and existing.exists():
         # a fit that trained nothing (fit() again on a finished Trainer) must not replace a real report
         return f"this fit trained nothing: the energy report {existing} was left as it was"
     try:
-        write_report(directory, build_report(run, status, facts))
+        write_report(directory, built if built is not None else build_report(run, status, facts))
     except (OSError, EnergyError, ValueError, TypeError) as exc:
         note = "" if isinstance(exc, OSError) else "; no file was changed"  # an OSError says what changed
         return f"the energy report was not written ({exc}){note}"

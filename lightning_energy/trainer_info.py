@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
@@ -174,20 +175,28 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
         return None
 
 
-def _swa_epoch_start(trainer: pl.Trainer) -> int | float | None:
-    """``StochasticWeightAveraging``'s start (1-based int, or a fraction of ``max_epochs`` before its
-    ``on_fit_start``); Lightning keeps it in a private attribute: ``None`` when it cannot be read."""
+def swa_changes(trainer: pl.Trainer) -> tuple[KnownChange, ...]:
+    """``StochasticWeightAveraging``'s start, from ``on_train_start`` on: its public ``swa_start`` (0-based),
+    which it resolves in its ``on_fit_start`` (a fraction of ``max_epochs`` becomes an epoch there); a start
+    it cannot give announces nothing."""
+    max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
+    settings: list[Callable[[], tuple[KnownChange, ...]]] = []
     for callback in _callbacks(trainer):
         if isinstance(callback, StochasticWeightAveraging):
-            start = getattr(callback, "_swa_epoch_start", None)
-            if isinstance(start, int | float) and not isinstance(start, bool):
-                return start
-    return None
+            try:
+                start = callback.swa_start  # asserts the start is an epoch by now
+            except (AssertionError, TypeError):
+                continue
+            # known_changes reads Lightning's 1-based setting: epoch swa_start + 1 starts at swa_start
+            settings.append(partial(known_changes, max_epochs=max_epochs, swa_epoch_start=start + 1))
+    return _changes(*settings)
 
 
 def announced_changes(trainer: pl.Trainer, min_period: int | None = None) -> tuple[KnownChange, ...]:
-    """Regime changes the Trainer announces: ``BackboneFinetuning``, ``StochasticWeightAveraging``'s start
-    and dataloader reloads (a setting that cannot be read announces nothing; the others still count).
+    """Regime changes the Trainer announces at set-up: ``BackboneFinetuning`` and dataloader reloads (a
+    setting that cannot be read announces nothing; the others still count). ``StochasticWeightAveraging``'s
+    start and the LR schedule's steps are known from ``on_train_start``: :func:`swa_changes`,
+    :func:`lr_schedule_changes`.
 
     A periodic change (``reload_dataloaders_every_n_epochs``) more often than every ``min_period`` epochs
     (default: the epochs STEP needs to declare a level, ``StepParams.min_units``) is the run's rhythm, not
@@ -199,23 +208,19 @@ def announced_changes(trainer: pl.Trainer, min_period: int | None = None) -> tup
         if isinstance(callback, BackboneFinetuning):
             unfreeze = callback.unfreeze_backbone_at_epoch
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
-    settings: tuple[dict[str, Any], ...] = (
-        {"unfreeze_backbone_at_epoch": unfreeze},
-        {"swa_epoch_start": _swa_epoch_start(trainer)},
-        {
-            "reload_dataloaders_every_n_epochs": _periodic(
-                getattr(trainer, "reload_dataloaders_every_n_epochs", 0), period
-            )
-        },
+    reload_every = _periodic(getattr(trainer, "reload_dataloaders_every_n_epochs", 0), period)
+    return _changes(
+        partial(known_changes, max_epochs=max_epochs, unfreeze_backbone_at_epoch=unfreeze),
+        partial(known_changes, max_epochs=max_epochs, reload_dataloaders_every_n_epochs=reload_every),
     )
-    return _changes(settings, max_epochs)
 
 
-def _changes(settings: tuple[dict[str, Any], ...], max_epochs: int | None) -> tuple[KnownChange, ...]:
+def _changes(*settings: Callable[[], tuple[KnownChange, ...]]) -> tuple[KnownChange, ...]:
+    """The changes each setting announces (``known_changes`` with that setting bound), together."""
     out: set[KnownChange] = set()
-    for setting in settings:
+    for announce in settings:
         try:
-            out.update(known_changes(max_epochs=max_epochs, **setting))
+            out.update(announce())
         except (TypeError, ValueError):  # an unusual setting announces nothing
             continue
     return tuple(sorted(out))
@@ -240,17 +245,19 @@ def lr_schedule_changes(trainer: pl.Trainer, min_period: int) -> tuple[KnownChan
     from torch.optim.lr_scheduler import MultiStepLR, StepLR
 
     max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
-    settings: list[dict[str, Any]] = []
+    settings: list[Callable[[], tuple[KnownChange, ...]]] = []
     for config in getattr(trainer, "lr_scheduler_configs", None) or ():
         frequency = getattr(config, "frequency", None)
         if getattr(config, "interval", None) != "epoch" or not isinstance(frequency, int) or frequency < 1:
             continue
         scheduler = getattr(config, "scheduler", None)
         if isinstance(scheduler, MultiStepLR):
-            settings.append({"lr_milestones": [int(m) * frequency for m in scheduler.milestones]})
+            milestones = [int(m) * frequency for m in scheduler.milestones]
+            settings.append(partial(known_changes, max_epochs=max_epochs, lr_milestones=milestones))
         elif isinstance(scheduler, StepLR) and int(scheduler.step_size) * frequency >= min_period:
-            settings.append({"lr_step_size": int(scheduler.step_size) * frequency})
-    return _changes(tuple(settings), max_epochs)
+            step_size = int(scheduler.step_size) * frequency
+            settings.append(partial(known_changes, max_epochs=max_epochs, lr_step_size=step_size))
+    return _changes(*settings)
 
 
 def step_projector(trainer: pl.Trainer, template: StepProjector | None) -> StepProjector:
@@ -265,10 +272,13 @@ def step_projector(trainer: pl.Trainer, template: StepProjector | None) -> StepP
 def start_forecasts(trainer: pl.Trainer, run: EnergyRun, template: StepProjector | None) -> None:
     """At ``on_train_start`` (the optimizers and the data are set up): the run's stop forecast when the
     Trainer has ``EarlyStopping`` (a resumed run's saved one replayed into it), and the LR schedule's change
-    points for the default projector (a user's projector keeps its own settings)."""
+    points and ``StochasticWeightAveraging``'s start for the default projector (a user's projector keeps its
+    own settings)."""
     run.set_stop(stop_tracker(trainer))
     if template is None:
-        run.projector.announce(lr_schedule_changes(trainer, run.projector.params.min_units))
+        run.projector.announce(
+            lr_schedule_changes(trainer, run.projector.params.min_units) + swa_changes(trainer)
+        )
 
 
 def _monitored(trainer: pl.Trainer, stop: StopTracker) -> float | None:

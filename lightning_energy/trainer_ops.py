@@ -32,9 +32,9 @@ def _live_console(trainer: pl.Trainer) -> Any | None:
     except ImportError:  # pragma: no cover - RichProgressBar ships with Lightning >= 2
         return None
     bar = trainer.progress_bar_callback
-    progress = getattr(bar, "progress", None) if isinstance(bar, RichProgressBar) else None
-    live = getattr(progress, "live", None)
-    return progress.console if live is not None and getattr(live, "is_started", False) else None  # type: ignore[union-attr]
+    progress = bar.progress if isinstance(bar, RichProgressBar) else None
+    live = getattr(progress, "live", None)  # Rich's Progress, typed; guarded as Rich versions differ
+    return progress.console if progress is not None and getattr(live, "is_started", False) else None
 
 
 def print_line(trainer: pl.Trainer, text: str) -> None:

@@ -6,24 +6,20 @@ Pure Python; every module converts through these functions instead of writing ``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 JOULES_PER_WH = 3600.0
 JOULES_PER_KWH = 3.6e6
 JOULES_PER_MWH = 3.6e9
 MILLI = 1e-3
 
-# (unit, joules per unit), largest first: the readable unit is the largest one the value reaches
-_ENERGY_UNITS = (("MWh", JOULES_PER_MWH), ("kWh", JOULES_PER_KWH), ("Wh", JOULES_PER_WH), ("J", 1.0))
-# (unit, kilograms per unit), largest first: for CO2e masses
-_MASS_UNITS = (("t", 1e3), ("kg", 1.0), ("g", 1e-3), ("mg", 1e-6))
-
 
 @dataclass(frozen=True)
-class BarUnit:
-    """A progress-bar energy unit: its ``name`` (the bar's keys carry it: ``kWh``, ``proj_kWh``) and
-    ``joules`` in one unit."""
+class EnergyUnit:
+    """An energy unit: its ``name`` (``kWh``; the progress bar's keys carry it: ``proj_kWh``) and ``joules``
+    in one unit."""
 
     name: str
     joules: float
@@ -31,6 +27,32 @@ class BarUnit:
     def __iter__(self) -> Iterator[str | float]:
         """``name, joules = unit``: the ``(name, scale)`` tuple this was up to 0.3.0 (deprecated)."""
         return iter((self.name, self.joules))
+
+
+# the progress bar's unit (its name up to 0.3.x): an energy unit like any other
+BarUnit = EnergyUnit
+
+
+@dataclass(frozen=True)
+class MassUnit:
+    """A mass unit (for CO2e): its ``name`` (``kg``, ``g``) and ``kilograms`` in one unit."""
+
+    name: str
+    kilograms: float
+
+    def __iter__(self) -> Iterator[str | float]:
+        """``name, kilograms = unit``: the ``(name, scale)`` tuple this was up to 0.3.0 (deprecated)."""
+        return iter((self.name, self.kilograms))
+
+
+# largest first: the readable unit is the largest one the value reaches
+_ENERGY_UNITS = (
+    EnergyUnit("MWh", JOULES_PER_MWH),
+    EnergyUnit("kWh", JOULES_PER_KWH),
+    EnergyUnit("Wh", JOULES_PER_WH),
+    EnergyUnit("J", 1.0),
+)
+_MASS_UNITS = (MassUnit("t", 1e3), MassUnit("kg", 1.0), MassUnit("g", 1e-3), MassUnit("mg", 1e-6))
 
 
 def joules_to_kwh(energy_j: float) -> float:
@@ -53,30 +75,39 @@ def milliwatts_to_watts(power_mw: float) -> float:
     return power_mw * MILLI
 
 
-def _readable_unit(value: float, units: tuple[tuple[str, float], ...]) -> tuple[str, float]:
+_U = TypeVar("_U", EnergyUnit, MassUnit)
+
+
+def _scale(unit: EnergyUnit | MassUnit) -> float:
+    return unit.joules if isinstance(unit, EnergyUnit) else unit.kilograms
+
+
+def _readable_unit(value: float, units: Sequence[_U]) -> _U:
     """The largest of ``units`` (largest first) that ``value`` reaches; else the smallest."""
     magnitude = abs(value) if math.isfinite(value) else 0.0
-    for unit, scale in units:
-        if magnitude >= scale:
-            return unit, scale
+    for unit in units:
+        if magnitude >= _scale(unit):
+            return unit
     return units[-1]
 
 
-def _format(value: float, units: tuple[tuple[str, float], ...], unit: str | None, digits: int) -> str:
-    """``value`` in ``unit`` (or the readable one) with ``digits`` significant figures and the unit."""
+def _format(value: float, units: Sequence[_U], name: str | None, digits: int) -> str:
+    """``value`` in the unit called ``name`` (or the readable one) with ``digits`` significant figures and
+    the unit."""
     if not math.isfinite(value):
         return "n/a"
-    if unit is None:
-        unit, scale = _readable_unit(value, units)
+    if name is None:
+        unit = _readable_unit(value, units)
     else:
-        scale = dict(units).get(unit, 0.0)
-        if scale == 0.0:
-            raise ValueError(f"unit must be one of {', '.join(u for u, _ in units)}, got {unit!r}")
-    return f"{sig(value / scale, digits)} {unit}"
+        named = [u for u in units if u.name == name]
+        if not named:
+            raise ValueError(f"unit must be one of {', '.join(u.name for u in units)}, got {name!r}")
+        unit = named[0]
+    return f"{sig(value / _scale(unit), digits)} {unit.name}"
 
 
-def energy_unit(max_j: float) -> tuple[str, float]:
-    """A readable unit for energies up to ``max_j``: ``("kWh", 3.6e6)``, ``("Wh", 3600)``, ``("J", 1)``..."""
+def energy_unit(max_j: float) -> EnergyUnit:
+    """A readable unit for energies up to ``max_j``: ``EnergyUnit("kWh", 3.6e6)``, ``"Wh"``, ``"J"``..."""
     return _readable_unit(max_j, _ENERGY_UNITS)
 
 
@@ -98,8 +129,8 @@ def format_energy(energy_j: float, unit: str | None = None, digits: int = 3) -> 
     return _format(energy_j, _ENERGY_UNITS, unit, digits)
 
 
-def mass_unit(max_kg: float) -> tuple[str, float]:
-    """A readable unit for masses up to ``max_kg``: ``("kg", 1)``, ``("g", 1e-3)``, ``("mg", 1e-6)``..."""
+def mass_unit(max_kg: float) -> MassUnit:
+    """A readable unit for masses up to ``max_kg``: ``MassUnit("kg", 1.0)``, ``"g"``, ``"mg"``..."""
     return _readable_unit(max_kg, _MASS_UNITS)
 
 

@@ -88,17 +88,19 @@ def test_the_pure_core_imports_neither_torch_nor_lightning() -> None:
 _ALLOWED = {"_SubParsersAction"}
 
 
-# getattr(obj, "_name") reads allowed, each with its reason: Lightning's TensorBoardLogger keeps the metric
-# prefix it was given only as ``_prefix`` (no public accessor); the chart must name the prefixed tags.
-# Lightning's EarlyStopping keeps ``check_on_train_epoch_end`` and StochasticWeightAveraging its start epoch
-# only as private attributes: the stop forecast and STEP's announced changes read them, guarded, with a
-# fallback when a Lightning version renames them. Lightning logs epoch-level metrics at its fit loop's
-# ``_batches_that_stepped`` less one, kept only privately: the epoch's figures go to the loggers at that step
+# getattr(obj, "_name") reads allowed, each with its reason (none has a public accessor in Lightning 2.x):
+# - TensorBoardLogger keeps the metric prefix it was given only as ``_prefix``; the chart must name the
+#   prefixed tags.
+# - EarlyStopping keeps ``check_on_train_epoch_end`` (resolved in its ``setup`` when None) only privately: the
+#   stop forecast reads it, guarded, with a fallback when a Lightning version renames it.
+#   (StochasticWeightAveraging's start is read through its public ``swa_start`` since 0.3.x.)
+# - Lightning logs epoch-level metrics at its fit loop's ``_batches_that_stepped`` less one, kept only
+#   privately (``global_step`` differs with several optimizers or manual optimisation): the epoch's figures
+#   go to the loggers at that step.
 _ALLOWED_GETATTR = {
     ("trainer_ops.py", "_batches_that_stepped"),
     ("tensorboard.py", "_prefix"),
     ("trainer_info.py", "_check_on_train_epoch_end"),
-    ("trainer_info.py", "_swa_epoch_start"),
 }
 
 

@@ -95,6 +95,28 @@ def test_both_files_or_neither_when_the_csv_fails(tmp_path: Path, monkeypatch: p
     assert sorted(p.name for p in tmp_path.iterdir()) == [EPOCHS_CSV_FILENAME, REPORT_FILENAME]
 
 
+def test_the_json_is_fsynced_before_its_rename_and_the_csv_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+        assert name.startswith(f".{REPORT_FILENAME}.") and name.endswith(".tmp")  # staged, not yet renamed
+        synced.append(name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(_io.os, "fsync", fsync)
+    write_report(tmp_path, example_report(num_epochs=3))
+    assert len(synced) == 1  # the report of record; the CSV, made from its epochs, is left to writeback
+    assert epoch_csv_text(load_report(tmp_path)) == (tmp_path / EPOCHS_CSV_FILENAME).read_text()
+    synced.clear()
+    monkeypatch.setattr(_io.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
+    _io.atomic_write_texts({tmp_path / "a.txt": "a", tmp_path / "b.txt": "b"})
+    assert len(synced) == 2  # by default every file of the set is durable
+
+
 def test_write_rejects_a_dict(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="report must be a RunReport"):
         write_report(tmp_path, {"status": "complete"})  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning_energy import EnergyCallback
 from lightning_energy.metering import Reading
 from lightning_energy.meters import FakeMeter
+from lightning_energy.report import load_report
 from lightning_energy.stages import StageEnergy, stage_sums
 
 
@@ -50,6 +51,7 @@ def test_validate_test_and_predict_are_each_metered_and_reported(
         assert callback.stages == {}  # the validation loops inside fit belong to its epochs
         fit_report = (tmp_path / "energy_report.json").read_text()
         assert callback.fit_report is not None and callback.total_j == callback.fit_report.totals.energy_j
+        assert load_report(tmp_path) == callback.fit_report  # the report kept is the one written, built once
         t.validate(BoringModel())
         t.test(BoringModel())
         t.predict(BoringModel())

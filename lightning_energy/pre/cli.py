@@ -325,8 +325,12 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
         f"{data.train_samples} train + {data.val_samples} val samples, {format_epochs(epochs)} epochs",
     ]
     t_unit, t_scale = _duration_unit(max(e.epoch_seconds for e in ranked))
-    e_unit, e_scale = energy_unit(max(e.epoch_energy_j for e in ranked))
-    total_unit, total_scale = energy_unit(max(e.total_j(epochs) for e in ranked))
+    epoch_in, total_in = (
+        energy_unit(max(e.epoch_energy_j for e in ranked)),
+        energy_unit(max(e.total_j(epochs) for e in ranked)),
+    )
+    e_unit, e_scale = epoch_in.name, epoch_in.joules
+    total_unit, total_scale = total_in.name, total_in.joules
     header = (
         f"{'rank':>4}  {'GPU':<16} {'epoch ' + t_unit:>10} {'power W':>8} {'epoch ' + e_unit:>10} "
         f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  {'bound':<9}  speed from"

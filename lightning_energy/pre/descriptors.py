@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
@@ -44,7 +45,7 @@ def _fraction(name: str, value: float | None) -> None:
         raise EstimationError(f"{name} must be a number in [0, 1] or None, got {value!r}")
 
 
-def _non_negative_int(name: str, value: int) -> None:
+def _non_negative_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise EstimationError(f"{name} must be an integer >= 0, got {value!r}")
 
@@ -160,8 +161,8 @@ class DataDescriptor:
             object.__setattr__(self, "steps_per_epoch", math.ceil(self.train_samples / self.batch_size))
         if self.val_steps_per_epoch is None:
             object.__setattr__(self, "val_steps_per_epoch", math.ceil(self.val_samples / self.batch_size))
-        _non_negative_int("steps_per_epoch", self.steps_per_epoch)  # type: ignore[arg-type]
-        _non_negative_int("val_steps_per_epoch", self.val_steps_per_epoch)  # type: ignore[arg-type]
+        _non_negative_int("steps_per_epoch", self.steps_per_epoch)
+        _non_negative_int("val_steps_per_epoch", self.val_steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -216,16 +217,16 @@ class RunDescriptor:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> RunDescriptor:
+    def from_dict(cls, data: Mapping[str, Any]) -> RunDescriptor:
         """Rebuild a descriptor from :meth:`to_dict` output; raises EstimationError naming a missing field."""
         try:
-            model = dict(data["model"])  # type: ignore[call-overload]
+            model = dict(data["model"])
             model["input_shape"] = tuple(model["input_shape"])
             return cls(
                 model=ModelDescriptor(**model),
-                data=DataDescriptor(**dict(data["data"])),  # type: ignore[call-overload]
-                gpu=GpuDescriptor(**dict(data["gpu"])),  # type: ignore[call-overload]
-                host_ram_gb=float(data.get("host_ram_gb", 32.0)),  # type: ignore[arg-type]
+                data=DataDescriptor(**dict(data["data"])),
+                gpu=GpuDescriptor(**dict(data["gpu"])),
+                host_ram_gb=float(data.get("host_ram_gb", 32.0)),
             )
         except (KeyError, TypeError) as exc:
             raise EstimationError(

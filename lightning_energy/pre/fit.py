@@ -24,7 +24,7 @@ __all__ = ["PreSummary", "check_total_epochs"]
 
 def check_total_epochs(total_epochs: object) -> None:
     """Raise :class:`~lightning_energy.errors.EstimationError` unless ``total_epochs`` is a number > 0."""
-    if not is_number(total_epochs) or not math.isfinite(float(total_epochs)) or float(total_epochs) <= 0:  # type: ignore[arg-type]
+    if not is_number(total_epochs) or not math.isfinite(float(total_epochs)) or float(total_epochs) <= 0:
         raise EstimationError(f"total_epochs must be a finite number > 0, got {total_epochs!r}")
 
 

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
@@ -69,7 +70,7 @@ class RunHistory:
             raise EstimationError(f"path must be a str, an os.PathLike or None, got {path!r}")
         self.path = Path(path) if path is not None else default_history_path()
 
-    def _read(self, query: str) -> list[tuple[object, ...]]:
+    def _read(self, query: str) -> list[tuple[Any, ...]]:  # SQLite values: int, float, str, bytes, None
         if not self.path.exists():
             return []
         try:
@@ -147,15 +148,15 @@ class RunHistory:
         skipped: list[str] = []
         for recorded_at, descriptor_json, energy_j, power, epochs in rows:
             try:
-                _check_row(energy_j, power, epochs)
+                energy, power_w, whole_epochs = _check_row(energy_j, power, epochs)
                 descriptor = RunDescriptor.from_dict(json.loads(str(descriptor_json)))
                 result.append(
                     RecordedRun(
                         descriptor,
-                        float(energy_j),  # type: ignore[arg-type]
-                        float(power),  # type: ignore[arg-type]
+                        energy,
+                        power_w,
                         descriptor.gpu.name,
-                        epochs=int(epochs),  # type: ignore[call-overload]
+                        epochs=whole_epochs,
                         recorded_at=str(recorded_at),
                     )
                 )
@@ -172,7 +173,7 @@ class RunHistory:
 
     def __len__(self) -> int:
         rows = self._read("SELECT COUNT(*) FROM runs")
-        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+        return int(rows[0][0]) if rows else 0
 
 
 MIN_EPOCH_S = 1e-6
@@ -180,18 +181,23 @@ MAX_EPOCH_S = 1e9
 MAX_POWER_W = 1e6
 
 
-def _check_row(energy_j: object, power_w: object, epochs: object) -> None:
-    """Raise ``EstimationError`` unless a history row's figures are plausible numbers."""
-    for name, value in (("epoch_energy_j", energy_j), ("power_w", power_w)):
-        if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:  # type: ignore[arg-type]
-            raise EstimationError(f"{name} is {value!r}, not a finite number > 0")
-    seconds = float(energy_j) / float(power_w)  # type: ignore[arg-type]
+def _positive_figure(name: str, value: object) -> float:
+    if not is_number(value) or not math.isfinite(float(value)) or float(value) <= 0:
+        raise EstimationError(f"{name} is {value!r}, not a finite number > 0")
+    return float(value)
+
+
+def _check_row(energy_j: object, power_w: object, epochs: object) -> tuple[float, float, int]:
+    """The row's figures, typed; raise ``EstimationError`` unless they are plausible numbers."""
+    energy, power = _positive_figure("epoch_energy_j", energy_j), _positive_figure("power_w", power_w)
+    seconds = energy / power
     if not MIN_EPOCH_S <= seconds <= MAX_EPOCH_S:
         raise EstimationError(f"epoch_energy_j / power_w is {seconds:g} s, not a plausible epoch time")
-    if float(power_w) > MAX_POWER_W:  # type: ignore[arg-type]
+    if power > MAX_POWER_W:
         raise EstimationError(f"power_w is {power_w!r}, not a plausible GPU power")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise EstimationError(f"epochs is {epochs!r}, not a whole number >= 1")
+    return energy, power, epochs
 
 
 def calibrated_estimator(history_path: str | os.PathLike[str] | bool | None = None) -> PreEstimator:

@@ -29,7 +29,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -362,14 +362,14 @@ class PreEstimator:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> PreEstimator:
+    def from_dict(cls, data: Mapping[str, Any]) -> PreEstimator:
         """Inverse of :meth:`to_dict`; raises EstimationError naming a missing field or a wrong format."""
         try:
             if data["format"] != FORMAT_VERSION:
                 raise EstimationError(f"format must be {FORMAT_VERSION}, got {data['format']!r}")
-            time_params: Mapping[str, float] = data["time"]  # type: ignore[assignment]
-            power_params: Mapping[str, float] = data["power"]  # type: ignore[assignment]
-            interval: Mapping[str, float] = data["interval"]  # type: ignore[assignment]
+            time_params: Mapping[str, float] = data["time"]
+            power_params: Mapping[str, float] = data["power"]
+            interval: Mapping[str, float] = data["interval"]
             return cls(
                 theta=np.array([float(time_params[n]) for n in physics.TIME_PARAM_NAMES]),
                 phi=np.array([float(power_params[n]) for n in physics.POWER_PARAM_NAMES]),
@@ -380,8 +380,8 @@ class PreEstimator:
                     host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
                     host_log_factor=_optional_float(interval.get("host_log_factor")),
                 ),
-                fitted_runs=int(data["fitted_runs"]),  # type: ignore[call-overload]
-                selected=dict(data.get("selected") or {}),  # type: ignore[call-overload]
+                fitted_runs=int(data["fitted_runs"]),
+                selected=dict(data.get("selected") or {}),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise EstimationError(f"coefficients are missing or have a bad field: {exc!r}") from exc
