@@ -398,6 +398,9 @@ class IntervalChoice:
     host_factor: float = 1.0
     #: every (rule, H) pair's group-averaged coverage and median half-width on the groups held out once more
     pair_scores: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    #: machines (GPUs) with host/launch-bound runs the choice saw (``host_bound_machines``); with fewer than
+    #: two the spread of hosts between machines cannot be judged and H is the widest candidate
+    host_machines: int = 0
 
 
 @dataclass(frozen=True)
@@ -585,6 +588,21 @@ def without_host(errors: Sequence[FoldErrors], hosts: Sequence[np.ndarray]) -> l
     ]
 
 
+def host_bound_machines(
+    folds: Sequence[Fold], errors: Sequence[FoldErrors], gpu_bound: Sequence[np.ndarray]
+) -> int:
+    """How many machines (GPUs: GAISSA's GPUs each sit in their own host) of the leave-one-GPU-out folds
+    hold at least ``MIN_TRAIN_RUNS`` runs on a GPU with measured speed (``errors``' mask) predicted
+    host/launch-bound (``gpu_bound`` False: busy share below ``physics.GPU_BOUND_SHARE``, from the fold's
+    own fit). The host factor H is about how far an unseen
+    machine's host differs from the hosts in the data; only two or more such machines show it."""
+    return sum(
+        1
+        for (kind, _, _, _), (_, keep), bound in zip(folds, errors, gpu_bound, strict=True)
+        if kind == "GPU" and int(np.sum(~bound & keep)) >= MIN_TRAIN_RUNS
+    )
+
+
 def choose_interval_rule(
     ds: Dataset,
     folds: Sequence[Fold],
@@ -609,9 +627,13 @@ def choose_interval_rule(
     three; its width the median over the
     ``g`` of the median half-width ``sqrt(q**2 + host**2)`` of ``g``'s runs. The chosen pair is the
     narrowest of those whose score reaches ``TARGET_COVERAGE``; if none does, the one that scores highest
-    (ties: the first rule, the smallest H). With fewer than two groups to judge on: ``GROUP_QUANTILE``
-    without a host term. Nothing here sees data outside ``folds``: in ``benchmarks/pre_accuracy.py`` the
-    outer fold's group is not among them.
+    (ties: the first rule, the smallest H). H is only chosen when the folds hold host/launch-bound runs on
+    two or more machines (``host_bound_machines``): from one machine's runs no held-out group shows how far
+    another machine's host differs, so every H would look alike and the narrowest would win; with fewer
+    than two the widest candidate is used (an unseen machine is a new user's situation) and only the rule
+    is chosen. With fewer than two groups to judge on: ``GROUP_QUANTILE`` at the smallest H left. Nothing
+    here sees data outside ``folds``: in ``benchmarks/pre_accuracy.py`` the outer fold's group is not among
+    them.
     """
     if not host_factors or any(not h >= 1.0 for h in host_factors):
         raise EstimationError(f"host_factors must be factors >= 1, got {host_factors!r}")
@@ -621,6 +643,9 @@ def choose_interval_rule(
         fitted.predict_log(ds, test)[2] >= physics.GPU_BOUND_SHARE
         for (_, _, _, test), fitted in zip(folds, fits, strict=True)
     ]
+    host_machines = host_bound_machines(folds, errors, gpu_bound)
+    if host_machines < 2:
+        factors = factors[-1:]
     outer_hosts = {h: fold_host_terms(ds, folds, fits, h) for h in factors}
     outer = {h: without_host(errors, outer_hosts[h]) for h in factors}
     # per judged group and factor: absolute errors without the host term, host terms, both rules' constants
@@ -707,6 +732,7 @@ def choose_interval_rule(
         inflations[factor],
         factor,
         {f"{r}, H={h:g}": (coverage[r, h], median_width[r, h]) for r, h in pairs if (r, h) in coverage},
+        host_machines,
     )
 
 

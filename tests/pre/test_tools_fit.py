@@ -511,3 +511,42 @@ def test_machine_ridge_is_chosen_on_folds_that_see_the_machine() -> None:
         None if math.isinf(chosen.machine_ridge) else chosen.machine_ridge
     )
     assert select(ds, idx, grid=(1.0,), overlaps=(2.0,), machine_effect=False).machine_ridge == math.inf
+
+
+def test_host_factor_is_the_widest_when_one_machine_shows_host_bound_runs() -> None:
+    """H is chosen only where host/launch-bound runs sit on two or more machines, else the widest one."""
+    from tools.pre_fit import (
+        HOST_FACTORS,
+        INTERVAL_RULES,
+        choose_interval_rule,
+        group_folds,
+        host_bound_machines,
+    )
+
+    keep = np.ones(10, dtype=bool)
+    bound, free = np.ones(10, dtype=bool), np.zeros(10, dtype=bool)
+    idx = np.arange(10)
+    errors = [(np.zeros(10), keep)] * 4
+    folds = [
+        ("GPU", "a", idx, idx),
+        ("GPU", "b", idx, idx),
+        ("architecture", "x", idx, idx),
+        ("GPU", "c", idx, idx),
+    ]
+    # GPU "a" host/launch-bound, "b" GPU-bound, the architecture fold does not count: one machine
+    assert host_bound_machines(folds[:3], errors[:3], [free, bound, free]) == 1
+    assert host_bound_machines(folds, errors, [free, bound, free, free]) == 2
+    few = np.arange(10) < 7  # 7 of 10 runs measured: fewer than MIN_TRAIN_RUNS (8) host-bound runs
+    assert host_bound_machines(folds, [(np.zeros(10), few)] * 4, [free, bound, free, free]) == 0
+
+    runs = synthetic_runs(synthetic_descriptors(), noise=0.05)
+    ds = Dataset.from_runs(runs)
+    every = group_folds(ds, np.arange(len(runs)))
+    by_architecture = [fold for fold in every if fold[0] == "architecture"]
+    assert by_architecture and len(by_architecture) < len(every)
+    from tools.pre_fit import fold_errors
+
+    errors = fold_errors(ds, by_architecture, 0.01, float(TRUE_THETA[4]))
+    choice = choose_interval_rule(ds, by_architecture, errors, 0.01, float(TRUE_THETA[4]))
+    assert choice.host_machines == 0 and choice.host_factor == max(HOST_FACTORS)
+    assert set(choice.pair_scores) == {f"{rule}, H={max(HOST_FACTORS):g}" for rule in INTERVAL_RULES}
