@@ -242,11 +242,15 @@ def test_a_composite_reads_its_open_meters_at_once_and_names_the_components_stil
 
 
 def test_a_meter_that_fails_to_open_is_not_opening_any_more() -> None:
+    baseline_read = threading.Event()
+
     def broken() -> ModelMeter:
+        baseline_read.wait(5)  # fail only after the baseline: the order this test is about
         raise RuntimeError("no RAPL")
 
     meter = BackgroundMeter(broken, ("cpu", "ram"), name="host", drop_on_failure=True)
     meter.read()  # the baseline
+    baseline_read.set()
     meter._thread.join(5)
     with pytest.warns(UserWarning, match="no RAPL"):
         assert meter.read_nowait() == ({}, frozenset())  # dropped: no components, none pending
