@@ -12,7 +12,9 @@ Interval: the 90 % half-width of log energy is
 GAISSA) on GPUs whose speed is measured, with ``q_host`` taken out of them, by a rule chosen by nested
 selection (``tools/pre_fit.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
 the per-step overhead and the host input cost are off by the factor H chosen with that rule (no
-descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one);
+descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one). The
+selection may instead choose a regime-conditional (Mondrian) interval: ``q_model`` and H each the
+predicted regime's own (GPU-bound: busy share >= ``physics.GPU_BOUND_SHARE``, or host/launch-bound);
 ``q_traffic`` how far it moves when inferred memory traffic is off by its rule's 90 % error;
 ``q_speed`` the 90 % error of the GPU-speed fallback when the GPU's speed is not measured (0 when it is);
 ``q_family`` the 90 % error of carrying the matmul reference over to other matmul workloads x the model's
@@ -140,6 +142,9 @@ class IntervalConstants:
     #: log of the factor H by which the per-step overhead and the host input cost may be off on an unseen
     #: machine (no descriptor carries the host): adds ``host_log_term`` in quadrature; None: no such term
     host_log_factor: float | None = None
+    #: Mondrian host factor: log H for GPU-bound runs (``host_log_factor`` then holds the host/launch-bound
+    #: runs'); None: ``host_log_factor`` for every run
+    gpu_bound_host_log_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,9 @@ class PreEstimator:
             gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
             model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
         host = host_log_term(self.theta, f, c.host_log_factor or 0.0)
+        if c.gpu_bound_host_log_factor is not None:
+            gpu_bound_host = host_log_term(self.theta, f, c.gpu_bound_host_log_factor)
+            host = np.where(parts.busy_share >= physics.GPU_BOUND_SHARE, gpu_bound_host, host)
         return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2 + host**2)
 
     # ------------------------------------------------------------ calibration
@@ -379,6 +387,7 @@ class PreEstimator:
                     gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
                     host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
                     host_log_factor=_optional_float(interval.get("host_log_factor")),
+                    gpu_bound_host_log_factor=_optional_float(interval.get("gpu_bound_host_log_factor")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),
                 selected=dict(data.get("selected") or {}),
