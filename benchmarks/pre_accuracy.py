@@ -101,6 +101,8 @@ class FoldResult:
     #: the same fit with each machine's host effect estimated from the training runs on it
     #: (``PreEstimator.machine_effects_on``, the ridge selected on the training part; none for an unseen one)
     machine: list[Estimate]
+    #: ``calibrated`` with the unseen machine's host factor for every run (no known-machine factor: v5.4)
+    calibrated_unseen: list[Estimate]
 
 
 def paper_matrix(path: Path) -> np.ndarray:
@@ -127,14 +129,17 @@ def kernel_ridge(
 
 def predict_fold(
     ds: Dataset, train: np.ndarray, test: np.ndarray
-) -> tuple[list[Estimate], Selection, list[Estimate], dict[str, list[Estimate]], list[Estimate]]:
+) -> tuple[
+    list[Estimate], Selection, list[Estimate], dict[str, list[Estimate]], list[Estimate], list[Estimate]
+]:
     """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied).
 
     The third result: the same estimator calibrated on the training runs as a run history
     (``PreEstimator.calibrated_on``: a per-GPU offset and spread), as for a user who trained other models
     on the same machines before. The fourth: the estimates with each candidate interval rule's constant.
     The fifth: with only each machine's host effect from the training runs on it
-    (``PreEstimator.machine_effects_on``, ridge selected on the training part).
+    (``PreEstimator.machine_effects_on``, ridge selected on the training part). The sixth: the third
+    with the unseen machine's host factor for every run (no known-machine factor, as v5.4).
     """
     selection = select(ds, train)
     estimator, fitted = build_estimator(ds, train, selection)
@@ -154,7 +159,11 @@ def predict_fold(
         for name, interval in intervals.items()
     }
     machine = estimator.machine_effects_on(history).predict_many(descriptors)
-    return estimator.predict_many(descriptors), selection, calibrated, candidates, machine
+    unseen = dataclasses.replace(
+        estimator, interval=dataclasses.replace(estimator.interval, known_host_log_factor=None)
+    )
+    calibrated_unseen = unseen.calibrated_on(history).predict_many(descriptors)
+    return estimator.predict_many(descriptors), selection, calibrated, candidates, machine, calibrated_unseen
 
 
 def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
@@ -165,11 +174,21 @@ def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
     for kind, labels in (("leave-one-GPU-out", ds.gpu), ("leave-one-architecture-out", ds.architecture)):
         for group in sorted(set(labels.tolist())):
             test, train = every[labels == group], every[labels != group]
-            estimates, selection, calibrated, candidates, machine = predict_fold(ds, train, test)
+            estimates, selection, calibrated, candidates, machine, unseen = predict_fold(ds, train, test)
             krr_e, krr_p = kernel_ridge(x_paper, (energy, power), train, test)
             results.append(
                 FoldResult(
-                    kind, group, test, estimates, selection, krr_e, krr_p, calibrated, candidates, machine
+                    kind,
+                    group,
+                    test,
+                    estimates,
+                    selection,
+                    krr_e,
+                    krr_p,
+                    calibrated,
+                    candidates,
+                    machine,
+                    unseen,
                 )
             )
     return results
@@ -442,12 +461,18 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
         "The training part of each leave-one-architecture-out fold serves as the run history "
         "(`PreEstimator.calibrated_on`: the machine's host effect, then a per-GPU offset and spread), as for "
         "a user who trained other models "
-        "on the same machines before; the held-out architecture is still unseen.\n"
+        "on the same machines before; the held-out architecture is still unseen. Known-machine H: the host "
+        "factor for a new model on a machine whose host effect the history measured, chosen on the training "
+        "part's own architecture folds (`tools/pre_fit.choose_known_host_factor`; '-': none, the unseen "
+        "machine's H stays). The last three columns: 90% coverage % / median width with the unseen machine's "
+        "H for every run (v5.4) -> with the known-machine H, all runs and per predicted regime.\n"
     )
     print(
-        "| held out | runs | energy MAPE % | energy median APE % | 90% coverage % | median width (high/low) |"
+        "| held out | runs | energy MAPE % | energy median APE % | 90% coverage % | "
+        "median width (high/low) | known-machine H (unseen H) | all runs: unseen H -> known-machine H | "
+        "GPU-bound (busy >= 80%) | host/launch-bound |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     chosen = [f for f in folds if f.kind == "leave-one-architecture-out"]
     for f in [*chosen, None]:
         parts = chosen if f is None else [f]
@@ -457,10 +482,38 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
         covered = np.mean([x.low_j <= energy[i] <= x.high_j for x, i in zip(est, idx, strict=True)])
         width = np.median([x.high_j / x.low_j for x in est])
         name = "**all runs pooled**" if f is None else f.group
+        before = [x for g in parts for x in g.calibrated_unseen]
+        cells = []
+        for mask in (
+            np.ones(len(est), dtype=bool),
+            in_regime(before, True),
+            in_regime(before, False),
+        ):
+            if not mask.any():
+                cells.append("-")
+                continue
+            pair = []
+            for values in (before, est):
+                kept = [x for x, m in zip(values, mask, strict=True) if m]
+                width_k = np.median([x.high_j / x.low_j for x in kept])
+                pair.append(f"{100 * coverage_of(kept, energy[idx[mask]]):.0f} / x{width_k:.2f}")
+            cells.append(" -> ".join(pair))
+        known = "" if f is None else _known_factor(f.selection)
         print(
             f"| {name} | {len(idx)} | {ape(pred, energy[idx]).mean():.1f} | "
-            f"{np.median(ape(pred, energy[idx])):.1f} | {100 * covered:.0f} | x{width:.2f} |"
+            f"{np.median(ape(pred, energy[idx])):.1f} | {100 * covered:.0f} | x{width:.2f} | {known} | "
+            f"{' | '.join(cells)} |"
         )
+
+
+def _known_factor(selection: Selection) -> str:
+    """The known-machine host factor chosen on the training part, and the unseen machine's H."""
+    choice = selection.interval
+    unseen = (
+        choice.regime.host_bound_host_factor if choice.by_regime and choice.regime else choice.host_factor
+    )
+    known = "-" if selection.known_host_factor is None else f"{selection.known_host_factor:g}"
+    return f"{known} ({unseen:g})"
 
 
 def print_cheapest_gpu(ds: Dataset, folds: list[FoldResult]) -> None:
@@ -542,7 +595,8 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
         f"{selection.interval.rule} with host factor H={selection.interval.host_factor:g}, model q90 "
         f"{selection.model_log_q90:.3f} (log; candidates "
         + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
-        + f"; inflation {selection.interval.inflation:.2f}); {regime_note(selection.interval)}), "
+        + f"; inflation {selection.interval.inflation:.2f}); {regime_note(selection.interval)}; "
+        f"known-machine host factor {_known_factor(selection)}), "
         f"{trained_share_note(ds, fitted)}\n"
     )
     print("| figure (in-sample) | value |")

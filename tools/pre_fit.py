@@ -433,6 +433,10 @@ class Selection:
     #: the ridge of the per-machine host effect (``choose_machine_ridge``; inf: none) and every ridge's score
     machine_ridge: float = math.inf
     machine_scores: dict[float, float] = dataclasses.field(default_factory=dict)
+    #: the host factor for a new model on a machine whose host effect a history measured
+    #: (``choose_known_host_factor``; None: the unseen machine's) and every candidate's score
+    known_host_factor: float | None = None
+    known_host_scores: dict[float, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -580,6 +584,72 @@ def choose_machine_ridge(
 
 #: Candidate factors H for the host term (``host_log_term``): 1 is no term.
 HOST_FACTORS = (1.0, 1.5, 2.0, 3.0)
+
+
+def choose_known_host_factor(
+    ds: Dataset,
+    folds: Sequence[Fold],
+    fits: Sequence[Fitted],
+    choice: IntervalChoice,
+    ridge: float,
+    host_factors: Sequence[float] = HOST_FACTORS,
+) -> tuple[float | None, dict[float, float]]:
+    """The host factor H for a new model on a machine whose host effect a history measured.
+
+    Judged on the leave-one-architecture-out folds of ``folds`` only (a held-out architecture's machines
+    are in the fold's training part): each fold's fit (``fits``), with the chosen interval constants
+    (``chosen_constants``) and the ridge ``ridge``, is calibrated on the fold's training runs as a history
+    (``PreEstimator.calibrated_on``: the machine's host effect, then per-GPU offsets) and predicts the
+    held-out runs. For each candidate factor below the unseen machine's H (the host/launch-bound one for a
+    regime interval) the score is the lowest of the coverage averaged over the folds (each weighing 1) of
+    all, of the GPU-bound and of the other runs on GPUs with measured speed; the smallest factor whose score
+    reaches ``TARGET_COVERAGE`` is used (it applies only where it narrows, ``PreEstimator.log_q90``). None
+    (the unseen machine's H) with no ridge (no effect is measured), fewer than two such folds, or no
+    candidate reaching the target. Returns it and every candidate's score (the unseen H's under its own
+    key)."""
+    if math.isinf(ridge):
+        return None, {}
+    judged = [(fold, fitted) for fold, fitted in zip(folds, fits, strict=True) if fold[0] == "architecture"]
+    if len(judged) < 2:
+        return None, {}
+    unseen = (
+        choice.regime.host_bound_host_factor if choice.by_regime and choice.regime else choice.host_factor
+    )
+    candidates = sorted(h for h in set(host_factors) if 1.0 <= h < unseen)
+    if not candidates:
+        return None, {}
+    constants = chosen_constants(choice, repeat_log_sigma(ds))
+    covered: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {h: [] for h in [*candidates, unseen]}
+    for (_, _, train, test), fitted in judged:
+        estimator = PreEstimator(
+            fitted.theta, fitted.phi, constants, selected={"machine_host_ridge": ridge}
+        ).calibrated_on(
+            [
+                dataclasses.replace(
+                    ds.runs[i], descriptor=with_trainable(ds.runs[i].descriptor, fitted.trainable)
+                )
+                for i in train
+            ]
+        )
+        descriptors = [with_trainable(ds.runs[i].descriptor, fitted.trainable) for i in test]
+        truth = np.exp(ds.log_e[test])
+        keep = ds.features.speed_measured[test]
+        for h in covered:
+            interval = dataclasses.replace(constants, known_host_log_factor=math.log(h))
+            est = dataclasses.replace(estimator, interval=interval).predict_many(descriptors)
+            inside = np.array([x.low_j <= t <= x.high_j for x, t in zip(est, truth, strict=True)])
+            bound = np.array([(x.gpu_busy_share or 0.0) >= physics.GPU_BOUND_SHARE for x in est])
+            covered[h].append((inside[keep], bound[keep]))
+    scores = {}
+    for h, per_fold in covered.items():
+        parts = [[float(np.mean(inside)) for inside, _ in per_fold if len(inside)]]
+        for regime in (True, False):
+            parts.append(
+                [float(np.mean(inside[b == regime])) for inside, b in per_fold if (b == regime).any()]
+            )
+        scores[h] = min(float(np.mean(p)) for p in parts if p)
+    reaching = [h for h in candidates if scores[h] >= TARGET_COVERAGE - 1e-12]
+    return (min(reaching) if reaching else None), scores
 
 
 def fold_host_terms(
@@ -1024,9 +1094,12 @@ def select(
             errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
     choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
     ridge, ridge_scores = math.inf, {}
+    known: float | None = None
+    known_scores: dict[float, float] = {}
     if machine_effect:
         fits = [fitted for _, fitted in fold_fits(ds, folds, best[0], best[1], power_weight)]
         ridge, ridge_scores = choose_machine_ridge(ds, folds, fits)
+        known, known_scores = choose_known_host_factor(ds, folds, fits, choice, ridge)
     return Selection(
         best[0],
         best[1],
@@ -1039,6 +1112,8 @@ def select(
         rule_scores,
         ridge,
         ridge_scores,
+        known,
+        known_scores,
     )
 
 
@@ -1099,7 +1174,12 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
     if ds.power_form != CURVE:
         raise EstimationError(f"only the {CURVE!r} power form ships, got {ds.power_form!r}")
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
-    interval = chosen_constants(selection.interval, repeat_log_sigma(ds))
+    interval = dataclasses.replace(
+        chosen_constants(selection.interval, repeat_log_sigma(ds)),
+        known_host_log_factor=(
+            None if selection.known_host_factor is None else math.log(selection.known_host_factor)
+        ),
+    )
     nuisance = bool(ds.unknown_trainable[idx].any())
     estimator = PreEstimator(
         fitted.theta,
@@ -1183,6 +1263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"H={selection.interval.host_factor:g}: nested coverage "
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
         + f"; {regime_note(selection.interval)}), model log q90 {selection.model_log_q90:.3f}, "
+        f"known-machine host factor {selection.known_host_factor}, "
         f"{trained_share_note(ds, fitted)}; wrote "
         f"{args.out}"
     )

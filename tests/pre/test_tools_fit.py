@@ -669,3 +669,53 @@ def test_regime_interval_is_not_forced_when_regimes_err_alike() -> None:
         assert choice.label == f"{choice.rule}, H={choice.host_factor:g}"
         assert score < TARGET_COVERAGE or width >= pooled_width
         assert choice.log_q90 == choice.values[choice.rule]
+
+
+def test_known_machine_host_factor_is_chosen_on_architecture_folds_with_a_history() -> None:
+    """Hosts 2.5x slower and faster than the fitted one: with each machine's effect measured from the fold's
+    training runs, the smallest factor whose coverage reaches 90 % on the held-out architectures is used;
+    none without a ridge or without architecture folds."""
+    import dataclasses
+    import math
+
+    from lightning_energy.pre import physics
+    from tools.pre_fit import (
+        HOST_FACTORS,
+        TARGET_COVERAGE,
+        choose_interval_rule,
+        choose_known_host_factor,
+        fold_fits,
+        group_folds,
+    )
+
+    descriptors = synthetic_descriptors()
+    f = physics.Features.from_descriptors(descriptors)
+    slow = {"RTX 3070": math.log(2.5), "RTX 3090": -math.log(2.5)}
+    parts = physics.time_parts(TRUE_THETA, f, np.array([slow.get(d.gpu.name, 0.0) for d in descriptors]))
+    power = physics.power_from_parts(TRUE_PHI, parts, f.tdp_w)
+    noise = np.exp(0.05 * np.random.default_rng(0).standard_normal(len(descriptors)))
+    runs = [
+        dataclasses.replace(r, epoch_energy_j=float(s * p * n), power_w=float(p))
+        for r, s, p, n in zip(synthetic_runs(descriptors), parts.epoch_s, power, noise, strict=True)
+    ]
+    ds = Dataset.from_runs(runs)
+    folds = group_folds(ds, np.arange(len(runs)))
+    pairs = fold_fits(ds, folds, 0.01, float(TRUE_THETA[4]))
+    fits = [fitted for _, fitted in pairs]
+    choice = dataclasses.replace(
+        choose_interval_rule(ds, folds, [e for e, _ in pairs], 0.01, float(TRUE_THETA[4])),
+        host_factor=max(HOST_FACTORS),
+        by_regime=False,
+    )
+    known, scores = choose_known_host_factor(ds, folds, fits, choice, 1.0)
+    assert set(scores) == set(HOST_FACTORS)  # the candidates below the unseen H, and the unseen H
+    ordered = [scores[h] for h in sorted(scores)]
+    assert ordered == sorted(ordered)  # a wider host term never covers less
+    reaching = [h for h in sorted(scores)[:-1] if scores[h] >= TARGET_COVERAGE]
+    assert reaching and known == min(reaching) < max(HOST_FACTORS)
+    assert choose_known_host_factor(ds, folds, fits, choice, math.inf) == (None, {})
+    by_gpu = [(fold, fitted) for fold, fitted in zip(folds, fits, strict=True) if fold[0] == "GPU"]
+    gpu_folds, gpu_fits = [x for x, _ in by_gpu], [x for _, x in by_gpu]
+    assert choose_known_host_factor(ds, gpu_folds, gpu_fits, choice, 1.0) == (None, {})
+    plain = dataclasses.replace(choice, host_factor=1.0)
+    assert choose_known_host_factor(ds, folds, fits, plain, 1.0) == (None, {})  # nothing below H = 1
