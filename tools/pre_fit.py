@@ -21,13 +21,14 @@ new group's shift drawn like the observed groups', Student-t with as many degree
 the group quantile inflated by the factor that made it cover 90 % of groups it had not seen; with the rule,
 the host factor H of the per-run host term (``model.host_log_term``: the per-step and host cost off by H,
 which no descriptor can know), the errors being calibrated with that term taken out in quadrature.
-Regime-conditional (Mondrian) candidates, ``q_model`` and H each the predicted regime's own (GPU-bound
-or not), are judged by the same nested selection and replace the pooled choice only where they reach 90 % and are narrower (v5.5; a fixed
-split was tried in v5 and dropped: its GPU-bound intervals covered 67 % (held-out GPU) and 54 %
-(held-out architecture) of the outer folds' GPU-bound runs). With a per-machine host effect, the host
-factor for a new model on a machine a history has measured (``choose_known_host_factor``) is chosen on the
-leave-one-architecture-out folds. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
-outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
+Regime-conditional (Mondrian) candidates, ``q_model`` and H each the predicted regime's own (GPU-bound or
+not), are judged by the same nested selection and replace the pooled choice only where they reach 90 % and
+are narrower (v5.5; a fixed split was tried in v5 and dropped: its GPU-bound intervals covered 67 %
+(held-out GPU) and 54 % (held-out architecture) of the outer folds' GPU-bound runs). With a per-machine host
+effect, the host factor for a new model on a machine a history has measured (``choose_known_host_factor``)
+is chosen on the leave-one-architecture-out folds. ``benchmarks/pre_accuracy.py`` runs ``select`` on the
+training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on all
+runs.
 
 Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
