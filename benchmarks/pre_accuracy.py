@@ -53,6 +53,9 @@ from tools.pre_fit import (  # noqa: E402
     Dataset,
     Selection,
     build_estimator,
+    pooled_constants,
+    regime_constants,
+    regime_note,
     select,
     trained_share_note,
     with_trainable,
@@ -75,6 +78,10 @@ REFERENCE_RUNS = {
     "BERT-base": (ModelDescriptor(7.07e10, (384,), matmul_tf32=True), DataDescriptor(32, 88_641), "matmul"),
 }
 RATIO_BASE_GPU = "A100 80GB SXM4"
+#: Extra candidates of the interval-rules table: the pooled (rule, H) choice of the v5.4 procedure and the
+#: best regime-conditional (Mondrian) candidate, both chosen on the training part only.
+POOLED_CHOICE, REGIME_CANDIDATE = "pooled choice (v5.4 procedure)", "best regime candidate"
+REGIMES = (("GPU-bound (busy >= 80%)", True), ("host/launch-bound", False))
 
 
 @dataclass(frozen=True)
@@ -87,11 +94,15 @@ class FoldResult:
     krr_energy: np.ndarray
     krr_power: np.ndarray
     calibrated: list[Estimate]
-    #: the same fit with each candidate interval rule's constant (all computed on the training part)
+    #: the same fit with each candidate interval rule's constant at the pooled choice's H, the pooled
+    #: choice (``POOLED_CHOICE``) and the best regime candidate (``REGIME_CANDIDATE``; all computed on the
+    #: training part)
     candidates: dict[str, list[Estimate]]
     #: the same fit with each machine's host effect estimated from the training runs on it
     #: (``PreEstimator.machine_effects_on``, the ridge selected on the training part; none for an unseen one)
     machine: list[Estimate]
+    #: ``calibrated`` with the unseen machine's host factor for every run (no known-machine factor: v5.4)
+    calibrated_unseen: list[Estimate]
 
 
 def paper_matrix(path: Path) -> np.ndarray:
@@ -118,14 +129,17 @@ def kernel_ridge(
 
 def predict_fold(
     ds: Dataset, train: np.ndarray, test: np.ndarray
-) -> tuple[list[Estimate], Selection, list[Estimate], dict[str, list[Estimate]], list[Estimate]]:
+) -> tuple[
+    list[Estimate], Selection, list[Estimate], dict[str, list[Estimate]], list[Estimate], list[Estimate]
+]:
     """Nested: select on ``train`` only, fit on ``train``, predict ``test`` (GAISSA nuisance applied).
 
     The third result: the same estimator calibrated on the training runs as a run history
     (``PreEstimator.calibrated_on``: a per-GPU offset and spread), as for a user who trained other models
     on the same machines before. The fourth: the estimates with each candidate interval rule's constant.
     The fifth: with only each machine's host effect from the training runs on it
-    (``PreEstimator.machine_effects_on``, ridge selected on the training part).
+    (``PreEstimator.machine_effects_on``, ridge selected on the training part). The sixth: the third
+    with the unseen machine's host factor for every run (no known-machine factor, as v5.4).
     """
     selection = select(ds, train)
     estimator, fitted = build_estimator(ds, train, selection)
@@ -135,14 +149,21 @@ def predict_fold(
         for i in train
     ]
     calibrated = estimator.calibrated_on(history).predict_many(descriptors)
+    choice, repeat = selection.interval, estimator.interval.repeat_log_sigma
+    intervals = {rule: pooled_constants(choice, repeat, rule) for rule in choice.values}
+    intervals[POOLED_CHOICE] = pooled_constants(choice, repeat)
+    if choice.regime is not None:
+        intervals[REGIME_CANDIDATE] = regime_constants(choice, repeat)
     candidates = {
-        rule: dataclasses.replace(
-            estimator, interval=dataclasses.replace(estimator.interval, model_log_q90=value)
-        ).predict_many(descriptors)
-        for rule, value in selection.interval.values.items()
+        name: dataclasses.replace(estimator, interval=interval).predict_many(descriptors)
+        for name, interval in intervals.items()
     }
     machine = estimator.machine_effects_on(history).predict_many(descriptors)
-    return estimator.predict_many(descriptors), selection, calibrated, candidates, machine
+    unseen = dataclasses.replace(
+        estimator, interval=dataclasses.replace(estimator.interval, known_host_log_factor=None)
+    )
+    calibrated_unseen = unseen.calibrated_on(history).predict_many(descriptors)
+    return estimator.predict_many(descriptors), selection, calibrated, candidates, machine, calibrated_unseen
 
 
 def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
@@ -153,11 +174,21 @@ def outer_folds(ds: Dataset, x_paper: np.ndarray) -> list[FoldResult]:
     for kind, labels in (("leave-one-GPU-out", ds.gpu), ("leave-one-architecture-out", ds.architecture)):
         for group in sorted(set(labels.tolist())):
             test, train = every[labels == group], every[labels != group]
-            estimates, selection, calibrated, candidates, machine = predict_fold(ds, train, test)
+            estimates, selection, calibrated, candidates, machine, unseen = predict_fold(ds, train, test)
             krr_e, krr_p = kernel_ridge(x_paper, (energy, power), train, test)
             results.append(
                 FoldResult(
-                    kind, group, test, estimates, selection, krr_e, krr_p, calibrated, candidates, machine
+                    kind,
+                    group,
+                    test,
+                    estimates,
+                    selection,
+                    krr_e,
+                    krr_p,
+                    calibrated,
+                    candidates,
+                    machine,
+                    unseen,
                 )
             )
     return results
@@ -186,9 +217,7 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         width = np.median([x.high_j / x.low_j for x in f.estimates])
         print(
             f"| {f.kind} | {f.group} | {len(f.test)} | {f.selection.prior_weight:g}, "
-            f"{f.selection.overlap:g} ({f.selection.rule}) | {f.selection.interval.rule}, "
-            f"H={f.selection.interval.host_factor:g}: "
-            f"{f.selection.model_log_q90:.2f} | "
+            f"{f.selection.overlap:g} ({f.selection.rule}) | {interval_label(f.selection)} | "
             f"{ape(e, energy[f.test]).mean():.1f} | {np.median(ape(e, energy[f.test])):.1f} | "
             f"{ape(p, power[f.test]).mean():.1f} | {100 * covered.mean():.0f} | x{width:.2f} | "
             f"{ape(f.krr_energy, energy[f.test]).mean():.1f} | {ape(f.krr_power, power[f.test]).mean():.1f} |"
@@ -213,6 +242,34 @@ def print_outer_table(ds: Dataset, folds: list[FoldResult]) -> None:
         )
 
 
+def interval_label(selection: Selection) -> str:
+    """The chosen interval and its q90 (log): per regime (GPU-bound/other) when the regime candidate won."""
+    choice = selection.interval
+    if choice.by_regime and choice.regime is not None:
+        r = choice.regime
+        return f"{choice.label}: {r.gpu_bound_log_q90:.2f}/{r.host_bound_log_q90:.2f}"
+    return f"{choice.label}: {selection.model_log_q90:.2f}"
+
+
+def in_regime(estimates: Sequence[Estimate], gpu_bound: bool) -> np.ndarray:
+    """Which estimates are predicted in the regime (True: GPU-bound, busy share >= GPU_BOUND_SHARE)."""
+    return np.array([(x.gpu_busy_share or 0.0) >= GPU_BOUND_SHARE for x in estimates]) == gpu_bound
+
+
+def regime_cells(estimates: Sequence[Estimate], truth: np.ndarray) -> str:
+    """``coverage % / width`` of the GPU-bound and of the other runs, as two table cells."""
+    cells = []
+    for _, bound in REGIMES:
+        mask = in_regime(estimates, bound)
+        if not mask.any():
+            cells.append("-")
+            continue
+        chosen = [x for x, m in zip(estimates, mask, strict=True) if m]
+        width = np.median([x.high_j / x.low_j for x in chosen])
+        cells.append(f"{100 * coverage_of(chosen, truth[mask]):.0f} / x{width:.2f}")
+    return " | ".join(cells)
+
+
 def coverage_of(estimates: Sequence[Estimate], truth: np.ndarray) -> float:
     """Share of runs whose measured energy lies in the 90 % interval."""
     return float(np.mean([x.low_j <= t <= x.high_j for x, t in zip(estimates, truth, strict=True)]))
@@ -226,28 +283,84 @@ def print_interval_rules(ds: Dataset, folds: list[FoldResult]) -> None:
     print(
         "The interval rule is chosen in each outer fold on the training part's groups, each held out once "
         "more (`tools/pre_fit.choose_interval_rule`); the rows below show what each candidate would have "
-        "given, for comparison. Pooled: every held-out run weighs 1 (RTX 3070 and inception_v3 hold half "
-        "and three quarters of the runs); fold mean: every held-out group weighs 1.\n"
+        "given, for comparison. The rule rows are pooled at the pooled choice's H; the pooled choice is "
+        "what the v5.4 procedure (pooled candidates only) would ship; the best regime candidate is the "
+        "regime-conditional (Mondrian) interval, `q_model` and H per predicted regime, that the selection "
+        "compared with it (chosen only where it reached 90 % and was narrower on the training part's "
+        "groups). Pooled: every held-out run weighs 1 (RTX 3070 and inception_v3 hold half "
+        "and three quarters of the runs); fold mean: every held-out group weighs 1. The last two columns: "
+        "pooled coverage % / median width of the runs predicted GPU-bound and of the others.\n"
     )
     print(
         "| split | rule | chosen in folds | pooled coverage % | fold-mean coverage % | "
-        "median width (high/low) | coverage % per held-out group |"
+        "median width (high/low) | coverage % per held-out group | GPU-bound (busy >= 80%) | "
+        "host/launch-bound |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for kind in ("leave-one-GPU-out", "leave-one-architecture-out"):
         chosen = [f for f in folds if f.kind == kind]
-        for rule in (*chosen[0].candidates, "chosen"):
+        names = [name for name in chosen[0].candidates if all(name in f.candidates for f in chosen)]
+        for rule in (*names, "chosen"):
             per_fold = [f.estimates if rule == "chosen" else f.candidates[rule] for f in chosen]
             pooled = [x for est in per_fold for x in est]
             idx = np.concatenate([f.test for f in chosen])
             covs = [coverage_of(est, energy[f.test]) for est, f in zip(per_fold, chosen, strict=True)]
-            times = sum(f.selection.interval.rule == rule for f in chosen)
+            times = sum(_chosen_as(f.selection, rule) for f in chosen)
             groups = ", ".join(f"{f.group} {100 * c:.0f}" for f, c in zip(chosen, covs, strict=True))
             print(
                 f"| {kind} | {'**chosen (shipped procedure)**' if rule == 'chosen' else rule} | "
                 f"{len(chosen) if rule == 'chosen' else times} of {len(chosen)} | "
                 f"{100 * coverage_of(pooled, energy[idx]):.0f} | {100 * np.mean(covs):.0f} | "
-                f"x{np.median([x.high_j / x.low_j for x in pooled]):.2f} | {groups} |"
+                f"x{np.median([x.high_j / x.low_j for x in pooled]):.2f} | {groups} | "
+                f"{regime_cells(pooled, energy[idx])} |"
+            )
+
+
+def _chosen_as(selection: Selection, name: str) -> bool:
+    """Whether the fold's shipped interval is the candidate ``name`` of the interval-rules table."""
+    choice = selection.interval
+    if name == REGIME_CANDIDATE:
+        return choice.by_regime
+    if name == POOLED_CHOICE:
+        return not choice.by_regime
+    return not choice.by_regime and choice.rule == name
+
+
+def print_interval_groups(ds: Dataset, folds: list[FoldResult]) -> None:
+    """Per outer fold and predicted regime: coverage and width of the pooled choice and of the shipped one."""
+    energy = np.exp(ds.log_e)
+    print("\n#### Interval per held-out group and predicted regime (nested outer folds)\n")
+    print(
+        "Each fold's intervals as chosen on its training part: the pooled choice of the v5.4 procedure and "
+        "the shipped procedure's choice (the regime-conditional candidate where it won). Cells: 90% "
+        "coverage % / median width (high/low). The best regime candidate of each fold is named even where "
+        "it was not chosen.\n"
+    )
+    print(
+        "| split | held out | best regime candidate (training part; q90 GPU-bound/other) | regime | runs | "
+        "pooled choice (v5.4 procedure) | chosen (shipped procedure) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for f in folds:
+        regime = f.selection.interval.regime
+        name = "-"
+        if regime is not None:
+            name = (
+                f"{regime.label}: {regime.gpu_bound_log_q90:.2f}/{regime.host_bound_log_q90:.2f}"
+                f"{' (chosen)' if f.selection.interval.by_regime else ''}"
+            )
+        truth = energy[f.test]
+        for label, bound in REGIMES:
+            mask = in_regime(f.estimates, bound)
+            if not mask.any():
+                continue
+            cells = []
+            for est in (f.candidates[POOLED_CHOICE], f.estimates):
+                kept = [x for x, m in zip(est, mask, strict=True) if m]
+                width = np.median([x.high_j / x.low_j for x in kept])
+                cells.append(f"{100 * coverage_of(kept, truth[mask]):.0f} / x{width:.2f}")
+            print(
+                f"| {f.kind} | {f.group} | {name} | {label} | {int(mask.sum())} | {cells[0]} | {cells[1]} |"
             )
 
 
@@ -262,6 +375,8 @@ def print_regimes(ds: Dataset, folds: list[FoldResult]) -> None:
         for regime, keep in (
             ("GPU-bound (busy >= 80%)", lambda x: x.gpu_busy_share >= GPU_BOUND_SHARE),
             ("host/launch-bound", lambda x: x.gpu_busy_share < GPU_BOUND_SHARE),
+            ("GPU speed measured", lambda x: x.speed_source == "measured"),
+            ("GPU speed from the fallback", lambda x: x.speed_source != "measured"),
         ):
             chosen = [(x, i) for x, i in pairs if keep(x)]
             if not chosen:
@@ -346,12 +461,18 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
         "The training part of each leave-one-architecture-out fold serves as the run history "
         "(`PreEstimator.calibrated_on`: the machine's host effect, then a per-GPU offset and spread), as for "
         "a user who trained other models "
-        "on the same machines before; the held-out architecture is still unseen.\n"
+        "on the same machines before; the held-out architecture is still unseen. Known-machine H: the host "
+        "factor for a new model on a machine whose host effect the history measured, chosen on the training "
+        "part's own architecture folds (`tools/pre_fit.choose_known_host_factor`; '-': none, the unseen "
+        "machine's H stays). The last three columns: 90% coverage % / median width with the unseen machine's "
+        "H for every run (v5.4) -> with the known-machine H, all runs and per predicted regime.\n"
     )
     print(
-        "| held out | runs | energy MAPE % | energy median APE % | 90% coverage % | median width (high/low) |"
+        "| held out | runs | energy MAPE % | energy median APE % | 90% coverage % | "
+        "median width (high/low) | known-machine H (unseen H) | all runs: unseen H -> known-machine H | "
+        "GPU-bound (busy >= 80%) | host/launch-bound |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     chosen = [f for f in folds if f.kind == "leave-one-architecture-out"]
     for f in [*chosen, None]:
         parts = chosen if f is None else [f]
@@ -361,10 +482,38 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
         covered = np.mean([x.low_j <= energy[i] <= x.high_j for x, i in zip(est, idx, strict=True)])
         width = np.median([x.high_j / x.low_j for x in est])
         name = "**all runs pooled**" if f is None else f.group
+        before = [x for g in parts for x in g.calibrated_unseen]
+        cells = []
+        for mask in (
+            np.ones(len(est), dtype=bool),
+            in_regime(before, True),
+            in_regime(before, False),
+        ):
+            if not mask.any():
+                cells.append("-")
+                continue
+            pair = []
+            for values in (before, est):
+                kept = [x for x, m in zip(values, mask, strict=True) if m]
+                width_k = np.median([x.high_j / x.low_j for x in kept])
+                pair.append(f"{100 * coverage_of(kept, energy[idx[mask]]):.0f} / x{width_k:.2f}")
+            cells.append(" -> ".join(pair))
+        known = "" if f is None else _known_factor(f.selection)
         print(
             f"| {name} | {len(idx)} | {ape(pred, energy[idx]).mean():.1f} | "
-            f"{np.median(ape(pred, energy[idx])):.1f} | {100 * covered:.0f} | x{width:.2f} |"
+            f"{np.median(ape(pred, energy[idx])):.1f} | {100 * covered:.0f} | x{width:.2f} | {known} | "
+            f"{' | '.join(cells)} |"
         )
+
+
+def _known_factor(selection: Selection) -> str:
+    """The known-machine host factor chosen on the training part, and the unseen machine's H."""
+    choice = selection.interval
+    unseen = (
+        choice.regime.host_bound_host_factor if choice.by_regime and choice.regime else choice.host_factor
+    )
+    known = "-" if selection.known_host_factor is None else f"{selection.known_host_factor:g}"
+    return f"{known} ({unseen:g})"
 
 
 def print_cheapest_gpu(ds: Dataset, folds: list[FoldResult]) -> None:
@@ -442,11 +591,12 @@ def print_in_sample(ds: Dataset) -> PreEstimator:
         f"{selection.rule!r} rule (nested scores: "
         + ", ".join(f"{r} {v:.4f}" for r, v in selection.rule_scores.items())
         + "; fold scores, "
-        f"weight/overlap: {scores}), interval rule {selection.interval.rule} with host factor "
-        f"H={selection.interval.host_factor:g}, model q90 "
+        f"weight/overlap: {scores}), interval {interval_label(selection)} (pooled choice "
+        f"{selection.interval.rule} with host factor H={selection.interval.host_factor:g}, model q90 "
         f"{selection.model_log_q90:.3f} (log; candidates "
         + ", ".join(f"{r} {v:.3f}" for r, v in selection.interval.values.items())
-        + f"; inflation {selection.interval.inflation:.2f}), "
+        + f"; inflation {selection.interval.inflation:.2f}); {regime_note(selection.interval)}; "
+        f"known-machine host factor {_known_factor(selection)}), "
         f"{trained_share_note(ds, fitted)}\n"
     )
     print("| figure (in-sample) | value |")
@@ -697,6 +847,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.redirect_stdout(buffer):
         print_outer_table(ds, folds)
         print_interval_rules(ds, folds)
+        print_interval_groups(ds, folds)
         print_regimes(ds, folds)
         print_machine_effect(ds, folds)
         print_calibrated(ds, folds)

@@ -20,11 +20,15 @@ run-level split-conformal and the group-conformal 90 % quantiles), a random-effe
 new group's shift drawn like the observed groups', Student-t with as many degrees of freedom as groups), or
 the group quantile inflated by the factor that made it cover 90 % of groups it had not seen; with the rule,
 the host factor H of the per-run host term (``model.host_log_term``: the per-step and host cost off by H,
-which no descriptor can know), the errors being calibrated with that term taken out in quadrature. A
-split of the constant by the predicted regime (GPU-bound or not) was tried in v5 and dropped: its
-GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture) of the
-outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
-outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
+which no descriptor can know), the errors being calibrated with that term taken out in quadrature.
+Regime-conditional (Mondrian) candidates, ``q_model`` and H each the predicted regime's own (GPU-bound or
+not), are judged by the same nested selection and replace the pooled choice only where they reach 90 % and
+are narrower (v5.5; a fixed split was tried in v5 and dropped: its GPU-bound intervals covered 67 %
+(held-out GPU) and 54 % (held-out architecture) of the outer folds' GPU-bound runs). With a per-machine host
+effect, the host factor for a new model on a machine a history has measured (``choose_known_host_factor``)
+is chosen on the leave-one-architecture-out folds. ``benchmarks/pre_accuracy.py`` runs ``select`` on the
+training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on all
+runs.
 
 Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
@@ -401,6 +405,19 @@ class IntervalChoice:
     #: machines (GPUs) with host/launch-bound runs the choice saw (``host_bound_machines``); with fewer than
     #: two the spread of hosts between machines cannot be judged and H is the widest candidate
     host_machines: int = 0
+    #: the best regime-conditional (Mondrian) candidate, with its constants on all group folds (None: too
+    #: few groups to judge), and whether it was chosen over the pooled (``rule``, ``host_factor``) above
+    regime: RegimeRule | None = None
+    by_regime: bool = False
+    #: every regime candidate's score and median half-width, as ``pair_scores``
+    regime_scores: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The chosen interval, e.g. ``random effects, H=3`` or ``group quantile by regime, H=1.5/3``."""
+        if self.by_regime and self.regime is not None:
+            return self.regime.label
+        return f"{self.rule}, H={self.host_factor:g}"
 
 
 @dataclass(frozen=True)
@@ -420,6 +437,10 @@ class Selection:
     #: the ridge of the per-machine host effect (``choose_machine_ridge``; inf: none) and every ridge's score
     machine_ridge: float = math.inf
     machine_scores: dict[float, float] = dataclasses.field(default_factory=dict)
+    #: the host factor for a new model on a machine whose host effect a history measured
+    #: (``choose_known_host_factor``; None: the unseen machine's) and every candidate's score
+    known_host_factor: float | None = None
+    known_host_scores: dict[float, float] = dataclasses.field(default_factory=dict)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -569,6 +590,72 @@ def choose_machine_ridge(
 HOST_FACTORS = (1.0, 1.5, 2.0, 3.0)
 
 
+def choose_known_host_factor(
+    ds: Dataset,
+    folds: Sequence[Fold],
+    fits: Sequence[Fitted],
+    choice: IntervalChoice,
+    ridge: float,
+    host_factors: Sequence[float] = HOST_FACTORS,
+) -> tuple[float | None, dict[float, float]]:
+    """The host factor H for a new model on a machine whose host effect a history measured.
+
+    Judged on the leave-one-architecture-out folds of ``folds`` only (a held-out architecture's machines
+    are in the fold's training part): each fold's fit (``fits``), with the chosen interval constants
+    (``chosen_constants``) and the ridge ``ridge``, is calibrated on the fold's training runs as a history
+    (``PreEstimator.calibrated_on``: the machine's host effect, then per-GPU offsets) and predicts the
+    held-out runs. For each candidate factor below the unseen machine's H (the host/launch-bound one for a
+    regime interval) the score is the lowest of the coverage averaged over the folds (each weighing 1) of
+    all, of the GPU-bound and of the other runs on GPUs with measured speed; the smallest factor whose score
+    reaches ``TARGET_COVERAGE`` is used (it applies only where it narrows, ``PreEstimator.log_q90``). None
+    (the unseen machine's H) with no ridge (no effect is measured), fewer than two such folds, or no
+    candidate reaching the target. Returns it and every candidate's score (the unseen H's under its own
+    key)."""
+    if math.isinf(ridge):
+        return None, {}
+    judged = [(fold, fitted) for fold, fitted in zip(folds, fits, strict=True) if fold[0] == "architecture"]
+    if len(judged) < 2:
+        return None, {}
+    unseen = (
+        choice.regime.host_bound_host_factor if choice.by_regime and choice.regime else choice.host_factor
+    )
+    candidates = sorted(h for h in set(host_factors) if 1.0 <= h < unseen)
+    if not candidates:
+        return None, {}
+    constants = chosen_constants(choice, repeat_log_sigma(ds))
+    covered: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {h: [] for h in [*candidates, unseen]}
+    for (_, _, train, test), fitted in judged:
+        estimator = PreEstimator(
+            fitted.theta, fitted.phi, constants, selected={"machine_host_ridge": ridge}
+        ).calibrated_on(
+            [
+                dataclasses.replace(
+                    ds.runs[i], descriptor=with_trainable(ds.runs[i].descriptor, fitted.trainable)
+                )
+                for i in train
+            ]
+        )
+        descriptors = [with_trainable(ds.runs[i].descriptor, fitted.trainable) for i in test]
+        truth = np.exp(ds.log_e[test])
+        keep = ds.features.speed_measured[test]
+        for h in covered:
+            interval = dataclasses.replace(constants, known_host_log_factor=math.log(h))
+            est = dataclasses.replace(estimator, interval=interval).predict_many(descriptors)
+            inside = np.array([x.low_j <= t <= x.high_j for x, t in zip(est, truth, strict=True)])
+            bound = np.array([(x.gpu_busy_share or 0.0) >= physics.GPU_BOUND_SHARE for x in est])
+            covered[h].append((inside[keep], bound[keep]))
+    scores = {}
+    for h, per_fold in covered.items():
+        parts = [[float(np.mean(inside)) for inside, _ in per_fold if len(inside)]]
+        for regime in (True, False):
+            parts.append(
+                [float(np.mean(inside[b == regime])) for inside, b in per_fold if (b == regime).any()]
+            )
+        scores[h] = min(float(np.mean(p)) for p in parts if p)
+    reaching = [h for h in candidates if scores[h] >= TARGET_COVERAGE - 1e-12]
+    return (min(reaching) if reaching else None), scores
+
+
 def fold_host_terms(
     ds: Dataset, folds: Sequence[Fold], fits: Sequence[Fitted], factor: float
 ) -> list[np.ndarray]:
@@ -603,6 +690,98 @@ def host_bound_machines(
     )
 
 
+#: A regime's own (Mondrian) interval cell needs this many group folds, each with at least
+#: ``MIN_TRAIN_RUNS`` measured-speed runs predicted in that regime; below it the regime gets the pooled
+#: rule's constant. Declared with the candidate (v5.5), not tuned: a group-conformal quantile or a
+#: random-effects spread from one group is no estimate of how a new group differs.
+MIN_REGIME_GROUPS = 2
+
+
+def regime_errors(
+    errors: Sequence[FoldErrors], gpu_bound: Sequence[np.ndarray], regime: bool
+) -> list[FoldErrors] | None:
+    """The folds' errors restricted to the runs predicted in ``regime`` (True: GPU-bound; ``gpu_bound``: per
+    fold, per run), keeping only folds with at least ``MIN_TRAIN_RUNS`` such runs on a GPU with measured
+    speed; None when fewer than ``MIN_REGIME_GROUPS`` folds are left (the cell falls back to the pool)."""
+    out = []
+    for (e, keep), bound in zip(errors, gpu_bound, strict=True):
+        inside = keep & (bound == regime)
+        if int(inside.sum()) >= MIN_TRAIN_RUNS:
+            out.append((e, inside))
+    return out if len(out) >= MIN_REGIME_GROUPS else None
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """One group held out once more, at one host factor: its measured runs' absolute errors without the host
+    term, their host terms and predicted regimes (True: GPU-bound), and the constants computed from the group
+    folds of the rest: pooled, and per regime (None: the regime's cell is below ``MIN_REGIME_GROUPS``)."""
+
+    errors: np.ndarray
+    host: np.ndarray
+    gpu_bound: np.ndarray
+    base: float
+    effects: float
+    regime_base: dict[bool, float | None]
+    regime_effects: dict[bool, float | None]
+
+
+def _judged_constants(held: Sequence[_Judged], i: int) -> dict[tuple[str, bool | None], float]:
+    """Every rule's constant for group ``i`` of ``held`` (computed without it): pooled (key None) and per
+    regime (True: GPU-bound), a regime below its cell's minimum taking the pooled constant. ``INFLATED``'s
+    factor comes from the other groups only (per regime: their runs in that regime)."""
+    item = held[i]
+    others = [x for j, x in enumerate(held) if j != i]
+    pooled_k = coverage_inflation([x.errors / x.base for x in others])
+    out: dict[tuple[str, bool | None], float] = {
+        (GROUP_QUANTILE, None): item.base,
+        (RANDOM_EFFECTS, None): item.effects,
+        (INFLATED, None): pooled_k * item.base,
+    }
+    for regime in (True, False):
+        base, effects = item.regime_base[regime], item.regime_effects[regime]
+        if base is None or effects is None:
+            for rule in INTERVAL_RULES:
+                out[rule, regime] = out[rule, None]
+            continue
+        ratios = []
+        for x in others:
+            inside = x.gpu_bound == regime
+            if inside.any():
+                constant = x.regime_base[regime]
+                ratios.append(x.errors[inside] / (x.base if constant is None else constant))
+        k = coverage_inflation(ratios) if ratios else pooled_k
+        out[GROUP_QUANTILE, regime] = base
+        out[RANDOM_EFFECTS, regime] = effects
+        out[INFLATED, regime] = k * base
+    return out
+
+
+@dataclass(frozen=True)
+class RegimeRule:
+    """A regime-conditional (Mondrian) interval: GPU-bound runs (predicted busy share >=
+    ``physics.GPU_BOUND_SHARE``) and host/launch-bound runs each get their own ``q_model`` (the rule applied
+    to that regime's held-out runs) and their own host factor H."""
+
+    rule: str
+    gpu_bound_log_q90: float
+    host_bound_log_q90: float
+    gpu_bound_host_factor: float
+    host_bound_host_factor: float
+    #: whether each regime had its own cell on all folds (False: the pooled rule's constant,
+    #: ``MIN_REGIME_GROUPS``)
+    gpu_bound_own: bool = True
+    host_bound_own: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.rule} by regime, H={self.gpu_bound_host_factor:g}/{self.host_bound_host_factor:g}"
+
+
+def _regime_label(rule: str, gpu_factor: float, host_factor: float) -> str:
+    return f"{rule} by regime, H={gpu_factor:g}/{host_factor:g}"
+
+
 def choose_interval_rule(
     ds: Dataset,
     folds: Sequence[Fold],
@@ -619,21 +798,28 @@ def choose_interval_rule(
     (``without_host``), then each rule turns them into a constant: ``GROUP_QUANTILE`` (``interval_q90``),
     ``RANDOM_EFFECTS`` (``random_effects_q90``) and ``INFLATED``: ``interval_q90`` x ``k``, with ``k``
     (``coverage_inflation``) the factor that made the rule cover ``TARGET_COVERAGE`` of groups it had not
-    seen. To judge the (rule, H) pairs, each group ``g`` of ``folds`` is held out once more: each rule is
-    computed from the group folds of the rest (same prior weight and overlap; for ``INFLATED``, ``k`` from
-    the other groups only) and scored on ``g``'s runs on GPUs with measured speed. A pair's score is its
-    coverage averaged over the ``g`` (each weighing 1, as a new group would) and, the same way, over the
-    GPU-bound runs and over the other runs of the ``g`` (``physics.GPU_BOUND_SHARE``): the lowest of the
-    three; its width the median over the
-    ``g`` of the median half-width ``sqrt(q**2 + host**2)`` of ``g``'s runs. The chosen pair is the
-    narrowest of those whose score reaches ``TARGET_COVERAGE``; if none does, the one that scores highest
-    (ties: the first rule, the smallest H). H is only chosen when the folds hold host/launch-bound runs on
-    two or more machines (``host_bound_machines``): from one machine's runs no held-out group shows how far
-    another machine's host differs, so every H would look alike and the narrowest would win; with fewer
-    than two the widest candidate is used (an unseen machine is a new user's situation) and only the rule
-    is chosen. With fewer than two groups to judge on: ``GROUP_QUANTILE`` at the smallest H left. Nothing
-    here sees data outside ``folds``: in ``benchmarks/pre_accuracy.py`` the outer fold's group is not among
-    them.
+    seen. Pooled candidates are the (rule, H) pairs; regime-conditional (Mondrian) candidates, (rule,
+    H_gpu, H_host), give GPU-bound runs (predicted busy share >= ``physics.GPU_BOUND_SHARE``, from the
+    fold's own fit) the rule's constant on the GPU-bound runs only at H_gpu, and the other runs theirs at
+    H_host (``regime_errors``: a regime with fewer than ``MIN_REGIME_GROUPS`` folds of ``MIN_TRAIN_RUNS``
+    runs takes the pooled constant). To judge the candidates, each group ``g`` of ``folds`` is held out
+    once more: each is computed from the group folds of the rest (same prior weight and overlap; for
+    ``INFLATED``, ``k`` from the other groups only) and scored on ``g``'s runs on GPUs with measured speed.
+    A candidate's score is its coverage averaged over the ``g`` (each weighing 1, as a new group would)
+    and, the same way, over the GPU-bound runs and over the other runs of the ``g``: the lowest of the
+    three; its width the median over the ``g`` of the median half-width ``sqrt(q**2 + host**2)`` of
+    ``g``'s runs. The pooled choice is v5.4's: the narrowest pooled pair whose score reaches
+    ``TARGET_COVERAGE``; if none does, the one that scores highest (ties: the first rule, the smallest H).
+    The best regime candidate is chosen the same way among the regime candidates (ties: the narrower mean
+    over the ``g`` of the mean half-width). It replaces the pooled choice only if it reaches the target and
+    is narrower (median, then mean), or if the pooled choice does not reach it and the regime candidate
+    scores higher. H is only chosen when the folds hold host/launch-bound runs on two or more machines
+    (``host_bound_machines``): from one machine's runs no held-out group shows how far another machine's
+    host differs, so every H would look alike and the narrowest would win; with fewer than two the widest
+    candidate is used for both regimes (an unseen machine is a new user's situation) and only the rule is
+    chosen. With fewer than two groups to judge on: ``GROUP_QUANTILE`` at the smallest H left, pooled.
+    Nothing here sees data outside ``folds``: in ``benchmarks/pre_accuracy.py`` the outer fold's group is
+    not among them.
     """
     if not host_factors or any(not h >= 1.0 for h in host_factors):
         raise EstimationError(f"host_factors must be factors >= 1, got {host_factors!r}")
@@ -648,9 +834,7 @@ def choose_interval_rule(
         factors = factors[-1:]
     outer_hosts = {h: fold_host_terms(ds, folds, fits, h) for h in factors}
     outer = {h: without_host(errors, outer_hosts[h]) for h in factors}
-    # per judged group and factor: absolute errors without the host term, host terms, both rules' constants
-    held: dict[float, list[tuple[np.ndarray, np.ndarray, float, float]]] = {h: [] for h in factors}
-    regimes: list[np.ndarray] = []
+    held: dict[float, list[_Judged]] = {h: [] for h in factors}
     for (_, _, train, _), (e, keep), g_hosts, bound in zip(
         folds, errors, zip(*(outer_hosts[h] for h in factors), strict=True), gpu_bound, strict=True
     ):
@@ -659,6 +843,10 @@ def choose_interval_rule(
             continue
         inner_fits = fold_fits(ds, inner, weight, overlap, power_weight)
         inner_errors = [x for x, _ in inner_fits]
+        inner_bound = [
+            fitted.predict_log(ds, test)[2] >= physics.GPU_BOUND_SHARE
+            for (_, _, _, test), (_, fitted) in zip(inner, inner_fits, strict=True)
+        ]
         judged = []
         for h, host in zip(factors, g_hosts, strict=True):
             hosts = fold_host_terms(ds, inner, [f for _, f in inner_fits], h)
@@ -666,15 +854,30 @@ def choose_interval_rule(
             base, effects = interval_q90(normalised), random_effects_q90(normalised)
             if math.isnan(base) or base <= 0 or math.isnan(effects):
                 break
+            regime_base: dict[bool, float | None] = {}
+            regime_effects: dict[bool, float | None] = {}
+            for bound_cell in (True, False):
+                cell = regime_errors(normalised, inner_bound, bound_cell)
+                cell_q = interval_q90(cell) if cell is not None else math.nan
+                cell_r = random_effects_q90(cell) if cell is not None else math.nan
+                usable = not (math.isnan(cell_q) or cell_q <= 0 or math.isnan(cell_r))
+                regime_base[bound_cell] = cell_q if usable else None
+                regime_effects[bound_cell] = cell_r if usable else None
             ((a, _),) = without_host([(e, keep)], [host])
-            judged.append((h, (np.abs(a[keep]), host[keep], base, effects)))
+            judged.append(
+                (
+                    h,
+                    _Judged(
+                        np.abs(a[keep]), host[keep], bound[keep], base, effects, regime_base, regime_effects
+                    ),
+                )
+            )
         else:
             for h, item in judged:
                 held[h].append(item)
-            regimes.append(bound[keep])
     n_held = len(held[factors[0]])
     inflations = {
-        h: coverage_inflation([a / b for a, _, b, _ in held[h]]) if held[h] else 1.0 for h in factors
+        h: coverage_inflation([x.errors / x.base for x in held[h]]) if held[h] else 1.0 for h in factors
     }
     values_by = {
         h: {
@@ -688,38 +891,63 @@ def choose_interval_rule(
     median_q: dict[tuple[str, float], float] = {}
     median_width: dict[tuple[str, float], float] = {}
     pairs = [(rule, h) for h in factors for rule in INTERVAL_RULES]
+    triples = [(rule, hg, hh) for hg in factors for hh in factors for rule in INTERVAL_RULES]
+    # per candidate (rule, H for GPU-bound runs, H for the others, by regime): score, median and mean width
+    scored: dict[tuple[str, float, float, bool], tuple[float, float, float]] = {}
+    regime: RegimeRule | None = None
+    by_regime = False
     if n_held >= 2:
+        consts = {h: [_judged_constants(held[h], i) for i in range(n_held)] for h in factors}
         for h in factors:
-            constants: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
-            widths: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
-            covered: dict[str, list[float]] = {rule: [] for rule in INTERVAL_RULES}
-            by_regime: dict[tuple[str, bool], list[float]] = {}
-            for i, (a, host, base, effects) in enumerate(held[h]):
-                others = [x / b for j, (x, _, b, _) in enumerate(held[h]) if j != i]
-                for rule, q in (
-                    (GROUP_QUANTILE, base),
-                    (RANDOM_EFFECTS, effects),
-                    (INFLATED, coverage_inflation(others) * base),
-                ):
-                    constants[rule].append(q)
-                    widths[rule].append(float(np.median(np.hypot(q, host))))
-                    covered[rule].append(float(np.mean(a <= q)))
-                    for regime in (True, False):
-                        inside = regimes[i] == regime
-                        if inside.any():
-                            by_regime.setdefault((rule, regime), []).append(float(np.mean(a[inside] <= q)))
             for rule in INTERVAL_RULES:
-                coverage[rule, h] = min(
-                    float(np.mean(covered[rule])),
-                    *(float(np.mean(v)) for (r, _), v in by_regime.items() if r == rule),
-                )
-                median_q[rule, h] = float(np.median(constants[rule]))
-                median_width[rule, h] = float(np.median(widths[rule]))
+                median_q[rule, h] = float(np.median([c[rule, None] for c in consts[h]]))
+        for rule, hg, hh in triples:
+            for split in (False, True):
+                if not split and hg != hh:
+                    continue
+                covered: list[float] = []
+                widths: list[float] = []
+                means: list[float] = []
+                by: dict[bool, list[float]] = {True: [], False: []}
+                for i in range(n_held):
+                    inside = held[hg][i].gpu_bound
+                    qs = np.where(
+                        inside,
+                        consts[hg][i][rule, True if split else None],
+                        consts[hh][i][rule, False if split else None],
+                    )
+                    a = np.where(inside, held[hg][i].errors, held[hh][i].errors)
+                    host = np.where(inside, held[hg][i].host, held[hh][i].host)
+                    ok = a <= qs
+                    covered.append(float(np.mean(ok)))
+                    for r in (True, False):
+                        if (inside == r).any():
+                            by[r].append(float(np.mean(ok[inside == r])))
+                    half = np.hypot(qs, host)
+                    widths.append(float(np.median(half)))
+                    means.append(float(np.mean(half)))
+                score = min(float(np.mean(covered)), *(float(np.mean(v)) for v in by.values() if v))
+                scored[rule, hg, hh, split] = (score, float(np.median(widths)), float(np.mean(means)))
+        for rule, h in pairs:
+            coverage[rule, h], median_width[rule, h], _ = scored[rule, h, h, False]
         reaching = [pair for pair in pairs if coverage[pair] >= TARGET_COVERAGE - 1e-12]
         if reaching:
             rule, factor = min(reaching, key=lambda pair: (median_width[pair], pairs.index(pair)))
         else:
             rule, factor = max(pairs, key=lambda pair: (coverage[pair], -pairs.index(pair)))
+        pooled = scored[rule, factor, factor, False]
+        splits = [(r, hg, hh, True) for r, hg, hh in triples]
+        reach = [key for key in splits if scored[key][0] >= TARGET_COVERAGE - 1e-12]
+        if reach:
+            best = min(reach, key=lambda key: (scored[key][1], scored[key][2], splits.index(key)))
+        else:
+            best = max(splits, key=lambda key: (scored[key][0], -splits.index(key)))
+        regime = _regime_rule(best[0], best[1], best[2], outer, gpu_bound, held, values_by)
+        top = scored[best]
+        if pooled[0] >= TARGET_COVERAGE - 1e-12:
+            by_regime = top[0] >= TARGET_COVERAGE - 1e-12 and (top[1], top[2]) < (pooled[1], pooled[2])
+        else:
+            by_regime = top[0] > pooled[0]
     else:
         rule, factor = GROUP_QUANTILE, factors[0]
     return IntervalChoice(
@@ -733,6 +961,50 @@ def choose_interval_rule(
         factor,
         {f"{r}, H={h:g}": (coverage[r, h], median_width[r, h]) for r, h in pairs if (r, h) in coverage},
         host_machines,
+        regime,
+        by_regime,
+        {_regime_label(r, hg, hh): scored[r, hg, hh, True][:2] for r, hg, hh, split in scored if split},
+    )
+
+
+def _regime_rule(
+    rule: str,
+    gpu_factor: float,
+    host_factor: float,
+    outer: dict[float, list[FoldErrors]],
+    gpu_bound: Sequence[np.ndarray],
+    held: dict[float, list[_Judged]],
+    values_by: dict[float, dict[str, float]],
+) -> RegimeRule:
+    """The constants of the regime candidate (``rule``, H_gpu, H_host) on all of the folds' errors
+    (``outer``, per H); ``INFLATED``'s factor from the regime's runs of the groups held out once more."""
+    constants: dict[bool, tuple[float, bool]] = {}
+    for regime, h in ((True, gpu_factor), (False, host_factor)):
+        cell = regime_errors(outer[h], gpu_bound, regime)
+        q = math.nan
+        if cell is not None:
+            if rule == RANDOM_EFFECTS:
+                q = random_effects_q90(cell)
+            else:
+                q = interval_q90(cell)
+                if rule == INFLATED:
+                    ratios = []
+                    for x in held[h]:
+                        inside = x.gpu_bound == regime
+                        if inside.any():
+                            constant = x.regime_base[regime]
+                            ratios.append(x.errors[inside] / (x.base if constant is None else constant))
+                    q *= coverage_inflation(ratios) if ratios else 1.0
+        own = not (math.isnan(q) or q <= 0)
+        constants[regime] = (q, True) if own else (values_by[h][rule], False)
+    return RegimeRule(
+        rule,
+        constants[True][0],
+        constants[False][0],
+        gpu_factor,
+        host_factor,
+        constants[True][1],
+        constants[False][1],
     )
 
 
@@ -826,9 +1098,12 @@ def select(
             errors[best] = fold_errors(ds, folds, best[0], best[1], power_weight)
     choice = choose_interval_rule(ds, folds, errors[best], best[0], best[1], power_weight)
     ridge, ridge_scores = math.inf, {}
+    known: float | None = None
+    known_scores: dict[float, float] = {}
     if machine_effect:
         fits = [fitted for _, fitted in fold_fits(ds, folds, best[0], best[1], power_weight)]
         ridge, ridge_scores = choose_machine_ridge(ds, folds, fits)
+        known, known_scores = choose_known_host_factor(ds, folds, fits, choice, ridge)
     return Selection(
         best[0],
         best[1],
@@ -841,7 +1116,49 @@ def select(
         rule_scores,
         ridge,
         ridge_scores,
+        known,
+        known_scores,
     )
+
+
+def _log_factor(factor: float) -> float | None:
+    return math.log(factor) if factor > 1.0 else None
+
+
+def pooled_constants(
+    choice: IntervalChoice, repeat_sigma: float, rule: str | None = None
+) -> IntervalConstants:
+    """The pooled interval: ``rule``'s constant (default the pooled choice's) at the pooled choice's H."""
+    return IntervalConstants(
+        model_log_q90=choice.values[choice.rule if rule is None else rule],
+        repeat_log_sigma=repeat_sigma,
+        host_log_factor=_log_factor(choice.host_factor),
+    )
+
+
+def regime_constants(choice: IntervalChoice, repeat_sigma: float) -> IntervalConstants:
+    """The best regime-conditional candidate's interval (``choice.regime``); ``model_log_q90`` keeps the
+    pooled choice's constant (unused while both regime constants are set)."""
+    regime = choice.regime
+    if regime is None:
+        raise EstimationError("the choice holds no regime candidate (too few groups to judge on)")
+    same = regime.gpu_bound_host_factor == regime.host_bound_host_factor
+    return IntervalConstants(
+        model_log_q90=choice.log_q90,
+        repeat_log_sigma=repeat_sigma,
+        gpu_bound_log_q90=regime.gpu_bound_log_q90,
+        host_bound_log_q90=regime.host_bound_log_q90,
+        host_log_factor=_log_factor(regime.host_bound_host_factor),
+        gpu_bound_host_log_factor=None if same else math.log(regime.gpu_bound_host_factor),
+    )
+
+
+def chosen_constants(choice: IntervalChoice, repeat_sigma: float) -> IntervalConstants:
+    """The interval constants the selection chose: the regime candidate's when ``choice.by_regime``, else the
+    pooled choice's."""
+    if choice.by_regime:
+        return regime_constants(choice, repeat_sigma)
+    return pooled_constants(choice, repeat_sigma)
 
 
 def repeat_log_sigma(ds: Dataset) -> float:
@@ -861,11 +1178,11 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
     if ds.power_form != CURVE:
         raise EstimationError(f"only the {CURVE!r} power form ships, got {ds.power_form!r}")
     fitted = fit_params(ds, idx, selection.prior_weight, selection.overlap, selection.power_weight)
-    host = selection.interval.host_factor
-    interval = IntervalConstants(
-        model_log_q90=selection.model_log_q90,
-        repeat_log_sigma=repeat_log_sigma(ds),
-        host_log_factor=math.log(host) if host > 1.0 else None,
+    interval = dataclasses.replace(
+        chosen_constants(selection.interval, repeat_log_sigma(ds)),
+        known_host_log_factor=(
+            None if selection.known_host_factor is None else math.log(selection.known_host_factor)
+        ),
     )
     nuisance = bool(ds.unknown_trainable[idx].any())
     estimator = PreEstimator(
@@ -884,6 +1201,21 @@ def build_estimator(ds: Dataset, idx: np.ndarray, selection: Selection) -> tuple
         },
     )
     return estimator, fitted
+
+
+def regime_note(choice: IntervalChoice) -> str:
+    """The best regime-conditional candidate, its constants and nested score, for printouts."""
+    regime = choice.regime
+    if regime is None:
+        return "no regime candidate (too few groups)"
+    score, width = choice.regime_scores[regime.label]
+    own = {True: regime.gpu_bound_own, False: regime.host_bound_own}
+    cells = "/".join("own" if own[r] else "pooled" for r in (True, False))
+    return (
+        f"best regime candidate {regime.label!r}{' (chosen)' if choice.by_regime else ''}: q90 "
+        f"{regime.gpu_bound_log_q90:.3f}/{regime.host_bound_log_q90:.3f} ({cells}), nested coverage "
+        f"{100 * score:.0f} %, median half-width {width:.3f}"
+    )
 
 
 def trained_share_note(ds: Dataset, fitted: Fitted) -> str:
@@ -931,9 +1263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"fitted on {len(runs)} runs: prior weight {selection.prior_weight:g}, overlap "
         f"{selection.overlap:g} (rule {selection.rule!r}; best fold score "
         f"{min(selection.scores.values()):.4f}), interval rule "
-        f"{selection.interval.rule!r} with host factor H={selection.interval.host_factor:g} (nested coverage "
+        f"{selection.interval.label!r} (pooled choice {selection.interval.rule!r} with host factor "
+        f"H={selection.interval.host_factor:g}: nested coverage "
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
-        + f"), model log q90 {selection.model_log_q90:.3f}, {trained_share_note(ds, fitted)}; wrote "
+        + f"; {regime_note(selection.interval)}), model log q90 {selection.model_log_q90:.3f}, "
+        f"known-machine host factor {selection.known_host_factor}, "
+        f"{trained_share_note(ds, fitted)}; wrote "
         f"{args.out}"
     )
     return 0

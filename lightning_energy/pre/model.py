@@ -12,7 +12,9 @@ Interval: the 90 % half-width of log energy is
 GAISSA) on GPUs whose speed is measured, with ``q_host`` taken out of them, by a rule chosen by nested
 selection (``tools/pre_fit.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
 the per-step overhead and the host input cost are off by the factor H chosen with that rule (no
-descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one);
+descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one). The
+selection may instead choose a regime-conditional (Mondrian) interval: ``q_model`` and H each the
+predicted regime's own (GPU-bound: busy share >= ``physics.GPU_BOUND_SHARE``, or host/launch-bound);
 ``q_traffic`` how far it moves when inferred memory traffic is off by its rule's 90 % error;
 ``q_speed`` the 90 % error of the GPU-speed fallback when the GPU's speed is not measured (0 when it is);
 ``q_family`` the 90 % error of carrying the matmul reference over to other matmul workloads x the model's
@@ -140,6 +142,12 @@ class IntervalConstants:
     #: log of the factor H by which the per-step overhead and the host input cost may be off on an unseen
     #: machine (no descriptor carries the host): adds ``host_log_term`` in quadrature; None: no such term
     host_log_factor: float | None = None
+    #: Mondrian host factor: log H for GPU-bound runs (``host_log_factor`` then holds the host/launch-bound
+    #: runs'); None: ``host_log_factor`` for every run
+    gpu_bound_host_log_factor: float | None = None
+    #: log H for a run on a machine whose host effect a history measured (``machine.host_effect``): what is
+    #: left is the effect's own error; used where it narrows the host term; None: the unseen machine's H
+    known_host_log_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,9 @@ class GpuCorrection:
     #: 0: the pooled host parts), applied before ``log_time``; set when the coefficients carry a selected
     #: ``machine_host_ridge``
     log_host_factor: float = 0.0
+    #: whether ``log_host_factor`` was estimated from the machine's runs (then the interval's host term uses
+    #: ``IntervalConstants.known_host_log_factor`` where it is narrower)
+    host_measured: bool = False
 
 
 def host_log_term(theta: np.ndarray, f: physics.Features, log_factor: float) -> np.ndarray:
@@ -218,7 +229,10 @@ class PreEstimator:
         busy = parts.busy_share
         regimes = parts.regimes()
         bandwidth = parts.bandwidth_share
-        q = self.log_q90(f)
+        known = np.array(
+            [bool(getattr(self.corrections.get(d.gpu.name), "host_measured", False)) for d in descriptors]
+        )
+        q = self.log_q90(f, known)
         estimates = []
         for i, d in enumerate(descriptors):
             t, p, qi, runs = float(log_t[i]), float(log_p[i]), float(q[i]), 0
@@ -245,8 +259,10 @@ class PreEstimator:
             )
         return estimates
 
-    def log_q90(self, f: physics.Features) -> np.ndarray:
-        """90 % half-width of log energy per run (before any history calibration)."""
+    def log_q90(self, f: physics.Features, known_host: np.ndarray | None = None) -> np.ndarray:
+        """90 % half-width of log energy per run (before any per-model narrowing by a history);
+        ``known_host``: per run, whether its machine's host effect was measured from a history (its host
+        term then uses ``known_host_log_factor`` where that is narrower)."""
         c = self.interval
         speed = np.where(f.speed_measured, 0.0, f.speed_log_q90)
         # traffic inferred from the FLOPs: how far the epoch time moves when the bytes are off by the rule's
@@ -260,6 +276,12 @@ class PreEstimator:
             gpu_bound = parts.busy_share >= physics.GPU_BOUND_SHARE
             model = np.where(gpu_bound, c.gpu_bound_log_q90, c.host_bound_log_q90)
         host = host_log_term(self.theta, f, c.host_log_factor or 0.0)
+        if c.gpu_bound_host_log_factor is not None:
+            gpu_bound_host = host_log_term(self.theta, f, c.gpu_bound_host_log_factor)
+            host = np.where(parts.busy_share >= physics.GPU_BOUND_SHARE, gpu_bound_host, host)
+        if c.known_host_log_factor is not None and known_host is not None and known_host.any():
+            known = host_log_term(self.theta, f, c.known_host_log_factor)
+            host = np.where(known_host, np.minimum(host, known), host)
         return np.sqrt(model**2 + speed**2 + f.family_log_q90**2 + traffic**2 + host**2)
 
     # ------------------------------------------------------------ calibration
@@ -273,7 +295,10 @@ class PreEstimator:
         shrinkage). For a model the history ran on that GPU, the interval is the run-to-run spread plus the
         offset's posterior variance: one run moves the estimate half-way and narrows the interval a little,
         runs that agree with each other narrow it more. A model the history has not run keeps the
-        uncalibrated interval (its own error is not in the history), around the shifted estimate.
+        uncalibrated interval (its own error is not in the history), around the shifted estimate, except for
+        its host term where the coefficients carry a ``known_host_log_factor``: the machine's host effect is
+        then measured, and that factor (chosen by nested selection) replaces the unseen machine's H where it
+        is narrower.
 
         When the coefficients carry a selected ``machine_host_ridge``, each GPU's machine first gets its host
         effect (:meth:`machine_effects_on`: a shrunk log factor on the per-step overhead and host cost,
@@ -305,7 +330,9 @@ class PreEstimator:
                 f = physics.Features.from_descriptors([r.descriptor for r in seen])
                 log_t = np.log([r.epoch_seconds for r in seen])
                 effect = machine.host_effect(self.theta, f, log_t, ridge)
-                corrections[name] = GpuCorrection(len(seen), 0.0, 0.0, math.inf, log_host_factor=effect)
+                corrections[name] = GpuCorrection(
+                    len(seen), 0.0, 0.0, math.inf, log_host_factor=effect, host_measured=True
+                )
         return dataclasses.replace(self, corrections=corrections)
 
     def calibrated_on(self, runs: Sequence[LabelledRun]) -> PreEstimator:
@@ -314,9 +341,16 @@ class PreEstimator:
             if not isinstance(run, LabelledRun):
                 raise EstimationError(f"runs[{i}] must be a LabelledRun, got {type(run)!r}")
         base = self.machine_effects_on(runs)
+        # the offsets' prior is the unseen-machine interval, whatever the known-machine host factor
+        unmeasured = dataclasses.replace(
+            base,
+            corrections={
+                name: dataclasses.replace(c, host_measured=False) for name, c in base.corrections.items()
+            },
+        )
         by_gpu: dict[str, list[tuple[float, float, float]]] = {}
         models: dict[str, set[tuple[object, ...]]] = {}
-        predictions = base.predict_many([r.descriptor for r in runs])
+        predictions = unmeasured.predict_many([r.descriptor for r in runs])
         for run, est in zip(runs, predictions, strict=True):
             models.setdefault(run.descriptor.gpu.name, set()).add(model_key(run.descriptor))
             by_gpu.setdefault(run.descriptor.gpu.name, []).append(
@@ -346,6 +380,7 @@ class PreEstimator:
                 log_q90=Z_90 * math.sqrt(run_var + offset_var),
                 models=frozenset(models[name]),
                 log_host_factor=getattr(base.corrections.get(name), "log_host_factor", 0.0),
+                host_measured=getattr(base.corrections.get(name), "host_measured", False),
             )
         return dataclasses.replace(self, corrections=corrections)
 
@@ -379,6 +414,8 @@ class PreEstimator:
                     gpu_bound_log_q90=_optional_float(interval.get("gpu_bound_log_q90")),
                     host_bound_log_q90=_optional_float(interval.get("host_bound_log_q90")),
                     host_log_factor=_optional_float(interval.get("host_log_factor")),
+                    gpu_bound_host_log_factor=_optional_float(interval.get("gpu_bound_host_log_factor")),
+                    known_host_log_factor=_optional_float(interval.get("known_host_log_factor")),
                 ),
                 fitted_runs=int(data["fitted_runs"]),
                 selected=dict(data.get("selected") or {}),

@@ -110,3 +110,46 @@ def test_history_applies_the_machine_effect_only_with_a_selected_ridge() -> None
     # old coefficient files (no ridge) load and predict as before
     assert PreEstimator.from_dict(plain.to_dict()).machine_host_ridge is None
     assert PreEstimator.from_dict(ridged.to_dict()).machine_host_ridge == 0.1
+
+
+def test_known_machine_host_factor_narrows_a_new_model_on_that_machine_only() -> None:
+    """With ``known_host_log_factor``, a new model on a machine whose host effect the history measured gets
+    the narrower host term; a machine never seen keeps the unseen H; the offsets do not depend on it."""
+    from lightning_energy.pre.model import Z_90, host_log_term
+
+    seen = _runs(_descriptors(), SLOW)
+    new_small = RunDescriptor(
+        ModelDescriptor(2e8, (3, 96, 96)), DataDescriptor(24, 30_000), lookup_gpu("RTX 3090")
+    )
+    other_machine = dataclasses.replace(new_small, gpu=lookup_gpu("RTX 3070"))
+    unseen_h = IntervalConstants(0.3, 0.03, host_log_factor=math.log(3.0))
+    plain = PreEstimator(TRUE_THETA, TRUE_PHI, unseen_h, fitted_runs=1, selected={"machine_host_ridge": 0.1})
+    known = dataclasses.replace(
+        plain, interval=dataclasses.replace(unseen_h, known_host_log_factor=math.log(1.5))
+    )
+    wide = plain.calibrated_on(seen)
+    narrow = known.calibrated_on(seen)
+    assert narrow.corrections["RTX 3090"].host_measured and wide.corrections["RTX 3090"].host_measured
+    assert narrow.corrections == wide.corrections  # offsets and spreads: the same with either factor
+    w_small, w_other = wide.predict_many([new_small, other_machine])
+    n_small, n_other = narrow.predict_many([new_small, other_machine])
+    assert n_other == w_other  # never seen: the unseen machine's H
+    assert n_small.epoch_energy_j == w_small.epoch_energy_j and n_small.log_sigma < w_small.log_sigma
+    shift = narrow.corrections["RTX 3090"].log_host_factor
+    f = physics.Features.from_descriptors([new_small])
+    q_host = host_log_term(TRUE_THETA, f, math.log(1.5))[0]
+    no_host = dataclasses.replace(plain, interval=IntervalConstants(0.3, 0.03)).predict(new_small)
+    assert (n_small.log_sigma * Z_90) ** 2 == pytest.approx((no_host.log_sigma * Z_90) ** 2 + q_host**2)
+    assert shift != 0.0
+    # without a selected ridge no host effect is measured: the unseen H stays
+    bare = dataclasses.replace(known, selected={}).calibrated_on(seen)
+    assert not bare.corrections["RTX 3090"].host_measured
+    assert bare.predict(new_small).log_sigma == plain.calibrated_on([]).predict(new_small).log_sigma
+    # a wider "known" factor never widens the interval
+    wider = dataclasses.replace(
+        plain, interval=dataclasses.replace(unseen_h, known_host_log_factor=math.log(5.0))
+    ).calibrated_on(seen)
+    assert wider.predict(new_small).log_sigma == w_small.log_sigma
+    data = known.to_dict()
+    assert PreEstimator.from_dict(data).interval.known_host_log_factor == pytest.approx(math.log(1.5))
+    assert "known_host_log_factor" not in plain.to_dict()["interval"]  # type: ignore[operator]

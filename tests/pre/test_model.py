@@ -299,3 +299,38 @@ def test_host_term_widens_step_bound_runs_and_round_trips() -> None:
     assert PreEstimator.from_dict(data).interval == wide.interval
     assert "host_log_factor" not in plain.to_dict()["interval"]  # type: ignore[operator]
     assert PreEstimator.from_dict(plain.to_dict()).interval.host_log_factor is None
+
+
+def test_regime_host_factor_applies_to_gpu_bound_runs_only_and_round_trips() -> None:
+    """A Mondrian host factor: GPU-bound runs get their own H, the others ``host_log_factor``'s."""
+    from lightning_energy.pre import physics
+    from lightning_energy.pre.model import host_log_term
+
+    busy = RunDescriptor(RESNET50, IMAGENET, lookup_gpu("A40"))
+    tiny = RunDescriptor(ModelDescriptor(1e6, (3, 224, 224)), DataDescriptor(8, 10_000), lookup_gpu("A40"))
+    plain = _true_model()
+    split = dataclasses.replace(
+        plain,
+        interval=dataclasses.replace(
+            plain.interval, host_log_factor=math.log(2.0), gpu_bound_host_log_factor=math.log(3.0)
+        ),
+    )
+    f = physics.Features.from_descriptors([busy, tiny])
+    a0, b0 = plain.predict_many([busy, tiny])
+    a1, b1 = split.predict_many([busy, tiny])
+    assert (a1.gpu_busy_share or 0) >= physics.GPU_BOUND_SHARE > (b1.gpu_busy_share or 1)
+    gpu_term = host_log_term(TRUE_THETA, f, math.log(3.0))[0]
+    other_term = host_log_term(TRUE_THETA, f, math.log(2.0))[1]
+    assert (a1.log_sigma * Z_90) ** 2 == pytest.approx((a0.log_sigma * Z_90) ** 2 + gpu_term**2)
+    assert (b1.log_sigma * Z_90) ** 2 == pytest.approx((b0.log_sigma * Z_90) ** 2 + other_term**2)
+    # H = 1 for GPU-bound runs (log 0): no host term on them, the other runs keep theirs
+    none = dataclasses.replace(
+        split, interval=dataclasses.replace(split.interval, gpu_bound_host_log_factor=0.0)
+    )
+    a2, b2 = none.predict_many([busy, tiny])
+    assert a2.log_sigma == pytest.approx(a0.log_sigma) and b2.log_sigma == pytest.approx(b1.log_sigma)
+    data = split.to_dict()
+    assert data["interval"]["gpu_bound_host_log_factor"] == pytest.approx(math.log(3.0))  # type: ignore[index]
+    assert PreEstimator.from_dict(data).interval == split.interval
+    assert "gpu_bound_host_log_factor" not in plain.to_dict()["interval"]  # type: ignore[operator]
+    assert PreEstimator.from_dict(plain.to_dict()).interval.gpu_bound_host_log_factor is None

@@ -550,3 +550,172 @@ def test_host_factor_is_the_widest_when_one_machine_shows_host_bound_runs() -> N
     choice = choose_interval_rule(ds, by_architecture, errors, 0.01, float(TRUE_THETA[4]))
     assert choice.host_machines == 0 and choice.host_factor == max(HOST_FACTORS)
     assert set(choice.pair_scores) == {f"{rule}, H={max(HOST_FACTORS):g}" for rule in INTERVAL_RULES}
+
+
+def test_regime_cells_need_two_folds_of_eight_runs() -> None:
+    """A regime's own interval cell keeps folds with >= MIN_TRAIN_RUNS measured runs in that regime and
+    needs MIN_REGIME_GROUPS of them; otherwise None (the pooled constant)."""
+    from tools.pre_fit import MIN_REGIME_GROUPS, regime_errors
+
+    assert MIN_REGIME_GROUPS == 2
+    e = np.linspace(-1.0, 1.0, 12)
+    keep = np.ones(12, dtype=bool)
+    bound = np.arange(12) < 9  # 9 GPU-bound runs, 3 others
+    few = np.arange(12) < 5  # 5 GPU-bound runs: too few for a cell
+    cells = regime_errors([(e, keep), (e, keep), (e, keep)], [bound, bound, few], True)
+    assert cells is not None and len(cells) == 2
+    assert all(np.array_equal(mask, keep & bound) for _, mask in cells)
+    assert regime_errors([(e, keep), (e, keep)], [bound, few], True) is None  # one fold left
+    assert regime_errors([(e, keep), (e, keep)], [bound, bound], False) is None  # 3 runs per fold
+    unmeasured = np.arange(12) >= 2  # two GPU-bound runs on a fallback-speed GPU: 7 measured left
+    assert regime_errors([(e, unmeasured), (e, keep)] * 2, [bound] * 4, True) is not None
+    assert regime_errors([(e, unmeasured), (e, unmeasured)], [bound] * 2, True) is None
+
+
+def _regime_noise_runs(gpu_bound_noise: float, other_noise: float) -> tuple[Dataset, np.ndarray]:
+    """Synthetic runs whose energy is exact physics times log-normal noise, by the true regime."""
+    import dataclasses
+
+    from lightning_energy.pre import physics
+
+    descriptors = synthetic_descriptors()
+    f = physics.Features.from_descriptors(descriptors)
+    bound = physics.time_parts(TRUE_THETA, f).busy_share >= physics.GPU_BOUND_SHARE
+    z = np.random.default_rng(1).standard_normal(len(descriptors))
+    runs = [
+        dataclasses.replace(r, epoch_energy_j=r.epoch_energy_j * float(np.exp(s * zi)))
+        for r, s, zi in zip(
+            synthetic_runs(descriptors), np.where(bound, gpu_bound_noise, other_noise), z, strict=True
+        )
+    ]
+    return Dataset.from_runs(runs), bound
+
+
+def test_regime_interval_wins_where_gpu_bound_runs_err_less_and_keeps_its_coverage() -> None:
+    """GPU-bound runs erring 40x less than the others: the regime candidate reaches 90 % on groups held
+    out once more with a narrower GPU-bound constant than the pooled one, and is chosen; its constants
+    are the rule's on the regime's runs of all folds (or the pooled one where the cell is too small)."""
+    from tools.pre_fit import (
+        GROUP_QUANTILE,
+        INTERVAL_RULES,
+        RANDOM_EFFECTS,
+        TARGET_COVERAGE,
+        choose_interval_rule,
+        chosen_constants,
+        fold_errors,
+        fold_fits,
+        group_folds,
+        regime_errors,
+    )
+
+    ds, _ = _regime_noise_runs(0.01, 0.4)
+    idx = np.arange(len(ds.runs))
+    folds = group_folds(ds, idx)
+    overlap = float(TRUE_THETA[4])
+    errors = fold_errors(ds, folds, 0.01, overlap)
+    choice = choose_interval_rule(ds, folds, errors, 0.01, overlap, host_factors=(1.0,))
+    assert set(choice.regime_scores) == {f"{rule} by regime, H=1/1" for rule in INTERVAL_RULES}
+    assert choice.by_regime and choice.regime is not None
+    regime = choice.regime
+    assert choice.label == regime.label == f"{regime.rule} by regime, H=1/1"
+    score, width = choice.regime_scores[regime.label]
+    pooled_score, pooled_width = choice.pair_scores[f"{choice.rule}, H=1"]
+    assert score >= TARGET_COVERAGE and pooled_score >= TARGET_COVERAGE and width < pooled_width
+    assert regime.gpu_bound_own and regime.gpu_bound_log_q90 < choice.log_q90
+    fits = [fitted for _, fitted in fold_fits(ds, folds, 0.01, overlap)]
+    from lightning_energy.pre import physics
+
+    bound = [
+        fitted.predict_log(ds, test)[2] >= physics.GPU_BOUND_SHARE
+        for (_, _, _, test), fitted in zip(folds, fits, strict=True)
+    ]
+    for flag, own, value in (
+        (True, regime.gpu_bound_own, regime.gpu_bound_log_q90),
+        (False, regime.host_bound_own, regime.host_bound_log_q90),
+    ):
+        cell = regime_errors(errors, bound, flag)
+        if not own:
+            assert value == choice.values[regime.rule]
+        elif regime.rule == GROUP_QUANTILE:
+            assert cell is not None and value == pytest.approx(interval_q90(cell))
+        elif regime.rule == RANDOM_EFFECTS:
+            assert cell is not None and value == pytest.approx(random_effects_q90(cell))
+    # the shipped constants follow the choice: GPU-bound runs get the narrower constant
+    constants = chosen_constants(choice, 0.01)
+    assert constants.gpu_bound_log_q90 == regime.gpu_bound_log_q90
+    assert constants.host_bound_log_q90 == regime.host_bound_log_q90
+    assert constants.host_log_factor is None and constants.gpu_bound_host_log_factor is None
+
+
+def test_regime_interval_is_not_forced_when_regimes_err_alike() -> None:
+    """With the same noise in both regimes the choice follows the inner scores: the regime candidate is
+    used only if it reaches 90 % and is narrower than the pooled choice; every candidate was judged."""
+    from tools.pre_fit import HOST_FACTORS, INTERVAL_RULES, TARGET_COVERAGE, choose_interval_rule, fold_errors
+    from tools.pre_fit import group_folds as folds_of
+
+    ds, _ = _regime_noise_runs(0.05, 0.05)
+    folds = folds_of(ds, np.arange(len(ds.runs)))
+    overlap = float(TRUE_THETA[4])
+    errors = fold_errors(ds, folds, 0.01, overlap)
+    choice = choose_interval_rule(ds, folds, errors, 0.01, overlap)
+    assert len(choice.regime_scores) == len(INTERVAL_RULES) * len(HOST_FACTORS) ** 2
+    assert choice.regime is not None
+    score, width = choice.regime_scores[choice.regime.label]
+    pooled_score, pooled_width = choice.pair_scores[f"{choice.rule}, H={choice.host_factor:g}"]
+    if choice.by_regime:
+        assert score >= TARGET_COVERAGE and (pooled_score < TARGET_COVERAGE or width <= pooled_width)
+        assert choice.label == choice.regime.label
+    else:
+        assert choice.label == f"{choice.rule}, H={choice.host_factor:g}"
+        assert score < TARGET_COVERAGE or width >= pooled_width
+        assert choice.log_q90 == choice.values[choice.rule]
+
+
+def test_known_machine_host_factor_is_chosen_on_architecture_folds_with_a_history() -> None:
+    """Hosts 2.5x slower and faster than the fitted one: with each machine's effect measured from the fold's
+    training runs, the smallest factor whose coverage reaches 90 % on the held-out architectures is used;
+    none without a ridge or without architecture folds."""
+    import dataclasses
+    import math
+
+    from lightning_energy.pre import physics
+    from tools.pre_fit import (
+        HOST_FACTORS,
+        TARGET_COVERAGE,
+        choose_interval_rule,
+        choose_known_host_factor,
+        fold_fits,
+        group_folds,
+    )
+
+    descriptors = synthetic_descriptors()
+    f = physics.Features.from_descriptors(descriptors)
+    slow = {"RTX 3070": math.log(2.5), "RTX 3090": -math.log(2.5)}
+    parts = physics.time_parts(TRUE_THETA, f, np.array([slow.get(d.gpu.name, 0.0) for d in descriptors]))
+    power = physics.power_from_parts(TRUE_PHI, parts, f.tdp_w)
+    noise = np.exp(0.05 * np.random.default_rng(0).standard_normal(len(descriptors)))
+    runs = [
+        dataclasses.replace(r, epoch_energy_j=float(s * p * n), power_w=float(p))
+        for r, s, p, n in zip(synthetic_runs(descriptors), parts.epoch_s, power, noise, strict=True)
+    ]
+    ds = Dataset.from_runs(runs)
+    folds = group_folds(ds, np.arange(len(runs)))
+    pairs = fold_fits(ds, folds, 0.01, float(TRUE_THETA[4]))
+    fits = [fitted for _, fitted in pairs]
+    choice = dataclasses.replace(
+        choose_interval_rule(ds, folds, [e for e, _ in pairs], 0.01, float(TRUE_THETA[4])),
+        host_factor=max(HOST_FACTORS),
+        by_regime=False,
+    )
+    known, scores = choose_known_host_factor(ds, folds, fits, choice, 1.0)
+    assert set(scores) == set(HOST_FACTORS)  # the candidates below the unseen H, and the unseen H
+    ordered = [scores[h] for h in sorted(scores)]
+    assert ordered == sorted(ordered)  # a wider host term never covers less
+    reaching = [h for h in sorted(scores)[:-1] if scores[h] >= TARGET_COVERAGE]
+    assert reaching and known == min(reaching) < max(HOST_FACTORS)
+    assert choose_known_host_factor(ds, folds, fits, choice, math.inf) == (None, {})
+    by_gpu = [(fold, fitted) for fold, fitted in zip(folds, fits, strict=True) if fold[0] == "GPU"]
+    gpu_folds, gpu_fits = [x for x, _ in by_gpu], [x for _, x in by_gpu]
+    assert choose_known_host_factor(ds, gpu_folds, gpu_fits, choice, 1.0) == (None, {})
+    plain = dataclasses.replace(choice, host_factor=1.0)
+    assert choose_known_host_factor(ds, folds, fits, plain, 1.0) == (None, {})  # nothing below H = 1
