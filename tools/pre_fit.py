@@ -48,7 +48,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
 
 from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import machine, physics  # noqa: E402
-from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
+from lightning_energy.pre.descriptors import DATA_CENTRE, LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator, host_log_term  # noqa: E402
 from tools.perseus import PowerRun  # noqa: E402
 
@@ -97,10 +97,18 @@ ROOFLINE_PRIOR_SD = np.array([1.5, 1.5, 1.5, 1.0])
 UNTRACKED_POWER_GPUS = frozenset({"GTX 750 Ti"})
 
 
-def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np.ndarray) -> np.ndarray:
+def form_power_w(
+    form: str,
+    phi: np.ndarray,
+    parts: physics.TimeParts,
+    tdp_w: np.ndarray,
+    class_shift: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Mean board power of ``form`` from the time parts.
 
-    ``CURVE``: the shipped utilisation curve (``physics.power_from_parts``). ``ROOFLINE``: from the roofline's
+    ``CURVE``: the shipped utilisation curve (``physics.power_from_parts``; ``class_shift``: the board
+    class's shift of its utilisation logit, ``physics.Features.class_shift``; the other form has none).
+    ``ROOFLINE``: from the roofline's
     busy shares of the epoch, compute-bound ``s_c`` (FLOP-limited kernels), bandwidth-bound ``s_b`` and
     launch/overhead ``s_o`` (the rest idles or waits on the host)::
 
@@ -108,7 +116,7 @@ def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np
         power_w  = tdp_w * (idle + (1 - idle) * activity ** exp(phi[3])),   idle = sigmoid(phi[0])
     """
     if form == CURVE:
-        return physics.power_from_parts(phi, parts, tdp_w)
+        return physics.power_from_parts(phi, parts, tdp_w, class_shift)
     if form != ROOFLINE:
         raise EstimationError(f"power form must be one of {POWER_FORMS}, got {form!r}")
     flop_s = np.minimum(parts.flop_s, parts.compute_s)
@@ -146,11 +154,14 @@ class PowerRows:
             idle_share=np.array([r.idle_share for r in runs], dtype=float),
         )
 
-    def predict_w(self, phi: np.ndarray, theta: np.ndarray, form: str = CURVE) -> np.ndarray:
+    def predict_w(
+        self, phi: np.ndarray, theta: np.ndarray, form: str = CURVE, data_centre_shift: float = 0.0
+    ) -> np.ndarray:
         """Predicted mean power of the rows (``form``: ``form_power_w``): the descriptor's power while busy,
-        idle power in ``idle_share``."""
+        idle power in ``idle_share``; ``data_centre_shift``: the data-centre class shift (board class)."""
         f = self.features
-        busy = form_power_w(form, phi, physics.time_parts(theta, f), f.tdp_w)
+        shift = f.class_shift(data_centre_shift)
+        busy = form_power_w(form, phi, physics.time_parts(theta, f), f.tdp_w, shift)
         idle = physics.idle_power_w(phi, self.features.tdp_w)
         return (1.0 - self.idle_share) * busy + self.idle_share * idle
 
@@ -245,6 +256,8 @@ class Fitted:
     theta: np.ndarray
     phi: np.ndarray
     trainable: float
+    #: the data-centre class shift of the utilisation logit (``fit_class_shift``; 0: none)
+    data_centre_shift: float = 0.0
 
     def predict_log(
         self, ds: Dataset, idx: np.ndarray, log_host_shift: np.ndarray | float = 0.0
@@ -253,7 +266,7 @@ class Fitted:
         machine host effect, ``machine_shifts``)."""
         f = ds.subset(idx, self.trainable)
         parts = physics.time_parts(self.theta, f, log_host_shift)
-        power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w)
+        power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w, f.class_shift(self.data_centre_shift))
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
     def power_errors(self, ds: Dataset, idx: np.ndarray, power_idx: np.ndarray) -> np.ndarray:
@@ -262,8 +275,84 @@ class Fitted:
         out = [log_p - ds.log_p[idx]]
         if ds.power_rows is not None and len(power_idx):
             rows = ds.power_rows.subset(power_idx)
-            out.append(np.log(rows.predict_w(self.phi, self.theta, ds.power_form)) - rows.log_p)
+            predicted = rows.predict_w(self.phi, self.theta, ds.power_form, self.data_centre_shift)
+            out.append(np.log(predicted) - rows.log_p)
         return np.concatenate(out)
+
+
+#: Prior of the data-centre class shift (``fit_class_shift``): centred on 0 (a data-centre board draws as the
+#: consumer curve says), with the sd of ``util_bias`` (``POWER_PRIOR_SD[1]``).
+CLASS_SHIFT_PRIOR_SD = 2.0
+
+
+def data_centre_rows(rows: Sequence[PowerRun]) -> list[PowerRun]:
+    """The power-only rows measured on data-centre boards (``GpuDescriptor.power_class``)."""
+    return [r for r in rows if r.descriptor.gpu.power_class == DATA_CENTRE]
+
+
+def fit_class_shift(rows: PowerRows, phi: np.ndarray, theta: np.ndarray, weight: float) -> float:
+    """The data-centre class shift ``s`` of the utilisation logit, fitted on data-centre power rows with the
+    time model ``theta`` and the consumer curve ``phi`` held fixed: least squares in log power (each row
+    counted at its weight, its pipeline bubble at idle power) with the prior N(0, ``CLASS_SHIFT_PRIOR_SD``)
+    of weight ``weight x sqrt(rows)``. Rows on consumer boards are not allowed (their curve is ``phi``)."""
+    from scipy.optimize import least_squares
+
+    if not len(rows.log_p):
+        raise EstimationError("fit_class_shift needs at least one data-centre power row")
+    if not np.all(rows.features.data_centre == 1.0):
+        raise EstimationError("fit_class_shift takes data-centre rows only (GpuDescriptor.power_class)")
+    prior = weight * math.sqrt(len(rows.log_p)) / CLASS_SHIFT_PRIOR_SD
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        fit = rows.weight * (np.log(rows.predict_w(phi, theta, CURVE, float(x[0]))) - rows.log_p)
+        return np.append(fit, prior * x[0])
+
+    return float(least_squares(residuals, np.zeros(1)).x[0])
+
+
+def select_class_weight(
+    rows: PowerRows, phi: np.ndarray, theta: np.ndarray, grid: Sequence[float] = PRIOR_WEIGHTS
+) -> tuple[float, dict[float, float]]:
+    """The prior weight of the data-centre class shift, chosen by leave-one-GPU-out over the data-centre
+    GPUs of ``rows`` (each held out in turn, the shift fitted on the others' rows; mean absolute log power
+    error of the held-out GPU's rows, each GPU weighing 1); ties go to the stronger prior. With fewer than
+    two GPUs nothing can be judged: the strongest prior of ``grid`` (the shift stays near 0)."""
+    names = sorted(set(rows.gpu.tolist()))
+    order = sorted(set(grid), reverse=True)
+    if len(names) < 2:
+        return order[0], {}
+    every = np.arange(len(rows.log_p))
+    scores = {}
+    for weight in order:
+        errors = []
+        for name in names:
+            held, train = every[rows.gpu == name], every[rows.gpu != name]
+            shift = fit_class_shift(rows.subset(train), phi, theta, weight)
+            test = rows.subset(held)
+            errors.append(float(np.abs(np.log(test.predict_w(phi, theta, CURVE, shift)) - test.log_p).mean()))
+        scores[weight] = float(np.mean(errors))
+    best = min(order, key=lambda w: (round(scores[w], 12), order.index(w)))
+    return best, scores
+
+
+@dataclass(frozen=True)
+class ClassShift:
+    """The data-centre class shift, its selected prior weight and what it was fitted and chosen on."""
+
+    shift: float
+    weight: float
+    scores: dict[float, float]
+    rows: int
+    gpus: tuple[str, ...]
+
+
+def class_shift_for(rows: Sequence[PowerRun], fitted: Fitted) -> ClassShift:
+    """Select the prior weight (``select_class_weight``) and fit the shift (``fit_class_shift``) on the
+    data-centre rows of ``rows`` for the fit ``fitted`` (its time model and consumer curve held fixed)."""
+    dc = PowerRows.from_runs(data_centre_rows(rows))
+    weight, scores = select_class_weight(dc, fitted.phi, fitted.theta)
+    shift = fit_class_shift(dc, fitted.phi, fitted.theta, weight)
+    return ClassShift(shift, weight, scores, len(dc.log_p), tuple(sorted(set(dc.gpu.tolist()))))
 
 
 def _sigmoid(x: float) -> float:
