@@ -8,7 +8,10 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
   from the authors' protocols by ``tools/gaissa.py``, so the nuisance is unused there).
   ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it comes from the
   measured throughput table.
-* power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s``.
+* power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s`` (the
+  consumer curve, on GAISSA's runs) and, since v5.5, the data-centre class shift of the utilisation logit,
+  fitted on the data-centre rows of Perseus (A100 80GB PCIe, A40) and MLPerf (H100 SXM at a stated GPU share)
+  with the rest held fixed, its prior weight chosen by leave-one-data-centre-GPU-out (``class_shift_for``).
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
@@ -26,7 +29,8 @@ GPU-bound intervals covered 67 % (held-out GPU) and 54 % (held-out architecture)
 outer folds' GPU-bound runs. ``benchmarks/pre_accuracy.py`` runs ``select`` on the training part of every
 outer fold only and reports the outer fold; the shipped model runs ``select`` on all runs.
 
-Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
+Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--perseus ../shared/data/perseus]
+[--mlperf ../shared/data/mlperf] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
 """
 
@@ -55,8 +59,9 @@ from tools.perseus import PowerRun  # noqa: E402
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
 PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: Whether the power curve gets its own prior weight, chosen by leave-one-GPU-out power error
-#: (``select_power_weight``). Off, and no Perseus rows in the shipped fit (``fit_shipped`` takes GAISSA only):
-#: the nested table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring).
+#: (``select_power_weight``). Off, and no Perseus rows in the shipped consumer curve (GAISSA only): the nested
+#: table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring). Perseus's and MLPerf's
+#: data-centre rows set only the data-centre class shift (``class_shift_for``; v5.5, by the same table).
 SEPARATE_POWER_WEIGHT = False
 OVERLAP_EXPONENTS = (1.0, 2.0, 4.0)
 BEST_SCORE, ONE_SE = "best score", "one standard error"
@@ -992,25 +997,46 @@ def with_trainable(descriptor: RunDescriptor, trainable: float) -> RunDescriptor
     )
 
 
-def fit_shipped(runs: Sequence[LabelledRun]) -> tuple[PreEstimator, Selection, Fitted]:
-    """Selection and fit on all runs: the shipped model."""
+def fit_shipped(
+    runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = ()
+) -> tuple[PreEstimator, Selection, Fitted]:
+    """Selection and fit on all runs: the shipped model. With ``power_runs`` (Perseus, MLPerf), the
+    data-centre class shift is selected and fitted on their data-centre rows (``class_shift_for``), the time
+    model and the consumer curve held as fitted on ``runs``; without, it is 0."""
     ds = Dataset.from_runs(runs)
     idx = np.arange(len(ds.runs))
     selection = select(ds, idx)
     estimator, fitted = build_estimator(ds, idx, selection)
+    if data_centre_rows(power_runs):
+        shift = class_shift_for(power_runs, fitted)
+        fitted = dataclasses.replace(fitted, data_centre_shift=shift.shift)
+        estimator = dataclasses.replace(
+            estimator,
+            data_centre_shift=shift.shift,
+            selected={**estimator.selected, "data_centre_prior_weight": shift.weight},
+        )
     return estimator, selection, fitted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tools.gaissa import default_gaissa_dir, load_gaissa_runs
+    from tools.mlperf_power import default_mlperf_dir, load_mlperf_power
+    from tools.perseus import default_perseus_dir, load_perseus_power
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO), help="GAISSA folder")
+    parser.add_argument(
+        "--perseus", type=Path, default=default_perseus_dir(REPO), help="Perseus folder (data-centre power)"
+    )
+    parser.add_argument(
+        "--mlperf", type=Path, default=default_mlperf_dir(REPO), help="MLPerf folder (H100 server power)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     try:
         runs = load_gaissa_runs(args.data)
-        estimator, selection, fitted = fit_shipped(runs)
+        power_runs = [*load_perseus_power(args.perseus), *load_mlperf_power(args.mlperf)]
+        estimator, selection, fitted = fit_shipped(runs, power_runs)
         ds = Dataset.from_runs(runs)
     except EstimationError as exc:
         print(f"pre_fit: error: {exc}", file=sys.stderr)
@@ -1022,8 +1048,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{min(selection.scores.values()):.4f}), interval rule "
         f"{selection.interval.rule!r} with host factor H={selection.interval.host_factor:g} (nested coverage "
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
-        + f"), model log q90 {selection.model_log_q90:.3f}, {trained_share_note(ds, fitted)}; wrote "
-        f"{args.out}"
+        + f"), model log q90 {selection.model_log_q90:.3f}, {trained_share_note(ds, fitted)}; "
+        f"data-centre shift {estimator.data_centre_shift:+.3f} (prior weight "
+        f"{estimator.selected.get('data_centre_prior_weight', math.nan):g}, "
+        f"{len(data_centre_rows(power_runs))} data-centre power rows); wrote {args.out}"
     )
     return 0
 
