@@ -296,7 +296,8 @@ def data_centre_rows(rows: Sequence[PowerRun]) -> list[PowerRun]:
 
 
 def fit_class_shift(rows: PowerRows, phi: np.ndarray, theta: np.ndarray, weight: float) -> float:
-    """The data-centre class shift ``s`` of the utilisation logit, fitted on data-centre power rows with the
+    """The data-centre class shift ``s`` of the utilisation logit (times the busy share,
+    ``physics.power_from_parts``), fitted on data-centre power rows with the
     time model ``theta`` and the consumer curve ``phi`` held fixed: least squares in log power (each row
     counted at its weight, its pipeline bubble at idle power) with the prior N(0, ``CLASS_SHIFT_PRIOR_SD``)
     of weight ``weight x sqrt(rows)``. Rows on consumer boards are not allowed (their curve is ``phi``)."""

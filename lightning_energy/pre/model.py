@@ -1,9 +1,9 @@
 """PreEstimator: the fitted PRE model (7 parameters, interval constants), per-GPU calibration from history.
 
 Power follows the board class of the GPU (``GpuDescriptor.power_class``): consumer/workstation boards the
-curve fitted on GAISSA, data-centre boards the same curve with the class shift ``data_centre_shift`` of its
-utilisation logit, fitted on data-centre rows (Perseus, MLPerf; ``coefficients.json``'s ``board_class``;
-older files without it: 0).
+curve fitted on GAISSA, data-centre boards the same curve with the class shift ``data_centre_shift`` x the
+busy share added to its utilisation logit, fitted on data-centre rows (Perseus, MLPerf;
+``coefficients.json``'s ``board_class``; older files without it: 0).
 
 A history also gives each machine its host effect (``lightning_energy.pre.machine``) when the fit selected
 a ridge for it (``selected["machine_host_ridge"]``).

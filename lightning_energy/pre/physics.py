@@ -26,11 +26,12 @@ Mean GPU power (W), from the board power limit, the predicted utilisation and (t
 
     busy    = compute_s / epoch_s                      (share of the epoch the GPU runs kernels)
     step_s  = compute_s / steps                        (GPU time of one step: short steps are launch-bound)
-    power_w = tdp_w * (idle + (1 - idle) * sigmoid(a0 + s + a1 * log(busy) + a2 * log(step_s / 0.1)))
+    power_w = tdp_w * (idle + (1 - idle) * sigmoid(a0 + s * busy + a1 * log(busy) + a2 * log(step_s / 0.1)))
 
 ``s`` is the board class's shift (``class_shift``): 0 for a consumer/workstation board (the curve fitted on
 GAISSA's consumer GPUs), the data-centre shift fitted on data-centre rows (Perseus, MLPerf) for a data-centre
-board (``GpuDescriptor.power_class``).
+board (``GpuDescriptor.power_class``). It is weighted by the busy share: the rows it is fitted on are all of
+busy boards, and a board waiting on its host draws near its idle power whatever its class.
 """
 
 from __future__ import annotations
@@ -249,10 +250,16 @@ def power_from_parts(
     phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray, class_shift: np.ndarray | float = 0.0
 ) -> np.ndarray:
     """Mean GPU power from the time parts: the busy share and the GPU time of one step; ``class_shift``
-    (per run or one value) is added to the utilisation logit (``Features.class_shift``)."""
+    (per run or one value; ``Features.class_shift``) times the busy share is added to the utilisation
+    logit."""
     logit_idle, a0, a1, a2 = phi
     step_s = parts.compute_s / parts.steps
     idle = 1.0 / (1.0 + np.exp(-logit_idle))
-    z = a0 + class_shift + a1 * np.log(parts.busy_share) + a2 * np.log(step_s / STEP_S_REFERENCE)
+    z = (
+        a0
+        + class_shift * parts.busy_share
+        + a1 * np.log(parts.busy_share)
+        + a2 * np.log(step_s / STEP_S_REFERENCE)
+    )
     utilisation = 1.0 / (1.0 + np.exp(-z))
     return tdp_w * (idle + (1.0 - idle) * utilisation)

@@ -23,7 +23,13 @@ from lightning_energy.pre import (
     lookup_gpu,
     physics,
 )
-from lightning_energy.pre.descriptors import BOARD_CLASSES, CONSUMER, DATA_CENTRE, infer_board_class
+from lightning_energy.pre.descriptors import (
+    BOARD_CLASSES,
+    CONSUMER,
+    DATA_CENTRE,
+    TRAFFIC_FIELDS,
+    infer_board_class,
+)
 from lightning_energy.pre.gpus import FORM_FACTOR_CLASS, board_class_of
 from tools.perseus import PowerRun
 from tools.pre_fit import (
@@ -117,9 +123,8 @@ def test_the_shift_raises_data_centre_power_only_and_leaves_time_alone() -> None
     base = dataclasses.replace(base, data_centre_shift=0.0)
     shifted = dataclasses.replace(base, data_centre_shift=1.5)
     descriptors = _runs_on("RTX 3090", "RTX A6000", "A40", "A100 80GB PCIe")
-    for d, a, b in zip(
-        descriptors, base.predict_many(descriptors), shifted.predict_many(descriptors), strict=True
-    ):
+    pairs = (base.predict_many(descriptors), shifted.predict_many(descriptors))
+    for d, a, b in zip(descriptors, *pairs, strict=True):
         assert a.board_class == b.board_class == d.gpu.board_class
         assert a.epoch_seconds == b.epoch_seconds and a.log_sigma == b.log_sigma
         if d.gpu.board_class == CONSUMER:
@@ -133,13 +138,25 @@ def test_the_shift_raises_data_centre_power_only_and_leaves_time_alone() -> None
     idle = 1 / (1 + np.exp(-logit_idle))
     z = (
         a0
-        + 1.5 * f.data_centre
+        + 1.5 * f.data_centre * parts.busy_share
         + a1 * np.log(parts.busy_share)
         + a2 * np.log(parts.compute_s / parts.steps / 0.1)
     )
     expected = f.tdp_w * (idle + (1 - idle) / (1 + np.exp(-z)))
     assert physics.power_w(TRUE_PHI, TRUE_THETA, f, 1.5) == pytest.approx(expected, rel=1e-12)
     assert list(f.data_centre) == [0.0] * 6 + [1.0] * 6
+    # weighted by the busy share: a data-centre board that mostly waits keeps (nearly) the consumer curve
+    tiny = ModelDescriptor(1e6, (3, 1024, 1024), **dict.fromkeys(TRAFFIC_FIELDS, 1.0))  # type: ignore[arg-type]
+    waiting = RunDescriptor(tiny, DataDescriptor(256, 20000), lookup_gpu("A40"))  # loading-bound
+    low, high = (est.predict(waiting) for est in (base, shifted))
+    assert high.gpu_busy_share is not None and high.gpu_busy_share < 0.05
+    assert high.power_w / low.power_w < 1.02
+    gains = [
+        b.power_w / a.power_w
+        for d, a, b in zip(descriptors, *pairs, strict=True)
+        if d.gpu.power_class == DATA_CENTRE
+    ]
+    assert max(gains) > 1.1
 
 
 def test_coefficients_carry_the_shift_and_older_files_read_as_none(tmp_path: object) -> None:
