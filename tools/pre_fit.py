@@ -8,7 +8,10 @@ Gaussian priors, weight ``prior_weight x sqrt(n)``):
   from the authors' protocols by ``tools/gaissa.py``, so the nuisance is unused there).
   ``overlap_exponent`` is a hyper-parameter (grid). The GPU's speed is *not* fitted: it comes from the
   measured throughput table.
-* power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s``.
+* power: ``logit_idle_fraction``, ``util_bias``, ``util_per_log_busy``, ``util_per_log_step_s`` (the
+  consumer curve, on GAISSA's runs) and, since v5.5, the data-centre class shift of the utilisation logit,
+  fitted on the data-centre rows of Perseus (A100 80GB PCIe, A40) and MLPerf (H100 SXM at a stated GPU share)
+  with the rest held fixed, its prior weight chosen by leave-one-data-centre-GPU-out (``class_shift_for``).
 
 Selection (``select``): on a set of runs, leave-one-GPU-out and leave-one-architecture-out folds choose the
 prior weight and the overlap exponent (mean absolute log energy error over folds, each fold weighted
@@ -30,7 +33,8 @@ is chosen on the leave-one-architecture-out folds. ``benchmarks/pre_accuracy.py`
 training part of every outer fold only and reports the outer fold; the shipped model runs ``select`` on all
 runs.
 
-Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--out PATH]`` (default: the package's
+Run: ``python tools/pre_fit.py [--data ../shared/data/gaissa] [--perseus ../shared/data/perseus]
+[--mlperf ../shared/data/mlperf] [--out PATH]`` (default: the package's
 ``lightning_energy/pre/coefficients.json``).
 """
 
@@ -52,15 +56,16 @@ if str(REPO) not in sys.path:  # run as a script from the repository
 
 from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import machine, physics  # noqa: E402
-from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor  # noqa: E402
+from lightning_energy.pre.descriptors import DATA_CENTRE, LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator, host_log_term  # noqa: E402
 from tools.perseus import PowerRun  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
 PRIOR_WEIGHTS = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: Whether the power curve gets its own prior weight, chosen by leave-one-GPU-out power error
-#: (``select_power_weight``). Off, and no Perseus rows in the shipped fit (``fit_shipped`` takes GAISSA only):
-#: the nested table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring).
+#: (``select_power_weight``). Off, and no Perseus rows in the shipped consumer curve (GAISSA only): the nested
+#: table of ``benchmarks/pre_power.py`` decided so (its rule is in its docstring). Perseus's and MLPerf's
+#: data-centre rows set only the data-centre class shift (``class_shift_for``; v5.5, by the same table).
 SEPARATE_POWER_WEIGHT = False
 OVERLAP_EXPONENTS = (1.0, 2.0, 4.0)
 BEST_SCORE, ONE_SE = "best score", "one standard error"
@@ -101,10 +106,18 @@ ROOFLINE_PRIOR_SD = np.array([1.5, 1.5, 1.5, 1.0])
 UNTRACKED_POWER_GPUS = frozenset({"GTX 750 Ti"})
 
 
-def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np.ndarray) -> np.ndarray:
+def form_power_w(
+    form: str,
+    phi: np.ndarray,
+    parts: physics.TimeParts,
+    tdp_w: np.ndarray,
+    class_shift: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Mean board power of ``form`` from the time parts.
 
-    ``CURVE``: the shipped utilisation curve (``physics.power_from_parts``). ``ROOFLINE``: from the roofline's
+    ``CURVE``: the shipped utilisation curve (``physics.power_from_parts``; ``class_shift``: the board
+    class's shift of its utilisation logit, ``physics.Features.class_shift``; the other form has none).
+    ``ROOFLINE``: from the roofline's
     busy shares of the epoch, compute-bound ``s_c`` (FLOP-limited kernels), bandwidth-bound ``s_b`` and
     launch/overhead ``s_o`` (the rest idles or waits on the host)::
 
@@ -112,7 +125,7 @@ def form_power_w(form: str, phi: np.ndarray, parts: physics.TimeParts, tdp_w: np
         power_w  = tdp_w * (idle + (1 - idle) * activity ** exp(phi[3])),   idle = sigmoid(phi[0])
     """
     if form == CURVE:
-        return physics.power_from_parts(phi, parts, tdp_w)
+        return physics.power_from_parts(phi, parts, tdp_w, class_shift)
     if form != ROOFLINE:
         raise EstimationError(f"power form must be one of {POWER_FORMS}, got {form!r}")
     flop_s = np.minimum(parts.flop_s, parts.compute_s)
@@ -150,11 +163,14 @@ class PowerRows:
             idle_share=np.array([r.idle_share for r in runs], dtype=float),
         )
 
-    def predict_w(self, phi: np.ndarray, theta: np.ndarray, form: str = CURVE) -> np.ndarray:
+    def predict_w(
+        self, phi: np.ndarray, theta: np.ndarray, form: str = CURVE, data_centre_shift: float = 0.0
+    ) -> np.ndarray:
         """Predicted mean power of the rows (``form``: ``form_power_w``): the descriptor's power while busy,
-        idle power in ``idle_share``."""
+        idle power in ``idle_share``; ``data_centre_shift``: the data-centre class shift (board class)."""
         f = self.features
-        busy = form_power_w(form, phi, physics.time_parts(theta, f), f.tdp_w)
+        shift = f.class_shift(data_centre_shift)
+        busy = form_power_w(form, phi, physics.time_parts(theta, f), f.tdp_w, shift)
         idle = physics.idle_power_w(phi, self.features.tdp_w)
         return (1.0 - self.idle_share) * busy + self.idle_share * idle
 
@@ -249,6 +265,8 @@ class Fitted:
     theta: np.ndarray
     phi: np.ndarray
     trainable: float
+    #: the data-centre class shift of the utilisation logit (``fit_class_shift``; 0: none)
+    data_centre_shift: float = 0.0
 
     def predict_log(
         self, ds: Dataset, idx: np.ndarray, log_host_shift: np.ndarray | float = 0.0
@@ -257,7 +275,7 @@ class Fitted:
         machine host effect, ``machine_shifts``)."""
         f = ds.subset(idx, self.trainable)
         parts = physics.time_parts(self.theta, f, log_host_shift)
-        power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w)
+        power = form_power_w(ds.power_form, self.phi, parts, f.tdp_w, f.class_shift(self.data_centre_shift))
         return np.log(parts.epoch_s), np.log(power), parts.busy_share
 
     def power_errors(self, ds: Dataset, idx: np.ndarray, power_idx: np.ndarray) -> np.ndarray:
@@ -266,8 +284,85 @@ class Fitted:
         out = [log_p - ds.log_p[idx]]
         if ds.power_rows is not None and len(power_idx):
             rows = ds.power_rows.subset(power_idx)
-            out.append(np.log(rows.predict_w(self.phi, self.theta, ds.power_form)) - rows.log_p)
+            predicted = rows.predict_w(self.phi, self.theta, ds.power_form, self.data_centre_shift)
+            out.append(np.log(predicted) - rows.log_p)
         return np.concatenate(out)
+
+
+#: Prior of the data-centre class shift (``fit_class_shift``): centred on 0 (a data-centre board draws as the
+#: consumer curve says), with the sd of ``util_bias`` (``POWER_PRIOR_SD[1]``).
+CLASS_SHIFT_PRIOR_SD = 2.0
+
+
+def data_centre_rows(rows: Sequence[PowerRun]) -> list[PowerRun]:
+    """The power-only rows measured on data-centre boards (``GpuDescriptor.power_class``)."""
+    return [r for r in rows if r.descriptor.gpu.power_class == DATA_CENTRE]
+
+
+def fit_class_shift(rows: PowerRows, phi: np.ndarray, theta: np.ndarray, weight: float) -> float:
+    """The data-centre class shift ``s`` of the utilisation logit (times the busy share,
+    ``physics.power_from_parts``), fitted on data-centre power rows with the
+    time model ``theta`` and the consumer curve ``phi`` held fixed: least squares in log power (each row
+    counted at its weight, its pipeline bubble at idle power) with the prior N(0, ``CLASS_SHIFT_PRIOR_SD``)
+    of weight ``weight x sqrt(rows)``. Rows on consumer boards are not allowed (their curve is ``phi``)."""
+    from scipy.optimize import least_squares
+
+    if not len(rows.log_p):
+        raise EstimationError("fit_class_shift needs at least one data-centre power row")
+    if not np.all(rows.features.data_centre == 1.0):
+        raise EstimationError("fit_class_shift takes data-centre rows only (GpuDescriptor.power_class)")
+    prior = weight * math.sqrt(len(rows.log_p)) / CLASS_SHIFT_PRIOR_SD
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        fit = rows.weight * (np.log(rows.predict_w(phi, theta, CURVE, float(x[0]))) - rows.log_p)
+        return np.append(fit, prior * x[0])
+
+    return float(least_squares(residuals, np.zeros(1)).x[0])
+
+
+def select_class_weight(
+    rows: PowerRows, phi: np.ndarray, theta: np.ndarray, grid: Sequence[float] = PRIOR_WEIGHTS
+) -> tuple[float, dict[float, float]]:
+    """The prior weight of the data-centre class shift, chosen by leave-one-GPU-out over the data-centre
+    GPUs of ``rows`` (each held out in turn, the shift fitted on the others' rows; mean absolute log power
+    error of the held-out GPU's rows, each GPU weighing 1); ties go to the stronger prior. With fewer than
+    two GPUs nothing can be judged: the strongest prior of ``grid`` (the shift stays near 0)."""
+    names = sorted(set(rows.gpu.tolist()))
+    order = sorted(set(grid), reverse=True)
+    if len(names) < 2:
+        return order[0], {}
+    every = np.arange(len(rows.log_p))
+    scores = {}
+    for weight in order:
+        errors = []
+        for name in names:
+            held, train = every[rows.gpu == name], every[rows.gpu != name]
+            shift = fit_class_shift(rows.subset(train), phi, theta, weight)
+            test = rows.subset(held)
+            errors.append(float(np.abs(np.log(test.predict_w(phi, theta, CURVE, shift)) - test.log_p).mean()))
+        scores[weight] = float(np.mean(errors))
+    best = min(order, key=lambda w: (round(scores[w], 12), order.index(w)))
+    return best, scores
+
+
+@dataclass(frozen=True)
+class ClassShift:
+    """The data-centre class shift, its selected prior weight and what it was fitted and chosen on."""
+
+    shift: float
+    weight: float
+    scores: dict[float, float]
+    rows: int
+    gpus: tuple[str, ...]
+
+
+def class_shift_for(rows: Sequence[PowerRun], fitted: Fitted) -> ClassShift:
+    """Select the prior weight (``select_class_weight``) and fit the shift (``fit_class_shift``) on the
+    data-centre rows of ``rows`` for the fit ``fitted`` (its time model and consumer curve held fixed)."""
+    dc = PowerRows.from_runs(data_centre_rows(rows))
+    weight, scores = select_class_weight(dc, fitted.phi, fitted.theta)
+    shift = fit_class_shift(dc, fitted.phi, fitted.theta, weight)
+    return ClassShift(shift, weight, scores, len(dc.log_p), tuple(sorted(set(dc.gpu.tolist()))))
 
 
 def _sigmoid(x: float) -> float:
@@ -1235,25 +1330,46 @@ def with_trainable(descriptor: RunDescriptor, trainable: float) -> RunDescriptor
     )
 
 
-def fit_shipped(runs: Sequence[LabelledRun]) -> tuple[PreEstimator, Selection, Fitted]:
-    """Selection and fit on all runs: the shipped model."""
+def fit_shipped(
+    runs: Sequence[LabelledRun], power_runs: Sequence[PowerRun] = ()
+) -> tuple[PreEstimator, Selection, Fitted]:
+    """Selection and fit on all runs: the shipped model. With ``power_runs`` (Perseus, MLPerf), the
+    data-centre class shift is selected and fitted on their data-centre rows (``class_shift_for``), the time
+    model and the consumer curve held as fitted on ``runs``; without, it is 0."""
     ds = Dataset.from_runs(runs)
     idx = np.arange(len(ds.runs))
     selection = select(ds, idx)
     estimator, fitted = build_estimator(ds, idx, selection)
+    if data_centre_rows(power_runs):
+        shift = class_shift_for(power_runs, fitted)
+        fitted = dataclasses.replace(fitted, data_centre_shift=shift.shift)
+        estimator = dataclasses.replace(
+            estimator,
+            data_centre_shift=shift.shift,
+            selected={**estimator.selected, "data_centre_prior_weight": shift.weight},
+        )
     return estimator, selection, fitted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from tools.gaissa import default_gaissa_dir, load_gaissa_runs
+    from tools.mlperf_power import default_mlperf_dir, load_mlperf_power
+    from tools.perseus import default_perseus_dir, load_perseus_power
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO), help="GAISSA folder")
+    parser.add_argument(
+        "--perseus", type=Path, default=default_perseus_dir(REPO), help="Perseus folder (data-centre power)"
+    )
+    parser.add_argument(
+        "--mlperf", type=Path, default=default_mlperf_dir(REPO), help="MLPerf folder (H100 server power)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     try:
         runs = load_gaissa_runs(args.data)
-        estimator, selection, fitted = fit_shipped(runs)
+        power_runs = [*load_perseus_power(args.perseus), *load_mlperf_power(args.mlperf)]
+        estimator, selection, fitted = fit_shipped(runs, power_runs)
         ds = Dataset.from_runs(runs)
     except EstimationError as exc:
         print(f"pre_fit: error: {exc}", file=sys.stderr)
@@ -1268,8 +1384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{r} {100 * c:.0f} %" for r, c in selection.interval.inner_coverage.items())
         + f"; {regime_note(selection.interval)}), model log q90 {selection.model_log_q90:.3f}, "
         f"known-machine host factor {selection.known_host_factor}, "
-        f"{trained_share_note(ds, fitted)}; wrote "
-        f"{args.out}"
+        f"{trained_share_note(ds, fitted)}; "
+        f"data-centre shift {estimator.data_centre_shift:+.3f} (prior weight "
+        f"{estimator.selected.get('data_centre_prior_weight', math.nan):g}, "
+        f"{len(data_centre_rows(power_runs))} data-centre power rows); wrote {args.out}"
     )
     return 0
 

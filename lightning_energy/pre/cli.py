@@ -333,7 +333,8 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
     total_unit, total_scale = total_in.name, total_in.joules
     header = (
         f"{'rank':>4}  {'GPU':<16} {'epoch ' + t_unit:>10} {'power W':>8} {'epoch ' + e_unit:>10} "
-        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  {'bound':<9}  speed from"
+        f"{'total ' + total_unit:>10} {'90% interval ' + total_unit:>22}  {'bound':<9}  {'board':<11}  "
+        "speed from"
     )
     lines.append(header)
     for rank, e in enumerate(ranked, start=1):
@@ -342,7 +343,7 @@ def _table(model: ModelDescriptor, data: DataDescriptor, ranked: list[Estimate],
         lines.append(
             f"{rank:>4}  {e.gpu_name:<16} {sig(e.epoch_seconds / t_scale):>10} {sig(e.power_w):>8} "
             f"{sig(e.epoch_energy_j / e_scale):>10} {sig(e.total_j(epochs) / total_scale):>10} "
-            f"{interval:>22}  {_bound(e):<9}  {e.speed_source}"
+            f"{interval:>22}  {_bound(e):<9}  {e.board_class or '-':<11}  {e.speed_source}"
         )
     lines.extend(_notes(ranked))
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from a live Lightning run; ``tools/gaissa.py`` builds them from the GAISSA table
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -24,6 +25,14 @@ TRAFFIC_FIELDS = (
     "attention_bytes_per_sample",
 )
 _PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+#: Board classes (``GpuDescriptor.board_class``): data-centre/server boards (SXM modules, passively cooled
+#: PCIe cards built for a server's airflow) and consumer/workstation boards (fan-cooled cards). The power
+#: curve of a data-centre board carries the class shift fitted on data-centre rows (docs/pre.md).
+DATA_CENTRE, CONSUMER = "data-centre", "consumer"
+BOARD_CLASSES = (DATA_CENTRE, CONSUMER)
+#: Name families of consumer/workstation boards and of data-centre boards (``infer_board_class``).
+_CONSUMER_WORDS = frozenset({"geforce", "gtx", "rtx", "quadro", "titan"})
+_DATA_CENTRE_NAME = re.compile(r"\b(tesla|sxm\d*|hbm\d*e?|[abhklmptv]\d{1,3}[sg]?|g[hb]\d{3})\b")
 
 
 def normalize_precision(precision: object) -> str:
@@ -165,9 +174,24 @@ class DataDescriptor:
         _non_negative_int("val_steps_per_epoch", self.val_steps_per_epoch)
 
 
+def infer_board_class(name: str) -> str:
+    """The board class of a GPU known only by its name (not in the table, or a descriptor built without a
+    class): ``DATA_CENTRE`` when the name holds a data-centre family (``Tesla``, ``SXM``, ``HBM``, or a bare
+    model number such as A30, A100, H100, L40S, T4, GH200) and no consumer/workstation family (``GeForce``,
+    ``GTX``, ``RTX``, ``Quadro``, ``Titan``); else ``CONSUMER``, the default (the curve fitted on consumer
+    boards)."""
+    text = re.sub(r"[^a-z0-9]+", " ", str(name).lower())
+    if _CONSUMER_WORDS & set(text.split()):
+        return CONSUMER
+    return DATA_CENTRE if _DATA_CENTRE_NAME.search(text) else CONSUMER
+
+
 @dataclass(frozen=True)
 class GpuDescriptor:
-    """One GPU: datasheet figures (from the GPU table) or what NVML reports (``from_table=False``)."""
+    """One GPU: datasheet figures (from the GPU table) or what NVML reports (``from_table=False``).
+
+    ``board_class``: ``DATA_CENTRE`` or ``CONSUMER`` (``BOARD_CLASSES``; the table sets it from the board's
+    form factor); None: inferred from the name (``infer_board_class``), see :attr:`power_class`."""
 
     name: str
     memory_gb: float
@@ -179,10 +203,15 @@ class GpuDescriptor:
     sm_count: int | None = None
     from_table: bool = True
     architecture: str | None = None
+    board_class: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise EstimationError(f"name must be a non-empty string, got {self.name!r}")
+        if self.board_class is not None and self.board_class not in BOARD_CLASSES:
+            raise EstimationError(
+                f"board_class must be one of {BOARD_CLASSES} or None, got {self.board_class!r}"
+            )
         for field in ("memory_gb", "tdp_w", "peak_fp32_tflops", "memory_bandwidth_gbs"):
             _positive(field, getattr(self, field))
         if self.peak_tensor_tflops is not None:
@@ -193,6 +222,11 @@ class GpuDescriptor:
                 _non_negative_int(field, value)
         if self.architecture is not None and not isinstance(self.architecture, str):
             raise EstimationError(f"architecture must be a string or None, got {self.architecture!r}")
+
+    @property
+    def power_class(self) -> str:
+        """``board_class``, or the class its name implies (``infer_board_class``)."""
+        return self.board_class if self.board_class is not None else infer_board_class(self.name)
 
 
 @dataclass(frozen=True)

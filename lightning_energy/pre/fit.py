@@ -13,7 +13,7 @@ from typing import Any
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
-from lightning_energy.pre.descriptors import RunDescriptor
+from lightning_energy.pre.descriptors import BOARD_CLASSES, RunDescriptor
 from lightning_energy.pre.model import Estimate
 from lightning_energy.pre.roofline import read_regime
 from lightning_energy.pre.throughput import read_speed_source
@@ -150,6 +150,7 @@ _ESTIMATE_FIELDS = (
     "regime",
     "bandwidth_share",
     "traffic_inferred",
+    "board_class",
 )
 
 
@@ -184,6 +185,7 @@ def _estimate_from_json(data: Mapping[str, Any]) -> Estimate | None:
         regime=read_regime(regime),
         bandwidth_share=opt_float(data, "bandwidth_share"),
         traffic_inferred=None if traffic is None else bool(traffic),
+        board_class=board if (board := data.get("board_class")) in BOARD_CLASSES else None,
     )
 
 

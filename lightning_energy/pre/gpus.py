@@ -17,9 +17,12 @@ from importlib import resources
 
 from lightning_energy.errors import EstimationError
 from lightning_energy.hardware import GpuInfo
-from lightning_energy.pre.descriptors import GpuDescriptor
+from lightning_energy.pre.descriptors import CONSUMER, DATA_CENTRE, GpuDescriptor, infer_board_class
 
 _NOISE_WORDS = ("nvidia", "geforce", "tesla")
+#: ``form_factor`` of ``gpus.json`` -> board class: SXM modules and passively cooled PCIe cards (built for a
+#: server's airflow) are data-centre boards, fan-cooled cards consumer/workstation boards.
+FORM_FACTOR_CLASS = {"SXM": DATA_CENTRE, "PCIe passive": DATA_CENTRE, "PCIe active": CONSUMER}
 
 
 def _normalize(name: str) -> str:
@@ -51,6 +54,17 @@ def _strings(row: Mapping[str, object], key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
+def board_class_of(row: Mapping[str, object]) -> str:
+    """The board class of a ``gpus.json`` row, from its ``form_factor`` (``FORM_FACTOR_CLASS``)."""
+    form = row.get("form_factor")
+    if form not in FORM_FACTOR_CLASS:
+        raise EstimationError(
+            f"gpus.json: {row.get('name')!r} form_factor must be one of {sorted(FORM_FACTOR_CLASS)}, "
+            f"got {form!r}"
+        )
+    return FORM_FACTOR_CLASS[str(form)]
+
+
 def _row(row: Mapping[str, object]) -> _GpuRow:
     tensor = row["peak_tensor_tflops"]
     gpu = GpuDescriptor(
@@ -63,6 +77,7 @@ def _row(row: Mapping[str, object]) -> _GpuRow:
         cuda_cores=int(_number(row, "cuda_cores")),
         sm_count=int(_number(row, "sm_count")),
         architecture=str(row["architecture"]),
+        board_class=board_class_of(row),
     )
     return _GpuRow(gpu, _strings(row, "aliases"), _strings(row, "sources"))
 
@@ -140,7 +155,8 @@ def gpu_from_nvml(info: GpuInfo | Mapping[str, object]) -> GpuDescriptor:
 
     Known GPUs come from the table. An unknown GPU gets a warning and a descriptor whose throughput and
     bandwidth are scaled from its power limit by the table's median FLOPS/W and bandwidth/W
-    (``from_table=False``; the estimator widens its interval for it).
+    (``from_table=False``; the estimator widens its interval for it), and the board class its name implies
+    (``descriptors.infer_board_class``; consumer unless it names a data-centre family).
     """
     gpu_info = info if isinstance(info, GpuInfo) else GpuInfo.from_json(info)
     name = gpu_info.name
@@ -174,4 +190,5 @@ def gpu_from_nvml(info: GpuInfo | Mapping[str, object]) -> GpuDescriptor:
         peak_fp32_tflops=float(power_w) * tflops_per_w,
         memory_bandwidth_gbs=float(power_w) * gbs_per_w,
         from_table=False,
+        board_class=infer_board_class(name),
     )

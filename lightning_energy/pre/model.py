@@ -1,5 +1,10 @@
 """PreEstimator: the fitted PRE model (7 parameters, interval constants), per-GPU calibration from history.
 
+Power follows the board class of the GPU (``GpuDescriptor.power_class``): consumer/workstation boards the
+curve fitted on GAISSA, data-centre boards the same curve with the class shift ``data_centre_shift`` x the
+busy share added to its utilisation logit, fitted on data-centre rows (Perseus, MLPerf;
+``coefficients.json``'s ``board_class``; older files without it: 0).
+
 A history also gives each machine its host effect (``lightning_energy.pre.machine``) when the fit selected
 a ridge for it (``selected["machine_host_ridge"]``).
 
@@ -73,6 +78,8 @@ class Estimate:
     regime: Regime | None = None
     bandwidth_share: float | None = None
     traffic_inferred: bool | None = None
+    #: the GPU's board class (``descriptors.BOARD_CLASSES``), which sets its power curve
+    board_class: str | None = None
 
     @property
     def rel_sigma(self) -> float:
@@ -118,6 +125,8 @@ class Estimate:
             data["bandwidth_share"] = self.bandwidth_share
         if self.traffic_inferred is not None:
             data["traffic_inferred"] = self.traffic_inferred
+        if self.board_class is not None:
+            data["board_class"] = self.board_class
         return data
 
 
@@ -206,6 +215,9 @@ class PreEstimator:
     fitted_runs: int = 0
     corrections: Mapping[str, GpuCorrection] = field(default_factory=dict)
     selected: Mapping[str, float] = field(default_factory=dict)
+    #: shift of the power curve's utilisation logit on data-centre boards (``physics.power_from_parts``),
+    #: fitted on data-centre rows by ``tools/pre_fit.py``; 0: every board on the consumer curve
+    data_centre_shift: float = 0.0
 
     # ------------------------------------------------------------- prediction
     def predict(self, descriptor: RunDescriptor) -> Estimate:
@@ -225,7 +237,9 @@ class PreEstimator:
         )
         parts = physics.time_parts(self.theta, f, shift)
         log_t = np.log(parts.epoch_s)
-        log_p = np.log(physics.power_from_parts(self.phi, parts, f.tdp_w))
+        log_p = np.log(
+            physics.power_from_parts(self.phi, parts, f.tdp_w, f.class_shift(self.data_centre_shift))
+        )
         busy = parts.busy_share
         regimes = parts.regimes()
         bandwidth = parts.bandwidth_share
@@ -255,6 +269,7 @@ class PreEstimator:
                     regimes[i],
                     float(bandwidth[i]),
                     not d.model.traffic_counted,
+                    d.gpu.power_class,
                 )
             )
         return estimates
@@ -394,6 +409,7 @@ class PreEstimator:
             "power": dict(zip(physics.POWER_PARAM_NAMES, self.phi.tolist(), strict=True)),
             "interval": {k: v for k, v in dataclasses.asdict(self.interval).items() if v is not None},
             "selected": dict(self.selected),
+            "board_class": {"data_centre_shift": self.data_centre_shift},
         }
 
     @classmethod
@@ -419,8 +435,9 @@ class PreEstimator:
                 ),
                 fitted_runs=int(data["fitted_runs"]),
                 selected=dict(data.get("selected") or {}),
+                data_centre_shift=float((data.get("board_class") or {}).get("data_centre_shift", 0.0)),
             )
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise EstimationError(f"coefficients are missing or have a bad field: {exc!r}") from exc
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -438,7 +455,7 @@ class PreEstimator:
         if not isinstance(data, dict):
             raise EstimationError(f"coefficients {str(path)!r} must be a JSON object")
         estimator = cls.from_dict(data)
-        constants = [*estimator.theta.tolist(), *estimator.phi.tolist()]
+        constants = [*estimator.theta.tolist(), *estimator.phi.tolist(), estimator.data_centre_shift]
         constants += [float(v) for v in dataclasses.astuple(estimator.interval) if v is not None]
         if not all(math.isfinite(v) for v in constants):
             raise EstimationError(f"coefficients {str(path)!r} hold a value that is not a finite number")

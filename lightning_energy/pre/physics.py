@@ -26,7 +26,12 @@ Mean GPU power (W), from the board power limit, the predicted utilisation and (t
 
     busy    = compute_s / epoch_s                      (share of the epoch the GPU runs kernels)
     step_s  = compute_s / steps                        (GPU time of one step: short steps are launch-bound)
-    power_w = tdp_w * (idle + (1 - idle) * sigmoid(a0 + a1 * log(busy) + a2 * log(step_s / 0.1)))
+    power_w = tdp_w * (idle + (1 - idle) * sigmoid(a0 + s * busy + a1 * log(busy) + a2 * log(step_s / 0.1)))
+
+``s`` is the board class's shift (``class_shift``): 0 for a consumer/workstation board (the curve fitted on
+GAISSA's consumer GPUs), the data-centre shift fitted on data-centre rows (Perseus, MLPerf) for a data-centre
+board (``GpuDescriptor.power_class``). It is weighted by the busy share: the rows it is fitted on are all of
+busy boards, and a board waiting on its host draws near its idle power whatever its class.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightning_energy.pre import roofline
-from lightning_energy.pre.descriptors import RunDescriptor
+from lightning_energy.pre.descriptors import DATA_CENTRE, RunDescriptor
 from lightning_energy.pre.throughput import SpeedSource, gpu_speed
 
 #: Forward FLOPs of one step of the throughput references (ResNet-50 x 256 images = 2.1e12, BERT-base x 32
@@ -95,6 +100,8 @@ class Features:
     parameter_bytes: np.ndarray
     traffic_log_q90: np.ndarray
     forward_kernels: np.ndarray
+    #: 1.0 where the GPU is a data-centre board (``GpuDescriptor.power_class``), else 0.0
+    data_centre: np.ndarray
 
     @property
     def speed_measured(self) -> np.ndarray:
@@ -137,7 +144,13 @@ class Features:
             parameter_bytes=col([(d.model.parameter_count or 0) * per_parameter for d in descriptors]),
             traffic_log_q90=col([t.log_q90 for t in traffic]),
             forward_kernels=col([d.model.forward_kernels or 0 for d in descriptors]),
+            data_centre=col([float(d.gpu.power_class == DATA_CENTRE) for d in descriptors]),
         )
+
+    def class_shift(self, data_centre_shift: float) -> np.ndarray:
+        """Per run, the utilisation-logit shift of its board class: ``data_centre_shift`` on data-centre
+        boards, 0 on consumer/workstation boards."""
+        return self.data_centre * float(data_centre_shift)
 
 
 @dataclass(frozen=True)
@@ -223,9 +236,9 @@ def epoch_seconds(theta: np.ndarray, f: Features) -> np.ndarray:
     return time_parts(theta, f).epoch_s
 
 
-def power_w(phi: np.ndarray, theta: np.ndarray, f: Features) -> np.ndarray:
-    """Predicted mean GPU power per run."""
-    return power_from_parts(phi, time_parts(theta, f), f.tdp_w)
+def power_w(phi: np.ndarray, theta: np.ndarray, f: Features, data_centre_shift: float = 0.0) -> np.ndarray:
+    """Predicted mean GPU power per run (``data_centre_shift``: the data-centre class shift)."""
+    return power_from_parts(phi, time_parts(theta, f), f.tdp_w, f.class_shift(data_centre_shift))
 
 
 def idle_power_w(phi: np.ndarray, tdp_w: np.ndarray) -> np.ndarray:
@@ -233,11 +246,20 @@ def idle_power_w(phi: np.ndarray, tdp_w: np.ndarray) -> np.ndarray:
     return tdp_w / (1.0 + np.exp(-phi[0]))
 
 
-def power_from_parts(phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray) -> np.ndarray:
-    """Mean GPU power from the time parts: the busy share and the GPU time of one step."""
+def power_from_parts(
+    phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray, class_shift: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """Mean GPU power from the time parts: the busy share and the GPU time of one step; ``class_shift``
+    (per run or one value; ``Features.class_shift``) times the busy share is added to the utilisation
+    logit."""
     logit_idle, a0, a1, a2 = phi
     step_s = parts.compute_s / parts.steps
     idle = 1.0 / (1.0 + np.exp(-logit_idle))
-    z = a0 + a1 * np.log(parts.busy_share) + a2 * np.log(step_s / STEP_S_REFERENCE)
+    z = (
+        a0
+        + class_shift * parts.busy_share
+        + a1 * np.log(parts.busy_share)
+        + a2 * np.log(step_s / STEP_S_REFERENCE)
+    )
     utilisation = 1.0 / (1.0 + np.exp(-z))
     return tdp_w * (idle + (1.0 - idle) * utilisation)

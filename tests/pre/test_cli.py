@@ -300,3 +300,15 @@ def test_cli_shows_the_regime_and_why_the_top_pick_wins(capsys: pytest.CaptureFi
     data = json.loads(capsys.readouterr().out)
     assert data["why"] == why[0]
     assert {run["regime"] for run in data["runs"]} <= {"compute-bound", "bandwidth-bound", "host-bound"}
+
+
+def test_cli_shows_each_gpus_board_class(capsys: pytest.CaptureFixture[str]) -> None:
+    gpus = ["--gpu", "A100 40GB PCIe", "--gpu", "RTX 4090"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus]) == 0
+    out = capsys.readouterr().out
+    assert "board" in out.splitlines()[1]
+    classes = {row[1] + " " + row[2]: row for row in _rows(out)}
+    assert "data-centre" in classes["A100 40GB"] and "consumer" in classes["RTX 4090"]
+    assert _estimate(["--gflops", "8.18", *COMMON, *gpus, "--json"]) == 0
+    runs = {run["gpu_name"]: run["board_class"] for run in json.loads(capsys.readouterr().out)["runs"]}
+    assert runs == {"A100 40GB PCIe": "data-centre", "RTX 4090": "consumer"}
