@@ -47,7 +47,7 @@ CORRECTION_FEATURES = ("prior_median", "model_median", "unstopped")
 MIN_MEMORY_POINTS = 6  # residuals needed to estimate the noise's lag-1 correlation (else independent)
 MAX_RHO = 0.95  # the estimated lag-1 correlation is clipped to [0, MAX_RHO]
 HOLDOUT_SHARE = 1.0 / 3.0  # the last share of the evaluations seen that the reweighing holds out
-MIN_HOLDOUT_FIT = 6  # evaluations the held-out fit needs (fewer: no reweighing)
+MIN_HOLDOUT_FIT = 6  # evaluations the refit before the held-out ones needs (fewer: no reweighing)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class StopParams:
             own residuals and which starts from the fit's last residual (see :func:`start_memory`), so a
             curve that runs above its fit near the threshold stays above it for a while and crosses later.
         holdout_weight: how much the fitted (family, shape) pairs are reweighed by how well each, fitted
-            to the run's first two thirds, forecast its last third (0, the default: not at all; 1: by
+            to the run's first two thirds, forecasts its last third (0, the default: not at all; 1: by
             that held-out predictive likelihood); see :func:`holdout_reweigh`.
     """
 
@@ -308,34 +308,45 @@ def raw_stop_samples(
 def holdout_reweigh(fits: list[CurveFit], z: np.ndarray, params: StopParams, noise: float) -> list[CurveFit]:
     """``fits`` reweighed by how well each (family, shape) pair forecasts the run's own recent past.
 
-    Every pair is fitted again to the first ``1 - HOLDOUT_SHARE`` of ``z`` and scored by the log predictive
-    density of the held-out last evaluations (normal: the pair's noise plus its coefficients' uncertainty);
-    each weight is multiplied by ``exp(holdout_weight x (score - best score))`` and the weights normalised.
-    A pair that extrapolated too optimistically (or too slowly) on this run loses weight. Unchanged when
-    fewer than ``MIN_HOLDOUT_FIT`` evaluations would be fitted or the two fits do not pair up.
+    Every pair's design, exactly as fitted to all of ``z`` (its shape and origin in evaluations), is fitted
+    again to the first ``1 - HOLDOUT_SHARE`` of ``z`` (the same recency weighting and noise floor) and
+    scored by the log predictive density of the held-out last evaluations (normal: the pair's noise plus
+    its coefficients' uncertainty); each weight is multiplied by ``exp(holdout_weight x (score - best))``
+    and the weights normalised. A pair that extrapolated badly on this run loses weight; the coefficients
+    are those of the fit to all of ``z``. Unchanged below ``MIN_HOLDOUT_FIT`` evaluations to refit.
     """
     n = int(z.size)
     m = n - max(int(round(HOLDOUT_SHARE * n)), 1)
     if m < MIN_HOLDOUT_FIT:
         return fits
-    early = fit_curves(z[:m], params.recency, noise, False, params.shapes, params.offsets)
-    if len(early) != len(fits) or any(
-        (e.family, e.shape) != (f.family, f.shape) for e, f in zip(early, fits, strict=True)
-    ):
-        return fits
-    x = np.arange(m + 1, n + 1, dtype=float)
+    x = np.arange(1, n + 1, dtype=float)
+    early = x[:m]
+    w = np.ones(m) if params.recency <= 0 else np.exp(-(m - early) / (params.recency * m))
+    n_eff = float(w.sum() ** 2 / np.sum(w**2))
+    sw = np.sqrt(w)
     held = z[m:]
-    scores = np.empty(len(fits))
-    for i, e in enumerate(early):
-        X = e.design(x, m)
-        var = e.sigma**2 + np.einsum("ij,jk,ik->i", X, e.cov, X)
-        var = np.maximum(var, 1e-300)
-        scores[i] = float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * (held - X @ e.coef) ** 2 / var))
+    scores = np.full(len(fits), -math.inf)
+    for i, f in enumerate(fits):
+        X = f.design(x, n)
+        k = X.shape[1]
+        Xw = X[:m] * sw[:, None]
+        coef, *_ = np.linalg.lstsq(Xw, z[:m] * sw, rcond=None)
+        resid = (z[:m] - X[:m] @ coef) * sw
+        sigma2 = max(float(resid @ resid) / float(w.mean()) / max(n_eff - k, 1.0), noise**2)
+        try:
+            cov = sigma2 * np.linalg.inv(Xw.T @ Xw / float(w.mean()))
+        except np.linalg.LinAlgError:
+            continue
+        ahead = X[m:]
+        var = np.maximum(sigma2 + np.einsum("ij,jk,ik->i", ahead, cov, ahead), 1e-300)
+        scores[i] = float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * (held - ahead @ coef) ** 2 / var))
+    if not np.isfinite(scores).any():
+        return fits
     weights = np.array([f.weight for f in fits]) * np.exp(params.holdout_weight * (scores - scores.max()))
     total = float(weights.sum())
     if not math.isfinite(total) or total <= 0.0:
         return fits
-    return [dataclasses.replace(f, weight=float(w / total)) for f, w in zip(fits, weights, strict=True)]
+    return [dataclasses.replace(f, weight=float(v / total)) for f, v in zip(fits, weights, strict=True)]
 
 
 @dataclass
