@@ -57,6 +57,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ from tools.stop_shapes import shaped_curves  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 0.75)  # where the forecasts are scored (and kappa fitted)
 TRAIN_FRACTIONS = tuple(k / 8 for k in range(1, 8))  # where the correction is fitted (holds FRACTIONS)
-GRID = {
+GRID: dict[str, tuple[Any, ...]] = {
     "recency": (0.0, 0.5),
     "min_evaluations": (2, 3),
     "noise_floor": (0.0, 1.0),
@@ -318,8 +319,8 @@ def select(
                 s = nested_score(recs, spec)
                 results.append((s, params, recs, spec))
                 if verbose:
-                    chosen = {k: getattr(params, k) for k in GRID}
-                    print(f"  {chosen} correction {spec}: nested score {s:.4f}", flush=True)
+                    point = {k: getattr(params, k) for k in GRID}
+                    print(f"  {point} correction {spec}: nested score {s:.4f}", flush=True)
     best_score, best_params, best_recs, best_spec = min(results, key=lambda item: item[0])
     clear_memo()
     coef = () if best_spec is None else fit_correction(best_recs, best_spec)

@@ -316,7 +316,7 @@ def holdout_reweigh(fits: list[CurveFit], z: np.ndarray, params: StopParams, noi
     are those of the fit to all of ``z``. Unchanged below ``MIN_HOLDOUT_FIT`` evaluations to refit.
     """
     n = int(z.size)
-    m = n - max(int(round(HOLDOUT_SHARE * n)), 1)
+    m = n - max(round(HOLDOUT_SHARE * n), 1)
     if m < MIN_HOLDOUT_FIT:
         return fits
     x = np.arange(1, n + 1, dtype=float)
@@ -403,9 +403,10 @@ def memory_values(
     for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
         if rows.size:
             out[rows] = coefs @ f.design(x, curves.seen).T
-    shocks = rng.standard_normal((curves.picks.size, steps)) * (
-        np.sqrt(1.0 - memory.rho**2) * memory.sigma
-    )[:, None]
+    shocks = (
+        rng.standard_normal((curves.picks.size, steps))
+        * (np.sqrt(1.0 - memory.rho**2) * memory.sigma)[:, None]
+    )
     e = memory.last
     for j in range(steps):
         e = memory.rho * e + shocks[:, j]

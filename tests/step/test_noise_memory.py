@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lightning_energy.step.curves import draw_curves, fit_curves
+from lightning_energy.step.curves import Draws, draw_curves, fit_curves
 from lightning_energy.step.stop import (
     MAX_RHO,
     MIN_MEMORY_POINTS,
@@ -39,7 +39,7 @@ def test_lag1_estimates_the_correlation_and_is_clipped() -> None:
     assert lag1(_ar1(0.0, 1.0, 4000, 2)) == pytest.approx(0.0, abs=0.05)
 
 
-def _draws(z: np.ndarray, draws: int = 8) -> tuple[np.ndarray, object]:
+def _draws(z: np.ndarray, draws: int = 8) -> tuple[np.ndarray, Draws]:
     fits = fit_curves(z, 0.0, 0.0)
     return z, draw_curves(fits, z.size, draws, np.random.default_rng(0))
 
@@ -47,7 +47,9 @@ def _draws(z: np.ndarray, draws: int = 8) -> tuple[np.ndarray, object]:
 def test_without_shocks_the_noise_decays_geometrically_from_the_last_residual() -> None:
     z = 1.0 + 0.01 * np.arange(12.0) ** 0.5
     _, curves = _draws(z)
-    mean = memory_values(curves, NoiseMemory(np.zeros(8), np.zeros(8), np.zeros(8)), 12, 5, np.random.default_rng(1))
+    mean = memory_values(
+        curves, NoiseMemory(np.zeros(8), np.zeros(8), np.zeros(8)), 12, 5, np.random.default_rng(1)
+    )
     last = np.linspace(-0.2, 0.2, 8)
     memory = NoiseMemory(np.full(8, 0.5), np.zeros(8), last.copy())
     out = memory_values(curves, memory, 12, 5, np.random.default_rng(1))
@@ -60,7 +62,9 @@ def test_blocks_carry_the_noise_on() -> None:
     z = 2.0 - 0.1 * np.log(np.arange(1.0, 15.0))
     _, curves = _draws(z)
     last = np.linspace(-0.1, 0.1, 8)
-    whole = memory_values(curves, NoiseMemory(np.full(8, 0.8), np.zeros(8), last.copy()), 14, 7, np.random.default_rng(2))
+    whole = memory_values(
+        curves, NoiseMemory(np.full(8, 0.8), np.zeros(8), last.copy()), 14, 7, np.random.default_rng(2)
+    )
     memory = NoiseMemory(np.full(8, 0.8), np.zeros(8), last.copy())
     first = memory_values(curves, memory, 14, 3, np.random.default_rng(2))
     second = memory_values(curves, memory, 17, 4, np.random.default_rng(3))
@@ -96,8 +100,9 @@ def test_correlated_noise_crosses_a_threshold_later_than_independent_noise() -> 
         again = StopForecaster("min", stopping_threshold=threshold, params=params).replay(values)
         assert fc is not None and fc == again  # deterministic
         results[flag] = fc
-    assert results[False].epochs is not None and results[True].epochs is not None
-    assert results[True].epochs > results[False].epochs
+    later, earlier = results[True].epochs, results[False].epochs
+    assert later is not None and earlier is not None
+    assert later > earlier
 
 
 def test_the_flag_is_validated_defaults_off_and_is_searched() -> None:
