@@ -9,7 +9,10 @@ error (the curve model's own error), of standard deviation ``kappa_low`` downwar
 upward, both fitted on tuning curves
 (``tools/fit_stop.py``; ``stop_params.json``). Before that, a learned correction (``correction``) can
 re-centre the simulated stops: a linear model of the log of the remaining evaluations on features of the
-curve model's own forecast (:func:`correction_features`), fitted on tuning curves. See ``docs/step.md``.
+curve model's own forecast (:func:`correction_features`), fitted on tuning curves. The families' weights
+can be tested on the run itself (``holdout_weight``, :func:`holdout_reweigh`: each family refitted on the
+first two thirds of the evaluations and scored on the last third) and the futures' noise can remember
+(``noise_memory``, :func:`start_memory`: a first-order autoregression). See ``docs/step.md``.
 """
 
 from __future__ import annotations
