@@ -21,7 +21,11 @@ of each run:
 Each line is printed for the shipped constants and for every variant named with ``--variant NAME=VALUE``
 (a :class:`~lightning_energy.step.stop.StopParams` field, e.g. ``--variant offsets=true``; a tuple as
 comma-separated numbers, ``--variant correction=`` for none).
-``--generated`` adds the generated tuning kinds (one line each).
+``--generated`` adds the generated tuning kinds (one line each). ``--by-rule`` adds, over the whole tuning
+part, the errors by the way each run stopped (a threshold, patience, divergence, the bound) and, for the
+threshold stops, by the curve's noise against its distance to the threshold (``noise_scale`` over the gap
+between the best value so far and the threshold): where a noisy curve's first crossing is what the forecast
+must get right.
 
 Run: ``nice -n 10 .venv/bin/python tools/stop_diagnose.py [--variant offsets=true] [--generated]``.
 """
@@ -43,7 +47,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
 from lightning_energy.step.curves import best_fit, fit_curves  # noqa: E402
-from lightning_energy.step.stop import StopParams, forecast, raw_stop_samples  # noqa: E402
+from lightning_energy.step.stop import StopParams, forecast, noise_scale, raw_stop_samples  # noqa: E402
 from tools.stop_data import MLPERF_CURVES, Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402
 
@@ -151,6 +155,73 @@ def lines(group: str, curves: list[Curve], label: str, params: StopParams) -> li
     return out
 
 
+NOISE_TO_GAP_BANDS = ((0.0, 0.05), (0.05, 0.2), (0.2, 1.0), (1.0, math.inf))
+
+
+def stopped_by(curve: Curve) -> str:
+    """How the run stopped: ``bound`` when it ran to its bound, else its rule's first criterion."""
+    rule = curve.rule
+    if rule.max_evaluations is not None and curve.stop >= rule.max_evaluations:
+        return "bound"
+    if rule.stopping_threshold is not None:
+        return "threshold"
+    if rule.divergence_threshold is not None:
+        return "divergence"
+    return "patience"
+
+
+def noise_to_gap(curve: Curve, seen: int) -> float:
+    """The curve's robust noise over the distance of its best value so far to the threshold (NaN: no
+    threshold or fewer than 4 evaluations)."""
+    if curve.rule.stopping_threshold is None or seen < 4:
+        return math.nan
+    z = curve.rule.sign * curve.values[:seen]
+    gap = float(z.min()) - curve.rule.sign * curve.rule.stopping_threshold
+    return noise_scale(z) / max(gap, 1e-12)
+
+
+def _summary(errors: list[float]) -> str:
+    e = np.array(errors)
+    rel = np.abs(np.exp(e) - 1.0)
+    return (
+        f"{len(e)} | {_fmt(float(np.median(e)))} | {_fmt(float(np.median(rel)), True)} "
+        f"| {_fmt(float(np.quantile(rel, 0.9)), True)} |"
+    )
+
+
+def rule_lines(tune: list[Curve], params: StopParams) -> list[str]:
+    """Errors over the tuning part by the way each run stopped, then threshold stops by noise-to-gap."""
+    rows = []
+    for curve in tune:
+        for frac in FRACTIONS:
+            seen = max(math.ceil(frac * curve.stop), 1)
+            if seen < curve.stop:
+                p = point(curve, seen, params)
+                if p.signed is not None:
+                    rows.append((stopped_by(curve), noise_to_gap(curve, seen), frac, p.signed))
+    out = [
+        "| stopped by | at | forecasts | median log(pred/true) | median abs err | P90 abs err |",
+        "|---|---|---|---|---|---|",
+    ]
+    for why in ("threshold", "patience", "divergence", "bound"):
+        for frac in FRACTIONS:
+            errors = [r[3] for r in rows if r[0] == why and r[2] == frac]
+            if errors:
+                out.append(f"| {why} | {frac:.0%} | {_summary(errors)}")
+    out += [
+        "",
+        "| threshold stops, noise / gap | at | forecasts | median log(pred/true) | median abs err "
+        "| P90 abs err |",
+        "|---|---|---|---|---|---|",
+    ]
+    for low, high in NOISE_TO_GAP_BANDS:
+        for frac in FRACTIONS:
+            errors = [r[3] for r in rows if r[0] == "threshold" and r[2] == frac and low <= r[1] < high]
+            if errors:
+                out.append(f"| [{low:g}, {high:g}) | {frac:.0%} | {_summary(errors)}")
+    return out
+
+
 def _variant(text: str, base: StopParams) -> tuple[str, StopParams]:
     name, _, value = text.partition("=")
     kind = type(getattr(base, name))
@@ -168,6 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--variant", action="append", default=[], help="NAME=VALUE of a StopParams field")
     parser.add_argument("--generated", action="store_true", help="add the generated tuning kinds")
+    parser.add_argument(
+        "--by-rule",
+        action="store_true",
+        help="add errors by stopping rule and noise-to-gap (all tuning runs)",
+    )
     args = parser.parse_args(argv)
     mlperf = load_mlperf()
     if not mlperf:
@@ -199,6 +275,10 @@ def main(argv: list[str] | None = None) -> None:
         for label, params in variants:
             for line in lines(group, mine, label, params):
                 print(line, flush=True)
+    if args.by_rule:
+        for label, params in variants:
+            print(f"\n#### Tuning part by the way the run stopped ({label})\n")
+            print("\n".join(rule_lines(tune, params)), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,16 @@ error (the curve model's own error), of standard deviation ``kappa_low`` downwar
 upward, both fitted on tuning curves
 (``tools/fit_stop.py``; ``stop_params.json``). Before that, a learned correction (``correction``) can
 re-centre the simulated stops: a linear model of the log of the remaining evaluations on features of the
-curve model's own forecast (:func:`correction_features`), fitted on tuning curves. See ``docs/step.md``.
+curve model's own forecast (:func:`correction_features`), fitted on tuning curves. The families' weights
+can be tested on the run itself (``holdout_weight``, :func:`holdout_reweigh`: each family refitted on the
+first two thirds of the evaluations and scored on the last third) and the futures' noise can remember
+(``noise_memory``, :func:`start_memory`: a first-order autoregression). See ``docs/step.md``.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import math
 from collections.abc import Iterable
@@ -27,6 +31,7 @@ import numpy as np
 from lightning_energy._validate import finite_number
 from lightning_energy.step.curves import (
     CurveFit,
+    Draws,
     best_fit,
     draw_curves,
     fit_curves,
@@ -42,6 +47,10 @@ SPREAD_CLIP = (0.1, 10.0)  # bounds of the run-dependent factor on the spreads
 CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
 # Features of the learned correction, in this order (``StopParams.correction`` uses the first ones).
 CORRECTION_FEATURES = ("prior_median", "model_median", "unstopped")
+MIN_MEMORY_POINTS = 6  # residuals needed to estimate the noise's lag-1 correlation (else independent)
+MAX_RHO = 0.95  # the estimated lag-1 correlation is clipped to [0, MAX_RHO]
+HOLDOUT_SHARE = 1.0 / 3.0  # the last share of the evaluations seen that the reweighing holds out
+MIN_HOLDOUT_FIT = 6  # evaluations the refit before the held-out ones needs (fewer: no reweighing)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,13 @@ class StopParams:
             intercept then one coefficient for each of the first ``len(correction) - 1`` features of
             :data:`CORRECTION_FEATURES`; the model predicts ``log(remaining / seen)`` (see
             :func:`correct`).
+        noise_memory: the futures' noise remembers (False, the default: independent normal noise at every
+            evaluation): a first-order autoregression whose lag-1 correlation is estimated from each fit's
+            own residuals and which starts from the fit's last residual (see :func:`start_memory`), so a
+            curve that runs above its fit near the threshold stays above it for a while and crosses later.
+        holdout_weight: how much the fitted (family, shape) pairs are reweighed by how well each, fitted
+            to the run's first two thirds, forecasts its last third (0, the default: not at all; 1: by
+            that held-out predictive likelihood); see :func:`holdout_reweigh`.
     """
 
     draws: int = 256
@@ -92,6 +108,8 @@ class StopParams:
     spread_power: float = 0.0
     offsets: bool = False
     correction: tuple[float, ...] = ()
+    noise_memory: bool = False
+    holdout_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -103,10 +121,18 @@ class StopParams:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-        for name in ("recency", "noise_floor", "kappa_low", "kappa_high", "horizon_factor", "length_prior"):
+        for name in (
+            "recency",
+            "noise_floor",
+            "kappa_low",
+            "kappa_high",
+            "horizon_factor",
+            "length_prior",
+            "holdout_weight",
+        ):
             finite_number(name, getattr(self, name), minimum=0.0)
         finite_number("spread_power", self.spread_power)
-        for name in ("bootstrap", "shapes", "offsets"):
+        for name in ("bootstrap", "shapes", "offsets", "noise_memory"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not isinstance(self.correction, tuple) or len(self.correction) > 1 + len(CORRECTION_FEATURES):
@@ -263,16 +289,133 @@ def raw_stop_samples(
     fits = fit_curves(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
     if not fits:
         return None
+    if params.holdout_weight > 0.0:
+        fits = holdout_reweigh(fits, z, params, noise)
     rng = np.random.default_rng([seed, seen])
     curves = draw_curves(fits, z.size, params.draws, rng)
+    memory = start_memory(curves, z) if params.noise_memory else None
     paths = Paths.start(state, params.draws)
     steps = horizon(rule, seen, params)
     chunk = CHUNK
     while paths.evaluations < seen + steps and paths.running.any():
         size = min(chunk, seen + steps - paths.evaluations)
-        simulate_chunk(rule, paths, future_values(curves, paths.evaluations, size, rng))
+        if memory is None:
+            block = future_values(curves, paths.evaluations, size, rng)
+        else:
+            block = memory_values(curves, memory, paths.evaluations, size, rng)
+        simulate_chunk(rule, paths, block)
         chunk *= 2
     return paths.stop_at, fits
+
+
+def holdout_reweigh(fits: list[CurveFit], z: np.ndarray, params: StopParams, noise: float) -> list[CurveFit]:
+    """``fits`` reweighed by how well each (family, shape) pair forecasts the run's own recent past.
+
+    Every pair's design, exactly as fitted to all of ``z`` (its shape and origin in evaluations), is fitted
+    again to the first ``1 - HOLDOUT_SHARE`` of ``z`` (the same recency weighting and noise floor) and
+    scored by the log predictive density of the held-out last evaluations (normal: the pair's noise plus
+    its coefficients' uncertainty); each weight is multiplied by ``exp(holdout_weight x (score - best))``
+    and the weights normalised. A pair that extrapolated badly on this run loses weight; the coefficients
+    are those of the fit to all of ``z``. Unchanged below ``MIN_HOLDOUT_FIT`` evaluations to refit.
+    """
+    n = int(z.size)
+    m = n - max(round(HOLDOUT_SHARE * n), 1)
+    if m < MIN_HOLDOUT_FIT:
+        return fits
+    x = np.arange(1, n + 1, dtype=float)
+    early = x[:m]
+    w = np.ones(m) if params.recency <= 0 else np.exp(-(m - early) / (params.recency * m))
+    n_eff = float(w.sum() ** 2 / np.sum(w**2))
+    sw = np.sqrt(w)
+    held = z[m:]
+    scores = np.full(len(fits), -math.inf)
+    for i, f in enumerate(fits):
+        X = f.design(x, n)
+        k = X.shape[1]
+        Xw = X[:m] * sw[:, None]
+        coef, *_ = np.linalg.lstsq(Xw, z[:m] * sw, rcond=None)
+        resid = (z[:m] - X[:m] @ coef) * sw
+        sigma2 = max(float(resid @ resid) / float(w.mean()) / max(n_eff - k, 1.0), noise**2)
+        try:
+            cov = sigma2 * np.linalg.inv(Xw.T @ Xw / float(w.mean()))
+        except np.linalg.LinAlgError:
+            continue
+        ahead = X[m:]
+        var = np.maximum(sigma2 + np.einsum("ij,jk,ik->i", ahead, cov, ahead), 1e-300)
+        scores[i] = float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * (held - ahead @ coef) ** 2 / var))
+    if not np.isfinite(scores).any():
+        return fits
+    weights = np.array([f.weight for f in fits]) * np.exp(params.holdout_weight * (scores - scores.max()))
+    total = float(weights.sum())
+    if not math.isfinite(total) or total <= 0.0:
+        return fits
+    return [dataclasses.replace(f, weight=float(v / total)) for f, v in zip(fits, weights, strict=True)]
+
+
+@dataclass
+class NoiseMemory:
+    """Per-future state of an autoregressive noise: lag-1 correlation ``rho``, marginal standard deviation
+    ``sigma`` and the noise at the last evaluation simulated (``last``; updated in place)."""
+
+    rho: np.ndarray
+    sigma: np.ndarray
+    last: np.ndarray
+
+
+def lag1(residuals: np.ndarray) -> float:
+    """Lag-1 autocorrelation of ``residuals`` (centred), clipped to ``[0, MAX_RHO]``; 0 below
+    ``MIN_MEMORY_POINTS`` residuals or for a constant series."""
+    if residuals.size < MIN_MEMORY_POINTS:
+        return 0.0
+    r = residuals - residuals.mean()
+    total = float(r @ r)
+    if total <= 0.0:
+        return 0.0
+    return float(np.clip(float(r[1:] @ r[:-1]) / total, 0.0, MAX_RHO))
+
+
+def start_memory(curves: Draws, z: np.ndarray) -> NoiseMemory:
+    """The autoregressive noise of every future, started at the last evaluation seen.
+
+    For each fitted (family, shape) pair the lag-1 correlation of its residuals on ``z`` (:func:`lag1`);
+    each future's noise starts at the last value's distance from that future's drawn curve (a curve that
+    runs above its fit now stays above it for a while) and keeps the pair's noise level ``sigma``.
+    """
+    n = int(z.size)
+    draws = curves.picks.size
+    x = np.arange(1, n + 1, dtype=float)
+    rho, sigma, last = np.zeros(draws), np.zeros(draws), np.zeros(draws)
+    for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
+        if rows.size == 0:
+            continue
+        design_seen = f.design(x, n)
+        rho[rows] = lag1(z - design_seen @ f.coef)
+        sigma[rows] = f.sigma
+        last[rows] = z[-1] - coefs @ design_seen[-1]
+    return NoiseMemory(rho, sigma, last)
+
+
+def memory_values(
+    curves: Draws, memory: NoiseMemory, start: int, steps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The futures at evaluations ``start + 1 .. start + steps``: each drawn curve plus its
+    autoregressive noise ``e[t] = rho e[t - 1] + sqrt(1 - rho^2) sigma eta[t]`` (``eta`` standard normal),
+    carried on from ``memory`` (updated in place, for the next block)."""
+    x = np.arange(start + 1, start + steps + 1, dtype=float)
+    out = np.empty((curves.picks.size, steps))
+    for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
+        if rows.size:
+            out[rows] = coefs @ f.design(x, curves.seen).T
+    shocks = (
+        rng.standard_normal((curves.picks.size, steps))
+        * (np.sqrt(1.0 - memory.rho**2) * memory.sigma)[:, None]
+    )
+    e = memory.last
+    for j in range(steps):
+        e = memory.rho * e + shocks[:, j]
+        out[:, j] += e
+    memory.last = e
+    return out
 
 
 def calibrate(
