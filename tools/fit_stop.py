@@ -189,17 +189,20 @@ def corrected(recs: list[Record], coef: tuple[float, ...]) -> list[Record]:
 Kappa = tuple[float, float]
 
 
-_INTERVALS: dict[tuple[int, Kappa], tuple[int | None, int | None, int | None]] = {}
-_CENTRED: dict[int, tuple[np.ndarray, float]] = {}
+# Memos keyed by the record's id; each entry holds the record itself, so that its id cannot be reused by
+# another object while the entry lives (a stale hit after a record was freed made a test flaky).
+_INTERVALS: dict[tuple[int, Kappa], tuple[Record, tuple[int | None, int | None, int | None]]] = {}
+_CENTRED: dict[int, tuple[Record, tuple[np.ndarray, float]]] = {}
 
 
 def interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
     """(predicted, low, high) of one record under ``kappa`` (downward, upward); memoised while the record
     lives (the bisections of every held-out group ask for the same pairs; :func:`select` clears it)."""
     key = (id(record), kappa)
-    if key not in _INTERVALS:
-        _INTERVALS[key] = _interval(record, kappa)
-    return _INTERVALS[key]
+    entry = _INTERVALS.get(key)
+    if entry is None or entry[0] is not record:
+        entry = _INTERVALS[key] = (record, _interval(record, kappa))
+    return entry[1]
 
 
 def _interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int | None]:
@@ -207,9 +210,13 @@ def _interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int
     per record (cleared with the intervals)."""
     if record.raw is None:
         return None, None, None
-    if id(record) not in _CENTRED:
-        _CENTRED[id(record)] = centred(record.raw, record.seen, record.curve.rule, record.params)
-    weighed, factor = _CENTRED[id(record)]
+    entry = _CENTRED.get(id(record))
+    if entry is None or entry[0] is not record:
+        entry = _CENTRED[id(record)] = (
+            record,
+            centred(record.raw, record.seen, record.curve.rule, record.params),
+        )
+    weighed, factor = entry[1]
     pair = (kappa[0] * factor, kappa[1] * factor)
     return summarise(calibrate(weighed, record.seen, record.curve.rule, pair, 0), record.seen)
 
