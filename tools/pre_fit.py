@@ -58,6 +58,7 @@ from lightning_energy.errors import EstimationError  # noqa: E402
 from lightning_energy.pre import machine, physics  # noqa: E402
 from lightning_energy.pre.descriptors import DATA_CENTRE, LabelledRun, RunDescriptor  # noqa: E402
 from lightning_energy.pre.model import IntervalConstants, PreEstimator, host_log_term  # noqa: E402
+from lightning_energy.pre.roofline import HOST  # noqa: E402
 from tools.perseus import PowerRun  # noqa: E402
 
 DEFAULT_OUT = REPO / "lightning_energy" / "pre" / "coefficients.json"
@@ -294,9 +295,34 @@ class Fitted:
 CLASS_SHIFT_PRIOR_SD = 2.0
 
 
+#: Which data-centre rows the class shift is fitted on (``class_shift_for``): every one (v5.5), or only those
+#: the fitted time model predicts GPU-bound (not host-bound: the GPU's kernels outweigh both the per-step
+#: overhead and the loading; ``physics.TimeParts.regimes``). The second is the v5.6 amendment, declared in
+#: docs/pre.md ("Board class") before its run: a row predicted host-bound whose board draws near its limit
+#: can only be fitted by a shift large enough to lift a waiting board to its limit, so its proxy's busy-share
+#: error is attributed to the shift (MLPerf's DLRM, Llama-2 LoRA and U-Net3D rows).
+ALL_ROWS, GPU_BOUND_ROWS = "all", "GPU-bound"
+CLASS_ROW_RULES = (ALL_ROWS, GPU_BOUND_ROWS)
+#: The rule the shipped shift uses (``fit_shipped``).
+SHIPPED_CLASS_ROWS = ALL_ROWS
+
+
 def data_centre_rows(rows: Sequence[PowerRun]) -> list[PowerRun]:
     """The power-only rows measured on data-centre boards (``GpuDescriptor.power_class``)."""
     return [r for r in rows if r.descriptor.gpu.power_class == DATA_CENTRE]
+
+
+def gpu_bound_rows(rows: Sequence[PowerRun], theta: np.ndarray) -> tuple[list[PowerRun], list[PowerRun]]:
+    """(kept, dropped): the rows the time model ``theta`` predicts GPU-bound (regime not host-bound,
+    ``physics.TimeParts.regimes``), and the others."""
+    rows = list(rows)
+    if not rows:
+        return [], []
+    features = physics.Features.from_descriptors([r.descriptor for r in rows])
+    regimes = physics.time_parts(theta, features).regimes()
+    kept = [r for r, regime in zip(rows, regimes, strict=True) if regime != HOST]
+    dropped = [r for r, regime in zip(rows, regimes, strict=True) if regime == HOST]
+    return kept, dropped
 
 
 def fit_class_shift(rows: PowerRows, phi: np.ndarray, theta: np.ndarray, weight: float) -> float:
@@ -354,15 +380,34 @@ class ClassShift:
     scores: dict[float, float]
     rows: int
     gpus: tuple[str, ...]
+    #: the row rule (``CLASS_ROW_RULES``) and the (GPU, model) of each data-centre row it left out
+    rule: str = ALL_ROWS
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
-def class_shift_for(rows: Sequence[PowerRun], fitted: Fitted) -> ClassShift:
+def class_shift_for(rows: Sequence[PowerRun], fitted: Fitted, rule: str = ALL_ROWS) -> ClassShift:
     """Select the prior weight (``select_class_weight``) and fit the shift (``fit_class_shift``) on the
-    data-centre rows of ``rows`` for the fit ``fitted`` (its time model and consumer curve held fixed)."""
-    dc = PowerRows.from_runs(data_centre_rows(rows))
+    data-centre rows of ``rows`` for the fit ``fitted`` (its time model and consumer curve held fixed);
+    ``rule`` (``CLASS_ROW_RULES``): every data-centre row, or only those ``fitted``'s time model predicts
+    GPU-bound (``gpu_bound_rows``)."""
+    if rule not in CLASS_ROW_RULES:
+        raise EstimationError(f"rule must be one of {CLASS_ROW_RULES}, got {rule!r}")
+    centre = data_centre_rows(rows)
+    dropped: list[PowerRun] = []
+    if rule == GPU_BOUND_ROWS:
+        centre, dropped = gpu_bound_rows(centre, fitted.theta)
+    dc = PowerRows.from_runs(centre)
     weight, scores = select_class_weight(dc, fitted.phi, fitted.theta)
     shift = fit_class_shift(dc, fitted.phi, fitted.theta, weight)
-    return ClassShift(shift, weight, scores, len(dc.log_p), tuple(sorted(set(dc.gpu.tolist()))))
+    return ClassShift(
+        shift,
+        weight,
+        scores,
+        len(dc.log_p),
+        tuple(sorted(set(dc.gpu.tolist()))),
+        rule,
+        tuple((r.gpu_name, r.model_name) for r in dropped),
+    )
 
 
 def _sigmoid(x: float) -> float:
@@ -1341,7 +1386,7 @@ def fit_shipped(
     selection = select(ds, idx)
     estimator, fitted = build_estimator(ds, idx, selection)
     if data_centre_rows(power_runs):
-        shift = class_shift_for(power_runs, fitted)
+        shift = class_shift_for(power_runs, fitted, SHIPPED_CLASS_ROWS)
         fitted = dataclasses.replace(fitted, data_centre_shift=shift.shift)
         estimator = dataclasses.replace(
             estimator,
@@ -1371,6 +1416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         power_runs = [*load_perseus_power(args.perseus), *load_mlperf_power(args.mlperf)]
         estimator, selection, fitted = fit_shipped(runs, power_runs)
         ds = Dataset.from_runs(runs)
+        centre = data_centre_rows(power_runs)
     except EstimationError as exc:
         print(f"pre_fit: error: {exc}", file=sys.stderr)
         return 2
@@ -1387,7 +1433,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{trained_share_note(ds, fitted)}; "
         f"data-centre shift {estimator.data_centre_shift:+.3f} (prior weight "
         f"{estimator.selected.get('data_centre_prior_weight', math.nan):g}, "
-        f"{len(data_centre_rows(power_runs))} data-centre power rows); wrote {args.out}"
+        f"{len(data_centre_rows(power_runs))} data-centre power rows, row rule {SHIPPED_CLASS_ROWS!r}"
+        + (
+            ", left out as predicted host-bound: "
+            + ", ".join(f"{r.gpu_name} {r.model_name}" for r in gpu_bound_rows(centre, fitted.theta)[1])
+            if SHIPPED_CLASS_ROWS == GPU_BOUND_ROWS
+            else ""
+        )
+        + f"); wrote {args.out}"
     )
     return 0
 
