@@ -208,8 +208,10 @@ class Dataset:
     power_rows: PowerRows | None = None
     #: the power form fitted and predicted (``form_power_w``)
     power_form: str = CURVE
-    #: per run: whether its power reading tracks the board's draw (``UNTRACKED_POWER_GPUS``); runs without
-    #: are fitted for time only. None: every run's power is fitted.
+    #: per run: whether its power is fitted into the consumer curve: its reading tracks the board's draw
+    #: (``UNTRACKED_POWER_GPUS``) and its board is not a data-centre one (``GpuDescriptor.power_class``: that
+    #: power belongs to the class shift, ``class_shift_for``); the others are fitted for time only. None:
+    #: every run's power is fitted (``fit_params`` still refuses data-centre boards).
     power_measured: np.ndarray | None = None
 
     @classmethod
@@ -236,7 +238,12 @@ class Dataset:
             architecture=np.array([r.architecture for r in runs]),
             power_rows=PowerRows.from_runs(power_runs) if power_runs else None,
             power_form=power_form,
-            power_measured=np.array([r.gpu_name not in untracked_power_gpus for r in runs]),
+            power_measured=np.array(
+                [
+                    r.gpu_name not in untracked_power_gpus and r.descriptor.gpu.power_class != DATA_CENTRE
+                    for r in runs
+                ]
+            ),
         )
 
     def power_runs(self, idx: np.ndarray) -> np.ndarray:
@@ -425,8 +432,20 @@ def fit_params(
     """Least squares in log space (time, then power) with Gaussian priors of weight prior_weight x sqrt(n);
     ``overlap`` is the overlap exponent (held fixed). The power curve's prior weight is ``power_weight``
     (default ``prior_weight``) x sqrt(its rows); its rows are the runs ``idx`` and the power-only rows
-    ``power_idx`` of ``ds.power_rows`` (default all of them)."""
+    ``power_idx`` of ``ds.power_rows`` (default all of them). The curve is the consumer boards': labelled
+    runs on data-centre boards are fitted for time only (``Dataset.from_runs``), and a dataset that would
+    fit their power raises EstimationError. Power-only rows are fitted into it only where the caller passes
+    them (the comparison variants of ``benchmarks/pre_power.py``)."""
     from scipy.optimize import least_squares
+
+    measured = ds.power_runs(idx)
+    centre = sorted(set(ds.gpu[measured[ds.features.data_centre[measured] == 1.0]].tolist()))
+    if centre:
+        raise EstimationError(
+            "fit_params fits the consumer power curve, but the runs whose power it would fit include "
+            f"data-centre boards ({', '.join(centre)}); their power belongs to the data-centre class shift "
+            "(class_shift_for): build the Dataset with Dataset.from_runs, which fits them for time only"
+        )
 
     weight = prior_weight * math.sqrt(len(idx))
     log_t = ds.log_t[idx]
@@ -438,7 +457,6 @@ def fit_params(
 
     x = least_squares(time_residuals, TIME_PRIOR, bounds=(TIME_LOWER, TIME_UPPER)).x
     theta, trainable = np.append(x[:4], overlap), _sigmoid(x[4])
-    measured = ds.power_runs(idx)
     f = ds.subset(measured, trainable)
     log_p = ds.log_p[measured]
     extra = ds.power_rows.subset(power_idx) if ds.power_rows is not None else None

@@ -33,12 +33,16 @@ from lightning_energy.pre.descriptors import (
 from lightning_energy.pre.gpus import FORM_FACTOR_CLASS, board_class_of
 from tools.perseus import PowerRun
 from tools.pre_fit import (
+    ALL_ROWS,
     CURVE,
+    GPU_BOUND_ROWS,
+    Fitted,
     PowerRows,
     class_shift_for,
     data_centre_rows,
     fit_class_shift,
     fit_shipped,
+    gpu_bound_rows,
     select_class_weight,
 )
 
@@ -281,3 +285,108 @@ def test_the_power_table_ships_the_board_class_only_by_its_declared_rule() -> No
         held("A40", True, {**both(16.0, 11.0), PERSEUS: 1.0}),
     ]
     assert class_passes(rival) and decide(rival) == PERSEUS
+
+
+def _busy_rows(gpu: str, share_of_limit: float) -> list[PowerRun]:
+    """Power-only rows on ``gpu`` of a tiny model at small batches (the time model calls them host-bound)
+    drawing ``share_of_limit`` of the board limit, as a mis-described busy run would."""
+    descriptors = [
+        RunDescriptor(ModelDescriptor(g * 1e6, (3, 32, 32)), DataDescriptor(b, b * 100), lookup_gpu(gpu))
+        for g in (1.0, 5.0)
+        for b in (1, 4)
+    ]
+    return [
+        PowerRun(d, share_of_limit * d.gpu.tdp_w, gpu, f"tiny{i}", d.gpu.tdp_w)
+        for i, d in enumerate(descriptors)
+    ]
+
+
+def test_the_gpu_bound_rule_leaves_out_rows_the_time_model_calls_host_bound() -> None:
+    busy = [*_power_rows("A40", 1.2), *_power_rows("H100 SXM", 1.2)]
+    bound = [r for r in busy if r.descriptor.model.forward_flops_per_sample >= 4e9]
+    waiting = _busy_rows("H100 SXM", 0.95)
+    regimes = physics.time_parts(TRUE_THETA, PowerRows.from_runs([*bound, *waiting]).features).regimes()
+    assert set(regimes[: len(bound)]) <= {"compute-bound", "bandwidth-bound"}
+    assert set(regimes[len(bound) :]) == {"host-bound"}
+    kept, dropped = gpu_bound_rows([*bound, *waiting], TRUE_THETA)
+    assert kept == bound and dropped == waiting
+    assert gpu_bound_rows([], TRUE_THETA) == ([], [])
+    fitted = Fitted(TRUE_THETA, TRUE_PHI, 0.5)
+    consumer = _power_rows("RTX 3090", 3.0)
+    every = class_shift_for([*bound, *waiting, *consumer], fitted, ALL_ROWS)
+    only = class_shift_for([*bound, *waiting, *consumer], fitted, GPU_BOUND_ROWS)
+    # the host-bound rows at 0.95 of the limit pull the shift up; without them it is the rows' own 1.2
+    assert only.shift == pytest.approx(1.2, abs=0.05) and every.shift > only.shift + 1.0
+    assert only.rows == len(bound) and only.rule == GPU_BOUND_ROWS
+    assert only.dropped == tuple(("H100 SXM", r.model_name) for r in waiting)
+    assert every.rows == len(bound) + len(waiting) and every.dropped == ()
+    assert class_shift_for(bound, fitted) == dataclasses.replace(only, rule=ALL_ROWS, dropped=())
+    with pytest.raises(EstimationError, match="rule must be one of"):
+        class_shift_for(bound, fitted, "busy")
+
+
+def test_the_consumer_curve_never_fits_a_data_centre_boards_labelled_power() -> None:
+    from tools.pre_fit import Dataset, fit_params
+
+    runs = synthetic_runs(synthetic_descriptors(gpus=("RTX 3070", "RTX 3090", "A100 40GB PCIe")), noise=0.02)
+    doubled = [
+        dataclasses.replace(r, power_w=2 * r.power_w, epoch_energy_j=2 * r.epoch_energy_j)
+        if r.gpu_name == "A100 40GB PCIe"
+        else r
+        for r in runs
+    ]
+    ds, other = Dataset.from_runs(runs), Dataset.from_runs(doubled)
+    idx = np.arange(len(runs))
+    assert ds.power_measured is not None
+    assert ds.power_measured.tolist() == [r.gpu_name != "A100 40GB PCIe" for r in runs]
+    a, b = fit_params(ds, idx, 0.01, float(TRUE_THETA[4])), fit_params(other, idx, 0.01, float(TRUE_THETA[4]))
+    np.testing.assert_array_equal(a.phi, b.phi)  # its power is not in the consumer curve
+    consumer = idx[ds.gpu != "A100 40GB PCIe"]
+    assert not np.array_equal(
+        a.theta, fit_params(ds, consumer, 0.01, float(TRUE_THETA[4])).theta
+    )  # its time is
+    with pytest.raises(EstimationError, match=r"data-centre boards \(A100 40GB PCIe\).*class_shift_for"):
+        fit_params(dataclasses.replace(ds, power_measured=None), idx, 0.01, float(TRUE_THETA[4]))
+    # a consumer-only selection of a hand-built dataset still fits
+    fit_params(dataclasses.replace(ds, power_measured=None), consumer, 0.01, float(TRUE_THETA[4]))
+
+
+def test_the_gpu_bound_board_class_replaces_v5_5_only_by_its_declared_rule() -> None:
+    from benchmarks.pre_power import CLASS, CLASS_GB, V5, VARIANTS, HeldOut, amended_passes, decide
+
+    def held(gpu: str, centre: bool, power: dict[str, float]) -> HeldOut:
+        energy = dict.fromkeys(VARIANTS, 30.0) if not centre else {}
+        return HeldOut(gpu, "x", 10, 100.0, {}, power, energy, {}, 1.0, {}, {}, 0.0, centre)
+
+    def cells(v5: float, cls: float, gb: float) -> dict[str, float]:
+        return {**dict.fromkeys(VARIANTS, 50.0), V5: v5, CLASS: cls, CLASS_GB: gb}
+
+    def table(a100: float, a40: float) -> list[HeldOut]:
+        return [
+            held("RTX 3070", False, cells(16.0, 16.0, 16.0)),
+            held("A100 80GB PCIe", True, cells(23.0, 3.0, a100)),
+            held("A40", True, cells(16.0, 11.0, a40)),
+        ]
+
+    # v5.5's data-centre mean is 7.0: the candidate may be up to 1 point worse (8.0), not more
+    assert amended_passes(table(5.0, 11.0)) and decide(table(5.0, 11.0)) == CLASS_GB
+    assert amended_passes(table(4.0, 12.0)) and decide(table(4.0, 12.0)) == CLASS_GB
+    assert not amended_passes(table(4.0, 12.2)) and decide(table(4.0, 12.2)) == CLASS
+    # a consumer GPU's power may not get worse than v5's
+    hurt = table(3.0, 11.0)
+    hurt[0] = held("RTX 3070", False, cells(16.0, 16.0, 16.5))
+    assert not amended_passes(hurt) and decide(hurt) == CLASS
+    # without v5.5 passing its own rule, neither board class ships
+    assert (
+        decide([hurt[0], *(dataclasses.replace(r, power_mape=cells(1.0, 9.0, 2.0)) for r in hurt[1:])]) == V5
+    )
+
+
+def test_the_curve_table_gives_the_curve_by_hand() -> None:
+    from benchmarks.pre_power import curve_share
+
+    idle = 1.0 / (1.0 + np.exp(-TRUE_PHI[0]))
+    for busy, step, shift in ((0.2, 0.1, 0.0), (0.9, 0.01, 3.0), (0.5, 1.0, -1.0)):
+        z = TRUE_PHI[1] + shift * busy + TRUE_PHI[2] * np.log(busy) + TRUE_PHI[3] * np.log(step / 0.1)
+        expected = idle + (1.0 - idle) / (1.0 + np.exp(-z))
+        assert curve_share(TRUE_PHI, shift, busy, step) == pytest.approx(expected, rel=1e-12)
