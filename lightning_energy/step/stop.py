@@ -1,7 +1,8 @@
 """Forecast when an ``EarlyStopping`` run will stop, from the monitored metric seen so far (pure numpy).
 
 :class:`StopForecaster` is fed the monitored value once per evaluation. It fits a weighted set of learning
-curve families (:mod:`lightning_energy.step.curves`), draws futures of the curve with noise, runs the
+curve families (:mod:`lightning_energy.step.curves`; in a few batched solves,
+:mod:`lightning_energy.step.stop_fit`), draws futures of the curve with noise, runs the
 stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
 predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
 calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal

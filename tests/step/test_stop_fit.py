@@ -107,17 +107,14 @@ def test_the_batched_holdout_reweighing_equals_the_pair_by_pair_one(holdout_weig
         _same(fitted(z, params, noise), reference)
 
 
-def test_lstsq_is_numpys_lstsq_slice_by_slice_and_without_the_stacked_kernel(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_lstsq_is_numpys_lstsq_slice_by_slice() -> None:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((7, 12, 3))
     a[3, :, 2] = a[3, :, 1]  # a rank-deficient slice: the minimum-norm solution, as lstsq
     b = rng.standard_normal(12)
     expected = np.array([np.linalg.lstsq(a[g], b, rcond=None)[0] for g in range(7)])
     assert np.array_equal(lstsq(a, b), expected)
-    monkeypatch.setattr(np.linalg, "_umath_linalg", None)  # numpy without the gufunc: one call per slice
-    assert np.array_equal(lstsq(a, b), expected)
+    assert lstsq(a[:0], b).shape == (0, 3)
 
 
 def test_a_singular_matrix_is_flagged_and_the_others_inverted() -> None:
