@@ -8,7 +8,9 @@ the wall time spent inside the tool's own code.
 
 By default it prints the callback's cost hook by hook (per training batch, per epoch, at set-up, share of
 the wall time) on a fit of ~1 ms batches against its budget, beside CodeCarbon's tracker (its background
-thread's CPU time included): see ``benchmarks/hook_cost.py``. ``--fit`` runs the whole-fit comparison.
+thread's CPU time included): see ``benchmarks/hook_cost.py``; its last row is the stop forecast's cost per
+evaluation, paid only under ``EarlyStopping`` (``StopForecaster.update()`` timed on its own, outside a fit).
+``--fit`` runs the whole-fit comparison.
 
     python benchmarks/overhead.py                 # the hook-cost table (docs/overhead.md)
     python benchmarks/overhead.py --fit --runs 5 --epochs 10
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -37,6 +40,7 @@ from hook_cost import TYPICAL, hook_table
 from quickstart import SmallCNN, synthetic_images
 
 from lightning_energy import EnergyCallback
+from lightning_energy.step.stop import StopForecaster
 
 TRAIN_SAMPLES = 8192  # about 4 s per epoch on two cores: still far shorter than a real GPU epoch
 
@@ -81,6 +85,30 @@ def run_codecarbon(epochs: int, root: Path, batch_size: int) -> float:
         tracker.stop()
         spent += time.perf_counter() - start
     return spent
+
+
+def stop_forecast_ms(evaluations: int, repeats: int = 5) -> float:
+    """Median over ``repeats`` of the mean ms per ``StopForecaster.update()`` (shipped constants, patience
+    10) along a noisy power-law curve of ``evaluations`` evaluations (the run does not stop within it)."""
+    rng = np.random.default_rng(0)
+    values = 1.0 + 2.0 * np.arange(1, evaluations + 1) ** -0.7 + 0.003 * rng.standard_normal(evaluations)
+    means = []
+    for _ in range(repeats):
+        forecaster = StopForecaster("min", patience=10)
+        start = time.perf_counter()
+        for value in values:
+            forecaster.update(float(value))
+        means.append((time.perf_counter() - start) / evaluations)
+    return 1000 * statistics.median(means)
+
+
+def stop_forecast_row() -> str:
+    """The table row of the stop forecast's cost per evaluation (a Trainer with ``EarlyStopping`` only)."""
+    return (
+        "| per evaluation with `EarlyStopping` (the stop forecast: `StopForecaster.update()` timed on its "
+        f"own, mean over a noisy curve of 20 / 60 evaluations, median of 5) | {stop_forecast_ms(20):.1f} / "
+        f"{stop_forecast_ms(60):.1f} ms | not in the per-epoch budget (measured without `EarlyStopping`) | |"
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -134,6 +162,7 @@ def main(argv: list[str] | None = None) -> str:
             typical_batches=args.typical_batches,
             pairs=args.pairs,
         )
+        table += "\n" + stop_forecast_row()
         print(table)
         return table
     batch_size = BATCH_SIZE["long" if args.long_epoch else "short"]

@@ -1,7 +1,8 @@
 """Forecast when an ``EarlyStopping`` run will stop, from the monitored metric seen so far (pure numpy).
 
 :class:`StopForecaster` is fed the monitored value once per evaluation. It fits a weighted set of learning
-curve families (:mod:`lightning_energy.step.curves`), draws futures of the curve with noise, runs the
+curve families (:mod:`lightning_energy.step.curves`; in a few batched solves,
+:mod:`lightning_energy.step.stop_fit`), draws futures of the curve with noise, runs the
 stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
 predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
 calibrated: the remaining evaluations of every simulated stop are spread on the log scale by a normal
@@ -34,10 +35,10 @@ from lightning_energy.step.curves import (
     Draws,
     best_fit,
     draw_curves,
-    fit_curves,
     future_values,
     mean_curve,
 )
+from lightning_energy.step.stop_fit import DesignGroup, fit_all, holdout_scores
 from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
@@ -286,11 +287,9 @@ def raw_stop_samples(
     if z.size < params.min_evaluations:
         return None
     noise = params.noise_floor * noise_scale(z)
-    fits = fit_curves(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
+    fits = fitted(z, params, noise)
     if not fits:
         return None
-    if params.holdout_weight > 0.0:
-        fits = holdout_reweigh(fits, z, params, noise)
     rng = np.random.default_rng([seed, seen])
     curves = draw_curves(fits, z.size, params.draws, rng)
     memory = start_memory(curves, z) if params.noise_memory else None
@@ -308,48 +307,65 @@ def raw_stop_samples(
     return paths.stop_at, fits
 
 
+def fitted(z: np.ndarray, params: StopParams, noise: float) -> list[CurveFit]:
+    """The (family, shape) pairs :func:`~lightning_energy.step.curves.fit_curves` fits to ``z``, reweighed
+    by :func:`holdout_reweigh` when ``holdout_weight`` > 0 (empty when none can be fitted): the same values,
+    bit for bit, in a few batched solves (:func:`~lightning_energy.step.stop_fit.fit_all`) that keep the
+    pairs' designs for the held-out refits."""
+    fast = fit_all(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
+    if fast is None:
+        return []
+    held = holdout_size(int(z.size))
+    if params.holdout_weight <= 0.0 or held is None:
+        return fast.curve_fits()
+    scores = holdout_scores(fast.groups, len(fast.families), z, held, params.recency, noise)
+    return fast.curve_fits(reweighed(fast.weights, scores, params.holdout_weight))
+
+
+def holdout_size(n: int) -> int | None:
+    """Evaluations of ``n`` the reweighing holds out (``None``: fewer than ``MIN_HOLDOUT_FIT`` left)."""
+    held = max(round(HOLDOUT_SHARE * n), 1)
+    return held if n - held >= MIN_HOLDOUT_FIT else None
+
+
+def reweighed(weights: np.ndarray, scores: np.ndarray, holdout_weight: float) -> np.ndarray | None:
+    """``weights`` times ``exp(holdout_weight x (score - best score))``, normalised; ``None`` (keep the
+    weights) when no score is finite or no weight is left."""
+    if not np.isfinite(scores).any():
+        return None
+    out = weights * np.exp(holdout_weight * (scores - scores.max()))
+    total = float(out.sum())
+    if not math.isfinite(total) or total <= 0.0:
+        return None
+    return out / total
+
+
 def holdout_reweigh(fits: list[CurveFit], z: np.ndarray, params: StopParams, noise: float) -> list[CurveFit]:
     """``fits`` reweighed by how well each (family, shape) pair forecasts the run's own recent past.
 
     Every pair's design, exactly as fitted to all of ``z`` (its shape and origin in evaluations), is fitted
     again to the first ``1 - HOLDOUT_SHARE`` of ``z`` (the same recency weighting and noise floor) and
     scored by the log predictive density of the held-out last evaluations (normal: the pair's noise plus
-    its coefficients' uncertainty); each weight is multiplied by ``exp(holdout_weight x (score - best))``
-    and the weights normalised. A pair that extrapolated badly on this run loses weight; the coefficients
-    are those of the fit to all of ``z``. Unchanged below ``MIN_HOLDOUT_FIT`` evaluations to refit.
+    its coefficients' uncertainty; :func:`~lightning_energy.step.stop_fit.holdout_scores`); each weight is
+    multiplied by ``exp(holdout_weight x (score - best))`` and the weights normalised. A pair that
+    extrapolated badly on this run loses weight; the coefficients are those of the fit to all of ``z``.
+    Unchanged below ``MIN_HOLDOUT_FIT`` evaluations to refit.
     """
     n = int(z.size)
-    m = n - max(round(HOLDOUT_SHARE * n), 1)
-    if m < MIN_HOLDOUT_FIT:
+    held = holdout_size(n)
+    if held is None:
         return fits
     x = np.arange(1, n + 1, dtype=float)
-    early = x[:m]
-    w = np.ones(m) if params.recency <= 0 else np.exp(-(m - early) / (params.recency * m))
-    n_eff = float(w.sum() ** 2 / np.sum(w**2))
-    sw = np.sqrt(w)
-    held = z[m:]
-    scores = np.full(len(fits), -math.inf)
-    for i, f in enumerate(fits):
-        X = f.design(x, n)
-        k = X.shape[1]
-        Xw = X[:m] * sw[:, None]
-        coef, *_ = np.linalg.lstsq(Xw, z[:m] * sw, rcond=None)
-        resid = (z[:m] - X[:m] @ coef) * sw
-        sigma2 = max(float(resid @ resid) / float(w.mean()) / max(n_eff - k, 1.0), noise**2)
-        try:
-            cov = sigma2 * np.linalg.inv(Xw.T @ Xw / float(w.mean()))
-        except np.linalg.LinAlgError:
-            continue
-        ahead = X[m:]
-        var = np.maximum(sigma2 + np.einsum("ij,jk,ik->i", ahead, cov, ahead), 1e-300)
-        scores[i] = float(np.sum(-0.5 * np.log(2.0 * math.pi * var) - 0.5 * (held - ahead @ coef) ** 2 / var))
-    if not np.isfinite(scores).any():
+    designs = [f.design(x, n) for f in fits]
+    groups = []
+    for k in sorted({d.shape[1] for d in designs}):
+        index = [i for i, d in enumerate(designs) if d.shape[1] == k]
+        groups.append(DesignGroup(np.array(index), np.stack([designs[i] for i in index])))
+    scores = holdout_scores(tuple(groups), len(fits), z, held, params.recency, noise)
+    weights = reweighed(np.array([f.weight for f in fits]), scores, params.holdout_weight)
+    if weights is None:
         return fits
-    weights = np.array([f.weight for f in fits]) * np.exp(params.holdout_weight * (scores - scores.max()))
-    total = float(weights.sum())
-    if not math.isfinite(total) or total <= 0.0:
-        return fits
-    return [dataclasses.replace(f, weight=float(v / total)) for f, v in zip(fits, weights, strict=True)]
+    return [dataclasses.replace(f, weight=float(v)) for f, v in zip(fits, weights, strict=True)]
 
 
 @dataclass

@@ -137,14 +137,16 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
     """Run the rule over the next ``block.shape[1]`` evaluations of every future (in place).
 
     ``block`` holds lower-is-better values (``sign x value``), one row per future; futures that stopped
-    already are left as they are. A ``max_evaluations`` bound stops the futures still running there.
+    already are left as they are (their rows are not looked at: the rule runs on the running futures only).
+    A ``max_evaluations`` bound stops the futures still running there.
     """
     steps = block.shape[1]
     if rule.max_evaluations is not None:
         steps = min(steps, rule.max_evaluations - paths.evaluations)
     if steps <= 0:
         return
-    block = block[:, :steps]
+    running = np.flatnonzero(paths.running)  # a future that stopped is left as it is
+    block = block[running, :steps]
     first = paths.evaluations + 1
     thr = None if rule.stopping_threshold is None else rule.sign * rule.stopping_threshold
     div = None if rule.divergence_threshold is None else rule.sign * rule.divergence_threshold
@@ -154,16 +156,17 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
     if div is not None:
         hit |= block > div
     safe = np.where(np.isfinite(block), block, np.inf)
+    start_best, start_wait = paths.best[running], paths.wait[running]
     if rule.min_delta == 0.0:  # the best so far is a running minimum; the wait counts from its last drop
-        before = np.minimum.accumulate(np.concatenate([paths.best[:, None], safe[:, :-1]], axis=1), axis=1)
+        before = np.minimum.accumulate(np.concatenate([start_best[:, None], safe[:, :-1]], axis=1), axis=1)
         index = np.arange(steps)
-        last = np.maximum.accumulate(np.where(safe < before, index, -1 - paths.wait[:, None]), axis=1)
+        last = np.maximum.accumulate(np.where(safe < before, index, -1 - start_wait[:, None]), axis=1)
         wait = index - last
         best = np.minimum(before[:, -1], safe[:, -1])
         end_wait = wait[:, -1]
     else:  # sequential: the best moves only on improvements larger than min_delta
-        best = paths.best.copy()
-        w = paths.wait.copy()
+        best = start_best.copy()
+        w = start_wait.copy()
         wait = np.empty(block.shape, dtype=np.int64)
         for j in range(steps):
             improved = safe[:, j] + rule.min_delta < best
@@ -173,10 +176,9 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
         end_wait = w
     if rule.patience is not None:
         hit |= wait >= rule.patience
-    running = paths.running
-    stops = running & hit.any(axis=1)
-    paths.stop_at[stops] = first + np.argmax(hit[stops], axis=1)
-    paths.best, paths.wait = best, end_wait
+    stops = hit.any(axis=1)
+    paths.stop_at[running[stops]] = first + np.argmax(hit[stops], axis=1)
+    paths.best[running], paths.wait[running] = best, end_wait
     paths.evaluations += steps
     if rule.max_evaluations is not None and paths.evaluations >= rule.max_evaluations:
         paths.stop_at[paths.running] = float(rule.max_evaluations)
