@@ -1,4 +1,4 @@
-"""The closed vocabularies of STEP and PRE: the interval's group, the GPU speed's source and the regime.
+"""The closed vocabularies of STEP and PRE: interval group, GPU speed source, regime and board class.
 
 Each is a ``Literal`` in the module that owns it; reading a report written by another version is lenient
 (an odd value reads as "not said"), as for the meter labels (tests/test_labels.py).
@@ -11,7 +11,7 @@ from typing import get_args
 
 import pytest
 
-from lightning_energy.pre import roofline, throughput
+from lightning_energy.pre import descriptors, roofline, throughput
 from lightning_energy.pre.fit import PreSummary
 from lightning_energy.pre.model import Estimate
 from lightning_energy.report_projection import ProjectionPoint
@@ -24,6 +24,7 @@ def test_the_vocabularies_are_the_literals() -> None:
     assert get_args(throughput.SpeedSource) == throughput.SOURCES
     assert throughput.SOURCES[0] == throughput.MEASURED == "measured"
     assert roofline.REGIMES == get_args(roofline.Regime) == ("compute-bound", "bandwidth-bound", "host-bound")
+    assert descriptors.BOARD_CLASSES == get_args(descriptors.BoardClass) == ("data-centre", "consumer")
 
 
 @pytest.mark.parametrize("group", INTERVAL_GROUPS)

@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
@@ -28,8 +28,10 @@ _PRECISION_ALIASES = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 #: Board classes (``GpuDescriptor.board_class``): data-centre/server boards (SXM modules, passively cooled
 #: PCIe cards built for a server's airflow) and consumer/workstation boards (fan-cooled cards). The power
 #: curve of a data-centre board carries the class shift fitted on data-centre rows (docs/pre.md).
-DATA_CENTRE, CONSUMER = "data-centre", "consumer"
-BOARD_CLASSES = (DATA_CENTRE, CONSUMER)
+BoardClass = Literal["data-centre", "consumer"]
+DATA_CENTRE: BoardClass = "data-centre"
+CONSUMER: BoardClass = "consumer"
+BOARD_CLASSES: tuple[BoardClass, ...] = (DATA_CENTRE, CONSUMER)
 #: Name families of consumer/workstation boards and of data-centre boards (``infer_board_class``).
 _CONSUMER_WORDS = frozenset({"geforce", "gtx", "rtx", "quadro", "titan"})
 _DATA_CENTRE_NAME = re.compile(r"\b(tesla|sxm\d*|hbm\d*e?|[abhklmptv]\d{1,3}[sg]?|g[hb]\d{3})\b")
@@ -174,7 +176,7 @@ class DataDescriptor:
         _non_negative_int("val_steps_per_epoch", self.val_steps_per_epoch)
 
 
-def infer_board_class(name: str) -> str:
+def infer_board_class(name: str) -> BoardClass:
     """The board class of a GPU known only by its name (not in the table, or a descriptor built without a
     class): ``DATA_CENTRE`` when the name holds a data-centre family (``Tesla``, ``SXM``, ``HBM``, or a bare
     model number such as A30, A100, H100, L40S, T4, GH200) and no consumer/workstation family (``GeForce``,
@@ -203,7 +205,7 @@ class GpuDescriptor:
     sm_count: int | None = None
     from_table: bool = True
     architecture: str | None = None
-    board_class: str | None = None
+    board_class: BoardClass | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -224,7 +226,7 @@ class GpuDescriptor:
             raise EstimationError(f"architecture must be a string or None, got {self.architecture!r}")
 
     @property
-    def power_class(self) -> str:
+    def power_class(self) -> BoardClass:
         """``board_class``, or the class its name implies (``infer_board_class``)."""
         return self.board_class if self.board_class is not None else infer_board_class(self.name)
 

@@ -17,12 +17,22 @@ from importlib import resources
 
 from lightning_energy.errors import EstimationError
 from lightning_energy.hardware import GpuInfo
-from lightning_energy.pre.descriptors import CONSUMER, DATA_CENTRE, GpuDescriptor, infer_board_class
+from lightning_energy.pre.descriptors import (
+    CONSUMER,
+    DATA_CENTRE,
+    BoardClass,
+    GpuDescriptor,
+    infer_board_class,
+)
 
 _NOISE_WORDS = ("nvidia", "geforce", "tesla")
 #: ``form_factor`` of ``gpus.json`` -> board class: SXM modules and passively cooled PCIe cards (built for a
 #: server's airflow) are data-centre boards, fan-cooled cards consumer/workstation boards.
-FORM_FACTOR_CLASS = {"SXM": DATA_CENTRE, "PCIe passive": DATA_CENTRE, "PCIe active": CONSUMER}
+FORM_FACTOR_CLASS: dict[str, BoardClass] = {
+    "SXM": DATA_CENTRE,
+    "PCIe passive": DATA_CENTRE,
+    "PCIe active": CONSUMER,
+}
 
 
 def _normalize(name: str) -> str:
@@ -54,7 +64,7 @@ def _strings(row: Mapping[str, object], key: str) -> tuple[str, ...]:
     return tuple(str(item) for item in value)
 
 
-def board_class_of(row: Mapping[str, object]) -> str:
+def board_class_of(row: Mapping[str, object]) -> BoardClass:
     """The board class of a ``gpus.json`` row, from its ``form_factor`` (``FORM_FACTOR_CLASS``)."""
     form = row.get("form_factor")
     if form not in FORM_FACTOR_CLASS:

@@ -44,7 +44,7 @@ from lightning_energy._io import atomic_write_text
 from lightning_energy._validate import is_number
 from lightning_energy.errors import EstimationError
 from lightning_energy.pre import machine, physics
-from lightning_energy.pre.descriptors import LabelledRun, RunDescriptor
+from lightning_energy.pre.descriptors import BoardClass, LabelledRun, RunDescriptor
 from lightning_energy.pre.roofline import Regime
 from lightning_energy.pre.throughput import SpeedSource
 
@@ -79,7 +79,7 @@ class Estimate:
     bandwidth_share: float | None = None
     traffic_inferred: bool | None = None
     #: the GPU's board class (``descriptors.BOARD_CLASSES``), which sets its power curve
-    board_class: str | None = None
+    board_class: BoardClass | None = None
 
     @property
     def rel_sigma(self) -> float:
@@ -244,7 +244,7 @@ class PreEstimator:
         regimes = parts.regimes()
         bandwidth = parts.bandwidth_share
         known = np.array(
-            [bool(getattr(self.corrections.get(d.gpu.name), "host_measured", False)) for d in descriptors]
+            [(c := self.corrections.get(d.gpu.name)) is not None and c.host_measured for d in descriptors]
         )
         q = self.log_q90(f, known)
         estimates = []
