@@ -1,7 +1,7 @@
 """Forecast when an ``EarlyStopping`` run will stop, from the monitored metric seen so far (pure numpy).
 
 :class:`StopForecaster` is fed the monitored value once per evaluation. It fits a weighted set of learning
-curve families (:mod:`lightning_energy.step.curves`; in a few batched solves,
+curve families (:mod:`lightning_energy.step.curves`; reweighed by a backtest on the run itself,
 :mod:`lightning_energy.step.stop_fit`), draws futures of the curve with noise, runs the
 stopping rule (:mod:`lightning_energy.step.stop_rule`) on each, and returns a :class:`StopForecast`: the
 predicted number of evaluations of the whole run (counting those done) with a 90 % interval. The interval is
@@ -32,13 +32,15 @@ import numpy as np
 from lightning_energy._validate import finite_number
 from lightning_energy.step.curves import (
     CurveFit,
+    DesignGroup,
     Draws,
     best_fit,
     draw_curves,
+    fit_all,
     future_values,
     mean_curve,
 )
-from lightning_energy.step.stop_fit import DesignGroup, fit_all, holdout_scores
+from lightning_energy.step.stop_fit import holdout_scores
 from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
@@ -310,7 +312,7 @@ def raw_stop_samples(
 def fitted(z: np.ndarray, params: StopParams, noise: float) -> list[CurveFit]:
     """The (family, shape) pairs :func:`~lightning_energy.step.curves.fit_curves` fits to ``z``, reweighed
     by :func:`holdout_reweigh` when ``holdout_weight`` > 0 (empty when none can be fitted): the same values,
-    bit for bit, in a few batched solves (:func:`~lightning_energy.step.stop_fit.fit_all`) that keep the
+    bit for bit, in a few batched solves (:func:`~lightning_energy.step.curves.fit_all`) that keep the
     pairs' designs for the held-out refits."""
     fast = fit_all(z, params.recency, noise, params.bootstrap, params.shapes, params.offsets)
     if fast is None:

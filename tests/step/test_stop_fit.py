@@ -1,4 +1,5 @@
-"""The batched fits of the stop forecast (``stop_fit``) equal the pair-by-pair fits bit for bit."""
+"""The stop forecast's batched held-out reweighing (``stop_fit.holdout_scores``) equals the pair-by-pair
+refits it replaced, bit for bit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from lightning_energy.step.stop import (
     noise_scale,
     reweighed,
 )
-from lightning_energy.step.stop_fit import fit_all, inverses, lstsq
 
 
 def _curves() -> list[np.ndarray]:
@@ -50,15 +50,6 @@ def _same(a: list[CurveFit], b: list[CurveFit]) -> None:
         assert np.array_equal(fa.cov, fb.cov)
         assert (fa.shapes is None) == (fb.shapes is None)
         assert fa.shapes is None or np.array_equal(fa.shapes, fb.shapes)
-
-
-@pytest.mark.parametrize("shapes,offsets", [(False, False), (True, True), (True, False)])
-def test_fit_all_equals_fit_curves_bit_for_bit(shapes: bool, offsets: bool) -> None:
-    for z, recency, noise, bootstrap in itertools.product(_curves(), (0.0, 0.5), (0.0, 0.003), (False, True)):
-        reference = fit_curves(z, recency, noise, bootstrap, shapes, offsets)
-        fast = fit_all(z, recency, noise, bootstrap, shapes, offsets)
-        assert fast is not None
-        _same(fast.curve_fits(), reference)
 
 
 def _reference_holdout(
@@ -105,22 +96,3 @@ def test_the_batched_holdout_reweighing_equals_the_pair_by_pair_one(holdout_weig
         reference = _reference_holdout(fits, z, params, noise)
         _same(holdout_reweigh(fits, z, params, noise), reference)
         _same(fitted(z, params, noise), reference)
-
-
-def test_lstsq_is_numpys_lstsq_slice_by_slice() -> None:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((7, 12, 3))
-    a[3, :, 2] = a[3, :, 1]  # a rank-deficient slice: the minimum-norm solution, as lstsq
-    b = rng.standard_normal(12)
-    expected = np.array([np.linalg.lstsq(a[g], b, rcond=None)[0] for g in range(7)])
-    assert np.array_equal(lstsq(a, b), expected)
-    assert lstsq(a[:0], b).shape == (0, 3)
-
-
-def test_a_singular_matrix_is_flagged_and_the_others_inverted() -> None:
-    stack = np.array([[[2.0, 0.0], [0.0, 4.0]], [[1.0, 1.0], [1.0, 1.0]], [[1.0, 2.0], [3.0, 4.0]]])
-    out, ok = inverses(stack)
-    assert ok.tolist() == [True, False, True]
-    assert np.array_equal(out[0], np.linalg.inv(stack[0]))
-    assert np.array_equal(out[2], np.linalg.inv(stack[2]))
-    assert np.isnan(out[1]).all()
