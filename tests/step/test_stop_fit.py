@@ -19,21 +19,7 @@ from lightning_energy.step.stop import (
     noise_scale,
     reweighed,
 )
-
-
-def _curves() -> list[np.ndarray]:
-    """Noisy, noiseless, constant and quantised curves of 2 to 60 evaluations."""
-    rng = np.random.default_rng(3)
-    out = []
-    for n in (2, 3, 5, 6, 9, 20, 60):
-        x = np.arange(1.0, n + 1.0)
-        out += [
-            1.0 + 2.0 * x**-0.7 + 0.003 * rng.standard_normal(n),
-            np.full(n, 0.5),  # every pair fits to rounding: its weight is decided by the rounding
-            1.0 + 2.0 * x**-0.7,
-            np.round(0.6 + 0.3 * (1.0 - np.exp(-x / 5.0)) + 0.02 * rng.standard_normal(n), 2),
-        ]
-    return out
+from tests.step.test_curve_fit import _curves
 
 
 def _same(a: list[CurveFit], b: list[CurveFit]) -> None:
