@@ -161,21 +161,6 @@ def _by_regime(regimes: Sequence[str], pred: np.ndarray, truth: np.ndarray) -> d
     }
 
 
-def _fit(
-    gaissa: Sequence[LabelledRun],
-    perseus: Sequence[PowerRun],
-    train: np.ndarray,
-    variant: str,
-    mlperf: Sequence[PowerRun] = (),
-    v5: tuple[Dataset, Fitted, float] | None = None,
-) -> tuple[Dataset, Fitted, float]:
-    """Selection and fit of ``variant`` on the GAISSA runs ``train`` and the power-only rows it uses.
-    ``CLASS`` is v5's fit (``v5``, else refitted) with the data-centre shift selected and fitted on the
-    data-centre rows of ``perseus`` and ``mlperf`` (``tools.pre_fit.class_shift_for``); its weight is the
-    shift's prior weight. ``CLASS_GB`` the same on the rows v5's time model predicts GPU-bound."""
-    return _fit_shift(gaissa, perseus, train, variant, mlperf, v5)[:3]
-
-
 def _fit_shift(
     gaissa: Sequence[LabelledRun],
     perseus: Sequence[PowerRun],
@@ -184,9 +169,14 @@ def _fit_shift(
     mlperf: Sequence[PowerRun] = (),
     v5: tuple[Dataset, Fitted, float] | None = None,
 ) -> tuple[Dataset, Fitted, float, tuple[tuple[str, str], ...]]:
-    """``_fit`` and, for the board classes, the data-centre rows the shift left out."""
+    """Selection and fit of ``variant`` on the GAISSA runs ``train`` and the power-only rows it uses.
+    ``CLASS`` is v5's fit (``v5``, else refitted) with the data-centre shift selected and fitted on the
+    data-centre rows of ``perseus`` and ``mlperf`` (``tools.pre_fit.class_shift_for``); its weight is the
+    shift's prior weight. ``CLASS_GB`` the same on the rows v5's time model predicts GPU-bound.
+    Returns the dataset, the fit, the selected weight and, for the board classes, the data-centre rows the
+    shift left out."""
     if variant in (CLASS, CLASS_GB):
-        ds, fitted, _ = v5 if v5 is not None else _fit(gaissa, perseus, train, V5)
+        ds, fitted, _ = v5 if v5 is not None else _fit_shift(gaissa, perseus, train, V5)[:3]
         rule = GPU_BOUND_ROWS if variant == CLASS_GB else ALL_ROWS
         shift = class_shift_for([*perseus, *mlperf], fitted, rule)
         return ds, dataclasses.replace(fitted, data_centre_shift=shift.shift), shift.weight, shift.dropped
@@ -502,7 +492,7 @@ def print_curve(
 ) -> None:
     """IN-SAMPLE: the curve of v5's fit on all GAISSA runs on a consumer board and, with each row rule's
     shift fitted on all data-centre rows, on a data-centre board, as shares of the limit."""
-    _, fitted, _ = _fit(gaissa, perseus, np.arange(len(gaissa)), V5)
+    _, fitted, _, _ = _fit_shift(gaissa, perseus, np.arange(len(gaissa)), V5)
     shifts = {rule: class_shift_for([*perseus, *mlperf], fitted, rule) for rule in (ALL_ROWS, GPU_BOUND_ROWS)}
     print("#### The power curve by busy share (IN-SAMPLE: the shifts are fitted on all data-centre rows)\n")
     print(
