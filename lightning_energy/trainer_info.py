@@ -143,9 +143,11 @@ def checks_at_train_epoch_end(trainer: pl.Trainer, es: EarlyStopping) -> bool:
 def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
     """The stop forecast of an ``EarlyStopping`` run (``None`` without one, or with settings it cannot use).
 
-    Reads the callback's public settings; ``min_delta`` is stored negated for ``mode="min"``. Evaluations
-    are mapped to epochs with ``check_val_every_n_epoch`` / ``val_check_interval``, or one per epoch when
-    the callback checks at the end of each training epoch.
+    Reads the callback's public settings (``check_finite`` too); ``min_delta`` is stored negated for
+    ``mode="min"``. Evaluations are mapped to epochs with ``check_val_every_n_epoch`` /
+    ``val_check_interval``, or one per epoch when the callback checks at the end of each training epoch.
+    The Trainer's ``max_epochs`` bounds the run and its ``min_epochs`` (as the fit loop resolved it: 1 with
+    ``min_steps`` alone) holds a run whose rule fired earlier; ``min_steps`` itself is not modelled.
     """
     es = early_stopping(trainer)
     if es is None:
@@ -162,6 +164,7 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
             stopping_threshold=es.stopping_threshold,
             divergence_threshold=es.divergence_threshold,
             at_train_epoch_end=at_epoch_end,
+            check_finite=bool(es.check_finite),
         )
         schedule = EvalSchedule(
             check_val_every_n_epoch=None if every is None else int(every),
@@ -170,7 +173,8 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
             check_on_train_epoch_end=at_epoch_end,
         )
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
-        return StopTracker(settings, schedule, max_epochs)
+        min_epochs = trainer.min_epochs if trainer.min_epochs is not None and trainer.min_epochs > 0 else None
+        return StopTracker(settings, schedule, max_epochs, min_epochs=min_epochs)
     except (TypeError, ValueError):  # an unusual schedule: no forecast, nothing else changes
         return None
 

@@ -95,8 +95,8 @@ def test_stopped_run_and_rule_without_criterion() -> None:
     done = [fc.update(v) for v in (0.1, 0.2, 0.6)][-1]
     assert done.stopped and done.epochs == done.low == done.high == 3
     assert done.p_stop_before(4) == 1.0 and done.p_stop_before(3) == 0.0
-    with pytest.raises(ValueError, match="stopped"):
-        fc.update(0.7)
+    again = fc.update(0.7)  # the run went on (should_stop reset elsewhere): still past the threshold
+    assert again.stopped and again.seen == 4 and "went on after its stop at evaluation 3" in again.reason
     free = StopForecaster("min")
     assert [free.update(1.0 / k) for k in range(1, 6)][-1].epochs is None
 

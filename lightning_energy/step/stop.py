@@ -165,7 +165,8 @@ class StopForecast:
     ``epochs`` is the predicted number of evaluations of the whole run (counting those done), ``None``
     while the forecaster cannot tell (too few evaluations, or most simulated futures do not stop within
     the simulated horizon); ``[low, high]`` a 90 % interval (``high`` is ``None`` when the interval's top
-    lies beyond the horizon). ``stopped`` says the rule has fired on the last value. ``reason`` is one line.
+    lies beyond the horizon). ``stopped`` says the run ends at the last value (the rule fired there, or
+    fired earlier and the run was held to the minimum, or the bound is reached). ``reason`` is one line.
     """
 
     seen: int
@@ -196,6 +197,11 @@ class StopForecaster:
         min_delta: the smallest change that counts as an improvement (>= 0).
         divergence_threshold: stop as soon as the value is past it (worse).
         max_evaluations: a bound on the number of evaluations (``max_epochs`` mapped to evaluations).
+        check_finite: a non-finite value stops the run (``EarlyStopping(check_finite=...)``); without it
+            a non-finite value is compared as the callback compares it (a NaN is no improvement) and is
+            left out of the curve fit.
+        min_evaluations: a firing before this many evaluations does not end the run, which goes on to it
+            (``min_epochs`` mapped to evaluations; :class:`~lightning_energy.step.stop_rule.StopRule`).
         params: constants (default: :meth:`StopParams.shipped`).
         seed: seed of the simulation (the forecasts are deterministic for a given seed).
     """
@@ -209,6 +215,8 @@ class StopForecaster:
         divergence_threshold: float | None = None,
         *,
         max_evaluations: int | None = None,
+        check_finite: bool = True,
+        min_evaluations: int | None = None,
         params: StopParams | None = None,
         seed: int = 0,
     ) -> None:
@@ -219,6 +227,8 @@ class StopForecaster:
             min_delta=min_delta,
             divergence_threshold=divergence_threshold,
             max_evaluations=max_evaluations,
+            check_finite=check_finite,
+            min_evaluations=min_evaluations,
         )
         if params is not None and not isinstance(params, StopParams):
             raise TypeError(f"params must be a StopParams or None, got {type(params).__name__}")
@@ -228,6 +238,7 @@ class StopForecaster:
         self.seed = seed
         self._state = RuleState()
         self._z: list[float] = []
+        self._went_on: int | None = None  # the last evaluation at which the run stopped and then went on
 
     @property
     def seen(self) -> int:
@@ -235,7 +246,12 @@ class StopForecaster:
         return self._state.evaluations
 
     def update(self, value: float) -> StopForecast:
-        """Add one evaluation of the monitored metric and forecast the stop."""
+        """Add one evaluation of the monitored metric and forecast the stop.
+
+        A value after a stop means the run went on (the Trainer's ``should_stop`` was reset outside
+        ``EarlyStopping``): the rule carries on from its best and wait, as ``EarlyStopping`` does, and the
+        forecast goes on (its ``reason`` says so).
+        """
         self._add(value)
         return self._forecast()
 
@@ -243,7 +259,7 @@ class StopForecaster:
         """Feed ``values`` (a resumed run's evaluations, oldest first) and forecast once, after the last.
 
         The same forecast as :meth:`update` on the last value; ``None`` when ``values`` is empty. A value
-        after the rule has fired raises ``ValueError`` (no evaluation follows a stop).
+        after a stop means the run went on, as in :meth:`update`.
         """
         fed = 0
         for value in values:
@@ -254,15 +270,45 @@ class StopForecaster:
     def _add(self, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise TypeError(f"value must be a number, got {value!r}")
+        if self._state.stopped:
+            self._went_on = self._state.evaluations
         self._state = advance(self.rule, self._state, float(value))
         if math.isfinite(float(value)):
             self._z.append(self.rule.sign * float(value))
 
     def _forecast(self) -> StopForecast:
-        if self._state.stopped:
-            n = self._state.evaluations
-            return StopForecast(n, n, n, n, True, f"stopped at evaluation {n}: {self._state.why}")
-        return forecast(self.rule, self._state, np.asarray(self._z), self.params, self.seed)
+        state, rule = self._state, self.rule
+        went_on = (
+            "" if self._went_on is None else f"the run went on after its stop at evaluation {self._went_on}; "
+        )
+        if state.stopped:
+            n = state.evaluations
+            return StopForecast(n, n, n, n, True, f"{went_on}stopped at evaluation {n}: {state.why}")
+        if state.pending:  # should_stop is set: the run ends where the minimum holds it to
+            m = rule.hold
+            why = f"the rule fired at evaluation {state.fired_at} ({state.why}); the minimum holds the run"
+            draws = (float(m),) * self.params.draws
+            return StopForecast(
+                state.evaluations, m, m, m, False, f"{went_on}stop at evaluation {m}: {why}", draws
+            )
+        if rule.hold <= state.evaluations + 1:
+            out = forecast(rule, state, np.asarray(self._z), self.params, self.seed)
+            return dataclasses.replace(out, reason=went_on + out.reason) if went_on else out
+        # the rule's firing is forecast on its own; a firing before the minimum ends the run at the minimum
+        free = dataclasses.replace(rule, min_evaluations=None)
+        out = forecast(free, state, np.asarray(self._z), self.params, self.seed)
+        if out.epochs is None:  # too few evaluations, or most simulated runs go on past the horizon
+            return dataclasses.replace(out, reason=went_on + out.reason)
+        samples = np.maximum(np.asarray(out.samples), float(rule.hold))
+        mid, low, high = summarise(samples, state.evaluations)
+        top = "beyond the horizon" if high is None else str(high)
+        reason = (
+            f"{went_on}stop predicted at evaluation {mid} [{low}, {top}], not before evaluation {rule.hold} "
+            f"(the minimum); the rule alone: {out.reason}"
+        )
+        return StopForecast(
+            state.evaluations, mid, low, high, False, reason, tuple(float(v) for v in samples)
+        )
 
 
 def noise_scale(z: np.ndarray) -> float:

@@ -1,12 +1,19 @@
-"""Lightning's ``EarlyStopping`` rule as pure data and a pure step function (no torch, no Lightning).
+"""Lightning's ``EarlyStopping`` rule and the Trainer's stop as pure data and a pure step function (no
+torch, no Lightning).
 
 :class:`StopRule` holds the rule's settings (``mode``, ``patience``, ``min_delta``, ``stopping_threshold``,
-``divergence_threshold`` and an optional bound on the number of evaluations, ``max_evaluations``);
-:func:`advance` applies one evaluation to a :class:`RuleState` exactly as ``EarlyStopping`` does, in its
-order: a non-finite value stops; a value past ``stopping_threshold`` stops; a value past
-``divergence_threshold`` stops; an improvement by more than ``min_delta`` over the best so far resets the
-patience counter; otherwise the counter grows and reaching ``patience`` stops; reaching ``max_evaluations``
-stops. :func:`simulate` runs the rule on many sampled futures at once (numpy).
+``divergence_threshold``, ``check_finite``) and the Trainer's bounds in evaluations (``max_evaluations``
+from ``max_epochs``, ``min_evaluations`` from ``min_epochs``); :func:`advance` applies one evaluation to a
+:class:`RuleState` exactly as ``EarlyStopping._evaluate_stopping_criteria`` does, in its order: a
+non-finite value fires (with ``check_finite``; without it, it is compared as IEEE floats are: a NaN is no
+improvement and counts toward the patience); a value past ``stopping_threshold`` fires; a value past
+``divergence_threshold`` fires (these three leave the best and the wait as they are); an improvement by
+more than ``min_delta`` over the best so far resets the patience counter; otherwise the counter grows and
+reaching ``patience`` fires. A firing sets the Trainer's ``should_stop``, which stays set: the run ends
+at the first evaluation from ``min_evaluations`` on (at once without it). Reaching ``max_evaluations``
+ends the run. A value after the run ended means it went on (``should_stop`` was reset outside
+``EarlyStopping``): the rule carries on from its best and wait as ``EarlyStopping`` does.
+:func:`simulate` runs the rule on many sampled futures at once (numpy).
 """
 
 from __future__ import annotations
@@ -23,7 +30,14 @@ MODES = ("min", "max")
 
 @dataclass(frozen=True)
 class StopRule:
-    """The settings of an ``EarlyStopping`` callback (``None``: that criterion is off)."""
+    """The settings of an ``EarlyStopping`` callback (``None``: that criterion is off) and the Trainer's
+    bounds in evaluations.
+
+    ``check_finite``: a non-finite value fires (``EarlyStopping(check_finite=...)``). ``max_evaluations``:
+    the run ends there (``max_epochs``). ``min_evaluations``: a firing before it does not end the run, which
+    goes on to it (``min_epochs``: Lightning's ``trainer.should_stop`` stays set and the fit loop ends at the
+    first epoch boundary where ``_can_stop_early`` holds).
+    """
 
     mode: str = "min"
     stopping_threshold: float | None = None
@@ -31,6 +45,8 @@ class StopRule:
     min_delta: float = 0.0
     divergence_threshold: float | None = None
     max_evaluations: int | None = None
+    check_finite: bool = True
+    min_evaluations: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -40,7 +56,9 @@ class StopRule:
             if value is not None:
                 object.__setattr__(self, name, finite_number(name, value))
         object.__setattr__(self, "min_delta", finite_number("min_delta", self.min_delta, minimum=0.0))
-        for name, low in (("patience", 0), ("max_evaluations", 1)):
+        if not isinstance(self.check_finite, bool):
+            raise TypeError(f"check_finite must be a bool, got {self.check_finite!r}")
+        for name, low in (("patience", 0), ("max_evaluations", 1), ("min_evaluations", 1)):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -73,43 +91,71 @@ class StopRule:
             for v in (self.stopping_threshold, self.patience, self.divergence_threshold, self.max_evaluations)
         )
 
+    @property
+    def hold(self) -> int:
+        """The first evaluation at which a firing can end the run (1: at once), within ``max_evaluations``."""
+        low = self.min_evaluations or 1
+        return low if self.max_evaluations is None else min(low, self.max_evaluations)
+
 
 @dataclass(frozen=True)
 class RuleState:
-    """Where the rule stands after ``evaluations`` values: best (lower-is-better) so far and the wait."""
+    """Where the rule stands after ``evaluations`` values: best (lower-is-better) so far and the wait.
+
+    ``stopped``: the run ends at this evaluation; ``why`` says why (the last firing). ``fired_at``: the
+    evaluation at which the rule fired, the Trainer's ``should_stop`` set since (0: not set); with
+    ``min_evaluations`` it can be set while the run goes on (:attr:`pending`).
+    """
 
     evaluations: int = 0
     best: float = math.inf
     wait: int = 0
     stopped: bool = False
     why: str = ""
+    fired_at: int = 0
+
+    @property
+    def pending(self) -> bool:
+        """The rule has fired but the run goes on to ``min_evaluations`` (its stop is known)."""
+        return self.fired_at > 0 and not self.stopped
+
+
+def criteria(rule: StopRule, best: float, wait: int, z: float) -> tuple[float, int, str]:
+    """``EarlyStopping._evaluate_stopping_criteria`` on the lower-is-better value ``z``: the new best, the
+    new wait and why the rule fires (empty: it does not)."""
+    if rule.check_finite and not math.isfinite(z):
+        return best, wait, "the monitored value is not finite"
+    # without check_finite, a NaN compares False everywhere (no improvement), an infinity as IEEE floats do
+    if rule.stopping_threshold is not None and z < rule.sign * rule.stopping_threshold:
+        return best, wait, f"reached stopping_threshold {rule.stopping_threshold:g}"
+    if rule.divergence_threshold is not None and z > rule.sign * rule.divergence_threshold:
+        return best, wait, f"passed divergence_threshold {rule.divergence_threshold:g}"
+    if z + rule.min_delta < best:
+        return z, 0, ""
+    wait += 1
+    if rule.patience is not None and wait >= rule.patience:
+        return best, wait, f"no improvement in {rule.patience} evaluations"
+    return best, wait, ""
 
 
 def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
-    """The rule's state after one more evaluation ``value`` (``EarlyStopping`` semantics and order)."""
-    if state.stopped:
-        raise ValueError("the run has already stopped; no evaluation follows")
+    """The rule's state after one more evaluation ``value`` (``EarlyStopping`` semantics and order).
+
+    After a state that ``stopped``, the run went on (``should_stop`` was reset): the rule carries on from
+    its best and wait, and fires again as soon as its condition holds.
+    """
     n = state.evaluations + 1
-    z = rule.sign * float(value)
-    if not math.isfinite(z):
-        return RuleState(n, state.best, state.wait, True, "the monitored value is not finite")
-    if rule.stopping_threshold is not None and z < rule.sign * rule.stopping_threshold:
-        return RuleState(
-            n, min(state.best, z), 0, True, f"reached stopping_threshold {rule.stopping_threshold:g}"
-        )
-    if rule.divergence_threshold is not None and z > rule.sign * rule.divergence_threshold:
-        return RuleState(
-            n, state.best, state.wait, True, f"passed divergence_threshold {rule.divergence_threshold:g}"
-        )
-    if z + rule.min_delta < state.best:
-        best, wait = z, 0
-    else:
-        best, wait = state.best, state.wait + 1
-    if rule.patience is not None and wait >= rule.patience:
-        return RuleState(n, best, wait, True, f"no improvement in {rule.patience} evaluations")
+    best, wait, why = criteria(rule, state.best, state.wait, rule.sign * float(value))
+    fired_at = 0 if state.stopped else state.fired_at
+    if why and not fired_at:
+        fired_at = n
+    if fired_at and n >= rule.hold:
+        if not why:  # fired earlier; min_evaluations held the run to this evaluation
+            why = f"{state.why} at evaluation {fired_at}, held to evaluation {n} by the minimum"
+        return RuleState(n, best, wait, True, why, fired_at)
     if rule.max_evaluations is not None and n >= rule.max_evaluations:
         return RuleState(n, best, wait, True, f"reached the bound of {rule.max_evaluations} evaluations")
-    return RuleState(n, best, wait, False, "")
+    return RuleState(n, best, wait, False, (why or state.why) if fired_at else "", fired_at)
 
 
 @dataclass
@@ -138,7 +184,8 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
 
     ``block`` holds lower-is-better values (``sign x value``), one row per future; futures that stopped
     already are left as they are (their rows are not looked at: the rule runs on the running futures only).
-    A ``max_evaluations`` bound stops the futures still running there.
+    A future whose rule fires before ``min_evaluations`` stops there (:attr:`StopRule.hold`; the run's stop
+    is then known). A ``max_evaluations`` bound stops the futures still running there.
     """
     steps = block.shape[1]
     if rule.max_evaluations is not None:
@@ -150,12 +197,16 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
     first = paths.evaluations + 1
     thr = None if rule.stopping_threshold is None else rule.sign * rule.stopping_threshold
     div = None if rule.divergence_threshold is None else rule.sign * rule.divergence_threshold
-    hit = ~np.isfinite(block)
+    if rule.check_finite:
+        hit = ~np.isfinite(block)
+        safe = np.where(np.isfinite(block), block, np.inf)
+    else:  # a NaN is no improvement; an infinity compares as it is
+        hit = np.zeros(block.shape, dtype=bool)
+        safe = np.where(np.isnan(block), np.inf, block)
     if thr is not None:
         hit |= block < thr
     if div is not None:
         hit |= block > div
-    safe = np.where(np.isfinite(block), block, np.inf)
     start_best, start_wait = paths.best[running], paths.wait[running]
     if rule.min_delta == 0.0:  # the best so far is a running minimum; the wait counts from its last drop
         before = np.minimum.accumulate(np.concatenate([start_best[:, None], safe[:, :-1]], axis=1), axis=1)
@@ -177,7 +228,7 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
     if rule.patience is not None:
         hit |= wait >= rule.patience
     stops = hit.any(axis=1)
-    paths.stop_at[running[stops]] = first + np.argmax(hit[stops], axis=1)
+    paths.stop_at[running[stops]] = np.maximum(first + np.argmax(hit[stops], axis=1), rule.hold)
     paths.best[running], paths.wait[running] = best, end_wait
     paths.evaluations += steps
     if rule.max_evaluations is not None and paths.evaluations >= rule.max_evaluations:
@@ -188,8 +239,11 @@ def simulate(rule: StopRule, state: RuleState, futures: np.ndarray) -> np.ndarra
     """Evaluation number at which each future stops (``inf`` if none of its steps stops it).
 
     ``futures`` holds lower-is-better values (``sign x value``) of evaluations ``state.evaluations + 1``
-    onward, one row per future.
+    onward, one row per future. From a :attr:`RuleState.pending` state every future stops where the run is
+    held to (:attr:`StopRule.hold`).
     """
+    if state.pending:
+        return np.full(futures.shape[0], float(rule.hold))
     paths = Paths.start(state, futures.shape[0])
     simulate_chunk(rule, paths, futures)
     return paths.stop_at

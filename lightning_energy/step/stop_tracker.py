@@ -32,7 +32,8 @@ class StopSettings:
     """An ``EarlyStopping`` callback's settings, as plain values (``min_delta`` >= 0).
 
     ``at_train_epoch_end``: the callback checks the metric at the end of every training epoch (Lightning's
-    ``check_on_train_epoch_end``, resolved), not after each validation.
+    ``check_on_train_epoch_end``, resolved), not after each validation. ``check_finite``: a non-finite value
+    stops the run (else it is no improvement).
     """
 
     monitor: str
@@ -42,6 +43,7 @@ class StopSettings:
     stopping_threshold: float | None = None
     divergence_threshold: float | None = None
     at_train_epoch_end: bool = False
+    check_finite: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,21 +55,26 @@ class SavedStop:
 
 
 class StopTracker:
-    """The stop forecast of one fit (see the module docstring)."""
+    """The stop forecast of one fit (see the module docstring).
 
-    def __init__(self, settings: StopSettings, schedule: EvalSchedule, max_epochs: int | None) -> None:
+    ``max_epochs`` bounds the run; ``min_epochs`` (the Trainer's, as its fit loop resolved it) holds a run
+    whose rule fired earlier to the evaluations the schedule makes in that many epochs (Lightning keeps
+    ``should_stop`` set and ends the fit at the first epoch boundary where ``min_epochs`` is met).
+    """
+
+    def __init__(
+        self,
+        settings: StopSettings,
+        schedule: EvalSchedule,
+        max_epochs: int | None,
+        *,
+        min_epochs: int | None = None,
+    ) -> None:
         self.settings = settings
         self.schedule = schedule
         self.max_epochs = max_epochs
-        bound = None if max_epochs is None else max(schedule.evaluations_in(max_epochs), 1)
-        self.forecaster = StopForecaster(
-            settings.mode,
-            settings.stopping_threshold,
-            settings.patience,
-            settings.min_delta,
-            settings.divergence_threshold,
-            max_evaluations=bound,
-        )
+        self.min_epochs = min_epochs
+        self.forecaster = self._new_forecaster()
         self.forecast: StopForecast | None = None
         self.problem: str | None = None
         self.values: list[float] = []
@@ -76,11 +83,32 @@ class StopTracker:
 
     def fresh(self) -> StopTracker:
         """A tracker with the same settings that has seen nothing (and has not yet decided where to read)."""
-        return StopTracker(self.settings, self.schedule, self.max_epochs)
+        return StopTracker(self.settings, self.schedule, self.max_epochs, min_epochs=self.min_epochs)
+
+    def _new_forecaster(self, used: StopForecaster | None = None) -> StopForecaster:
+        """A forecaster of these settings that has seen nothing (``used``'s constants and seed when given)."""
+        s = self.settings
+        bound = None if self.max_epochs is None else max(self.schedule.evaluations_in(self.max_epochs), 1)
+        low = None if not self.min_epochs else self.schedule.evaluations_in(self.min_epochs) or None
+        return StopForecaster(
+            s.mode,
+            s.stopping_threshold,
+            s.patience,
+            s.min_delta,
+            s.divergence_threshold,
+            max_evaluations=bound,
+            check_finite=s.check_finite,
+            min_evaluations=low,
+            params=None if used is None else used.params,
+            seed=0 if used is None else used.seed,
+        )
 
     def evaluate(self, value: float) -> StopForecast | None:
-        """One evaluation of the monitored metric; the forecast, or ``None`` once the forecast failed."""
-        if self.problem is not None or (self.forecast is not None and self.forecast.stopped):
+        """One evaluation of the monitored metric; the forecast, or ``None`` once the forecast failed.
+
+        A value after a stopped forecast is fed too: the run went on (see :meth:`StopForecaster.update`).
+        """
+        if self.problem is not None:
             return self.forecast
         try:
             value = float(value)
@@ -160,17 +188,14 @@ class StopTracker:
                 raise ValueError(f"the saved stop forecast's value {i} is {v!r} (a non-finite one is None)")
             else:
                 values.append(float(v))
-        if any(math.isnan(v) for v in values[:-1]):
-            raise ValueError(
-                "the saved stop forecast has a non-finite value before its last (the run stopped)"
-            )
         return SavedStop(monitor, tuple(values))
 
     def load_state_dict(self, saved: SavedStop) -> str | None:
         """Replay a saved state (from :meth:`check_state`) into this fresh tracker: the forecast goes on.
 
-        Returns a one-line note when the state was not used (another monitored metric, or values this
-        tracker's rule cannot take), else ``None``; this tracker then starts afresh.
+        Returns a one-line note when the state was not used (another monitored metric, or a replay that
+        failed), else ``None``; this tracker then starts afresh. Values after a stop of this tracker's rule
+        (a resumed run under other ``EarlyStopping`` settings) replay as a run that went on.
         """
         if self.values or self.forecast is not None:
             raise ValueError("load_state_dict needs a tracker that has seen nothing")
@@ -182,21 +207,8 @@ class StopTracker:
         fresh = self.forecaster
         try:
             self.forecast = self.forecaster.replay(saved.values)
-        except ValueError as exc:  # e.g. the resumed rule fired before the last saved value
-            self.forecaster, self.forecast = self._fresh_forecaster(fresh), None
+        except (TypeError, ValueError) as exc:  # as evaluate: a failed forecast never stops training
+            self.forecaster, self.forecast = self._new_forecaster(fresh), None
             return f"the saved stop forecast was not used ({exc}): the forecast starts afresh"
         self.values = list(saved.values)
         return None
-
-    def _fresh_forecaster(self, used: StopForecaster) -> StopForecaster:
-        rule = used.rule
-        return StopForecaster(
-            rule.mode,
-            rule.stopping_threshold,
-            rule.patience,
-            rule.min_delta,
-            rule.divergence_threshold,
-            max_evaluations=rule.max_evaluations,
-            params=used.params,
-            seed=used.seed,
-        )

@@ -59,18 +59,33 @@ def test_a_non_finite_last_value_is_saved_as_none_and_replays_as_a_stop() -> Non
     assert resumed.forecast is not None and resumed.forecast.stopped and resumed.forecast.seen == 4
 
 
-def test_another_monitor_or_a_rule_that_fired_earlier_starts_afresh_with_a_note() -> None:
+def test_another_monitor_starts_afresh_with_a_note() -> None:
     saved = SavedStop("loss", tuple(VALUES[:5]))
     fresh = tracker()
     note = fresh.load_state_dict(saved)
     assert note is not None and "'loss'" in note and "afresh" in note
     assert fresh.forecast is None and fresh.forecaster.seen == 0
+
+
+def test_a_resumed_rule_that_fires_before_the_last_saved_value_replays_a_run_that_went_on() -> None:
     strict = tracker(patience=1)  # flat values: patience 1 fires at the second, before the last saved one
-    note = strict.load_state_dict(SavedStop("acc", (0.5, 0.5, 0.5)))
-    assert note is not None and "afresh" in note
-    assert strict.forecaster.seen == 0 and strict.values == []
-    strict.evaluate(0.5)
-    assert strict.forecaster.seen == 1
+    assert strict.load_state_dict(SavedStop("acc", (0.5, 0.5, 0.6))) is None
+    assert strict.forecaster.seen == 3 and strict.values == [0.5, 0.5, 0.6]
+    assert strict.forecast is not None and not strict.forecast.stopped  # 0.6 improved: the wait is 0
+    assert "went on after its stop at evaluation 2" in strict.forecast.reason
+    strict.evaluate(0.6)  # no improvement: patience 1 fires again
+    assert strict.forecast.stopped and strict.forecast.seen == 4
+
+
+def test_a_failing_replay_starts_afresh_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: StopForecaster, values: Any) -> None:
+        raise ValueError("numerical trouble")
+
+    monkeypatch.setattr(StopForecaster, "replay", fail)
+    t = tracker()
+    note = t.load_state_dict(SavedStop("acc", tuple(VALUES[:5])))
+    assert note is not None and "numerical trouble" in note and "afresh" in note
+    assert t.forecast is None and t.values == [] and t.forecaster.seen == 0
 
 
 @pytest.mark.parametrize(
@@ -83,7 +98,6 @@ def test_another_monitor_or_a_rule_that_fired_earlier_starts_afresh_with_a_note(
         ({"version": 1, "monitor": "acc", "values": [0.5, "x"]}, "value 1"),
         ({"version": 1, "monitor": "acc", "values": [0.5, True]}, "value 1"),
         ({"version": 1, "monitor": "acc", "values": [math.inf]}, "non-finite"),
-        ({"version": 1, "monitor": "acc", "values": [None, 0.5]}, "before its last"),
     ],
 )
 def test_malformed_state_is_refused_with_a_named_reason(state: Any, message: str) -> None:
