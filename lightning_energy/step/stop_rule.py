@@ -150,8 +150,8 @@ def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
     if why and not fired_at:
         fired_at = n
     if fired_at and n >= rule.hold:
-        if not why:  # fired earlier; min_evaluations held the run to this evaluation
-            why = f"{state.why} at evaluation {fired_at}, held to evaluation {n} by the minimum"
+        if fired_at < n:  # min_evaluations held the run to this evaluation
+            why = f"{why or state.why} (first fired at evaluation {fired_at}, held to evaluation {n})"
         return RuleState(n, best, wait, True, why, fired_at)
     if rule.max_evaluations is not None and n >= rule.max_evaluations:
         return RuleState(n, best, wait, True, f"reached the bound of {rule.max_evaluations} evaluations")

@@ -160,3 +160,70 @@ def test_a_metric_missing_at_the_first_epoch_end_is_read_after_the_modules_hook(
     assert t.after_epoch_end(None) is None and t.values == VALUES[:4]  # logged nothing that epoch
     fresh = t.fresh()
     assert fresh.reads_late is None and fresh.pending_epoch is None
+
+
+def test_values_after_a_stopped_forecast_are_fed_the_run_went_on() -> None:
+    settings = StopSettings(monitor="acc", mode="max", patience=1000, stopping_threshold=0.85)
+    t = StopTracker(settings, EvalSchedule(), max_epochs=60)
+    for v in VALUES[:10]:  # 0.85 is first passed at evaluation 10
+        t.evaluate(v)
+    assert t.forecast is not None and t.forecast.stopped and t.forecast.seen == 10
+    t.evaluate(VALUES[10])  # the run went on; still past the threshold: EarlyStopping fires again
+    assert (
+        t.forecast.stopped
+        and t.forecast.seen == 11
+        and "went on after its stop at evaluation 10" in t.forecast.reason
+    )
+    t.evaluate(0.5)  # short of the threshold: the run goes on and the forecast with it
+    assert t.values == [*VALUES[:11], 0.5] and t.forecaster.seen == 12
+    assert not t.forecast.stopped and "went on after its stop at evaluation 11" in t.forecast.reason
+
+
+@pytest.mark.parametrize(
+    ("schedule", "min_epochs", "low"),
+    [
+        (EvalSchedule(), 7, 7),
+        (EvalSchedule(check_val_every_n_epoch=2), 9, 4),  # validations after epochs 2, 4, 6, 8 (1-based)
+        (EvalSchedule(val_check_interval=0.25), 3, 12),
+        (EvalSchedule(check_val_every_n_epoch=5), 3, None),  # no evaluation before min_epochs: no hold
+        (EvalSchedule(), None, None),
+    ],
+)
+def test_min_epochs_maps_to_the_evaluations_made_in_that_many_epochs(
+    schedule: EvalSchedule, min_epochs: int | None, low: int | None
+) -> None:
+    settings = StopSettings(monitor="acc", mode="max", patience=3, check_finite=False)
+    t = StopTracker(settings, schedule, max_epochs=60, min_epochs=min_epochs)
+    assert t.forecaster.rule.min_evaluations == low and not t.forecaster.rule.check_finite
+    fresh = t.fresh()
+    assert fresh.min_epochs == min_epochs and fresh.forecaster.rule == t.forecaster.rule
+
+
+def test_a_held_run_forecasts_its_known_stop_and_resumes_it() -> None:
+    settings = StopSettings(monitor="acc", mode="max", patience=1000, stopping_threshold=0.85)
+    t = StopTracker(settings, EvalSchedule(), max_epochs=60, min_epochs=14)
+    for v in VALUES:  # fires at evaluation 10 (0.85 passed); min_epochs holds the run to 14
+        t.evaluate(v)
+    assert t.forecast is not None and not t.forecast.stopped and t.forecast.epochs == 14
+    resumed = t.fresh()
+    saved = StopTracker.check_state(t.state_dict())
+    assert saved is not None and resumed.load_state_dict(saved) is None
+    assert resumed.forecast == t.forecast
+
+
+def test_a_nan_inside_the_values_is_saved_and_replayed_without_check_finite() -> None:
+    settings = StopSettings(
+        monitor="acc", mode="max", patience=1000, stopping_threshold=0.88, check_finite=False
+    )
+    whole = StopTracker(settings, EvalSchedule(), max_epochs=60)
+    values = [*VALUES[:5], math.nan, *VALUES[5:9]]
+    for v in values:
+        whole.evaluate(v)
+    assert whole.forecast is not None and not whole.forecast.stopped and whole.forecaster.seen == 10
+    state = whole.state_dict()
+    assert state["values"][5] is None
+    saved = StopTracker.check_state(state)
+    assert saved is not None
+    resumed = whole.fresh()
+    assert resumed.load_state_dict(saved) is None
+    assert resumed.forecast == whole.forecast and resumed.forecaster.seen == 10

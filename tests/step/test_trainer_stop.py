@@ -121,6 +121,57 @@ def test_validation_every_second_epoch_maps_two_epochs_per_evaluation(tmp_path: 
     assert stop.forecaster.seen == trainer.current_epoch // 2
 
 
+def test_min_epochs_holds_a_run_whose_rule_fired_and_the_forecast_knows_it(tmp_path: Path) -> None:
+    stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
+    energy = callback()
+    trainer = make_trainer(tmp_path, energy, max_epochs=60, min_epochs=14, callbacks=[stopper])
+    trainer.fit(ValAccuracy())
+    assert trainer.current_epoch == 14  # fired after epoch 9 (0-based); min_epochs held it to 14 epochs
+    stop = energy.run.stop
+    assert stop is not None and stop.forecaster.rule.min_evaluations == 14
+    assert stop.values == pytest.approx([accuracy(e) for e in range(14)])  # every evaluation, none after
+    assert stop.forecast is not None and stop.forecast.stopped and stop.forecast.seen == 14
+    points = {p.epoch: p for p in energy.run.expected}
+    for epoch in range(9, 14):  # from the firing on, the stop is known: 14 epochs
+        assert points[epoch].stop_epoch == points[epoch].stop_epoch_low == pytest.approx(14)
+        assert points[epoch].expected.stop_epoch_high == pytest.approx(14)
+    assert points[13].total_j == pytest.approx(energy.run.ledger.measured_total_j, rel=0.01)
+    measured = float(trainer.logged_metrics["energy/total_kwh"])
+    assert float(trainer.logged_metrics["energy/expected_kwh"]) == pytest.approx(measured, rel=0.01)
+
+
+LOSSES = [1.0, 0.8, 0.6, math.nan, 0.5, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45]
+
+
+class ValLoss(BoringModel):
+    """Logs a validation loss with a NaN at epoch 3 (0-based), then a plateau from epoch 5."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> Any:
+        out = super().validation_step(batch, batch_idx)
+        self.log("vloss", LOSSES[min(self.current_epoch, len(LOSSES) - 1)])
+        return out
+
+
+@pytest.mark.parametrize(("check_finite", "epochs"), [(True, 4), (False, 9)])
+def test_check_finite_decides_whether_a_nan_ends_the_run_as_the_forecast_says(
+    tmp_path: Path, check_finite: bool, epochs: int
+) -> None:
+    stopper = EarlyStopping(monitor="vloss", patience=3, check_finite=check_finite)
+    energy = callback()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = make_trainer(tmp_path, energy, max_epochs=30, callbacks=[stopper])
+        trainer.fit(ValLoss())
+    # with check_finite the NaN stops it; without, the NaN is no improvement and the plateau from epoch 5
+    # spends the patience (3) after epoch 8
+    assert trainer.current_epoch == epochs
+    stop = energy.run.stop
+    assert stop is not None and stop.settings.check_finite is check_finite
+    assert len(stop.values) == epochs and math.isnan(stop.values[3])
+    assert stop.forecast is not None and stop.forecast.stopped and stop.forecast.seen == epochs
+    assert ("not finite" in stop.forecast.reason) is check_finite
+
+
 def _fit(tmp_path: Path, max_epochs: int, ckpt: str | None = None) -> tuple[Any, EnergyCallback]:
     stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
