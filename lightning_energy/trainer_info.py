@@ -19,7 +19,7 @@ from lightning_energy.labels import MeterLabel
 from lightning_energy.report_model import TrainerFacts
 from lightning_energy.run_metrics import component_labels
 from lightning_energy.stages import Stage, as_stage
-from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
+from lightning_energy.step.hints import EvalSchedule, KnownChange, batches_for_steps, known_changes
 from lightning_energy.step.params import StepParams
 from lightning_energy.step.projector import StepProjector
 from lightning_energy.step.stop_tracker import StopSettings, StopTracker
@@ -146,8 +146,9 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
     Reads the callback's public settings (``check_finite`` too); ``min_delta`` is stored negated for
     ``mode="min"``. Evaluations are mapped to epochs with ``check_val_every_n_epoch`` /
     ``val_check_interval``, or one per epoch when the callback checks at the end of each training epoch.
-    The Trainer's ``max_epochs`` bounds the run and its ``min_epochs`` (as the fit loop resolved it: 1 with
-    ``min_steps`` alone) holds a run whose rule fired earlier; ``min_steps`` itself is not modelled.
+    The Trainer's ``max_epochs`` bounds the run; its ``min_epochs`` (as the fit loop resolved it: 1 with
+    ``min_steps`` alone) and ``min_steps`` hold a run whose rule fired earlier (``min_steps`` only with
+    automatic optimization and a known number of batches per epoch: :func:`min_batches`).
     """
     es = early_stopping(trainer)
     if es is None:
@@ -174,9 +175,20 @@ def stop_tracker(trainer: pl.Trainer) -> StopTracker | None:
         )
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
         min_epochs = trainer.min_epochs if trainer.min_epochs is not None and trainer.min_epochs > 0 else None
-        return StopTracker(settings, schedule, max_epochs, min_epochs=min_epochs)
+        return StopTracker(
+            settings, schedule, max_epochs, min_epochs=min_epochs, min_batches=min_batches(trainer)
+        )
     except (TypeError, ValueError):  # an unusual schedule: no forecast, nothing else changes
         return None
+
+
+def min_batches(trainer: pl.Trainer) -> int | None:
+    """The training batches after which ``global_step`` reaches the Trainer's ``min_steps`` (``None``:
+    none, or not known: iterable data, or manual optimization, whose steps the module decides)."""
+    steps, per_epoch = trainer.min_steps, batches_per_epoch(trainer)
+    if not steps or steps < 1 or per_epoch is None or not trainer.lightning_module.automatic_optimization:
+        return None
+    return batches_for_steps(int(steps), per_epoch, max(1, int(trainer.accumulate_grad_batches)))
 
 
 def swa_changes(trainer: pl.Trainer) -> tuple[KnownChange, ...]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lightning_energy.step import StepProjector
-from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
+from lightning_energy.step.hints import EvalSchedule, KnownChange, batches_for_steps, known_changes
 
 
 def test_known_changes_from_trainer_settings() -> None:
@@ -107,3 +107,37 @@ def test_an_announced_change_ahead_sets_its_own_interval_group() -> None:
     step = StepProjector(known_changes=[KnownChange(60, "swa")])
     out = [step.update(float(e), 1.0, total_epochs=100) for e in _steady(30)]
     assert out[-1].interval_group == "ahead" and not out[-1].stable
+
+
+@pytest.mark.parametrize(
+    ("schedule", "batches", "made"),
+    [
+        (EvalSchedule(batches_per_epoch=4, check_on_train_epoch_end=True), 42, 11),  # the cut epoch's end
+        (EvalSchedule(batches_per_epoch=4, check_on_train_epoch_end=True), 48, 12),
+        (EvalSchedule(batches_per_epoch=4), 42, 11),  # one validation an epoch, one more at batch 42
+        (EvalSchedule(batches_per_epoch=4), 48, 12),
+        (EvalSchedule(val_check_interval=0.5, batches_per_epoch=4), 46, 23),  # 46 is a scheduled one
+        (EvalSchedule(val_check_interval=0.5, batches_per_epoch=4), 45, 23),
+        (EvalSchedule(check_val_every_n_epoch=2, batches_per_epoch=4), 43, 5),  # epoch 11 does not validate
+        (EvalSchedule(check_val_every_n_epoch=2, batches_per_epoch=4), 45, 6),
+        (EvalSchedule(check_val_every_n_epoch=None, val_check_interval=3, batches_per_epoch=4), 10, 4),
+        (EvalSchedule(val_check_interval=0.3, batches_per_epoch=10), 17, 6),  # every 3 batches: 3, 6, 9
+        (EvalSchedule(val_check_interval=1.0), 42, None),  # batches per epoch unknown
+    ],
+)
+def test_evaluations_at_stop_counts_the_scheduled_ones_and_the_stopping_batch(
+    schedule: EvalSchedule, batches: int, made: int | None
+) -> None:
+    assert schedule.evaluations_at_stop(batches) == made
+
+
+def test_batches_for_steps_follows_lightnings_accumulation() -> None:
+    assert batches_for_steps(42, 4) == 42
+    assert (
+        batches_for_steps(23, 4, 3) == 47
+    )  # 2 steps an epoch (batches 3 and 4): step 23 is batch 3 of epoch 12
+    assert batches_for_steps(2, 4, 3) == 4  # the epoch's last batch steps
+    with pytest.raises(ValueError, match="accumulate_grad_batches"):
+        batches_for_steps(3, 4, 0)
+    with pytest.raises(ValueError, match="batches"):
+        EvalSchedule(batches_per_epoch=4).evaluations_at_stop(0)

@@ -7,7 +7,8 @@
   announced change still to come, and re-levels from the change's first epoch once it has happened.
 * :class:`EvalSchedule` — how often the monitored metric is evaluated (``check_val_every_n_epoch``,
   ``val_check_interval``, ``check_on_train_epoch_end``), and :meth:`EvalSchedule.epochs_per_evaluation`
-  to map the stop forecaster's evaluations to epochs.
+  to map the stop forecaster's evaluations to epochs; :meth:`EvalSchedule.evaluations_at_stop` and
+  :func:`batches_for_steps` map the Trainer's ``min_steps`` to evaluations.
 """
 
 from __future__ import annotations
@@ -154,3 +155,47 @@ class EvalSchedule:
         """Epochs trained when the run has made ``evaluations`` evaluations."""
         evaluations = finite_number("evaluations", evaluations, minimum=0.0)
         return evaluations * self.epochs_per_evaluation()
+
+    def evaluations_at_stop(self, batches: int) -> int | None:
+        """Evaluations made when a fit whose ``should_stop`` is set ends after ``batches`` training batches
+        (the Trainer's ``min_steps`` met there); ``None`` without ``batches_per_epoch`` where it is needed.
+
+        Those scheduled up to that batch, plus the one Lightning adds there when the batch is not a
+        scheduled one: the training epoch loop validates at the stopping batch of a validation epoch
+        (``_should_check_val_fx``), and a check at the training epoch end runs when the cut epoch ends.
+        Within an epoch, validations fall every ``int(batches_per_epoch x val_check_interval)`` batches
+        (a float interval) or every ``val_check_interval`` batches (an int), as Lightning's fit loop sets
+        ``val_check_batch``.
+        """
+        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
+            raise ValueError(f"batches must be an int >= 1, got {batches!r}")
+        per_epoch = self.batches_per_epoch
+        every, interval = self.check_val_every_n_epoch, self.val_check_interval
+        if self.check_on_train_epoch_end:
+            return None if per_epoch is None else -(-batches // per_epoch)
+        if every is None:  # every ``interval`` batches across epoch boundaries (an int, validated)
+            return -(-batches // int(interval))
+        if per_epoch is None:
+            return None
+        step = max(1, int(per_epoch * interval)) if isinstance(interval, float) else interval
+        epoch, local = divmod(batches - 1, per_epoch)
+        local += 1
+        made = (epoch // every) * (per_epoch // step)
+        if (epoch + 1) % every == 0:  # the stopping batch lies in a validation epoch
+            made += local // step + (1 if local % step else 0)
+        return made
+
+
+def batches_for_steps(steps: int, batches_per_epoch: int, accumulate_grad_batches: int = 1) -> int:
+    """Training batches after which Lightning's ``global_step`` reaches ``steps`` (automatic optimization
+    with one optimizer: a step every ``accumulate_grad_batches`` batches and at each epoch's last batch)."""
+    for name, value in (
+        ("steps", steps),
+        ("batches_per_epoch", batches_per_epoch),
+        ("accumulate_grad_batches", accumulate_grad_batches),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    per_epoch = -(-batches_per_epoch // accumulate_grad_batches)
+    epoch, step = divmod(steps - 1, per_epoch)
+    return epoch * batches_per_epoch + min((step + 1) * accumulate_grad_batches, batches_per_epoch)

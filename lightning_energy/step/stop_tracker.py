@@ -59,7 +59,9 @@ class StopTracker:
 
     ``max_epochs`` bounds the run; ``min_epochs`` (the Trainer's, as its fit loop resolved it) holds a run
     whose rule fired earlier to the evaluations the schedule makes in that many epochs (Lightning keeps
-    ``should_stop`` set and ends the fit at the first epoch boundary where ``min_epochs`` is met).
+    ``should_stop`` set and ends the fit at the first epoch boundary where ``min_epochs`` is met), and
+    ``min_batches`` (the Trainer's ``min_steps`` in training batches, :func:`batches_for_steps`) to the
+    evaluations made when the fit ends at that batch (:meth:`EvalSchedule.evaluations_at_stop`).
     """
 
     def __init__(
@@ -69,11 +71,13 @@ class StopTracker:
         max_epochs: int | None,
         *,
         min_epochs: int | None = None,
+        min_batches: int | None = None,
     ) -> None:
         self.settings = settings
         self.schedule = schedule
         self.max_epochs = max_epochs
         self.min_epochs = min_epochs
+        self.min_batches = min_batches
         self.forecaster = self._new_forecaster()
         self.forecast: StopForecast | None = None
         self.problem: str | None = None
@@ -83,13 +87,18 @@ class StopTracker:
 
     def fresh(self) -> StopTracker:
         """A tracker with the same settings that has seen nothing (and has not yet decided where to read)."""
-        return StopTracker(self.settings, self.schedule, self.max_epochs, min_epochs=self.min_epochs)
+        return StopTracker(
+            self.settings,
+            self.schedule,
+            self.max_epochs,
+            min_epochs=self.min_epochs,
+            min_batches=self.min_batches,
+        )
 
     def _new_forecaster(self, used: StopForecaster | None = None) -> StopForecaster:
         """A forecaster of these settings that has seen nothing (``used``'s constants and seed when given)."""
         s = self.settings
         bound = None if self.max_epochs is None else max(self.schedule.evaluations_in(self.max_epochs), 1)
-        low = None if not self.min_epochs else self.schedule.evaluations_in(self.min_epochs) or None
         return StopForecaster(
             s.mode,
             s.stopping_threshold,
@@ -98,10 +107,20 @@ class StopTracker:
             s.divergence_threshold,
             max_evaluations=bound,
             check_finite=s.check_finite,
-            min_evaluations=low,
+            min_evaluations=self.min_evaluations(),
             params=None if used is None else used.params,
             seed=0 if used is None else used.seed,
         )
+
+    def min_evaluations(self) -> int | None:
+        """The evaluation the run is held to after an early firing (``None``: none), from ``min_epochs``
+        and ``min_batches`` (both must be met, as Lightning's ``_can_stop_early`` requires)."""
+        lows = [0]
+        if self.min_epochs:
+            lows.append(self.schedule.evaluations_in(self.min_epochs))
+        if self.min_batches:
+            lows.append(self.schedule.evaluations_at_stop(self.min_batches) or 0)
+        return max(lows) or None
 
     def evaluate(self, value: float) -> StopForecast | None:
         """One evaluation of the monitored metric; the forecast, or ``None`` once the forecast failed.

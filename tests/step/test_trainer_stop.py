@@ -140,6 +140,36 @@ def test_min_epochs_holds_a_run_whose_rule_fired_and_the_forecast_knows_it(tmp_p
     assert float(trainer.logged_metrics["energy/expected_kwh"]) == pytest.approx(measured, rel=0.01)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_steps": 42},  # mid-epoch 10: Lightning validates at step 42, then ends the epoch there
+        {"min_steps": 48},  # the end of epoch 11
+        {"min_steps": 46, "val_check_interval": 0.5},  # two validations an epoch, checked after each
+        {"min_steps": 51, "check_val_every_n_epoch": 2},  # in the 13th epoch, which does not validate
+        {"min_steps": 45, "check_val_every_n_epoch": 2},  # in the 12th, which validates: one at step 45
+        {"min_steps": 23, "accumulate_grad_batches": 3},  # 2 steps an epoch of 4 batches
+        {"min_steps": 30, "min_epochs": 13},  # both must be met: min_epochs is the later
+    ],
+)
+def test_min_steps_holds_the_run_to_the_evaluations_lightning_makes(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    stopper = EarlyStopping(monitor="acc", mode="max", stopping_threshold=0.85, patience=1000)
+    energy = callback()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = make_trainer(tmp_path, energy, max_epochs=60, callbacks=[stopper], **options)
+        trainer.fit(ValAccuracy())
+    stop = energy.run.stop
+    assert stop is not None and stop.forecast is not None
+    made = len(stop.values)  # every evaluation EarlyStopping made, fed where it checked
+    assert stop.forecaster.rule.min_evaluations == made  # the hold is exactly what Lightning did
+    assert stop.forecast.stopped and stop.forecast.seen == made and "went on" not in stop.forecast.reason
+    assert "first fired at evaluation" in stop.forecast.reason  # the rule fired before min_steps
+    assert trainer.global_step == max(options["min_steps"], trainer.global_step)
+
+
 LOSSES = [1.0, 0.8, 0.6, math.nan, 0.5, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45]
 
 
