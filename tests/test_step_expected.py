@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lightning_energy.step import EvalSchedule, StepProjector, StopForecaster
 from lightning_energy.step.expected import expected_total
@@ -53,3 +54,36 @@ def test_no_answer_and_a_stopped_run() -> None:
     done = expected_total(p, f, EvalSchedule())
     assert done is not None and done.total_j == done.low_j == done.high_j == p.measured_j == 200.0
     assert done.stop_epoch == 2.0
+
+
+def test_min_epochs_floors_the_stop_between_evaluations() -> None:
+    """Validation every 3 epochs, min_epochs=4: a rule that fires at the first evaluation (epoch 3) ends
+    the fit at epoch 4, with one more epoch's energy still to come."""
+    step = StepProjector()
+    stop = StopForecaster("max", stopping_threshold=0.5, min_evaluations=1)
+    schedule = EvalSchedule(check_val_every_n_epoch=3)
+    for _ in range(3):
+        p = step.update(100.0, 1.0, total_epochs=10)
+    f = stop.update(0.6)
+    assert f.stopped
+    plain = expected_total(p, f, schedule)
+    held = expected_total(p, f, schedule, min_epochs=4)
+    assert plain is not None and plain.stop_epoch == 3.0 and plain.total_j == p.measured_j == 300.0
+    assert held is not None and held.stop_epoch == held.stop_epoch_low == held.stop_epoch_high == 4.0
+    assert held.low_j <= 400.0 <= held.high_j and abs(held.total_j - 400.0) < 1.0
+
+
+def test_min_epochs_floors_every_predicted_stop() -> None:
+    projection, forecast, schedule = _run(16)
+    plain = expected_total(projection, forecast, schedule)
+    held = expected_total(projection, forecast, schedule, min_epochs=60)
+    assert plain is not None and held is not None and plain.stop_epoch < 60
+    assert held.stop_epoch == held.stop_epoch_low == 60.0
+    assert held.total_j > plain.total_j
+
+
+def test_min_epochs_is_validated() -> None:
+    projection, forecast, schedule = _run(16)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="min_epochs"):
+            expected_total(projection, forecast, schedule, min_epochs=bad)

@@ -35,25 +35,46 @@ class ExpectedTotal:
 
 
 def expected_total(
-    projection: Projection, forecast: StopForecast, schedule: EvalSchedule, *, seed: int = 0
+    projection: Projection,
+    forecast: StopForecast,
+    schedule: EvalSchedule,
+    *,
+    seed: int = 0,
+    min_epochs: float = 0.0,
 ) -> ExpectedTotal | None:
     """The expected total, or ``None`` when the forecast cannot tell or the projection has no total.
 
     ``projection`` must project to an epoch budget (``remaining_epochs`` set); the stop is capped at it.
+    ``min_epochs`` (the Trainer's) floors the stop epoch: a rule that fired earlier ends the fit at the
+    first epoch boundary where ``min_epochs`` is met, which need not be an evaluation's epoch.
     """
     if projection.remaining_epochs is None or not math.isfinite(projection.total_j):
         return None
+    if not math.isfinite(min_epochs) or min_epochs < 0:
+        raise ValueError(f"min_epochs must be a finite number >= 0, got {min_epochs!r}")
     seen_epochs = float(projection.epochs_seen)
     bound_epochs = seen_epochs + projection.remaining_epochs
+
+    def epoch_of(evaluations: float) -> float:
+        return min(max(schedule.epochs_at(evaluations), min_epochs), bound_epochs)
+
     if forecast.stopped:
-        stop = min(schedule.epochs_at(forecast.seen), bound_epochs)
-        return ExpectedTotal(
-            projection.measured_j, projection.measured_j, projection.measured_j, stop, stop, stop,
-            projection.total_j,
-        )  # fmt: skip
-    if forecast.epochs is None or forecast.low is None or not forecast.samples:
+        stop = epoch_of(forecast.seen)
+        if stop <= seen_epochs:
+            return ExpectedTotal(
+                projection.measured_j, projection.measured_j, projection.measured_j, stop, stop, stop,
+                projection.total_j,
+            )  # fmt: skip
+        # the rule fired, but the fit goes on to min_epochs: the epochs until then are still to come
+        samples: tuple[float, ...] = (float(forecast.seen),) * 512
+        point, low_n = float(forecast.seen), float(forecast.seen)
+        top: float | None = point
+    elif forecast.epochs is None or forecast.low is None or not forecast.samples:
         return None
-    stops = np.minimum(np.array([schedule.epochs_at(s) for s in forecast.samples]), bound_epochs)
+    else:
+        samples = tuple(forecast.samples)
+        point, low_n, top = float(forecast.epochs), float(forecast.low), forecast.high
+    stops = np.array([epoch_of(s) for s in samples])
     left = np.maximum(stops - seen_epochs, 0.0)
     remaining_j = projection.total_j - projection.measured_j
     rate = remaining_j / projection.remaining_epochs if projection.remaining_epochs > 0 else 0.0
@@ -66,13 +87,12 @@ def expected_total(
     factor = np.exp(np.clip(np.where(eps < 0, sd_low, sd_high) * scale * eps, -5.0, 5.0))
     totals = projection.measured_j + rate * factor * left
     low, mid, high = np.quantile(totals, [0.05, 0.5, 0.95])
-    top = forecast.high
     return ExpectedTotal(
         total_j=float(mid),
         low_j=float(max(low, projection.measured_j)),
         high_j=float(high),
-        stop_epoch=min(schedule.epochs_at(forecast.epochs), bound_epochs),
-        stop_epoch_low=min(schedule.epochs_at(forecast.low), bound_epochs),
-        stop_epoch_high=None if top is None else min(schedule.epochs_at(top), bound_epochs),
+        stop_epoch=epoch_of(point),
+        stop_epoch_low=epoch_of(low_n),
+        stop_epoch_high=None if top is None else epoch_of(top),
         bound_j=projection.total_j,
     )

@@ -165,7 +165,8 @@ class StopTracker:
         """The expected total from ``projection`` (to the ``max_epochs`` bound) and the last forecast."""
         if self.forecast is None or self.problem is not None:
             return None
-        return expected_total(projection, self.forecast, self.schedule)
+        floor = float(self.min_epochs or 0)
+        return expected_total(projection, self.forecast, self.schedule, min_epochs=floor)
 
     # ----------------------------------------------------------------------------------------- state
 

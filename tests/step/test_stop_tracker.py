@@ -227,3 +227,18 @@ def test_a_nan_inside_the_values_is_saved_and_replayed_without_check_finite() ->
     resumed = whole.fresh()
     assert resumed.load_state_dict(saved) is None
     assert resumed.forecast == whole.forecast and resumed.forecaster.seen == 10
+
+
+def test_the_expected_stop_is_held_to_min_epochs_between_evaluations() -> None:
+    from lightning_energy.step import StepProjector
+
+    settings = StopSettings(monitor="acc", mode="max", patience=1000, stopping_threshold=0.5)
+    t = StopTracker(settings, EvalSchedule(check_val_every_n_epoch=3), max_epochs=30, min_epochs=4)
+    step = StepProjector()
+    for _ in range(3):
+        projection = step.update(100.0, 1.0, total_epochs=30)
+    t.evaluate(0.6)  # fires at the first evaluation (epoch 3); Lightning ends the fit at epoch 4
+    expected = t.expected(projection)
+    assert t.forecast is not None and t.forecast.stopped
+    assert expected is not None and expected.stop_epoch == expected.stop_epoch_high == 4.0
+    assert expected.low_j <= 400.0 <= expected.high_j
