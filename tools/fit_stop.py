@@ -25,7 +25,7 @@ late or warm up, split by kind); only the tuning part is read here.
 * ``--reduced``: every simulated entry but ``FREE_WHEN_REDUCED`` (``series_noise``) and ``spread_power``
   are fixed at the shipped file's values (each was chosen earlier by this selection on the tuning part:
   ``noise_memory`` off and ``holdout_weight`` 1 in the previous release's run); ``series_noise``,
-  ``length_prior`` and the correction are selected (about 20 minutes on two shared cores).
+  ``length_prior`` and the correction are selected (about 15 minutes on two shared cores).
 * The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop.correct`): whether
   to re-centre the simulated stops, with how many of the features (``CORRECTION_SPECS``: the intercept
   alone, i.e. a fixed share of the run seen; then the forecast's own median; then the curve model's median
