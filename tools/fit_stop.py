@@ -19,11 +19,13 @@ late or warm up, split by kind); only the tuning part is read here.
   ``holdout_weight`` (0 or 1: whether the fitted families are reweighed by how well each, fitted to the
   run's first two thirds, forecasts its last third; 3 was tried first at one grid point on the tuning
   part, ``length_prior = 3`` with the shipped correction spec, and scored worse than 1: 1.552 against
-  1.512).
-* ``--reduced``: every simulated entry but ``FREE_WHEN_REDUCED`` (``noise_memory``, ``holdout_weight``)
-  and ``spread_power`` are fixed at the shipped file's values (each was chosen earlier by this selection on
-  the tuning part); ``noise_memory``, ``holdout_weight``, ``length_prior`` and the correction are selected
-  (about half an hour on two shared cores).
+  1.512) and ``series_noise`` (whether the futures' noise is the series' own evaluation-to-evaluation
+  noise, a robust scale of its recent third differences, instead of each fitted pair's residual standard
+  deviation, which also holds the fit's lack of fit).
+* ``--reduced``: every simulated entry but ``FREE_WHEN_REDUCED`` (``series_noise``) and ``spread_power``
+  are fixed at the shipped file's values (each was chosen earlier by this selection on the tuning part:
+  ``noise_memory`` off and ``holdout_weight`` 1 in the previous release's run); ``series_noise``,
+  ``length_prior`` and the correction are selected (about 15 minutes on two shared cores).
 * The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop.correct`): whether
   to re-centre the simulated stops, with how many of the features (``CORRECTION_SPECS``: the intercept
   alone, i.e. a fixed share of the run seen; then the forecast's own median; then the curve model's median
@@ -93,10 +95,11 @@ GRID: dict[str, tuple[Any, ...]] = {
     "offsets": (False, True),
     "noise_memory": (False, True),
     "holdout_weight": (0.0, 1.0),
+    "series_noise": (False, True),
 }
 REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
 FIXED_WHEN_REDUCED = ("spread_power",)  # reweighed entries --reduced fixes too (with every simulated one)
-FREE_WHEN_REDUCED = ("noise_memory", "holdout_weight")  # simulated entries --reduced still searches
+FREE_WHEN_REDUCED = ("series_noise",)  # simulated entries --reduced still searches
 # The learned correction: None (off) or (features used, ridge penalty); 0 features is the intercept alone
 # (the ridge does not touch the intercept: one entry).
 CORRECTION_SPECS: tuple[tuple[int, float] | None, ...] = (

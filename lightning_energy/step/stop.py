@@ -12,8 +12,10 @@ upward, both fitted on tuning curves
 re-centre the simulated stops: a linear model of the log of the remaining evaluations on features of the
 curve model's own forecast (:func:`correction_features`), fitted on tuning curves. The families' weights
 can be tested on the run itself (``holdout_weight``, :func:`holdout_reweigh`: each family refitted on the
-first two thirds of the evaluations and scored on the last third) and the futures' noise can remember
-(``noise_memory``, :func:`start_memory`: a first-order autoregression). See ``docs/step.md``.
+first two thirds of the evaluations and scored on the last third), the futures' noise can remember
+(``noise_memory``, :func:`start_memory`: a first-order autoregression) and can be the series' own
+evaluation-to-evaluation noise rather than the fits' residuals (``series_noise``,
+:mod:`lightning_energy.step.stop_noise`). See ``docs/step.md``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from lightning_energy.step.curves import (
     mean_curve,
 )
 from lightning_energy.step.stop_fit import holdout_scores
+from lightning_energy.step.stop_noise import with_series_noise
 from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
@@ -94,6 +97,10 @@ class StopParams:
         holdout_weight: how much the fitted (family, shape) pairs are reweighed by how well each, fitted
             to the run's first two thirds, forecasts its last third (0, the default: not at all; 1: by
             that held-out predictive likelihood); see :func:`holdout_reweigh`.
+        series_noise: the futures' noise is the series' own evaluation-to-evaluation noise (a robust scale
+            of its recent third differences) instead of each fitted pair's residual standard deviation,
+            which also holds the fit's lack of fit (False, the default); see
+            :mod:`lightning_energy.step.stop_noise`.
     """
 
     draws: int = 256
@@ -113,6 +120,7 @@ class StopParams:
     correction: tuple[float, ...] = ()
     noise_memory: bool = False
     holdout_weight: float = 0.0
+    series_noise: bool = False
 
     def __post_init__(self) -> None:
         for name, low, high in (
@@ -135,7 +143,7 @@ class StopParams:
         ):
             finite_number(name, getattr(self, name), minimum=0.0)
         finite_number("spread_power", self.spread_power)
-        for name in ("bootstrap", "shapes", "offsets", "noise_memory"):
+        for name in ("bootstrap", "shapes", "offsets", "noise_memory", "series_noise"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not isinstance(self.correction, tuple) or len(self.correction) > 1 + len(CORRECTION_FEATURES):
@@ -338,6 +346,8 @@ def raw_stop_samples(
     fits = fitted(z, params, noise)
     if not fits:
         return None
+    if params.series_noise:
+        fits = with_series_noise(fits, z)
     rng = np.random.default_rng([seed, seen])
     curves = draw_curves(fits, z.size, params.draws, rng)
     memory = start_memory(curves, z) if params.noise_memory else None

@@ -95,7 +95,7 @@ def test_the_weight_is_validated_defaults_off_changes_the_forecast_and_is_search
         out[w] = fc
     assert out[0.0].samples != out[1.0].samples
     assert fit_stop.GRID["holdout_weight"] == (0.0, 1.0)
-    assert "holdout_weight" in fit_stop.FREE_WHEN_REDUCED
+    assert "holdout_weight" not in fit_stop.FIXED_WHEN_REDUCED  # simulated: --reduced keeps the shipped
 
 
 @pytest.mark.parametrize(("weight", "memory"), [(1.0, False), (0.0, True), (1.0, True)])

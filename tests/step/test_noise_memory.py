@@ -110,4 +110,4 @@ def test_the_flag_is_validated_defaults_off_and_is_searched() -> None:
         StopParams(noise_memory=1)  # type: ignore[arg-type]
     assert StopParams().noise_memory is False
     assert fit_stop.GRID["noise_memory"] == (False, True)
-    assert "noise_memory" in fit_stop.FREE_WHEN_REDUCED
+    assert "noise_memory" not in fit_stop.FIXED_WHEN_REDUCED  # simulated: --reduced keeps the shipped

@@ -1,0 +1,53 @@
+"""The stop forecast's noise of the simulated futures, estimated from the series itself (pure numpy).
+
+By default every simulated future of a fitted (family, shape) pair gets independent noise of that pair's
+residual standard deviation (:mod:`lightning_energy.step.curves`). That standard deviation measures how far
+the evaluations lie from the fitted curve: the noise, and also the fit's lack of fit (a step, a jump or a
+warm-up no family follows exactly, or a curve that bends differently early on). Drawn as independent noise
+at every future evaluation, the lack of fit makes the futures far noisier than the curve, and a noisy
+future crosses a threshold (or misses an improvement) by chance much earlier than the curve does.
+
+With ``StopParams.series_noise`` the futures' noise is the series' own evaluation-to-evaluation noise
+instead (:func:`series_noise`): a robust scale of the third differences of its recent evaluations, which a
+smooth trend (a constant, a slope, a curvature) does not reach. The coefficients' uncertainty and the
+families' weights are left as fitted (they still carry the lack of fit). Below :data:`MIN_SERIES_NOISE`
+evaluations, or for a series with no difference at all, each pair keeps its residual standard deviation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from lightning_energy.step.curves import CurveFit
+
+MIN_SERIES_NOISE = 8  # evaluations the third-difference noise needs (5 third differences at least)
+# var(third difference) = 20 sigma^2 for independent noise of sd sigma (1 + 9 + 9 + 1)
+THIRD_DIFFERENCE_VARIANCE = 20.0
+MAD_TO_SD = 1.4826  # a normal's standard deviation over its median absolute deviation
+
+
+def series_noise(z: np.ndarray) -> float:
+    """The robust unit noise of the series ``z``: the scaled median absolute third difference of its
+    recent half (at least its last ``MIN_SERIES_NOISE`` evaluations); 0 below ``MIN_SERIES_NOISE``
+    evaluations.
+
+    For independent noise of standard deviation ``sigma`` around a curve that is locally a quadratic the
+    third differences are the noise's alone, of variance ``20 sigma^2``; the median makes it robust to a
+    few jumps (a learning-rate step, a spike)."""
+    recent = np.asarray(z, dtype=float)[-max(MIN_SERIES_NOISE, int(np.size(z)) // 2) :]
+    if recent.size < MIN_SERIES_NOISE:
+        return 0.0
+    third = np.diff(recent, 3)
+    return float(MAD_TO_SD * np.median(np.abs(third)) / math.sqrt(THIRD_DIFFERENCE_VARIANCE))
+
+
+def with_series_noise(fits: list[CurveFit], z: np.ndarray) -> list[CurveFit]:
+    """``fits`` whose futures' noise is :func:`series_noise` of ``z`` (their coefficients, covariances and
+    weights unchanged); ``fits`` themselves when that noise is 0 (too few evaluations, or no difference)."""
+    noise = series_noise(z)
+    if not math.isfinite(noise) or noise <= 0.0:
+        return fits
+    return [dataclasses.replace(f, sigma=noise) for f in fits]
