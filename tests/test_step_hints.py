@@ -141,3 +141,17 @@ def test_batches_for_steps_follows_lightnings_accumulation() -> None:
         batches_for_steps(3, 4, 0)
     with pytest.raises(ValueError, match="batches"):
         EvalSchedule(batches_per_epoch=4).evaluations_at_stop(0)
+
+
+@pytest.mark.parametrize(
+    ("batches", "interval", "per_epoch"),
+    [(10, 0.25, 5), (10, 0.3, 3), (4, 0.5, 2), (7, 0.5, 2), (3, 0.1, 3), (100, 0.25, 4)],
+)
+def test_a_fractional_interval_with_known_batches_counts_as_lightning(
+    batches: int, interval: float, per_epoch: int
+) -> None:
+    """Lightning validates every ``max(1, int(batches x interval))`` batches: 10 batches at 0.25 validate
+    after batches 2, 4, 6, 8 and 10 (5 per epoch, not 4)."""
+    schedule = EvalSchedule(val_check_interval=interval, batches_per_epoch=batches)
+    assert schedule.epochs_per_evaluation() == pytest.approx(1.0 / per_epoch)
+    assert schedule.evaluations_in(3) == 3 * per_epoch

@@ -138,7 +138,10 @@ class EvalSchedule:
         every = self.check_val_every_n_epoch
         interval = self.val_check_interval
         if isinstance(interval, float):
-            per_epoch = max(int(1.0 / interval + 1e-9), 1)
+            if self.batches_per_epoch is not None:  # Lightning's val_check_batch: every int(n x interval)
+                per_epoch = self.batches_per_epoch // max(1, int(self.batches_per_epoch * interval))
+            else:
+                per_epoch = max(int(1.0 / interval + 1e-9), 1)
             return float(every or 1) / per_epoch
         assert self.batches_per_epoch is not None
         if every is None:  # every ``interval`` batches across epoch boundaries
