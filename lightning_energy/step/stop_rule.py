@@ -5,8 +5,9 @@
 :func:`advance` applies one evaluation to a :class:`RuleState` exactly as ``EarlyStopping`` does, in its
 order: a non-finite value stops; a value past ``stopping_threshold`` stops; a value past
 ``divergence_threshold`` stops; an improvement by more than ``min_delta`` over the best so far resets the
-patience counter; otherwise the counter grows and reaching ``patience`` stops; reaching ``max_evaluations``
-stops. :func:`simulate` runs the rule on many sampled futures at once (numpy).
+patience counter; otherwise the counter grows and reaching ``patience`` stops (only an evaluation without
+improvement stops: ``patience=0`` acts as 1, as in ``EarlyStopping``); reaching ``max_evaluations`` stops.
+:func:`simulate` runs the rule on many sampled futures at once (numpy).
 """
 
 from __future__ import annotations
@@ -105,11 +106,15 @@ def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
         best, wait = z, 0
     else:
         best, wait = state.best, state.wait + 1
-    if rule.patience is not None and wait >= rule.patience:
-        return RuleState(n, best, wait, True, f"no improvement in {rule.patience} evaluations")
+    if rule.patience is not None and wait >= max(rule.patience, 1):
+        return RuleState(n, best, wait, True, f"no improvement in {_evaluations(max(rule.patience, 1))}")
     if rule.max_evaluations is not None and n >= rule.max_evaluations:
         return RuleState(n, best, wait, True, f"reached the bound of {rule.max_evaluations} evaluations")
     return RuleState(n, best, wait, False, "")
+
+
+def _evaluations(n: int) -> str:
+    return f"{n} evaluation" if n == 1 else f"{n} evaluations"
 
 
 @dataclass
@@ -175,7 +180,7 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
             wait[:, j] = w
         end_wait = w
     if rule.patience is not None:
-        hit |= wait >= rule.patience
+        hit |= wait >= max(rule.patience, 1)
     stops = hit.any(axis=1)
     paths.stop_at[running[stops]] = first + np.argmax(hit[stops], axis=1)
     paths.best[running], paths.wait[running] = best, end_wait
