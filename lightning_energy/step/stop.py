@@ -278,8 +278,7 @@ def noise_scale(z: np.ndarray) -> float:
 
 
 def resolution(z: np.ndarray) -> float:
-    """The smallest noise a fit is given: ``REL_NOISE_FLOOR`` of the curve's range (of its magnitude when
-    it is constant; 0 for a curve of zeros).
+    """The smallest noise a fit is given: ``REL_NOISE_FLOOR`` of the curve's range (0 for a constant one).
 
     A pair that fits ``z`` exactly (two coefficients on two evaluations, a noiseless curve) leaves a
     residual of rounding errors only; without this floor its noise and its BIC weight against the other
@@ -289,7 +288,7 @@ def resolution(z: np.ndarray) -> float:
     if z.size == 0:
         return 0.0
     spread = float(np.max(z) - np.min(z))
-    return REL_NOISE_FLOOR * (spread if spread > 0.0 else float(np.max(np.abs(z))))
+    return REL_NOISE_FLOOR * spread
 
 
 def horizon(rule: StopRule, seen: int, params: StopParams) -> int:
@@ -588,33 +587,50 @@ def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, i
 
 
 def binary_unit(z: np.ndarray) -> int:
-    """The power of two ``e`` that puts the curve's largest magnitude in ``[0.5, 1)`` when ``z`` is
-    divided by ``2 ** e`` (0 for an empty or all-zero curve)."""
+    """The power of two ``e`` that puts the largest magnitude of ``z`` in ``[0.5, 1)`` when ``z`` is divided
+    by ``2 ** e`` (0 for an empty or all-zero ``z``)."""
     top = float(np.max(np.abs(z))) if z.size else 0.0
     return math.frexp(top)[1] if top > 0.0 else 0
 
 
 def rescaled(rule: StopRule, state: RuleState, z: np.ndarray) -> tuple[StopRule, RuleState, np.ndarray]:
-    """The rule, its state and the curve in units of ``2 ** binary_unit(z)`` (:func:`forecast` fits and
-    simulates in them).
+    """The rule, its state and the curve measured from the curve's first value, in units of the power of
+    two that brings the curve's largest distance from it near 1 (:func:`forecast` fits and simulates in
+    them).
 
-    Dividing by a power of two is exact, so the forecast is that of the metric in its own units (the same
-    fits and futures, scaled), while a metric of any magnitude (``1e-200`` or ``1e200``) is fitted near 1,
-    where the squares of the fit neither overflow nor underflow."""
-    e = binary_unit(z)
-    if e == 0:
+    The forecast is unchanged by construction (up to the rounding of the subtraction, which is exact for
+    values within a factor of two of the first) while the fit's arithmetic no longer depends on where
+    the metric lies: a metric of ``1e-200`` or ``1e200`` (whose squares underflow or overflow), one far
+    from 0 (``1e6 + loss``: the fit's rounding errors are those of the curve's changes, not of its level),
+    and a constant metric, which becomes exactly zero at every level: every family fits it without
+    noise and the futures do not move."""
+    if z.size == 0:
         return rule, state, z
+    # a power of two first (exact: no value overflows when the first is subtracted), then that of the
+    # distances from the first value
+    top = binary_unit(z)
+    first = math.ldexp(float(z[0]), -top)
+    unit = binary_unit(np.ldexp(z, -top) - first)
 
-    def scale(v: float | None) -> float | None:
-        return None if v is None else math.ldexp(v, -e)
+    def scale(v: float) -> float:
+        return math.ldexp(math.ldexp(v, -top) - first, -unit)
+
+    def threshold(v: float | None) -> float | None:  # beyond the floats in these units: unreachable
+        if v is None:
+            return None
+        try:
+            return rule.sign * scale(rule.sign * v)
+        except OverflowError:
+            return None
 
     scaled = dataclasses.replace(
         rule,
-        stopping_threshold=scale(rule.stopping_threshold),
-        min_delta=math.ldexp(rule.min_delta, -e),
-        divergence_threshold=scale(rule.divergence_threshold),
+        stopping_threshold=threshold(rule.stopping_threshold),
+        min_delta=math.ldexp(rule.min_delta, -top - unit),
+        divergence_threshold=threshold(rule.divergence_threshold),
     )
-    return scaled, dataclasses.replace(state, best=math.ldexp(state.best, -e)), np.ldexp(z, -e)
+    curve = np.ldexp(np.ldexp(z, -top) - first, -unit)
+    return scaled, dataclasses.replace(state, best=scale(state.best)), curve
 
 
 def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams, seed: int) -> StopForecast:

@@ -142,10 +142,22 @@ def test_the_fit_of_two_evaluations_weighs_its_exact_families_alike_at_every_sca
         np.testing.assert_allclose(w, weights[0], rtol=1e-6, atol=1e-12)
 
 
-def test_resolution_of_a_constant_or_empty_curve() -> None:
-    assert resolution(np.full(5, -3.0)) == REL_NOISE_FLOOR * 3.0
-    assert resolution(np.zeros(4)) == 0.0
+def test_resolution_of_a_constant_or_empty_curve_is_zero() -> None:
+    assert resolution(np.array([2.0, -3.0, 1.0])) == REL_NOISE_FLOOR * 5.0
+    assert resolution(np.full(5, -3.0)) == 0.0
     assert resolution(np.zeros(0)) == 0.0
+
+
+@pytest.mark.parametrize("level", [0.1, 1.0 / 3.0, -7.3, 1e6 + 0.1])
+def test_a_constant_metric_is_forecast_alike_at_every_level(level: float) -> None:
+    """Measured from its first value a constant curve is exactly zero: no family finds noise in it and the
+    futures do not move, so patience runs out on schedule (a noise floor relative to the curve's magnitude
+    would make it "improve" by noise: 8 [5, 29] after four evaluations instead of 7 [5, 16])."""
+    for rule in (("min", None, 5, 0.0, None, None), ("max", None, 10, 0.0, None, None)):
+        assert points([level] * 5, rule) == points([0.0] * 5, rule)
+    got = forecasts([level] * 4, ("min", None, 5, 0.0, None, None))[-1]
+    assert got.epochs == 7 and got.low is not None and got.low <= 6  # patience runs out at evaluation 6
+    assert forecasts([level] * 6, ("min", level - 0.5, None, 0.0, None, None))[-1].epochs is None  # never
 
 
 @pytest.mark.parametrize("exponent", [-700, 600])
