@@ -669,13 +669,16 @@ def _why(rule: StopRule, shown: StopRule, fits: list[CurveFit], z: np.ndarray) -
     """Why the stop is predicted there, in one clause (``rule`` and ``z`` in the fit's units, ``shown``:
     the rule in the metric's own units, for the text)."""
     family = best_fit(fits).family if fits else "flat"
-    end = float(mean_curve(fits, np.array([float(z.size * 10)]), z.size)[0]) if fits else math.nan
+
+    def end() -> float:  # the fitted curve far ahead
+        return float(mean_curve(fits, np.array([float(z.size * 10)]), z.size)[0]) if fits else math.nan
+
     if rule.stopping_threshold is not None:
-        side = "reaches" if end < rule.sign * rule.stopping_threshold else "falls short of"
+        side = "reaches" if end() < rule.sign * rule.stopping_threshold else "falls short of"
         return f"the fitted curve ({family}) {side} the threshold {shown.stopping_threshold:g}"
     if rule.patience is not None:
         return f"the fitted curve ({family}) flattens; patience {rule.patience}"
     if rule.divergence_threshold is not None:
-        side = "worsens past" if end > rule.sign * rule.divergence_threshold else "stays within"
+        side = "worsens past" if end() > rule.sign * rule.divergence_threshold else "stays within"
         return f"the fitted curve ({family}) {side} the divergence threshold {shown.divergence_threshold:g}"
     return f"the fitted curve ({family}) runs to the bound of {rule.max_evaluations} evaluations"

@@ -151,8 +151,8 @@ def test_resolution_of_a_constant_or_empty_curve_is_zero() -> None:
 @pytest.mark.parametrize("level", [0.1, 1.0 / 3.0, -7.3, 1e6 + 0.1])
 def test_a_constant_metric_is_forecast_alike_at_every_level(level: float) -> None:
     """Measured from its first value a constant curve is exactly zero: no family finds noise in it and the
-    futures do not move, so patience runs out on schedule (a noise floor relative to the curve's magnitude
-    would make it "improve" by noise: 8 [5, 29] after four evaluations instead of 7 [5, 16])."""
+    futures do not move, so patience runs out on schedule. Before, the forecast depended on the level's
+    rounding (0.1: 6 [3, 17] after two evaluations, 0.0: 5 [3, 13])."""
     for rule in (("min", None, 5, 0.0, None, None), ("max", None, 10, 0.0, None, None)):
         assert points([level] * 5, rule) == points([0.0] * 5, rule)
     got = forecasts([level] * 4, ("min", None, 5, 0.0, None, None))[-1]
