@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lightning_energy.step.curves import REL_NOISE_FLOOR, fit_all
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, horizon, resolution
@@ -218,19 +221,17 @@ def test_patience_zero_stops_at_the_first_evaluation_without_improvement() -> No
     assert all(f.epochs is not None and f.low is not None and f.low > f.seen for f in got[1:])
 
 
-class Scripted:
-    """A module that logs ``values[epoch]`` as its training metric."""
+class Scripted(BoringModel):
+    """Logs ``values[epoch]`` as its training metric, once per epoch."""
 
-    def __new__(cls, values: Sequence[float]) -> Any:
-        from lightning.pytorch.demos.boring_classes import BoringModel
+    def __init__(self, values: Sequence[float]) -> None:
+        super().__init__()
+        self.values = list(values)
 
-        class Module(BoringModel):  # type: ignore[misc]
-            def training_step(self, batch: Any, batch_idx: int) -> Any:
-                out = super().training_step(batch, batch_idx)
-                self.log("metric", values[self.current_epoch], on_step=False, on_epoch=True)
-                return out
-
-        return Module()
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        out = super().training_step(batch, batch_idx)
+        self.log("metric", self.values[self.current_epoch], on_step=False, on_epoch=True)
+        return out
 
 
 @pytest.mark.parametrize(
@@ -245,9 +246,6 @@ class Scripted:
 def test_the_rule_stops_where_lightnings_early_stopping_stops(
     tmp_path: Path, patience: int, min_delta: float, values: list[float]
 ) -> None:
-    from lightning.pytorch import Trainer
-    from lightning.pytorch.callbacks import EarlyStopping
-
     stopper = EarlyStopping(
         monitor="metric", mode="min", patience=patience, min_delta=min_delta, check_on_train_epoch_end=True
     )
