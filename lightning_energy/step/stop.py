@@ -22,6 +22,7 @@ import bisect
 import dataclasses
 import json
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -623,10 +624,14 @@ def rescaled(rule: StopRule, state: RuleState, z: np.ndarray) -> tuple[StopRule,
         except OverflowError:
             return None
 
+    try:
+        min_delta = math.ldexp(rule.min_delta, -top - unit)
+    except OverflowError:  # no change of the curve can be an improvement
+        min_delta = sys.float_info.max
     scaled = dataclasses.replace(
         rule,
         stopping_threshold=threshold(rule.stopping_threshold),
-        min_delta=math.ldexp(rule.min_delta, -top - unit),
+        min_delta=min_delta,
         divergence_threshold=threshold(rule.divergence_threshold),
     )
     curve = np.ldexp(np.ldexp(z, -top) - first, -unit)

@@ -174,6 +174,17 @@ def test_a_metric_of_extreme_magnitude_is_forecast_as_at_unit_scale(exponent: in
         assert f.stopped or f.seen < 2 or f.epochs is not None
 
 
+def test_values_beyond_the_floats_in_the_fit_units_do_not_raise() -> None:
+    """A ``min_delta`` or a threshold that the curve's own units cannot hold (1e300 against changes of
+    1e-12): no improvement can count, the threshold cannot be reached (min_delta raised OverflowError)."""
+    values = [1.0, 1.0 + 1e-12, 1.0 + 2e-12, 1.0 + 1.5e-12]
+    for rule in (("min", None, 5, 1e300, None, None), ("min", -1e300, None, 0.0, 1e300, None)):
+        got = forecasts(values, rule)
+        assert len(got) == len(values) and not got[-1].stopped
+    assert forecasts(values, ("min", None, 5, 1e300, None, None))[-1].epochs is not None
+    assert forecasts(values, ("min", -1e300, None, 0.0, 1e300, None))[-1].reason.startswith("cannot tell: ")
+
+
 def test_a_run_longer_than_the_horizon_cap_is_still_simulated_ahead() -> None:
     params = StopParams.shipped()
     rule = StopRule("min", patience=300)
