@@ -24,6 +24,7 @@ import bisect
 import dataclasses
 import json
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 
 from lightning_energy._validate import finite_number
 from lightning_energy.step.curves import (
+    REL_NOISE_FLOOR,
     CurveFit,
     DesignGroup,
     Draws,
@@ -72,7 +74,8 @@ class StopParams:
         kappa_low: the model error's standard deviation on the log of the remaining evaluations, downward.
         kappa_high: the same, upward.
         horizon_factor: without ``max_evaluations`` futures are simulated up to ``horizon_factor x seen``
-            evaluations (at least ``min_horizon`` more, at most ``max_horizon`` in all).
+            evaluations (at least ``min_horizon`` more; at most ``max_horizon`` in all, unless that leaves
+            fewer than ``seen`` more or fewer than ``min_horizon`` more than the patience; :func:`horizon`).
         min_horizon: see ``horizon_factor``.
         max_horizon: see ``horizon_factor``.
         length_prior: the prior on the run's length ``T`` given ``seen`` evaluations weighs
@@ -211,7 +214,7 @@ class StopForecaster:
         min_evaluations: a firing before this many evaluations does not end the run, which goes on to it
             (``min_epochs`` mapped to evaluations; :class:`~lightning_energy.step.stop_rule.StopRule`).
         params: constants (default: :meth:`StopParams.shipped`).
-        seed: seed of the simulation (the forecasts are deterministic for a given seed).
+        seed: seed of the simulation, >= 0 (the forecasts are deterministic for a given seed).
     """
 
     def __init__(
@@ -242,6 +245,8 @@ class StopForecaster:
             raise TypeError(f"params must be a StopParams or None, got {type(params).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed!r}")
         self.params = StopParams.shipped() if params is None else params
         self.seed = seed
         self._state = RuleState()
@@ -327,12 +332,34 @@ def noise_scale(z: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
 
 
+def resolution(z: np.ndarray) -> float:
+    """The smallest noise a fit is given: ``REL_NOISE_FLOOR`` of the curve's range (0 for a constant one).
+
+    A pair that fits ``z`` exactly (two coefficients on two evaluations, a noiseless curve) leaves a
+    residual of rounding errors only; without this floor its noise and its BIC weight against the other
+    exact pairs would be decided by those rounding errors, which change when the metric is scaled or
+    shifted. Relative to the curve's range the floor is unchanged by a positive scale and a shift of the
+    metric (and of the rule's thresholds with it), and it is far below any real noise."""
+    if z.size == 0:
+        return 0.0
+    spread = float(np.max(z) - np.min(z))
+    return REL_NOISE_FLOOR * spread
+
+
 def horizon(rule: StopRule, seen: int, params: StopParams) -> int:
-    """Evaluations simulated beyond ``seen``."""
+    """Evaluations simulated beyond ``seen``: up to ``max_evaluations``, else up to ``horizon_factor x seen``
+    evaluations in all (at least ``min_horizon`` more), at most ``max_horizon`` in all unless that leaves
+    fewer than ``seen`` more or fewer than ``min_horizon`` more than the rule's patience.
+
+    ``max_horizon`` bounds the cost of simulating far ahead of a short run; a long run (thousands of
+    evaluations) is still simulated as far ahead again as it has run (the cost stays of the order of its
+    fit's) and far enough for its patience to run out, so that its forecast does not shrink to "cannot
+    tell" as it nears ``max_horizon``."""
     if rule.max_evaluations is not None:
         return max(rule.max_evaluations - seen, 0)
     total = max(int(params.horizon_factor * seen), seen + params.min_horizon)
-    return max(min(total, params.max_horizon) - seen, 1)
+    cap = max(params.max_horizon, 2 * seen, seen + params.min_horizon + (rule.patience or 0))
+    return min(total, cap) - seen
 
 
 def raw_stop_samples(
@@ -342,7 +369,7 @@ def raw_stop_samples(
     seen = state.evaluations
     if z.size < params.min_evaluations:
         return None
-    noise = params.noise_floor * noise_scale(z)
+    noise = max(params.noise_floor * noise_scale(z), resolution(z))
     fits = fitted(z, params, noise)
     if not fits:
         return None
@@ -616,11 +643,65 @@ def summarise(samples: np.ndarray, seen: int) -> tuple[int | None, int | None, i
     return mid, low, high
 
 
+def binary_unit(z: np.ndarray) -> int:
+    """The power of two ``e`` that puts the largest magnitude of ``z`` in ``[0.5, 1)`` when ``z`` is divided
+    by ``2 ** e`` (0 for an empty or all-zero ``z``)."""
+    top = float(np.max(np.abs(z))) if z.size else 0.0
+    return math.frexp(top)[1] if top > 0.0 else 0
+
+
+def rescaled(rule: StopRule, state: RuleState, z: np.ndarray) -> tuple[StopRule, RuleState, np.ndarray]:
+    """The rule, its state and the curve measured from the curve's first value, in units of the power of
+    two that brings the curve's largest distance from it near 1 (:func:`forecast` fits and simulates in
+    them).
+
+    The forecast is unchanged by construction (up to the rounding of the subtraction, which is exact for
+    values within a factor of two of the first) while the fit's arithmetic no longer depends on where
+    the metric lies: a metric of ``1e-200`` or ``1e200`` (whose squares underflow or overflow), one far
+    from 0 (``1e6 + loss``: the fit's rounding errors are those of the curve's changes, not of its level),
+    and a constant metric, which becomes exactly zero at every level: every family fits it without
+    noise and the futures do not move."""
+    if z.size == 0:
+        return rule, state, z
+    # a power of two first (exact: no value overflows when the first is subtracted), then that of the
+    # distances from the first value
+    top = binary_unit(z)
+    first = math.ldexp(float(z[0]), -top)
+    unit = binary_unit(np.ldexp(z, -top) - first)
+
+    def scale(v: float) -> float:
+        return math.ldexp(math.ldexp(v, -top) - first, -unit)
+
+    def threshold(v: float | None) -> float | None:  # beyond the floats in these units: unreachable
+        if v is None:
+            return None
+        try:
+            return rule.sign * scale(rule.sign * v)
+        except OverflowError:
+            return None
+
+    try:
+        min_delta = math.ldexp(rule.min_delta, -top - unit)
+    except OverflowError:  # no change of the curve can be an improvement
+        min_delta = sys.float_info.max
+    scaled = dataclasses.replace(
+        rule,
+        stopping_threshold=threshold(rule.stopping_threshold),
+        min_delta=min_delta,
+        divergence_threshold=threshold(rule.divergence_threshold),
+    )
+    curve = np.ldexp(np.ldexp(z, -top) - first, -unit)
+    return scaled, dataclasses.replace(state, best=scale(state.best)), curve
+
+
 def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams, seed: int) -> StopForecast:
-    """The forecast from the lower-is-better curve ``z`` and the rule's state (the run has not stopped)."""
+    """The forecast from the lower-is-better curve ``z`` and the rule's state (the run has not stopped);
+    fitted and simulated in the units of :func:`rescaled`."""
     seen = state.evaluations
     if not rule.can_stop:
         return StopForecast(seen, None, None, None, False, "cannot tell: the rule has no stopping criterion")
+    shown = rule
+    rule, state, z = rescaled(rule, state, z)
     simulated = raw_stop_samples(rule, state, z, params, seed)
     if simulated is None:
         return StopForecast(
@@ -641,16 +722,24 @@ def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams
         reason = (
             f"stop predicted at evaluation {mid} [{low}, {high if high is not None else '>' + str(limit)}]: "
         )
-        reason += _why(rule, fits, z)
+        reason += _why(rule, shown, fits, z)
     return StopForecast(seen, mid, low, high, False, reason, tuple(float(s) for s in samples))
 
 
-def _why(rule: StopRule, fits: list[CurveFit], z: np.ndarray) -> str:
+def _why(rule: StopRule, shown: StopRule, fits: list[CurveFit], z: np.ndarray) -> str:
+    """Why the stop is predicted there, in one clause (``rule`` and ``z`` in the fit's units, ``shown``:
+    the rule in the metric's own units, for the text)."""
     family = best_fit(fits).family if fits else "flat"
+
+    def end() -> float:  # the fitted curve far ahead
+        return float(mean_curve(fits, np.array([float(z.size * 10)]), z.size)[0]) if fits else math.nan
+
     if rule.stopping_threshold is not None:
-        end = float(mean_curve(fits, np.array([float(z.size * 10)]), z.size)[0]) if fits else math.nan
-        side = "reaches" if end < rule.sign * rule.stopping_threshold else "falls short of"
-        return f"the fitted curve ({family}) {side} the threshold {rule.stopping_threshold:g}"
+        side = "reaches" if end() < rule.sign * rule.stopping_threshold else "falls short of"
+        return f"the fitted curve ({family}) {side} the threshold {shown.stopping_threshold:g}"
     if rule.patience is not None:
         return f"the fitted curve ({family}) flattens; patience {rule.patience}"
-    return f"the fitted curve ({family})"
+    if rule.divergence_threshold is not None:
+        side = "worsens past" if end() > rule.sign * rule.divergence_threshold else "stays within"
+        return f"the fitted curve ({family}) {side} the divergence threshold {shown.divergence_threshold:g}"
+    return f"the fitted curve ({family}) runs to the bound of {rule.max_evaluations} evaluations"

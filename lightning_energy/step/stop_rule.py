@@ -9,7 +9,8 @@ non-finite value fires (with ``check_finite``; without it, it is compared as IEE
 improvement and counts toward the patience); a value past ``stopping_threshold`` fires; a value past
 ``divergence_threshold`` fires (these three leave the best and the wait as they are); an improvement by
 more than ``min_delta`` over the best so far resets the patience counter; otherwise the counter grows and
-reaching ``patience`` fires. A firing sets the Trainer's ``should_stop``, which stays set: the run ends
+reaching ``patience`` fires (only an evaluation without improvement fires: ``patience=0`` acts as 1, as
+in ``EarlyStopping``). A firing sets the Trainer's ``should_stop``, which stays set: the run ends
 at the first evaluation from ``min_evaluations`` on (at once without it). Reaching ``max_evaluations``
 ends the run. A value after the run ended means it went on (``should_stop`` was reset outside
 ``EarlyStopping``): the rule carries on from its best and wait as ``EarlyStopping`` does.
@@ -133,9 +134,13 @@ def criteria(rule: StopRule, best: float, wait: int, z: float) -> tuple[float, i
     if z + rule.min_delta < best:
         return z, 0, ""
     wait += 1
-    if rule.patience is not None and wait >= rule.patience:
-        return best, wait, f"no improvement in {rule.patience} evaluations"
+    if rule.patience is not None and wait >= rule.patience:  # patience=0: wait is at least 1 here
+        return best, wait, f"no improvement in {_evaluations(max(rule.patience, 1))}"
     return best, wait, ""
+
+
+def _evaluations(n: int) -> str:
+    return f"{n} evaluation" if n == 1 else f"{n} evaluations"
 
 
 def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
@@ -226,7 +231,7 @@ def simulate_chunk(rule: StopRule, paths: Paths, block: np.ndarray) -> None:
             wait[:, j] = w
         end_wait = w
     if rule.patience is not None:
-        hit |= wait >= rule.patience
+        hit |= wait >= max(rule.patience, 1)  # only a future without improvement stops (patience=0 as 1)
     stops = hit.any(axis=1)
     paths.stop_at[running[stops]] = np.maximum(first + np.argmax(hit[stops], axis=1), rule.hold)
     paths.best[running], paths.wait[running] = best, end_wait
