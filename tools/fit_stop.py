@@ -22,14 +22,17 @@ late or warm up, split by kind); only the tuning part is read here.
   1.512) and ``series_noise`` (whether the futures' noise is the series' own evaluation-to-evaluation
   noise, a robust scale of its recent third differences, instead of each fitted pair's residual standard
   deviation, which also holds the fit's lack of fit).
-* ``--reduced``: every simulated entry but ``FREE_WHEN_REDUCED`` (``series_noise``) and ``spread_power``
-  are fixed at the shipped file's values (each was chosen earlier by this selection on the tuning part:
-  ``noise_memory`` off and ``holdout_weight`` 1 in the previous release's run); ``series_noise``,
-  ``length_prior`` and the correction are selected (about 15 minutes on two shared cores).
+* ``--reduced``: every simulated entry but ``FREE_WHEN_REDUCED`` (none now) and ``spread_power`` are
+  fixed at the shipped file's values (each was chosen earlier by this selection on the tuning part:
+  ``noise_memory`` off and ``holdout_weight`` 1, then ``series_noise`` off); ``length_prior`` and the
+  correction are selected (no new simulation beyond the one grid point's).
 * The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop.correct`): whether
-  to re-centre the simulated stops, with how many of the features (``CORRECTION_SPECS``: the intercept
-  alone, i.e. a fixed share of the run seen; then the forecast's own median; then the curve model's median
-  without the length prior) and how strong a ridge penalty. Its coefficients are fitted, never chosen on
+  to re-centre the simulated stops, with which features (``CORRECTION_SPECS``: the intercept alone, i.e. a
+  fixed share of the run seen; then the forecast's own median; then the curve model's median without the
+  length prior; or the forecast's median with a slope that depends on the run's misfit ratio, the fits'
+  residual standard deviation over the series' own noise, then with the misfit and whether it could be
+  computed as intercepts, then with a slope of its own where it could not) and how strong a ridge
+  penalty. A feature a spec leaves out gets the coefficient 0. Its coefficients are fitted, never chosen on
   what they are scored on: a group-weighted least-absolute-deviation ridge regression (on standardised
   features) of ``log(remaining / seen)`` over the forecasts of the fitting set at ``TRAIN_FRACTIONS`` of
   every run (evenly spread over the run, as a forecast is asked at every evaluation). It reuses the
@@ -68,6 +71,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
 from lightning_energy.step.stop import (  # noqa: E402
+    CORRECTION_FEATURES,
     PARAMS_FILE,
     StopParams,
     calibrate,
@@ -78,6 +82,7 @@ from lightning_energy.step.stop import (  # noqa: E402
     summarise,
     weigh_by_length,
 )
+from lightning_energy.step.stop_noise import misfit_ratio  # noqa: E402
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402
 
@@ -99,13 +104,21 @@ GRID: dict[str, tuple[Any, ...]] = {
 }
 REWEIGHED = ("length_prior", "spread_power")  # grid entries that reuse the simulated stops of the others
 FIXED_WHEN_REDUCED = ("spread_power",)  # reweighed entries --reduced fixes too (with every simulated one)
-FREE_WHEN_REDUCED = ("series_noise",)  # simulated entries --reduced still searches
-# The learned correction: None (off) or (features used, ridge penalty); 0 features is the intercept alone
-# (the ridge does not touch the intercept: one entry).
-CORRECTION_SPECS: tuple[tuple[int, float] | None, ...] = (
+FREE_WHEN_REDUCED: tuple[str, ...] = ()  # simulated entries --reduced still searches
+# The learned correction: None (off) or (features used, ridge penalty); no feature is the intercept alone
+# (the ridge does not touch the intercept: one entry). The misfit specs: the forecast's median with a slope
+# that depends on the log misfit ratio, then the log misfit and the indicator that it could not be computed
+# as intercepts, then a slope of its own on the forecast's median where it could not.
+Spec = tuple[tuple[str, ...], float]
+MEDIANS = ("prior_median", "model_median")
+MISFIT_SLOPE = ("prior_median", "prior_median_x_log_misfit")
+MISFIT_LEVEL = (*MISFIT_SLOPE, "log_misfit", "no_misfit")
+MISFIT_OWN = (*MISFIT_LEVEL, "prior_median_x_no_misfit")
+CORRECTION_SPECS: tuple[Spec | None, ...] = (
     None,
-    (0, 1.0),
-    *((k, ridge) for k in (1, 2) for ridge in (1.0, 3.0, 10.0)),
+    ((), 1.0),
+    *((MEDIANS[:k], ridge) for k in (1, 2) for ridge in (1.0, 3.0, 10.0)),
+    *((used, ridge) for used in (MISFIT_SLOPE, MISFIT_LEVEL, MISFIT_OWN) for ridge in (1.0, 3.0, 10.0)),
 )
 LAD_ITERATIONS = 30  # iteratively reweighed least squares for the least-absolute-deviation fit
 LAD_EPSILON = 0.05  # residuals below this weigh as this (the reweighing's smoothing)
@@ -127,6 +140,7 @@ class Record:
     curve: Curve
     params: StopParams
     scored: bool = True  # at one of FRACTIONS (else only fits the correction)
+    misfit: float | None = None  # the fits' misfit ratio (stop_noise.misfit_ratio; None: not computable)
 
 
 def forecast_points(curve: Curve, fractions: tuple[float, ...]) -> list[int]:
@@ -147,8 +161,8 @@ def records(
         for seen in sorted(scored | set(forecast_points(curve, train))):
             z = curve.rule.sign * curve.values[:seen]
             simulated = raw_stop_samples(curve.rule, curve.state_after(seen), z, params, seed=0)
-            raw = None if simulated is None else simulated[0]
-            out.append(Record(curve.group, seen, curve.stop, raw, curve, params, seen in scored))
+            raw, misfit = (None, None) if simulated is None else (simulated[0], misfit_ratio(simulated[1], z))
+            out.append(Record(curve.group, seen, curve.stop, raw, curve, params, seen in scored, misfit))
     return out
 
 
@@ -158,17 +172,19 @@ def features(record: Record) -> np.ndarray:
     ordered = np.sort(record.raw)
     limit = float(record.seen + horizon(record.curve.rule, record.seen, record.params))
     weighed = weigh_by_length(ordered, record.seen, record.params.length_prior, limit)
-    return correction_features(ordered, weighed, record.seen, limit)
+    return correction_features(ordered, weighed, record.seen, limit, misfit=record.misfit)
 
 
-def fit_correction(recs: list[Record], spec: tuple[int, float]) -> tuple[float, ...]:
-    """The correction's coefficients (intercept first, raw feature units) fitted on the answered ``recs``:
-    a least-absolute-deviation ridge regression of ``log(remaining / seen)`` on the first ``spec[0]``
-    standardised features, penalty ``spec[1]`` (the intercept is not penalised), every group weighing the
-    same."""
-    used, ridge = spec
+def fit_correction(recs: list[Record], spec: Spec) -> tuple[float, ...]:
+    """The correction's coefficients (intercept first, raw feature units, one for each feature of
+    ``CORRECTION_FEATURES`` up to the last one used, 0 for those left out) fitted on the answered ``recs``:
+    a least-absolute-deviation ridge regression of ``log(remaining / seen)`` on the standardised features
+    ``spec[0]``, penalty ``spec[1]`` (the intercept is not penalised), every group weighing the same."""
+    names, ridge = spec
+    columns = [CORRECTION_FEATURES.index(name) for name in names]
+    used = len(columns)
     answered = [r for r in recs if r.raw is not None]
-    x = np.array([features(r)[:used] for r in answered]).reshape(len(answered), used)
+    x = np.array([features(r)[columns] for r in answered]).reshape(len(answered), used)
     y = np.array([math.log((r.truth - r.seen) / r.seen) for r in answered])
     group_w = _group_weights(answered)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
@@ -181,7 +197,10 @@ def fit_correction(recs: list[Record], spec: tuple[int, float]) -> tuple[float, 
         beta = np.linalg.solve(design.T @ (design * w[:, None]) + penalty, design.T @ (w * y))
         w = group_w / np.maximum(np.abs(y - design @ beta), LAD_EPSILON)
     slopes = beta[1:] / scale
-    return (float(beta[0] - slopes @ mean), *(float(c) for c in slopes))
+    coef = np.zeros(1 + max(columns, default=-1) + 1)
+    coef[0] = beta[0] - slopes @ mean
+    coef[1 + np.array(columns, dtype=int)] = slopes
+    return tuple(float(c) for c in coef)
 
 
 def corrected(recs: list[Record], coef: tuple[float, ...]) -> list[Record]:
@@ -217,7 +236,7 @@ def _interval(record: Record, kappa: Kappa) -> tuple[int | None, int | None, int
     if entry is None or entry[0] is not record:
         entry = _CENTRED[id(record)] = (
             record,
-            centred(record.raw, record.seen, record.curve.rule, record.params),
+            centred(record.raw, record.seen, record.curve.rule, record.params, misfit=record.misfit),
         )
     weighed, factor = entry[1]
     pair = (kappa[0] * factor, kappa[1] * factor)
@@ -291,7 +310,7 @@ def score(record: Record, kappa: Kappa) -> float:
     return s
 
 
-def nested_score(recs: list[Record], spec: tuple[int, float] | None = None) -> float:
+def nested_score(recs: list[Record], spec: Spec | None = None) -> float:
     """Leave-one-group-out: the correction (``spec``; ``None``: none) then ``kappa`` fitted on the others,
     the held-out group's scored records scored; groups weigh 1."""
     groups = sorted({r.group for r in recs})
@@ -340,8 +359,8 @@ def select(
     summary: dict[str, object] = {
         "nested_score": round(best_score, 4),
         "grid": {k: list(v) for k, v in grid.items()},
-        "correction": None if best_spec is None else {"features": best_spec[0], "ridge": best_spec[1]},
-        "correction_specs": [None if c is None else list(c) for c in CORRECTION_SPECS],
+        "correction": None if best_spec is None else {"features": list(best_spec[0]), "ridge": best_spec[1]},
+        "correction_specs": [None if c is None else [list(c[0]), c[1]] for c in CORRECTION_SPECS],
         "tuning_groups": sorted({c.group for c in curves}),
         "tuning_runs": len(curves),
     }

@@ -10,7 +10,8 @@ error (the curve model's own error), of standard deviation ``kappa_low`` downwar
 upward, both fitted on tuning curves
 (``tools/fit_stop.py``; ``stop_params.json``). Before that, a learned correction (``correction``) can
 re-centre the simulated stops: a linear model of the log of the remaining evaluations on features of the
-curve model's own forecast (:func:`correction_features`), fitted on tuning curves. The families' weights
+curve model's own forecast and on how well the curve families fit the run (:func:`correction_features`,
+:func:`~lightning_energy.step.stop_noise.misfit_ratio`), fitted on tuning curves. The families' weights
 can be tested on the run itself (``holdout_weight``, :func:`holdout_reweigh`: each family refitted on the
 first two thirds of the evaluations and scored on the last third), the futures' noise can remember
 (``noise_memory``, :func:`start_memory`: a first-order autoregression) and can be the series' own
@@ -45,7 +46,7 @@ from lightning_energy.step.curves import (
     mean_curve,
 )
 from lightning_energy.step.stop_fit import holdout_scores
-from lightning_energy.step.stop_noise import with_series_noise
+from lightning_energy.step.stop_noise import misfit_ratio, with_series_noise
 from lightning_energy.step.stop_rule import Paths, RuleState, StopRule, advance, simulate_chunk
 
 PARAMS_FILE = Path(__file__).with_name("stop_params.json")
@@ -53,8 +54,18 @@ CONFIDENCE = 0.9
 SPREAD_REF = 0.5  # a run spread (log scale) at which the spreads are kappa_low / kappa_high
 SPREAD_CLIP = (0.1, 10.0)  # bounds of the run-dependent factor on the spreads
 CHUNK = 32  # evaluations simulated at once; doubled until every future stopped or the horizon
-# Features of the learned correction, in this order (``StopParams.correction`` uses the first ones).
-CORRECTION_FEATURES = ("prior_median", "model_median", "unstopped")
+# Features of the learned correction, in this order (``StopParams.correction`` uses the first ones; a
+# coefficient of 0 leaves a feature out); see :func:`correction_features`.
+CORRECTION_FEATURES = (
+    "prior_median",
+    "model_median",
+    "unstopped",
+    "prior_median_x_log_misfit",
+    "log_misfit",
+    "no_misfit",
+    "prior_median_x_no_misfit",
+)
+MISFIT_LOG_CLIP = (0.0, 3.0)  # log of the misfit ratio as a feature: below 1 is estimation noise; 20 at most
 MIN_MEMORY_POINTS = 6  # residuals needed to estimate the noise's lag-1 correlation (else independent)
 MAX_RHO = 0.95  # the estimated lag-1 correlation is clipped to [0, MAX_RHO]
 HOLDOUT_SHARE = 1.0 / 3.0  # the last share of the evaluations seen that the reweighing holds out
@@ -91,8 +102,8 @@ class StopParams:
             and the curve's noise disagree about the stop); 0 (the default): one spread for every run.
         correction: the learned re-centring of the simulated stops (empty, the default: none). The
             intercept then one coefficient for each of the first ``len(correction) - 1`` features of
-            :data:`CORRECTION_FEATURES`; the model predicts ``log(remaining / seen)`` (see
-            :func:`correct`).
+            :data:`CORRECTION_FEATURES` (0 for a feature left out); the model predicts
+            ``log(remaining / seen)`` (see :func:`correct`).
         noise_memory: the futures' noise remembers (False, the default: independent normal noise at every
             evaluation): a first-order autoregression whose lag-1 correlation is estimated from each fit's
             own residuals and which starts from the fit's last residual (see :func:`start_memory`), so a
@@ -570,48 +581,81 @@ def weigh_by_length(samples: np.ndarray, seen: int, length_prior: float, limit: 
     return samples[np.minimum(picks, samples.size - 1)]
 
 
-def correction_features(raw: np.ndarray, weighed: np.ndarray, seen: int, limit: float) -> np.ndarray:
-    """The correction's features (:data:`CORRECTION_FEATURES`) from the sorted raw simulated stops and the
-    same weighed by the length prior (a stop beyond the horizon counts at ``limit``):
+def correction_features(
+    raw: np.ndarray, weighed: np.ndarray, seen: int, limit: float, *, misfit: float | None
+) -> np.ndarray:
+    """The correction's features (:data:`CORRECTION_FEATURES`) from the sorted raw simulated stops, the
+    same weighed by the length prior (a stop beyond the horizon counts at ``limit``) and the run's
+    ``misfit`` ratio (:func:`~lightning_energy.step.stop_noise.misfit_ratio`; ``None``: not computable):
 
     * ``prior_median``: ``log(remaining / seen)`` at the median of the weighed stops (the forecast without
       the correction);
     * ``model_median``: the same at the median of the raw stops (the curve model alone, no prior);
-    * ``unstopped``: the share of the raw stops beyond the horizon.
+    * ``unstopped``: the share of the raw stops beyond the horizon;
+    * ``prior_median_x_log_misfit``: ``prior_median`` times ``log_misfit`` (a slope on the forecast that
+      depends on how well the families fit: a forecast of a curve they miss can be shrunk harder);
+    * ``log_misfit``: the log of the misfit ratio, clipped to ``MISFIT_LOG_CLIP`` (0 where not computable);
+    * ``no_misfit``: 1 where the misfit ratio cannot be computed (fewer than ``MIN_MISFIT`` evaluations,
+      a series without third differences), else 0;
+    * ``prior_median_x_no_misfit``: ``prior_median`` times ``no_misfit`` (a slope of its own for them).
     """
 
     def log_remaining(samples: np.ndarray) -> float:
         mid = float(np.quantile(np.minimum(samples, limit), 0.5))
         return math.log(max(mid - seen, 1.0) / seen)
 
-    return np.array([log_remaining(weighed), log_remaining(raw), float(np.mean(~np.isfinite(raw)))])
+    prior = log_remaining(weighed)
+    missing, log_misfit = True, 0.0
+    if misfit is not None and math.isfinite(misfit) and misfit > 0.0:
+        missing, log_misfit = False, float(np.clip(math.log(misfit), *MISFIT_LOG_CLIP))
+    return np.array(
+        [
+            prior,
+            log_remaining(raw),
+            float(np.mean(~np.isfinite(raw))),
+            prior * log_misfit,
+            log_misfit,
+            float(missing),
+            prior * float(missing),
+        ]
+    )
 
 
 def correct(
-    raw: np.ndarray, weighed: np.ndarray, seen: int, limit: float, correction: tuple[float, ...]
+    raw: np.ndarray,
+    weighed: np.ndarray,
+    seen: int,
+    limit: float,
+    correction: tuple[float, ...],
+    *,
+    misfit: float | None,
 ) -> np.ndarray:
     """The weighed stops re-centred by the learned correction (sorted; unchanged when it is empty).
 
     The correction predicts ``log(remaining / seen)`` of the run, ``y = c0 + sum(c_i x_i)`` over the first
-    features ``x`` of :func:`correction_features`; the remaining evaluations of every weighed stop are
+    features ``x`` of :func:`correction_features` (``misfit``: the run's misfit ratio, ``None`` where it
+    cannot be computed); the remaining evaluations of every weighed stop are
     multiplied by ``exp(y - prior_median)``, so that their median moves to ``y`` and their spread is kept.
     A stop moved beyond the horizon ``limit`` is beyond it (``inf``).
     """
     if not correction or weighed.size == 0:
         return weighed
-    x = correction_features(raw, weighed, seen, limit)
+    x = correction_features(raw, weighed, seen, limit, misfit=misfit)
     y = correction[0] + float(np.dot(correction[1:], x[: len(correction) - 1]))
     moved = seen + (weighed - seen) * math.exp(y - x[0])
     return np.sort(np.where(moved > limit, math.inf, moved))
 
 
-def centred(raw: np.ndarray, seen: int, rule: StopRule, params: StopParams) -> tuple[np.ndarray, float]:
+def centred(
+    raw: np.ndarray, seen: int, rule: StopRule, params: StopParams, *, misfit: float | None
+) -> tuple[np.ndarray, float]:
     """The raw simulated stops weighed by the length prior (:func:`weigh_by_length`) and re-centred by the
-    learned correction (:func:`correct`), sorted; and the run's :func:`spread_factor` on ``kappa``."""
+    learned correction (:func:`correct`, with the run's ``misfit`` ratio), sorted; and the run's
+    :func:`spread_factor` on ``kappa``."""
     limit = float(seen + horizon(rule, seen, params))
     ordered = np.sort(raw)
     weighed = weigh_by_length(ordered, seen, params.length_prior, limit)
-    weighed = correct(ordered, weighed, seen, limit, params.correction)
+    weighed = correct(ordered, weighed, seen, limit, params.correction, misfit=misfit)
     return weighed, spread_factor(weighed, seen, limit, params.spread_power)
 
 
@@ -622,16 +666,19 @@ def predictive(
     params: StopParams,
     seed: int,
     kappa: tuple[float, float] | None = None,
+    *,
+    misfit: float | None,
 ) -> np.ndarray:
     """Sorted stop samples of the forecast: the raw simulated stops weighed by the length prior and
-    re-centred by the learned correction (:func:`centred`), then calibrated (:func:`calibrate`, with
+    re-centred by the learned correction (:func:`centred`, with the run's ``misfit`` ratio), then
+    calibrated (:func:`calibrate`, with
     ``kappa`` or the params' pair, scaled by the run's :func:`spread_factor`).
 
     The prior acts on the curve model's stops and the model error is spread after it, so the interval
     widens steadily with ``kappa`` and ``kappa`` can be fitted for coverage (``tools/fit_stop.py``).
     """
     pair = (params.kappa_low, params.kappa_high) if kappa is None else kappa
-    weighed, factor = centred(raw, seen, rule, params)
+    weighed, factor = centred(raw, seen, rule, params, misfit=misfit)
     return calibrate(weighed, seen, rule, (pair[0] * factor, pair[1] * factor), seed)
 
 
@@ -713,7 +760,7 @@ def forecast(rule: StopRule, state: RuleState, z: np.ndarray, params: StopParams
             f"cannot tell: {params.min_evaluations} evaluations needed, {seen} seen",
         )
     raw, fits = simulated
-    samples = predictive(raw, seen, rule, params, seed)
+    samples = predictive(raw, seen, rule, params, seed, misfit=misfit_ratio(fits, z))
     mid, low, high = summarise(samples, seen)
     limit = seen + horizon(rule, seen, params)
     if mid is None:

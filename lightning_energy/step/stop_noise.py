@@ -12,6 +12,11 @@ instead (:func:`series_noise`): a robust scale of the third differences of its r
 smooth trend (a constant, a slope, a curvature) does not reach. The coefficients' uncertainty and the
 families' weights are left as fitted (they still carry the lack of fit). Below :data:`MIN_SERIES_NOISE`
 evaluations, or for a series with no difference at all, each pair keeps its residual standard deviation.
+
+The same noise also tells how well the curve families follow the run (:func:`misfit_ratio`): the fits'
+residual standard deviation over the series' own noise is about 1 where a family follows the curve and
+grows with the lack of fit; the stop forecast's learned correction can read it (``CORRECTION_FEATURES`` of
+:mod:`lightning_energy.step.stop`).
 """
 
 from __future__ import annotations
@@ -27,18 +32,23 @@ MIN_SERIES_NOISE = 8  # evaluations the third-difference noise needs (5 third di
 # var(third difference) = 20 sigma^2 for independent noise of sd sigma (1 + 9 + 9 + 1)
 THIRD_DIFFERENCE_VARIANCE = 20.0
 MAD_TO_SD = 1.4826  # a normal's standard deviation over its median absolute deviation
+# evaluations the misfit ratio needs: two third differences (the median of one is a single absolute value)
+# and three residual degrees of freedom for the two-coefficient families
+MIN_MISFIT = 5
+MIN_RELATIVE_NOISE = 1e-9  # of the series' largest magnitude: a noise below it is rounding, not noise
 
 
-def series_noise(z: np.ndarray) -> float:
+def series_noise(z: np.ndarray, minimum: int = MIN_SERIES_NOISE) -> float:
     """The robust unit noise of the series ``z``: the scaled median absolute third difference of its
-    recent half (at least its last ``MIN_SERIES_NOISE`` evaluations); 0 below ``MIN_SERIES_NOISE``
-    evaluations.
+    recent half (at least its last ``MIN_SERIES_NOISE`` evaluations, or all of them when fewer); 0 below
+    ``minimum`` evaluations (``MIN_SERIES_NOISE`` for the futures' noise, ``MIN_MISFIT`` for
+    :func:`misfit_ratio`).
 
     For independent noise of standard deviation ``sigma`` around a curve that is locally a quadratic the
     third differences are the noise's alone, of variance ``20 sigma^2``; the median makes it robust to a
     few jumps (a learning-rate step, a spike)."""
     recent = np.asarray(z, dtype=float)[-max(MIN_SERIES_NOISE, int(np.size(z)) // 2) :]
-    if recent.size < MIN_SERIES_NOISE:
+    if recent.size < max(minimum, 4):
         return 0.0
     third = np.diff(recent, 3)
     return float(MAD_TO_SD * np.median(np.abs(third)) / math.sqrt(THIRD_DIFFERENCE_VARIANCE))
@@ -51,3 +61,20 @@ def with_series_noise(fits: list[CurveFit], z: np.ndarray) -> list[CurveFit]:
     if not math.isfinite(noise) or noise <= 0.0:
         return fits
     return [dataclasses.replace(f, sigma=noise) for f in fits]
+
+
+def misfit_ratio(fits: list[CurveFit], z: np.ndarray) -> float | None:
+    """How far the weighted curve families miss the series ``z``, in units of its own noise: the
+    mixture's residual standard deviation (``sqrt(sum weight x sigma^2)`` over the fitted pairs, the noise
+    the futures are drawn with) over :func:`series_noise` of ``z`` (from ``MIN_MISFIT`` evaluations).
+
+    About 1 where the families follow the curve, larger with their lack of fit. ``None`` where it cannot
+    be computed: fewer than ``MIN_MISFIT`` evaluations, no fit, or a series without third differences
+    beyond rounding (``MIN_RELATIVE_NOISE`` of its largest magnitude: a smooth or quantised metric)."""
+    noise = series_noise(z, MIN_MISFIT)
+    scale = float(np.max(np.abs(z))) if np.size(z) else 0.0
+    if not fits or not math.isfinite(noise) or noise <= MIN_RELATIVE_NOISE * scale or noise <= 0.0:
+        return None
+    spread = math.sqrt(sum(f.weight * f.sigma**2 for f in fits))
+    ratio = spread / noise
+    return ratio if math.isfinite(ratio) else None

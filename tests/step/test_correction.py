@@ -28,7 +28,7 @@ def _samples(seen: int, remaining: np.ndarray) -> np.ndarray:
 
 def test_no_correction_leaves_the_samples_as_they_are() -> None:
     weighed = _samples(10, np.array([2.0, 5.0, 10.0, 40.0]))
-    assert correct(weighed, weighed, 10, 1000.0, ()) is weighed
+    assert correct(weighed, weighed, 10, 1000.0, (), misfit=None) is weighed
     assert StopParams().correction == ()
 
 
@@ -36,7 +36,7 @@ def test_the_features_read_the_medians_of_the_remaining_evaluations_and_the_unst
     seen = 10
     raw = np.array([12.0, 20.0, 30.0, math.inf])  # median (inverted cdf) 20: 10 remaining
     weighed = np.array([12.0, 15.0, 15.0, 20.0])  # median 15: 5 remaining
-    x = correction_features(raw, weighed, seen, 100.0)
+    x = correction_features(raw, weighed, seen, 100.0, misfit=None)
     assert x.shape == (len(CORRECTION_FEATURES),)
     assert x[0] == pytest.approx(math.log(5 / 10), abs=0.2)
     assert x[1] == pytest.approx(math.log(15 / 10), abs=0.3)  # between 10 and 20 remaining
@@ -47,7 +47,7 @@ def test_the_intercept_alone_moves_the_median_to_a_fixed_share_of_the_run_and_ke
     seen = 20
     remaining = np.geomspace(1.0, 400.0, 257)  # median 20 remaining
     weighed = _samples(seen, remaining)
-    out = correct(weighed, weighed, seen, 1e6, (math.log(2.0),))  # predicts 2 x seen remaining
+    out = correct(weighed, weighed, seen, 1e6, (math.log(2.0),), misfit=None)  # predicts 2 x seen remaining
     moved = out - seen
     assert float(np.median(moved)) == pytest.approx(2.0 * seen, rel=1e-9)
     # the spread on the log scale is kept: every remaining count is multiplied by the same factor
@@ -58,13 +58,14 @@ def test_identity_coefficients_change_nothing() -> None:
     seen = 15
     weighed = _samples(seen, np.array([1.0, 3.0, 15.0, 40.0, 90.0]))
     # y = 0 + 1 x prior_median: the median stays where it is
-    assert np.allclose(correct(weighed, weighed, seen, 1e6, (0.0, 1.0)), weighed)
+    assert np.allclose(correct(weighed, weighed, seen, 1e6, (0.0, 1.0), misfit=3.0), weighed)
 
 
 def test_a_stop_moved_beyond_the_horizon_is_beyond_it() -> None:
     seen = 10
     weighed = _samples(seen, np.array([5.0, 10.0, 20.0, math.inf]))
-    out = correct(weighed, weighed, seen, 60.0, (math.log(4.0),))  # x4 or so: 20 -> 60+ remaining
+    # x4 or so: 20 -> 60+ remaining
+    out = correct(weighed, weighed, seen, 60.0, (math.log(4.0),), misfit=None)
     assert np.isinf(out[-1]) and np.isinf(out[-2])
     assert np.all(np.diff(out[np.isfinite(out)]) >= 0)
 
@@ -84,7 +85,15 @@ def test_the_shipped_file_loads_the_correction_as_the_selection_wrote_it() -> No
     assert isinstance(shipped.correction, tuple)
     assert list(shipped.correction) == list(data["params"].get("correction", []))
     spec = data["selection"].get("correction")
-    assert len(shipped.correction) == (0 if spec is None else 1 + spec["features"])
+    if spec is None:
+        assert shipped.correction == ()
+        return
+    # the features used (an earlier file wrote how many of the first ones)
+    used = spec["features"]
+    names = CORRECTION_FEATURES[:used] if isinstance(used, int) else tuple(used)
+    columns = [CORRECTION_FEATURES.index(name) for name in names]
+    assert len(shipped.correction) == 1 + max(columns, default=-1) + 1
+    assert all(c == 0.0 for i, c in enumerate(shipped.correction[1:]) if i not in columns)
 
 
 @pytest.mark.parametrize("correction", [(), (0.1,), (0.05, 0.5), (0.0, 0.3, 0.2)])
@@ -135,12 +144,15 @@ def test_the_correction_fit_recovers_a_linear_relation(monkeypatch: pytest.Monke
         xs[id(rec)] = x
         recs.append(rec)
     monkeypatch.setattr(fit_stop, "features", lambda r: xs[id(r)])
-    coef = fit_stop.fit_correction(recs, (2, 1e-9))
+    coef = fit_stop.fit_correction(recs, (("prior_median", "model_median"), 1e-9))
     assert coef == pytest.approx((0.2, 0.5, -0.3), abs=1e-3)
-    (intercept,) = fit_stop.fit_correction(recs, (0, 1.0))
+    (intercept,) = fit_stop.fit_correction(recs, ((), 1.0))
     assert math.isfinite(intercept)
+    # a feature the spec leaves out gets 0; the coefficients run up to the last feature used
+    skipped = fit_stop.fit_correction(recs, (("prior_median", "unstopped"), 1e-9))
+    assert len(skipped) == 4 and skipped[2] == 0.0
     # a strong ridge penalty shrinks the slopes toward 0, never the intercept
-    shrunk = fit_stop.fit_correction(recs, (2, 1e6))
+    shrunk = fit_stop.fit_correction(recs, (("prior_median", "model_median"), 1e6))
     assert abs(shrunk[1]) < 0.01 and abs(shrunk[2]) < 0.01
 
 
@@ -153,7 +165,9 @@ def test_a_nested_score_without_a_correction_is_the_plain_one() -> None:
     fit_stop.clear_memo()
     assert fit_stop.nested_score(recs, None) == pytest.approx(plain)
     fit_stop.clear_memo()
-    assert math.isfinite(fit_stop.nested_score(recs, (1, 3.0)))
+    assert math.isfinite(fit_stop.nested_score(recs, (("prior_median",), 3.0)))
+    fit_stop.clear_memo()
+    assert math.isfinite(fit_stop.nested_score(recs, (fit_stop.MISFIT_OWN, 3.0)))
 
 
 def test_the_diagnosis_reads_a_correction_variant() -> None:

@@ -103,7 +103,7 @@ def test_the_flag_is_validated_defaults_off_and_is_searched() -> None:
         StopParams(series_noise=1)  # type: ignore[arg-type]
     assert StopParams().series_noise is False
     assert fit_stop.GRID["series_noise"] == (False, True)
-    assert "series_noise" in fit_stop.FREE_WHEN_REDUCED
+    assert "series_noise" not in fit_stop.FIXED_WHEN_REDUCED  # simulated: --reduced keeps the shipped
 
 
 def test_a_fit_stop_record_equals_the_forecast_with_the_series_noise() -> None:

@@ -32,6 +32,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "plain": {"recency": 0.0, "noise_floor": 0.0, "shapes": False, "offsets": False, "correction": ()},
     "holdout_3_no_prior": {"holdout_weight": 3.0, "length_prior": 0.0},
     "series_noise": {"series_noise": True},
+    # the misfit features of the correction (the in-sample coefficients of the widest misfit spec, rounded)
+    "misfit_correction": {"correction": (-0.01, 0.291, 0.0, 0.0, 0.057, 0.012, 0.104, 0.153)},
 }
 VARIANT_POINTS = (5, 12, 30)
 
@@ -124,7 +126,8 @@ def test_forecasts_under_other_params_are_reproduced(variant: str) -> None:
 # noise is now floored at 1e-6 of the curve's range instead of being set by rounding errors) and the
 # reasons of the rule without patience or threshold ("divergence": "... stays within the divergence
 # threshold 1.6"). Every other number is as recorded at 0c10c95; GOLDEN_VARIANTS is unchanged by it;
-# its "series_noise" variant was added with that option (its other rows unchanged).
+# its "series_noise" variant was added with that option, and the "misfit_correction" variant when the
+# correction's misfit features were (its other rows unchanged).
 # fmt: off
 GOLDEN: dict[str, list[Row]] = {
     'delayed_rise': [
@@ -644,6 +647,14 @@ GOLDEN_VARIANTS: dict[str, list[Row]] = {
          'stop predicted at evaluation 31 [20, 70]: the fitted curve (drift) flattens; patience 10'),
         (30, 63, 42, 178, False, (0.0, 0.0703125, 0.4453125, 0.87890625),
          'stop predicted at evaluation 63 [42, 178]: the fitted curve (drift) flattens; patience 10'),
+    ],
+    'misfit_correction': [
+        (5, 12, 8, 36, False, (0.00390625, 0.046875, 0.2265625, 0.76171875),
+         'stop predicted at evaluation 12 [8, 36]: the fitted curve (exp) flattens; patience 10'),
+        (12, 27, 18, 58, False, (0.0, 0.02734375, 0.3046875, 0.90625),
+         'stop predicted at evaluation 27 [18, 58]: the fitted curve (drift) flattens; patience 10'),
+        (30, 59, 41, 149, False, (0.0, 0.1484375, 0.5078125, 0.91015625),
+         'stop predicted at evaluation 59 [41, 149]: the fitted curve (drift) flattens; patience 10'),
     ],
 }
 # fmt: on
