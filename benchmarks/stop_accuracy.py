@@ -171,15 +171,7 @@ def plot(curves: list[Curve], params: StopParams, path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
     for ax, curve in zip(axes.flat, curves, strict=True):
-        forecaster = StopForecaster(
-            curve.rule.mode,
-            curve.rule.stopping_threshold,
-            curve.rule.patience,
-            curve.rule.min_delta,
-            curve.rule.divergence_threshold,
-            max_evaluations=curve.rule.max_evaluations,
-            params=params,
-        )
+        forecaster = StopForecaster.from_rule(curve.rule, params=params)
         seen, mids, lows, highs = [], [], [], []
         for i, value in enumerate(curve.values[:-1]):
             fc: StopForecast = forecaster.update(float(value))

@@ -10,29 +10,20 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams
-from lightning_energy.step.stop_rule import RuleState, StopRule, advance, simulate
-
-
-def _run(rule: StopRule, values: list[float]) -> RuleState:
-    state = RuleState()
-    for v in values:
-        state = advance(rule, state, v)
-        if state.stopped:
-            break
-    return state
+from lightning_energy.step.stop_rule import RuleState, StopRule, final_state, simulate
 
 
 def test_rule_follows_early_stopping_semantics() -> None:
     # patience counts evaluations without an improvement larger than min_delta
-    state = _run(StopRule("min", patience=2, min_delta=0.1), [1.0, 0.95, 0.93, 0.5])
+    state = final_state(StopRule("min", patience=2, min_delta=0.1), [1.0, 0.95, 0.93, 0.5])
     assert state.stopped and state.evaluations == 3 and "no improvement" in state.why
-    state = _run(StopRule("max", stopping_threshold=0.9), [0.5, 0.8, 0.91, 0.95])
+    state = final_state(StopRule("max", stopping_threshold=0.9), [0.5, 0.8, 0.91, 0.95])
     assert state.stopped and state.evaluations == 3
-    state = _run(StopRule("min", divergence_threshold=5.0, patience=100), [1.0, 2.0, 6.0])
+    state = final_state(StopRule("min", divergence_threshold=5.0, patience=100), [1.0, 2.0, 6.0])
     assert state.stopped and state.evaluations == 3 and "divergence" in state.why
-    state = _run(StopRule("min", patience=100), [1.0, math.nan])
+    state = final_state(StopRule("min", patience=100), [1.0, math.nan])
     assert state.stopped and "finite" in state.why
-    state = _run(StopRule("min", max_evaluations=4), [1.0, 0.9, 0.8, 0.7, 0.6])
+    state = final_state(StopRule("min", max_evaluations=4), [1.0, 0.9, 0.8, 0.7, 0.6])
     assert state.stopped and state.evaluations == 4
 
 
@@ -42,7 +33,7 @@ def test_simulate_matches_the_sequential_rule() -> None:
     futures = 1.0 / np.arange(1, 41) + 0.05 * rng.standard_normal((50, 40))
     stops = simulate(rule, RuleState(), futures)
     for row, stop in zip(futures, stops, strict=True):
-        assert _run(rule, list(row)).evaluations == stop
+        assert final_state(rule, list(row)).evaluations == stop
 
 
 @pytest.mark.parametrize(

@@ -264,6 +264,22 @@ class StopForecaster:
         self._z: list[float] = []
         self._went_on: int | None = None  # the last evaluation at which the run stopped and then went on
 
+    @classmethod
+    def from_rule(cls, rule: StopRule, *, params: StopParams | None = None, seed: int = 0) -> StopForecaster:
+        """A forecaster for the settings of ``rule`` (every field of it, bounds included)."""
+        return cls(
+            rule.mode,
+            rule.stopping_threshold,
+            rule.patience,
+            rule.min_delta,
+            rule.divergence_threshold,
+            max_evaluations=rule.max_evaluations,
+            check_finite=rule.check_finite,
+            min_evaluations=rule.min_evaluations,
+            params=params,
+            seed=seed,
+        )
+
     @property
     def seen(self) -> int:
         """Evaluations seen so far."""

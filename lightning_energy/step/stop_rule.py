@@ -20,6 +20,7 @@ ends the run. A value after the run ended means it went on (``should_stop`` was 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +162,16 @@ def advance(rule: StopRule, state: RuleState, value: float) -> RuleState:
     if rule.max_evaluations is not None and n >= rule.max_evaluations:
         return RuleState(n, best, wait, True, f"reached the bound of {rule.max_evaluations} evaluations")
     return RuleState(n, best, wait, False, (why or state.why) if fired_at else "", fired_at)
+
+
+def final_state(rule: StopRule, values: Iterable[float]) -> RuleState:
+    """The rule's state after ``values`` (oldest first), up to the evaluation at which the run stops."""
+    state = RuleState()
+    for value in values:
+        state = advance(rule, state, value)
+        if state.stopped:
+            break
+    return state
 
 
 @dataclass

@@ -117,15 +117,7 @@ def test_a_record_carries_the_forecasts_misfit_and_scores_the_forecast(length: i
     fc = forecast(curve.rule, curve.state_after(record.seen), z, params, seed=0)
     fit_stop.clear_memo()
     assert fit_stop.interval(record, (params.kappa_low, params.kappa_high)) == (fc.epochs, fc.low, fc.high)
-    fed = StopForecaster(
-        curve.rule.mode,
-        curve.rule.stopping_threshold,
-        curve.rule.patience,
-        curve.rule.min_delta,
-        curve.rule.divergence_threshold,
-        max_evaluations=curve.rule.max_evaluations,
-        params=params,
-    )
+    fed = StopForecaster.from_rule(curve.rule, params=params)
     assert fed.replay(curve.values[: record.seen]) == fc
 
 

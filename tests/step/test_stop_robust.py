@@ -17,7 +17,7 @@ from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lightning_energy.step.curves import REL_NOISE_FLOOR, fit_all
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, horizon, resolution
-from lightning_energy.step.stop_rule import RuleState, StopRule, advance, simulate
+from lightning_energy.step.stop_rule import StopRule, final_state, simulate
 from tests.step.test_stop_golden import RULES, curve
 
 Rule = tuple[str, float | None, int | None, float, float | None, int | None]
@@ -207,25 +207,16 @@ def test_a_negative_seed_is_refused_at_once() -> None:
         StopForecaster("min", patience=3, seed=-1)
 
 
-def _run(rule: StopRule, values: Sequence[float]) -> RuleState:
-    state = RuleState()
-    for v in values:
-        state = advance(rule, state, v)
-        if state.stopped:
-            break
-    return state
-
-
 def test_patience_zero_stops_at_the_first_evaluation_without_improvement() -> None:
     """As ``EarlyStopping``: an improvement never stops, whatever the patience (before, ``patience=0``
     stopped every run at its first evaluation)."""
     rule = StopRule("min", patience=0)
-    state = _run(rule, [1.0, 0.8, 0.6, 0.7, 0.5])
+    state = final_state(rule, [1.0, 0.8, 0.6, 0.7, 0.5])
     assert state.stopped and state.evaluations == 4
     assert state.why == "no improvement in 1 evaluation"
-    assert _run(StopRule("min", patience=1), [1.0, 0.8, 0.6, 0.7, 0.5]) == state
+    assert final_state(StopRule("min", patience=1), [1.0, 0.8, 0.6, 0.7, 0.5]) == state
     futures = np.array([[0.5, 0.4, 0.45, 0.3], [0.9, 0.2, 0.1, 0.05]])
-    assert simulate(rule, _run(rule, [1.0, 0.8, 0.6]), futures).tolist() == [6.0, 4.0]
+    assert simulate(rule, final_state(rule, [1.0, 0.8, 0.6]), futures).tolist() == [6.0, 4.0]
     fc = StopForecaster("min", patience=0)
     got = [fc.update(v) for v in (1.0, 0.8, 0.6, 0.55)]
     assert not any(f.stopped for f in got)
@@ -272,7 +263,7 @@ def test_the_rule_stops_where_lightnings_early_stopping_stops(
         enable_model_summary=False,
     )
     trainer.fit(Scripted(values))
-    state = _run(StopRule("min", patience=patience, min_delta=min_delta), values)
+    state = final_state(StopRule("min", patience=patience, min_delta=min_delta), values)
     assert state.stopped and trainer.current_epoch == state.evaluations
 
 
@@ -328,7 +319,7 @@ def test_odd_curves_are_forecast_with_a_well_formed_answer(name: str) -> None:
         assert got[-1].reason.startswith(f"stopped at evaluation {got[-1].seen}: ")
 
 
-def test_reasons_name_the_criterion_that_stops_the_run() -> None:
+def test_reasons_name_the_criterion_that_stops_thefinal_state() -> None:
     values = curve("divergence")[:12]
     got = forecasts(values, ("min", None, None, 0.0, 1.6, 80))[-1]
     assert "divergence threshold 1.6" in got.reason

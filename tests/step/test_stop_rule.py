@@ -145,3 +145,13 @@ def test_min_evaluations_is_validated() -> None:
         StopRule(min_evaluations=0)
     with pytest.raises(TypeError, match="check_finite"):
         StopRule(check_finite=1)  # type: ignore[arg-type]
+
+
+def test_final_state_stops_at_the_rules_stop_and_a_forecaster_from_a_rule_keeps_every_field() -> None:
+    from lightning_energy.step.stop import StopForecaster
+    from lightning_energy.step.stop_rule import final_state
+
+    rule = StopRule("min", patience=2, check_finite=False, min_evaluations=4, max_evaluations=50)
+    state = final_state(rule, [1.0, 1.0, 1.0, 1.0, 0.5, 0.4])  # fires at 3, held to 4: the rest unread
+    assert state.stopped and state.evaluations == 4 and state.fired_at == 3
+    assert StopForecaster.from_rule(rule).rule == rule
