@@ -16,8 +16,8 @@ from lightning_energy.step.stop import (
     StopParams,
     correct,
     correction_features,
-    forecast,
 )
+from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 from tools.stop_data import make
 
@@ -99,13 +99,8 @@ def test_the_shipped_file_loads_the_correction_as_the_selection_wrote_it() -> No
 @pytest.mark.parametrize("correction", [(), (0.1,), (0.05, 0.5), (0.0, 0.3, 0.2)])
 def test_a_record_interval_equals_the_forecast_under_a_correction(correction: tuple[float, ...]) -> None:
     params = dataclasses.replace(StopParams.shipped(), correction=correction)
-    curve = make("powerlaw_loss", 5)
-    (record,) = fit_stop.records([curve], params, (0.5,))
-    kappa = (params.kappa_low, params.kappa_high)
-    z = curve.rule.sign * curve.values[: record.seen]
-    fc = forecast(curve.rule, curve.state_after(record.seen), z, params, seed=0)
-    fit_stop.clear_memo()
-    assert fit_stop.interval(record, kappa) == (fc.epochs, fc.low, fc.high)
+    _, interval, expected = record_and_forecast(params, "powerlaw_loss", 5)
+    assert interval == expected
 
 
 def test_a_later_centre_moves_the_forecast_later_and_is_deterministic() -> None:

@@ -16,6 +16,7 @@ from lightning_energy.step.stop import (
     holdout_reweigh,
     noise_scale,
 )
+from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 
 
@@ -100,14 +101,6 @@ def test_the_weight_is_validated_defaults_off_changes_the_forecast_and_is_search
 
 @pytest.mark.parametrize(("weight", "memory"), [(1.0, False), (0.0, True), (1.0, True)])
 def test_a_fit_stop_record_equals_the_forecast(weight: float, memory: bool) -> None:
-    from lightning_energy.step.stop import forecast
-    from tools.stop_data import make
-
     params = dataclasses.replace(StopParams.shipped(), holdout_weight=weight, noise_memory=memory)
-    curve = make("powerlaw_loss", 5)
-    (record,) = fit_stop.records([curve], params, (0.5,))
-    kappa = (params.kappa_low, params.kappa_high)
-    z = curve.rule.sign * curve.values[: record.seen]
-    fc = forecast(curve.rule, curve.state_after(record.seen), z, params, seed=0)
-    assert fit_stop.interval(record, kappa) == (fc.epochs, fc.low, fc.high)
-    fit_stop.clear_memo()
+    _, interval, expected = record_and_forecast(params, "powerlaw_loss", 5)
+    assert interval == expected

@@ -11,6 +11,7 @@ from lightning_energy.step.curves import fit_curves
 from lightning_energy.step.stop import StopForecaster, StopParams, raw_stop_samples
 from lightning_energy.step.stop_noise import MIN_SERIES_NOISE, series_noise, with_series_noise
 from lightning_energy.step.stop_rule import RuleState, StopRule, advance
+from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 
 
@@ -107,15 +108,7 @@ def test_the_flag_is_validated_defaults_off_and_is_searched() -> None:
 
 
 def test_a_fit_stop_record_equals_the_forecast_with_the_series_noise() -> None:
-    from lightning_energy.step.stop import forecast
-    from tools.stop_data import make
-
     params = dataclasses.replace(StopParams.shipped(), series_noise=True)
-    curve = make("powerlaw_loss", 6)  # stops after 66 evaluations
-    (record,) = fit_stop.records([curve], params, (0.5,))
+    record, interval, expected = record_and_forecast(params, "powerlaw_loss", 6)  # stops after 66
     assert record.seen >= MIN_SERIES_NOISE  # the series noise acts
-    kappa = (params.kappa_low, params.kappa_high)
-    z = curve.rule.sign * curve.values[: record.seen]
-    fc = forecast(curve.rule, curve.state_after(record.seen), z, params, seed=0)
-    assert fit_stop.interval(record, kappa) == (fc.epochs, fc.low, fc.high)
-    fit_stop.clear_memo()
+    assert interval == expected
