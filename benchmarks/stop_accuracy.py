@@ -37,8 +37,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lightning_energy.step.curves import design, fit_curves  # noqa: E402
-from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, forecast, horizon  # noqa: E402
+from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, forecast  # noqa: E402
 from lightning_energy.step.stop_rule import simulate  # noqa: E402
+from lightning_energy.step.stop_simulation import horizon  # noqa: E402
 from tools import fit_stop  # noqa: E402
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402

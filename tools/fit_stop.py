@@ -26,17 +26,17 @@ late or warm up, split by kind); only the tuning part is read here.
   fixed at the shipped file's values (each was chosen earlier by this selection on the tuning part:
   ``noise_memory`` off and ``holdout_weight`` 1, then ``series_noise`` off); ``length_prior`` and the
   correction are selected (no new simulation beyond the one grid point's).
-* The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop.correct`): whether
-  to re-centre the simulated stops, with which features (``CORRECTION_SPECS``: the intercept alone, i.e. a
-  fixed share of the run seen; then the forecast's own median; then the curve model's median without the
-  length prior; or the forecast's median with a slope that depends on the run's misfit ratio, the fits'
+* The learned correction (``StopParams.correction``, :func:`lightning_energy.step.stop_calibration.correct`):
+  whether to re-centre the simulated stops, with which features (``CORRECTION_SPECS``: the intercept alone,
+  i.e. a fixed share of the run seen; then the forecast's own median; then the curve model's median without
+  the length prior; or the forecast's median with a slope that depends on the run's misfit ratio, the fits'
   residual standard deviation over the series' own noise, then with the misfit and whether it could be
-  computed as intercepts, then with a slope of its own where it could not) and how strong a ridge
-  penalty. A feature a spec leaves out gets the coefficient 0. Its coefficients are fitted, never chosen on
-  what they are scored on: a group-weighted least-absolute-deviation ridge regression (on standardised
-  features) of ``log(remaining / seen)`` over the forecasts of the fitting set at ``TRAIN_FRACTIONS`` of
-  every run (evenly spread over the run, as a forecast is asked at every evaluation). It reuses the
-  simulated stops (no new simulation).
+  computed as intercepts, then with a slope of its own where it could not) and how strong a ridge penalty. A
+  feature a spec leaves out gets the coefficient 0. Its coefficients are fitted, never chosen on what they are
+  scored on: a group-weighted least-absolute-deviation ridge regression (on standardised features) of
+  ``log(remaining / seen)`` over the forecasts of the fitting set at ``TRAIN_FRACTIONS`` of every run (evenly
+  spread over the run, as a forecast is asked at every evaluation). It reuses the simulated stops (no new
+  simulation).
 * ``kappa_low`` / ``kappa_high`` (the interval's model-error spreads, downward and upward) are fitted,
   never chosen on what they are scored on: on each side the smallest value on a 0.01 grid that leaves the
   truth beyond that side of the interval for at most 5 % of the forecasts of the fitting set (every group,
@@ -70,19 +70,17 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
-from lightning_energy.step.stop import (  # noqa: E402
-    CORRECTION_FEATURES,
-    PARAMS_FILE,
-    StopParams,
+from lightning_energy.step.stop import StopParams  # noqa: E402
+from lightning_energy.step.stop_calibration import (  # noqa: E402
     calibrate,
     centred,
     correction_features,
-    horizon,
-    raw_stop_samples,
     summarise,
     weigh_by_length,
 )
 from lightning_energy.step.stop_noise import misfit_ratio  # noqa: E402
+from lightning_energy.step.stop_params import CORRECTION_FEATURES, PARAMS_FILE  # noqa: E402
+from lightning_energy.step.stop_simulation import horizon, raw_stop_samples  # noqa: E402
 from tools.stop_data import Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402
 

@@ -47,7 +47,9 @@ if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
 from lightning_energy.step.curves import best_fit, fit_curves  # noqa: E402
-from lightning_energy.step.stop import StopParams, forecast, noise_scale, raw_stop_samples  # noqa: E402
+from lightning_energy.step.stop import StopParams, forecast  # noqa: E402
+from lightning_energy.step.stop_noise import noise_scale  # noqa: E402
+from lightning_energy.step.stop_simulation import raw_stop_samples  # noqa: E402
 from tools.stop_data import MLPERF_CURVES, Curve, generated, load_mlperf, parts  # noqa: E402
 from tools.stop_shapes import shaped_curves  # noqa: E402
 

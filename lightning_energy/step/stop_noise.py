@@ -16,17 +16,22 @@ evaluations, or for a series with no difference at all, each pair keeps its resi
 The same noise also tells how well the curve families follow the run (:func:`misfit_ratio`): the fits'
 residual standard deviation over the series' own noise is about 1 where a family follows the curve and
 grows with the lack of fit; the stop forecast's learned correction can read it (``CORRECTION_FEATURES`` of
-:mod:`lightning_energy.step.stop`).
+:mod:`lightning_energy.step.stop_params`).
+
+The fit's own noise floor is here too (:func:`noise_scale`, :func:`resolution`), and the futures' noise
+that remembers (``StopParams.noise_memory``: :class:`NoiseMemory`, :func:`start_memory`,
+:func:`memory_values`, a first-order autoregression started from each fit's last residual).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from lightning_energy.step.curves import CurveFit
+from lightning_energy.step.curves import REL_NOISE_FLOOR, CurveFit, Draws
 
 MIN_SERIES_NOISE = 8  # evaluations the third-difference noise needs (5 third differences at least)
 # var(third difference) = 20 sigma^2 for independent noise of sd sigma (1 + 9 + 9 + 1)
@@ -36,6 +41,8 @@ MAD_TO_SD = 1.4826  # a normal's standard deviation over its median absolute dev
 # and three residual degrees of freedom for the two-coefficient families
 MIN_MISFIT = 5
 MIN_RELATIVE_NOISE = 1e-9  # of the series' largest magnitude: a noise below it is rounding, not noise
+MIN_MEMORY_POINTS = 6  # residuals needed to estimate the noise's lag-1 correlation (else independent)
+MAX_RHO = 0.95  # the estimated lag-1 correlation is clipped to [0, MAX_RHO]
 
 
 def series_noise(z: np.ndarray, minimum: int = MIN_SERIES_NOISE) -> float:
@@ -78,3 +85,91 @@ def misfit_ratio(fits: list[CurveFit], z: np.ndarray) -> float | None:
     spread = math.sqrt(sum(f.weight * f.sigma**2 for f in fits))
     ratio = spread / noise
     return ratio if math.isfinite(ratio) else None
+
+
+def noise_scale(z: np.ndarray) -> float:
+    """Robust unit noise of a curve from the second differences of its recent half (0 below 4 points)."""
+    recent = z[-max(4, z.size // 2) :]
+    if recent.size < 4:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
+
+
+def resolution(z: np.ndarray) -> float:
+    """The smallest noise a fit is given: ``REL_NOISE_FLOOR`` of the curve's range (0 for a constant one).
+
+    A pair that fits ``z`` exactly (two coefficients on two evaluations, a noiseless curve) leaves a
+    residual of rounding errors only; without this floor its noise and its BIC weight against the other
+    exact pairs would be decided by those rounding errors, which change when the metric is scaled or
+    shifted. Relative to the curve's range the floor is unchanged by a positive scale and a shift of the
+    metric (and of the rule's thresholds with it), and it is far below any real noise."""
+    if z.size == 0:
+        return 0.0
+    spread = float(np.max(z) - np.min(z))
+    return REL_NOISE_FLOOR * spread
+
+
+@dataclass
+class NoiseMemory:
+    """Per-future state of an autoregressive noise: lag-1 correlation ``rho``, marginal standard deviation
+    ``sigma`` and the noise at the last evaluation simulated (``last``; updated in place)."""
+
+    rho: np.ndarray
+    sigma: np.ndarray
+    last: np.ndarray
+
+
+def lag1(residuals: np.ndarray) -> float:
+    """Lag-1 autocorrelation of ``residuals`` (centred), clipped to ``[0, MAX_RHO]``; 0 below
+    ``MIN_MEMORY_POINTS`` residuals or for a constant series."""
+    if residuals.size < MIN_MEMORY_POINTS:
+        return 0.0
+    r = residuals - residuals.mean()
+    total = float(r @ r)
+    if total <= 0.0:
+        return 0.0
+    return float(np.clip(float(r[1:] @ r[:-1]) / total, 0.0, MAX_RHO))
+
+
+def start_memory(curves: Draws, z: np.ndarray) -> NoiseMemory:
+    """The autoregressive noise of every future, started at the last evaluation seen.
+
+    For each fitted (family, shape) pair the lag-1 correlation of its residuals on ``z`` (:func:`lag1`);
+    each future's noise starts at the last value's distance from that future's drawn curve (a curve that
+    runs above its fit now stays above it for a while) and keeps the pair's noise level ``sigma``.
+    """
+    n = int(z.size)
+    draws = curves.picks.size
+    x = np.arange(1, n + 1, dtype=float)
+    rho, sigma, last = np.zeros(draws), np.zeros(draws), np.zeros(draws)
+    for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
+        if rows.size == 0:
+            continue
+        design_seen = f.design(x, n)
+        rho[rows] = lag1(z - design_seen @ f.coef)
+        sigma[rows] = f.sigma
+        last[rows] = z[-1] - coefs @ design_seen[-1]
+    return NoiseMemory(rho, sigma, last)
+
+
+def memory_values(
+    curves: Draws, memory: NoiseMemory, start: int, steps: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The futures at evaluations ``start + 1 .. start + steps``: each drawn curve plus its
+    autoregressive noise ``e[t] = rho e[t - 1] + sqrt(1 - rho^2) sigma eta[t]`` (``eta`` standard normal),
+    carried on from ``memory`` (updated in place, for the next block)."""
+    x = np.arange(start + 1, start + steps + 1, dtype=float)
+    out = np.empty((curves.picks.size, steps))
+    for f, coefs, rows in zip(curves.fits, curves.coefs, curves.rows, strict=True):
+        if rows.size:
+            out[rows] = coefs @ f.design(x, curves.seen).T
+    shocks = (
+        rng.standard_normal((curves.picks.size, steps))
+        * (np.sqrt(1.0 - memory.rho**2) * memory.sigma)[:, None]
+    )
+    e = memory.last
+    for j in range(steps):
+        e = memory.rho * e + shocks[:, j]
+        out[:, j] += e
+    memory.last = e
+    return out

@@ -9,14 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from lightning_energy.step.stop import (
-    CORRECTION_FEATURES,
-    PARAMS_FILE,
-    StopForecaster,
-    StopParams,
-    correct,
-    correction_features,
-)
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_calibration import correct, correction_features
+from lightning_energy.step.stop_params import CORRECTION_FEATURES, PARAMS_FILE
 from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 from tools.stop_data import make

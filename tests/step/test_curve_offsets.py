@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import OFFSET_RATIOS, SHIFTED, fit_curves, mean_curve
-from lightning_energy.step.stop import PARAMS_FILE, StopForecaster, StopParams
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_params import PARAMS_FILE
 from tools import fit_stop
 from tools.stop_diagnose import axis_facts
 

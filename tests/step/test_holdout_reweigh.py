@@ -9,13 +9,9 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import fit_curves, mean_curve
-from lightning_energy.step.stop import (
-    MIN_HOLDOUT_FIT,
-    StopForecaster,
-    StopParams,
-    holdout_reweigh,
-    noise_scale,
-)
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_fit import MIN_HOLDOUT_FIT, holdout_reweigh
+from lightning_energy.step.stop_noise import noise_scale
 from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from lightning_energy.step.stop import StopForecaster, StopParams, weigh_by_length
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_calibration import weigh_by_length
 
 
 def test_no_prior_leaves_the_samples_as_they_are() -> None:

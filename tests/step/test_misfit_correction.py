@@ -9,17 +9,11 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import fit_curves
-from lightning_energy.step.stop import (
-    CORRECTION_FEATURES,
-    MISFIT_LOG_CLIP,
-    StopForecaster,
-    StopParams,
-    correct,
-    correction_features,
-    forecast,
-    raw_stop_samples,
-)
+from lightning_energy.step.stop import StopForecaster, StopParams, forecast
+from lightning_energy.step.stop_calibration import MISFIT_LOG_CLIP, correct, correction_features
 from lightning_energy.step.stop_noise import MIN_MISFIT, misfit_ratio, series_noise
+from lightning_energy.step.stop_params import CORRECTION_FEATURES
+from lightning_energy.step.stop_simulation import raw_stop_samples
 from tools import fit_stop
 from tools.stop_data import make
 

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import Draws, draw_curves, fit_curves
-from lightning_energy.step.stop import (
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_noise import (
     MAX_RHO,
     MIN_MEMORY_POINTS,
     NoiseMemory,
-    StopForecaster,
-    StopParams,
     lag1,
     memory_values,
     start_memory,

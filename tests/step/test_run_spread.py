@@ -8,14 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from lightning_energy.step.stop import (
-    SPREAD_CLIP,
-    SPREAD_REF,
-    StopForecaster,
-    StopParams,
-    run_spread,
-    spread_factor,
-)
+from lightning_energy.step.stop import StopForecaster, StopParams
+from lightning_energy.step.stop_calibration import SPREAD_CLIP, SPREAD_REF, run_spread, spread_factor
 
 CLEAN = [0.5 + 0.45 * (1.0 - math.exp(-k / 8.0)) for k in range(1, 13)]  # toward 0.95, threshold 0.9
 

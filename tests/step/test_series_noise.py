@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import fit_curves
-from lightning_energy.step.stop import StopForecaster, StopParams, raw_stop_samples
+from lightning_energy.step.stop import StopForecaster, StopParams
 from lightning_energy.step.stop_noise import MIN_SERIES_NOISE, series_noise, with_series_noise
 from lightning_energy.step.stop_rule import RuleState, StopRule, advance
+from lightning_energy.step.stop_simulation import raw_stop_samples
 from tests.step.test_fit_stop import record_and_forecast
 from tools import fit_stop
 

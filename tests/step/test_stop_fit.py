@@ -11,14 +11,9 @@ import numpy as np
 import pytest
 
 from lightning_energy.step.curves import CurveFit, fit_curves
-from lightning_energy.step.stop import (
-    StopParams,
-    fitted,
-    holdout_reweigh,
-    holdout_size,
-    noise_scale,
-    reweighed,
-)
+from lightning_energy.step.stop import StopParams
+from lightning_energy.step.stop_fit import fitted, holdout_reweigh, holdout_size, reweighed
+from lightning_energy.step.stop_noise import noise_scale
 from tests.step.test_curve_fit import _curves
 
 

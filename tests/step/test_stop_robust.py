@@ -16,8 +16,10 @@ from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from lightning_energy.step.curves import REL_NOISE_FLOOR, fit_all
-from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, horizon, resolution
+from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams
+from lightning_energy.step.stop_noise import resolution
 from lightning_energy.step.stop_rule import StopRule, final_state, simulate
+from lightning_energy.step.stop_simulation import horizon
 from tests.step.test_stop_golden import RULES, curve
 
 Rule = tuple[str, float | None, int | None, float, float | None, int | None]
