@@ -17,7 +17,7 @@ from lightning_energy.report_fields import (
 )
 from lightning_energy.step.expected import ExpectedTotal
 from lightning_energy.step.params import read_interval_group
-from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod
+from lightning_energy.step.projection import PROJECTION_METHODS, Projection, ProjectionMethod
 
 __all__ = [
     "ExpectedPoint",

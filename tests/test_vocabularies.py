@@ -16,7 +16,7 @@ from lightning_energy.pre.fit import PreSummary
 from lightning_energy.pre.model import Estimate
 from lightning_energy.report_projection import ProjectionPoint
 from lightning_energy.step.params import INTERVAL_GROUPS, IntervalGroup, StepParams, read_interval_group
-from lightning_energy.step.projector import Projection
+from lightning_energy.step.projection import Projection
 
 
 def test_the_vocabularies_are_the_literals() -> None:

@@ -2,7 +2,8 @@
 
 Pure numpy: :mod:`~lightning_energy.step.analysis` holds the small pure functions (``analyse``,
 ``is_stable``, the interval), :mod:`~lightning_energy.step.params` the tuning constants (one frozen
-:class:`StepParams`), :mod:`~lightning_energy.step.projector` the online :class:`StepProjector`;
+:class:`StepParams`), :mod:`~lightning_energy.step.projector` the online :class:`StepProjector`,
+:mod:`~lightning_energy.step.projection` the :class:`Projection` it returns and how it is made;
 :mod:`~lightning_energy.step.stop` the :class:`StopForecaster` (when an ``EarlyStopping`` run will stop),
 :mod:`~lightning_energy.step.hints` the announced change points and the evaluation schedule,
 :mod:`~lightning_energy.step.expected` the expected total of a run that may stop early.
@@ -24,7 +25,8 @@ from lightning_energy.step.analysis import (
 from lightning_energy.step.expected import ExpectedTotal, expected_total
 from lightning_energy.step.hints import EvalSchedule, KnownChange, known_changes
 from lightning_energy.step.params import StepParams
-from lightning_energy.step.projector import PROJECTION_METHODS, Projection, ProjectionMethod, StepProjector
+from lightning_energy.step.projection import PROJECTION_METHODS, Projection, ProjectionMethod
+from lightning_energy.step.projector import StepProjector
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams
 from lightning_energy.step.stop_rule import StopRule
 

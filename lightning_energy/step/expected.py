@@ -17,7 +17,7 @@ import numpy as np
 
 from lightning_energy.step.analysis import normal_quantile
 from lightning_energy.step.hints import EvalSchedule
-from lightning_energy.step.projector import Projection
+from lightning_energy.step.projection import Projection
 from lightning_energy.step.stop import StopForecast
 
 

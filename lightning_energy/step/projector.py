@@ -1,84 +1,31 @@
 """The online STEP projector: keeps a bounded buffer of units and projects the run's total energy.
 
-See ``docs/step.md`` for the method; the analysis is :mod:`lightning_energy.step.analysis` and every tuning
-constant lives in :class:`~lightning_energy.step.params.StepParams`.
+See ``docs/step.md`` for the method; the analysis is :mod:`lightning_energy.step.analysis`, the projection
+itself (the :class:`~lightning_energy.step.projection.Projection` it returns and how it is made from the
+buffer) :mod:`lightning_energy.step.projection`, and every tuning constant lives in
+:class:`~lightning_energy.step.params.StepParams`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Literal, get_args
-
-import numpy as np
 
 from lightning_energy._validate import finite_number
 from lightning_energy.budget import ProjectionBudget
 from lightning_energy.errors import ProjectionError
-from lightning_energy.step.analysis import (
-    analyse,
-    interval_group,
-    is_stable,
-    log_half_widths,
-    noise_rel_sd,
-    normal_quantile,
-    pattern_units,
-)
-from lightning_energy.step.buffer import (
-    UnitBuffer,
-    check_number,
-    future_val_work,
-    is_val_unit,
-    main_series,
-    val_ratio,
-)
+from lightning_energy.step.analysis import normal_quantile
+from lightning_energy.step.buffer import UnitBuffer, check_number, is_val_unit
 from lightning_energy.step.hints import KnownChange
-from lightning_energy.step.params import IntervalGroup, StepParams
+from lightning_energy.step.params import StepParams
+from lightning_energy.step.projection import PROJECTION_METHODS, Projection, ProjectionMethod, project
+
+# Projection, ProjectionMethod, PROJECTION_METHODS: re-exported (their import path before
+# lightning_energy.step.projection)
+__all__ = ["PROJECTION_METHODS", "Projection", "ProjectionMethod", "StepProjector"]
 
 STATE_VERSION = 2
 MAX_WORK = 1e6
-
-
-# how a projection was made (see Projection)
-ProjectionMethod = Literal["level", "unstable", "power", "power-unstable", "prior", "none"]
-PROJECTION_METHODS: tuple[ProjectionMethod, ...] = get_args(ProjectionMethod)
-
-
-@dataclass(frozen=True)
-class Projection:
-    """One projection of the run's total energy, made after ``epochs_seen`` units (epochs).
-
-    ``total_j`` is the best estimate and ``[low_j, high_j]`` an interval meant to contain the final total
-    with probability ``confidence``, the risk of a later regime change included. ``epoch_energy_j`` is the
-    per-unit level used (training-only units when a validation schedule is known), ``power_w`` the mean
-    power, ``method`` one of ``"level"`` (stable), ``"unstable"``, ``"prior"`` (PRE prior combined with the
-    data), ``"power"`` / ``"power-unstable"`` (time budget) and ``"none"`` (nothing measured, no prior).
-    ``reason`` says in one line why the projection is or is not stable. ``interval_group`` is the run's
-    condition that set the interval's width (``"steady"``, ``"stable"``, ``"unstable"``, ``"ahead"``: a
-    change announced by the Trainer still to come; empty when nothing was measured).
-    """
-
-    total_j: float
-    low_j: float
-    high_j: float
-    stable: bool
-    stable_since: int | None
-    epoch_energy_j: float
-    epochs_seen: int
-    measured_j: float
-    power_w: float
-    regime_start: int
-    remaining_epochs: float | None
-    remaining_s: float | None
-    method: ProjectionMethod
-    confidence: float
-    reason: str = ""
-    interval_group: IntervalGroup | Literal[""] = ""
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-able dict."""
-        return asdict(self)
 
 
 def _units(
@@ -354,159 +301,17 @@ class StepProjector:
     # ----------------------------------------------------------------------------------------- projection
 
     def _project(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
-        power_mode = total_seconds is not None
-        values, train_s, indices = main_series(
-            self._buffer, self.val_every_n_epochs, self.params.warmup_units, power_mode
-        )
-        seen = self.epochs_seen
-        if values.size == 0:
-            return self._unmeasured(total_epochs, total_seconds)
-        past = [c for c in self.known_changes if c.epoch <= int(indices[-1])]
-        if past:  # re-level: only the units since the latest announced change make the level
-            keep = indices >= past[-1].epoch
-            values, train_s, indices = values[keep], train_s[keep], indices[keep]
-        info = analyse(values, self.params)
-        since = int(indices[min(info.start, values.size - 1)])
-        mean_unit_s = self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12)
-        if power_mode:
-            assert total_seconds is not None
-            left_s = max(float(total_seconds) - self._buffer.elapsed_s, 0.0)
-            remaining_s: float | None = left_s
-            remaining_epochs: float | None = None
-            remaining_units = left_s / mean_unit_s if mean_unit_s > 0 else 0.0
-            remaining_fraction = left_s / float(total_seconds)
-            total_units = None
-        else:
-            assert total_epochs is not None
-            remaining_s = None
-            remaining_epochs = max(float(total_epochs) - self._buffer.work_seen, 0.0)
-            remaining_units = remaining_epochs
-            remaining_fraction = remaining_epochs / float(total_epochs)
-            total_units = float(total_epochs)
-        stable, reason = is_stable(
-            info,
-            seen=seen,
-            remaining_units=remaining_units,
-            total_units=total_units,
-            was_stable=self._was_stable,
-            regime_first_unit=since,
+        return project(
+            self._buffer,
+            total_epochs,
+            total_seconds,
             params=self.params,
-            unit=self.unit_name,
-        )
-        ahead = [c for c in self.known_changes if seen <= c.epoch < seen + remaining_units]
-        if stable and ahead and total_units is not None:
-            stable, reason = (
-                False,
-                f"not stable: {ahead[0].kind} announced at {self.unit_name} {ahead[0].epoch}",
-            )
-        group = interval_group(
-            info, stable, change_ahead=bool(ahead) and total_units is not None, regime_first_unit=since,
-            params=self.params,
-        )  # fmt: skip
-        level = info.level if stable else info.recent
-        if power_mode:
-            assert remaining_s is not None
-            power_w = level
-            remaining_j = level * remaining_s
-            skipped_j = level * self._buffer.skipped_s
-            epoch_energy_j = level * mean_unit_s
-        else:
-            ratio_or_none = val_ratio(self._buffer, self.val_every_n_epochs, self.params.warmup_units)
-            ratio = 1.0 if ratio_or_none is None else ratio_or_none
-            future_val = future_val_work(seen, remaining_units, self.val_every_n_epochs)
-            future_units = pattern_units(info.pattern, remaining_units) if stable else remaining_units
-            remaining_j = level * (future_units + (ratio - 1.0) * future_val)
-            skipped_j = level * (self._buffer.skipped_work + ratio * self._buffer.skipped_val_work)
-            epoch_energy_j = level
-            mean_train_s = float(np.mean(train_s)) if train_s.size else 0.0
-            power_w = level / mean_train_s if mean_train_s > 0 else 0.0
-        total_j = self._buffer.measured_j + skipped_j + remaining_j
-        noise_sd_j = noise_rel_sd(info, remaining_units, stable) * remaining_j
-        method: ProjectionMethod = (
-            ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
-        )
-        if not stable and self._prior_j is not None and self._prior_rel_sigma is not None:
-            data_sd_j = self._data_sd_j(total_j, noise_sd_j, remaining_fraction, group)
-            prior_remaining_j = self._prior_j * remaining_units
-            prior_sd_j = self._prior_rel_sigma * prior_remaining_j
-            if data_sd_j > 0 and prior_sd_j > 0:
-                w_data, w_prior = 1.0 / data_sd_j**2, 1.0 / prior_sd_j**2
-                remaining_j = (w_data * remaining_j + w_prior * prior_remaining_j) / (w_data + w_prior)
-                total_j = self._buffer.measured_j + skipped_j + remaining_j
-                half = self._z * math.sqrt(1.0 / (w_data + w_prior))
-                low_j, high_j = total_j - half, total_j + half
-                method = "prior"
-        if method != "prior":
-            low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
-        skip_half = self._z * self.params.skipped_rel_sigma * skipped_j
-        low_j, high_j = low_j - skip_half, high_j + skip_half
-        if info.pending and level > 0:  # a possible new regime not yet confirmed: cover its projection too
-            alt_j = total_j + (float(values[-1]) / level - 1.0) * (remaining_j + skipped_j)
-            low_j, high_j = min(low_j, alt_j), max(high_j, alt_j)
-        return Projection(
-            total_j=total_j,
-            low_j=max(low_j, self._buffer.measured_j),
-            high_j=max(high_j, total_j),
-            stable=stable,
-            stable_since=since if stable else None,
-            epoch_energy_j=epoch_energy_j,
-            epochs_seen=seen,
-            measured_j=self._buffer.measured_j,
-            power_w=power_w,
-            regime_start=since,
-            remaining_epochs=remaining_epochs,
-            remaining_s=remaining_s,
-            method=method,
             confidence=self.confidence,
-            reason=reason,
-            interval_group=group,
+            z=self._z,
+            val_every_n_epochs=self.val_every_n_epochs,
+            known_changes=self.known_changes,
+            was_stable=self._was_stable,
+            prior_j=self._prior_j,
+            prior_rel_sigma=self._prior_rel_sigma,
+            unit_name=self.unit_name,
         )
-
-    def _interval(
-        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: IntervalGroup
-    ) -> tuple[float, float]:
-        if total_j <= 0:
-            return 0.0, 0.0
-        low, high = log_half_widths(
-            noise_sd_j / total_j, remaining_fraction, group, self.confidence, self.params
-        )
-        return total_j * math.exp(-low), total_j * math.exp(high)
-
-    def _data_sd_j(
-        self, total_j: float, noise_sd_j: float, remaining_fraction: float, group: IntervalGroup
-    ) -> float:
-        low_j, high_j = self._interval(total_j, noise_sd_j, remaining_fraction, group)
-        return (high_j - low_j) / (2.0 * self._z)
-
-    def _unmeasured(self, total_epochs: float | None, total_seconds: float | None) -> Projection:
-        """Nothing measured yet (only skipped units): the prior if any, else an unbounded interval."""
-        seen = self.epochs_seen
-        if total_epochs is not None:
-            units = float(total_epochs)
-            remaining_epochs: float | None = max(units - self._buffer.work_seen, 0.0)
-            remaining_s = None
-        else:
-            assert total_seconds is not None
-            remaining_s = max(float(total_seconds) - self._buffer.elapsed_s, 0.0)
-            units = float(total_seconds) / max(
-                self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12), 1e-9
-            )
-            remaining_epochs = None
-        reason = f"not stable: no {self.unit_name} measured yet"
-        if self._prior_j is None or self._prior_rel_sigma is None:
-            return Projection(
-                total_j=math.nan, low_j=0.0, high_j=math.inf, stable=False, stable_since=None,
-                epoch_energy_j=math.nan, epochs_seen=seen, measured_j=0.0, power_w=math.nan, regime_start=0,
-                remaining_epochs=remaining_epochs, remaining_s=remaining_s, method="none",
-                confidence=self.confidence, reason=reason,
-            )  # fmt: skip
-        total = self._prior_j * units
-        half = self._z * self._prior_rel_sigma * total
-        unit_s = self._buffer.elapsed_s / max(self._buffer.work_seen, 1e-12)
-        return Projection(
-            total_j=total, low_j=max(total - half, 0.0), high_j=total + half, stable=False, stable_since=None,
-            epoch_energy_j=self._prior_j, epochs_seen=seen, measured_j=0.0,
-            power_w=self._prior_j / max(unit_s, 1e-9), regime_start=0,
-            remaining_epochs=remaining_epochs, remaining_s=remaining_s, method="prior",
-            confidence=self.confidence, reason=reason,
-        )  # fmt: skip

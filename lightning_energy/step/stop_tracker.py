@@ -20,7 +20,7 @@ from typing import Any
 
 from lightning_energy.step.expected import ExpectedTotal, expected_total
 from lightning_energy.step.hints import EvalSchedule
-from lightning_energy.step.projector import Projection
+from lightning_energy.step.projection import Projection
 from lightning_energy.step.stop import StopForecast, StopForecaster
 
 STATE_VERSION = 1
