@@ -169,7 +169,11 @@ def project(
         ("power" if stable else "power-unstable") if power_mode else ("level" if stable else "unstable")
     )
     if not stable and prior_j is not None and prior_rel_sigma is not None:
-        data_sd_j = interval_sd_j(total_j, noise_sd_j, remaining_fraction, group, confidence, params, z)
+        # the data's side: the standard deviation of a normal whose interval is as wide as the data's own
+        data_low_j, data_high_j = interval_bounds_j(
+            total_j, noise_sd_j, remaining_fraction, group, confidence, params
+        )
+        data_sd_j = (data_high_j - data_low_j) / (2.0 * z)
         prior_remaining_j = prior_j * remaining_units
         prior_sd_j = prior_rel_sigma * prior_remaining_j
         if data_sd_j > 0 and prior_sd_j > 0:
@@ -221,21 +225,6 @@ def interval_bounds_j(
         return 0.0, 0.0
     low, high = log_half_widths(noise_sd_j / total_j, remaining_fraction, group, confidence, params)
     return total_j * math.exp(-low), total_j * math.exp(high)
-
-
-def interval_sd_j(
-    total_j: float,
-    noise_sd_j: float,
-    remaining_fraction: float,
-    group: IntervalGroup,
-    confidence: float,
-    params: StepParams,
-    z: float,
-) -> float:
-    """The standard deviation of a normal whose ``confidence`` interval (``z`` its quantile) is as wide as
-    :func:`interval_bounds_j`: the data's side when the prior is combined with it."""
-    low_j, high_j = interval_bounds_j(total_j, noise_sd_j, remaining_fraction, group, confidence, params)
-    return (high_j - low_j) / (2.0 * z)
 
 
 def unmeasured(
