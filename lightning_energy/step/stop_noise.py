@@ -92,7 +92,7 @@ def noise_scale(z: np.ndarray) -> float:
     recent = z[-max(4, z.size // 2) :]
     if recent.size < 4:
         return 0.0
-    return float(1.4826 * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
+    return float(MAD_TO_SD * np.median(np.abs(np.diff(recent, 2))) / math.sqrt(6.0))
 
 
 def resolution(z: np.ndarray) -> float:
