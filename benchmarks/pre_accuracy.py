@@ -2,7 +2,7 @@
 
 Outer folds: leave-one-GPU-out and leave-one-architecture-out on ``pre_runs.csv``. In every outer fold the
 prior weight and the interval constant are chosen on the training part only (its own GPU/architecture folds,
-``tools/pre_fit.select``), the model is fitted on the training part, and the held-out group is reported:
+``tools/pre_select.select``), the model is fitted on the training part, and the held-out group is reported:
 per-epoch energy and power MAPE, 90 % interval coverage and median width (high / low). The paper's kernel
 ridge is fitted on the same outer folds for comparison. In-sample figures (fit and report on all runs) are
 labelled as such. Then: predicted vs NVML-measured power per GPU, and the model's speed ratios between GPUs
@@ -49,17 +49,10 @@ from lightning_energy.pre.physics import GPU_BOUND_SHARE  # noqa: E402
 from lightning_energy.pre.throughput import measured_gpu_names, measured_samples_per_s  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.perseus import default_perseus_dir  # noqa: E402
-from tools.pre_fit import (  # noqa: E402
-    Dataset,
-    Selection,
-    build_estimator,
-    pooled_constants,
-    regime_constants,
-    regime_note,
-    select,
-    trained_share_note,
-    with_trainable,
-)
+from tools.pre_dataset import Dataset, with_trainable  # noqa: E402
+from tools.pre_fit import build_estimator, regime_note, trained_share_note  # noqa: E402
+from tools.pre_interval import pooled_constants, regime_constants  # noqa: E402
+from tools.pre_select import Selection, select  # noqa: E402
 
 PAPER_FEATURES = (
     "batch_size",
@@ -282,8 +275,8 @@ def print_interval_rules(ds: Dataset, folds: list[FoldResult]) -> None:
     print("\n#### Interval rules on the outer folds (each constant computed on the training part only)\n")
     print(
         "The interval rule is chosen in each outer fold on the training part's groups, each held out once "
-        "more (`tools/pre_fit.choose_interval_rule`); the rows below show what each candidate would have "
-        "given, for comparison. The rule rows are pooled at the pooled choice's H; the pooled choice is "
+        "more (`tools/pre_interval.choose_interval_rule`); the rows below show what each candidate would "
+        "have given, for comparison. The rule rows are pooled at the pooled choice's H; the pooled choice is "
         "what the v5.4 procedure (pooled candidates only) would ship; the best regime candidate is the "
         "regime-conditional (Mondrian) interval, `q_model` and H per predicted regime, that the selection "
         "compared with it (chosen only where it reached 90 % and was narrower on the training part's "
@@ -406,10 +399,11 @@ def print_machine_effect(ds: Dataset, folds: list[FoldResult]) -> None:
     print(
         "Each machine's (GAISSA: each GPU's host) shared log factor on the per-step overhead and the host "
         "cost per sample, estimated from the training runs on that machine and shrunk towards the pooled "
-        "value by a ridge chosen on the training part's own group folds (`tools/pre_fit.choose_machine_ridge`"
-        "; inf: none). A held-out GPU is a machine never seen: it gets the pooled value, so its figures "
-        "cannot move. The interval constants are the fold's own (not recalibrated for the effect). Cells: "
-        "energy MAPE % / median APE % / 90% coverage % / median width, pooled -> with the effect.\n"
+        "value by a ridge chosen on the training part's own group folds "
+        "(`tools/pre_machine.choose_machine_ridge`; inf: none). A held-out GPU is a machine never seen: it "
+        "gets the pooled value, so its figures cannot move. The interval constants are the fold's own (not "
+        "recalibrated for the effect). Cells: energy MAPE % / median APE % / 90% coverage % / median width, "
+        "pooled -> with the effect.\n"
     )
     print(
         "| split | held out | runs | ridge (inner scores: none -> chosen) | pooled host parts | "
@@ -463,7 +457,7 @@ def print_calibrated(ds: Dataset, folds: list[FoldResult]) -> None:
         "a user who trained other models "
         "on the same machines before; the held-out architecture is still unseen. Known-machine H: the host "
         "factor for a new model on a machine whose host effect the history measured, chosen on the training "
-        "part's own architecture folds (`tools/pre_fit.choose_known_host_factor`; '-': none, the unseen "
+        "part's own architecture folds (`tools/pre_machine.choose_known_host_factor`; '-': none, the unseen "
         "machine's H stays). The last three columns: 90% coverage % / median width with the unseen machine's "
         "H for every run (v5.4) -> with the known-machine H, all runs and per predicted regime.\n"
     )

@@ -4,7 +4,7 @@ Perseus's data-centre rows in the power fit.
 Five GPUs with measured board power: GAISSA's three (nvidia-smi, 857 runs) and Perseus's two (NVML, A100 80GB
 PCIe and A40 at several power limits, ``tools/perseus.py``). Each is held out in turn: the prior weight,
 overlap (and, from the second variant on, the power curve's own prior weight, by leave-one-GPU-out power
-error over the training GPUs: ``tools/pre_fit.select_power_weight``) and the interval rule are selected on
+error over the training GPUs: ``tools/pre_params.select_power_weight``) and the interval rule are selected on
 the training part, the model is fitted on it, and the held-out GPU's power is predicted. A held-out Perseus
 GPU is predicted by a model selected and fitted on all GAISSA runs (and, in the third variant, the other
 Perseus GPU's rows); its own rows are never seen. Variants:
@@ -15,21 +15,21 @@ Perseus GPU's rows); its own rows are never seen. Variants:
 * ``own power weight + Perseus + MLPerf``: the same with the MLPerf single-node 8 x H100 SXM rows as well
   (``tools/mlperf_power.py``: the GPU power is the server's DC power less a **stated** 1.6 kW +- 0.5 kW for
   the rest of the server, / 8; never held out, since no GPU measurement of the H100 exists to check it on);
-* ``roofline shares, ...``: the same rows with the candidate power form ``tools/pre_fit.ROOFLINE`` (mean power
-  from the roofline's compute-bound, bandwidth-bound and launch/overhead shares of the epoch, rest idle;
+* ``roofline shares, ...``: the same rows with the candidate power form ``tools/pre_dataset.ROOFLINE`` (mean
+  power from the roofline's compute-bound, bandwidth-bound and launch/overhead shares of the epoch, rest idle;
   ``form_power_w``) instead of the shipped utilisation curve.
 * ``board class``: v5 for consumer/workstation boards (GAISSA's curve, unchanged) and, for data-centre boards
   (``GpuDescriptor.power_class``), the same curve with a class shift of its utilisation logit (times the
   busy share) selected and fitted on the data-centre rows of the training part only (the other Perseus
-  GPU, MLPerf's H100 at its stated share; ``tools/pre_fit.class_shift_for``). A held-out consumer GPU is
-  predicted exactly as by v5.
+  GPU, MLPerf's H100 at its stated share; ``tools/pre_class_shift.class_shift_for``). A held-out consumer GPU
+  is predicted exactly as by v5.
 
 Perseus rows carry their pipeline bubble (``tools/perseus.pipeline_bubble``: 3-18 % of an iteration a stage
 idles), predicted at the curve's idle power; held out, a Perseus GPU's power is predicted the same way.
 A second table splits the held-out power error by the regime the v5 time model predicts for each run
 (compute-, bandwidth- or host-bound).
 
-GPUs whose power reading does not track the board's draw (``tools.pre_fit.UNTRACKED_POWER_GPUS``: GAISSA's
+GPUs whose power reading does not track the board's draw (``tools.pre_dataset.UNTRACKED_POWER_GPUS``: GAISSA's
 GTX 750 Ti, a constant 28.1 W +- 0.13 W at 95 % utilisation) are fitted for time only in every variant, and
 their held-out power error is printed but not counted in the mean below. That was decided from the reading
 and the data's README before the comparison was rerun (v5.2; until then the mean counted it, and a curve
@@ -56,14 +56,14 @@ the consumer curve; docs/pre.md says why), with the decision fixed beforehand: t
 the same rule.
 
 ``board class, GPU-bound rows only`` (v5.6 candidate): the same, its shift selected and fitted only on the
-data-centre rows the fold's time model predicts GPU-bound (not host-bound; ``tools/pre_fit.gpu_bound_rows``):
-MLPerf's DLRM, U-Net3D and Llama-2 LoRA proxies are predicted busy 0.14-0.34 on GPUs drawing 0.94-0.97 of
-their limit, which pulled v5.5's shift to +12.1. Its rule (``amended_passes``), declared in docs/pre.md before
-its run: it replaces v5.5's board class if its mean held-out data-centre power MAPE is not above v5.5's by
-more than ``AMENDED_MARGIN_POINTS`` and GAISSA's energy and the consumer GPUs' power are not worse than v5's.
-The last table (IN-SAMPLE) gives the curve's share of the limit by busy share for v5, v5.5 and the candidate.
-Its one run failed that rule (data-centre mean 10.0 % against v5.5's 7.0 %): v5.5 stays; the column is kept
-as a record.
+data-centre rows the fold's time model predicts GPU-bound (not host-bound;
+``tools/pre_class_shift.gpu_bound_rows``): MLPerf's DLRM, U-Net3D and Llama-2 LoRA proxies are predicted
+busy 0.14-0.34 on GPUs drawing 0.94-0.97 of their limit, which pulled v5.5's shift to +12.1. Its rule
+(``amended_passes``), declared in docs/pre.md before its run: it replaces v5.5's board class if its mean
+held-out data-centre power MAPE is not above v5.5's by more than ``AMENDED_MARGIN_POINTS`` and GAISSA's
+energy and the consumer GPUs' power are not worse than v5's. The last table (IN-SAMPLE) gives the curve's
+share of the limit by busy share for v5, v5.5 and the candidate. Its one run failed that rule (data-centre
+mean 10.0 % against v5.5's 7.0 %): v5.5 stays; the column is kept as a record.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_power.py`` (about a minute); ``pre_accuracy.py`` prints
 it too.
@@ -88,19 +88,10 @@ from lightning_energy.pre.descriptors import LabelledRun  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.mlperf_power import default_mlperf_dir, load_mlperf_power  # noqa: E402
 from tools.perseus import PowerRun, default_perseus_dir, load_perseus_power  # noqa: E402
-from tools.pre_fit import (  # noqa: E402
-    ALL_ROWS,
-    CURVE,
-    GPU_BOUND_ROWS,
-    ROOFLINE,
-    UNTRACKED_POWER_GPUS,
-    Dataset,
-    Fitted,
-    PowerRows,
-    class_shift_for,
-    fit_params,
-    select,
-)
+from tools.pre_class_shift import ALL_ROWS, GPU_BOUND_ROWS, class_shift_for  # noqa: E402
+from tools.pre_dataset import CURVE, ROOFLINE, UNTRACKED_POWER_GPUS, Dataset, PowerRows  # noqa: E402
+from tools.pre_params import Fitted, fit_params  # noqa: E402
+from tools.pre_select import select  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -119,7 +110,7 @@ class HeldOut:
     spread: dict[str, float]
     #: per variant and predicted regime (compute, bandwidth, host: the v5 time model's): runs, power MAPE %
     regimes: dict[str, dict[str, tuple[int, float]]]
-    #: the board-class variant's data-centre shift in this fold (``tools.pre_fit.class_shift_for``)
+    #: the board-class variant's data-centre shift in this fold (``tools.pre_class_shift.class_shift_for``)
     class_shift: float = 0.0
     #: whether the held-out GPU is a data-centre board (``GpuDescriptor.power_class``)
     data_centre: bool = False
@@ -171,8 +162,8 @@ def _fit_shift(
 ) -> tuple[Dataset, Fitted, float, tuple[tuple[str, str], ...]]:
     """Selection and fit of ``variant`` on the GAISSA runs ``train`` and the power-only rows it uses.
     ``CLASS`` is v5's fit (``v5``, else refitted) with the data-centre shift selected and fitted on the
-    data-centre rows of ``perseus`` and ``mlperf`` (``tools.pre_fit.class_shift_for``); its weight is the
-    shift's prior weight. ``CLASS_GB`` the same on the rows v5's time model predicts GPU-bound.
+    data-centre rows of ``perseus`` and ``mlperf`` (``tools.pre_class_shift.class_shift_for``); its weight is
+    the shift's prior weight. ``CLASS_GB`` the same on the rows v5's time model predicts GPU-bound.
     Returns the dataset, the fit, the selected weight and, for the board classes, the data-centre rows the
     shift left out."""
     if variant in (CLASS, CLASS_GB):
@@ -302,7 +293,7 @@ def pooled_energy(results: Sequence[HeldOut]) -> dict[str, float]:
 
 def mean_power(results: Sequence[HeldOut]) -> dict[str, float]:
     """Power MAPE averaged over the held-out GPUs whose power reading tracks the board (each weighing 1;
-    ``tools.pre_fit.UNTRACKED_POWER_GPUS`` are printed, not counted)."""
+    ``tools.pre_dataset.UNTRACKED_POWER_GPUS`` are printed, not counted)."""
     tracked = [r for r in results if r.gpu not in UNTRACKED_POWER_GPUS]
     return {v: float(np.mean([r.power_mape[v] for r in tracked])) for v in VARIANTS}
 
@@ -370,7 +361,7 @@ def print_table(results: Sequence[HeldOut]) -> None:
         "leave-one-GPU-out power error on the training GPUs), `+ Perseus` (with the training GPUs' "
         "Perseus rows in the power fit), `+ MLPerf` (and single-node 8 x H100 SXM rows whose GPU power "
         "is a stated share of the server's: `tools/mlperf_power.py`), `roofline shares` (the candidate "
-        "power form `tools/pre_fit.ROOFLINE`, from the compute-bound, bandwidth-bound and launch shares "
+        "power form `tools/pre_dataset.ROOFLINE`, from the compute-bound, bandwidth-bound and launch shares "
         "of the epoch, with the same rows). Perseus models are described by a Lambda proxy (BERT-large "
         "for the transformers, ResNet-50 for Wide-ResNet), so the rows teach the curve how much of its "
         "limit a busy data-centre board draws, not the models' differences (`tools/perseus.py`); their "

@@ -32,19 +32,18 @@ from lightning_energy.pre.descriptors import (
 )
 from lightning_energy.pre.gpus import FORM_FACTOR_CLASS, board_class_of
 from tools.perseus import PowerRun
-from tools.pre_fit import (
+from tools.pre_class_shift import (
     ALL_ROWS,
-    CURVE,
     GPU_BOUND_ROWS,
-    Fitted,
-    PowerRows,
     class_shift_for,
     data_centre_rows,
     fit_class_shift,
-    fit_shipped,
     gpu_bound_rows,
     select_class_weight,
 )
+from tools.pre_dataset import CURVE, PowerRows
+from tools.pre_fit import fit_shipped
+from tools.pre_params import Fitted
 
 from .synthetic import TRUE_PHI, TRUE_THETA, synthetic_descriptors, synthetic_runs
 
@@ -326,7 +325,8 @@ def test_the_gpu_bound_rule_leaves_out_rows_the_time_model_calls_host_bound() ->
 
 
 def test_the_consumer_curve_never_fits_a_data_centre_boards_labelled_power() -> None:
-    from tools.pre_fit import Dataset, fit_params
+    from tools.pre_dataset import Dataset
+    from tools.pre_params import fit_params
 
     runs = synthetic_runs(synthetic_descriptors(gpus=("RTX 3070", "RTX 3090", "A100 40GB PCIe")), noise=0.02)
     doubled = [
