@@ -251,7 +251,8 @@ def test_the_shipped_fit_adds_the_shift_without_touching_the_consumer_fit() -> N
 
 
 def test_the_power_table_ships_the_board_class_only_by_its_declared_rule() -> None:
-    from benchmarks.pre_power import CLASS, MLPERF, PERSEUS, V5, VARIANTS, HeldOut, class_passes, decide
+    from benchmarks.pre_power import class_passes, decide
+    from benchmarks.pre_power_folds import CLASS, MLPERF, PERSEUS, V5, VARIANTS, HeldOut
 
     def held(
         gpu: str, centre: bool, power: dict[str, float], energy: dict[str, float] | None = None
@@ -352,7 +353,8 @@ def test_the_consumer_curve_never_fits_a_data_centre_boards_labelled_power() -> 
 
 
 def test_the_gpu_bound_board_class_replaces_v5_5_only_by_its_declared_rule() -> None:
-    from benchmarks.pre_power import CLASS, CLASS_GB, V5, VARIANTS, HeldOut, amended_passes, decide
+    from benchmarks.pre_power import amended_passes, decide
+    from benchmarks.pre_power_folds import CLASS, CLASS_GB, V5, VARIANTS, HeldOut
 
     def held(gpu: str, centre: bool, power: dict[str, float]) -> HeldOut:
         energy = dict.fromkeys(VARIANTS, 30.0) if not centre else {}
