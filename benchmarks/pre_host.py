@@ -16,7 +16,7 @@ learned from the machine's other runs). A slowness of one model on one machine t
 models do not share (MobileNetV2 on GAISSA's RTX 3090 host) is neither.
 
 The third table is nested: each GAISSA GPU held out in turn, the time and power parameters fitted on the
-other GPUs' runs (``tools/pre_fit.fit_params``, at the shipped prior weight) for every candidate overlap
+other GPUs' runs (``tools/pre_params.fit_params``, at the shipped prior weight) for every candidate overlap
 exponent ``k`` of the selection, and the held-out GPU's median log errors of time and power and its energy
 MAPE printed by predicted busy share. It shows what a held-out machine's time error is made of: the
 overlap exponent the other machines favour, and a per-step cost that differs between machines; and how a
@@ -45,7 +45,8 @@ from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun  # noqa: E402
 from lightning_energy.pre.model import PreEstimator  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
-from tools.pre_fit import OVERLAP_EXPONENTS, Dataset, fit_params  # noqa: E402
+from tools.pre_dataset import Dataset  # noqa: E402
+from tools.pre_params import OVERLAP_EXPONENTS, fit_params  # noqa: E402
 
 #: Predicted GPU busy share below which a run is called step-bound in the summary (a round split).
 STEP_BOUND_SHARE = 0.5

@@ -4,7 +4,7 @@ Perseus's data-centre rows in the power fit.
 Five GPUs with measured board power: GAISSA's three (nvidia-smi, 857 runs) and Perseus's two (NVML, A100 80GB
 PCIe and A40 at several power limits, ``tools/perseus.py``). Each is held out in turn: the prior weight,
 overlap (and, from the second variant on, the power curve's own prior weight, by leave-one-GPU-out power
-error over the training GPUs: ``tools/pre_fit.select_power_weight``) and the interval rule are selected on
+error over the training GPUs: ``tools/pre_params.select_power_weight``) and the interval rule are selected on
 the training part, the model is fitted on it, and the held-out GPU's power is predicted. A held-out Perseus
 GPU is predicted by a model selected and fitted on all GAISSA runs (and, in the third variant, the other
 Perseus GPU's rows); its own rows are never seen. Variants:
@@ -15,21 +15,21 @@ Perseus GPU's rows); its own rows are never seen. Variants:
 * ``own power weight + Perseus + MLPerf``: the same with the MLPerf single-node 8 x H100 SXM rows as well
   (``tools/mlperf_power.py``: the GPU power is the server's DC power less a **stated** 1.6 kW +- 0.5 kW for
   the rest of the server, / 8; never held out, since no GPU measurement of the H100 exists to check it on);
-* ``roofline shares, ...``: the same rows with the candidate power form ``tools/pre_fit.ROOFLINE`` (mean power
-  from the roofline's compute-bound, bandwidth-bound and launch/overhead shares of the epoch, rest idle;
+* ``roofline shares, ...``: the same rows with the candidate power form ``tools/pre_dataset.ROOFLINE`` (mean
+  power from the roofline's compute-bound, bandwidth-bound and launch/overhead shares of the epoch, rest idle;
   ``form_power_w``) instead of the shipped utilisation curve.
 * ``board class``: v5 for consumer/workstation boards (GAISSA's curve, unchanged) and, for data-centre boards
   (``GpuDescriptor.power_class``), the same curve with a class shift of its utilisation logit (times the
   busy share) selected and fitted on the data-centre rows of the training part only (the other Perseus
-  GPU, MLPerf's H100 at its stated share; ``tools/pre_fit.class_shift_for``). A held-out consumer GPU is
-  predicted exactly as by v5.
+  GPU, MLPerf's H100 at its stated share; ``tools/pre_class_shift.class_shift_for``). A held-out consumer GPU
+  is predicted exactly as by v5.
 
 Perseus rows carry their pipeline bubble (``tools/perseus.pipeline_bubble``: 3-18 % of an iteration a stage
 idles), predicted at the curve's idle power; held out, a Perseus GPU's power is predicted the same way.
 A second table splits the held-out power error by the regime the v5 time model predicts for each run
 (compute-, bandwidth- or host-bound).
 
-GPUs whose power reading does not track the board's draw (``tools.pre_fit.UNTRACKED_POWER_GPUS``: GAISSA's
+GPUs whose power reading does not track the board's draw (``tools.pre_dataset.UNTRACKED_POWER_GPUS``: GAISSA's
 GTX 750 Ti, a constant 28.1 W +- 0.13 W at 95 % utilisation) are fitted for time only in every variant, and
 their held-out power error is printed but not counted in the mean below. That was decided from the reading
 and the data's README before the comparison was rerun (v5.2; until then the mean counted it, and a curve
@@ -56,14 +56,17 @@ the consumer curve; docs/pre.md says why), with the decision fixed beforehand: t
 the same rule.
 
 ``board class, GPU-bound rows only`` (v5.6 candidate): the same, its shift selected and fitted only on the
-data-centre rows the fold's time model predicts GPU-bound (not host-bound; ``tools/pre_fit.gpu_bound_rows``):
-MLPerf's DLRM, U-Net3D and Llama-2 LoRA proxies are predicted busy 0.14-0.34 on GPUs drawing 0.94-0.97 of
-their limit, which pulled v5.5's shift to +12.1. Its rule (``amended_passes``), declared in docs/pre.md before
-its run: it replaces v5.5's board class if its mean held-out data-centre power MAPE is not above v5.5's by
-more than ``AMENDED_MARGIN_POINTS`` and GAISSA's energy and the consumer GPUs' power are not worse than v5's.
-The last table (IN-SAMPLE) gives the curve's share of the limit by busy share for v5, v5.5 and the candidate.
-Its one run failed that rule (data-centre mean 10.0 % against v5.5's 7.0 %): v5.5 stays; the column is kept
-as a record.
+data-centre rows the fold's time model predicts GPU-bound (not host-bound;
+``tools/pre_class_shift.gpu_bound_rows``): MLPerf's DLRM, U-Net3D and Llama-2 LoRA proxies are predicted
+busy 0.14-0.34 on GPUs drawing 0.94-0.97 of their limit, which pulled v5.5's shift to +12.1. Its rule
+(``amended_passes``), declared in docs/pre.md before its run: it replaces v5.5's board class if its mean
+held-out data-centre power MAPE is not above v5.5's by more than ``AMENDED_MARGIN_POINTS`` and GAISSA's
+energy and the consumer GPUs' power are not worse than v5's. The last table (IN-SAMPLE) gives the curve's
+share of the limit by busy share for v5, v5.5 and the candidate. Its one run failed that rule (data-centre
+mean 10.0 % against v5.5's 7.0 %): v5.5 stays; the column is kept as a record.
+
+The folds and the variants' fits are ``benchmarks/pre_power_folds.py``'s; this module holds the decision
+rules and the tables.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/pre_power.py`` (about a minute); ``pre_accuracy.py`` prints
 it too.
@@ -71,10 +74,8 @@ it too.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -83,214 +84,28 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
+from benchmarks.pre_power_folds import (  # noqa: E402
+    CLASS,
+    CLASS_GB,
+    POWER_VARIANTS,
+    V5,
+    VARIANTS,
+    HeldOut,
+    evaluate,
+    fit_variant,
+    mape,
+)
 from lightning_energy.pre import physics  # noqa: E402
 from lightning_energy.pre.descriptors import LabelledRun  # noqa: E402
 from tools.gaissa import default_gaissa_dir, load_gaissa_runs  # noqa: E402
 from tools.mlperf_power import default_mlperf_dir, load_mlperf_power  # noqa: E402
 from tools.perseus import PowerRun, default_perseus_dir, load_perseus_power  # noqa: E402
-from tools.pre_fit import (  # noqa: E402
-    ALL_ROWS,
-    CURVE,
-    GPU_BOUND_ROWS,
-    ROOFLINE,
-    UNTRACKED_POWER_GPUS,
-    Dataset,
-    Fitted,
-    PowerRows,
-    class_shift_for,
-    fit_params,
-    select,
-)
+from tools.pre_class_shift import ALL_ROWS, GPU_BOUND_ROWS, class_shift_for  # noqa: E402
+from tools.pre_dataset import UNTRACKED_POWER_GPUS  # noqa: E402
 
-
-@dataclass(frozen=True)
-class HeldOut:
-    gpu: str
-    source: str
-    rows: int
-    measured_w: float
-    #: per variant: predicted median W, power MAPE %, energy MAPE % (GAISSA only), selected power weight
-    predicted_w: dict[str, float]
-    power_mape: dict[str, float]
-    energy_mape: dict[str, float]
-    power_weight: dict[str, float]
-    #: max / min over architectures of the median power on the held-out GPU: measured, then per variant
-    measured_spread: float
-    spread: dict[str, float]
-    #: per variant and predicted regime (compute, bandwidth, host: the v5 time model's): runs, power MAPE %
-    regimes: dict[str, dict[str, tuple[int, float]]]
-    #: the board-class variant's data-centre shift in this fold (``tools.pre_fit.class_shift_for``)
-    class_shift: float = 0.0
-    #: whether the held-out GPU is a data-centre board (``GpuDescriptor.power_class``)
-    data_centre: bool = False
-    #: Perseus only, per row: model, power limit W, measured W, v5's, the board class's and the GPU-bound
-    #: board class's predicted W
-    per_row: tuple[tuple[str, float, float, float, float, float], ...] = ()
-    #: the GPU-bound board class's shift in this fold and the data-centre rows it left out
-    gpu_bound_shift: float = 0.0
-    dropped: tuple[tuple[str, str], ...] = ()
-
-
-V5, OWN, PERSEUS = "v5", "own power weight", "own power weight + Perseus"
-MLPERF = "own power weight + Perseus + MLPerf"
-ROOF = "roofline shares, own power weight + Perseus + MLPerf"
-CLASS = "board class (v5 + busy-weighted data-centre shift from Perseus + MLPerf)"
-CLASS_GB = "board class, GPU-bound rows only (v5.6 candidate)"
-#: The variants judged by the rule of v5.1-v5.3 (``decide_by_power``) and all variants printed.
-POWER_VARIANTS = (V5, OWN, PERSEUS, MLPERF, ROOF)
-VARIANTS = (*POWER_VARIANTS, CLASS, CLASS_GB)
 #: The v5.6 amendment's rule (docs/pre.md, declared before its run): its mean held-out data-centre power
 #: MAPE may be at most this many points above v5.5's (``amended_passes``).
 AMENDED_MARGIN_POINTS = 1.0
-
-
-def _mape(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred / truth - 1.0)) * 100.0)
-
-
-def _spread(labels: np.ndarray, watts: np.ndarray) -> float:
-    medians = [float(np.median(watts[labels == a])) for a in sorted(set(labels.tolist()))]
-    return max(medians) / min(medians) if medians else float("nan")
-
-
-def _by_regime(regimes: Sequence[str], pred: np.ndarray, truth: np.ndarray) -> dict[str, tuple[int, float]]:
-    labels = np.array(regimes)
-    return {
-        regime: (int((labels == regime).sum()), _mape(pred[labels == regime], truth[labels == regime]))
-        for regime in sorted(set(regimes))
-    }
-
-
-def _fit_shift(
-    gaissa: Sequence[LabelledRun],
-    perseus: Sequence[PowerRun],
-    train: np.ndarray,
-    variant: str,
-    mlperf: Sequence[PowerRun] = (),
-    v5: tuple[Dataset, Fitted, float] | None = None,
-) -> tuple[Dataset, Fitted, float, tuple[tuple[str, str], ...]]:
-    """Selection and fit of ``variant`` on the GAISSA runs ``train`` and the power-only rows it uses.
-    ``CLASS`` is v5's fit (``v5``, else refitted) with the data-centre shift selected and fitted on the
-    data-centre rows of ``perseus`` and ``mlperf`` (``tools.pre_fit.class_shift_for``); its weight is the
-    shift's prior weight. ``CLASS_GB`` the same on the rows v5's time model predicts GPU-bound.
-    Returns the dataset, the fit, the selected weight and, for the board classes, the data-centre rows the
-    shift left out."""
-    if variant in (CLASS, CLASS_GB):
-        ds, fitted, _ = v5 if v5 is not None else _fit_shift(gaissa, perseus, train, V5)[:3]
-        rule = GPU_BOUND_ROWS if variant == CLASS_GB else ALL_ROWS
-        shift = class_shift_for([*perseus, *mlperf], fitted, rule)
-        return ds, dataclasses.replace(fitted, data_centre_shift=shift.shift), shift.weight, shift.dropped
-    rows = {PERSEUS: list(perseus), MLPERF: [*perseus, *mlperf], ROOF: [*perseus, *mlperf]}.get(variant, [])
-    ds = Dataset.from_runs(gaissa, rows, ROOFLINE if variant == ROOF else CURVE)
-    chosen = select(ds, train, power=variant != V5, machine_effect=False)
-    fitted = fit_params(ds, train, chosen.prior_weight, chosen.overlap, chosen.power_weight)
-    weight = chosen.prior_weight if chosen.power_weight is None else chosen.power_weight
-    return ds, fitted, weight, ()
-
-
-def evaluate(
-    gaissa: Sequence[LabelledRun], perseus: Sequence[PowerRun], mlperf: Sequence[PowerRun] = ()
-) -> list[HeldOut]:
-    """Leave-one-GPU-out over GAISSA's and Perseus's GPUs, every variant (module docstring). The MLPerf
-    rows (H100 SXM, a GPU neither data set holds) are training rows of the last variant in every fold."""
-    plain = Dataset.from_runs(gaissa)
-    every = np.arange(len(plain.runs))
-    out = []
-    for gpu in sorted(set(plain.gpu.tolist())):
-        test, train = every[plain.gpu == gpu], every[plain.gpu != gpu]
-        pred_w, power, energy, weights, regimes, spread = {}, {}, {}, {}, {}, {}
-        truth = np.exp(plain.log_p[test])
-        architectures = plain.architecture[test]
-        labels: tuple[str, ...] = ()
-        v5: tuple[Dataset, Fitted, float] | None = None
-        shifts: dict[str, float] = {}
-        dropped: tuple[tuple[str, str], ...] = ()
-        for variant in VARIANTS:
-            ds, fitted, weights[variant], left = _fit_shift(gaissa, perseus, train, variant, mlperf, v5)
-            if variant == V5:
-                v5 = (ds, fitted, weights[variant])
-            shifts[variant] = fitted.data_centre_shift
-            dropped = left or dropped
-            t, p, _ = fitted.predict_log(ds, test)
-            if variant == V5:
-                labels = physics.time_parts(fitted.theta, ds.subset(test, fitted.trainable)).regimes()
-            pred_w[variant] = float(np.median(np.exp(p)))
-            power[variant] = _mape(np.exp(p), truth)
-            energy[variant] = _mape(np.exp(t + p), np.exp(ds.log_e[test]))
-            regimes[variant] = _by_regime(labels, np.exp(p), truth)
-            spread[variant] = _spread(architectures, np.exp(p))
-        measured = float(np.median(truth))
-        out.append(
-            HeldOut(
-                gpu,
-                "GAISSA",
-                len(test),
-                measured,
-                pred_w,
-                power,
-                energy,
-                weights,
-                _spread(architectures, truth),
-                spread,
-                regimes,
-                shifts[CLASS],
-                bool(np.any(ds.features.data_centre[test] == 1.0)),
-                gpu_bound_shift=shifts[CLASS_GB],
-                dropped=dropped,
-            )
-        )
-    for gpu in sorted({r.gpu_name for r in perseus}):
-        held = [r for r in perseus if r.gpu_name == gpu]
-        rows = PowerRows.from_runs(held)
-        truth = np.exp(rows.log_p)
-        others = [r for r in perseus if r.gpu_name != gpu]
-        pred_w, power, weights, regimes, spread = {}, {}, {}, {}, {}
-        models = np.array([r.model_name for r in held])
-        v5 = None
-        shifts = {}
-        dropped = ()
-        by_variant: dict[str, np.ndarray] = {}
-        for variant in VARIANTS:
-            ds, fitted, weights[variant], left = _fit_shift(gaissa, others, every, variant, mlperf, v5)
-            if variant == V5:
-                v5 = (ds, fitted, weights[variant])
-            shifts[variant] = fitted.data_centre_shift
-            dropped = left or dropped
-            form = ROOFLINE if variant == ROOF else CURVE
-            predicted = rows.predict_w(fitted.phi, fitted.theta, form, fitted.data_centre_shift)
-            by_variant[variant] = predicted
-            if variant == V5:
-                labels = physics.time_parts(fitted.theta, rows.features).regimes()
-            pred_w[variant] = float(np.median(predicted))
-            power[variant] = _mape(predicted, truth)
-            regimes[variant] = _by_regime(labels, predicted, truth)
-            spread[variant] = _spread(models, predicted)
-        out.append(
-            HeldOut(
-                gpu,
-                "Perseus",
-                len(held),
-                float(np.median(truth)),
-                pred_w,
-                power,
-                {},
-                weights,
-                _spread(models, truth),
-                spread,
-                regimes,
-                shifts[CLASS],
-                bool(np.all(rows.features.data_centre == 1.0)),
-                tuple(
-                    (r.model_name, r.power_limit_w, r.power_w, float(a), float(b), float(c))
-                    for r, a, b, c in zip(
-                        held, by_variant[V5], by_variant[CLASS], by_variant[CLASS_GB], strict=True
-                    )
-                ),
-                shifts[CLASS_GB],
-                dropped,
-            )
-        )
-    return out
 
 
 def pooled_energy(results: Sequence[HeldOut]) -> dict[str, float]:
@@ -302,7 +117,7 @@ def pooled_energy(results: Sequence[HeldOut]) -> dict[str, float]:
 
 def mean_power(results: Sequence[HeldOut]) -> dict[str, float]:
     """Power MAPE averaged over the held-out GPUs whose power reading tracks the board (each weighing 1;
-    ``tools.pre_fit.UNTRACKED_POWER_GPUS`` are printed, not counted)."""
+    ``tools.pre_dataset.UNTRACKED_POWER_GPUS`` are printed, not counted)."""
     tracked = [r for r in results if r.gpu not in UNTRACKED_POWER_GPUS]
     return {v: float(np.mean([r.power_mape[v] for r in tracked])) for v in VARIANTS}
 
@@ -370,7 +185,7 @@ def print_table(results: Sequence[HeldOut]) -> None:
         "leave-one-GPU-out power error on the training GPUs), `+ Perseus` (with the training GPUs' "
         "Perseus rows in the power fit), `+ MLPerf` (and single-node 8 x H100 SXM rows whose GPU power "
         "is a stated share of the server's: `tools/mlperf_power.py`), `roofline shares` (the candidate "
-        "power form `tools/pre_fit.ROOFLINE`, from the compute-bound, bandwidth-bound and launch shares "
+        "power form `tools/pre_dataset.ROOFLINE`, from the compute-bound, bandwidth-bound and launch shares "
         "of the epoch, with the same rows). Perseus models are described by a Lambda proxy (BERT-large "
         "for the transformers, ResNet-50 for Wide-ResNet), so the rows teach the curve how much of its "
         "limit a busy data-centre board draws, not the models' differences (`tools/perseus.py`); their "
@@ -460,8 +275,8 @@ def print_perseus_models(results: Sequence[HeldOut]) -> None:
             print(
                 f"| {r.gpu} | {model} | {len(rows)} | {np.median(truth / limit):.2f} "
                 f"| {np.median(v5 / limit):.2f} | {np.median(board / limit):.2f} "
-                f"| {np.median(bound / limit):.2f} | {_mape(v5, truth):.1f} | {_mape(board, truth):.1f} "
-                f"| {_mape(bound, truth):.1f} |"
+                f"| {np.median(bound / limit):.2f} | {mape(v5, truth):.1f} | {mape(board, truth):.1f} "
+                f"| {mape(bound, truth):.1f} |"
             )
     print()
 
@@ -492,7 +307,7 @@ def print_curve(
 ) -> None:
     """IN-SAMPLE: the curve of v5's fit on all GAISSA runs on a consumer board and, with each row rule's
     shift fitted on all data-centre rows, on a data-centre board, as shares of the limit."""
-    _, fitted, _, _ = _fit_shift(gaissa, perseus, np.arange(len(gaissa)), V5)
+    _, fitted, _, _ = fit_variant(gaissa, perseus, np.arange(len(gaissa)), V5)
     shifts = {rule: class_shift_for([*perseus, *mlperf], fitted, rule) for rule in (ALL_ROWS, GPU_BOUND_ROWS)}
     print("#### The power curve by busy share (IN-SAMPLE: the shifts are fitted on all data-centre rows)\n")
     print(

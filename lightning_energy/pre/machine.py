@@ -9,7 +9,7 @@ those runs' epoch times and shrunk towards 0 (the pooled value) by a ridge penal
 
 A GPU-bound run hardly moves with ``u`` (its host parts are hidden behind the kernels), so it barely
 informs it; a step-bound run moves by up to ``u``. The ridge (in units of "runs whose time moves fully
-with ``u``") is chosen by nested selection in ``tools/pre_fit.py``; an unseen machine gets ``u = 0``.
+with ``u``") is chosen by nested selection in ``tools/pre_machine.py``; an unseen machine gets ``u = 0``.
 ``lightning_energy.pre.model.PreEstimator.calibrated_on`` estimates it from a user's run history.
 """
 

@@ -15,7 +15,7 @@ Interval: the 90 % half-width of log energy is
 ``sqrt(q_model**2 + q_speed**2 + q_family**2 + q_traffic**2 + q_host**2)``.
 ``q_model`` is a 90 % quantile of held-out log errors (leave-one-GPU-out and leave-one-architecture-out,
 GAISSA) on GPUs whose speed is measured, with ``q_host`` taken out of them, by a rule chosen by nested
-selection (``tools/pre_fit.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
+selection (``tools/pre_interval.py``); ``q_host`` (``host_log_term``) how far the run's epoch time moves when
 the per-step overhead and the host input cost are off by the factor H chosen with that rule (no
 descriptor carries the host machine; near 0 for a GPU-bound run, up to log H for a step-bound one). The
 selection may instead choose a regime-conditional (Mondrian) interval: ``q_model`` and H each the

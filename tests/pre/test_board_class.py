@@ -32,19 +32,18 @@ from lightning_energy.pre.descriptors import (
 )
 from lightning_energy.pre.gpus import FORM_FACTOR_CLASS, board_class_of
 from tools.perseus import PowerRun
-from tools.pre_fit import (
+from tools.pre_class_shift import (
     ALL_ROWS,
-    CURVE,
     GPU_BOUND_ROWS,
-    Fitted,
-    PowerRows,
     class_shift_for,
     data_centre_rows,
     fit_class_shift,
-    fit_shipped,
     gpu_bound_rows,
     select_class_weight,
 )
+from tools.pre_dataset import CURVE, PowerRows
+from tools.pre_fit import fit_shipped
+from tools.pre_params import Fitted
 
 from .synthetic import TRUE_PHI, TRUE_THETA, synthetic_descriptors, synthetic_runs
 
@@ -252,7 +251,8 @@ def test_the_shipped_fit_adds_the_shift_without_touching_the_consumer_fit() -> N
 
 
 def test_the_power_table_ships_the_board_class_only_by_its_declared_rule() -> None:
-    from benchmarks.pre_power import CLASS, MLPERF, PERSEUS, V5, VARIANTS, HeldOut, class_passes, decide
+    from benchmarks.pre_power import class_passes, decide
+    from benchmarks.pre_power_folds import CLASS, MLPERF, PERSEUS, V5, VARIANTS, HeldOut
 
     def held(
         gpu: str, centre: bool, power: dict[str, float], energy: dict[str, float] | None = None
@@ -326,7 +326,8 @@ def test_the_gpu_bound_rule_leaves_out_rows_the_time_model_calls_host_bound() ->
 
 
 def test_the_consumer_curve_never_fits_a_data_centre_boards_labelled_power() -> None:
-    from tools.pre_fit import Dataset, fit_params
+    from tools.pre_dataset import Dataset
+    from tools.pre_params import fit_params
 
     runs = synthetic_runs(synthetic_descriptors(gpus=("RTX 3070", "RTX 3090", "A100 40GB PCIe")), noise=0.02)
     doubled = [
@@ -352,7 +353,8 @@ def test_the_consumer_curve_never_fits_a_data_centre_boards_labelled_power() -> 
 
 
 def test_the_gpu_bound_board_class_replaces_v5_5_only_by_its_declared_rule() -> None:
-    from benchmarks.pre_power import CLASS, CLASS_GB, V5, VARIANTS, HeldOut, amended_passes, decide
+    from benchmarks.pre_power import amended_passes, decide
+    from benchmarks.pre_power_folds import CLASS, CLASS_GB, V5, VARIANTS, HeldOut
 
     def held(gpu: str, centre: bool, power: dict[str, float]) -> HeldOut:
         energy = dict.fromkeys(VARIANTS, 30.0) if not centre else {}

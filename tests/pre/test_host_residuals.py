@@ -62,7 +62,8 @@ def test_held_out_gpu_table_never_sees_the_held_out_gpu(gaissa_dir: Path) -> Non
     """Each GPU's row is predicted by a fit on the other GPUs' runs only (nested), one row per candidate
     overlap exponent; the figures are recomputed by hand for one row."""
     from benchmarks.pre_host import held_out_gpu_time, held_out_markdown
-    from tools.pre_fit import Dataset, fit_params
+    from tools.pre_dataset import Dataset
+    from tools.pre_params import fit_params
 
     runs = load_gaissa_runs(gaissa_dir)
     rows = held_out_gpu_time(runs, 100.0, overlaps=(1.0, 2.0))

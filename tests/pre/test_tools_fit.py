@@ -11,21 +11,11 @@ import pytest
 
 from lightning_energy.errors import EstimationError
 from tools.gaissa import load_gaissa_runs
-from tools.pre_fit import (
-    BEST_SCORE,
-    ONE_SE,
-    Dataset,
-    conformal_q90,
-    fit_params,
-    fit_shipped,
-    interval_q90,
-    main,
-    pick,
-    random_effects_q90,
-    select,
-    split_conformal_q90,
-    with_trainable,
-)
+from tools.pre_dataset import Dataset, with_trainable
+from tools.pre_fit import fit_shipped, main
+from tools.pre_params import fit_params
+from tools.pre_quantiles import conformal_q90, interval_q90, random_effects_q90, split_conformal_q90
+from tools.pre_select import BEST_SCORE, ONE_SE, pick, select
 
 from .synthetic import TRUE_PHI, TRUE_THETA, synthetic_descriptors, synthetic_runs
 
@@ -153,16 +143,9 @@ def test_interval_constant_is_the_larger_of_the_run_and_group_quantiles() -> Non
 
 def test_shipped_interval_constant_follows_the_rule(gaissa_dir: Path) -> None:
     """The shipped ``q_model`` is the chosen rule's constant on the selected fit's held-out errors."""
-    from tools.pre_fit import (
-        INFLATED,
-        RANDOM_EFFECTS,
-        choose_interval_rule,
-        fold_errors,
-        fold_fits,
-        fold_host_terms,
-        group_folds,
-        without_host,
-    )
+    from tools.pre_interval import choose_interval_rule, fold_host_terms
+    from tools.pre_params import fold_errors, fold_fits, group_folds
+    from tools.pre_quantiles import INFLATED, RANDOM_EFFECTS, without_host
 
     runs = load_gaissa_runs(gaissa_dir)
     ds = Dataset.from_runs(runs)
@@ -202,7 +185,7 @@ def test_random_effects_constant_grows_with_the_group_shifts_and_few_groups() ->
 
 
 def test_inflation_covers_the_target_share_of_each_group_on_average() -> None:
-    from tools.pre_fit import coverage_inflation
+    from tools.pre_quantiles import coverage_inflation
 
     # two groups of ratios (held-out error / rule's constant): 1..10 and 0.1..1.0 in tenths
     low, high = np.linspace(0.1, 1.0, 10), np.linspace(1.0, 10.0, 10)
@@ -216,14 +199,9 @@ def test_inflation_covers_the_target_share_of_each_group_on_average() -> None:
 
 def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
     """On exact synthetic physics every rule covers; the choice is the narrowest that reaches 90 %."""
-    from tools.pre_fit import (
-        HOST_FACTORS,
-        INTERVAL_RULES,
-        TARGET_COVERAGE,
-        choose_interval_rule,
-        fold_errors,
-        group_folds,
-    )
+    from tools.pre_interval import HOST_FACTORS, choose_interval_rule
+    from tools.pre_params import fold_errors, group_folds
+    from tools.pre_quantiles import INTERVAL_RULES, TARGET_COVERAGE
 
     runs = synthetic_runs(synthetic_descriptors(), noise=0.05)
     ds = Dataset.from_runs(runs)
@@ -258,7 +236,7 @@ def test_interval_rule_is_chosen_on_groups_held_out_once_more() -> None:
 
 def test_taking_the_host_term_out_keeps_coverage_exact() -> None:
     """|e'| <= q exactly when |e| <= sqrt(q**2 + host**2); runs inside the host term alone become 0."""
-    from tools.pre_fit import without_host
+    from tools.pre_quantiles import without_host
 
     e = np.array([0.5, -0.5, 0.1, -0.3, 0.0])
     host = np.array([0.3, 0.4, 0.2, 0.0, 0.1])
@@ -292,7 +270,7 @@ def test_power_only_rows_move_the_power_curve_not_the_time_model() -> None:
 
 
 def test_power_weight_is_chosen_leaving_one_gpu_out() -> None:
-    from tools.pre_fit import PRIOR_WEIGHTS, select_power_weight
+    from tools.pre_params import PRIOR_WEIGHTS, select_power_weight
 
     runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
     ds = Dataset.from_runs(runs)
@@ -340,7 +318,8 @@ def test_power_rows_idle_share_pulls_towards_idle_power() -> None:
 
     from lightning_energy.pre import physics
     from tools.perseus import PowerRun
-    from tools.pre_fit import POWER_PRIOR, PowerRows
+    from tools.pre_dataset import PowerRows
+    from tools.pre_params import POWER_PRIOR
 
     runs = synthetic_runs(synthetic_descriptors(), noise=0.02)[:4]
     busy = [PowerRun(r.descriptor, r.power_w, r.gpu_name, "m", r.descriptor.gpu.tdp_w) for r in runs]
@@ -395,15 +374,10 @@ def test_roofline_power_form_spans_idle_to_the_limit() -> None:
     import dataclasses
 
     from lightning_energy.pre import physics
-    from tools.pre_fit import (
-        CURVE,
-        ROOFLINE,
-        ROOFLINE_PRIOR,
-        Selection,
-        build_estimator,
-        form_power_w,
-        power_prior,
-    )
+    from tools.pre_dataset import CURVE, ROOFLINE, form_power_w
+    from tools.pre_fit import build_estimator
+    from tools.pre_params import ROOFLINE_PRIOR, power_prior
+    from tools.pre_select import Selection
 
     runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
     ds = Dataset.from_runs(runs, power_form=ROOFLINE)
@@ -432,7 +406,8 @@ def test_untracked_power_runs_are_fitted_for_time_only() -> None:
     if its runs had no power, and the time model as if its power were right."""
     import dataclasses
 
-    from tools.pre_fit import UNTRACKED_POWER_GPUS, power_groups
+    from tools.pre_dataset import UNTRACKED_POWER_GPUS
+    from tools.pre_params import power_groups
 
     assert "GTX 750 Ti" in UNTRACKED_POWER_GPUS
     runs = synthetic_runs(synthetic_descriptors(), noise=0.02)
@@ -468,14 +443,9 @@ def test_machine_ridge_is_chosen_on_folds_that_see_the_machine() -> None:
     import math
 
     from lightning_energy.pre import physics
-    from tools.pre_fit import (
-        MACHINE_RIDGES,
-        build_estimator,
-        choose_machine_ridge,
-        fold_fits,
-        group_folds,
-        machine_shifts,
-    )
+    from tools.pre_fit import build_estimator
+    from tools.pre_machine import MACHINE_RIDGES, choose_machine_ridge, machine_shifts
+    from tools.pre_params import fold_fits, group_folds
 
     descriptors = synthetic_descriptors()
     runs = synthetic_runs(descriptors, noise=0.02)
@@ -518,13 +488,9 @@ def test_machine_ridge_is_chosen_on_folds_that_see_the_machine() -> None:
 
 def test_host_factor_is_the_widest_when_one_machine_shows_host_bound_runs() -> None:
     """H is chosen only where host/launch-bound runs sit on two or more machines, else the widest one."""
-    from tools.pre_fit import (
-        HOST_FACTORS,
-        INTERVAL_RULES,
-        choose_interval_rule,
-        group_folds,
-        host_bound_machines,
-    )
+    from tools.pre_interval import HOST_FACTORS, choose_interval_rule, host_bound_machines
+    from tools.pre_params import group_folds
+    from tools.pre_quantiles import INTERVAL_RULES
 
     keep = np.ones(10, dtype=bool)
     bound, free = np.ones(10, dtype=bool), np.zeros(10, dtype=bool)
@@ -547,7 +513,7 @@ def test_host_factor_is_the_widest_when_one_machine_shows_host_bound_runs() -> N
     every = group_folds(ds, np.arange(len(runs)))
     by_architecture = [fold for fold in every if fold[0] == "architecture"]
     assert by_architecture and len(by_architecture) < len(every)
-    from tools.pre_fit import fold_errors
+    from tools.pre_params import fold_errors
 
     errors = fold_errors(ds, by_architecture, 0.01, float(TRUE_THETA[4]))
     choice = choose_interval_rule(ds, by_architecture, errors, 0.01, float(TRUE_THETA[4]))
@@ -558,7 +524,7 @@ def test_host_factor_is_the_widest_when_one_machine_shows_host_bound_runs() -> N
 def test_regime_cells_need_two_folds_of_eight_runs() -> None:
     """A regime's own interval cell keeps folds with >= MIN_TRAIN_RUNS measured runs in that regime and
     needs MIN_REGIME_GROUPS of them; otherwise None (the pooled constant)."""
-    from tools.pre_fit import MIN_REGIME_GROUPS, regime_errors
+    from tools.pre_quantiles import MIN_REGIME_GROUPS, regime_errors
 
     assert MIN_REGIME_GROUPS == 2
     e = np.linspace(-1.0, 1.0, 12)
@@ -598,16 +564,13 @@ def test_regime_interval_wins_where_gpu_bound_runs_err_less_and_keeps_its_covera
     """GPU-bound runs erring 40x less than the others: the regime candidate reaches 90 % on groups held
     out once more with a narrower GPU-bound constant than the pooled one, and is chosen; its constants
     are the rule's on the regime's runs of all folds (or the pooled one where the cell is too small)."""
-    from tools.pre_fit import (
+    from tools.pre_interval import choose_interval_rule, chosen_constants
+    from tools.pre_params import fold_errors, fold_fits, group_folds
+    from tools.pre_quantiles import (
         GROUP_QUANTILE,
         INTERVAL_RULES,
         RANDOM_EFFECTS,
         TARGET_COVERAGE,
-        choose_interval_rule,
-        chosen_constants,
-        fold_errors,
-        fold_fits,
-        group_folds,
         regime_errors,
     )
 
@@ -653,8 +616,10 @@ def test_regime_interval_wins_where_gpu_bound_runs_err_less_and_keeps_its_covera
 def test_regime_interval_is_not_forced_when_regimes_err_alike() -> None:
     """With the same noise in both regimes the choice follows the inner scores: the regime candidate is
     used only if it reaches 90 % and is narrower than the pooled choice; every candidate was judged."""
-    from tools.pre_fit import HOST_FACTORS, INTERVAL_RULES, TARGET_COVERAGE, choose_interval_rule, fold_errors
-    from tools.pre_fit import group_folds as folds_of
+    from tools.pre_interval import HOST_FACTORS, choose_interval_rule
+    from tools.pre_params import fold_errors
+    from tools.pre_params import group_folds as folds_of
+    from tools.pre_quantiles import INTERVAL_RULES, TARGET_COVERAGE
 
     ds, _ = _regime_noise_runs(0.05, 0.05)
     folds = folds_of(ds, np.arange(len(ds.runs)))
@@ -682,14 +647,10 @@ def test_known_machine_host_factor_is_chosen_on_architecture_folds_with_a_histor
     import math
 
     from lightning_energy.pre import physics
-    from tools.pre_fit import (
-        HOST_FACTORS,
-        TARGET_COVERAGE,
-        choose_interval_rule,
-        choose_known_host_factor,
-        fold_fits,
-        group_folds,
-    )
+    from tools.pre_interval import HOST_FACTORS, choose_interval_rule
+    from tools.pre_machine import choose_known_host_factor
+    from tools.pre_params import fold_fits, group_folds
+    from tools.pre_quantiles import TARGET_COVERAGE
 
     descriptors = synthetic_descriptors()
     f = physics.Features.from_descriptors(descriptors)
