@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(REPO))
 
 from benchmarks import pre_lambda, pre_power  # noqa: E402
+from benchmarks.docs_section import replace_between  # noqa: E402
 from benchmarks.pre_folds import FoldResult, outer_folds, paper_matrix  # noqa: E402
 from benchmarks.pre_history_tables import (  # noqa: E402
     print_calibrated,
@@ -153,13 +154,6 @@ def estimate_examples() -> str:
     return "\n".join(out)
 
 
-def replace_between(path: Path, begin: str, end: str, section: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{section.rstrip()}\n{end}{tail}", encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_gaissa_dir(REPO))
@@ -203,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plots is not None:
         write_plot(args.plots, ds, folds)
     if args.docs is not None:
-        replace_between(args.docs, BEGIN, END, buffer.getvalue())
-        replace_between(args.docs, BEGIN_ESTIMATES, END_ESTIMATES, estimate_examples())
+        replace_between(args.docs, BEGIN, END, buffer.getvalue().rstrip())
+        replace_between(args.docs, BEGIN_ESTIMATES, END_ESTIMATES, estimate_examples().rstrip())
     return 0
 
 

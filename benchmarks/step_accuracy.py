@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gaissa_traces
 import step_scenarios
+from docs_section import replace_between
 from step_hazard import tune
 from step_methods import METHODS, Series, Trace, from_gaissa, from_mlperf, from_scenario, run_step
 from step_tables import condition_table, markdown, per_kind_table, summarise, time_updates
@@ -94,13 +95,6 @@ def plots(series: list[Series], results: dict[str, list[Trace]]) -> list[str]:
         plot_runs(title, [series[i] for i in idx], sub, IMG / name)
         names.append(name)
     return names
-
-
-def write_docs(section: str) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
 
 
 def params_literal(params: StepParams) -> str:
@@ -185,7 +179,7 @@ def main() -> None:
     if not args.no_docs:
         names = plots(all_series, all_results)
         section += "\n" + "\n".join(f"![{n}](img/{n})" for n in names) + "\n"
-        write_docs(section)
+        replace_between(DOC, BEGIN, END, section)
         print(f"wrote {DOC.relative_to(ROOT)} and {len(names)} plots in docs/img/")
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")
 

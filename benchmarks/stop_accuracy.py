@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs_section import replace_between  # noqa: E402
 from lightning_energy.step.curves import design, fit_curves  # noqa: E402
 from lightning_energy.step.stop import StopForecast, StopForecaster, StopParams, forecast  # noqa: E402
 from lightning_energy.step.stop_rule import simulate  # noqa: E402
@@ -197,13 +198,6 @@ def plot(curves: list[Curve], params: StopParams, path: Path) -> None:
     plt.close(fig)
 
 
-def write_docs(section: str) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{section}\n{END}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the selection check")
@@ -277,7 +271,7 @@ def main() -> None:
             plot(examples[i : i + 4], shipped, IMG / name)
             names.append(name)
         section += "\n" + "\n".join(f"![{n}](img/{n})" for n in names) + "\n"
-        write_docs(section)
+        replace_between(DOC, BEGIN, END, section)
         print(f"wrote {DOC.relative_to(ROOT)} and {len(names)} plots in docs/img/")
     print(f"(benchmark took {time.perf_counter() - started:.0f} s)")
 
