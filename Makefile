@@ -34,6 +34,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/step_accuracy.py
+	$(BIN)/python benchmarks/stop_accuracy.py --quick
 	$(BIN)/python benchmarks/pre_accuracy.py --quick
 
 # The full PRE benchmark (about 4 minutes): every table, and it rewrites docs/pre.md and docs/img.
