@@ -246,6 +246,12 @@ def idle_power_w(phi: np.ndarray, tdp_w: np.ndarray) -> np.ndarray:
     return tdp_w / (1.0 + np.exp(-phi[0]))
 
 
+def logistic(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))``; a very negative ``z`` gives 0 without a numpy overflow warning."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
 def power_from_parts(
     phi: np.ndarray, parts: TimeParts, tdp_w: np.ndarray, class_shift: np.ndarray | float = 0.0
 ) -> np.ndarray:
@@ -254,12 +260,12 @@ def power_from_parts(
     logit."""
     logit_idle, a0, a1, a2 = phi
     step_s = parts.compute_s / parts.steps
-    idle = 1.0 / (1.0 + np.exp(-logit_idle))
+    idle = logistic(logit_idle)
     z = (
         a0
         + class_shift * parts.busy_share
         + a1 * np.log(parts.busy_share)
         + a2 * np.log(step_s / STEP_S_REFERENCE)
     )
-    utilisation = 1.0 / (1.0 + np.exp(-z))
+    utilisation = logistic(z)
     return tdp_w * (idle + (1.0 - idle) * utilisation)
